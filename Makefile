@@ -1,0 +1,17 @@
+# Weft's two set-up commands (see README.md):
+#   make run   installs what is missing, builds the release and serves http://127.0.0.1:3000
+#   make test  runs every test: unit, integration (SQLite; PostgreSQL when
+#              WEFT_TEST_DATABASE_URL is set) and the Playwright browser tests
+.PHONY: run test setup build
+
+setup:
+	bash .ci/setup
+
+build: setup
+	bash .ci/with-tools cargo leptos build --release
+
+run: build
+	./target/release/weft serve
+
+test: setup
+	bash .ci/test

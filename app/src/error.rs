@@ -1,0 +1,56 @@
+//! The error every server function and store method returns. It is serializable
+//! so the UI can match on the kind instead of parsing text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ValidationError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum AppError {
+    /// The object does not exist, or the caller may not see it (the two are not
+    /// told apart, so ids of other users' objects leak nothing).
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("the workflow definition is invalid: {}", join(.0))]
+    Invalid(Vec<ValidationError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("sign in to continue")]
+    Unauthorized,
+    /// Details are logged on the server, never sent to the client.
+    #[error("something went wrong on the server")]
+    Internal,
+    /// Transport failures of a server-function call (network, decoding).
+    #[error("the server could not be reached: {0}")]
+    Transport(String),
+}
+
+fn join(errors: &[ValidationError]) -> String {
+    errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+}
+
+impl AppError {
+    /// The HTTP status this error maps to: 4xx for the caller's mistakes.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::NotFound(_) => 404,
+            AppError::Invalid(_) | AppError::BadRequest(_) => 400,
+            AppError::Conflict(_) => 409,
+            AppError::Unauthorized => 401,
+            AppError::Internal => 500,
+            AppError::Transport(_) => 502,
+        }
+    }
+}
+
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,51 @@
+//! Weft's shared crate: the workflow model (compiled for the browser and the
+//! server), the server-side ports, the server functions and the pages.
+
+pub mod error;
+pub mod model;
+#[cfg(feature = "ssr")]
+pub mod ports;
+#[cfg(feature = "ssr")]
+pub mod server_context;
+pub mod workflows;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::StaticSegment;
+
+/// The HTML document around every server-rendered page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/weft.css"/>
+        <Title text="Weft"/>
+        <Router>
+            <header class="topbar">
+                <A href="/" attr:class="brand">"Weft"</A>
+            </header>
+            <Routes fallback=|| view! { <main class="page"><h1>"Page not found"</h1></main> }>
+                <Route path=StaticSegment("") view=workflows::WorkflowsPage/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,11 @@
+//! The workflow model shared by the browser and the server.
+
+pub mod definition;
+pub mod node_config;
+pub mod records;
+pub mod validation;
+
+pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
+pub use node_config::{NodeConfig, NodePolicy, OnError, RetryPolicy, NODE_KINDS};
+pub use records::*;
+pub use validation::{validate, ValidatedNode, ValidatedWorkflow, ValidationError};

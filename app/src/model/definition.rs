@@ -1,0 +1,85 @@
+//! The workflow definition: the JSON users import, export and send to the API.
+//!
+//! The definition is kept close to what the user wrote: node configs stay raw JSON
+//! here and are checked (and typed) by [`crate::model::validation`]. That lets the
+//! editor hold a half-finished workflow, and lets validation name the exact node
+//! and field that is wrong instead of failing the whole parse.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A whole workflow as users write it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowDefinition {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub nodes: Vec<NodeDefinition>,
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+    /// Top-level fields this version does not know; kept so that a definition
+    /// written by a newer Weft survives a round trip through an older one.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One node of the graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeDefinition {
+    pub id: String,
+    /// The node kind (`http`, `llm`, …), kept as text so that an unknown kind is a
+    /// validation message rather than a parse failure.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "empty_object")]
+    pub config: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+/// Where the editor draws a node. Optional: the editor lays out nodes without one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    pub x: f64,
+    pub y: f64,
+}
+
+/// A dependency: `to` runs after `from`. Edges leaving a `condition` node carry
+/// the branch (`"true"` or `"false"`) on which they are taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl WorkflowDefinition {
+    /// Parses a definition from JSON text. Syntax errors carry line and column.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| format!("the definition is not valid JSON: {e}"))
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a definition always serializes")
+    }
+
+    pub fn node(&self, id: &str) -> Option<&NodeDefinition> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}

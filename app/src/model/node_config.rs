@@ -1,0 +1,156 @@
+//! Typed node configurations, produced by validation from the raw JSON of a
+//! [`NodeDefinition`](super::definition::NodeDefinition). The engine runs these.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Every node kind Weft knows, in the order the editor's palette lists them.
+pub const NODE_KINDS: [&str; 7] = ["http", "llm", "template", "code", "condition", "merge", "delay"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "config", rename_all = "lowercase")]
+pub enum NodeConfig {
+    Http(HttpConfig),
+    Llm(LlmConfig),
+    Template(TemplateConfig),
+    Code(CodeConfig),
+    Condition(ConditionConfig),
+    Merge(MergeConfig),
+    Delay(DelayConfig),
+}
+
+impl NodeConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NodeConfig::Http(_) => "http",
+            NodeConfig::Llm(_) => "llm",
+            NodeConfig::Template(_) => "template",
+            NodeConfig::Code(_) => "code",
+            NodeConfig::Condition(_) => "condition",
+            NodeConfig::Merge(_) => "merge",
+            NodeConfig::Delay(_) => "delay",
+        }
+    }
+
+    /// Template texts inside this config, as (field, source) pairs, so validation
+    /// can check that each one parses.
+    pub fn templates(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        match self {
+            NodeConfig::Http(c) => {
+                out.push(("method".to_string(), c.method.as_str()));
+                out.push(("url".to_string(), c.url.as_str()));
+                for (name, value) in c.headers.iter().flatten() {
+                    out.push((format!("headers.{name}"), value.as_str()));
+                }
+                if let Some(Value::String(body)) = &c.body {
+                    out.push(("body".to_string(), body.as_str()));
+                }
+            }
+            NodeConfig::Llm(c) => {
+                out.push(("prompt".to_string(), c.prompt.as_str()));
+                if let Some(system) = &c.system {
+                    out.push(("system".to_string(), system.as_str()));
+                }
+            }
+            NodeConfig::Template(c) => out.push(("template".to_string(), c.template.as_str())),
+            NodeConfig::Code(_)
+            | NodeConfig::Condition(_)
+            | NodeConfig::Merge(_)
+            | NodeConfig::Delay(_) => {}
+        }
+        out
+    }
+}
+
+/// `http`: one request; every text field is a template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpConfig {
+    pub method: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// A template string, or any JSON value sent as a JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// `llm`: one chat completion from an OpenAI-compatible provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmConfig {
+    pub model: String,
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Whether identical requests may be answered from the response cache.
+    #[serde(default = "yes")]
+    pub cache: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `template`: renders text; with `json`, parses the text as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateConfig {
+    pub template: String,
+    #[serde(default)]
+    pub json: bool,
+}
+
+/// `code`: a JavaScript function body with `input` and `nodes` in scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeConfig {
+    pub source: String,
+}
+
+/// `condition`: a minijinja expression; outgoing edges carry the branch taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionConfig {
+    pub expr: String,
+}
+
+/// `merge`: collects the outputs of its non-skipped upstream nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MergeConfig {}
+
+/// `delay`: waits, then reports how long it waited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DelayConfig {
+    pub ms: u64,
+}
+
+/// What a failing node does to the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Stop the run: running nodes are cancelled, pending ones marked cancelled.
+    #[default]
+    Fail,
+    /// Record the error and let downstream nodes run with it in `nodes.<id>.error`.
+    Continue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub backoff_ms: u64,
+}
+
+/// Settings any node may carry, whatever its kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodePolicy {
+    pub timeout_ms: Option<u64>,
+    pub retry: Option<RetryPolicy>,
+    pub on_error: OnError,
+}

@@ -1,0 +1,233 @@
+//! What the store keeps, as the UI and the engine see it. Timestamps are
+//! milliseconds since the Unix epoch (UTC): exact, cheap to index and to compare,
+//! and the same on both database backends.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::definition::WorkflowDefinition;
+
+pub type UserId = i64;
+pub type WorkflowId = i64;
+pub type ExecutionId = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+/// A workflow as lists show it, with its latest execution (if any).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowSummary {
+    pub id: WorkflowId,
+    pub owner_id: UserId,
+    pub name: String,
+    pub description: Option<String>,
+    pub current_version: i32,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_execution: Option<ExecutionBrief>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionBrief {
+    pub id: ExecutionId,
+    pub status: ExecutionStatus,
+    pub created_at: i64,
+}
+
+/// A workflow with the definition of its current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub summary: WorkflowSummary,
+    pub definition: WorkflowDefinition,
+}
+
+/// One immutable, saved version of a workflow. Executions pin the version they ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowVersion {
+    pub workflow_id: WorkflowId,
+    pub version: i32,
+    pub definition: WorkflowDefinition,
+    pub created_at: i64,
+}
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// The life of an execution.
+    ExecutionStatus {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl ExecutionStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+text_enum!(
+    /// The life of one node within an execution.
+    NodeStatus {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Skipped => "skipped",
+        Cancelled => "cancelled",
+    }
+);
+
+text_enum!(
+    /// What started an execution.
+    Trigger {
+        Manual => "manual",
+        Api => "api",
+        Webhook => "webhook",
+        Cron => "cron",
+        Cli => "cli",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: ExecutionId,
+    pub workflow_id: WorkflowId,
+    pub version: i32,
+    pub owner_id: UserId,
+    pub trigger: Trigger,
+    pub input: Value,
+    pub status: ExecutionStatus,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// The recorded state of one node in one execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRun {
+    pub execution_id: ExecutionId,
+    pub node_id: String,
+    pub status: NodeStatus,
+    pub attempt: i32,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// A page of a keyset-paginated list. `next` is an opaque cursor for the page
+/// after this one; `None` on the last page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// The position after which a page starts: the sort key of the last row seen.
+/// Lists sort newest first by (time, id), so the pair is unique and stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(self) -> String {
+        format!("{}.{}", self.at, self.id)
+    }
+
+    pub fn decode(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a valid page cursor");
+        let (at, id) = text.split_once('.').ok_or_else(bad)?;
+        Ok(Self { at: at.parse().map_err(|_| bad())?, id: id.parse().map_err(|_| bad())? })
+    }
+}
+
+/// Which rows a list may show: one user's, or everyone's (admins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    Owner(UserId),
+    Everyone,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionFilter {
+    pub workflow_id: Option<WorkflowId>,
+    pub owner_id: Option<UserId>,
+    pub status: Option<ExecutionStatus>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// A built-in or user-published template in the marketplace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketplaceTemplate {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub definition: WorkflowDefinition,
+    pub author_id: Option<UserId>,
+    pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_survives_encoding() {
+        let cursor = Cursor { at: 1_700_000_000_123, id: 42 };
+        assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
+    }
+
+    #[test]
+    fn a_garbled_cursor_is_an_error_not_a_panic() {
+        assert!(Cursor::decode("yesterday").is_err());
+        assert!(Cursor::decode("1.x").is_err());
+    }
+
+    #[test]
+    fn statuses_round_trip_through_text() {
+        for status in NodeStatus::ALL {
+            assert_eq!(NodeStatus::parse(status.as_str()), Some(*status));
+        }
+        assert_eq!(ExecutionStatus::parse("exploded"), None);
+    }
+}

@@ -1,0 +1,396 @@
+//! Validation shared by the editor (in the browser, as the user types) and the
+//! server (on save, and again before a run). Every message names its culprit: the
+//! node, the field, or the nodes on a cycle.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
+use super::node_config::{
+    CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, NodeConfig,
+    NodePolicy, OnError, RetryPolicy, TemplateConfig, NODE_KINDS,
+};
+
+/// One problem in a definition. `nodes` lists the node ids the editor should
+/// highlight (one for most problems, every node on the loop for a cycle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationError {
+    pub nodes: Vec<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ValidationError {
+    fn general(message: impl Into<String>) -> Self {
+        Self { nodes: Vec::new(), message: message.into() }
+    }
+
+    fn at(node: &str, message: impl Into<String>) -> Self {
+        Self { nodes: vec![node.to_string()], message: message.into() }
+    }
+}
+
+/// A node whose config and policy have been checked and typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedNode {
+    pub id: String,
+    pub config: NodeConfig,
+    pub policy: NodePolicy,
+}
+
+/// A definition that passed validation, with its nodes typed and in an order in
+/// which every node comes after all of its upstream nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedWorkflow {
+    pub definition: WorkflowDefinition,
+    pub nodes: Vec<ValidatedNode>,
+    pub edges: Vec<Edge>,
+}
+
+const MAX_NAME_LEN: usize = 200;
+
+/// Checks a definition. Returns every problem found, not just the first, so the
+/// editor can show them all at once.
+pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Vec<ValidationError>> {
+    let mut errors = Vec::new();
+
+    if definition.name.trim().is_empty() {
+        errors.push(ValidationError::general("the workflow needs a name"));
+    } else if definition.name.chars().count() > MAX_NAME_LEN {
+        errors.push(ValidationError::general(format!(
+            "the workflow name is longer than {MAX_NAME_LEN} characters"
+        )));
+    }
+    if definition.nodes.is_empty() {
+        errors.push(ValidationError::general("the workflow has no nodes"));
+    }
+
+    let mut seen = HashSet::new();
+    let mut typed = Vec::with_capacity(definition.nodes.len());
+    for (index, node) in definition.nodes.iter().enumerate() {
+        if node.id.trim().is_empty() {
+            errors.push(ValidationError::general(format!("node #{} has an empty id", index + 1)));
+            continue;
+        }
+        if let Some(bad) = node.id.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+            errors.push(ValidationError::at(
+                &node.id,
+                format!("node id `{}` contains `{bad}`: use letters, digits, `_` and `-`", node.id),
+            ));
+        }
+        if !seen.insert(node.id.as_str()) {
+            errors.push(ValidationError::at(&node.id, format!("node id `{}` is used twice", node.id)));
+            continue;
+        }
+        match validate_node(node) {
+            Ok(valid) => typed.push(valid),
+            Err(mut node_errors) => errors.append(&mut node_errors),
+        }
+    }
+
+    errors.extend(validate_edges(definition, &seen));
+    if errors.is_empty() {
+        if let Some(cycle) = find_cycle(definition) {
+            errors.push(ValidationError {
+                message: format!("the graph has a cycle: {}", cycle.join(" → ")),
+                nodes: {
+                    let mut on_cycle = cycle.clone();
+                    on_cycle.pop(); // the first node is repeated at the end
+                    on_cycle
+                },
+            });
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let order = topological_order(definition);
+    let mut by_id: HashMap<String, ValidatedNode> = typed.into_iter().map(|n| (n.id.clone(), n)).collect();
+    let nodes = order.iter().filter_map(|id| by_id.remove(*id)).collect();
+    Ok(ValidatedWorkflow { definition: definition.clone(), nodes, edges: definition.edges.clone() })
+}
+
+fn validate_node(node: &NodeDefinition) -> Result<ValidatedNode, Vec<ValidationError>> {
+    let id = node.id.as_str();
+    let mut errors = Vec::new();
+    let config = match node.config {
+        Value::Null => Value::Object(Default::default()),
+        Value::Object(_) => node.config.clone(),
+        _ => {
+            return Err(vec![ValidationError::at(id, format!("node `{id}`: config must be an object"))]);
+        }
+    };
+
+    let parsed = match node.kind.as_str() {
+        "http" => typed_config::<HttpConfig>(id, &node.kind, config).map(NodeConfig::Http),
+        "llm" => typed_config::<LlmConfig>(id, &node.kind, config).map(NodeConfig::Llm),
+        "template" => typed_config::<TemplateConfig>(id, &node.kind, config).map(NodeConfig::Template),
+        "code" => typed_config::<CodeConfig>(id, &node.kind, config).map(NodeConfig::Code),
+        "condition" => typed_config::<ConditionConfig>(id, &node.kind, config).map(NodeConfig::Condition),
+        "merge" => typed_config::<MergeConfig>(id, &node.kind, config).map(NodeConfig::Merge),
+        "delay" => typed_config::<DelayConfig>(id, &node.kind, config).map(NodeConfig::Delay),
+        other => Err(ValidationError::at(
+            id,
+            format!("node `{id}` has unknown type `{other}` (known types: {})", NODE_KINDS.join(", ")),
+        )),
+    };
+    let config = match parsed {
+        Ok(config) => config,
+        Err(error) => {
+            errors.push(error);
+            return Err(errors);
+        }
+    };
+    errors.extend(check_config_values(id, &config));
+
+    let policy = match node_policy(node) {
+        Ok(policy) => Some(policy),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    };
+    match policy {
+        Some(policy) if errors.is_empty() => Ok(ValidatedNode { id: id.to_string(), config, policy }),
+        _ => Err(errors),
+    }
+}
+
+fn typed_config<T: DeserializeOwned>(id: &str, kind: &str, config: Value) -> Result<T, ValidationError> {
+    serde_path_to_error::deserialize::<_, T>(config).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "config".to_string() } else { format!("config.{path}") };
+        ValidationError::at(id, format!("node `{id}` ({kind}): {field}: {}", e.inner()))
+    })
+}
+
+/// Checks the values serde cannot: ranges, and that templates and expressions parse.
+fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
+    let kind = config.kind();
+    let mut errors = Vec::new();
+    let mut fail = |message: String| errors.push(ValidationError::at(id, format!("node `{id}` ({kind}): {message}")));
+    match config {
+        NodeConfig::Http(c) => {
+            if c.url.trim().is_empty() {
+                fail("config.url is empty".into());
+            }
+            if c.method.trim().is_empty() {
+                fail("config.method is empty".into());
+            }
+            if c.timeout_ms == Some(0) {
+                fail("config.timeout_ms must be more than 0".into());
+            }
+        }
+        NodeConfig::Llm(c) => {
+            if c.model.trim().is_empty() {
+                fail("config.model is empty".into());
+            }
+            if let Some(t) = c.temperature {
+                if !(0.0..=2.0).contains(&t) {
+                    fail(format!("config.temperature must be between 0 and 2, not {t}"));
+                }
+            }
+            if c.max_tokens == Some(0) {
+                fail("config.max_tokens must be more than 0".into());
+            }
+        }
+        NodeConfig::Code(c) if c.source.trim().is_empty() => fail("config.source is empty".into()),
+        NodeConfig::Condition(c) => {
+            if let Err(message) = check_expression(&c.expr) {
+                fail(format!("config.expr: {message}"));
+            }
+        }
+        _ => {}
+    }
+    for (field, source) in config.templates() {
+        if let Err(message) = check_template(source) {
+            fail(format!("config.{field}: {message}"));
+        }
+    }
+    errors
+}
+
+/// Parses a minijinja template; on failure says where (line and column).
+pub fn check_template(source: &str) -> Result<(), String> {
+    let env = minijinja::Environment::new();
+    env.template_from_str(source).map(|_| ()).map_err(|e| describe_template_error(source, &e))
+}
+
+/// Parses a minijinja expression (as used by `condition` nodes).
+pub fn check_expression(expr: &str) -> Result<(), String> {
+    if expr.trim().is_empty() {
+        return Err("the expression is empty".into());
+    }
+    let env = minijinja::Environment::new();
+    env.compile_expression(expr).map(|_| ()).map_err(|e| describe_template_error(expr, &e))
+}
+
+fn describe_template_error(source: &str, error: &minijinja::Error) -> String {
+    let detail = error.detail().map(str::to_string).unwrap_or_else(|| error.kind().to_string());
+    match error.range() {
+        Some(range) => {
+            let (line, column) = line_and_column(source, range.start);
+            format!("syntax error at line {line}, column {column}: {detail}")
+        }
+        None => match error.line() {
+            Some(line) => format!("syntax error at line {line}: {detail}"),
+            None => format!("syntax error: {detail}"),
+        },
+    }
+}
+
+fn line_and_column(source: &str, byte_offset: usize) -> (usize, usize) {
+    let before = &source[..byte_offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|s| s.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+fn node_policy(node: &NodeDefinition) -> Result<NodePolicy, ValidationError> {
+    let id = node.id.as_str();
+    let field_error = |field: &str, e: serde_json::Error| ValidationError::at(id, format!("node `{id}`: {field}: {e}"));
+    let timeout_ms = match &node.timeout_ms {
+        None => None,
+        Some(v) => match serde_json::from_value::<u64>(v.clone()) {
+            Ok(0) => return Err(ValidationError::at(id, format!("node `{id}`: timeout_ms must be more than 0"))),
+            Ok(ms) => Some(ms),
+            Err(e) => return Err(field_error("timeout_ms", e)),
+        },
+    };
+    let retry = match &node.retry {
+        None => None,
+        Some(v) => {
+            let retry: RetryPolicy = serde_json::from_value(v.clone()).map_err(|e| field_error("retry", e))?;
+            if retry.max_attempts == 0 {
+                return Err(ValidationError::at(id, format!("node `{id}`: retry.max_attempts must be at least 1")));
+            }
+            Some(retry)
+        }
+    };
+    let on_error = match &node.on_error {
+        None => OnError::default(),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+            ValidationError::at(id, format!("node `{id}`: on_error must be \"fail\" or \"continue\", not {v}"))
+        })?,
+    };
+    Ok(NodePolicy { timeout_ms, retry, on_error })
+}
+
+fn validate_edges(definition: &WorkflowDefinition, ids: &HashSet<&str>) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    let kind_of: HashMap<&str, &str> = definition.nodes.iter().map(|n| (n.id.as_str(), n.kind.as_str())).collect();
+    let mut seen_edges = HashSet::new();
+    for edge in &definition.edges {
+        let mut known = true;
+        for end in [&edge.from, &edge.to] {
+            if !ids.contains(end.as_str()) {
+                errors.push(ValidationError::general(format!(
+                    "edge {} → {} refers to unknown node `{end}`",
+                    edge.from, edge.to
+                )));
+                known = false;
+            }
+        }
+        if !known {
+            continue;
+        }
+        if !seen_edges.insert((edge.from.as_str(), edge.to.as_str())) {
+            errors.push(ValidationError::at(&edge.to, format!("edge {} → {} appears twice", edge.from, edge.to)));
+        }
+        let from_condition = kind_of.get(edge.from.as_str()) == Some(&"condition");
+        match (&edge.branch, from_condition) {
+            (Some(branch), true) if branch == "true" || branch == "false" => {}
+            (Some(branch), true) => errors.push(ValidationError::at(
+                &edge.from,
+                format!("edge {} → {}: branch must be \"true\" or \"false\", not \"{branch}\"", edge.from, edge.to),
+            )),
+            (None, true) => errors.push(ValidationError::at(
+                &edge.from,
+                format!(
+                    "edge {} → {} leaves condition `{}` and needs \"branch\": \"true\" or \"false\"",
+                    edge.from, edge.to, edge.from
+                ),
+            )),
+            (Some(_), false) => errors.push(ValidationError::at(
+                &edge.from,
+                format!(
+                    "edge {} → {} has a branch, but `{}` is not a condition node",
+                    edge.from, edge.to, edge.from
+                ),
+            )),
+            (None, false) => {}
+        }
+    }
+    errors
+}
+
+/// Kahn's algorithm, keeping the definition's node order among ready nodes so
+/// the result is stable. Nodes on a cycle are left out (validation rejects them).
+pub fn topological_order(definition: &WorkflowDefinition) -> Vec<&str> {
+    let index: HashMap<&str, usize> =
+        definition.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    let mut indegree = vec![0usize; definition.nodes.len()];
+    let mut downstream: Vec<Vec<usize>> = vec![Vec::new(); definition.nodes.len()];
+    for edge in &definition.edges {
+        if let (Some(&from), Some(&to)) = (index.get(edge.from.as_str()), index.get(edge.to.as_str())) {
+            indegree[to] += 1;
+            downstream[from].push(to);
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..indegree.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(indegree.len());
+    while let Some(next) = ready.pop_first() {
+        order.push(definition.nodes[next].id.as_str());
+        for &to in &downstream[next] {
+            indegree[to] -= 1;
+            if indegree[to] == 0 {
+                ready.insert(to);
+            }
+        }
+    }
+    order
+}
+
+/// Finds one cycle and returns its nodes in order, the first repeated at the end.
+pub fn find_cycle(definition: &WorkflowDefinition) -> Option<Vec<String>> {
+    let ordered: HashSet<&str> = topological_order(definition).into_iter().collect();
+    if ordered.len() == definition.nodes.len() {
+        return None;
+    }
+    // Every node left out of the order is on a cycle or downstream of one; walking
+    // backwards along edges between such nodes must come back to a node already seen.
+    let on_or_after_cycle: HashSet<&str> =
+        definition.nodes.iter().map(|n| n.id.as_str()).filter(|id| !ordered.contains(id)).collect();
+    let upstream_of = |id: &str| {
+        definition
+            .edges
+            .iter()
+            .find(|e| e.to == id && on_or_after_cycle.contains(e.from.as_str()))
+            .map(|e| e.from.as_str())
+    };
+    let start = definition.nodes.iter().map(|n| n.id.as_str()).find(|id| on_or_after_cycle.contains(id))?;
+    let mut path = vec![start];
+    let mut current = start;
+    loop {
+        current = upstream_of(current)?;
+        if let Some(pos) = path.iter().position(|&p| p == current) {
+            let mut cycle: Vec<String> = path[pos..].iter().rev().map(|s| s.to_string()).collect();
+            cycle.push(cycle[0].clone());
+            return Some(cycle);
+        }
+        path.push(current);
+    }
+}
+
+#[cfg(test)]
+mod tests;

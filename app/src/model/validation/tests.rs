@@ -1,0 +1,182 @@
+use super::*;
+use serde_json::json;
+
+fn definition(value: serde_json::Value) -> WorkflowDefinition {
+    serde_json::from_value(value).expect("test definitions are well-formed JSON")
+}
+
+fn messages(value: serde_json::Value) -> Vec<String> {
+    validate(&definition(value)).expect_err("expected the definition to be rejected").into_iter().map(|e| e.message).collect()
+}
+
+fn summarize_a_page() -> serde_json::Value {
+    json!({
+        "name": "Summarize a page",
+        "description": "optional text",
+        "nodes": [
+            {"id": "fetch", "type": "http", "config": {"method": "GET", "url": "{{ input.url }}"}, "position": {"x": 0, "y": 0}},
+            {"id": "ok", "type": "condition", "config": {"expr": "nodes.fetch.status == 200"}},
+            {"id": "sum", "type": "llm", "config": {"model": "gpt-4o-mini", "prompt": "Summarize: {{ nodes.fetch.body }}"}},
+            {"id": "oops", "type": "template", "config": {"template": "fetch failed: {{ nodes.fetch.status }}"}}
+        ],
+        "edges": [
+            {"from": "fetch", "to": "ok"},
+            {"from": "ok", "to": "sum", "branch": "true"},
+            {"from": "ok", "to": "oops", "branch": "false"}
+        ]
+    })
+}
+
+#[test]
+fn the_documented_example_is_valid_and_typed() {
+    let valid = validate(&definition(summarize_a_page())).unwrap();
+    let ids: Vec<_> = valid.nodes.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["fetch", "ok", "sum", "oops"]);
+    match &valid.nodes[2].config {
+        NodeConfig::Llm(llm) => {
+            assert_eq!(llm.model, "gpt-4o-mini");
+            assert!(llm.cache, "cache defaults to true");
+        }
+        other => panic!("expected an llm config, got {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_top_level_fields_survive_a_round_trip() {
+    let mut value = summarize_a_page();
+    value["owner_team"] = json!("growth");
+    let parsed = definition(value);
+    let back: serde_json::Value = serde_json::from_str(&parsed.to_json_pretty()).unwrap();
+    assert_eq!(back["owner_team"], "growth");
+    assert!(validate(&parsed).is_ok());
+}
+
+#[test]
+fn duplicate_and_empty_ids_are_named() {
+    let errors = messages(json!({"name": "w", "nodes": [
+        {"id": "a", "type": "delay", "config": {"ms": 1}},
+        {"id": "a", "type": "delay", "config": {"ms": 1}},
+        {"id": "", "type": "delay", "config": {"ms": 1}}
+    ]}));
+    assert!(errors.iter().any(|m| m == "node id `a` is used twice"), "{errors:?}");
+    assert!(errors.iter().any(|m| m == "node #3 has an empty id"), "{errors:?}");
+}
+
+#[test]
+fn an_edge_to_an_unknown_node_names_it() {
+    let errors = messages(json!({"name": "w",
+        "nodes": [{"id": "a", "type": "delay", "config": {"ms": 1}}],
+        "edges": [{"from": "a", "to": "ghost"}]}));
+    assert_eq!(errors, ["edge a → ghost refers to unknown node `ghost`"]);
+}
+
+#[test]
+fn a_cycle_names_the_nodes_on_it() {
+    let def = definition(json!({"name": "w",
+        "nodes": [
+            {"id": "start", "type": "delay", "config": {"ms": 1}},
+            {"id": "a", "type": "delay", "config": {"ms": 1}},
+            {"id": "b", "type": "delay", "config": {"ms": 1}},
+            {"id": "c", "type": "delay", "config": {"ms": 1}}
+        ],
+        "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "c"}, {"from": "c", "to": "a"}]}));
+    let errors = validate(&def).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].message.starts_with("the graph has a cycle: "), "{}", errors[0].message);
+    let mut on_cycle = errors[0].nodes.clone();
+    on_cycle.sort();
+    assert_eq!(on_cycle, ["a", "b", "c"]);
+}
+
+#[test]
+fn a_self_loop_is_a_cycle() {
+    let errors = messages(json!({"name": "w",
+        "nodes": [{"id": "a", "type": "delay", "config": {"ms": 1}}],
+        "edges": [{"from": "a", "to": "a"}]}));
+    assert_eq!(errors, ["the graph has a cycle: a → a"]);
+}
+
+#[test]
+fn an_unknown_type_lists_the_known_ones() {
+    let errors = messages(json!({"name": "w", "nodes": [{"id": "x", "type": "ftp", "config": {}}]}));
+    assert_eq!(errors, ["node `x` has unknown type `ftp` (known types: http, llm, template, code, condition, merge, delay)"]);
+}
+
+#[test]
+fn a_missing_required_field_names_node_and_field() {
+    let errors = messages(json!({"name": "w", "nodes": [{"id": "fetch", "type": "http", "config": {"method": "GET"}}]}));
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("node `fetch` (http): config: missing field `url`"), "{errors:?}");
+}
+
+#[test]
+fn a_field_of_the_wrong_type_names_its_path() {
+    let errors = messages(json!({"name": "w", "nodes": [{"id": "wait", "type": "delay", "config": {"ms": "soon"}}]}));
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("node `wait` (delay): config.ms: invalid type: string \"soon\""), "{errors:?}");
+}
+
+#[test]
+fn a_branch_on_an_edge_not_leaving_a_condition_is_rejected() {
+    let errors = messages(json!({"name": "w",
+        "nodes": [{"id": "a", "type": "delay", "config": {"ms": 1}}, {"id": "b", "type": "delay", "config": {"ms": 1}}],
+        "edges": [{"from": "a", "to": "b", "branch": "true"}]}));
+    assert_eq!(errors, ["edge a → b has a branch, but `a` is not a condition node"]);
+}
+
+#[test]
+fn a_condition_edge_without_a_branch_is_rejected() {
+    let errors = messages(json!({"name": "w",
+        "nodes": [{"id": "ok", "type": "condition", "config": {"expr": "true"}}, {"id": "b", "type": "delay", "config": {"ms": 1}}],
+        "edges": [{"from": "ok", "to": "b"}]}));
+    assert_eq!(errors, ["edge ok → b leaves condition `ok` and needs \"branch\": \"true\" or \"false\""]);
+}
+
+#[test]
+fn a_template_that_does_not_parse_gives_node_field_and_position() {
+    let errors = messages(json!({"name": "w",
+        "nodes": [{"id": "t", "type": "template", "config": {"template": "line one\nhello {{ name "}}]}));
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("node `t` (template): config.template: syntax error at line 2"), "{errors:?}");
+}
+
+#[test]
+fn a_bad_condition_expression_is_rejected() {
+    let errors = messages(json!({"name": "w", "nodes": [{"id": "c", "type": "condition", "config": {"expr": "nodes.a.status =="}}]}));
+    assert!(errors[0].starts_with("node `c` (condition): config.expr: syntax error"), "{errors:?}");
+}
+
+#[test]
+fn node_policies_are_checked() {
+    let errors = messages(json!({"name": "w", "nodes": [
+        {"id": "a", "type": "delay", "config": {"ms": 1}, "on_error": "ignore"},
+        {"id": "b", "type": "delay", "config": {"ms": 1}, "retry": {"max_attempts": 0}},
+        {"id": "c", "type": "delay", "config": {"ms": 1}, "timeout_ms": 0}
+    ]}));
+    assert!(errors.contains(&"node `a`: on_error must be \"fail\" or \"continue\", not \"ignore\"".to_string()), "{errors:?}");
+    assert!(errors.contains(&"node `b`: retry.max_attempts must be at least 1".to_string()), "{errors:?}");
+    assert!(errors.contains(&"node `c`: timeout_ms must be more than 0".to_string()), "{errors:?}");
+}
+
+#[test]
+fn valid_policies_are_typed() {
+    let valid = validate(&definition(json!({"name": "w", "nodes": [
+        {"id": "a", "type": "delay", "config": {"ms": 1}, "on_error": "continue", "timeout_ms": 500,
+         "retry": {"max_attempts": 3, "backoff_ms": 100}}
+    ]}))).unwrap();
+    let policy = &valid.nodes[0].policy;
+    assert_eq!(policy.on_error, OnError::Continue);
+    assert_eq!(policy.timeout_ms, Some(500));
+    assert_eq!(policy.retry, Some(RetryPolicy { max_attempts: 3, backoff_ms: 100 }));
+}
+
+#[test]
+fn an_empty_name_and_no_nodes_are_rejected() {
+    let errors = messages(json!({"name": "  ", "nodes": []}));
+    assert_eq!(errors, ["the workflow needs a name", "the workflow has no nodes"]);
+}
+
+#[test]
+fn position_is_optional_and_merge_needs_no_config() {
+    assert!(validate(&definition(json!({"name": "w", "nodes": [{"id": "m", "type": "merge"}]}))).is_ok());
+}

@@ -1,0 +1,110 @@
+//! Server-side ports: what the app needs from the outside world, as traits the
+//! server crate implements (the store on SQLite and PostgreSQL). The app itself
+//! never depends on a database driver.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::AppResult;
+use crate::model::*;
+
+/// A new execution, as a trigger asks for it.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub workflow_id: WorkflowId,
+    pub version: i32,
+    pub owner_id: UserId,
+    pub trigger: Trigger,
+    pub input: Value,
+}
+
+/// How a finished execution ends.
+#[derive(Debug, Clone)]
+pub struct ExecutionOutcome {
+    pub status: ExecutionStatus,
+    pub error: Option<String>,
+    pub finished_at: i64,
+}
+
+/// The store's domain operations. Implemented once per backend; one test suite
+/// (tests/store.rs) holds every implementation to the same behaviour.
+///
+/// Invariants every implementation keeps:
+/// - A scoped read or write of an object outside the scope answers `NotFound`.
+/// - Lists are sorted newest first and paged by key (a `Cursor`), never by offset.
+/// - Multi-row writes happen in one transaction: they land whole or not at all.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and health checks.
+    fn backend(&self) -> &'static str;
+
+    /// Answers when the database does (used by readiness checks).
+    async fn ping(&self) -> AppResult<()>;
+
+    // Users.
+    async fn create_user(&self, email: &str, password_hash: Option<&str>, is_admin: bool) -> AppResult<User>;
+    async fn user_by_email(&self, email: &str) -> AppResult<Option<User>>;
+    async fn count_users(&self) -> AppResult<i64>;
+
+    // Workflows and their versions.
+    /// Creates a workflow and its version 1 in one transaction. The definition
+    /// must already be validated.
+    async fn create_workflow(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary>;
+    /// Saves a new immutable version and makes it current.
+    async fn save_workflow_version(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        definition: &WorkflowDefinition,
+    ) -> AppResult<WorkflowVersion>;
+    async fn workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<Workflow>;
+    async fn workflow_version(&self, scope: Scope, id: WorkflowId, version: i32) -> AppResult<WorkflowVersion>;
+    /// Versions of a workflow, newest first.
+    async fn workflow_versions(&self, scope: Scope, id: WorkflowId) -> AppResult<Vec<WorkflowVersion>>;
+    /// Workflows by last update, newest first; `search` matches names containing
+    /// it, ignoring case. Each row carries its latest execution, from the same query.
+    async fn list_workflows(
+        &self,
+        scope: Scope,
+        search: Option<&str>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> AppResult<Page<WorkflowSummary>>;
+    /// Deletes a workflow with its versions and executions.
+    async fn delete_workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<()>;
+
+    // Executions and node runs.
+    async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution>;
+    async fn mark_execution_running(&self, id: ExecutionId, started_at: i64) -> AppResult<()>;
+    /// Upserts node states, many at once, in one transaction (the engine batches
+    /// its state changes and flushes them here).
+    async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()>;
+    /// Writes the last node states and the final status in one transaction, so a
+    /// run reported as finished is never missing its nodes.
+    async fn finish_execution(&self, id: ExecutionId, last_runs: &[NodeRun], outcome: &ExecutionOutcome) -> AppResult<()>;
+    async fn execution(&self, scope: Scope, id: ExecutionId) -> AppResult<Execution>;
+    async fn node_runs(&self, scope: Scope, id: ExecutionId) -> AppResult<Vec<NodeRun>>;
+    async fn list_executions(
+        &self,
+        scope: Scope,
+        filter: &ExecutionFilter,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> AppResult<Page<Execution>>;
+
+    // Settings (JSON values by key).
+    async fn setting(&self, key: &str) -> AppResult<Option<Value>>;
+    async fn put_setting(&self, key: &str, value: &Value) -> AppResult<()>;
+
+    // Marketplace templates.
+    /// Inserts or replaces the template with this slug.
+    async fn upsert_template(
+        &self,
+        slug: &str,
+        description: &str,
+        definition: &WorkflowDefinition,
+        author: Option<UserId>,
+    ) -> AppResult<MarketplaceTemplate>;
+    async fn list_templates(&self, search: Option<&str>) -> AppResult<Vec<MarketplaceTemplate>>;
+    async fn template(&self, slug: &str) -> AppResult<MarketplaceTemplate>;
+}

@@ -1,0 +1,101 @@
+//! The command line: `weft serve` (the default) and `weft check FILE`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use app::model::{validate, WorkflowDefinition};
+use clap::{Parser, Subcommand};
+
+use crate::config::{DatabaseSettings, SiteSettings};
+use crate::{server, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about = "Weft, a self-hosted workflow engine")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the web app and API (the default).
+    Serve {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        site: SiteSettings,
+    },
+    /// Validate a workflow definition file; exits 2 when it is invalid.
+    Check { file: PathBuf },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let command = cli.command.unwrap_or_else(|| {
+        // `weft` alone serves with every setting from the environment.
+        match Cli::try_parse_from(["weft", "serve"]) {
+            Ok(Cli { command: Some(command) }) => command,
+            _ => unreachable!("`weft serve` always parses"),
+        }
+    });
+    match command {
+        Command::Serve { database, site } => serve(database, site),
+        Command::Check { file } => check(&file),
+    }
+}
+
+fn serve(database: DatabaseSettings, site: SiteSettings) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("weft: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let result = async {
+            let options = server::load_site_options(&site)?;
+            let running = server::start(&database, options).await?;
+            running.task.await??;
+            anyhow::Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("weft: {error:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn check(file: &PathBuf) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("weft: cannot read {}: {error}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let definition = match WorkflowDefinition::from_json(&text) {
+        Ok(definition) => definition,
+        Err(message) => {
+            eprintln!("{}: {message}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match validate(&definition) {
+        Ok(valid) => {
+            println!("{}: valid ({} nodes)", file.display(), valid.nodes.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{}: {}", file.display(), error.message);
+            }
+            ExitCode::from(2)
+        }
+    }
+}

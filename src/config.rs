@@ -1,0 +1,124 @@
+//! Weft's typed settings: defaults, overridden by environment variables or
+//! command-line flags (clap reads both). Secrets are never printed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Args;
+
+/// The database, and its connection pool.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` (the default, a file created on first start) or `postgres://…`.
+    #[arg(long = "database-url", env = "WEFT_DATABASE_URL", default_value = "sqlite://data/weft.db", hide_env_values = true)]
+    pub url: String,
+    #[command(flatten)]
+    pub pool: PoolSettings,
+}
+
+/// Pool limits: the equivalents of pool_size / max_overflow / pool_timeout /
+/// pool_recycle in other ecosystems. Defaults depend on the backend.
+#[derive(Debug, Clone, Args)]
+pub struct PoolSettings {
+    /// Most connections open at once (default: 8 on SQLite, 20 on PostgreSQL).
+    #[arg(long = "db-max-connections", env = "WEFT_DB_MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
+    /// Connections kept open even when idle.
+    #[arg(long = "db-min-connections", env = "WEFT_DB_MIN_CONNECTIONS", default_value_t = 1)]
+    pub min_connections: u32,
+    /// How long a query waits for a free connection before failing.
+    #[arg(long = "db-acquire-timeout-ms", env = "WEFT_DB_ACQUIRE_TIMEOUT_MS", default_value = "5000", value_parser = parse_ms)]
+    pub acquire_timeout: Duration,
+    /// Idle connections above the minimum are closed after this long.
+    #[arg(long = "db-idle-timeout-ms", env = "WEFT_DB_IDLE_TIMEOUT_MS", default_value = "600000", value_parser = parse_ms)]
+    pub idle_timeout: Duration,
+    /// Connections are replaced after this long (recycling).
+    #[arg(long = "db-max-lifetime-ms", env = "WEFT_DB_MAX_LIFETIME_MS", default_value = "1800000", value_parser = parse_ms)]
+    pub max_lifetime: Duration,
+    /// SQLite only: how long a writer waits for the write lock.
+    #[arg(long = "db-busy-timeout-ms", env = "WEFT_DB_BUSY_TIMEOUT_MS", default_value = "5000", value_parser = parse_ms)]
+    pub busy_timeout: Duration,
+}
+
+fn parse_ms(text: &str) -> Result<Duration, String> {
+    text.parse::<u64>().map(Duration::from_millis).map_err(|_| format!("`{text}` is not a number of milliseconds"))
+}
+
+impl PoolSettings {
+    pub fn apply<DB: sqlx::Database>(&self, options: sqlx::pool::PoolOptions<DB>, default_max: u32) -> sqlx::pool::PoolOptions<DB> {
+        let max = self.max_connections.unwrap_or(default_max).max(1);
+        options
+            .max_connections(max)
+            .min_connections(self.min_connections.min(max))
+            .acquire_timeout(self.acquire_timeout)
+            .idle_timeout(self.idle_timeout)
+            .max_lifetime(self.max_lifetime)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseSettings {
+    /// For tests and tools: these settings with every pool default.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            pool: PoolSettings,
+        }
+        let defaults = Defaults::try_parse_from(["weft"]).expect("pool defaults parse");
+        Self { url: url.into(), pool: defaults.pool }
+    }
+
+    /// The backend, chosen once from the URL's scheme.
+    pub fn backend(&self) -> anyhow::Result<Backend> {
+        let scheme = self.url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => bail!("unsupported database URL scheme `{scheme}`: use sqlite://PATH or postgres://…"),
+        }
+    }
+}
+
+/// Where the site settings (address, static files) come from.
+#[derive(Debug, Clone, Args)]
+pub struct SiteSettings {
+    /// The Leptos site configuration read at start (see README).
+    #[arg(long = "site-config", env = "WEFT_SITE_CONFIG", default_value = "Leptos.toml")]
+    pub site_config: PathBuf,
+    /// Listen address; overrides `site-addr` from the site configuration.
+    #[arg(long = "addr", env = "WEFT_ADDR")]
+    pub addr: Option<std::net::SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_follows_the_url_scheme() {
+        assert_eq!(DatabaseSettings::with_url("sqlite://data/weft.db").backend().unwrap(), Backend::Sqlite);
+        assert_eq!(DatabaseSettings::with_url("postgres://u@h/db").backend().unwrap(), Backend::Postgres);
+        assert_eq!(DatabaseSettings::with_url("postgresql://u@h/db").backend().unwrap(), Backend::Postgres);
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_a_clear_error() {
+        let error = DatabaseSettings::with_url("mysql://h/db").backend().unwrap_err().to_string();
+        assert_eq!(error, "unsupported database URL scheme `mysql`: use sqlite://PATH or postgres://…");
+    }
+
+    #[test]
+    fn pool_defaults_are_sensible() {
+        let settings = DatabaseSettings::with_url("sqlite://x.db");
+        assert_eq!(settings.pool.max_connections, None);
+        assert_eq!(settings.pool.acquire_timeout, Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,10 @@
+//! Weft's server: configuration, storage adapters, the HTTP server, and the CLI.
+//! The app crate holds the model, the ports and the pages; this crate plugs
+//! real infrastructure into them.
+
+pub mod cli;
+pub mod config;
+pub mod server;
+#[macro_use]
+pub mod store;
+pub mod telemetry;

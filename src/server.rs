@@ -1,0 +1,130 @@
+//! The HTTP server: SSR pages, server functions, static files and health checks,
+//! behind compression and request tracing.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use app::model::User;
+use app::ports::Store;
+use app::server_context::ServerContext;
+use app::{shell, App};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{DatabaseSettings, SiteSettings};
+use crate::store;
+
+/// The owner of workflows created before accounts exist (see `ServerContext`).
+/// It has no password, so nobody can sign in as it.
+pub const LOCAL_USER_EMAIL: &str = "local@weft.invalid";
+
+/// Reads the site settings: `Leptos.toml` when present, then `LEPTOS_*`
+/// environment variables over it (cargo-leptos sets those when it runs the server).
+pub fn load_site_options(site: &SiteSettings) -> anyhow::Result<LeptosOptions> {
+    let config = if Path::new(&site.site_config).exists() {
+        let path = site.site_config.to_str().context("the site config path is not UTF-8")?;
+        leptos_config::get_configuration(Some(path))
+    } else {
+        tracing::warn!(path = %site.site_config.display(), "site config not found; using LEPTOS_* variables and defaults");
+        leptos_config::get_configuration(None)
+    }
+    .map_err(|e| anyhow::anyhow!("reading the site configuration: {e}"))?;
+    let mut options = config.leptos_options;
+    if let Some(addr) = site.addr {
+        options.site_addr = addr;
+    }
+    Ok(options)
+}
+
+/// A server that is listening.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Connects the store (migrating it), binds the listen address and serves in a
+/// background task. With port 0 the OS picks a free port (tests do this).
+pub async fn start(database: &DatabaseSettings, options: LeptosOptions) -> anyhow::Result<RunningServer> {
+    let store = store::connect(database).await?;
+    let local_user = local_user(store.as_ref()).await?;
+    let listener = TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
+    let addr = listener.local_addr()?;
+    let router = router(ServerContext { store: store.clone(), local_user }, options);
+    let task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await });
+    tracing::info!(%addr, backend = store.backend(), "weft is listening on http://{addr}");
+    Ok(RunningServer { addr, store, task })
+}
+
+async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
+    if let Some(user) = store.user_by_email(LOCAL_USER_EMAIL).await? {
+        return Ok(user);
+    }
+    match store.create_user(LOCAL_USER_EMAIL, None, false).await {
+        Ok(user) => Ok(user),
+        // Another process created it first.
+        Err(app::error::AppError::Conflict(_)) => {
+            store.user_by_email(LOCAL_USER_EMAIL).await?.context("the local user vanished")
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub fn router(ctx: ServerContext, options: LeptosOptions) -> Router {
+    let routes = generate_route_list(App);
+    let store = ctx.store.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let store = store.clone();
+                async move {
+                    match store.ping().await {
+                        Ok(()) => (StatusCode::OK, "ready"),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+                    }
+                }
+            }),
+        )
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || provide_context(ctx.clone()),
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(options)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,32 @@
+//! PostgreSQL: for teams that outgrow one machine. Several Weft processes can
+//! share one database.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Pool, Postgres};
+
+use crate::config::DatabaseSettings;
+
+pub struct PostgresStore {
+    pool: Pool<Postgres>,
+}
+
+impl PostgresStore {
+    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = settings.url.parse()?;
+        let options = options.application_name("weft");
+        let pool = settings.pool.apply(PgPoolOptions::new(), 20).connect_with(options).await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    /// Case-insensitive substring search, served by the `workflows_name_trgm` index.
+    fn push_name_search(query: &mut sqlx::QueryBuilder<'_, Postgres>, search: &str) {
+        query.push(" AND lower(w.name) LIKE ").push_bind(crate::store::like_pattern(search)).push(" ESCAPE '\\'");
+    }
+}
+
+impl_store!(PostgresStore, sqlx::Postgres, "postgres");

@@ -1,0 +1,470 @@
+//! The SQL both backends share, as one `Store` implementation stamped out per
+//! backend by `impl_store!`. A macro rather than generics because sqlx's generic
+//! bounds (`Encode`/`Decode`/`Type` for every column type, executor lifetimes)
+//! would drown the queries; the macro keeps each query readable, in one place.
+//!
+//! A backend type using the macro provides:
+//! - a field `pool: sqlx::Pool<DB>`;
+//! - `fn push_name_search(query: &mut QueryBuilder<DB>, search: &str)`, which
+//!   appends a condition on `w.name` served by that backend's search index.
+
+/// Columns of a workflow list row, with its latest execution found by an
+/// indexed subquery (`executions_workflow_created`): one query, not one per row.
+pub(crate) const WORKFLOW_COLUMNS: &str = "
+    SELECT w.id, w.owner_id, w.name, w.description, w.current_version, w.created_at, w.updated_at,
+           le.id AS last_id, le.status AS last_status, le.created_at AS last_created_at
+    FROM workflows w
+    LEFT JOIN executions le ON le.id = (
+        SELECT e.id FROM executions e WHERE e.workflow_id = w.id
+        ORDER BY e.created_at DESC, e.id DESC LIMIT 1)
+    WHERE 1 = 1";
+
+pub(crate) const EXECUTION_COLUMNS: &str =
+    "id, workflow_id, version, owner_id, trigger, input, status, created_at, started_at, finished_at, error";
+
+pub(crate) const NODE_RUN_COLUMNS: &str =
+    "execution_id, node_id, status, attempt, input, output, error, started_at, finished_at";
+
+/// Rows per multi-row INSERT: 9 columns × 500 rows stays far below both
+/// backends' limits on bound parameters.
+pub(crate) const NODE_RUN_BATCH: usize = 500;
+
+/// The largest page a list may ask for.
+pub(crate) const MAX_PAGE: u32 = 500;
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $backend:literal) => {
+        use app::error::{AppError, AppResult};
+        use app::model::*;
+        use app::ports::{ExecutionOutcome, NewExecution, Store};
+        use serde_json::Value;
+        use sqlx::types::Json;
+        use sqlx::QueryBuilder;
+
+        use crate::store::error::{db_error, not_found};
+        use crate::store::like_pattern;
+        use crate::store::now_ms;
+        use crate::store::rows::*;
+        use crate::store::sql::{EXECUTION_COLUMNS, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS, WORKFLOW_COLUMNS};
+
+        impl $store {
+            fn push_scope(query: &mut QueryBuilder<'_, $db>, column: &str, scope: Scope) {
+                if let Scope::Owner(owner) = scope {
+                    query.push(format!(" AND {column} = ")).push_bind(owner);
+                }
+            }
+
+            async fn summary(&self, scope: Scope, id: WorkflowId) -> AppResult<WorkflowSummary> {
+                let mut query = QueryBuilder::<$db>::new(WORKFLOW_COLUMNS);
+                query.push(" AND w.id = ").push_bind(id);
+                Self::push_scope(&mut query, "w.owner_id", scope);
+                let row: WorkflowRow =
+                    query.build_query_as().fetch_one(&self.pool).await.map_err(not_found("workflow"))?;
+                row.try_into()
+            }
+
+            async fn write_node_runs(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                runs: &[NodeRun],
+            ) -> Result<(), sqlx::Error> {
+                for chunk in runs.chunks(NODE_RUN_BATCH) {
+                    let mut query = QueryBuilder::<$db>::new(format!("INSERT INTO node_runs ({NODE_RUN_COLUMNS}) "));
+                    query.push_values(chunk, |mut row, run| {
+                        row.push_bind(run.execution_id)
+                            .push_bind(run.node_id.clone())
+                            .push_bind(run.status.as_str())
+                            .push_bind(run.attempt)
+                            .push_bind(run.input.clone().map(Json))
+                            .push_bind(run.output.clone().map(Json))
+                            .push_bind(run.error.clone())
+                            .push_bind(run.started_at)
+                            .push_bind(run.finished_at);
+                    });
+                    query.push(
+                        " ON CONFLICT (execution_id, node_id) DO UPDATE SET status = excluded.status, \
+                         attempt = excluded.attempt, input = excluded.input, output = excluded.output, \
+                         error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at",
+                    );
+                    query.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> AppResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db_error)
+            }
+
+            async fn create_user(&self, email: &str, password_hash: Option<&str>, is_admin: bool) -> AppResult<User> {
+                let row: UserRow = sqlx::query_as(
+                    "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)
+                     RETURNING id, email, is_admin, created_at",
+                )
+                .bind(email)
+                .bind(password_hash)
+                .bind(is_admin)
+                .bind(now_ms())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| match db_error(e) {
+                    AppError::Conflict(_) => AppError::Conflict(format!("a user with email {email} already exists")),
+                    other => other,
+                })?;
+                Ok(row.into())
+            }
+
+            async fn user_by_email(&self, email: &str) -> AppResult<Option<User>> {
+                let row: Option<UserRow> =
+                    sqlx::query_as("SELECT id, email, is_admin, created_at FROM users WHERE email = $1")
+                        .bind(email)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_error)?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn count_users(&self) -> AppResult<i64> {
+                sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(db_error)
+            }
+
+            async fn create_workflow(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary> {
+                let now = now_ms();
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO workflows (owner_id, name, description, current_version, created_at, updated_at)
+                     VALUES ($1, $2, $3, 1, $4, $4) RETURNING id",
+                )
+                .bind(owner)
+                .bind(&definition.name)
+                .bind(&definition.description)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                sqlx::query("INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES ($1, 1, $2, $3)")
+                    .bind(id)
+                    .bind(Json(definition))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(WorkflowSummary {
+                    id,
+                    owner_id: owner,
+                    name: definition.name.clone(),
+                    description: definition.description.clone(),
+                    current_version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    last_execution: None,
+                })
+            }
+
+            async fn save_workflow_version(
+                &self,
+                scope: Scope,
+                id: WorkflowId,
+                definition: &WorkflowDefinition,
+            ) -> AppResult<WorkflowVersion> {
+                let now = now_ms();
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                // The increment takes the row lock (PostgreSQL) or the write lock
+                // (SQLite), so two concurrent saves get distinct version numbers.
+                let mut query = QueryBuilder::<$db>::new("UPDATE workflows SET current_version = current_version + 1, name = ");
+                query
+                    .push_bind(&definition.name)
+                    .push(", description = ")
+                    .push_bind(&definition.description)
+                    .push(", updated_at = ")
+                    .push_bind(now)
+                    .push(" WHERE id = ")
+                    .push_bind(id);
+                if let Scope::Owner(owner) = scope {
+                    query.push(" AND owner_id = ").push_bind(owner);
+                }
+                query.push(" RETURNING current_version");
+                let version: i32 = query
+                    .build_query_scalar()
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(not_found("workflow"))?;
+                sqlx::query("INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(version)
+                    .bind(Json(definition))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(WorkflowVersion { workflow_id: id, version, definition: definition.clone(), created_at: now })
+            }
+
+            async fn workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<Workflow> {
+                let summary = self.summary(scope, id).await?;
+                let version = self.workflow_version(Scope::Everyone, id, summary.current_version).await?;
+                Ok(Workflow { summary, definition: version.definition })
+            }
+
+            async fn workflow_version(&self, scope: Scope, id: WorkflowId, version: i32) -> AppResult<WorkflowVersion> {
+                let mut query = QueryBuilder::<$db>::new(
+                    "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v
+                     JOIN workflows w ON w.id = v.workflow_id WHERE v.workflow_id = ",
+                );
+                query.push_bind(id).push(" AND v.version = ").push_bind(version);
+                Self::push_scope(&mut query, "w.owner_id", scope);
+                let row: VersionRow =
+                    query.build_query_as().fetch_one(&self.pool).await.map_err(not_found("workflow version"))?;
+                Ok(row.into())
+            }
+
+            async fn workflow_versions(&self, scope: Scope, id: WorkflowId) -> AppResult<Vec<WorkflowVersion>> {
+                self.summary(scope, id).await?;
+                let rows: Vec<VersionRow> = sqlx::query_as(
+                    "SELECT workflow_id, version, definition, created_at FROM workflow_versions
+                     WHERE workflow_id = $1 ORDER BY version DESC",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn list_workflows(
+                &self,
+                scope: Scope,
+                search: Option<&str>,
+                after: Option<Cursor>,
+                limit: u32,
+            ) -> AppResult<Page<WorkflowSummary>> {
+                let limit = limit.clamp(1, MAX_PAGE);
+                let mut query = QueryBuilder::<$db>::new(WORKFLOW_COLUMNS);
+                Self::push_scope(&mut query, "w.owner_id", scope);
+                if let Some(search) = search.filter(|s| !s.is_empty()) {
+                    Self::push_name_search(&mut query, search);
+                }
+                if let Some(after) = after {
+                    query.push(" AND (w.updated_at, w.id) < (").push_bind(after.at).push(", ").push_bind(after.id).push(")");
+                }
+                query.push(" ORDER BY w.updated_at DESC, w.id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+                let rows: Vec<WorkflowRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+                let items = rows.into_iter().map(WorkflowSummary::try_from).collect::<AppResult<Vec<_>>>()?;
+                Ok(page_of(items, limit, |w| Cursor { at: w.updated_at, id: w.id }))
+            }
+
+            async fn delete_workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<()> {
+                let mut query = QueryBuilder::<$db>::new("DELETE FROM workflows WHERE id = ");
+                query.push_bind(id);
+                Self::push_scope(&mut query, "owner_id", scope);
+                let done = query.build().execute(&self.pool).await.map_err(db_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(AppError::NotFound("workflow".into()));
+                }
+                Ok(())
+            }
+
+            async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution> {
+                let row: ExecutionRow = sqlx::query_as(&format!(
+                    "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {EXECUTION_COLUMNS}"
+                ))
+                .bind(new.workflow_id)
+                .bind(new.version)
+                .bind(new.owner_id)
+                .bind(new.trigger.as_str())
+                .bind(Json(&new.input))
+                .bind(ExecutionStatus::Queued.as_str())
+                .bind(now_ms())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| match db_error(e) {
+                    AppError::BadRequest(_) => AppError::NotFound("workflow version".into()),
+                    other => other,
+                })?;
+                row.try_into()
+            }
+
+            async fn mark_execution_running(&self, id: ExecutionId, started_at: i64) -> AppResult<()> {
+                let done = sqlx::query("UPDATE executions SET status = $1, started_at = $2 WHERE id = $3")
+                    .bind(ExecutionStatus::Running.as_str())
+                    .bind(started_at)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(AppError::NotFound("execution".into()));
+                }
+                Ok(())
+            }
+
+            async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()> {
+                if runs.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                Self::write_node_runs(&mut tx, runs).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn finish_execution(&self, id: ExecutionId, last_runs: &[NodeRun], outcome: &ExecutionOutcome) -> AppResult<()> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                Self::write_node_runs(&mut tx, last_runs).await.map_err(db_error)?;
+                let done = sqlx::query("UPDATE executions SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
+                    .bind(outcome.status.as_str())
+                    .bind(&outcome.error)
+                    .bind(outcome.finished_at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(AppError::NotFound("execution".into()));
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn execution(&self, scope: Scope, id: ExecutionId) -> AppResult<Execution> {
+                let mut query = QueryBuilder::<$db>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = "));
+                query.push_bind(id);
+                Self::push_scope(&mut query, "owner_id", scope);
+                let row: ExecutionRow =
+                    query.build_query_as().fetch_one(&self.pool).await.map_err(not_found("execution"))?;
+                row.try_into()
+            }
+
+            async fn node_runs(&self, scope: Scope, id: ExecutionId) -> AppResult<Vec<NodeRun>> {
+                self.execution(scope, id).await?;
+                let rows: Vec<NodeRunRow> = sqlx::query_as(&format!(
+                    "SELECT {NODE_RUN_COLUMNS} FROM node_runs WHERE execution_id = $1
+                     ORDER BY started_at IS NULL, started_at, node_id"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                rows.into_iter().map(NodeRun::try_from).collect()
+            }
+
+            async fn list_executions(
+                &self,
+                scope: Scope,
+                filter: &ExecutionFilter,
+                after: Option<Cursor>,
+                limit: u32,
+            ) -> AppResult<Page<Execution>> {
+                let limit = limit.clamp(1, MAX_PAGE);
+                let mut query = QueryBuilder::<$db>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"));
+                Self::push_scope(&mut query, "owner_id", scope);
+                if let Some(owner) = filter.owner_id {
+                    query.push(" AND owner_id = ").push_bind(owner);
+                }
+                if let Some(workflow) = filter.workflow_id {
+                    query.push(" AND workflow_id = ").push_bind(workflow);
+                }
+                if let Some(status) = filter.status {
+                    query.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(from) = filter.from {
+                    query.push(" AND created_at >= ").push_bind(from);
+                }
+                if let Some(to) = filter.to {
+                    query.push(" AND created_at < ").push_bind(to);
+                }
+                if let Some(after) = after {
+                    query.push(" AND (created_at, id) < (").push_bind(after.at).push(", ").push_bind(after.id).push(")");
+                }
+                query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+                let rows: Vec<ExecutionRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+                let items = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
+                Ok(page_of(items, limit, |e| Cursor { at: e.created_at, id: e.id }))
+            }
+
+            async fn setting(&self, key: &str) -> AppResult<Option<Value>> {
+                let value: Option<Json<Value>> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(value.map(|j| j.0))
+            }
+
+            async fn put_setting(&self, key: &str, value: &Value) -> AppResult<()> {
+                sqlx::query(
+                    "INSERT INTO settings (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(Json(value))
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(db_error)
+            }
+
+            async fn upsert_template(
+                &self,
+                slug: &str,
+                description: &str,
+                definition: &WorkflowDefinition,
+                author: Option<UserId>,
+            ) -> AppResult<MarketplaceTemplate> {
+                let row: TemplateRow = sqlx::query_as(
+                    "INSERT INTO templates (slug, name, description, definition, author_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (slug) DO UPDATE SET name = excluded.name, description = excluded.description,
+                         definition = excluded.definition, author_id = excluded.author_id
+                     RETURNING id, slug, name, description, definition, author_id, created_at",
+                )
+                .bind(slug)
+                .bind(&definition.name)
+                .bind(description)
+                .bind(Json(definition))
+                .bind(author)
+                .bind(now_ms())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row.into())
+            }
+
+            async fn list_templates(&self, search: Option<&str>) -> AppResult<Vec<MarketplaceTemplate>> {
+                // The marketplace holds tens of templates, not millions: a scan is fine.
+                let mut query = QueryBuilder::<$db>::new(
+                    "SELECT id, slug, name, description, definition, author_id, created_at FROM templates WHERE 1 = 1",
+                );
+                if let Some(search) = search.filter(|s| !s.is_empty()) {
+                    let pattern = like_pattern(search);
+                    query
+                        .push(" AND (lower(name) LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\' OR lower(description) LIKE ")
+                        .push_bind(pattern)
+                        .push(" ESCAPE '\\')");
+                }
+                query.push(" ORDER BY name, id");
+                let rows: Vec<TemplateRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn template(&self, slug: &str) -> AppResult<MarketplaceTemplate> {
+                let row: TemplateRow = sqlx::query_as(
+                    "SELECT id, slug, name, description, definition, author_id, created_at FROM templates WHERE slug = $1",
+                )
+                .bind(slug)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(not_found("template"))?;
+                Ok(row.into())
+            }
+        }
+    };
+}

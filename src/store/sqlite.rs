@@ -1,0 +1,50 @@
+//! The embedded default: one SQLite file, in WAL mode so readers never wait for
+//! the writer, with a busy timeout so writers queue instead of failing, and
+//! foreign keys enforced.
+
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+
+use crate::config::DatabaseSettings;
+
+pub struct SqliteStore {
+    pool: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(&settings.url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable in WAL mode across application crashes; only a power
+            // loss can drop the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(settings.pool.busy_timeout)
+            .foreign_keys(true);
+        if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let pool = settings.pool.apply(SqlitePoolOptions::new(), 8).connect_with(options).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &Pool<Sqlite> {
+        &self.pool
+    }
+
+    /// Substring search on names through the FTS5 trigram index. Trigrams need
+    /// three characters; shorter searches scan the caller's workflows instead.
+    fn push_name_search(query: &mut sqlx::QueryBuilder<'_, Sqlite>, search: &str) {
+        if search.chars().count() >= 3 {
+            let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+            query.push(" AND w.id IN (SELECT rowid FROM workflow_names WHERE workflow_names MATCH ").push_bind(phrase).push(")");
+        } else {
+            query.push(" AND lower(w.name) LIKE ").push_bind(crate::store::like_pattern(search)).push(" ESCAPE '\\'");
+        }
+    }
+}
+
+impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");

@@ -1,0 +1,133 @@
+//! The real server on 127.0.0.1:0 with a fresh database, driven over HTTP.
+
+mod support;
+
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::TestDb;
+use weft::config::SiteSettings;
+use weft::server::{self, RunningServer};
+
+async fn start(db: &TestDb) -> (RunningServer, String) {
+    let site = SiteSettings {
+        site_config: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Leptos.toml"),
+        addr: Some("127.0.0.1:0".parse().unwrap()),
+    };
+    let options = server::load_site_options(&site).expect("site options");
+    let running = server::start(&db.settings, options).await.expect("the server starts");
+    let base = format!("http://{}", running.addr);
+    (running, base)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+async fn import(base: &str, definition: &str) -> reqwest::Response {
+    client().post(format!("{base}/api/workflows/import")).form(&[("definition", definition)]).send().await.unwrap()
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() {
+                let db = super::TestDb::sqlite();
+                super::$name(&db).await;
+                db.cleanup().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                let Some(db) = super::TestDb::postgres().await else { return };
+                super::$name(&db).await;
+                db.cleanup().await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    health_and_readiness_answer,
+    the_home_page_is_server_rendered_with_hydration_scripts,
+    an_imported_workflow_appears_in_the_rendered_list,
+    bad_definitions_are_4xx_with_the_validation_messages,
+    names_are_escaped_in_the_html,
+    pages_are_compressed,
+);
+
+async fn health_and_readiness_answer(db: &TestDb) {
+    let (_server, base) = start(db).await;
+    let health = client().get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = client().get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!((ready.status(), ready.text().await.unwrap().as_str()), (StatusCode::OK, "ready"));
+}
+
+async fn the_home_page_is_server_rendered_with_hydration_scripts(db: &TestDb) {
+    let (_server, base) = start(db).await;
+    let page = client().get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h1>Workflows</h1>"), "{html}");
+    assert!(html.contains("/pkg/weft.js"), "the page loads the WASM glue: {html}");
+    assert!(html.contains("No workflows yet"), "{html}");
+    let missing = client().get(format!("{base}/no/such/page")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+async fn an_imported_workflow_appears_in_the_rendered_list(db: &TestDb) {
+    let (_server, base) = start(db).await;
+    let definition = support::definition("Greet and wait");
+    let response = import(&base, &serde_json::to_string(&definition).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((created["name"].as_str(), created["current_version"].as_i64()), (Some("Greet and wait"), Some(1)));
+
+    let html = client().get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Greet and wait"), "{html}");
+    let listed: serde_json::Value =
+        client().post(format!("{base}/api/workflows/list")).form(&[("search", "greet")]).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
+}
+
+async fn bad_definitions_are_4xx_with_the_validation_messages(db: &TestDb) {
+    let (_server, base) = start(db).await;
+    let not_json = import(&base, "{\"name\": ").await;
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    assert!(not_json.text().await.unwrap().contains("not valid JSON"));
+
+    let cyclic = json!({"name": "Loop", "nodes": [
+        {"id": "a", "type": "delay", "config": {"ms": 1}},
+        {"id": "b", "type": "delay", "config": {"ms": 1}}
+    ], "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "a"}]});
+    let response = import(&base, &cyclic.to_string()).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("the graph has a cycle"), "{body}");
+
+    let bad_cursor = client().post(format!("{base}/api/workflows/list")).form(&[("after", "yesterday")]).send().await.unwrap();
+    assert_eq!(bad_cursor.status(), StatusCode::BAD_REQUEST);
+
+    // Nothing invalid was saved.
+    let listed: serde_json::Value =
+        client().post(format!("{base}/api/workflows/list")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["items"], json!([]));
+}
+
+async fn names_are_escaped_in_the_html(db: &TestDb) {
+    let (_server, base) = start(db).await;
+    let evil = support::definition("<img src=x onerror=alert(1)>");
+    assert_eq!(import(&base, &serde_json::to_string(&evil).unwrap()).await.status(), StatusCode::OK);
+    let html = client().get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+}
+
+async fn pages_are_compressed(db: &TestDb) {
+    let (_server, base) = start(db).await;
+    // reqwest here has no decompression features, so the raw header is visible.
+    let page = client().get(format!("{base}/")).header("accept-encoding", "br, gzip").send().await.unwrap();
+    assert_eq!(page.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some("br"));
+}

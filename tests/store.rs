@@ -1,0 +1,326 @@
+//! The store story: one suite, run against SQLite and PostgreSQL alike.
+
+mod support;
+
+use std::sync::Arc;
+
+use app::error::AppError;
+use app::model::*;
+use app::ports::{ExecutionOutcome, NewExecution, Store};
+use serde_json::json;
+use support::definition;
+
+store_suite!(
+    users_are_unique_by_email,
+    a_workflow_starts_at_version_one_and_saves_new_versions,
+    another_users_workflow_is_not_found,
+    workflows_page_by_key_newest_first,
+    name_search_ignores_case_and_matches_substrings,
+    executions_record_node_runs_in_batches_and_finish_atomically,
+    the_workflow_list_shows_the_latest_execution,
+    executions_filter_and_page_by_key,
+    an_execution_of_a_version_that_does_not_exist_is_rejected,
+    deleting_a_workflow_deletes_its_executions,
+    settings_are_stored_and_replaced,
+    templates_are_upserted_listed_and_searched,
+);
+
+async fn user(store: &dyn Store, email: &str) -> User {
+    store.create_user(email, Some("hash"), false).await.unwrap()
+}
+
+async fn users_are_unique_by_email(store: Arc<dyn Store>) {
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let ada = store.create_user("ada@example.com", Some("hash"), true).await.unwrap();
+    assert!(ada.is_admin);
+    let again = store.create_user("ada@example.com", None, false).await.unwrap_err();
+    assert_eq!(again, AppError::Conflict("a user with email ada@example.com already exists".into()));
+    assert_eq!(store.user_by_email("ada@example.com").await.unwrap(), Some(ada));
+    assert_eq!(store.user_by_email("nobody@example.com").await.unwrap(), None);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn a_workflow_starts_at_version_one_and_saves_new_versions(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "o@example.com").await;
+    let created = store.create_workflow(owner.id, &definition("First")).await.unwrap();
+    assert_eq!(created.current_version, 1);
+    assert_eq!(created.last_execution, None);
+
+    let v2 = store.save_workflow_version(Scope::Owner(owner.id), created.id, &definition("Renamed")).await.unwrap();
+    assert_eq!(v2.version, 2);
+    let current = store.workflow(Scope::Owner(owner.id), created.id).await.unwrap();
+    assert_eq!(current.summary.name, "Renamed");
+    assert_eq!(current.summary.current_version, 2);
+    assert_eq!(current.definition, definition("Renamed"));
+
+    // Old versions are immutable and still readable.
+    let v1 = store.workflow_version(Scope::Owner(owner.id), created.id, 1).await.unwrap();
+    assert_eq!(v1.definition, definition("First"));
+    let versions: Vec<i32> =
+        store.workflow_versions(Scope::Owner(owner.id), created.id).await.unwrap().iter().map(|v| v.version).collect();
+    assert_eq!(versions, [2, 1]);
+}
+
+async fn another_users_workflow_is_not_found(store: Arc<dyn Store>) {
+    let alice = user(store.as_ref(), "alice@example.com").await;
+    let bob = user(store.as_ref(), "bob@example.com").await;
+    let secret = store.create_workflow(alice.id, &definition("Alice's")).await.unwrap();
+    let as_bob = Scope::Owner(bob.id);
+    let not_found = |what: &str| AppError::NotFound(what.into());
+    assert_eq!(store.workflow(as_bob, secret.id).await.unwrap_err(), not_found("workflow"));
+    assert_eq!(store.workflow_version(as_bob, secret.id, 1).await.unwrap_err(), not_found("workflow version"));
+    assert_eq!(store.workflow_versions(as_bob, secret.id).await.unwrap_err(), not_found("workflow"));
+    assert_eq!(
+        store.save_workflow_version(as_bob, secret.id, &definition("Bob's now")).await.unwrap_err(),
+        not_found("workflow")
+    );
+    assert_eq!(store.delete_workflow(as_bob, secret.id).await.unwrap_err(), not_found("workflow"));
+    assert!(store.list_workflows(as_bob, None, None, 50).await.unwrap().items.is_empty());
+    // Nothing Bob tried changed Alice's workflow; an admin sees it.
+    let seen = store.workflow(Scope::Everyone, secret.id).await.unwrap();
+    assert_eq!((seen.summary.name.as_str(), seen.summary.current_version), ("Alice's", 1));
+}
+
+async fn workflows_page_by_key_newest_first(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "p@example.com").await;
+    let scope = Scope::Owner(owner.id);
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(store.create_workflow(owner.id, &definition(&format!("W{i}"))).await.unwrap().id);
+    }
+    // Saving the oldest makes it the most recently updated.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.save_workflow_version(scope, ids[0], &definition("W0 again")).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = store.list_workflows(scope, None, after, 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|w| w.id));
+        pages += 1;
+        match page.next {
+            Some(next) => after = Some(Cursor::decode(&next).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 7, "every workflow exactly once: {seen:?}");
+    assert_eq!(seen[0], ids[0], "the workflow saved last comes first");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 7);
+}
+
+async fn name_search_ignores_case_and_matches_substrings(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "s@example.com").await;
+    let other = user(store.as_ref(), "t@example.com").await;
+    let scope = Scope::Owner(owner.id);
+    for name in ["Summarize a page", "Classify a ticket", "Weekly SUMMARY report", "100% done_ok"] {
+        store.create_workflow(owner.id, &definition(name)).await.unwrap();
+    }
+    store.create_workflow(other.id, &definition("Summary of someone else")).await.unwrap();
+    let names = |page: Page<WorkflowSummary>| {
+        let mut names: Vec<String> = page.items.into_iter().map(|w| w.name).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(store.list_workflows(scope, Some("summ"), None, 50).await.unwrap()),
+        ["Summarize a page", "Weekly SUMMARY report"]
+    );
+    assert_eq!(names(store.list_workflows(scope, Some("ticket"), None, 50).await.unwrap()), ["Classify a ticket"]);
+    // Short searches and wildcard characters match literally.
+    assert_eq!(names(store.list_workflows(scope, Some("%"), None, 50).await.unwrap()), ["100% done_ok"]);
+    assert_eq!(names(store.list_workflows(scope, Some("e_o"), None, 50).await.unwrap()), ["100% done_ok"]);
+    assert!(store.list_workflows(scope, Some("nothing like it"), None, 50).await.unwrap().items.is_empty());
+    // Quotes cannot break out of the search.
+    assert!(store.list_workflows(scope, Some("\"a\" OR \"b"), None, 50).await.unwrap().items.is_empty());
+}
+
+fn node_run(execution_id: ExecutionId, node_id: &str, status: NodeStatus) -> NodeRun {
+    NodeRun {
+        execution_id,
+        node_id: node_id.into(),
+        status,
+        attempt: 1,
+        input: None,
+        output: None,
+        error: None,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+async fn start(store: &dyn Store, workflow: &WorkflowSummary, input: serde_json::Value) -> Execution {
+    store
+        .create_execution(&NewExecution {
+            workflow_id: workflow.id,
+            version: workflow.current_version,
+            owner_id: workflow.owner_id,
+            trigger: Trigger::Manual,
+            input,
+        })
+        .await
+        .unwrap()
+}
+
+async fn executions_record_node_runs_in_batches_and_finish_atomically(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "e@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Big")).await.unwrap();
+    let execution = start(store.as_ref(), &workflow, json!({"who": "world"})).await;
+    assert_eq!(execution.status, ExecutionStatus::Queued);
+    assert_eq!(execution.input, json!({"who": "world"}));
+    store.mark_execution_running(execution.id, 1_000).await.unwrap();
+
+    // More rows than one INSERT statement carries.
+    let queued: Vec<NodeRun> =
+        (0..1_200).map(|i| node_run(execution.id, &format!("n{i:04}"), NodeStatus::Queued)).collect();
+    store.record_node_runs(&queued).await.unwrap();
+    let mut done = node_run(execution.id, "n0000", NodeStatus::Succeeded);
+    done.output = Some(json!({"text": "Hello world", "n": [1, 2]}));
+    done.started_at = Some(1_001);
+    done.finished_at = Some(1_002);
+    let mut failed = node_run(execution.id, "n0001", NodeStatus::Failed);
+    failed.attempt = 3;
+    failed.error = Some("timed out after 50 ms".into());
+    store
+        .finish_execution(
+            execution.id,
+            &[done.clone(), failed.clone()],
+            &ExecutionOutcome { status: ExecutionStatus::Failed, error: Some("node n0001 failed".into()), finished_at: 1_003 },
+        )
+        .await
+        .unwrap();
+
+    let scope = Scope::Owner(owner.id);
+    let finished = store.execution(scope, execution.id).await.unwrap();
+    assert_eq!(finished.status, ExecutionStatus::Failed);
+    assert_eq!((finished.started_at, finished.finished_at), (Some(1_000), Some(1_003)));
+    assert_eq!(finished.error.as_deref(), Some("node n0001 failed"));
+    let runs = store.node_runs(scope, execution.id).await.unwrap();
+    assert_eq!(runs.len(), 1_200);
+    assert!(runs.contains(&done), "the upsert replaced the queued row");
+    assert!(runs.contains(&failed));
+    assert_eq!(runs.iter().filter(|r| r.status == NodeStatus::Queued).count(), 1_198);
+
+    let stranger = user(store.as_ref(), "x@example.com").await;
+    assert_eq!(
+        store.node_runs(Scope::Owner(stranger.id), execution.id).await.unwrap_err(),
+        AppError::NotFound("execution".into())
+    );
+}
+
+async fn the_workflow_list_shows_the_latest_execution(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "l@example.com").await;
+    let ran = store.create_workflow(owner.id, &definition("Ran")).await.unwrap();
+    store.create_workflow(owner.id, &definition("Never ran")).await.unwrap();
+    start(store.as_ref(), &ran, json!({})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let latest = start(store.as_ref(), &ran, json!({})).await;
+    store
+        .finish_execution(latest.id, &[], &ExecutionOutcome { status: ExecutionStatus::Succeeded, error: None, finished_at: 5 })
+        .await
+        .unwrap();
+
+    let page = store.list_workflows(Scope::Owner(owner.id), None, None, 50).await.unwrap();
+    let by_name = |name: &str| page.items.iter().find(|w| w.name == name).unwrap().clone();
+    let last = by_name("Ran").last_execution.expect("Ran has executions");
+    assert_eq!((last.id, last.status), (latest.id, ExecutionStatus::Succeeded));
+    assert_eq!(by_name("Never ran").last_execution, None);
+}
+
+async fn executions_filter_and_page_by_key(store: Arc<dyn Store>) {
+    let alice = user(store.as_ref(), "a@example.com").await;
+    let bob = user(store.as_ref(), "b@example.com").await;
+    let first = store.create_workflow(alice.id, &definition("First")).await.unwrap();
+    let second = store.create_workflow(alice.id, &definition("Second")).await.unwrap();
+    let bobs = store.create_workflow(bob.id, &definition("Bob's")).await.unwrap();
+    let mut failed = Vec::new();
+    for i in 0..6 {
+        let workflow = if i % 2 == 0 { &first } else { &second };
+        let execution = start(store.as_ref(), workflow, json!({"i": i})).await;
+        if i < 3 {
+            let outcome = ExecutionOutcome { status: ExecutionStatus::Failed, error: Some("boom".into()), finished_at: 9 };
+            store.finish_execution(execution.id, &[], &outcome).await.unwrap();
+            failed.push(execution.id);
+        }
+    }
+    start(store.as_ref(), &bobs, json!({})).await;
+
+    let list = |scope, filter: ExecutionFilter, after, limit| {
+        let store = store.clone();
+        async move { store.list_executions(scope, &filter, after, limit).await.unwrap() }
+    };
+    let alices = Scope::Owner(alice.id);
+    assert_eq!(list(alices, ExecutionFilter::default(), None, 50).await.items.len(), 6);
+    assert_eq!(list(Scope::Everyone, ExecutionFilter::default(), None, 50).await.items.len(), 7);
+    let by_bob = ExecutionFilter { owner_id: Some(bob.id), ..Default::default() };
+    assert_eq!(list(Scope::Everyone, by_bob.clone(), None, 50).await.items.len(), 1);
+    assert!(list(alices, by_bob, None, 50).await.items.is_empty(), "a filter cannot widen the scope");
+
+    let only_failed = ExecutionFilter { status: Some(ExecutionStatus::Failed), ..Default::default() };
+    let mut ids: Vec<_> = list(alices, only_failed, None, 50).await.items.iter().map(|e| e.id).collect();
+    ids.reverse();
+    assert_eq!(ids, failed, "newest first");
+    let of_first = ExecutionFilter { workflow_id: Some(first.id), ..Default::default() };
+    assert_eq!(list(alices, of_first, None, 50).await.items.len(), 3);
+    let in_the_future = ExecutionFilter { from: Some(i64::MAX - 1), ..Default::default() };
+    assert!(list(alices, in_the_future, None, 50).await.items.is_empty());
+
+    let page1 = list(alices, ExecutionFilter::default(), None, 4).await;
+    let after = Cursor::decode(page1.next.as_deref().expect("a second page")).unwrap();
+    let page2 = list(alices, ExecutionFilter::default(), Some(after), 4).await;
+    assert_eq!((page1.items.len(), page2.items.len(), page2.next), (4, 2, None));
+    assert!(page1.items.iter().all(|a| page2.items.iter().all(|b| a.id != b.id)));
+}
+
+async fn an_execution_of_a_version_that_does_not_exist_is_rejected(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "v@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("One version")).await.unwrap();
+    let error = store
+        .create_execution(&NewExecution {
+            workflow_id: workflow.id,
+            version: 7,
+            owner_id: owner.id,
+            trigger: Trigger::Api,
+            input: json!(null),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error, AppError::NotFound("workflow version".into()));
+}
+
+async fn deleting_a_workflow_deletes_its_executions(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "d@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Doomed")).await.unwrap();
+    let execution = start(store.as_ref(), &workflow, json!({})).await;
+    store.record_node_runs(&[node_run(execution.id, "greet", NodeStatus::Running)]).await.unwrap();
+    store.delete_workflow(Scope::Owner(owner.id), workflow.id).await.unwrap();
+    assert_eq!(store.workflow(Scope::Everyone, workflow.id).await.unwrap_err(), AppError::NotFound("workflow".into()));
+    assert_eq!(store.execution(Scope::Everyone, execution.id).await.unwrap_err(), AppError::NotFound("execution".into()));
+    assert_eq!(store.delete_workflow(Scope::Everyone, workflow.id).await.unwrap_err(), AppError::NotFound("workflow".into()));
+}
+
+async fn settings_are_stored_and_replaced(store: Arc<dyn Store>) {
+    assert_eq!(store.setting("llm").await.unwrap(), None);
+    store.put_setting("llm", &json!({"base_url": "http://127.0.0.1:9", "model": "small"})).await.unwrap();
+    store.put_setting("llm", &json!({"base_url": "http://127.0.0.1:9", "model": "large"})).await.unwrap();
+    assert_eq!(store.setting("llm").await.unwrap().unwrap()["model"], "large");
+}
+
+async fn templates_are_upserted_listed_and_searched(store: Arc<dyn Store>) {
+    let author = user(store.as_ref(), "m@example.com").await;
+    store.upsert_template("summarize-url", "Fetch a page and summarize it", &definition("Summarize a URL"), None).await.unwrap();
+    store.upsert_template("classify", "Route support messages", &definition("Classify"), Some(author.id)).await.unwrap();
+    let replaced =
+        store.upsert_template("classify", "Route support messages by topic", &definition("Classify and route"), None).await.unwrap();
+    assert_eq!(replaced.name, "Classify and route");
+    assert_eq!(store.list_templates(None).await.unwrap().len(), 2);
+    let found = store.list_templates(Some("TOPIC")).await.unwrap();
+    assert_eq!(found.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), ["classify"]);
+    assert_eq!(store.template("summarize-url").await.unwrap().definition, definition("Summarize a URL"));
+    assert_eq!(store.template("nope").await.unwrap_err(), AppError::NotFound("template".into()));
+}

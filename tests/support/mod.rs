@@ -1,0 +1,115 @@
+//! Fresh databases for tests: a temporary SQLite file always, and a new
+//! PostgreSQL database per test when `WEFT_TEST_DATABASE_URL` names a server.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use app::ports::Store;
+use sqlx::Connection;
+use weft::config::DatabaseSettings;
+
+/// The variable naming a PostgreSQL database the tests may create databases from.
+pub const POSTGRES_URL_VAR: &str = "WEFT_TEST_DATABASE_URL";
+
+pub struct TestDb {
+    pub settings: DatabaseSettings,
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}/weft.db", dir.path().display());
+        Self { settings: DatabaseSettings::with_url(url), postgres: None, _dir: Some(dir) }
+    }
+
+    /// A new, empty database on the configured PostgreSQL server, or `None` when
+    /// none is configured. Under CI a missing URL is an error, so the PostgreSQL
+    /// half of the suite can never be skipped there by accident.
+    pub async fn postgres() -> Option<Self> {
+        let admin_url = match std::env::var(POSTGRES_URL_VAR) {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                assert!(std::env::var_os("CI").is_none(), "{POSTGRES_URL_VAR} must be set under CI");
+                eprintln!("skipped: set {POSTGRES_URL_VAR} to run the PostgreSQL tests");
+                return None;
+            }
+        };
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("weft_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos);
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create a test database");
+        admin.close().await.ok();
+        let url = with_database(&admin_url, &name);
+        Some(Self { settings: DatabaseSettings::with_url(url), postgres: Some((admin_url, name)), _dir: None })
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        weft::store::connect(&self.settings).await.expect("open the test store")
+    }
+
+    /// Drops the PostgreSQL database (SQLite files go with the temporary directory).
+    pub async fn cleanup(self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:5432/old?x=y` with the database name replaced.
+fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let (authority, path_and_query) = match rest.find('/') {
+        Some(slash) => (&rest[..slash], &rest[slash + 1..]),
+        None => (rest, ""),
+    };
+    let query = path_and_query.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
+/// Declares each listed `async fn name(store: Arc<dyn Store>)` as two tests,
+/// `sqlite::name` and `postgres::name`, each on a fresh database.
+#[macro_export]
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::support::TestDb::sqlite();
+                    super::$name(db.store().await).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = $crate::support::TestDb::postgres().await else { return };
+                    super::$name(db.store().await).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+/// A small valid definition named `name`.
+pub fn definition(name: &str) -> app::model::WorkflowDefinition {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "nodes": [
+            {"id": "greet", "type": "template", "config": {"template": "Hello {{ input.who }}"}},
+            {"id": "wait", "type": "delay", "config": {"ms": 10}}
+        ],
+        "edges": [{"from": "greet", "to": "wait"}]
+    }))
+    .expect("a valid test definition")
+}

@@ -1,4 +1,6 @@
-//! The command line: `weft serve` (the default) and `weft check FILE`.
+//! The command line: `weft serve` (the default), `weft run FILE` and `weft check FILE`.
+
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +8,7 @@ use std::process::ExitCode;
 use app::model::{validate, WorkflowDefinition};
 use clap::{Parser, Subcommand};
 
-use crate::config::{DatabaseSettings, SiteSettings};
+use crate::config::{DatabaseSettings, EngineArgs, SiteSettings};
 use crate::{server, telemetry};
 
 #[derive(Debug, Parser)]
@@ -27,6 +29,21 @@ enum Command {
     },
     /// Validate a workflow definition file; exits 2 when it is invalid.
     Check { file: PathBuf },
+    /// Run a workflow definition file, showing each node's progress. Exits 0 when
+    /// the run succeeded, 1 when it did not, 2 when the definition is invalid.
+    Run {
+        file: PathBuf,
+        /// The run's input, as JSON.
+        #[arg(long)]
+        input: Option<String>,
+        /// Print the execution result as JSON (progress goes to stderr).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -42,6 +59,13 @@ pub fn main() -> ExitCode {
     match command {
         Command::Serve { database, site } => serve(database, site),
         Command::Check { file } => check(&file),
+        Command::Run { file, input, json, database, engine } => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(run::run_file(&file, input.as_deref(), json, &database, &engine)),
+            Err(error) => {
+                eprintln!("weft: cannot start the async runtime: {error}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

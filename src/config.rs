@@ -122,3 +122,73 @@ mod tests {
         assert_eq!(settings.pool.acquire_timeout, Duration::from_secs(5));
     }
 }
+
+/// How runs are executed: concurrency limits and the node kinds' settings.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Nodes of one execution running at once.
+    #[arg(long = "max-parallel-nodes", env = "WEFT_MAX_PARALLEL_NODES", default_value_t = 16)]
+    pub max_parallel_nodes: usize,
+    /// Nodes running at once across all executions of this process.
+    #[arg(long = "max-running-nodes", env = "WEFT_MAX_RUNNING_NODES", default_value_t = 256)]
+    pub max_running_nodes: usize,
+    /// OpenAI-compatible API base URL (OpenAI, Ollama, vLLM, llama.cpp).
+    #[arg(long = "llm-base-url", env = "WEFT_LLM_BASE_URL", default_value = "https://api.openai.com/v1")]
+    pub llm_base_url: String,
+    #[arg(long = "llm-api-key", env = "WEFT_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    #[arg(long = "llm-model", env = "WEFT_LLM_MODEL", default_value = "gpt-4o-mini")]
+    pub llm_model: String,
+    #[arg(long = "llm-timeout-ms", env = "WEFT_LLM_TIMEOUT_MS", default_value = "120000", value_parser = parse_ms)]
+    pub llm_timeout: Duration,
+    #[arg(long = "llm-max-concurrency", env = "WEFT_LLM_MAX_CONCURRENCY", default_value_t = 16)]
+    pub llm_max_concurrency: usize,
+    #[arg(long = "llm-cache-ttl-ms", env = "WEFT_LLM_CACHE_TTL_MS", default_value = "86400000", value_parser = parse_ms)]
+    pub llm_cache_ttl: Duration,
+    #[arg(long = "llm-cache-capacity", env = "WEFT_LLM_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub llm_cache_capacity: u64,
+    /// Let `http` nodes reach loopback addresses (127.0.0.0/8, ::1).
+    #[arg(long = "http-allow-loopback", env = "WEFT_HTTP_ALLOW_LOOPBACK")]
+    pub http_allow_loopback: bool,
+    /// Let `http` nodes reach private, link-local and metadata addresses.
+    #[arg(long = "http-allow-private", env = "WEFT_HTTP_ALLOW_PRIVATE")]
+    pub http_allow_private: bool,
+    #[arg(long = "http-max-body-bytes", env = "WEFT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub http_max_body_bytes: usize,
+    #[arg(long = "code-memory-limit-mb", env = "WEFT_CODE_MEMORY_LIMIT_MB", default_value_t = 64)]
+    pub code_memory_limit_mb: usize,
+    #[arg(long = "code-time-limit-ms", env = "WEFT_CODE_TIME_LIMIT_MS", default_value = "5000", value_parser = parse_ms)]
+    pub code_time_limit: Duration,
+}
+
+impl EngineArgs {
+    pub fn settings(&self) -> crate::engine::EngineSettings {
+        use crate::engine::nodes::{code::CodeSettings, http::HttpNodeSettings, llm::LlmSettings};
+        let defaults = crate::engine::EngineSettings::default();
+        crate::engine::EngineSettings {
+            max_parallel_nodes: self.max_parallel_nodes.max(1),
+            max_running_nodes: self.max_running_nodes.max(1),
+            http: HttpNodeSettings {
+                allow_loopback: self.http_allow_loopback,
+                allow_private: self.http_allow_private,
+                max_body_bytes: self.http_max_body_bytes,
+                ..defaults.http
+            },
+            llm: LlmSettings {
+                base_url: self.llm_base_url.clone(),
+                api_key: self.llm_api_key.clone(),
+                default_model: self.llm_model.clone(),
+                timeout: self.llm_timeout,
+                max_concurrency: self.llm_max_concurrency.max(1),
+                cache_ttl: self.llm_cache_ttl,
+                cache_capacity: self.llm_cache_capacity,
+            },
+            code: CodeSettings {
+                memory_limit_bytes: self.code_memory_limit_mb.max(1) * 1024 * 1024,
+                time_limit: self.code_time_limit,
+                ..defaults.code
+            },
+            ..defaults
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod server;
 #[macro_use]
 pub mod store;

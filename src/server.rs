@@ -64,7 +64,7 @@ pub async fn start(database: &DatabaseSettings, options: LeptosOptions) -> anyho
     Ok(RunningServer { addr, store, task })
 }
 
-async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
+pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
     if let Some(user) = store.user_by_email(LOCAL_USER_EMAIL).await? {
         return Ok(user);
     }

@@ -1,0 +1,79 @@
+//! What a run costs. `scheduler/*` is the pure scheduling overhead (no I/O) of a
+//! whole workflow; `run/*` is a whole execution through the engine on a SQLite
+//! store: create, run every node, persist, finish.
+
+use std::sync::Arc;
+
+use app::model::*;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use serde_json::json;
+use weft::config::DatabaseSettings;
+use weft::engine::scheduler::{Completion, Scheduler};
+use weft::engine::{Engine, EngineSettings};
+
+fn chain(n: usize) -> WorkflowDefinition {
+    let nodes: Vec<_> = (0..n)
+        .map(|i| json!({"id": format!("t{i}"), "type": "template", "config": {"template": "step {{ input.x }}"}}))
+        .collect();
+    let edges: Vec<_> = (1..n).map(|i| json!({"from": format!("t{}", i - 1), "to": format!("t{i}")})).collect();
+    serde_json::from_value(json!({"name": format!("chain {n}"), "nodes": nodes, "edges": edges})).unwrap()
+}
+
+fn fan_out(n: usize) -> WorkflowDefinition {
+    let mut nodes: Vec<_> = (0..n)
+        .map(|i| json!({"id": format!("t{i}"), "type": "template", "config": {"template": "part {{ input.x }}"}}))
+        .collect();
+    nodes.push(json!({"id": "all", "type": "merge"}));
+    let edges: Vec<_> = (0..n).map(|i| json!({"from": format!("t{i}"), "to": "all"})).collect();
+    serde_json::from_value(json!({"name": format!("fan out {n}"), "nodes": nodes, "edges": edges})).unwrap()
+}
+
+fn bench_scheduler(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scheduler");
+    for (label, definition) in [("chain_200", chain(200)), ("fan_out_200", fan_out(200))] {
+        let workflow = validate(&definition).unwrap();
+        group.bench_with_input(BenchmarkId::from_parameter(label), &workflow, |b, workflow| {
+            b.iter(|| {
+                let mut scheduler = Scheduler::new(workflow);
+                let mut ready = Vec::new();
+                loop {
+                    ready.extend(std::iter::from_fn(|| scheduler.next_ready()));
+                    let Some(node) = ready.pop() else { break };
+                    scheduler.complete(node, Completion::Succeeded { branch: None });
+                }
+                assert!(scheduler.is_finished());
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_runs(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings::with_url(format!("sqlite://{}/bench.db", dir.path().display()));
+    let (engine, owner, versions) = runtime.block_on(async {
+        let store = weft::store::connect(&settings).await.unwrap();
+        let owner = store.create_user("bench@example.com", None, false).await.unwrap();
+        let mut versions = Vec::new();
+        for definition in [chain(3), fan_out(10)] {
+            let created = store.create_workflow(owner.id, &definition).await.unwrap();
+            versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
+        }
+        (Engine::new(store, EngineSettings::default()).unwrap(), owner, versions)
+    });
+    let engine: Arc<Engine> = engine;
+    let mut group = c.benchmark_group("run");
+    for (label, version) in [("chain_3_templates", &versions[0]), ("fan_out_10_templates_merge", &versions[1])] {
+        group.bench_function(label, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let report = engine.run(version, owner.id, Trigger::Api, json!({"x": 1})).await.unwrap();
+                assert_eq!(report.status, ExecutionStatus::Succeeded);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_scheduler, bench_runs);
+criterion_main!(benches);

@@ -1,0 +1,159 @@
+//! The engine: runs workflows. A pure [`scheduler`] decides what may run; the
+//! [`driver`] runs ready nodes concurrently (bounded per execution and per
+//! process), persists every state change in batches, and publishes events.
+
+pub mod driver;
+pub mod events;
+pub mod nodes;
+pub mod scheduler;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::error::{AppError, AppResult};
+use app::model::*;
+use app::ports::{NewExecution, Store};
+use serde_json::Value;
+use tokio::sync::{broadcast, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use self::events::EventHub;
+use self::nodes::code::{CodeRunner, CodeSettings};
+use self::nodes::http::{HttpNode, HttpNodeSettings};
+use self::nodes::llm::{LlmClient, LlmSettings};
+use self::nodes::NodeServices;
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Nodes of one execution running at once.
+    pub max_parallel_nodes: usize,
+    /// Nodes running at once across every execution of this process.
+    pub max_running_nodes: usize,
+    /// Node state changes are written at least this often…
+    pub flush_interval: Duration,
+    /// …or as soon as this many are pending.
+    pub flush_rows: usize,
+    pub http: HttpNodeSettings,
+    pub llm: LlmSettings,
+    pub code: CodeSettings,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            max_parallel_nodes: 16,
+            max_running_nodes: 256,
+            flush_interval: Duration::from_millis(50),
+            flush_rows: 256,
+            http: HttpNodeSettings::default(),
+            llm: LlmSettings::default(),
+            code: CodeSettings::default(),
+        }
+    }
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    services: Arc<NodeServices>,
+    process_slots: Arc<Semaphore>,
+    settings: EngineSettings,
+    events: EventHub,
+    cancels: Mutex<HashMap<ExecutionId, CancellationToken>>,
+}
+
+/// A run that has been created and is running in the background.
+pub struct RunHandle {
+    pub execution: Execution,
+    /// Every event of the run, from its first (subscribed before it started).
+    pub events: broadcast::Receiver<RunEvent>,
+    pub done: tokio::task::JoinHandle<AppResult<ExecutionReport>>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, settings: EngineSettings) -> anyhow::Result<Arc<Self>> {
+        let services = Arc::new(NodeServices {
+            http: HttpNode::new(settings.http.clone())?,
+            llm: LlmClient::new(settings.llm.clone())?,
+            code: CodeRunner::new(settings.code.clone()),
+        });
+        Ok(Arc::new(Self {
+            store,
+            services,
+            process_slots: Arc::new(Semaphore::new(settings.max_running_nodes.max(1))),
+            settings,
+            events: EventHub::default(),
+            cancels: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn services(&self) -> &Arc<NodeServices> {
+        &self.services
+    }
+
+    /// Creates an execution of a saved workflow version and starts running it.
+    /// The definition is validated again: a run never trusts what was stored.
+    pub async fn start(
+        self: &Arc<Self>,
+        version: &WorkflowVersion,
+        owner: UserId,
+        trigger: Trigger,
+        input: Value,
+    ) -> AppResult<RunHandle> {
+        let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
+        let execution = self
+            .store
+            .create_execution(&NewExecution {
+                workflow_id: version.workflow_id,
+                version: version.version,
+                owner_id: owner,
+                trigger,
+                input: input.clone(),
+            })
+            .await?;
+        let (sender, events) = self.events.open(execution.id);
+        let cancel = CancellationToken::new();
+        self.cancels.lock().expect("cancel registry").insert(execution.id, cancel.clone());
+        let engine = self.clone();
+        let id = execution.id;
+        let done = tokio::spawn(async move {
+            let result = driver::drive(&engine, id, workflow, input, sender, cancel).await;
+            engine.cancels.lock().expect("cancel registry").remove(&id);
+            engine.events.close(id);
+            result
+        });
+        Ok(RunHandle { execution, events, done })
+    }
+
+    /// Starts a run and waits for its end.
+    pub async fn run(self: &Arc<Self>, version: &WorkflowVersion, owner: UserId, trigger: Trigger, input: Value) -> AppResult<ExecutionReport> {
+        let handle = self.start(version, owner, trigger, input).await?;
+        handle.done.await.map_err(|e| {
+            tracing::error!(error = %e, "a run's task failed");
+            AppError::Internal
+        })?
+    }
+
+    /// Cancels a running execution; false when it is not running here.
+    pub fn cancel(&self, id: ExecutionId) -> bool {
+        match self.cancels.lock().expect("cancel registry").get(&id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Events of a running execution; `None` when it is not running here.
+    pub fn subscribe(&self, id: ExecutionId) -> Option<broadcast::Receiver<RunEvent>> {
+        self.events.subscribe(id)
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC, millisecond precision).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

@@ -1,0 +1,361 @@
+//! The async driver: runs what the scheduler hands out, feeds completions back,
+//! records every node state change (batched), and ends the execution with its
+//! last node states and final status in one transaction.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::error::AppResult;
+use app::model::*;
+use app::ports::ExecutionOutcome;
+use serde_json::{json, Map, Value};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::nodes::{NodeOutput, NodeScope, NodeServices};
+use super::scheduler::{Completion, NodeIndex, NodeState, Scheduler};
+use super::{rfc3339, Engine};
+use crate::store::now_ms;
+
+/// What a node task tells the driver while it runs.
+enum Progress {
+    AttemptStarted { node: NodeIndex, attempt: i32, at: i64 },
+}
+
+struct TaskResult {
+    node: NodeIndex,
+    attempt: i32,
+    result: Result<NodeOutput, String>,
+}
+
+/// The current state of every node, and which changed since the last write.
+struct Recorder {
+    runs: Vec<NodeRun>,
+    dirty: BTreeSet<NodeIndex>,
+}
+
+impl Recorder {
+    fn update(&mut self, node: NodeIndex, change: impl FnOnce(&mut NodeRun)) -> &NodeRun {
+        change(&mut self.runs[node]);
+        self.dirty.insert(node);
+        &self.runs[node]
+    }
+
+    fn take_dirty(&mut self) -> Vec<NodeRun> {
+        std::mem::take(&mut self.dirty).into_iter().map(|i| self.runs[i].clone()).collect()
+    }
+}
+
+fn node_state(status: NodeState) -> NodeStatus {
+    match status {
+        NodeState::Waiting | NodeState::Ready => NodeStatus::Queued,
+        NodeState::Running => NodeStatus::Running,
+        NodeState::Succeeded => NodeStatus::Succeeded,
+        NodeState::Failed => NodeStatus::Failed,
+        NodeState::Skipped => NodeStatus::Skipped,
+        NodeState::Cancelled => NodeStatus::Cancelled,
+    }
+}
+
+struct Run<'a> {
+    engine: &'a Engine,
+    execution_id: ExecutionId,
+    workflow: ValidatedWorkflow,
+    input: Value,
+    scheduler: Scheduler,
+    recorder: Recorder,
+    outputs: Map<String, Value>,
+    events: broadcast::Sender<RunEvent>,
+}
+
+impl Run<'_> {
+    fn publish(&self, node: NodeIndex) {
+        let run = &self.recorder.runs[node];
+        let _ = self.events.send(RunEvent::Node {
+            node: run.node_id.clone(),
+            status: run.status,
+            attempt: run.attempt,
+            output: run.output.clone(),
+            error: run.error.clone(),
+            at: run.finished_at.or(run.started_at).unwrap_or_else(now_ms),
+        });
+    }
+
+    /// Records nodes the scheduler decided without running them.
+    fn record_decided(&mut self, decided: Vec<(NodeIndex, NodeState)>) {
+        let now = now_ms();
+        for (node, state) in decided {
+            self.recorder.update(node, |r| {
+                r.status = node_state(state);
+                r.finished_at = Some(now);
+            });
+            self.publish(node);
+        }
+    }
+
+    async fn flush(&mut self) {
+        let pending = self.recorder.take_dirty();
+        if pending.is_empty() {
+            return;
+        }
+        if let Err(error) = self.engine.store.record_node_runs(&pending).await {
+            // Keep them pending: the next flush, or the final transaction, writes them.
+            tracing::warn!(execution = self.execution_id, %error, "could not record node states yet");
+            for run in pending {
+                if let Some(i) = self.workflow.nodes.iter().position(|n| n.id == run.node_id) {
+                    self.recorder.dirty.insert(i);
+                }
+            }
+        }
+    }
+
+    /// Starts a node's task; returns the task's id.
+    fn spawn(
+        &mut self,
+        node: NodeIndex,
+        tasks: &mut JoinSet<TaskResult>,
+        progress: &mpsc::UnboundedSender<Progress>,
+    ) -> tokio::task::Id {
+        let live_inputs: Vec<String> = self.scheduler.live_inputs(node).into_iter().map(|i| self.scheduler.id(i).to_string()).collect();
+        let recorded_input = if live_inputs.is_empty() {
+            self.input.clone()
+        } else {
+            Value::Object(live_inputs.iter().filter_map(|id| self.outputs.get(id).map(|v| (id.clone(), v.clone()))).collect())
+        };
+        self.recorder.update(node, |r| r.input = Some(recorded_input));
+        let scope = NodeScope {
+            node_id: self.scheduler.id(node).to_string(),
+            input: self.input.clone(),
+            nodes: self.outputs.clone(),
+            live_inputs,
+        };
+        let spec = self.workflow.nodes[node].clone();
+        let services = self.engine.services.clone();
+        let slots = self.engine.process_slots.clone();
+        let events = self.events.clone();
+        let progress = progress.clone();
+        tasks
+            .spawn(async move {
+                let _slot = slots.acquire_owned().await.expect("the process slots are never closed");
+                run_with_policy(&services, &spec, &scope, &events, &progress, node).await
+            })
+            .id()
+    }
+
+    fn finish_node(&mut self, done: TaskResult) -> Option<String> {
+        let TaskResult { node, attempt, result } = done;
+        let id = self.scheduler.id(node).to_string();
+        let now = now_ms();
+        let (completion, failure) = match result {
+            Ok(output) => {
+                self.outputs.insert(id.clone(), output.value.clone());
+                self.recorder.update(node, |r| {
+                    r.status = NodeStatus::Succeeded;
+                    r.attempt = attempt;
+                    r.output = Some(output.value);
+                    r.error = None;
+                    r.finished_at = Some(now);
+                });
+                (Completion::Succeeded { branch: output.branch }, None)
+            }
+            Err(error) => {
+                if self.workflow.nodes[node].policy.on_error == OnError::Continue {
+                    self.outputs.insert(id.clone(), json!({ "error": error }));
+                }
+                self.recorder.update(node, |r| {
+                    r.status = NodeStatus::Failed;
+                    r.attempt = attempt;
+                    r.error = Some(error.clone());
+                    r.finished_at = Some(now);
+                });
+                (Completion::Failed, Some(format!("node `{id}` failed: {error}")))
+            }
+        };
+        self.publish(node);
+        let decided = self.scheduler.complete(node, completion);
+        self.record_decided(decided);
+        failure.filter(|_| self.scheduler.has_failed())
+    }
+}
+
+/// Runs one execution to its end.
+pub(super) async fn drive(
+    engine: &Arc<Engine>,
+    execution_id: ExecutionId,
+    workflow: ValidatedWorkflow,
+    input: Value,
+    events: broadcast::Sender<RunEvent>,
+    cancel: CancellationToken,
+) -> AppResult<ExecutionReport> {
+    let started_at = now_ms();
+    engine.store.mark_execution_running(execution_id, started_at).await?;
+    let scheduler = Scheduler::new(&workflow);
+    let runs = workflow
+        .nodes
+        .iter()
+        .map(|n| NodeRun {
+            execution_id,
+            node_id: n.id.clone(),
+            status: NodeStatus::Queued,
+            attempt: 0,
+            input: None,
+            output: None,
+            error: None,
+            started_at: None,
+            finished_at: None,
+        })
+        .collect();
+    let mut run = Run {
+        engine,
+        execution_id,
+        input,
+        scheduler,
+        recorder: Recorder { runs, dirty: (0..workflow.nodes.len()).collect() },
+        outputs: Map::new(),
+        events,
+        workflow,
+    };
+
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+    let mut tasks: JoinSet<TaskResult> = JoinSet::new();
+    let mut task_nodes: HashMap<tokio::task::Id, NodeIndex> = HashMap::new();
+    let mut flush_tick = tokio::time::interval(engine.settings.flush_interval);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cancelled = false;
+    let mut failure: Option<String> = None;
+
+    loop {
+        while tasks.len() < engine.settings.max_parallel_nodes.max(1) {
+            let Some(node) = run.scheduler.next_ready() else { break };
+            let task = run.spawn(node, &mut tasks, &progress_tx);
+            task_nodes.insert(task, node);
+        }
+        if run.scheduler.is_finished() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled(), if !cancelled => {
+                cancelled = true;
+                let decided = run.scheduler.cancel();
+                run.record_decided(decided);
+                tasks.abort_all();
+            }
+            Some(Progress::AttemptStarted { node, attempt, at }) = progress_rx.recv() => {
+                run.recorder.update(node, |r| {
+                    r.status = NodeStatus::Running;
+                    r.attempt = attempt;
+                    r.started_at.get_or_insert(at);
+                });
+                run.publish(node);
+            }
+            Some(joined) = tasks.join_next_with_id() => match joined {
+                Ok((task, done)) => {
+                    task_nodes.remove(&task);
+                    if let Some(error) = run.finish_node(done) {
+                        failure.get_or_insert(error);
+                        tasks.abort_all();
+                    }
+                }
+                Err(join_error) => {
+                    if let Some(node) = task_nodes.remove(&join_error.id()) {
+                        if join_error.is_cancelled() {
+                            run.scheduler.cancelled_running(node);
+                            run.recorder.update(node, |r| {
+                                r.status = NodeStatus::Cancelled;
+                                r.finished_at = Some(now_ms());
+                            });
+                            run.publish(node);
+                        } else {
+                            tracing::error!(execution = execution_id, error = %join_error, "a node task panicked");
+                            let error = run.finish_node(TaskResult { node, attempt: 1, result: Err("the node crashed".into()) });
+                            if let Some(error) = error {
+                                failure.get_or_insert(error);
+                                tasks.abort_all();
+                            }
+                        }
+                    }
+                }
+            },
+            _ = flush_tick.tick() => run.flush().await,
+        }
+        if run.recorder.dirty.len() >= engine.settings.flush_rows {
+            run.flush().await;
+        }
+    }
+
+    let (status, error) = if cancelled {
+        (ExecutionStatus::Cancelled, Some("the run was cancelled".to_string()))
+    } else if let Some(error) = failure {
+        (ExecutionStatus::Failed, Some(error))
+    } else {
+        (ExecutionStatus::Succeeded, None)
+    };
+    let finished_at = now_ms();
+    let last_runs = run.recorder.take_dirty();
+    engine
+        .store
+        .finish_execution(execution_id, &last_runs, &ExecutionOutcome { status, error: error.clone(), finished_at })
+        .await?;
+    // Only now, with everything stored, is the run reported as finished.
+    let _ = run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
+
+    let nodes: BTreeMap<String, NodeReport> = run
+        .recorder
+        .runs
+        .into_iter()
+        .map(|r| {
+            (r.node_id, NodeReport {
+                status: r.status,
+                output: r.output,
+                error: r.error,
+                attempts: r.attempt,
+                started_at: r.started_at.map(rfc3339),
+                finished_at: r.finished_at.map(rfc3339),
+            })
+        })
+        .collect();
+    Ok(ExecutionReport {
+        id: execution_id,
+        status,
+        error,
+        started_at: Some(rfc3339(started_at)),
+        finished_at: Some(rfc3339(finished_at)),
+        nodes,
+    })
+}
+
+/// One node, with its timeout and retries.
+async fn run_with_policy(
+    services: &Arc<NodeServices>,
+    node: &ValidatedNode,
+    scope: &NodeScope,
+    events: &broadcast::Sender<RunEvent>,
+    progress: &mpsc::UnboundedSender<Progress>,
+    index: NodeIndex,
+) -> TaskResult {
+    let max_attempts = node.policy.retry.map(|r| r.max_attempts.max(1)).unwrap_or(1) as i32;
+    let backoff = node.policy.retry.map(|r| r.backoff_ms).unwrap_or(0);
+    let mut attempt = 1;
+    loop {
+        let _ = progress.send(Progress::AttemptStarted { node: index, attempt, at: now_ms() });
+        let work = services.run(&node.config, scope, events);
+        let result = match node.policy.timeout_ms {
+            Some(ms) => tokio::time::timeout(Duration::from_millis(ms), work)
+                .await
+                .unwrap_or_else(|_| Err(format!("timed out after {ms} ms"))),
+            None => work.await,
+        };
+        match result {
+            Err(_) if attempt < max_attempts => {
+                // Exponential backoff: backoff_ms, 2×, 4×, … (capped at a minute).
+                let wait = backoff.saturating_mul(1 << (attempt - 1).min(16)).min(60_000);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                attempt += 1;
+            }
+            result => return TaskResult { node: index, attempt, result },
+        }
+    }
+}

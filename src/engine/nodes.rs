@@ -1,0 +1,88 @@
+//! What each node kind does. The driver calls [`NodeServices::run`] with the
+//! node's config and what it can see (`input`, `nodes.<id>`), and gets an output.
+
+pub mod code;
+pub mod http;
+pub mod llm;
+pub mod template;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::model::{NodeConfig, RunEvent};
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+
+/// Everything a node sees: the run's input and the outputs of decided nodes.
+#[derive(Debug, Clone)]
+pub struct NodeScope {
+    pub node_id: String,
+    pub input: Value,
+    /// `nodes.<id>` for every node decided so far: its output, or `{"error": …}`
+    /// for a node that failed under `on_error: continue`.
+    pub nodes: Map<String, Value>,
+    /// Upstream nodes whose output reaches this node (what `merge` collects).
+    pub live_inputs: Vec<String>,
+}
+
+impl NodeScope {
+    /// The minijinja context: `input` and `nodes`.
+    pub fn context(&self) -> minijinja::Value {
+        minijinja::context! { input => &self.input, nodes => &self.nodes }
+    }
+}
+
+/// What a node produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeOutput {
+    pub value: Value,
+    /// The result of a condition node: which branch is taken.
+    pub branch: Option<bool>,
+}
+
+impl NodeOutput {
+    fn value(value: Value) -> Self {
+        Self { value, branch: None }
+    }
+}
+
+/// The shared clients and limits nodes run with: one HTTP client, one LLM
+/// client with its cache, one code sandbox pool.
+pub struct NodeServices {
+    pub http: http::HttpNode,
+    pub llm: llm::LlmClient,
+    pub code: code::CodeRunner,
+}
+
+impl NodeServices {
+    pub async fn run(
+        self: &Arc<Self>,
+        config: &NodeConfig,
+        scope: &NodeScope,
+        events: &broadcast::Sender<RunEvent>,
+    ) -> Result<NodeOutput, String> {
+        match config {
+            NodeConfig::Template(c) => template::render_node(c, scope).map(NodeOutput::value),
+            NodeConfig::Condition(c) => {
+                let result = template::evaluate_condition(&c.expr, scope)?;
+                Ok(NodeOutput { value: serde_json::json!({ "result": result }), branch: Some(result) })
+            }
+            NodeConfig::Merge(_) => {
+                let merged: Map<String, Value> = scope
+                    .live_inputs
+                    .iter()
+                    .filter_map(|id| scope.nodes.get(id).map(|v| (id.clone(), v.clone())))
+                    .collect();
+                Ok(NodeOutput::value(Value::Object(merged)))
+            }
+            NodeConfig::Delay(c) => {
+                let started = std::time::Instant::now();
+                tokio::time::sleep(Duration::from_millis(c.ms)).await;
+                Ok(NodeOutput::value(serde_json::json!({ "waited_ms": started.elapsed().as_millis() as u64 })))
+            }
+            NodeConfig::Http(c) => self.http.run(c, scope).await.map(NodeOutput::value),
+            NodeConfig::Llm(c) => self.llm.run_node(c, scope, events).await.map(NodeOutput::value),
+            NodeConfig::Code(c) => self.code.run(c, scope).await.map(NodeOutput::value),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `code` nodes: a JavaScript function body run in QuickJS (rquickjs).
+//!
+//! The sandbox is a bare QuickJS context: the language and its built-ins, no
+//! modules, so no file, network or process access. Each run gets its own runtime
+//! with a memory limit and an interrupt deadline, on a blocking thread (a busy
+//! script never stalls the async workers), bounded by a semaphore.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::model::node_config::CodeConfig;
+use rquickjs::{CatchResultExt, Context, Function, Runtime};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::NodeScope;
+
+#[derive(Debug, Clone)]
+pub struct CodeSettings {
+    pub memory_limit_bytes: usize,
+    pub time_limit: Duration,
+    /// Scripts running at once, across all runs.
+    pub max_concurrency: usize,
+}
+
+impl Default for CodeSettings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self { memory_limit_bytes: 64 * 1024 * 1024, time_limit: Duration::from_secs(5), max_concurrency: cores }
+    }
+}
+
+pub struct CodeRunner {
+    settings: CodeSettings,
+    permits: Arc<Semaphore>,
+}
+
+impl CodeRunner {
+    pub fn new(settings: CodeSettings) -> Self {
+        Self { permits: Arc::new(Semaphore::new(settings.max_concurrency.max(1))), settings }
+    }
+
+    pub async fn run(&self, config: &CodeConfig, scope: &NodeScope) -> Result<Value, String> {
+        let _permit = self.permits.clone().acquire_owned().await.map_err(|_| "the sandbox is shutting down".to_string())?;
+        let source = config.source.clone();
+        let input = serde_json::to_string(&scope.input).map_err(|e| e.to_string())?;
+        let nodes = serde_json::to_string(&scope.nodes).map_err(|e| e.to_string())?;
+        let settings = self.settings.clone();
+        tokio::task::spawn_blocking(move || run_script(&source, &input, &nodes, &settings))
+            .await
+            .map_err(|e| format!("the sandbox crashed: {e}"))?
+    }
+}
+
+/// Runs one script to completion (or to its limits) on the calling thread.
+pub fn run_script(source: &str, input: &str, nodes: &str, settings: &CodeSettings) -> Result<Value, String> {
+    let runtime = Runtime::new().map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    runtime.set_memory_limit(settings.memory_limit_bytes);
+    runtime.set_max_stack_size(1024 * 1024);
+    let deadline = Instant::now() + settings.time_limit;
+    runtime.set_interrupt_handler(Some(Box::new(move || Instant::now() > deadline)));
+    let context = Context::full(&runtime).map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let limit_ms = settings.time_limit.as_millis();
+    let limit_mb = settings.memory_limit_bytes / (1024 * 1024);
+
+    context.with(|ctx| {
+        let explain = |error: rquickjs::CaughtError<'_>| {
+            let text = error.to_string();
+            if Instant::now() > deadline || text.contains("interrupted") {
+                format!("the script ran longer than its {limit_ms} ms limit and was stopped")
+            } else if text.contains("out of memory") {
+                format!("the script used more than its {limit_mb} MB memory limit and was stopped")
+            } else {
+                format!("script error: {text}")
+            }
+        };
+        let wrapped = format!("(function (input, nodes) {{\n{source}\n}})");
+        let function: Function = ctx.eval(wrapped).catch(&ctx).map_err(explain)?;
+        let input = ctx.json_parse(input).catch(&ctx).map_err(explain)?;
+        let nodes = ctx.json_parse(nodes).catch(&ctx).map_err(explain)?;
+        let result: rquickjs::Value = function.call((input, nodes)).catch(&ctx).map_err(explain)?;
+        let json = ctx.json_stringify(result).catch(&ctx).map_err(explain)?;
+        match json {
+            None => Ok(Value::Null),
+            Some(text) => {
+                let text = text.to_string().map_err(|e| format!("script result: {e}"))?;
+                serde_json::from_str(&text).map_err(|e| format!("the script's result is not JSON: {e}"))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(source: &str) -> Result<Value, String> {
+        let settings = CodeSettings { memory_limit_bytes: 16 * 1024 * 1024, time_limit: Duration::from_millis(300), max_concurrency: 1 };
+        run_script(source, r#"{"n": 20}"#, r#"{"a": {"text": "hi"}}"#, &settings)
+    }
+
+    #[test]
+    fn a_script_sees_input_and_nodes_and_returns_json() {
+        assert_eq!(run("return {sum: input.n + 1, text: nodes.a.text.toUpperCase()};").unwrap(), json!({"sum": 21, "text": "HI"}));
+        assert_eq!(run("return undefined;").unwrap(), json!(null));
+    }
+
+    #[test]
+    fn a_runaway_loop_is_stopped_at_the_time_limit() {
+        let error = run("while (true) {}").unwrap_err();
+        assert!(error.contains("ran longer than its 300 ms limit"), "{error}");
+    }
+
+    #[test]
+    fn a_memory_hog_is_stopped_at_the_memory_limit() {
+        let error = run("let a = []; while (true) { a.push(new Array(100000).fill(1)); }").unwrap_err();
+        assert!(error.contains("memory limit"), "{error}");
+    }
+
+    #[test]
+    fn thrown_errors_and_syntax_errors_are_reported() {
+        assert!(run("throw new Error('nope')").unwrap_err().contains("nope"));
+        assert!(run("return {").unwrap_err().starts_with("script error"));
+    }
+
+    #[test]
+    fn the_sandbox_has_no_host_access() {
+        let result = run("return [typeof require, typeof process, typeof fetch, typeof std, typeof os];").unwrap();
+        assert_eq!(result, json!(["undefined", "undefined", "undefined", "undefined", "undefined"]));
+    }
+}

@@ -1,0 +1,90 @@
+//! The `weft` binary itself: `weft run` and `weft check`, with their exit codes.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn file(&self, name: &str, contents: &str) -> std::path::PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn weft(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(args)
+            .env("WEFT_DATABASE_URL", format!("sqlite://{}/weft.db", self.dir.path().display()))
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+}
+
+fn greeting() -> String {
+    json!({"name": "Greet", "nodes": [
+        {"id": "hello", "type": "template", "config": {"template": "Hello {{ input.who }}"}},
+        {"id": "shout", "type": "code", "config": {"source": "return nodes.hello.text.toUpperCase()"}}
+    ], "edges": [{"from": "hello", "to": "shout"}]})
+    .to_string()
+}
+
+#[test]
+fn run_prints_the_result_as_json_and_exits_0() {
+    let fx = Fixture::new();
+    let file = fx.file("greet.json", &greeting());
+    let out = fx.weft(&["run", file.to_str().unwrap(), "--input", r#"{"who": "Ada"}"#, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON result");
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(result["nodes"]["shout"]["output"], "HELLO ADA");
+    assert_eq!(result["nodes"]["hello"]["attempts"], 1);
+    for key in ["id", "started_at", "finished_at"] {
+        assert!(!result[key].is_null(), "{key} missing: {result}");
+    }
+    // Progress went to stderr, one line per change when not on a terminal.
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(progress.contains("hello succeeded"), "{progress}");
+
+    // A second run of the same file reuses the stored workflow version.
+    let again = fx.weft(&["run", file.to_str().unwrap(), "--input", r#"{"who": "Bob"}"#]);
+    assert_eq!(again.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("shout succeeded") && stdout.contains("succeeded"), "{stdout}");
+}
+
+#[test]
+fn a_failed_run_exits_1() {
+    let fx = Fixture::new();
+    let file = fx.file("fail.json", &json!({"name": "Fail", "nodes": [
+        {"id": "boom", "type": "code", "config": {"source": "throw new Error('bad day')"}}
+    ]}).to_string());
+    let out = fx.weft(&["run", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "failed");
+    assert!(result["nodes"]["boom"]["error"].as_str().unwrap().contains("bad day"));
+}
+
+#[test]
+fn an_invalid_definition_exits_2_with_the_message() {
+    let fx = Fixture::new();
+    let file = fx.file("bad.json", &json!({"name": "Bad", "nodes": [{"id": "x", "type": "ftp"}]}).to_string());
+    for command in ["run", "check"] {
+        let out = fx.weft(&[command, file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("node `x` has unknown type `ftp`"), "{command}");
+    }
+    let good = fx.file("good.json", &greeting());
+    let out = fx.weft(&["run", good.to_str().unwrap(), "--input", "{oops"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input is not valid JSON"));
+}

@@ -11,7 +11,12 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH` (the default, a file created on first start) or `postgres://…`.
-    #[arg(long = "database-url", env = "WEFT_DATABASE_URL", default_value = "sqlite://data/weft.db", hide_env_values = true)]
+    #[arg(
+        long = "database-url",
+        env = "WEFT_DATABASE_URL",
+        default_value = "sqlite://data/weft.db",
+        hide_env_values = true
+    )]
     pub url: String,
     #[command(flatten)]
     pub pool: PoolSettings,
@@ -46,7 +51,11 @@ fn parse_ms(text: &str) -> Result<Duration, String> {
 }
 
 impl PoolSettings {
-    pub fn apply<DB: sqlx::Database>(&self, options: sqlx::pool::PoolOptions<DB>, default_max: u32) -> sqlx::pool::PoolOptions<DB> {
+    pub fn apply<DB: sqlx::Database>(
+        &self,
+        options: sqlx::pool::PoolOptions<DB>,
+        default_max: u32,
+    ) -> sqlx::pool::PoolOptions<DB> {
         let max = self.max_connections.unwrap_or(default_max).max(1);
         options
             .max_connections(max)

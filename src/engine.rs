@@ -126,7 +126,13 @@ impl Engine {
     }
 
     /// Starts a run and waits for its end.
-    pub async fn run(self: &Arc<Self>, version: &WorkflowVersion, owner: UserId, trigger: Trigger, input: Value) -> AppResult<ExecutionReport> {
+    pub async fn run(
+        self: &Arc<Self>,
+        version: &WorkflowVersion,
+        owner: UserId,
+        trigger: Trigger,
+        input: Value,
+    ) -> AppResult<ExecutionReport> {
         let handle = self.start(version, owner, trigger, input).await?;
         handle.done.await.map_err(|e| {
             tracing::error!(error = %e, "a run's task failed");

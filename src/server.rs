@@ -56,10 +56,12 @@ pub struct RunningServer {
 pub async fn start(database: &DatabaseSettings, options: LeptosOptions) -> anyhow::Result<RunningServer> {
     let store = store::connect(database).await?;
     let local_user = local_user(store.as_ref()).await?;
-    let listener = TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
+    let listener =
+        TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
     let addr = listener.local_addr()?;
     let router = router(ServerContext { store: store.clone(), local_user }, options);
-    let task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await });
+    let task =
+        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await });
     tracing::info!(%addr, backend = store.backend(), "weft is listening on http://{addr}");
     Ok(RunningServer { addr, store, task })
 }
@@ -95,15 +97,10 @@ pub fn router(ctx: ServerContext, options: LeptosOptions) -> Router {
                 }
             }),
         )
-        .leptos_routes_with_context(
-            &options,
-            routes,
-            move || provide_context(ctx.clone()),
-            {
-                let options = options.clone();
-                move || shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&options, routes, move || provide_context(ctx.clone()), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())

@@ -22,7 +22,9 @@ use crate::config::{Backend, DatabaseSettings};
 /// Opens the configured database, applies pending migrations, and returns the store.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match settings.backend()? {
-        Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(settings).await.context("opening the SQLite database")?),
+        Backend::Sqlite => {
+            Arc::new(sqlite::SqliteStore::connect(settings).await.context("opening the SQLite database")?)
+        }
         Backend::Postgres => {
             Arc::new(postgres::PostgresStore::connect(settings).await.context("connecting to PostgreSQL")?)
         }
@@ -35,10 +37,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Arc<dyn Stor
 
 /// Milliseconds since the Unix epoch: the timestamp unit of every table.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside `LIKE … ESCAPE '\'`.

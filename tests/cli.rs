@@ -64,9 +64,13 @@ fn run_prints_the_result_as_json_and_exits_0() {
 #[test]
 fn a_failed_run_exits_1() {
     let fx = Fixture::new();
-    let file = fx.file("fail.json", &json!({"name": "Fail", "nodes": [
-        {"id": "boom", "type": "code", "config": {"source": "throw new Error('bad day')"}}
-    ]}).to_string());
+    let file = fx.file(
+        "fail.json",
+        &json!({"name": "Fail", "nodes": [
+            {"id": "boom", "type": "code", "config": {"source": "throw new Error('bad day')"}}
+        ]})
+        .to_string(),
+    );
     let out = fx.weft(&["run", file.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -26,7 +26,12 @@ struct FakeLlm {
 
 async fn chat(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response {
     fake.requests.fetch_add(1, Ordering::SeqCst);
-    let prompt = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str()).unwrap_or("").to_string();
+    let prompt = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_string();
     tokio::time::sleep(Duration::from_millis(100)).await;
     if prompt.contains("FAIL") {
         return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response();
@@ -46,7 +51,8 @@ async fn chat(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response 
         text.push_str("data: [DONE]\n\n");
         return ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], text).into_response();
     }
-    Json(json!({"model": "fake-1", "choices": [{"message": {"content": answer}}], "usage": {"total_tokens": 5}})).into_response()
+    Json(json!({"model": "fake-1", "choices": [{"message": {"content": answer}}], "usage": {"total_tokens": 5}}))
+        .into_response()
 }
 
 async fn serve(router: Router) -> String {

@@ -87,8 +87,15 @@ async fn an_imported_workflow_appears_in_the_rendered_list(db: &TestDb) {
 
     let html = client().get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Greet and wait"), "{html}");
-    let listed: serde_json::Value =
-        client().post(format!("{base}/api/workflows/list")).form(&[("search", "greet")]).send().await.unwrap().json().await.unwrap();
+    let listed: serde_json::Value = client()
+        .post(format!("{base}/api/workflows/list"))
+        .form(&[("search", "greet")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
 }
 
@@ -107,7 +114,8 @@ async fn bad_definitions_are_4xx_with_the_validation_messages(db: &TestDb) {
     let body = response.text().await.unwrap();
     assert!(body.contains("the graph has a cycle"), "{body}");
 
-    let bad_cursor = client().post(format!("{base}/api/workflows/list")).form(&[("after", "yesterday")]).send().await.unwrap();
+    let bad_cursor =
+        client().post(format!("{base}/api/workflows/list")).form(&[("after", "yesterday")]).send().await.unwrap();
     assert_eq!(bad_cursor.status(), StatusCode::BAD_REQUEST);
 
     // Nothing invalid was saved.

@@ -190,7 +190,11 @@ async fn executions_record_node_runs_in_batches_and_finish_atomically(store: Arc
         .finish_execution(
             execution.id,
             &[done.clone(), failed.clone()],
-            &ExecutionOutcome { status: ExecutionStatus::Failed, error: Some("node n0001 failed".into()), finished_at: 1_003 },
+            &ExecutionOutcome {
+                status: ExecutionStatus::Failed,
+                error: Some("node n0001 failed".into()),
+                finished_at: 1_003,
+            },
         )
         .await
         .unwrap();
@@ -221,7 +225,11 @@ async fn the_workflow_list_shows_the_latest_execution(store: Arc<dyn Store>) {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let latest = start(store.as_ref(), &ran, json!({})).await;
     store
-        .finish_execution(latest.id, &[], &ExecutionOutcome { status: ExecutionStatus::Succeeded, error: None, finished_at: 5 })
+        .finish_execution(
+            latest.id,
+            &[],
+            &ExecutionOutcome { status: ExecutionStatus::Succeeded, error: None, finished_at: 5 },
+        )
         .await
         .unwrap();
 
@@ -243,7 +251,8 @@ async fn executions_filter_and_page_by_key(store: Arc<dyn Store>) {
         let workflow = if i % 2 == 0 { &first } else { &second };
         let execution = start(store.as_ref(), workflow, json!({"i": i})).await;
         if i < 3 {
-            let outcome = ExecutionOutcome { status: ExecutionStatus::Failed, error: Some("boom".into()), finished_at: 9 };
+            let outcome =
+                ExecutionOutcome { status: ExecutionStatus::Failed, error: Some("boom".into()), finished_at: 9 };
             store.finish_execution(execution.id, &[], &outcome).await.unwrap();
             failed.push(execution.id);
         }
@@ -300,8 +309,14 @@ async fn deleting_a_workflow_deletes_its_executions(store: Arc<dyn Store>) {
     store.record_node_runs(&[node_run(execution.id, "greet", NodeStatus::Running)]).await.unwrap();
     store.delete_workflow(Scope::Owner(owner.id), workflow.id).await.unwrap();
     assert_eq!(store.workflow(Scope::Everyone, workflow.id).await.unwrap_err(), AppError::NotFound("workflow".into()));
-    assert_eq!(store.execution(Scope::Everyone, execution.id).await.unwrap_err(), AppError::NotFound("execution".into()));
-    assert_eq!(store.delete_workflow(Scope::Everyone, workflow.id).await.unwrap_err(), AppError::NotFound("workflow".into()));
+    assert_eq!(
+        store.execution(Scope::Everyone, execution.id).await.unwrap_err(),
+        AppError::NotFound("execution".into())
+    );
+    assert_eq!(
+        store.delete_workflow(Scope::Everyone, workflow.id).await.unwrap_err(),
+        AppError::NotFound("workflow".into())
+    );
 }
 
 async fn settings_are_stored_and_replaced(store: Arc<dyn Store>) {
@@ -313,10 +328,18 @@ async fn settings_are_stored_and_replaced(store: Arc<dyn Store>) {
 
 async fn templates_are_upserted_listed_and_searched(store: Arc<dyn Store>) {
     let author = user(store.as_ref(), "m@example.com").await;
-    store.upsert_template("summarize-url", "Fetch a page and summarize it", &definition("Summarize a URL"), None).await.unwrap();
-    store.upsert_template("classify", "Route support messages", &definition("Classify"), Some(author.id)).await.unwrap();
-    let replaced =
-        store.upsert_template("classify", "Route support messages by topic", &definition("Classify and route"), None).await.unwrap();
+    store
+        .upsert_template("summarize-url", "Fetch a page and summarize it", &definition("Summarize a URL"), None)
+        .await
+        .unwrap();
+    store
+        .upsert_template("classify", "Route support messages", &definition("Classify"), Some(author.id))
+        .await
+        .unwrap();
+    let replaced = store
+        .upsert_template("classify", "Route support messages by topic", &definition("Classify and route"), None)
+        .await
+        .unwrap();
     assert_eq!(replaced.name, "Classify and route");
     assert_eq!(store.list_templates(None).await.unwrap().len(), 2);
     let found = store.list_templates(Some("TOPIC")).await.unwrap();

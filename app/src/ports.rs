@@ -81,7 +81,12 @@ pub trait Store: Send + Sync + 'static {
     async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()>;
     /// Writes the last node states and the final status in one transaction, so a
     /// run reported as finished is never missing its nodes.
-    async fn finish_execution(&self, id: ExecutionId, last_runs: &[NodeRun], outcome: &ExecutionOutcome) -> AppResult<()>;
+    async fn finish_execution(
+        &self,
+        id: ExecutionId,
+        last_runs: &[NodeRun],
+        outcome: &ExecutionOutcome,
+    ) -> AppResult<()>;
     async fn execution(&self, scope: Scope, id: ExecutionId) -> AppResult<Execution>;
     async fn node_runs(&self, scope: Scope, id: ExecutionId) -> AppResult<Vec<NodeRun>>;
     async fn list_executions(

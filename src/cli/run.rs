@@ -15,7 +15,13 @@ use crate::engine::Engine;
 use crate::{server, store};
 
 /// Exit codes: 0 the run succeeded, 1 it did not, 2 the definition or input is invalid.
-pub async fn run_file(file: &Path, input: Option<&str>, json: bool, database: &DatabaseSettings, engine: &EngineArgs) -> ExitCode {
+pub async fn run_file(
+    file: &Path,
+    input: Option<&str>,
+    json: bool,
+    database: &DatabaseSettings,
+    engine: &EngineArgs,
+) -> ExitCode {
     let invalid = |message: String| {
         eprintln!("{message}");
         ExitCode::from(2)
@@ -42,7 +48,11 @@ pub async fn run_file(file: &Path, input: Option<&str>, json: bool, database: &D
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("a report serializes"));
             }
-            if report.status == ExecutionStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if report.status == ExecutionStatus::Succeeded {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(error) => {
             eprintln!("weft: {error:#}");
@@ -86,7 +96,11 @@ async fn execute(
 
 /// The stored version to run: the local user's workflow of the same name,
 /// given a new version when the file changed, or a new workflow.
-async fn saved_version(store: &dyn Store, owner: UserId, definition: &WorkflowDefinition) -> anyhow::Result<WorkflowVersion> {
+async fn saved_version(
+    store: &dyn Store,
+    owner: UserId,
+    definition: &WorkflowDefinition,
+) -> anyhow::Result<WorkflowVersion> {
     let scope = Scope::Owner(owner);
     let page = store.list_workflows(scope, Some(&definition.name), None, 500).await?;
     if let Some(existing) = page.items.iter().find(|w| w.name == definition.name) {
@@ -122,7 +136,9 @@ impl Display {
         let order: Vec<String> = definition.nodes.iter().map(|n| n.id.clone()).collect();
         let lines = order
             .iter()
-            .map(|id| (id.clone(), Line { status: NodeStatus::Queued, attempt: 0, detail: String::new(), started: None }))
+            .map(|id| {
+                (id.clone(), Line { status: NodeStatus::Queued, attempt: 0, detail: String::new(), started: None })
+            })
             .collect();
         Self { live, to_stderr, order, lines, drawn: 0 }
     }
@@ -159,7 +175,8 @@ impl Display {
             RunEvent::Token { node, text } => {
                 if let Some(line) = self.lines.get_mut(node) {
                     line.detail.push_str(text);
-                    let tail: String = line.detail.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+                    let tail: String =
+                        line.detail.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
                     line.detail = tail.replace('\n', " ");
                 }
             }

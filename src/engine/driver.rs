@@ -118,11 +118,14 @@ impl Run<'_> {
         tasks: &mut JoinSet<TaskResult>,
         progress: &mpsc::UnboundedSender<Progress>,
     ) -> tokio::task::Id {
-        let live_inputs: Vec<String> = self.scheduler.live_inputs(node).into_iter().map(|i| self.scheduler.id(i).to_string()).collect();
+        let live_inputs: Vec<String> =
+            self.scheduler.live_inputs(node).into_iter().map(|i| self.scheduler.id(i).to_string()).collect();
         let recorded_input = if live_inputs.is_empty() {
             self.input.clone()
         } else {
-            Value::Object(live_inputs.iter().filter_map(|id| self.outputs.get(id).map(|v| (id.clone(), v.clone()))).collect())
+            Value::Object(
+                live_inputs.iter().filter_map(|id| self.outputs.get(id).map(|v| (id.clone(), v.clone()))).collect(),
+            )
         };
         self.recorder.update(node, |r| r.input = Some(recorded_input));
         let scope = NodeScope {
@@ -307,14 +310,17 @@ pub(super) async fn drive(
         .runs
         .into_iter()
         .map(|r| {
-            (r.node_id, NodeReport {
-                status: r.status,
-                output: r.output,
-                error: r.error,
-                attempts: r.attempt,
-                started_at: r.started_at.map(rfc3339),
-                finished_at: r.finished_at.map(rfc3339),
-            })
+            (
+                r.node_id,
+                NodeReport {
+                    status: r.status,
+                    output: r.output,
+                    error: r.error,
+                    attempts: r.attempt,
+                    started_at: r.started_at.map(rfc3339),
+                    finished_at: r.finished_at.map(rfc3339),
+                },
+            )
         })
         .collect();
     Ok(ExecutionReport {

@@ -43,7 +43,9 @@ impl NodeState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
     /// `branch` is the result of a condition node; `None` for other kinds.
-    Succeeded { branch: Option<bool> },
+    Succeeded {
+        branch: Option<bool>,
+    },
     Failed,
 }
 

@@ -70,7 +70,12 @@ pub(crate) struct VersionRow {
 
 impl From<VersionRow> for WorkflowVersion {
     fn from(r: VersionRow) -> Self {
-        WorkflowVersion { workflow_id: r.workflow_id, version: r.version, definition: r.definition.0, created_at: r.created_at }
+        WorkflowVersion {
+            workflow_id: r.workflow_id,
+            version: r.version,
+            definition: r.definition.0,
+            created_at: r.created_at,
+        }
     }
 }
 

@@ -40,7 +40,10 @@ impl SqliteStore {
     fn push_name_search(query: &mut sqlx::QueryBuilder<'_, Sqlite>, search: &str) {
         if search.chars().count() >= 3 {
             let phrase = format!("\"{}\"", search.replace('"', "\"\""));
-            query.push(" AND w.id IN (SELECT rowid FROM workflow_names WHERE workflow_names MATCH ").push_bind(phrase).push(")");
+            query
+                .push(" AND w.id IN (SELECT rowid FROM workflow_names WHERE workflow_names MATCH ")
+                .push_bind(phrase)
+                .push(")");
         } else {
             query.push(" AND lower(w.name) LIKE ").push_bind(crate::store::like_pattern(search)).push(" ESCAPE '\\'");
         }

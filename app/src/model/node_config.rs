@@ -56,10 +56,7 @@ impl NodeConfig {
                 }
             }
             NodeConfig::Template(c) => out.push(("template".to_string(), c.template.as_str())),
-            NodeConfig::Code(_)
-            | NodeConfig::Condition(_)
-            | NodeConfig::Merge(_)
-            | NodeConfig::Delay(_) => {}
+            NodeConfig::Code(_) | NodeConfig::Condition(_) | NodeConfig::Merge(_) | NodeConfig::Delay(_) => {}
         }
         out
     }

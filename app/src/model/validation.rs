@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
 use super::node_config::{
-    CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, NodeConfig,
-    NodePolicy, OnError, RetryPolicy, TemplateConfig, NODE_KINDS,
+    CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, NodeConfig, NodePolicy, OnError,
+    RetryPolicy, TemplateConfig, NODE_KINDS,
 };
 
 /// One problem in a definition. `nodes` lists the node ids the editor should
@@ -65,9 +65,7 @@ pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Ve
     if definition.name.trim().is_empty() {
         errors.push(ValidationError::general("the workflow needs a name"));
     } else if definition.name.chars().count() > MAX_NAME_LEN {
-        errors.push(ValidationError::general(format!(
-            "the workflow name is longer than {MAX_NAME_LEN} characters"
-        )));
+        errors.push(ValidationError::general(format!("the workflow name is longer than {MAX_NAME_LEN} characters")));
     }
     if definition.nodes.is_empty() {
         errors.push(ValidationError::general("the workflow has no nodes"));
@@ -322,10 +320,7 @@ fn validate_edges(definition: &WorkflowDefinition, ids: &HashSet<&str>) -> Vec<V
             )),
             (Some(_), false) => errors.push(ValidationError::at(
                 &edge.from,
-                format!(
-                    "edge {} → {} has a branch, but `{}` is not a condition node",
-                    edge.from, edge.to, edge.from
-                ),
+                format!("edge {} → {} has a branch, but `{}` is not a condition node", edge.from, edge.to, edge.from),
             )),
             (None, false) => {}
         }
@@ -336,8 +331,7 @@ fn validate_edges(definition: &WorkflowDefinition, ids: &HashSet<&str>) -> Vec<V
 /// Kahn's algorithm, keeping the definition's node order among ready nodes so
 /// the result is stable. Nodes on a cycle are left out (validation rejects them).
 pub fn topological_order(definition: &WorkflowDefinition) -> Vec<&str> {
-    let index: HashMap<&str, usize> =
-        definition.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = definition.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
     let mut indegree = vec![0usize; definition.nodes.len()];
     let mut downstream: Vec<Vec<usize>> = vec![Vec::new(); definition.nodes.len()];
     for edge in &definition.edges {
@@ -346,8 +340,7 @@ pub fn topological_order(definition: &WorkflowDefinition) -> Vec<&str> {
             downstream[from].push(to);
         }
     }
-    let mut ready: std::collections::BTreeSet<usize> =
-        (0..indegree.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut ready: std::collections::BTreeSet<usize> = (0..indegree.len()).filter(|&i| indegree[i] == 0).collect();
     let mut order = Vec::with_capacity(indegree.len());
     while let Some(next) = ready.pop_first() {
         order.push(definition.nodes[next].id.as_str());

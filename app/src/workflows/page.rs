@@ -36,7 +36,8 @@ pub fn WorkflowsPage() -> impl IntoView {
 #[component]
 fn WorkflowList(workflows: Vec<WorkflowSummary>) -> impl IntoView {
     if workflows.is_empty() {
-        return view! { <p class="muted" data-testid="no-workflows">"No workflows yet. Import one above."</p> }.into_any();
+        return view! { <p class="muted" data-testid="no-workflows">"No workflows yet. Import one above."</p> }
+            .into_any();
     }
     view! {
         <ul class="workflow-list" data-testid="workflow-list">
@@ -109,7 +110,8 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
         ev.prevent_default();
         import.dispatch(ImportWorkflow { definition: text.get_untracked() });
     };
-    let can_submit = move || !text.with(|t| t.trim().is_empty()) && problems.with(Vec::is_empty) && !import.pending().get();
+    let can_submit =
+        move || !text.with(|t| t.trim().is_empty()) && problems.with(Vec::is_empty) && !import.pending().get();
 
     view! {
         <form class="import" on:submit=submit data-testid="import-form">

@@ -41,7 +41,8 @@ impl CodeRunner {
     }
 
     pub async fn run(&self, config: &CodeConfig, scope: &NodeScope) -> Result<Value, String> {
-        let _permit = self.permits.clone().acquire_owned().await.map_err(|_| "the sandbox is shutting down".to_string())?;
+        let _permit =
+            self.permits.clone().acquire_owned().await.map_err(|_| "the sandbox is shutting down".to_string())?;
         let source = config.source.clone();
         let input = serde_json::to_string(&scope.input).map_err(|e| e.to_string())?;
         let nodes = serde_json::to_string(&scope.nodes).map_err(|e| e.to_string())?;
@@ -96,13 +97,20 @@ mod tests {
     use serde_json::json;
 
     fn run(source: &str) -> Result<Value, String> {
-        let settings = CodeSettings { memory_limit_bytes: 16 * 1024 * 1024, time_limit: Duration::from_millis(300), max_concurrency: 1 };
+        let settings = CodeSettings {
+            memory_limit_bytes: 16 * 1024 * 1024,
+            time_limit: Duration::from_millis(300),
+            max_concurrency: 1,
+        };
         run_script(source, r#"{"n": 20}"#, r#"{"a": {"text": "hi"}}"#, &settings)
     }
 
     #[test]
     fn a_script_sees_input_and_nodes_and_returns_json() {
-        assert_eq!(run("return {sum: input.n + 1, text: nodes.a.text.toUpperCase()};").unwrap(), json!({"sum": 21, "text": "HI"}));
+        assert_eq!(
+            run("return {sum: input.n + 1, text: nodes.a.text.toUpperCase()};").unwrap(),
+            json!({"sum": 21, "text": "HI"})
+        );
         assert_eq!(run("return undefined;").unwrap(), json!(null));
     }
 

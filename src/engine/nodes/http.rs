@@ -30,7 +30,12 @@ pub struct HttpNodeSettings {
 
 impl Default for HttpNodeSettings {
     fn default() -> Self {
-        Self { allow_loopback: false, allow_private: false, max_body_bytes: 10 * 1024 * 1024, default_timeout: Duration::from_secs(30) }
+        Self {
+            allow_loopback: false,
+            allow_private: false,
+            max_body_bytes: 10 * 1024 * 1024,
+            default_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -53,7 +58,10 @@ impl AddressPolicy {
         let private = match ip {
             IpAddr::V4(v4) => {
                 let [a, b, ..] = v4.octets();
-                v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+                v4.is_private()
+                    || v4.is_link_local()
+                    || v4.is_unspecified()
+                    || v4.is_broadcast()
                     || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
             }
             IpAddr::V6(v6) => {
@@ -76,7 +84,8 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_string();
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = resolved.iter().copied().filter(|a| policy.refusal(a.ip()).is_none()).collect();
+            let allowed: Vec<SocketAddr> =
+                resolved.iter().copied().filter(|a| policy.refusal(a.ip()).is_none()).collect();
             if allowed.is_empty() {
                 let why = resolved.first().and_then(|a| policy.refusal(a.ip())).unwrap_or("no address");
                 return Err(format!("refusing to connect to {host}: it resolves to {why}").into());
@@ -110,9 +119,11 @@ impl HttpNode {
 
     pub async fn run(&self, config: &HttpConfig, scope: &NodeScope) -> Result<Value, String> {
         let method = render("method", &config.method, scope)?.trim().to_uppercase();
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("method: `{method}` is not an HTTP method"))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("method: `{method}` is not an HTTP method"))?;
         let url_text = render("url", &config.url, scope)?;
-        let url = reqwest::Url::parse(url_text.trim()).map_err(|e| format!("url: `{}` is not a valid URL ({e})", url_text.trim()))?;
+        let url = reqwest::Url::parse(url_text.trim())
+            .map_err(|e| format!("url: `{}` is not a valid URL ({e})", url_text.trim()))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("url: only http and https are allowed, not `{}`", url.scheme()));
         }
@@ -202,7 +213,19 @@ mod tests {
 
     #[test]
     fn internal_addresses_are_refused_by_default() {
-        for ip in ["127.0.0.1", "::1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "::1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(STRICT.refusal(ip.parse().unwrap()).is_some(), "{ip} should be refused");
         }
         for ip in ["93.184.216.34", "2606:2800:220:1::1", "1.1.1.1"] {

@@ -107,7 +107,8 @@ impl LlmClient {
         scope: &NodeScope,
         events: &broadcast::Sender<RunEvent>,
     ) -> Result<Value, String> {
-        let model = if config.model.trim().is_empty() { self.settings.default_model.clone() } else { config.model.clone() };
+        let model =
+            if config.model.trim().is_empty() { self.settings.default_model.clone() } else { config.model.clone() };
         let key = CacheKey {
             model,
             system: config.system.as_deref().map(|s| render("system", s, scope)).transpose()?,
@@ -167,12 +168,20 @@ impl LlmClient {
             request = request.bearer_auth(api_key);
         }
         let response = request.send().await.map_err(|e| {
-            if e.is_timeout() { "the LLM provider timed out".to_string() } else { format!("the LLM provider could not be reached: {e}") }
+            if e.is_timeout() {
+                "the LLM provider timed out".to_string()
+            } else {
+                format!("the LLM provider could not be reached: {e}")
+            }
         })?;
         let status = response.status();
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
-            return Err(format!("the LLM provider answered {}: {}", status.as_u16(), text.chars().take(300).collect::<String>()));
+            return Err(format!(
+                "the LLM provider answered {}: {}",
+                status.as_u16(),
+                text.chars().take(300).collect::<String>()
+            ));
         }
         let streamed = response
             .headers()
@@ -180,7 +189,8 @@ impl LlmClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if !streamed {
-            let answer: Value = response.json().await.map_err(|e| format!("the LLM provider's answer is not JSON: {e}"))?;
+            let answer: Value =
+                response.json().await.map_err(|e| format!("the LLM provider's answer is not JSON: {e}"))?;
             let text = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string();
             on_token(&text);
             return Ok(LlmAnswer {
@@ -193,7 +203,13 @@ impl LlmClient {
         let mut buffer = String::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| if e.is_timeout() { "the LLM provider timed out".to_string() } else { format!("the LLM stream broke: {e}") })?;
+            let chunk = chunk.map_err(|e| {
+                if e.is_timeout() {
+                    "the LLM provider timed out".to_string()
+                } else {
+                    format!("the LLM stream broke: {e}")
+                }
+            })?;
             buffer.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buffer.find('\n') {
                 let line: String = buffer.drain(..=end).collect();

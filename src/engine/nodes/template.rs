@@ -16,18 +16,19 @@ fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
 /// and the line.
 pub fn render(field: &str, source: &str, scope: &NodeScope) -> Result<String, String> {
     // Strict: a typo such as `{{ nodes.fetc.body }}` is an error, not an empty string.
-    environment(UndefinedBehavior::Strict)
-        .render_str(source, scope.context())
-        .map_err(|e| match e.line() {
-            Some(line) => format!("{field}: template error at line {line}: {}", e.detail().unwrap_or(&e.kind().to_string())),
-            None => format!("{field}: template error: {e}"),
-        })
+    environment(UndefinedBehavior::Strict).render_str(source, scope.context()).map_err(|e| match e.line() {
+        Some(line) => {
+            format!("{field}: template error at line {line}: {}", e.detail().unwrap_or(&e.kind().to_string()))
+        }
+        None => format!("{field}: template error: {e}"),
+    })
 }
 
 pub fn render_node(config: &TemplateConfig, scope: &NodeScope) -> Result<Value, String> {
     let text = render("template", &config.template, scope)?;
     if config.json {
-        serde_json::from_str(&text).map_err(|e| format!("template: the rendered text is not JSON ({e}): {}", snippet(&text)))
+        serde_json::from_str(&text)
+            .map_err(|e| format!("template: the rendered text is not JSON ({e}): {}", snippet(&text)))
     } else {
         Ok(serde_json::json!({ "text": text }))
     }
@@ -68,7 +69,8 @@ mod tests {
 
     #[test]
     fn a_json_template_yields_the_parsed_value() {
-        let config = TemplateConfig { template: r#"{"ok": {{ (nodes.fetch.status == 200) | tojson }}}"#.into(), json: true };
+        let config =
+            TemplateConfig { template: r#"{"ok": {{ (nodes.fetch.status == 200) | tojson }}}"#.into(), json: true };
         assert_eq!(render_node(&config, &scope()).unwrap(), json!({"ok": true}));
     }
 

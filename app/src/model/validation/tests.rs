@@ -6,7 +6,11 @@ fn definition(value: serde_json::Value) -> WorkflowDefinition {
 }
 
 fn messages(value: serde_json::Value) -> Vec<String> {
-    validate(&definition(value)).expect_err("expected the definition to be rejected").into_iter().map(|e| e.message).collect()
+    validate(&definition(value))
+        .expect_err("expected the definition to be rejected")
+        .into_iter()
+        .map(|e| e.message)
+        .collect()
 }
 
 fn summarize_a_page() -> serde_json::Value {
@@ -99,12 +103,16 @@ fn a_self_loop_is_a_cycle() {
 #[test]
 fn an_unknown_type_lists_the_known_ones() {
     let errors = messages(json!({"name": "w", "nodes": [{"id": "x", "type": "ftp", "config": {}}]}));
-    assert_eq!(errors, ["node `x` has unknown type `ftp` (known types: http, llm, template, code, condition, merge, delay)"]);
+    assert_eq!(
+        errors,
+        ["node `x` has unknown type `ftp` (known types: http, llm, template, code, condition, merge, delay)"]
+    );
 }
 
 #[test]
 fn a_missing_required_field_names_node_and_field() {
-    let errors = messages(json!({"name": "w", "nodes": [{"id": "fetch", "type": "http", "config": {"method": "GET"}}]}));
+    let errors =
+        messages(json!({"name": "w", "nodes": [{"id": "fetch", "type": "http", "config": {"method": "GET"}}]}));
     assert_eq!(errors.len(), 1);
     assert!(errors[0].starts_with("node `fetch` (http): config: missing field `url`"), "{errors:?}");
 }
@@ -142,7 +150,9 @@ fn a_template_that_does_not_parse_gives_node_field_and_position() {
 
 #[test]
 fn a_bad_condition_expression_is_rejected() {
-    let errors = messages(json!({"name": "w", "nodes": [{"id": "c", "type": "condition", "config": {"expr": "nodes.a.status =="}}]}));
+    let errors = messages(
+        json!({"name": "w", "nodes": [{"id": "c", "type": "condition", "config": {"expr": "nodes.a.status =="}}]}),
+    );
     assert!(errors[0].starts_with("node `c` (condition): config.expr: syntax error"), "{errors:?}");
 }
 
@@ -153,7 +163,10 @@ fn node_policies_are_checked() {
         {"id": "b", "type": "delay", "config": {"ms": 1}, "retry": {"max_attempts": 0}},
         {"id": "c", "type": "delay", "config": {"ms": 1}, "timeout_ms": 0}
     ]}));
-    assert!(errors.contains(&"node `a`: on_error must be \"fail\" or \"continue\", not \"ignore\"".to_string()), "{errors:?}");
+    assert!(
+        errors.contains(&"node `a`: on_error must be \"fail\" or \"continue\", not \"ignore\"".to_string()),
+        "{errors:?}"
+    );
     assert!(errors.contains(&"node `b`: retry.max_attempts must be at least 1".to_string()), "{errors:?}");
     assert!(errors.contains(&"node `c`: timeout_ms must be more than 0".to_string()), "{errors:?}");
 }
@@ -163,7 +176,8 @@ fn valid_policies_are_typed() {
     let valid = validate(&definition(json!({"name": "w", "nodes": [
         {"id": "a", "type": "delay", "config": {"ms": 1}, "on_error": "continue", "timeout_ms": 500,
          "retry": {"max_attempts": 3, "backoff_ms": 100}}
-    ]}))).unwrap();
+    ]})))
+    .unwrap();
     let policy = &valid.nodes[0].policy;
     assert_eq!(policy.on_error, OnError::Continue);
     assert_eq!(policy.timeout_ms, Some(500));

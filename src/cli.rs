@@ -1,6 +1,9 @@
 //! The command line: `weft serve` (the default), `weft run FILE` and `weft check FILE`.
 
+mod accounts;
 mod run;
+
+pub use accounts::hash_password;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,9 +29,21 @@ enum Command {
         database: DatabaseSettings,
         #[command(flatten)]
         site: SiteSettings,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Validate a workflow definition file; exits 2 when it is invalid.
     Check { file: PathBuf },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Run a workflow definition file, showing each node's progress. Exits 0 when
     /// the run succeeded, 1 when it did not, 2 when the definition is invalid.
     Run {
@@ -46,6 +61,41 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is prompted for, or read from stdin's first line.
+    Create {
+        email: String,
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key for a user and print it (only this once).
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+}
+
+fn block_on(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(error) => {
+            eprintln!("weft: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
@@ -57,19 +107,21 @@ pub fn main() -> ExitCode {
         }
     });
     match command {
-        Command::Serve { database, site } => serve(database, site),
+        Command::Serve { database, site, engine } => serve(database, site, engine),
         Command::Check { file } => check(&file),
-        Command::Run { file, input, json, database, engine } => match tokio::runtime::Runtime::new() {
-            Ok(runtime) => runtime.block_on(run::run_file(&file, input.as_deref(), json, &database, &engine)),
-            Err(error) => {
-                eprintln!("weft: cannot start the async runtime: {error}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Run { file, input, json, database, engine } => {
+            block_on(run::run_file(&file, input.as_deref(), json, &database, &engine))
+        }
+        Command::User { command: UserCommand::Create { email, admin, database } } => {
+            block_on(accounts::create_user(&email, admin, &database))
+        }
+        Command::ApiKey { command: ApiKeyCommand::Create { user, name, database } } => {
+            block_on(accounts::create_api_key(&user, &name, &database))
+        }
     }
 }
 
-fn serve(database: DatabaseSettings, site: SiteSettings) -> ExitCode {
+fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -80,7 +132,7 @@ fn serve(database: DatabaseSettings, site: SiteSettings) -> ExitCode {
     runtime.block_on(async {
         let result = async {
             let options = server::load_site_options(&site)?;
-            let running = server::start(&database, options).await?;
+            let running = server::start(&database, engine.settings(), &site.limits, &site.triggers, options).await?;
             running.task.await??;
             anyhow::Ok(())
         }

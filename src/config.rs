@@ -105,6 +105,48 @@ pub struct SiteSettings {
     /// Listen address; overrides `site-addr` from the site configuration.
     #[arg(long = "addr", env = "WEFT_ADDR")]
     pub addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub limits: HttpLimits,
+    #[command(flatten)]
+    pub triggers: TriggerSettings,
+}
+
+/// Webhook and cron behaviour.
+#[derive(Debug, Clone, Args)]
+pub struct TriggerSettings {
+    /// Cache what webhook paths run (turn off only to measure the cache).
+    #[arg(long = "webhook-cache", env = "WEFT_WEBHOOK_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_cache: bool,
+    /// How often the cron scheduler looks for due schedules; 0 turns it off.
+    #[arg(long = "cron-tick-ms", env = "WEFT_CRON_TICK_MS", default_value = "1000", value_parser = parse_optional_ms)]
+    pub cron_tick: Option<Duration>,
+}
+
+impl Default for TriggerSettings {
+    fn default() -> Self {
+        Self { webhook_cache: true, cron_tick: Some(Duration::from_secs(1)) }
+    }
+}
+
+fn parse_optional_ms(text: &str) -> Result<Option<Duration>, String> {
+    parse_ms(text).map(|d| (!d.is_zero()).then_some(d))
+}
+
+/// Limits on every HTTP request.
+#[derive(Debug, Clone, Args)]
+pub struct HttpLimits {
+    /// Largest request body accepted (413 above it).
+    #[arg(long = "max-body-bytes", env = "WEFT_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Longest a request may take to answer (408 after it); streams are not cut.
+    #[arg(long = "request-timeout-ms", env = "WEFT_REQUEST_TIMEOUT_MS", default_value = "300000", value_parser = parse_ms)]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self { max_body_bytes: 2 * 1024 * 1024, request_timeout: Duration::from_secs(300) }
+    }
 }
 
 #[cfg(test)]

@@ -163,3 +163,29 @@ pub fn rfc3339(ms: i64) -> String {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
 }
+
+/// The report of an execution as stored (for executions read back later, or
+/// run by another process).
+pub fn report_from_store(execution: &Execution, runs: Vec<NodeRun>) -> ExecutionReport {
+    ExecutionReport {
+        id: execution.id,
+        status: execution.status,
+        error: execution.error.clone(),
+        started_at: execution.started_at.map(rfc3339),
+        finished_at: execution.finished_at.map(rfc3339),
+        nodes: runs
+            .into_iter()
+            .map(|r| {
+                let report = NodeReport {
+                    status: r.status,
+                    output: r.output,
+                    error: r.error,
+                    attempts: r.attempt,
+                    started_at: r.started_at.map(rfc3339),
+                    finished_at: r.finished_at.map(rfc3339),
+                };
+                (r.node_id, report)
+            })
+            .collect(),
+    }
+}

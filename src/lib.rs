@@ -2,6 +2,7 @@
 //! The app crate holds the model, the ports and the pages; this crate plugs
 //! real infrastructure into them.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -9,3 +10,4 @@ pub mod server;
 #[macro_use]
 pub mod store;
 pub mod telemetry;
+pub mod triggers;

@@ -10,17 +10,26 @@ use app::model::User;
 use app::ports::Store;
 use app::server_context::ServerContext;
 use app::{shell, App};
+use axum::extract::MatchedPath;
 use axum::http::StatusCode;
+use axum::http::{HeaderName, Request};
 use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{DatabaseSettings, SiteSettings};
+use crate::api::{self, ApiKeys, ApiState};
+use crate::config::{DatabaseSettings, HttpLimits, SiteSettings, TriggerSettings};
+use crate::engine::{Engine, EngineSettings};
 use crate::store;
+use crate::triggers::webhooks::HookCache;
 
 /// The owner of workflows created before accounts exist (see `ServerContext`).
 /// It has no password, so nobody can sign in as it.
@@ -48,22 +57,35 @@ pub fn load_site_options(site: &SiteSettings) -> anyhow::Result<LeptosOptions> {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
+    pub engine: Arc<Engine>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// Connects the store (migrating it), binds the listen address and serves in a
 /// background task. With port 0 the OS picks a free port (tests do this).
-pub async fn start(database: &DatabaseSettings, options: LeptosOptions) -> anyhow::Result<RunningServer> {
+pub async fn start(
+    database: &DatabaseSettings,
+    engine: EngineSettings,
+    limits: &HttpLimits,
+    triggers: &TriggerSettings,
+    options: LeptosOptions,
+) -> anyhow::Result<RunningServer> {
     let store = store::connect(database).await?;
     let local_user = local_user(store.as_ref()).await?;
+    let engine = Engine::new(store.clone(), engine)?;
     let listener =
         TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
     let addr = listener.local_addr()?;
-    let router = router(ServerContext { store: store.clone(), local_user }, options);
+    let hooks = Arc::new(HookCache::new(triggers.webhook_cache));
+    let api = ApiState { store: store.clone(), engine: engine.clone(), keys: Arc::new(ApiKeys::default()), hooks };
+    if let Some(tick) = triggers.cron_tick {
+        crate::triggers::cron::spawn(store.clone(), engine.clone(), tick);
+    }
+    let router = router(ServerContext { store: store.clone(), local_user }, api, limits, options);
     let task =
         tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await });
     tracing::info!(%addr, backend = store.backend(), "weft is listening on http://{addr}");
-    Ok(RunningServer { addr, store, task })
+    Ok(RunningServer { addr, store, engine, task })
 }
 
 pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
@@ -80,10 +102,13 @@ pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
     }
 }
 
-pub fn router(ctx: ServerContext, options: LeptosOptions) -> Router {
+pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: LeptosOptions) -> Router {
     let routes = generate_route_list(App);
     let store = ctx.store.clone();
+    let request_id = HeaderName::from_static("x-request-id");
     Router::new()
+        .nest("/api/v1", api::router(api.clone()))
+        .nest("/hooks", api::hooks_router(api))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
@@ -102,8 +127,22 @@ pub fn router(ctx: ServerContext, options: LeptosOptions) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler(shell))
-        .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        // Request ids, a trace span per request (method, matched route, request
+        // id), compression (gzip and brotli; tiny bodies and event streams are
+        // left alone), a timeout and a body limit.
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    tracing::info_span!("request", method = %request.method(), route, request_id = id)
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CompressionLayer::new())
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout)),
+        )
         .with_state(options)
 }
 

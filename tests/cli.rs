@@ -92,3 +92,29 @@ fn an_invalid_definition_exits_2_with_the_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--input is not valid JSON"));
 }
+
+#[test]
+fn users_and_api_keys_are_created_from_the_command_line() {
+    use std::io::Write;
+    let fx = Fixture::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["user", "create", "--admin", "root@example.com"])
+        .env("WEFT_DATABASE_URL", format!("sqlite://{}/weft.db", fx.dir.path().display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"correct horse battery\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin user root@example.com"));
+
+    let key = fx.weft(&["api-key", "create", "--user", "root@example.com"]);
+    assert_eq!(key.status.code(), Some(0));
+    let secret = String::from_utf8_lossy(&key.stdout).trim().to_string();
+    assert!(secret.starts_with("weft_") && secret.len() > 40, "{secret}");
+
+    let unknown = fx.weft(&["api-key", "create", "--user", "ghost@example.com"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user with email ghost@example.com"));
+}

@@ -2,23 +2,13 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use reqwest::StatusCode;
 use serde_json::json;
 use support::TestDb;
-use weft::config::SiteSettings;
-use weft::server::{self, RunningServer};
+use weft::server::RunningServer;
 
 async fn start(db: &TestDb) -> (RunningServer, String) {
-    let site = SiteSettings {
-        site_config: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Leptos.toml"),
-        addr: Some("127.0.0.1:0".parse().unwrap()),
-    };
-    let options = server::load_site_options(&site).expect("site options");
-    let running = server::start(&db.settings, options).await.expect("the server starts");
-    let base = format!("http://{}", running.addr);
-    (running, base)
+    support::start_server(db).await
 }
 
 fn client() -> reqwest::Client {
@@ -29,25 +19,6 @@ async fn import(base: &str, definition: &str) -> reqwest::Response {
     client().post(format!("{base}/api/workflows/import")).form(&[("definition", definition)]).send().await.unwrap()
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() {
-                let db = super::TestDb::sqlite();
-                super::$name(&db).await;
-                db.cleanup().await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() {
-                let Some(db) = super::TestDb::postgres().await else { return };
-                super::$name(&db).await;
-                db.cleanup().await;
-            })*
-        }
-    };
-}
-
 on_both_backends!(
     health_and_readiness_answer,
     the_home_page_is_server_rendered_with_hydration_scripts,
@@ -55,6 +26,7 @@ on_both_backends!(
     bad_definitions_are_4xx_with_the_validation_messages,
     names_are_escaped_in_the_html,
     pages_are_compressed,
+    requests_carry_an_id_and_bodies_are_limited,
 );
 
 async fn health_and_readiness_answer(db: &TestDb) {
@@ -138,4 +110,18 @@ async fn pages_are_compressed(db: &TestDb) {
     // reqwest here has no decompression features, so the raw header is visible.
     let page = client().get(format!("{base}/")).header("accept-encoding", "br, gzip").send().await.unwrap();
     assert_eq!(page.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some("br"));
+}
+
+async fn requests_carry_an_id_and_bodies_are_limited(db: &TestDb) {
+    let (_server, base) = start(db).await;
+    let response = client().get(format!("{base}/healthz")).send().await.unwrap();
+    let id = response.headers().get("x-request-id").expect("a request id").to_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let given = client().get(format!("{base}/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(given.headers()["x-request-id"], "abc-123", "a caller's id is kept");
+
+    // The test server accepts 64 KiB bodies.
+    let huge = "x".repeat(100 * 1024);
+    let response = import(&base, &huge).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }

@@ -4,10 +4,12 @@ pub mod definition;
 pub mod node_config;
 pub mod records;
 pub mod run;
+pub mod triggers;
 pub mod validation;
 
 pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
 pub use node_config::{NodeConfig, NodePolicy, OnError, RetryPolicy, NODE_KINDS};
 pub use records::*;
 pub use run::{ExecutionReport, NodeReport, RunEvent};
+pub use triggers::{CronTrigger, TriggerDefinition, WebhookMode, WebhookTrigger};
 pub use validation::{validate, ValidatedNode, ValidatedWorkflow, ValidationError};

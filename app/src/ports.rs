@@ -45,6 +45,14 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, email: &str, password_hash: Option<&str>, is_admin: bool) -> AppResult<User>;
     async fn user_by_email(&self, email: &str) -> AppResult<Option<User>>;
     async fn count_users(&self) -> AppResult<i64>;
+    async fn user(&self, id: UserId) -> AppResult<User>;
+
+    // API keys.
+    async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey>;
+    /// The key with this prefix, its secret's hash and its user; revoked keys are not found.
+    async fn api_key_by_prefix(&self, prefix: &str) -> AppResult<Option<(ApiKey, String, User)>>;
+    async fn list_api_keys(&self, user: UserId) -> AppResult<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, user: UserId, id: i64) -> AppResult<()>;
 
     // Workflows and their versions.
     /// Creates a workflow and its version 1 in one transaction. The definition
@@ -96,6 +104,16 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Cursor>,
         limit: u32,
     ) -> AppResult<Page<Execution>>;
+
+    // Triggers (kept in step with each saved version's `triggers`).
+    async fn webhook(&self, path: &str) -> AppResult<Option<WebhookTarget>>;
+    /// Schedules whose next firing time is unknown or at or before `now`.
+    async fn schedules_to_plan(&self, now: i64, limit: u32) -> AppResult<Vec<Schedule>>;
+    /// Moves a schedule's next firing time from `expected` to `next`; false when
+    /// another process moved it first (so each tick fires once).
+    async fn claim_schedule(&self, id: i64, expected: Option<i64>, next: i64) -> AppResult<bool>;
+    /// The schedules of a workflow (for showing the next run times).
+    async fn workflow_schedules(&self, scope: Scope, id: WorkflowId) -> AppResult<Vec<Schedule>>;
 
     // Settings (JSON values by key).
     async fn setting(&self, key: &str) -> AppResult<Option<Value>>;

@@ -179,3 +179,31 @@ pub(crate) fn page_of<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> Curs
     };
     Page { items, next }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<ApiKeyRow> for ApiKey {
+    fn from(r: ApiKeyRow) -> Self {
+        ApiKey {
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            prefix: r.prefix,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+pub(crate) fn schedule_from_row(row: (i64, i64, i64, i32, String, String, Option<i64>)) -> Schedule {
+    let (id, workflow_id, owner_id, version, schedule, timezone, next_fire_at) = row;
+    Schedule { id, workflow_id, owner_id, version, schedule, timezone, next_fire_at }
+}

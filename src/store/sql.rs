@@ -63,6 +63,45 @@ macro_rules! impl_store {
                 row.try_into()
             }
 
+            /// Replaces a workflow's webhook and schedule rows with those of `definition`.
+            async fn write_triggers(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                workflow_id: WorkflowId,
+                definition: &WorkflowDefinition,
+            ) -> AppResult<()> {
+                sqlx::query("DELETE FROM webhooks WHERE workflow_id = $1").bind(workflow_id).execute(&mut **tx).await.map_err(db_error)?;
+                sqlx::query("DELETE FROM schedules WHERE workflow_id = $1").bind(workflow_id).execute(&mut **tx).await.map_err(db_error)?;
+                for trigger in definition.typed_triggers() {
+                    match trigger {
+                        TriggerDefinition::Webhook(hook) => {
+                            let mode = match hook.mode { WebhookMode::Sync => "sync", WebhookMode::Async => "async" };
+                            sqlx::query("INSERT INTO webhooks (path, workflow_id, method, mode, respond_with) VALUES ($1, $2, $3, $4, $5)")
+                                .bind(&hook.path)
+                                .bind(workflow_id)
+                                .bind(&hook.method)
+                                .bind(mode)
+                                .bind(&hook.respond_with)
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(|e| match db_error(e) {
+                                    AppError::Conflict(_) => AppError::Conflict(format!("webhook path `{}` is already used by another workflow", hook.path)),
+                                    other => other,
+                                })?;
+                        }
+                        TriggerDefinition::Cron(cron) => {
+                            sqlx::query("INSERT INTO schedules (workflow_id, schedule, timezone) VALUES ($1, $2, $3)")
+                                .bind(workflow_id)
+                                .bind(&cron.schedule)
+                                .bind(&cron.timezone)
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(db_error)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+
             async fn write_node_runs(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 runs: &[NodeRun],
@@ -133,6 +172,76 @@ macro_rules! impl_store {
                 sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(db_error)
             }
 
+            async fn user(&self, id: UserId) -> AppResult<User> {
+                let row: UserRow = sqlx::query_as("SELECT id, email, is_admin, created_at FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(not_found("user"))?;
+                Ok(row.into())
+            }
+
+            async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey> {
+                let row: ApiKeyRow = sqlx::query_as(
+                    "INSERT INTO api_keys (user_id, name, prefix, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+                     RETURNING id, user_id, name, prefix, created_at, revoked_at",
+                )
+                .bind(user)
+                .bind(name)
+                .bind(prefix)
+                .bind(secret_hash)
+                .bind(now_ms())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row.into())
+            }
+
+            async fn api_key_by_prefix(&self, prefix: &str) -> AppResult<Option<(ApiKey, String, User)>> {
+                let row: Option<(i64, i64, String, String, i64, String, String, bool, i64)> = sqlx::query_as(
+                    "SELECT k.id, k.user_id, k.name, k.prefix, k.created_at, k.secret_hash, u.email, u.is_admin, u.created_at
+                     FROM api_keys k JOIN users u ON u.id = k.user_id
+                     WHERE k.prefix = $1 AND k.revoked_at IS NULL",
+                )
+                .bind(prefix)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row.map(|(id, user_id, name, prefix, created_at, hash, email, is_admin, user_created_at)| {
+                    (
+                        ApiKey { id, user_id, name, prefix, created_at, revoked_at: None },
+                        hash,
+                        User { id: user_id, email, is_admin, created_at: user_created_at },
+                    )
+                }))
+            }
+
+            async fn list_api_keys(&self, user: UserId) -> AppResult<Vec<ApiKey>> {
+                let rows: Vec<ApiKeyRow> = sqlx::query_as(
+                    "SELECT id, user_id, name, prefix, created_at, revoked_at FROM api_keys
+                     WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+                )
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn revoke_api_key(&self, user: UserId, id: i64) -> AppResult<()> {
+                let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                    .bind(now_ms())
+                    .bind(id)
+                    .bind(user)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(AppError::NotFound("API key".into()));
+                }
+                Ok(())
+            }
+
             async fn create_workflow(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary> {
                 let now = now_ms();
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
@@ -154,6 +263,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                Self::write_triggers(&mut tx, id, definition).await?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(WorkflowSummary {
                     id,
@@ -203,6 +313,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                Self::write_triggers(&mut tx, id, definition).await?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(WorkflowVersion { workflow_id: id, version, definition: definition.clone(), created_at: now })
             }
@@ -386,6 +497,72 @@ macro_rules! impl_store {
                 let rows: Vec<ExecutionRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
                 let items = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
                 Ok(page_of(items, limit, |e| Cursor { at: e.created_at, id: e.id }))
+            }
+
+            async fn webhook(&self, path: &str) -> AppResult<Option<WebhookTarget>> {
+                let row: Option<(String, i64, i64, i32, String, String, Option<String>)> = sqlx::query_as(
+                    "SELECT h.path, h.workflow_id, w.owner_id, w.current_version, h.method, h.mode, h.respond_with
+                     FROM webhooks h JOIN workflows w ON w.id = h.workflow_id WHERE h.path = $1",
+                )
+                .bind(path)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row.map(|(path, workflow_id, owner_id, version, method, mode, respond_with)| WebhookTarget {
+                    path,
+                    workflow_id,
+                    owner_id,
+                    version,
+                    method,
+                    mode: if mode == "async" { WebhookMode::Async } else { WebhookMode::Sync },
+                    respond_with,
+                }))
+            }
+
+            async fn schedules_to_plan(&self, now: i64, limit: u32) -> AppResult<Vec<Schedule>> {
+                let rows: Vec<(i64, i64, i64, i32, String, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT s.id, s.workflow_id, w.owner_id, w.current_version, s.schedule, s.timezone, s.next_fire_at
+                     FROM schedules s JOIN workflows w ON w.id = s.workflow_id
+                     WHERE s.next_fire_at IS NULL OR s.next_fire_at <= $1
+                     ORDER BY s.next_fire_at LIMIT $2",
+                )
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(rows.into_iter().map(schedule_from_row).collect())
+            }
+
+            async fn claim_schedule(&self, id: i64, expected: Option<i64>, next: i64) -> AppResult<bool> {
+                let done = match expected {
+                    Some(expected) => sqlx::query("UPDATE schedules SET next_fire_at = $1 WHERE id = $2 AND next_fire_at = $3")
+                        .bind(next)
+                        .bind(id)
+                        .bind(expected)
+                        .execute(&self.pool)
+                        .await,
+                    None => sqlx::query("UPDATE schedules SET next_fire_at = $1 WHERE id = $2 AND next_fire_at IS NULL")
+                        .bind(next)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await,
+                }
+                .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn workflow_schedules(&self, scope: Scope, id: WorkflowId) -> AppResult<Vec<Schedule>> {
+                self.summary(scope, id).await?;
+                let rows: Vec<(i64, i64, i64, i32, String, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT s.id, s.workflow_id, w.owner_id, w.current_version, s.schedule, s.timezone, s.next_fire_at
+                     FROM schedules s JOIN workflows w ON w.id = s.workflow_id WHERE s.workflow_id = $1 ORDER BY s.id",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(rows.into_iter().map(schedule_from_row).collect())
             }
 
             async fn setting(&self, key: &str) -> AppResult<Option<Value>> {

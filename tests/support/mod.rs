@@ -101,6 +101,49 @@ macro_rules! store_suite {
     };
 }
 
+/// Declares each listed `async fn name(db: &TestDb)` as two tests,
+/// `sqlite::name` and `postgres::name`, each with a fresh database.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() {
+                let db = $crate::support::TestDb::sqlite();
+                super::$name(&db).await;
+                db.cleanup().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                let Some(db) = $crate::support::TestDb::postgres().await else { return };
+                super::$name(&db).await;
+                db.cleanup().await;
+            })*
+        }
+    };
+}
+
+/// Starts the real server on 127.0.0.1:0 over `db`; returns it and its base URL.
+pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) {
+    let site = weft::config::SiteSettings {
+        site_config: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Leptos.toml"),
+        addr: Some("127.0.0.1:0".parse().unwrap()),
+        limits: weft::config::HttpLimits { max_body_bytes: 64 * 1024, ..Default::default() },
+        triggers: weft::config::TriggerSettings {
+            cron_tick: Some(std::time::Duration::from_millis(100)),
+            ..Default::default()
+        },
+    };
+    let options = weft::server::load_site_options(&site).expect("site options");
+    let mut engine = weft::engine::EngineSettings::default();
+    engine.http.allow_loopback = true;
+    let running = weft::server::start(&db.settings, engine, &site.limits, &site.triggers, options)
+        .await
+        .expect("the server starts");
+    let base = format!("http://{}", running.addr);
+    (running, base)
+}
+
 /// A small valid definition named `name`.
 pub fn definition(name: &str) -> app::model::WorkflowDefinition {
     serde_json::from_value(serde_json::json!({

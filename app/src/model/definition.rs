@@ -18,6 +18,9 @@ pub struct WorkflowDefinition {
     pub nodes: Vec<NodeDefinition>,
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Webhooks and schedules that start this workflow (see `triggers.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Value>,
     /// Top-level fields this version does not know; kept so that a definition
     /// written by a newer Weft survives a round trip through an older one.
     #[serde(flatten)]
@@ -77,6 +80,11 @@ impl WorkflowDefinition {
 
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).expect("a definition always serializes")
+    }
+
+    /// The typed triggers; definitions that passed validation always parse.
+    pub fn typed_triggers(&self) -> Vec<super::triggers::TriggerDefinition> {
+        self.triggers.iter().filter_map(|t| serde_json::from_value(t.clone()).ok()).collect()
     }
 
     pub fn node(&self, id: &str) -> Option<&NodeDefinition> {

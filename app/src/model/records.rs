@@ -19,6 +19,41 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// An API key as its owner sees it (the secret is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub user_id: UserId,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a webhook path runs: the workflow's current version, as its owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookTarget {
+    pub path: String,
+    pub workflow_id: WorkflowId,
+    pub owner_id: UserId,
+    pub version: i32,
+    pub method: String,
+    pub mode: super::triggers::WebhookMode,
+    pub respond_with: Option<String>,
+}
+
+/// A cron schedule of a workflow, with its next firing time once computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: i64,
+    pub workflow_id: WorkflowId,
+    pub owner_id: UserId,
+    pub version: i32,
+    pub schedule: String,
+    pub timezone: String,
+    pub next_fire_at: Option<i64>,
+}
+
 /// A workflow as lists show it, with its latest execution (if any).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowSummary {

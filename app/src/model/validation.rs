@@ -95,6 +95,10 @@ pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Ve
     }
 
     errors.extend(validate_edges(definition, &seen));
+    let node_ids: Vec<&str> = definition.nodes.iter().map(|n| n.id.as_str()).collect();
+    if let Err(messages) = super::triggers::parse_triggers(&definition.triggers, &node_ids) {
+        errors.extend(messages.into_iter().map(ValidationError::general));
+    }
     if errors.is_empty() {
         if let Some(cycle) = find_cycle(definition) {
             errors.push(ValidationError {

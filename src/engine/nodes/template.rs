@@ -15,8 +15,10 @@ fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
 /// Renders one template text with `input` and `nodes`. Errors name the field
 /// and the line.
 pub fn render(field: &str, source: &str, scope: &NodeScope) -> Result<String, String> {
-    // Strict: a typo such as `{{ nodes.fetc.body }}` is an error, not an empty string.
-    environment(UndefinedBehavior::Strict).render_str(source, scope.context()).map_err(|e| match e.line() {
+    // Lenient: a missing optional value (`{{ input.query.q }}`) prints as empty,
+    // while a typo in a path (`{{ nodes.fetc.body }}`) is still an error, since
+    // reading an attribute of an undefined value fails.
+    environment(UndefinedBehavior::Lenient).render_str(source, scope.context()).map_err(|e| match e.line() {
         Some(line) => {
             format!("{field}: template error at line {line}: {}", e.detail().unwrap_or(&e.kind().to_string()))
         }

@@ -194,3 +194,30 @@ fn an_empty_name_and_no_nodes_are_rejected() {
 fn position_is_optional_and_merge_needs_no_config() {
     assert!(validate(&definition(json!({"name": "w", "nodes": [{"id": "m", "type": "merge"}]}))).is_ok());
 }
+
+#[test]
+fn triggers_are_checked_and_typed() {
+    let mut value = summarize_a_page();
+    value["triggers"] = json!([
+        {"type": "webhook", "path": "pages/summarize", "respond_with": "sum"},
+        {"type": "cron", "schedule": "0 * * * *", "timezone": "Europe/Paris"}
+    ]);
+    let def = definition(value.clone());
+    assert!(validate(&def).is_ok());
+    let typed = def.typed_triggers();
+    assert!(
+        matches!(&typed[0], crate::model::TriggerDefinition::Webhook(h) if h.method == "POST" && h.mode == crate::model::WebhookMode::Sync)
+    );
+
+    value["triggers"] = json!([
+        {"type": "webhook", "path": "../etc", "method": "TRACE", "respond_with": "ghost"},
+        {"type": "cron", "schedule": "every hour"},
+        {"type": "email"}
+    ]);
+    let errors = messages(value);
+    assert!(errors.iter().any(|m| m.starts_with("trigger #1: webhook path `../etc`")), "{errors:?}");
+    assert!(errors.iter().any(|m| m.starts_with("trigger #1: method must be one of")), "{errors:?}");
+    assert!(errors.iter().any(|m| m == "trigger #1: respond_with names unknown node `ghost`"), "{errors:?}");
+    assert!(errors.iter().any(|m| m.starts_with("trigger #2: schedule `every hour` needs five fields")), "{errors:?}");
+    assert!(errors.iter().any(|m| m.starts_with("trigger #3: unknown variant `email`")), "{errors:?}");
+}

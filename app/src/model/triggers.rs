@@ -1,0 +1,159 @@
+//! Triggers a workflow declares in its definition: webhooks and cron schedules.
+//!
+//! ```json
+//! "triggers": [
+//!   {"type": "webhook", "path": "summarize", "method": "POST", "mode": "sync", "respond_with": "sum"},
+//!   {"type": "cron", "schedule": "*/5 * * * *", "timezone": "Europe/Paris"}
+//! ]
+//! ```
+//! Shape is checked here (shared with the editor); the cron expression and the
+//! time zone are checked by the server, which owns the calendar data.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TriggerDefinition {
+    Webhook(WebhookTrigger),
+    Cron(CronTrigger),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookTrigger {
+    /// Served at `/hooks/{path}`.
+    pub path: String,
+    #[serde(default = "post")]
+    pub method: String,
+    #[serde(default)]
+    pub mode: WebhookMode,
+    /// The node whose output answers a synchronous call; default: the last node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_with: Option<String>,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookMode {
+    /// Answer with the workflow's output when the run ends.
+    #[default]
+    Sync,
+    /// Answer 202 with the execution id at once.
+    Async,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CronTrigger {
+    /// Five fields: minute hour day-of-month month day-of-week.
+    pub schedule: String,
+    #[serde(default = "utc")]
+    pub timezone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Parses and checks the shape of each trigger; messages name the trigger.
+pub fn parse_triggers(raw: &[serde_json::Value], node_ids: &[&str]) -> Result<Vec<TriggerDefinition>, Vec<String>> {
+    let mut triggers = Vec::new();
+    let mut errors = Vec::new();
+    for (i, value) in raw.iter().enumerate() {
+        let label = format!("trigger #{}", i + 1);
+        match serde_json::from_value::<TriggerDefinition>(value.clone()) {
+            Err(e) => errors.push(format!("{label}: {e}")),
+            Ok(TriggerDefinition::Webhook(hook)) => {
+                let path_ok = !hook.path.is_empty()
+                    && hook.path.len() <= 100
+                    && hook.path.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/'))
+                    && !hook.path.starts_with('/')
+                    && !hook.path.contains("//");
+                if !path_ok {
+                    errors.push(format!(
+                        "{label}: webhook path `{}` must be 1–100 letters, digits, `-`, `_` or inner `/`",
+                        hook.path
+                    ));
+                }
+                if !METHODS.contains(&hook.method.as_str()) {
+                    errors.push(format!(
+                        "{label}: method must be one of {}, not `{}`",
+                        METHODS.join(", "),
+                        hook.method
+                    ));
+                }
+                if let Some(node) = &hook.respond_with {
+                    if !node_ids.contains(&node.as_str()) {
+                        errors.push(format!("{label}: respond_with names unknown node `{node}`"));
+                    }
+                }
+                triggers.push(TriggerDefinition::Webhook(hook));
+            }
+            Ok(TriggerDefinition::Cron(cron)) => {
+                if cron.schedule.split_whitespace().count() != 5 {
+                    errors.push(format!(
+                        "{label}: schedule `{}` needs five fields (minute hour day month weekday)",
+                        cron.schedule
+                    ));
+                } else {
+                    #[cfg(feature = "ssr")]
+                    if let Err(message) = next_fire_time(&cron, chrono::Utc::now()) {
+                        errors.push(format!("{label}: {message}"));
+                    }
+                }
+                triggers.push(TriggerDefinition::Cron(cron));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(triggers)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The first firing time of a schedule strictly after `after`, in its time zone.
+/// Server-only: the browser does not carry the time-zone database.
+#[cfg(feature = "ssr")]
+pub fn next_fire_time(
+    cron: &CronTrigger,
+    after: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let zone: chrono_tz::Tz = cron.timezone.parse().map_err(|_| format!("unknown time zone `{}`", cron.timezone))?;
+    let pattern = croner::Cron::new(&cron.schedule)
+        .parse()
+        .map_err(|e| format!("schedule `{}` is not a valid cron expression: {e}", cron.schedule))?;
+    let next = pattern
+        .find_next_occurrence(&after.with_timezone(&zone), false)
+        .map_err(|e| format!("schedule `{}` never fires: {e}", cron.schedule))?;
+    Ok(next.with_timezone(&chrono::Utc))
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_next_firing_time_follows_the_time_zone() {
+        let cron = CronTrigger { schedule: "0 9 * * *".into(), timezone: "Europe/Paris".into() };
+        let after = chrono::Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+        // 09:00 in Paris in summer is 07:00 UTC, the next day.
+        assert_eq!(next_fire_time(&cron, after).unwrap(), chrono::Utc.with_ymd_and_hms(2026, 7, 2, 7, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn bad_zones_and_expressions_are_named() {
+        let now = chrono::Utc::now();
+        let zone = CronTrigger { schedule: "* * * * *".into(), timezone: "Mars/Olympus".into() };
+        assert_eq!(next_fire_time(&zone, now).unwrap_err(), "unknown time zone `Mars/Olympus`");
+        let expr = CronTrigger { schedule: "61 * * * *".into(), timezone: "UTC".into() };
+        assert!(next_fire_time(&expr, now)
+            .unwrap_err()
+            .starts_with("schedule `61 * * * *` is not a valid cron expression"));
+    }
+}

@@ -1,0 +1,52 @@
+//! The REST API (`/api/v1`, JSON), authenticated by API key. A key acts as its
+//! user, under the same access rules as the UI: a user sees only their own
+//! workflows and executions (admins read every execution), and anything else
+//! answers 404.
+
+mod auth;
+mod error;
+mod executions;
+mod workflows;
+
+use std::sync::Arc;
+
+use app::ports::Store;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use auth::{create_api_key, ApiKeys, Caller};
+pub use error::ApiError;
+
+use crate::engine::Engine;
+use crate::triggers::webhooks::HookCache;
+
+/// What every API handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    pub engine: Arc<Engine>,
+    pub keys: Arc<ApiKeys>,
+    pub hooks: Arc<HookCache>,
+}
+
+/// Largest page any list returns.
+pub const MAX_LIMIT: u32 = 200;
+
+/// `/hooks/{path}`, any method (each hook checks its own).
+pub fn hooks_router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
+    Router::new().route("/{*path}", axum::routing::any(crate::triggers::webhooks::handle)).with_state(state)
+}
+
+pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
+    Router::new()
+        .route("/workflows", post(workflows::create).get(workflows::list))
+        .route("/workflows/{id}", get(workflows::get).put(workflows::update).delete(workflows::delete))
+        .route("/workflows/{id}/export", get(workflows::export))
+        .route("/workflows/{id}/executions", post(executions::start))
+        .route("/executions", get(executions::list))
+        .route("/executions/{id}", get(executions::get))
+        .route("/executions/{id}/cancel", post(executions::cancel))
+        .route("/executions/{id}/events", get(executions::events))
+        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such API endpoint") })
+        .with_state(state)
+}

@@ -1,0 +1,92 @@
+//! `/api/v1/workflows`: create, list, get, update (a new version), delete, export.
+
+use app::model::{validate, Cursor, Page, WorkflowDefinition, WorkflowSummary};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::Id;
+use super::{ApiError, ApiState, Caller, MAX_LIMIT};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn definition_from(body: Result<Json<Value>, JsonRejection>) -> ApiResult<WorkflowDefinition> {
+    let Json(value) = body?;
+    let definition: WorkflowDefinition =
+        serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("not a workflow definition: {e}")))?;
+    validate(&definition).map_err(app::error::AppError::Invalid)?;
+    Ok(definition)
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<WorkflowSummary>)> {
+    let definition = definition_from(body)?;
+    let created = state.store.create_workflow(caller.0.id, &definition).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    search: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Page<WorkflowSummary>>> {
+    let Query(query) = query?;
+    let after = query.after.as_deref().map(Cursor::decode).transpose().map_err(ApiError::bad_request)?;
+    let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    Ok(Json(state.store.list_workflows(caller.own(), search, after, limit).await?))
+}
+
+pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<Json<Value>> {
+    let workflow = state.store.workflow(caller.own(), id).await?;
+    let upcoming: Vec<Value> = workflow
+        .definition
+        .typed_triggers()
+        .into_iter()
+        .filter_map(|t| match t {
+            app::model::TriggerDefinition::Cron(cron) => {
+                Some(json!({ "schedule": cron.schedule, "timezone": cron.timezone, "next": crate::triggers::cron::upcoming(&cron, 3) }))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(Json(json!({ "workflow": workflow.summary, "definition": workflow.definition, "schedules": upcoming })))
+}
+
+pub async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Id(id): Id,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let definition = definition_from(body)?;
+    let version = state.store.save_workflow_version(caller.own(), id, &definition).await?;
+    state.hooks.workflow_changed(id);
+    Ok(Json(json!({ "workflow_id": version.workflow_id, "version": version.version })))
+}
+
+pub async fn delete(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<StatusCode> {
+    state.store.delete_workflow(caller.own(), id).await?;
+    state.hooks.workflow_changed(id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn export(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<impl IntoResponse> {
+    let workflow = state.store.workflow(caller.own(), id).await?;
+    let file = format!("attachment; filename=\"workflow-{id}.json\"");
+    Ok(([(header::CONTENT_DISPOSITION, file)], Json(workflow.definition)))
+}

@@ -1,0 +1,4 @@
+//! Starting runs from outside: webhooks (`/hooks/{path}`) and cron schedules.
+
+pub mod cron;
+pub mod webhooks;

@@ -1,0 +1,76 @@
+//! The cron scheduler: every tick it plans schedules whose next time is
+//! unknown and fires those that are due. Each firing is claimed with a
+//! conditional update of `next_fire_at`, so with several processes on one
+//! database each tick fires exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::model::{CronTrigger, Schedule, Scope, Trigger};
+use app::ports::Store;
+use serde_json::json;
+
+use crate::engine::{rfc3339, Engine};
+use crate::store::now_ms;
+
+/// Runs the scheduler until the process ends.
+pub fn spawn(store: Arc<dyn Store>, engine: Arc<Engine>, tick: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            if let Err(error) = run_due(&store, &engine).await {
+                tracing::warn!(%error, "the cron scheduler could not plan this tick");
+            }
+        }
+    })
+}
+
+/// Plans and fires what is due now; returns how many runs it started.
+pub async fn run_due(store: &Arc<dyn Store>, engine: &Arc<Engine>) -> anyhow::Result<usize> {
+    let now = now_ms();
+    let mut started = 0;
+    for schedule in store.schedules_to_plan(now, 100).await? {
+        let Some(next) = next_after(&schedule, now) else { continue };
+        let due = schedule.next_fire_at.filter(|at| *at <= now);
+        if !store.claim_schedule(schedule.id, schedule.next_fire_at, next).await? {
+            continue; // another process planned or fired it
+        }
+        if let Some(fire_at) = due {
+            let version = store.workflow_version(Scope::Everyone, schedule.workflow_id, schedule.version).await?;
+            let input = json!({ "scheduled_at": rfc3339(fire_at), "schedule": schedule.schedule });
+            engine.start(&version, schedule.owner_id, Trigger::Cron, input).await?;
+            started += 1;
+        }
+    }
+    Ok(started)
+}
+
+fn next_after(schedule: &Schedule, now: i64) -> Option<i64> {
+    let cron = CronTrigger { schedule: schedule.schedule.clone(), timezone: schedule.timezone.clone() };
+    let now = chrono::DateTime::from_timestamp_millis(now)?;
+    match app::model::triggers::next_fire_time(&cron, now) {
+        Ok(next) => Some(next.timestamp_millis()),
+        Err(error) => {
+            tracing::warn!(schedule = schedule.id, %error, "skipping a schedule that cannot be planned");
+            None
+        }
+    }
+}
+
+/// The next `count` firing times of a schedule, for display.
+pub fn upcoming(cron: &CronTrigger, count: usize) -> Vec<String> {
+    let mut at = chrono::Utc::now();
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        match app::model::triggers::next_fire_time(cron, at) {
+            Ok(next) => {
+                times.push(rfc3339(next.timestamp_millis()));
+                at = next;
+            }
+            Err(_) => break,
+        }
+    }
+    times
+}

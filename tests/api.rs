@@ -1,0 +1,183 @@
+//! The REST API over real HTTP, on both backends: happy paths and error paths.
+
+mod support;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use support::TestDb;
+
+struct Api {
+    base: String,
+    key: String,
+    client: Client,
+    _server: weft::server::RunningServer,
+}
+
+impl Api {
+    async fn start(db: &TestDb) -> (Self, String) {
+        let (server, base) = support::start_server(db).await;
+        let user = server.store.create_user("api@example.com", None, false).await.unwrap();
+        let (_, key) = weft::api::create_api_key(server.store.as_ref(), user.id, "tests").await.unwrap();
+        let other = server.store.create_user("other@example.com", None, false).await.unwrap();
+        let (_, other_key) = weft::api::create_api_key(server.store.as_ref(), other.id, "tests").await.unwrap();
+        (Self { base: format!("{base}/api/v1"), key, client: Client::new(), _server: server }, other_key)
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key)
+    }
+
+    async fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.call(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    }
+}
+
+fn greeting(name: &str) -> Value {
+    json!({"name": name, "nodes": [
+        {"id": "hello", "type": "template", "config": {"template": "Hello {{ input.who }}"}},
+        {"id": "wait", "type": "delay", "config": {"ms": 1}}
+    ], "edges": [{"from": "hello", "to": "wait"}]})
+}
+
+use reqwest::Method;
+
+on_both_backends!(
+    workflows_are_created_listed_updated_exported_and_deleted,
+    executions_start_wait_list_and_stream,
+    errors_are_json_with_a_code_and_4xx,
+    another_users_objects_are_not_found,
+);
+
+async fn workflows_are_created_listed_updated_exported_and_deleted(db: &TestDb) {
+    let (api, _) = Api::start(db).await;
+    let (status, created) = api.json(Method::POST, "/workflows", Some(greeting("Greeter"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+
+    let (status, list) = api.json(Method::GET, "/workflows?search=greet", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"][0]["id"], id);
+
+    let (status, updated) = api.json(Method::PUT, &format!("/workflows/{id}"), Some(greeting("Greeter v2"))).await;
+    assert_eq!((status, updated["version"].as_i64()), (StatusCode::OK, Some(2)));
+    let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    assert_eq!(got["definition"]["name"], "Greeter v2");
+    assert_eq!(got["workflow"]["current_version"], 2);
+
+    let export = api.call(Method::GET, &format!("/workflows/{id}/export")).send().await.unwrap();
+    assert!(export.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    let exported: Value = export.json().await.unwrap();
+    assert_eq!(exported, greeting("Greeter v2"));
+
+    let (status, _) = api.json(Method::DELETE, &format!("/workflows/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn executions_start_wait_list_and_stream(db: &TestDb) {
+    let (api, _) = Api::start(db).await;
+    let (_, created) = api.json(Method::POST, "/workflows", Some(greeting("Runner"))).await;
+    let id = created["id"].as_i64().unwrap();
+
+    let (status, report) = api
+        .json(Method::POST, &format!("/workflows/{id}/executions?wait=true"), Some(json!({"input": {"who": "Ada"}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["nodes"]["hello"]["output"]["text"], "Hello Ada");
+
+    let (status, started) =
+        api.json(Method::POST, &format!("/workflows/{id}/executions"), Some(json!({"input": {}}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let execution = started["id"].as_i64().unwrap();
+    // The stream ends with `finished`, whether it attached live or after the end.
+    let events = api.call(Method::GET, &format!("/executions/{execution}/events")).send().await.unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let body = events.text().await.unwrap();
+    assert!(body.contains("event: finished"), "{body}");
+
+    let (_, got) = api.json(Method::GET, &format!("/executions/{execution}"), None).await;
+    assert_eq!(got["status"], "succeeded");
+    let (_, listed) =
+        api.json(Method::GET, &format!("/executions?workflow_id={id}&status=succeeded&limit=1"), None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert!(listed["next"].is_string(), "two executions, one per page: {listed}");
+
+    let (status, error) = api.json(Method::POST, &format!("/executions/{execution}/cancel"), None).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_finished")));
+}
+
+async fn errors_are_json_with_a_code_and_4xx(db: &TestDb) {
+    let (api, _) = Api::start(db).await;
+    let no_key = api.client.get(format!("{}/workflows", api.base)).send().await.unwrap();
+    assert_eq!(no_key.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = no_key.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let bad_key = api.client.get(format!("{}/workflows", api.base)).bearer_auth("weft_nope_nope").send().await.unwrap();
+    assert_eq!(bad_key.status(), StatusCode::UNAUTHORIZED);
+
+    let bad_json = api
+        .call(Method::POST, "/workflows")
+        .header("content-type", "application/json")
+        .body("{\"name\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_json.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(bad_json.json::<Value>().await.unwrap()["error"]["code"], "bad_json");
+
+    let cyclic = json!({"name": "Loop", "nodes": [{"id": "a", "type": "delay", "config": {"ms": 1}}], "edges": [{"from": "a", "to": "a"}]});
+    let (status, invalid) = api.json(Method::POST, "/workflows", Some(cyclic)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(invalid["error"]["code"], "invalid_definition");
+    assert_eq!(invalid["error"]["details"][0], "the graph has a cycle: a → a");
+
+    let (status, _) = api.json(Method::GET, "/workflows/999999", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.json(Method::GET, "/workflows/not-a-number", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = api.json(Method::GET, "/executions?status=exploded", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"]["message"].as_str().unwrap().contains("unknown status `exploded`"));
+    let (status, _) = api.json(Method::GET, "/workflows?after=garbage", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = api.json(Method::GET, "/nothing/here", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn another_users_objects_are_not_found(db: &TestDb) {
+    let (api, other_key) = Api::start(db).await;
+    let (_, created) = api.json(Method::POST, "/workflows", Some(greeting("Mine"))).await;
+    let id = created["id"].as_i64().unwrap();
+    let (_, report) = api.json(Method::POST, &format!("/workflows/{id}/executions?wait=true"), None).await;
+    let execution = report["id"].as_i64().unwrap();
+
+    let as_other = |method: Method, path: String| {
+        api.client.request(method, format!("{}{path}", api.base)).bearer_auth(&other_key)
+    };
+    for (method, path) in [
+        (Method::GET, format!("/workflows/{id}")),
+        (Method::PUT, format!("/workflows/{id}")),
+        (Method::DELETE, format!("/workflows/{id}")),
+        (Method::POST, format!("/workflows/{id}/executions")),
+        (Method::GET, format!("/executions/{execution}")),
+        (Method::POST, format!("/executions/{execution}/cancel")),
+        (Method::GET, format!("/executions/{execution}/events")),
+    ] {
+        let response = as_other(method.clone(), path.clone()).json(&greeting("Theirs")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let listed: Value = as_other(Method::GET, "/executions".into()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["items"], json!([]));
+    // The owner's workflow is untouched.
+    let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    assert_eq!(got["definition"]["name"], "Mine");
+}

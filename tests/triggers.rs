@@ -1,0 +1,175 @@
+//! Webhooks and cron schedules through the real server, on both backends.
+
+mod support;
+
+use std::time::Duration;
+
+use app::model::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::TestDb;
+
+on_both_backends!(
+    a_sync_webhook_answers_with_the_named_node,
+    an_async_webhook_answers_202_with_the_execution,
+    webhook_errors_are_4xx,
+    a_saved_version_changes_what_the_webhook_runs,
+    a_cron_schedule_fires_and_shows_its_next_times,
+);
+
+async fn setup(db: &TestDb) -> (weft::server::RunningServer, String, String) {
+    let (server, base) = support::start_server(db).await;
+    let user = server.store.create_user("hooks@example.com", None, false).await.unwrap();
+    let (_, key) = weft::api::create_api_key(server.store.as_ref(), user.id, "tests").await.unwrap();
+    (server, base, key)
+}
+
+async fn create(base: &str, key: &str, definition: Value) -> i64 {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/workflows"))
+        .bearer_auth(key)
+        .json(&definition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+}
+
+fn echo(path: &str, mode: &str, respond_with: Option<&str>) -> Value {
+    let mut hook = json!({"type": "webhook", "path": path, "mode": mode});
+    if let Some(node) = respond_with {
+        hook["respond_with"] = json!(node);
+    }
+    json!({"name": format!("echo {path}"), "triggers": [hook], "nodes": [
+        {"id": "greet", "type": "template", "config": {"template": "Hello {{ input.body.who }} via {{ input.method }}, q={{ input.query.q }}"}},
+        {"id": "shape", "type": "template", "config": {"template": r#"{"n": {{ input.body.n + 1 }}}"#, "json": true}}
+    ], "edges": [{"from": "greet", "to": "shape"}]})
+}
+
+async fn a_sync_webhook_answers_with_the_named_node(db: &TestDb) {
+    let (_server, base, key) = setup(db).await;
+    create(&base, &key, echo("greet", "sync", Some("greet"))).await;
+    create(&base, &key, echo("shape", "sync", None)).await;
+    let client = reqwest::Client::new();
+    let answer =
+        client.post(format!("{base}/hooks/greet?q=7")).json(&json!({"who": "Ada", "n": 1})).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(answer.headers().contains_key("x-weft-execution"));
+    assert_eq!(answer.json::<Value>().await.unwrap(), json!({"text": "Hello Ada via POST, q=7"}));
+    // Without respond_with, the last node answers.
+    let last = client.post(format!("{base}/hooks/shape")).json(&json!({"who": "Bob", "n": 41})).send().await.unwrap();
+    assert_eq!(last.json::<Value>().await.unwrap(), json!({"n": 42}));
+}
+
+async fn an_async_webhook_answers_202_with_the_execution(db: &TestDb) {
+    let (server, base, _key) = setup(db).await;
+    create(&base, &_key, echo("later", "async", None)).await;
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/hooks/later"))
+        .json(&json!({"who": "Cy", "n": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    let id = answer.json::<Value>().await.unwrap()["execution_id"].as_i64().unwrap();
+    let mut execution = server.store.execution(Scope::Everyone, id).await.unwrap();
+    for _ in 0..100 {
+        if execution.status.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        execution = server.store.execution(Scope::Everyone, id).await.unwrap();
+    }
+    assert_eq!((execution.status, execution.trigger), (ExecutionStatus::Succeeded, Trigger::Webhook));
+    assert_eq!(execution.input["body"]["who"], "Cy");
+}
+
+async fn webhook_errors_are_4xx(db: &TestDb) {
+    let (_server, base, key) = setup(db).await;
+    create(&base, &key, echo("strict", "sync", None)).await;
+    let client = reqwest::Client::new();
+    let unknown = client.post(format!("{base}/hooks/nobody-home")).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let wrong_method = client.get(format!("{base}/hooks/strict")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // The run itself fails (the body has no number): the hook says so with the id.
+    let failed = client.post(format!("{base}/hooks/strict")).body("not json").send().await.unwrap();
+    assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = failed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "run_failed");
+    assert!(body["error"]["execution_id"].is_i64());
+
+    // A second workflow cannot claim the path.
+    let taken = reqwest::Client::new()
+        .post(format!("{base}/api/v1/workflows"))
+        .bearer_auth(&key)
+        .json(&echo("strict", "sync", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+}
+
+async fn a_saved_version_changes_what_the_webhook_runs(db: &TestDb) {
+    let (_server, base, key) = setup(db).await;
+    let id = create(&base, &key, echo("versioned", "sync", Some("greet"))).await;
+    let client = reqwest::Client::new();
+    let call = || client.post(format!("{base}/hooks/versioned")).json(&json!({"who": "Di", "n": 1})).send();
+    assert_eq!(call().await.unwrap().json::<Value>().await.unwrap()["text"], "Hello Di via POST, q=");
+    // Warm cache, then a new version: the next call runs the new version.
+    let mut v2 = echo("versioned", "sync", Some("greet"));
+    v2["nodes"][0]["config"]["template"] = json!("Bonjour {{ input.body.who }}");
+    let saved = client.put(format!("{base}/api/v1/workflows/{id}")).bearer_auth(&key).json(&v2).send().await.unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert_eq!(call().await.unwrap().json::<Value>().await.unwrap()["text"], "Bonjour Di");
+    client.delete(format!("{base}/api/v1/workflows/{id}")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(call().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_cron_schedule_fires_and_shows_its_next_times(db: &TestDb) {
+    let (server, base, key) = setup(db).await;
+    // Every minute: the first tick plans it, firing waits for the minute; so
+    // move the planned time into the past to make it due now.
+    let id = create(
+        &base,
+        &key,
+        json!({"name": "Ticker", "triggers": [{"type": "cron", "schedule": "* * * * *", "timezone": "Asia/Tokyo"}],
+        "nodes": [{"id": "tick", "type": "template", "config": {"template": "tick at {{ input.scheduled_at }}"}}]}),
+    )
+    .await;
+    let got: Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/workflows/{id}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["schedules"][0]["next"].as_array().unwrap().len(), 3);
+
+    let mut planned = None;
+    for _ in 0..50 {
+        let schedules = server.store.workflow_schedules(Scope::Everyone, id).await.unwrap();
+        if let Some(at) = schedules[0].next_fire_at {
+            planned = Some((schedules[0].id, at));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (schedule, at) = planned.expect("the scheduler planned the schedule");
+    assert!(server.store.claim_schedule(schedule, Some(at), 1_000).await.unwrap());
+    let mut fired = Vec::new();
+    for _ in 0..100 {
+        let filter = ExecutionFilter { workflow_id: Some(id), ..Default::default() };
+        fired = server.store.list_executions(Scope::Everyone, &filter, None, 10).await.unwrap().items;
+        if fired.iter().any(|e| e.status.is_finished()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fired.len(), 1, "the due tick fired exactly once");
+    assert_eq!(fired[0].trigger, Trigger::Cron);
+    assert_eq!(fired[0].input["scheduled_at"], "1970-01-01T00:00:01.000Z");
+}

@@ -175,3 +175,33 @@ fn check(file: &PathBuf) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_parses_with_its_defaults() {
+        for args in [
+            &["weft"][..],
+            &["weft", "serve"],
+            &["weft", "serve", "--addr", "127.0.0.1:0", "--webhook-cache", "false", "--cron-tick-ms", "0"],
+            &["weft", "check", "w.json"],
+            &["weft", "run", "w.json", "--input", "{}", "--json"],
+            &["weft", "user", "create", "--admin", "a@example.com"],
+            &["weft", "api-key", "create", "--user", "a@example.com"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            if let Some(Command::Serve { site, engine, .. }) = cli.command {
+                assert!(engine.settings().max_parallel_nodes >= 1);
+                assert!(site.limits.max_body_bytes > 0);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let error = Cli::try_parse_from(["weft", "serve", "--db-acquire-timeout-ms", "soon"]).unwrap_err().to_string();
+        assert!(error.contains("`soon` is not a number of milliseconds"), "{error}");
+    }
+}

@@ -118,18 +118,14 @@ pub struct TriggerSettings {
     #[arg(long = "webhook-cache", env = "WEFT_WEBHOOK_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_cache: bool,
     /// How often the cron scheduler looks for due schedules; 0 turns it off.
-    #[arg(long = "cron-tick-ms", env = "WEFT_CRON_TICK_MS", default_value = "1000", value_parser = parse_optional_ms)]
-    pub cron_tick: Option<Duration>,
+    #[arg(long = "cron-tick-ms", env = "WEFT_CRON_TICK_MS", default_value = "1000", value_parser = parse_ms)]
+    pub cron_tick: Duration,
 }
 
 impl Default for TriggerSettings {
     fn default() -> Self {
-        Self { webhook_cache: true, cron_tick: Some(Duration::from_secs(1)) }
+        Self { webhook_cache: true, cron_tick: Duration::from_secs(1) }
     }
-}
-
-fn parse_optional_ms(text: &str) -> Result<Option<Duration>, String> {
-    parse_ms(text).map(|d| (!d.is_zero()).then_some(d))
 }
 
 /// Limits on every HTTP request.

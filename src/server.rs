@@ -78,8 +78,8 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let hooks = Arc::new(HookCache::new(triggers.webhook_cache));
     let api = ApiState { store: store.clone(), engine: engine.clone(), keys: Arc::new(ApiKeys::default()), hooks };
-    if let Some(tick) = triggers.cron_tick {
-        crate::triggers::cron::spawn(store.clone(), engine.clone(), tick);
+    if !triggers.cron_tick.is_zero() {
+        crate::triggers::cron::spawn(store.clone(), engine.clone(), triggers.cron_tick);
     }
     let router = router(ServerContext { store: store.clone(), local_user }, api, limits, options);
     let task =

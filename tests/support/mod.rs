@@ -130,7 +130,7 @@ pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) 
         addr: Some("127.0.0.1:0".parse().unwrap()),
         limits: weft::config::HttpLimits { max_body_bytes: 64 * 1024, ..Default::default() },
         triggers: weft::config::TriggerSettings {
-            cron_tick: Some(std::time::Duration::from_millis(100)),
+            cron_tick: std::time::Duration::from_millis(100),
             ..Default::default()
         },
     };

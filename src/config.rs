@@ -41,6 +41,9 @@ pub struct PoolSettings {
     /// Connections are replaced after this long (recycling).
     #[arg(long = "db-max-lifetime-ms", env = "WEFT_DB_MAX_LIFETIME_MS", default_value = "1800000", value_parser = parse_ms)]
     pub max_lifetime: Duration,
+    /// Statements slower than this are logged with their duration.
+    #[arg(long = "db-slow-query-ms", env = "WEFT_DB_SLOW_QUERY_MS", default_value = "200", value_parser = parse_ms)]
+    pub slow_query: Duration,
     /// SQLite only: how long a writer waits for the write lock.
     #[arg(long = "db-busy-timeout-ms", env = "WEFT_DB_BUSY_TIMEOUT_MS", default_value = "5000", value_parser = parse_ms)]
     pub busy_timeout: Duration,

@@ -60,6 +60,8 @@ pub struct Engine {
     settings: EngineSettings,
     events: EventHub,
     cancels: Mutex<HashMap<ExecutionId, CancellationToken>>,
+    /// Nodes ready to run but waiting for a process-wide slot.
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// A run that has been created and is running in the background.
@@ -84,7 +86,12 @@ impl Engine {
             settings,
             events: EventHub::default(),
             cancels: Mutex::new(HashMap::new()),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
         }))
+    }
+
+    pub fn waiting_for_slot(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn services(&self) -> &Arc<NodeServices> {
@@ -111,6 +118,7 @@ impl Engine {
                 input: input.clone(),
             })
             .await?;
+        metrics::counter!("weft_executions_started_total", "trigger" => trigger.as_str()).increment(1);
         let (sender, events) = self.events.open(execution.id);
         let cancel = CancellationToken::new();
         self.cancels.lock().expect("cancel registry").insert(execution.id, cancel.clone());
@@ -118,6 +126,9 @@ impl Engine {
         let id = execution.id;
         let done = tokio::spawn(async move {
             let result = driver::drive(&engine, id, workflow, input, sender, cancel).await;
+            let status = result.as_ref().map(|r| r.status.as_str()).unwrap_or("error");
+            metrics::counter!("weft_executions_finished_total", "status" => status, "trigger" => trigger.as_str())
+                .increment(1);
             engine.cancels.lock().expect("cancel registry").remove(&id);
             engine.events.close(id);
             result

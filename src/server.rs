@@ -105,11 +105,14 @@ pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
 pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: LeptosOptions) -> Router {
     let routes = generate_route_list(App);
     let store = ctx.store.clone();
+    crate::metrics::handle();
+    let (metrics_store, metrics_engine) = (api.store.clone(), api.engine.clone());
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", api::router(api.clone()))
         .nest("/hooks", api::hooks_router(api))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(move || crate::metrics::render(metrics_store.clone(), metrics_engine.clone())))
         .route(
             "/readyz",
             get(move || {
@@ -139,6 +142,7 @@ pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: L
                     tracing::info_span!("request", method = %request.method(), route, request_id = id)
                 }))
                 .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::from_fn(crate::metrics::track_requests))
                 .layer(CompressionLayer::new())
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout)),

@@ -53,6 +53,7 @@ on_both_backends!(
     executions_start_wait_list_and_stream,
     errors_are_json_with_a_code_and_4xx,
     another_users_objects_are_not_found,
+    metrics_count_requests_and_executions,
 );
 
 async fn workflows_are_created_listed_updated_exported_and_deleted(db: &TestDb) {
@@ -180,4 +181,25 @@ async fn another_users_objects_are_not_found(db: &TestDb) {
     // The owner's workflow is untouched.
     let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
     assert_eq!(got["definition"]["name"], "Mine");
+}
+
+async fn metrics_count_requests_and_executions(db: &TestDb) {
+    let (api, _) = Api::start(db).await;
+    let (_, created) = api.json(Method::POST, "/workflows", Some(greeting("Measured"))).await;
+    let id = created["id"].as_i64().unwrap();
+    api.json(Method::POST, &format!("/workflows/{id}/executions?wait=true"), None).await;
+    let base = api.base.trim_end_matches("/api/v1");
+    let text = api.client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    for expected in [
+        "weft_http_requests_total{route=\"/api/v1/workflows\",method=\"POST\",status=\"201\"}",
+        "weft_http_request_duration_seconds_bucket{route=\"/api/v1/workflows/{id}/executions\"",
+        "weft_executions_started_total{trigger=\"api\"}",
+        "weft_executions_finished_total{status=\"succeeded\",trigger=\"api\"}",
+        "weft_node_duration_seconds_bucket{kind=\"template\"",
+        "weft_db_pool_connections{state=\"idle\"}",
+        "weft_nodes_waiting_for_slot 0",
+        "weft_llm_cache_hits",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
 }

@@ -38,6 +38,9 @@ pub trait Store: Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`), for logs and health checks.
     fn backend(&self) -> &'static str;
 
+    /// Connections in the pool: (open, idle).
+    fn pool_stats(&self) -> (u32, usize);
+
     /// Answers when the database does (used by readiness checks).
     async fn ping(&self) -> AppResult<()>;
 

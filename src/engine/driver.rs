@@ -60,7 +60,7 @@ fn node_state(status: NodeState) -> NodeStatus {
 }
 
 struct Run<'a> {
-    engine: &'a Engine,
+    engine: &'a Arc<Engine>,
     execution_id: ExecutionId,
     workflow: ValidatedWorkflow,
     input: Value,
@@ -136,13 +136,20 @@ impl Run<'_> {
         };
         let spec = self.workflow.nodes[node].clone();
         let services = self.engine.services.clone();
-        let slots = self.engine.process_slots.clone();
+        let engine = self.engine.clone();
         let events = self.events.clone();
         let progress = progress.clone();
         tasks
             .spawn(async move {
-                let _slot = slots.acquire_owned().await.expect("the process slots are never closed");
-                run_with_policy(&services, &spec, &scope, &events, &progress, node).await
+                engine.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let slot = engine.process_slots.clone().acquire_owned().await;
+                engine.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                let _slot = slot.expect("the process slots are never closed");
+                let started = std::time::Instant::now();
+                let done = run_with_policy(&services, &spec, &scope, &events, &progress, node).await;
+                metrics::histogram!("weft_node_duration_seconds", "kind" => spec.config.kind())
+                    .record(started.elapsed().as_secs_f64());
+                done
             })
             .id()
     }

@@ -2,7 +2,7 @@
 //! share one database.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Pool, Postgres};
+use sqlx::{ConnectOptions, Pool, Postgres};
 
 use crate::config::DatabaseSettings;
 
@@ -13,7 +13,10 @@ pub struct PostgresStore {
 impl PostgresStore {
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let options: PgConnectOptions = settings.url.parse()?;
-        let options = options.application_name("weft");
+        let options = options
+            .application_name("weft")
+            .log_statements(log::LevelFilter::Trace)
+            .log_slow_statements(log::LevelFilter::Warn, settings.pool.slow_query);
         let pool = settings.pool.apply(PgPoolOptions::new(), 20).connect_with(options).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })

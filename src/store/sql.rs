@@ -136,6 +136,10 @@ macro_rules! impl_store {
                 $backend
             }
 
+            fn pool_stats(&self) -> (u32, usize) {
+                (self.pool.size(), self.pool.num_idle())
+            }
+
             async fn ping(&self) -> AppResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db_error)
             }

@@ -5,7 +5,7 @@
 use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite};
+use sqlx::{ConnectOptions, Pool, Sqlite};
 
 use crate::config::DatabaseSettings;
 
@@ -22,7 +22,9 @@ impl SqliteStore {
             // loss can drop the last transactions.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(settings.pool.busy_timeout)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .log_statements(log::LevelFilter::Trace)
+            .log_slow_statements(log::LevelFilter::Warn, settings.pool.slow_query);
         if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }

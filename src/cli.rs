@@ -133,6 +133,7 @@ fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs) -> 
         let result = async {
             let options = server::load_site_options(&site)?;
             let running = server::start(&database, engine.settings(), &site.limits, &site.triggers, options).await?;
+            crate::retention::spawn(running.store.clone(), site.retention.clone());
             running.task.await??;
             anyhow::Ok(())
         }

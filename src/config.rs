@@ -112,6 +112,8 @@ pub struct SiteSettings {
     pub limits: HttpLimits,
     #[command(flatten)]
     pub triggers: TriggerSettings,
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionSettings,
 }
 
 /// Webhook and cron behaviour.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod retention;
 pub mod server;
 #[macro_use]
 pub mod store;

@@ -58,6 +58,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
     pub engine: Arc<Engine>,
+    pub hooks: Arc<HookCache>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -77,15 +78,25 @@ pub async fn start(
         TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
     let addr = listener.local_addr()?;
     let hooks = Arc::new(HookCache::new(triggers.webhook_cache));
-    let api = ApiState { store: store.clone(), engine: engine.clone(), keys: Arc::new(ApiKeys::default()), hooks };
+    let api = ApiState {
+        store: store.clone(),
+        engine: engine.clone(),
+        keys: Arc::new(ApiKeys::default()),
+        hooks: hooks.clone(),
+    };
     if !triggers.cron_tick.is_zero() {
-        crate::triggers::cron::spawn(store.clone(), engine.clone(), triggers.cron_tick);
+        crate::triggers::cron::spawn(
+            store.clone(),
+            engine.clone(),
+            triggers.cron_tick,
+            hooks.schedules_changed.clone(),
+        );
     }
     let router = router(ServerContext { store: store.clone(), local_user }, api, limits, options);
     let task =
         tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await });
     tracing::info!(%addr, backend = store.backend(), "weft is listening on http://{addr}");
-    Ok(RunningServer { addr, store, engine, task })
+    Ok(RunningServer { addr, store, engine, hooks, task })
 }
 
 pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {

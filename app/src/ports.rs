@@ -118,6 +118,18 @@ pub trait Store: Send + Sync + 'static {
     /// The schedules of a workflow (for showing the next run times).
     async fn workflow_schedules(&self, scope: Scope, id: WorkflowId) -> AppResult<Vec<Schedule>>;
 
+    /// The earliest planned firing time of any schedule (`None`: no schedules).
+    async fn next_schedule_time(&self) -> AppResult<Option<i64>>;
+
+    // Retention. Only finished executions are ever deleted; each call deletes at
+    // most `batch` of them (with their node runs) in one short transaction.
+    /// Deletes finished executions created before `before`; returns how many.
+    async fn delete_executions_before(&self, before: i64, batch: u32) -> AppResult<u64>;
+    /// Deletes finished executions beyond the newest `keep` of each workflow.
+    async fn delete_executions_beyond(&self, keep: u32, batch: u32) -> AppResult<u64>;
+    /// Gives freed space back (SQLite: WAL checkpoint and incremental vacuum).
+    async fn compact(&self) -> AppResult<()>;
+
     // Settings (JSON values by key).
     async fn setting(&self, key: &str) -> AppResult<Option<Value>>;
     async fn put_setting(&self, key: &str, value: &Value) -> AppResult<()>;

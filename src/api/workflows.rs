@@ -29,6 +29,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<WorkflowSummary>)> {
     let definition = definition_from(body)?;
     let created = state.store.create_workflow(caller.0.id, &definition).await?;
+    state.hooks.workflow_changed(created.id);
     Ok((StatusCode::CREATED, Json(created)))
 }
 

@@ -569,6 +569,47 @@ macro_rules! impl_store {
                 Ok(rows.into_iter().map(schedule_from_row).collect())
             }
 
+            async fn next_schedule_time(&self) -> AppResult<Option<i64>> {
+                sqlx::query_scalar("SELECT MIN(COALESCE(next_fire_at, 0)) FROM schedules")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn delete_executions_before(&self, before: i64, batch: u32) -> AppResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM executions WHERE id IN (
+                         SELECT id FROM executions WHERE created_at < $1 AND status IN ('succeeded', 'failed', 'cancelled')
+                         ORDER BY created_at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::from(batch))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn delete_executions_beyond(&self, keep: u32, batch: u32) -> AppResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM executions WHERE id IN (
+                         SELECT id FROM (
+                             SELECT id, status, ROW_NUMBER() OVER (PARTITION BY workflow_id ORDER BY created_at DESC, id DESC) AS newer
+                             FROM executions) ranked
+                         WHERE newer > $1 AND status IN ('succeeded', 'failed', 'cancelled') LIMIT $2)",
+                )
+                .bind(i64::from(keep))
+                .bind(i64::from(batch))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn compact(&self) -> AppResult<()> {
+                Self::compact_storage(&self.pool).await.map_err(db_error)
+            }
+
             async fn setting(&self, key: &str) -> AppResult<Option<Value>> {
                 let value: Option<Json<Value>> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                     .bind(key)

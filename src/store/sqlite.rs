@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Pool, Sqlite};
 
 use crate::config::DatabaseSettings;
@@ -23,6 +23,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(settings.pool.busy_timeout)
             .foreign_keys(true)
+            // Lets retention give pages back with `incremental_vacuum` (takes effect
+            // when the file is created).
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .log_statements(log::LevelFilter::Trace)
             .log_slow_statements(log::LevelFilter::Warn, settings.pool.slow_query);
         if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -35,6 +38,14 @@ impl SqliteStore {
 
     pub fn pool(&self) -> &Pool<Sqlite> {
         &self.pool
+    }
+
+    /// Checkpoints the WAL into the main file and frees up to 4,096 unused pages,
+    /// so the file stays bounded as retention deletes rows.
+    async fn compact_storage(pool: &Pool<Sqlite>) -> Result<(), sqlx::Error> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await?;
+        sqlx::query("PRAGMA incremental_vacuum(4096)").execute(pool).await?;
+        Ok(())
     }
 
     /// Substring search on names through the FTS5 trigram index. Trigrams need

@@ -13,15 +13,33 @@ use serde_json::json;
 use crate::engine::{rfc3339, Engine};
 use crate::store::now_ms;
 
-/// Runs the scheduler until the process ends.
-pub fn spawn(store: Arc<dyn Store>, engine: Arc<Engine>, tick: Duration) -> tokio::task::JoinHandle<()> {
+/// Longest sleep between two looks at the schedules: how late a schedule saved
+/// by another process may be noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// Runs the scheduler until the process ends. Between ticks it sleeps until
+/// the earliest planned firing (at least `tick`, at most 30 s), or until a
+/// workflow is saved in this process — so an idle Weft makes about one query
+/// every 30 seconds, not one per tick.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
+    tick: Duration,
+    wake: Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            interval.tick().await;
             if let Err(error) = run_due(&store, &engine).await {
                 tracing::warn!(%error, "the cron scheduler could not plan this tick");
+            }
+            let sleep = match store.next_schedule_time().await {
+                Ok(Some(at)) => Duration::from_millis((at - now_ms()).max(0) as u64).clamp(tick, MAX_SLEEP),
+                Ok(None) => MAX_SLEEP,
+                Err(_) => tick,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = wake.notified() => {}
             }
         }
     })

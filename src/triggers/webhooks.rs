@@ -31,6 +31,8 @@ pub struct Hook {
 
 pub struct HookCache {
     cache: Option<moka::future::Cache<String, Arc<Hook>>>,
+    /// Wakes the cron scheduler: a saved workflow may carry a new schedule.
+    pub schedules_changed: Arc<tokio::sync::Notify>,
 }
 
 impl HookCache {
@@ -43,7 +45,7 @@ impl HookCache {
                 .support_invalidation_closures()
                 .build()
         });
-        Self { cache }
+        Self { cache, schedules_changed: Arc::new(tokio::sync::Notify::new()) }
     }
 
     pub async fn resolve(&self, store: &Arc<dyn Store>, path: &str) -> AppResult<Arc<Hook>> {
@@ -60,6 +62,7 @@ impl HookCache {
 
     /// Forgets what this workflow's hooks run (it was saved or deleted).
     pub fn workflow_changed(&self, workflow: WorkflowId) {
+        self.schedules_changed.notify_one();
         if let Some(cache) = &self.cache {
             let _ = cache.invalidate_entries_if(move |_, hook| hook.target.workflow_id == workflow);
         }

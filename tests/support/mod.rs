@@ -133,6 +133,7 @@ pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) 
             cron_tick: std::time::Duration::from_millis(100),
             ..Default::default()
         },
+        retention: Default::default(),
     };
     let options = weft::server::load_site_options(&site).expect("site options");
     let mut engine = weft::engine::EngineSettings::default();

@@ -231,7 +231,12 @@ pub(super) async fn drive(
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
     let mut tasks: JoinSet<TaskResult> = JoinSet::new();
     let mut task_nodes: HashMap<tokio::task::Id, NodeIndex> = HashMap::new();
-    let mut flush_tick = tokio::time::interval(engine.settings.flush_interval);
+    // The first flush waits a whole interval: a short run then writes its node
+    // states once, in the final transaction, instead of once more at start.
+    let mut flush_tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + engine.settings.flush_interval,
+        engine.settings.flush_interval,
+    );
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cancelled = false;
     let mut failure: Option<String> = None;

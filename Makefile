@@ -2,7 +2,7 @@
 #   make run   installs what is missing, builds the release and serves http://127.0.0.1:3000
 #   make test  runs every test: unit, integration (SQLite; PostgreSQL when
 #              WEFT_TEST_DATABASE_URL is set) and the Playwright browser tests
-.PHONY: run test setup build
+.PHONY: run test setup build load-bench
 
 setup:
 	bash .ci/setup
@@ -15,3 +15,8 @@ run: build
 
 test: setup
 	bash .ci/test
+
+# Load benchmark (not part of `make test`): seeds 100,000 workflows and
+# 1,000,000 executions, then measures webhooks and list pages with wrk.
+load-bench:
+	bash benches/load.sh

@@ -44,6 +44,18 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Fill the database with generated workflows and executions (for load tests).
+    Seed {
+        /// The owner of what is seeded (created when missing).
+        #[arg(long, default_value = "load@weft.invalid")]
+        email: String,
+        #[arg(long, default_value_t = 100_000)]
+        workflows: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        executions: usize,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
     /// Run a workflow definition file, showing each node's progress. Exits 0 when
     /// the run succeeded, 1 when it did not, 2 when the definition is invalid.
     Run {
@@ -112,6 +124,20 @@ pub fn main() -> ExitCode {
         Command::Run { file, input, json, database, engine } => {
             block_on(run::run_file(&file, input.as_deref(), json, &database, &engine))
         }
+        Command::Seed { email, workflows, executions, database } => block_on(async move {
+            let started = std::time::Instant::now();
+            match crate::store::seed::seed(&database, &email, workflows, executions).await {
+                Ok(seeded) => {
+                    let (w, e, owner) = (seeded.workflows, seeded.executions, seeded.owner_id);
+                    println!("seeded {w} workflows and {e} executions for user {owner} in {:.1?}", started.elapsed());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("weft: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
         Command::User { command: UserCommand::Create { email, admin, database } } => {
             block_on(accounts::create_user(&email, admin, &database))
         }

@@ -108,6 +108,19 @@ impl Engine {
         input: Value,
     ) -> AppResult<RunHandle> {
         let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
+        self.start_validated(version, workflow, owner, trigger, input).await
+    }
+
+    /// [`Engine::start`] for a caller that holds the version already validated
+    /// (webhooks cache it, so a call does not parse every template again).
+    pub async fn start_validated(
+        self: &Arc<Self>,
+        version: &WorkflowVersion,
+        workflow: ValidatedWorkflow,
+        owner: UserId,
+        trigger: Trigger,
+        input: Value,
+    ) -> AppResult<RunHandle> {
         let execution = self
             .store
             .create_execution(&NewExecution {

@@ -10,6 +10,7 @@ mod rows;
 #[macro_use]
 mod sql;
 pub mod postgres;
+pub mod seed;
 pub mod sqlite;
 
 use std::sync::Arc;

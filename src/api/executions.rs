@@ -132,8 +132,11 @@ pub async fn events(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let execution = state.store.execution(caller.readable(), id).await?;
+    // Subscribe before reading the stored state: a run that ends in between is
+    // then either followed live or read back finished (it stores its end before
+    // closing its channel), never missed.
     let live = state.engine.subscribe(id);
+    let execution = state.store.execution(caller.readable(), id).await?;
     let replay: Vec<RunEvent> = if live.is_some() {
         Vec::new()
     } else {

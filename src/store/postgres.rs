@@ -8,6 +8,8 @@ use crate::config::DatabaseSettings;
 
 pub struct PostgresStore {
     pool: Pool<Postgres>,
+    /// The same pool: PostgreSQL runs concurrent writers itself.
+    writer: Pool<Postgres>,
 }
 
 impl PostgresStore {
@@ -19,7 +21,7 @@ impl PostgresStore {
             .log_slow_statements(log::LevelFilter::Warn, settings.pool.slow_query);
         let pool = settings.pool.apply(PgPoolOptions::new(), 20).connect_with(options).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { writer: pool.clone(), pool })
     }
 
     pub fn pool(&self) -> &Pool<Postgres> {

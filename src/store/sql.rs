@@ -4,7 +4,9 @@
 //! would drown the queries; the macro keeps each query readable, in one place.
 //!
 //! A backend type using the macro provides:
-//! - a field `pool: sqlx::Pool<DB>`;
+//! - fields `pool: sqlx::Pool<DB>` for reads and `writer: sqlx::Pool<DB>` for
+//!   writes (on SQLite a one-connection pool, so writers queue in the pool
+//!   instead of sleeping in SQLite's busy handler; on PostgreSQL the same pool);
 //! - `fn push_name_search(query: &mut QueryBuilder<DB>, search: &str)`, which
 //!   appends a condition on `w.name` served by that backend's search index.
 
@@ -153,7 +155,7 @@ macro_rules! impl_store {
                 .bind(password_hash)
                 .bind(is_admin)
                 .bind(now_ms())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(|e| match db_error(e) {
                     AppError::Conflict(_) => AppError::Conflict(format!("a user with email {email} already exists")),
@@ -195,7 +197,7 @@ macro_rules! impl_store {
                 .bind(prefix)
                 .bind(secret_hash)
                 .bind(now_ms())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(row.into())
@@ -237,7 +239,7 @@ macro_rules! impl_store {
                     .bind(now_ms())
                     .bind(id)
                     .bind(user)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_error)?;
                 if done.rows_affected() == 0 {
@@ -248,7 +250,7 @@ macro_rules! impl_store {
 
             async fn create_workflow(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary> {
                 let now = now_ms();
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO workflows (owner_id, name, description, current_version, created_at, updated_at)
                      VALUES ($1, $2, $3, 1, $4, $4) RETURNING id",
@@ -288,7 +290,7 @@ macro_rules! impl_store {
                 definition: &WorkflowDefinition,
             ) -> AppResult<WorkflowVersion> {
                 let now = now_ms();
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 // The increment takes the row lock (PostgreSQL) or the write lock
                 // (SQLite), so two concurrent saves get distinct version numbers.
                 let mut query = QueryBuilder::<$db>::new("UPDATE workflows SET current_version = current_version + 1, name = ");
@@ -379,7 +381,7 @@ macro_rules! impl_store {
                 let mut query = QueryBuilder::<$db>::new("DELETE FROM workflows WHERE id = ");
                 query.push_bind(id);
                 Self::push_scope(&mut query, "owner_id", scope);
-                let done = query.build().execute(&self.pool).await.map_err(db_error)?;
+                let done = query.build().execute(&self.writer).await.map_err(db_error)?;
                 if done.rows_affected() == 0 {
                     return Err(AppError::NotFound("workflow".into()));
                 }
@@ -398,7 +400,7 @@ macro_rules! impl_store {
                 .bind(Json(&new.input))
                 .bind(ExecutionStatus::Queued.as_str())
                 .bind(now_ms())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(|e| match db_error(e) {
                     AppError::BadRequest(_) => AppError::NotFound("workflow version".into()),
@@ -412,7 +414,7 @@ macro_rules! impl_store {
                     .bind(ExecutionStatus::Running.as_str())
                     .bind(started_at)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_error)?;
                 if done.rows_affected() == 0 {
@@ -425,13 +427,13 @@ macro_rules! impl_store {
                 if runs.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 Self::write_node_runs(&mut tx, runs).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)
             }
 
             async fn finish_execution(&self, id: ExecutionId, last_runs: &[NodeRun], outcome: &ExecutionOutcome) -> AppResult<()> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 Self::write_node_runs(&mut tx, last_runs).await.map_err(db_error)?;
                 let done = sqlx::query("UPDATE executions SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
                     .bind(outcome.status.as_str())
@@ -544,12 +546,12 @@ macro_rules! impl_store {
                         .bind(next)
                         .bind(id)
                         .bind(expected)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await,
                     None => sqlx::query("UPDATE schedules SET next_fire_at = $1 WHERE id = $2 AND next_fire_at IS NULL")
                         .bind(next)
                         .bind(id)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await,
                 }
                 .map_err(db_error)?;
@@ -584,7 +586,7 @@ macro_rules! impl_store {
                 )
                 .bind(before)
                 .bind(i64::from(batch))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected())
@@ -600,7 +602,7 @@ macro_rules! impl_store {
                 )
                 .bind(i64::from(keep))
                 .bind(i64::from(batch))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected())
@@ -626,7 +628,7 @@ macro_rules! impl_store {
                 )
                 .bind(key)
                 .bind(Json(value))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map(|_| ())
                 .map_err(db_error)
@@ -652,7 +654,7 @@ macro_rules! impl_store {
                 .bind(Json(definition))
                 .bind(author)
                 .bind(now_ms())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(row.into())

@@ -11,6 +11,10 @@ use crate::config::DatabaseSettings;
 
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
+    /// SQLite has one writer at a time. Funnelling writes through one connection
+    /// makes them wait their turn in the pool's async queue, instead of failing
+    /// over to SQLite's busy handler, which sleeps in steps of milliseconds.
+    writer: Pool<Sqlite>,
 }
 
 impl SqliteStore {
@@ -31,9 +35,11 @@ impl SqliteStore {
         if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
+        let writer =
+            settings.pool.apply(SqlitePoolOptions::new(), 1).max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = settings.pool.apply(SqlitePoolOptions::new(), 8).connect_with(options).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     pub fn pool(&self) -> &Pool<Sqlite> {

@@ -27,6 +27,7 @@ use crate::api::{ApiError, ApiState};
 pub struct Hook {
     pub target: WebhookTarget,
     pub version: WorkflowVersion,
+    pub workflow: ValidatedWorkflow,
 }
 
 pub struct HookCache {
@@ -52,7 +53,8 @@ impl HookCache {
         let load = async {
             let target = store.webhook(path).await?.ok_or_else(|| AppError::NotFound("webhook".into()))?;
             let version = store.workflow_version(Scope::Everyone, target.workflow_id, target.version).await?;
-            Ok::<_, AppError>(Arc::new(Hook { target, version }))
+            let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
+            Ok::<_, AppError>(Arc::new(Hook { target, version, workflow }))
         };
         match &self.cache {
             None => load.await,
@@ -93,7 +95,10 @@ pub async fn handle(
         serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
     };
     let input = json!({ "method": method.as_str(), "path": path, "headers": headers, "query": query, "body": body });
-    let handle = state.engine.start(&hook.version, hook.target.owner_id, Trigger::Webhook, input).await?;
+    let handle = state
+        .engine
+        .start_validated(&hook.version, hook.workflow.clone(), hook.target.owner_id, Trigger::Webhook, input)
+        .await?;
     if hook.target.mode == WebhookMode::Async {
         return Ok((StatusCode::ACCEPTED, Json(json!({ "execution_id": handle.execution.id }))).into_response());
     }

@@ -1,0 +1,105 @@
+//! Bulk seeding for load benchmarks: many workflows and executions written
+//! with multi-row INSERTs in large transactions (one statement per 500 rows),
+//! not one round trip per row.
+
+use app::model::WorkflowDefinition;
+use sqlx::types::Json;
+use sqlx::QueryBuilder;
+
+use super::now_ms;
+use crate::config::{Backend, DatabaseSettings};
+
+const ROWS_PER_STATEMENT: usize = 500;
+const STATUSES: [&str; 3] = ["succeeded", "failed", "succeeded"];
+
+/// What was seeded, for the caller to print.
+pub struct Seeded {
+    pub owner_id: i64,
+    pub workflows: usize,
+    pub executions: usize,
+}
+
+macro_rules! seed_backend {
+    ($pool:expr, $db:ty, $owner:expr, $workflows:expr, $executions:expr, $definition:expr) => {{
+        let pool = $pool;
+        let now = now_ms();
+        let mut first_id: Option<i64> = None;
+        let mut tx = pool.begin().await?;
+        for start in (0..$workflows).step_by(ROWS_PER_STATEMENT) {
+            let end = (start + ROWS_PER_STATEMENT).min($workflows);
+            let mut insert = QueryBuilder::<$db>::new(
+                "INSERT INTO workflows (owner_id, name, description, current_version, created_at, updated_at) ",
+            );
+            insert.push_values(start..end, |mut row, i| {
+                let at = now - ($workflows - i) as i64;
+                row.push_bind($owner)
+                    .push_bind(format!("Seeded workflow {i:06}"))
+                    .push_bind(Option::<String>::None)
+                    .push_bind(1_i32)
+                    .push_bind(at)
+                    .push_bind(at);
+            });
+            insert.push(" RETURNING id");
+            let ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+            first_id.get_or_insert(ids[0]);
+            let mut versions = QueryBuilder::<$db>::new("INSERT INTO workflow_versions (workflow_id, version, definition, created_at) ");
+            versions.push_values(ids.iter(), |mut row, id| {
+                row.push_bind(*id).push_bind(1_i32).push_bind(Json($definition)).push_bind(now);
+            });
+            versions.build().execute(&mut *tx).await?;
+        }
+        let first = first_id.unwrap_or(0);
+        for start in (0..$executions).step_by(ROWS_PER_STATEMENT) {
+            let end = (start + ROWS_PER_STATEMENT).min($executions);
+            let mut insert = QueryBuilder::<$db>::new(
+                "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at, started_at, finished_at) ",
+            );
+            insert.push_values(start..end, |mut row, i| {
+                let at = now - ($executions - i) as i64 * 10;
+                row.push_bind(first + (i % $workflows) as i64)
+                    .push_bind(1_i32)
+                    .push_bind($owner)
+                    .push_bind("api")
+                    .push_bind(Json(serde_json::json!({})))
+                    .push_bind(STATUSES[i % STATUSES.len()])
+                    .push_bind(at)
+                    .push_bind(at)
+                    .push_bind(at + 3);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        anyhow::Ok(())
+    }};
+}
+
+/// Seeds `workflows` workflows and `executions` finished executions (spread
+/// over them) for the user with this email, creating the user if needed.
+pub async fn seed(
+    database: &DatabaseSettings,
+    email: &str,
+    workflows: usize,
+    executions: usize,
+) -> anyhow::Result<Seeded> {
+    let store = super::connect(database).await?;
+    let owner = match store.user_by_email(email).await? {
+        Some(user) => user,
+        None => store.create_user(email, None, false).await?,
+    };
+    let definition: WorkflowDefinition = serde_json::from_value(serde_json::json!({
+        "name": "Seeded workflow",
+        "nodes": [{"id": "t", "type": "template", "config": {"template": "hello {{ input.who }}"}}]
+    }))?;
+    let workflows = workflows.max(1);
+    match database.backend()? {
+        Backend::Sqlite => {
+            let store = super::sqlite::SqliteStore::connect(database).await?;
+            seed_backend!(store.pool(), sqlx::Sqlite, owner.id, workflows, executions, &definition)?;
+        }
+        Backend::Postgres => {
+            let store = super::postgres::PostgresStore::connect(database).await?;
+            seed_backend!(store.pool(), sqlx::Postgres, owner.id, workflows, executions, &definition)?;
+        }
+    }
+    Ok(Seeded { owner_id: owner.id, workflows, executions })
+}

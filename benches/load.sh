@@ -43,7 +43,7 @@ startup_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 sleep 2
 idle_rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 
-api() { curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' "$@"; }
+api() { curl -sS --fail-with-body -H "Authorization: Bearer $key" -H 'Content-Type: application/json' "$@"; }
 templates() { # n chained (chain) or independent (fan) template nodes
     python3 - "$@" <<'PY'
 import json, sys

@@ -18,7 +18,8 @@ use support::TestDb;
 use weft::engine::{Engine, EngineSettings};
 
 /// An OpenAI-compatible server. The prompt steers it: `FAIL` answers 500,
-/// `SLOW` waits two seconds; `stream: true` gets server-sent events.
+/// `SLOW` waits two seconds, `PLAIN` answers with one JSON document even when
+/// asked to stream (as some servers do); otherwise `stream: true` gets events.
 #[derive(Clone, Default)]
 struct FakeLlm {
     requests: Arc<AtomicUsize>,
@@ -40,7 +41,7 @@ async fn chat(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response 
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let answer = format!("echo: {prompt}");
-    if body["stream"] == json!(true) {
+    if body["stream"] == json!(true) && !prompt.contains("PLAIN") {
         let (first, second) = answer.split_at(answer.len() / 2);
         let events = [
             json!({"model": "fake-1", "choices": [{"delta": {"content": first}}]}),
@@ -369,6 +370,15 @@ async fn llm_answers_stream_tokens_as_events() {
     assert_eq!(tokens.len(), 2);
     let report = handle.done.await.unwrap().unwrap();
     assert_eq!(node(&report, "ask").output.as_ref().unwrap()["model"], "fake-1");
+}
+
+#[tokio::test]
+async fn a_plain_json_answer_is_accepted_too() {
+    let h = harness(|_| {}).await;
+    let report = h.run(llm_workflow("PLAIN please", false), json!({})).await;
+    let output = node(&report, "ask").output.clone().unwrap();
+    assert_eq!((output["text"].as_str(), output["model"].as_str()), (Some("echo: PLAIN please"), Some("fake-1")));
+    assert_eq!(output["usage"]["total_tokens"], 5);
 }
 
 #[tokio::test]

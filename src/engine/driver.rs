@@ -2,7 +2,7 @@
 //! records every node state change (batched), and ends the execution with its
 //! last node states and final status in one transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::nodes::{NodeOutput, NodeScope, NodeServices};
 use super::scheduler::{Completion, NodeIndex, NodeState, Scheduler};
-use super::{rfc3339, Engine};
+use super::{build_report, Engine};
 use crate::store::now_ms;
 
 /// What a node task tells the driver while it runs.
@@ -317,32 +317,7 @@ pub(super) async fn drive(
     // Only now, with everything stored, is the run reported as finished.
     let _ = run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
 
-    let nodes: BTreeMap<String, NodeReport> = run
-        .recorder
-        .runs
-        .into_iter()
-        .map(|r| {
-            (
-                r.node_id,
-                NodeReport {
-                    status: r.status,
-                    output: r.output,
-                    error: r.error,
-                    attempts: r.attempt,
-                    started_at: r.started_at.map(rfc3339),
-                    finished_at: r.finished_at.map(rfc3339),
-                },
-            )
-        })
-        .collect();
-    Ok(ExecutionReport {
-        id: execution_id,
-        status,
-        error,
-        started_at: Some(rfc3339(started_at)),
-        finished_at: Some(rfc3339(finished_at)),
-        nodes,
-    })
+    Ok(build_report(execution_id, status, error, Some(started_at), Some(finished_at), run.recorder.runs))
 }
 
 /// One node, with its timeout and retries.

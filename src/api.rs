@@ -6,6 +6,7 @@
 mod auth;
 mod error;
 mod executions;
+mod templates;
 mod workflows;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/executions/{id}", get(executions::get))
         .route("/executions/{id}/cancel", post(executions::cancel))
         .route("/executions/{id}/events", get(executions::events))
+        .route("/templates", get(templates::list))
+        .route("/templates/{slug}/install", post(templates::install))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such API endpoint") })
         .with_state(state)
 }

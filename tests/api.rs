@@ -54,6 +54,7 @@ on_both_backends!(
     errors_are_json_with_a_code_and_4xx,
     another_users_objects_are_not_found,
     metrics_count_requests_and_executions,
+    templates_are_listed_and_installed,
 );
 
 async fn workflows_are_created_listed_updated_exported_and_deleted(db: &TestDb) {
@@ -202,4 +203,25 @@ async fn metrics_count_requests_and_executions(db: &TestDb) {
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
+}
+
+async fn templates_are_listed_and_installed(db: &TestDb) {
+    let (api, _) = Api::start(db).await;
+    let mut definition: app::model::WorkflowDefinition = serde_json::from_value(greeting("Greeter template")).unwrap();
+    definition.triggers = vec![json!({"type": "webhook", "path": "template-hook"})];
+    api._server.store.upsert_template("greeter", "Says hello to whoever calls", &definition, None).await.unwrap();
+
+    let (status, listed) = api.json(Method::GET, "/templates?search=HELLO", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed[0]["slug"], "greeter");
+    let (_, none) = api.json(Method::GET, "/templates?search=nothing-like-it", None).await;
+    assert_eq!(none, json!([]));
+
+    let (status, installed) = api.json(Method::POST, "/templates/greeter/install", None).await;
+    assert_eq!((status, installed["name"].as_str()), (StatusCode::CREATED, Some("Greeter template")));
+    // Installing twice works: the template's webhook is not copied, so nothing collides.
+    let (status, _) = api.json(Method::POST, "/templates/greeter/install", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = api.json(Method::POST, "/templates/no-such-template/install", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -1,0 +1,41 @@
+//! `/api/v1/templates`: the marketplace, for programs: list (searchable) and
+//! install (copies a template into the caller's workflows).
+
+use app::model::{MarketplaceTemplate, WorkflowSummary};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::{ApiError, ApiState, Caller};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    search: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<MarketplaceTemplate>>, ApiError> {
+    let Query(query) = query?;
+    let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    Ok(Json(state.store.list_templates(search).await?))
+}
+
+pub async fn install(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<(StatusCode, Json<WorkflowSummary>), ApiError> {
+    let template = state.store.template(&slug).await?;
+    // Triggers are not copied: a webhook path is unique, and a schedule should
+    // not start running just because a template was installed.
+    let mut definition = template.definition;
+    definition.triggers.clear();
+    app::model::validate(&definition).map_err(app::error::AppError::Invalid)?;
+    let created = state.store.create_workflow(caller.0.id, &definition).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}

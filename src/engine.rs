@@ -129,6 +129,7 @@ impl Engine {
                 owner_id: owner,
                 trigger,
                 input: input.clone(),
+                started_at: Some(crate::store::now_ms()),
             })
             .await?;
         metrics::counter!("weft_executions_started_total", "trigger" => trigger.as_str()).increment(1);
@@ -137,8 +138,10 @@ impl Engine {
         self.cancels.lock().expect("cancel registry").insert(execution.id, cancel.clone());
         let engine = self.clone();
         let id = execution.id;
+        let execution_started_at = execution.started_at.unwrap_or(execution.created_at);
         let done = tokio::spawn(async move {
-            let result = driver::drive(&engine, id, workflow, input, sender, cancel).await;
+            let started_at = execution_started_at;
+            let result = driver::drive(&engine, id, started_at, workflow, input, sender, cancel).await;
             let status = result.as_ref().map(|r| r.status.as_str()).unwrap_or("error");
             metrics::counter!("weft_executions_finished_total", "status" => status, "trigger" => trigger.as_str())
                 .increment(1);

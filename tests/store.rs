@@ -26,6 +26,7 @@ store_suite!(
     triggers_follow_the_current_version,
     a_schedule_tick_is_claimed_once,
     retention_deletes_only_finished_executions_in_batches,
+    an_execution_started_at_once_is_created_running,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -165,6 +166,7 @@ async fn start(store: &dyn Store, workflow: &WorkflowSummary, input: serde_json:
             owner_id: workflow.owner_id,
             trigger: Trigger::Manual,
             input,
+            started_at: None,
         })
         .await
         .unwrap()
@@ -299,6 +301,7 @@ async fn an_execution_of_a_version_that_does_not_exist_is_rejected(store: Arc<dy
             owner_id: owner.id,
             trigger: Trigger::Api,
             input: json!(null),
+            started_at: None,
         })
         .await
         .unwrap_err();
@@ -460,4 +463,22 @@ async fn retention_deletes_only_finished_executions_in_batches(store: Arc<dyn St
     store.compact().await.unwrap();
     let left = store.list_executions(Scope::Everyone, &ExecutionFilter::default(), None, 50).await.unwrap().items;
     assert_eq!(left.iter().map(|e| e.id).collect::<Vec<_>>(), [running.id]);
+}
+
+async fn an_execution_started_at_once_is_created_running(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "now@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Now")).await.unwrap();
+    let new = NewExecution {
+        workflow_id: workflow.id,
+        version: 1,
+        owner_id: owner.id,
+        trigger: Trigger::Webhook,
+        input: json!({"x": 1}),
+        started_at: Some(42),
+    };
+    let execution = store.create_execution(&new).await.unwrap();
+    assert_eq!(
+        (execution.status, execution.started_at, execution.created_at),
+        (ExecutionStatus::Running, Some(42), 42)
+    );
 }

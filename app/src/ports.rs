@@ -16,6 +16,9 @@ pub struct NewExecution {
     pub owner_id: UserId,
     pub trigger: Trigger,
     pub input: Value,
+    /// Set when the execution starts at once (saves the write that would mark
+    /// it running); `None` leaves it queued.
+    pub started_at: Option<i64>,
 }
 
 /// How a finished execution ends.

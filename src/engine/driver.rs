@@ -194,13 +194,13 @@ impl Run<'_> {
 pub(super) async fn drive(
     engine: &Arc<Engine>,
     execution_id: ExecutionId,
+    started_at: i64,
     workflow: ValidatedWorkflow,
     input: Value,
     events: broadcast::Sender<RunEvent>,
     cancel: CancellationToken,
 ) -> AppResult<ExecutionReport> {
-    let started_at = now_ms();
-    engine.store.mark_execution_running(execution_id, started_at).await?;
+    // The execution was created running (see `Engine::start_validated`).
     let scheduler = Scheduler::new(&workflow);
     let runs = workflow
         .nodes

@@ -390,16 +390,17 @@ macro_rules! impl_store {
 
             async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution> {
                 let row: ExecutionRow = sqlx::query_as(&format!(
-                    "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {EXECUTION_COLUMNS}"
+                    "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at, started_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {EXECUTION_COLUMNS}"
                 ))
                 .bind(new.workflow_id)
                 .bind(new.version)
                 .bind(new.owner_id)
                 .bind(new.trigger.as_str())
                 .bind(Json(&new.input))
-                .bind(ExecutionStatus::Queued.as_str())
-                .bind(now_ms())
+                .bind(if new.started_at.is_some() { ExecutionStatus::Running } else { ExecutionStatus::Queued }.as_str())
+                .bind(new.started_at.unwrap_or_else(now_ms))
+                .bind(new.started_at)
                 .fetch_one(&self.writer)
                 .await
                 .map_err(|e| match db_error(e) {

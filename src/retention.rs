@@ -70,13 +70,15 @@ pub async fn run_once(store: &dyn Store, settings: &RetentionSettings) -> anyhow
         }
     }
     if settings.max_per_workflow > 0 {
-        loop {
-            let n = store.delete_executions_beyond(settings.max_per_workflow, batch).await?;
-            deleted += n;
-            if n < u64::from(batch) {
-                break;
+        for workflow in store.workflows_with_more_executions_than(settings.max_per_workflow).await? {
+            loop {
+                let n = store.delete_executions_beyond(workflow, settings.max_per_workflow, batch).await?;
+                deleted += n;
+                if n < u64::from(batch) {
+                    break;
+                }
+                tokio::time::sleep(PAUSE).await;
             }
-            tokio::time::sleep(PAUSE).await;
         }
     }
     if deleted > 0 {

@@ -439,9 +439,11 @@ async fn retention_deletes_only_finished_executions_in_batches(store: Arc<dyn St
 
     // Keep the newest two of each workflow (the running one counts, and stays):
     // four of Busy's finished runs go, in batches of two.
-    assert_eq!(store.delete_executions_beyond(2, 2).await.unwrap(), 2);
-    assert_eq!(store.delete_executions_beyond(2, 2).await.unwrap(), 2);
-    assert_eq!(store.delete_executions_beyond(2, 2).await.unwrap(), 0);
+    assert_eq!(store.workflows_with_more_executions_than(2).await.unwrap(), [busy.id]);
+    assert_eq!(store.delete_executions_beyond(busy.id, 2, 2).await.unwrap(), 2);
+    assert_eq!(store.delete_executions_beyond(busy.id, 2, 2).await.unwrap(), 2);
+    assert_eq!(store.delete_executions_beyond(busy.id, 2, 2).await.unwrap(), 0);
+    assert_eq!(store.delete_executions_beyond(quiet.id, 2, 2).await.unwrap(), 0);
     let left: Vec<_> = store
         .list_executions(Scope::Everyone, &ExecutionFilter::default(), None, 50)
         .await

@@ -128,8 +128,11 @@ pub trait Store: Send + Sync + 'static {
     // most `batch` of them (with their node runs) in one short transaction.
     /// Deletes finished executions created before `before`; returns how many.
     async fn delete_executions_before(&self, before: i64, batch: u32) -> AppResult<u64>;
-    /// Deletes finished executions beyond the newest `keep` of each workflow.
-    async fn delete_executions_beyond(&self, keep: u32, batch: u32) -> AppResult<u64>;
+    /// Workflows with more than `keep` executions (one pass over the workflow index).
+    async fn workflows_with_more_executions_than(&self, keep: u32) -> AppResult<Vec<WorkflowId>>;
+    /// Deletes finished executions of one workflow beyond its newest `keep`
+    /// (found and deleted through the workflow's index, never a full scan).
+    async fn delete_executions_beyond(&self, workflow: WorkflowId, keep: u32, batch: u32) -> AppResult<u64>;
     /// Gives freed space back (SQLite: WAL checkpoint and incremental vacuum).
     async fn compact(&self) -> AppResult<()>;
 

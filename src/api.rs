@@ -33,6 +33,12 @@ pub struct ApiState {
 /// Largest page any list returns.
 pub const MAX_LIMIT: u32 = 200;
 
+/// Where a page starts and how long it is, from `after` and `limit` query values.
+fn page_position(after: Option<&str>, limit: Option<u32>) -> Result<(Option<app::model::Cursor>, u32), ApiError> {
+    let after = after.map(app::model::Cursor::decode).transpose().map_err(ApiError::bad_request)?;
+    Ok((after, limit.unwrap_or(50).clamp(1, MAX_LIMIT)))
+}
+
 /// `/hooks/{path}`, any method (each hook checks its own).
 pub fn hooks_router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
     Router::new().route("/{*path}", axum::routing::any(crate::triggers::webhooks::handle)).with_state(state)

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::Id;
-use super::{ApiError, ApiState, Caller, MAX_LIMIT};
+use super::{page_position, ApiError, ApiState, Caller};
 use crate::engine::report_from_store;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -51,8 +51,15 @@ pub async fn start(
             .input
     };
     let input = if input.is_null() { Value::Object(Default::default()) } else { input };
+    // `workflow` already carries the current version's definition; reading the
+    // version again would be a second query for the same row.
     let workflow = state.store.workflow(caller.own(), id).await?;
-    let version = state.store.workflow_version(caller.own(), id, workflow.summary.current_version).await?;
+    let version = WorkflowVersion {
+        workflow_id: id,
+        version: workflow.summary.current_version,
+        created_at: workflow.summary.updated_at,
+        definition: workflow.definition,
+    };
     let handle = state.engine.start(&version, caller.0.id, Trigger::Api, input).await?;
     if !query.wait {
         let body = json!({ "id": handle.execution.id, "status": handle.execution.status });
@@ -101,8 +108,7 @@ pub async fn list(
         from: query.from,
         to: query.to,
     };
-    let after = query.after.as_deref().map(Cursor::decode).transpose().map_err(ApiError::bad_request)?;
-    let limit = query.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let (after, limit) = page_position(query.after.as_deref(), query.limit)?;
     Ok(Json(state.store.list_executions(caller.readable(), &filter, after, limit).await?))
 }
 

@@ -1,6 +1,6 @@
 //! `/api/v1/workflows`: create, list, get, update (a new version), delete, export.
 
-use app::model::{validate, Cursor, Page, WorkflowDefinition, WorkflowSummary};
+use app::model::{validate, Page, WorkflowDefinition, WorkflowSummary};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::Id;
-use super::{ApiError, ApiState, Caller, MAX_LIMIT};
+use super::{page_position, ApiError, ApiState, Caller};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -46,9 +46,8 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<WorkflowSummary>>> {
     let Query(query) = query?;
-    let after = query.after.as_deref().map(Cursor::decode).transpose().map_err(ApiError::bad_request)?;
+    let (after, limit) = page_position(query.after.as_deref(), query.limit)?;
     let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let limit = query.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     Ok(Json(state.store.list_workflows(caller.own(), search, after, limit).await?))
 }
 

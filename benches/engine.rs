@@ -60,7 +60,7 @@ fn bench_runs(c: &mut Criterion) {
             let created = store.create_workflow(owner.id, &definition).await.unwrap();
             versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
         }
-        (Engine::new(store, EngineSettings::default()).unwrap(), owner, versions)
+        (Engine::new(store, EngineSettings::default(), weft::signals::Signals::local()).unwrap(), owner, versions)
     });
     let engine: Arc<Engine> = engine;
     let mut group = c.benchmark_group("run");

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use app::model::{validate, WorkflowDefinition};
 use clap::{Parser, Subcommand};
 
-use crate::config::{DatabaseSettings, EngineArgs, SiteSettings};
+use crate::config::{DatabaseSettings, EngineArgs, QueueArgs, SiteSettings};
 use crate::{server, telemetry};
 
 #[derive(Debug, Parser)]
@@ -31,6 +31,8 @@ enum Command {
         site: SiteSettings,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        queue: QueueArgs,
     },
     /// Validate a workflow definition file; exits 2 when it is invalid.
     Check { file: PathBuf },
@@ -119,7 +121,7 @@ pub fn main() -> ExitCode {
         }
     });
     match command {
-        Command::Serve { database, site, engine } => serve(database, site, engine),
+        Command::Serve { database, site, engine, queue } => serve(database, site, engine, queue),
         Command::Check { file } => check(&file),
         Command::Run { file, input, json, database, engine } => {
             block_on(run::run_file(&file, input.as_deref(), json, &database, &engine))
@@ -147,7 +149,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs) -> ExitCode {
+fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs, queue: QueueArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -158,9 +160,15 @@ fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs) -> 
     runtime.block_on(async {
         let result = async {
             let options = server::load_site_options(&site)?;
-            let running = server::start(&database, engine.settings(), &site.limits, &site.triggers, options).await?;
-            crate::retention::spawn(running.store.clone(), site.retention.clone());
+            let settings = crate::engine::EngineSettings { queue: queue.settings(), ..engine.settings() };
+            let running = server::start(&database, settings, queue.role, &site.limits, &site.triggers, options).await?;
+            if queue.role != crate::config::Role::Web {
+                crate::retention::spawn(running.store.clone(), site.retention.clone());
+            }
+            // The server stops accepting requests on SIGTERM or Ctrl-C; then the
+            // engine drains (see `Engine::shut_down`).
             running.task.await??;
+            running.engine.shut_down().await;
             anyhow::Ok(())
         }
         .await;
@@ -213,6 +221,7 @@ mod tests {
             &["weft"][..],
             &["weft", "serve"],
             &["weft", "serve", "--addr", "127.0.0.1:0", "--webhook-cache", "false", "--cron-tick-ms", "0"],
+            &["weft", "serve", "--role", "worker", "--lease-ms", "2000", "--max-running-executions", "8"],
             &["weft", "check", "w.json"],
             &["weft", "run", "w.json", "--input", "{}", "--json"],
             &["weft", "user", "create", "--admin", "a@example.com"],
@@ -230,5 +239,22 @@ mod tests {
     fn bad_values_are_clear_errors() {
         let error = Cli::try_parse_from(["weft", "serve", "--db-acquire-timeout-ms", "soon"]).unwrap_err().to_string();
         assert!(error.contains("`soon` is not a number of milliseconds"), "{error}");
+        let error = Cli::try_parse_from(["weft", "serve", "--lease-ms", "10"]).unwrap_err().to_string();
+        assert!(error.contains("too short"), "{error}");
+        let error = Cli::try_parse_from(["weft", "serve", "--role", "boss"]).unwrap_err().to_string();
+        assert!(error.contains("worker"), "{error}");
+    }
+
+    #[test]
+    fn only_the_web_role_leaves_executions_to_others() {
+        let roles = ["web", "worker", "all"].map(|role| {
+            let Cli { command: Some(Command::Serve { queue, .. }) } =
+                Cli::try_parse_from(["weft", "serve", "--role", role]).unwrap()
+            else {
+                unreachable!()
+            };
+            queue.settings().runs_executions
+        });
+        assert_eq!(roles, [false, true, true]);
     }
 }

@@ -175,6 +175,56 @@ mod tests {
     }
 }
 
+/// What a `weft serve` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Serves the web app and API; executions it starts go to the queue for workers.
+    Web,
+    /// Runs executions from the queue (and cron schedules); serves only
+    /// `/healthz`, `/readyz` and `/metrics`.
+    Worker,
+    /// Both (the default, and what a single process needs).
+    All,
+}
+
+/// How this process takes part in the shared execution queue.
+#[derive(Debug, Clone, Args)]
+pub struct QueueArgs {
+    #[arg(long = "role", env = "WEFT_ROLE", value_enum, default_value = "all")]
+    pub role: Role,
+    /// Executions running in this process at once; more wait in the queue.
+    #[arg(long = "max-running-executions", env = "WEFT_MAX_RUNNING_EXECUTIONS", default_value_t = 512)]
+    pub max_running_executions: usize,
+    /// How long a lease on a running execution lasts without renewal: the
+    /// executions of a process that dies are taken over about this long after
+    /// its last renewal (renewals happen every quarter lease).
+    #[arg(long = "lease-ms", env = "WEFT_LEASE_MS", default_value = "20000", value_parser = parse_lease)]
+    pub lease: Duration,
+    /// At shutdown, how long running nodes may take to finish before the rest
+    /// of their executions is handed back to the queue.
+    #[arg(long = "shutdown-grace-ms", env = "WEFT_SHUTDOWN_GRACE_MS", default_value = "10000", value_parser = parse_ms)]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let lease = parse_ms(text)?;
+    if lease < Duration::from_millis(400) {
+        return Err(format!("a lease of {text} ms is too short to renew in time (at least 400)"));
+    }
+    Ok(lease)
+}
+
+impl QueueArgs {
+    pub fn settings(&self) -> crate::engine::QueueSettings {
+        crate::engine::QueueSettings {
+            runs_executions: self.role != Role::Web,
+            max_running_executions: self.max_running_executions.max(1),
+            lease: self.lease,
+            shutdown_grace: self.shutdown_grace,
+        }
+    }
+}
+
 /// How runs are executed: concurrency limits and the node kinds' settings.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {

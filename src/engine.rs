@@ -1,28 +1,35 @@
 //! The engine: runs workflows. A pure [`scheduler`] decides what may run; the
 //! [`driver`] runs ready nodes concurrently (bounded per execution and per
 //! process), persists every state change in batches, and publishes events.
+//! The [`queue`] hands executions between processes: each runs under a lease,
+//! and one whose process died is taken over and resumed elsewhere.
 
 pub mod driver;
 pub mod events;
 pub mod nodes;
+pub mod queue;
 pub mod scheduler;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use app::error::{AppError, AppResult};
 use app::model::*;
-use app::ports::{NewExecution, Store};
+use app::ports::{ExecutionStart, Lease, NewExecution, Store};
 use serde_json::Value;
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::{broadcast, oneshot, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use self::driver::{RunControl, RunStart};
 use self::events::EventHub;
 use self::nodes::code::{CodeRunner, CodeSettings};
 use self::nodes::http::{HttpNode, HttpNodeSettings};
 use self::nodes::llm::{LlmClient, LlmSettings};
 use self::nodes::NodeServices;
+use crate::signals::{Signal, Signals};
+use crate::store::now_ms;
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -34,9 +41,37 @@ pub struct EngineSettings {
     pub flush_interval: Duration,
     /// …or as soon as this many are pending.
     pub flush_rows: usize,
+    pub queue: QueueSettings,
     pub http: HttpNodeSettings,
     pub llm: LlmSettings,
     pub code: CodeSettings,
+}
+
+/// How this process takes part in the execution queue.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// Whether this process runs executions (roles `worker` and `all`) or only
+    /// queues them for others (role `web`).
+    pub runs_executions: bool,
+    /// Executions running here at once; beyond it new ones wait in the queue.
+    pub max_running_executions: usize,
+    /// How long a lease lasts without renewal: a process that dies has its
+    /// executions taken over about this long after its last renewal.
+    pub lease: Duration,
+    /// At shutdown, how long running nodes may take to finish before what is
+    /// left of their executions is handed back to the queue.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            runs_executions: true,
+            max_running_executions: 512,
+            lease: Duration::from_secs(20),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for EngineSettings {
@@ -46,11 +81,19 @@ impl Default for EngineSettings {
             max_running_nodes: 256,
             flush_interval: Duration::from_millis(50),
             flush_rows: 256,
+            queue: QueueSettings::default(),
             http: HttpNodeSettings::default(),
             llm: LlmSettings::default(),
             code: CodeSettings::default(),
         }
     }
+}
+
+/// An execution running in this process.
+struct LocalRun {
+    control: RunControl,
+    /// When it started here: a lease renewal that began earlier cannot have seen it.
+    since: Instant,
 }
 
 pub struct Engine {
@@ -59,21 +102,39 @@ pub struct Engine {
     process_slots: Arc<Semaphore>,
     settings: EngineSettings,
     events: EventHub,
-    cancels: Mutex<HashMap<ExecutionId, CancellationToken>>,
+    /// Identifies this process in leases; unique per start.
+    worker_id: String,
+    signals: Arc<Signals>,
+    local: Mutex<HashMap<ExecutionId, LocalRun>>,
+    /// Executions running here (what `max_running_executions` bounds).
+    running: AtomicUsize,
+    /// Set when something may wait in the queue; cleared when a claim comes back short.
+    queue_pending: AtomicBool,
+    /// Wakes the claimer: capacity freed, or work queued by this process.
+    claimer_wake: Notify,
+    /// When this process last told the others it holds leases.
+    leases_announced: Mutex<Option<Instant>>,
+    /// Callers waiting for executions that run elsewhere.
+    finish_waiters: Mutex<HashMap<ExecutionId, Vec<oneshot::Sender<()>>>>,
+    /// Validated workflow versions by (workflow, version): versions never change,
+    /// so entries are never stale.
+    versions: moka::future::Cache<(WorkflowId, i32), Arc<ValidatedWorkflow>>,
+    shutdown: CancellationToken,
     /// Nodes ready to run but waiting for a process-wide slot.
-    waiting: std::sync::atomic::AtomicUsize,
+    waiting: AtomicUsize,
 }
 
-/// A run that has been created and is running in the background.
+/// A run that has been created and is running (here, or queued for another process).
 pub struct RunHandle {
     pub execution: Execution,
-    /// Every event of the run, from its first (subscribed before it started).
+    /// Every event of the run, from its first (subscribed before it started);
+    /// for a run in another process only its `Finished` event.
     pub events: broadcast::Receiver<RunEvent>,
     pub done: tokio::task::JoinHandle<AppResult<ExecutionReport>>,
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, settings: EngineSettings) -> anyhow::Result<Arc<Self>> {
+    pub fn new(store: Arc<dyn Store>, settings: EngineSettings, signals: Arc<Signals>) -> anyhow::Result<Arc<Self>> {
         let services = Arc::new(NodeServices {
             http: HttpNode::new(settings.http.clone())?,
             llm: LlmClient::new(settings.llm.clone())?,
@@ -85,13 +146,37 @@ impl Engine {
             process_slots: Arc::new(Semaphore::new(settings.max_running_nodes.max(1))),
             settings,
             events: EventHub::default(),
-            cancels: Mutex::new(HashMap::new()),
-            waiting: std::sync::atomic::AtomicUsize::new(0),
+            worker_id: new_worker_id(),
+            signals,
+            local: Mutex::new(HashMap::new()),
+            running: AtomicUsize::new(0),
+            // A new process first looks for work left by others (or by its own
+            // previous life, after a crash).
+            queue_pending: AtomicBool::new(true),
+            claimer_wake: Notify::new(),
+            leases_announced: Mutex::new(None),
+            finish_waiters: Mutex::new(HashMap::new()),
+            versions: moka::future::Cache::builder().max_capacity(10_000).build(),
+            shutdown: CancellationToken::new(),
+            waiting: AtomicUsize::new(0),
         }))
     }
 
     pub fn waiting_for_slot(&self) -> usize {
-        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Executions running in this process.
+    pub fn running_executions(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    pub fn signals(&self) -> &Arc<Signals> {
+        &self.signals
     }
 
     pub fn services(&self) -> &Arc<NodeServices> {
@@ -113,6 +198,9 @@ impl Engine {
 
     /// [`Engine::start`] for a caller that holds the version already validated
     /// (webhooks cache it, so a call does not parse every template again).
+    ///
+    /// The execution runs here when this process runs executions and has room;
+    /// otherwise it is queued, and whichever process claims it runs it.
     pub async fn start_validated(
         self: &Arc<Self>,
         version: &WorkflowVersion,
@@ -121,35 +209,142 @@ impl Engine {
         trigger: Trigger,
         input: Value,
     ) -> AppResult<RunHandle> {
-        let execution = self
-            .store
-            .create_execution(&NewExecution {
-                workflow_id: version.workflow_id,
-                version: version.version,
-                owner_id: owner,
-                trigger,
-                input: input.clone(),
-                started_at: Some(crate::store::now_ms()),
-            })
-            .await?;
+        if self.shutdown.is_cancelled() {
+            return Err(AppError::Unavailable("this Weft process is shutting down".into()));
+        }
+        let run_here = self.settings.queue.runs_executions && self.reserve_capacity();
+        let now = now_ms();
+        let start = if run_here {
+            ExecutionStart::Running { lease: self.lease(now), started_at: now }
+        } else {
+            ExecutionStart::Queued
+        };
+        let new = NewExecution {
+            workflow_id: version.workflow_id,
+            version: version.version,
+            owner_id: owner,
+            trigger,
+            input: input.clone(),
+            start,
+        };
+        let execution = match self.store.create_execution(&new).await {
+            Ok(execution) => execution,
+            Err(error) => {
+                if run_here {
+                    self.release_capacity();
+                }
+                return Err(error);
+            }
+        };
         metrics::counter!("weft_executions_started_total", "trigger" => trigger.as_str()).increment(1);
-        let (sender, events) = self.events.open(execution.id);
-        let cancel = CancellationToken::new();
-        self.cancels.lock().expect("cancel registry").insert(execution.id, cancel.clone());
+        if run_here {
+            self.announce_leases().await;
+            let start = RunStart { execution_id: execution.id, started_at: now, workflow, input, recorded: Vec::new() };
+            let (events, done) = self.launch(start, trigger.as_str(), false);
+            return Ok(RunHandle { execution, events, done });
+        }
+        self.queue_pending.store(true, Ordering::Relaxed);
+        self.signals.publish(Signal::Queued).await;
+        self.claimer_wake.notify_one();
         let engine = self.clone();
         let id = execution.id;
-        let execution_started_at = execution.started_at.unwrap_or(execution.created_at);
+        let (finished, events) = broadcast::channel(1);
         let done = tokio::spawn(async move {
-            let started_at = execution_started_at;
-            let result = driver::drive(&engine, id, started_at, workflow, input, sender, cancel).await;
-            let status = result.as_ref().map(|r| r.status.as_str()).unwrap_or("error");
-            metrics::counter!("weft_executions_finished_total", "status" => status, "trigger" => trigger.as_str())
-                .increment(1);
-            engine.cancels.lock().expect("cancel registry").remove(&id);
-            engine.events.close(id);
-            result
+            let report = engine.wait_elsewhere(id).await?;
+            let _ =
+                finished.send(RunEvent::Finished { status: report.status, error: report.error.clone(), at: now_ms() });
+            Ok(report)
         });
         Ok(RunHandle { execution, events, done })
+    }
+
+    /// Starts driving an execution this process holds, in the background.
+    fn launch(
+        self: &Arc<Self>,
+        start: RunStart,
+        trigger: &'static str,
+        claimed: bool,
+    ) -> (broadcast::Receiver<RunEvent>, tokio::task::JoinHandle<AppResult<ExecutionReport>>) {
+        let id = start.execution_id;
+        let (sender, events) = self.events.open(id);
+        let control = RunControl::default();
+        self.local.lock().expect("local runs").insert(id, LocalRun { control: control.clone(), since: Instant::now() });
+        let engine = self.clone();
+        let done = tokio::spawn(async move {
+            let result = driver::drive(&engine, start, sender, control).await;
+            let status = match &result {
+                Ok(report) => report.status.as_str(),
+                Err(AppError::Unavailable(_)) => "handed_back",
+                Err(AppError::Conflict(_)) => "taken_over",
+                Err(_) => "error",
+            };
+            metrics::counter!("weft_executions_finished_total", "status" => status, "trigger" => trigger).increment(1);
+            engine.local.lock().expect("local runs").remove(&id);
+            engine.events.close(id);
+            engine.release_capacity();
+            engine.wake_waiters(id);
+            // Someone elsewhere may wait for an execution that was queued.
+            if claimed && result.is_ok() {
+                engine.signals.publish(Signal::Finished(id)).await;
+            }
+            result
+        });
+        (events, done)
+    }
+
+    /// Waits for an execution that another process (or this one's claimer) runs.
+    async fn wait_elsewhere(self: &Arc<Self>, id: ExecutionId) -> AppResult<ExecutionReport> {
+        loop {
+            let (sender, receiver) = oneshot::channel();
+            self.finish_waiters.lock().expect("finish waiters").entry(id).or_default().push(sender);
+            let execution = self.store.execution(Scope::Everyone, id).await?;
+            if execution.status.is_finished() {
+                let runs = self.store.node_runs(Scope::Everyone, id).await?;
+                return Ok(report_from_store(&execution, runs));
+            }
+            // A signal is a hint; look at the database now and then all the same.
+            let _ = tokio::time::timeout(Duration::from_secs(5), receiver).await;
+        }
+    }
+
+    fn wake_waiters(&self, id: ExecutionId) {
+        if let Some(waiters) = self.finish_waiters.lock().expect("finish waiters").remove(&id) {
+            for waiter in waiters {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    fn lease(&self, now: i64) -> Lease {
+        Lease { owner: self.worker_id.clone(), expires_at: now + self.settings.queue.lease.as_millis() as i64 }
+    }
+
+    /// Tells the other processes (at most once per half lease) that this one
+    /// holds leases, so they know when to look for executions to take over.
+    async fn announce_leases(&self) {
+        let due = {
+            let mut last = self.leases_announced.lock().expect("lease announcements");
+            let due = last.is_none_or(|at| at.elapsed() >= self.settings.queue.lease / 2);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            self.signals.publish(Signal::Leased).await;
+        }
+    }
+
+    fn reserve_capacity(&self) -> bool {
+        let max = self.settings.queue.max_running_executions.max(1);
+        self.running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+
+    fn release_capacity(&self) {
+        self.running.fetch_sub(1, Ordering::AcqRel);
+        if self.queue_pending.load(Ordering::Relaxed) {
+            self.claimer_wake.notify_one();
+        }
     }
 
     /// Starts a run and waits for its end.
@@ -167,21 +362,53 @@ impl Engine {
         })?
     }
 
-    /// Cancels a running execution; false when it is not running here.
+    /// Cancels an execution running here; false when it does not run here.
     pub fn cancel(&self, id: ExecutionId) -> bool {
-        match self.cancels.lock().expect("cancel registry").get(&id) {
-            Some(token) => {
-                token.cancel();
+        match self.local.lock().expect("local runs").get(&id) {
+            Some(run) => {
+                run.control.cancel.cancel();
                 true
             }
             None => false,
         }
     }
 
-    /// Events of a running execution; `None` when it is not running here.
+    /// Events of an execution running here; `None` when it does not run here.
     pub fn subscribe(&self, id: ExecutionId) -> Option<broadcast::Receiver<RunEvent>> {
         self.events.subscribe(id)
     }
+
+    /// Starts the background work: reacting to other processes' signals,
+    /// renewing the leases of what runs here, and (with `claim`) claiming
+    /// executions from the queue. The CLI's one-off runs do not claim.
+    pub fn spawn_workers(self: &Arc<Self>, claim: bool) {
+        queue::spawn(self.clone(), claim);
+    }
+
+    /// Starts a graceful shutdown: nothing new starts or is claimed; running
+    /// nodes get the grace period to finish; the rest is handed back to the queue.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// [`Engine::begin_shutdown`], then waits until no execution runs here.
+    pub async fn shut_down(&self) {
+        self.shutdown.cancel();
+        let deadline = Instant::now() + self.settings.queue.shutdown_grace + Duration::from_secs(5);
+        while self.running_executions() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// `host-pid-random`: readable in the executions table, unique per start.
+fn new_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "weft".into());
+    format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>())
 }
 
 /// Milliseconds since the epoch as RFC 3339 (UTC, millisecond precision).

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod metrics;
 pub mod retention;
 pub mod server;
+pub mod signals;
 #[macro_use]
 pub mod store;
 pub mod telemetry;

@@ -26,8 +26,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ApiKeys, ApiState};
-use crate::config::{DatabaseSettings, HttpLimits, SiteSettings, TriggerSettings};
+use crate::config::{DatabaseSettings, HttpLimits, Role, SiteSettings, TriggerSettings};
 use crate::engine::{Engine, EngineSettings};
+use crate::signals::Signals;
 use crate::store;
 use crate::triggers::webhooks::HookCache;
 
@@ -60,6 +61,9 @@ pub struct RunningServer {
     pub engine: Arc<Engine>,
     pub hooks: Arc<HookCache>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Cancelled on SIGTERM or Ctrl-C (or by a test): the server stops
+    /// accepting requests and the engine starts draining.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// Connects the store (migrating it), binds the listen address and serves in a
@@ -67,24 +71,27 @@ pub struct RunningServer {
 pub async fn start(
     database: &DatabaseSettings,
     engine: EngineSettings,
+    role: Role,
     limits: &HttpLimits,
     triggers: &TriggerSettings,
     options: LeptosOptions,
 ) -> anyhow::Result<RunningServer> {
     let store = store::connect(database).await?;
     let local_user = local_user(store.as_ref()).await?;
-    let engine = Engine::new(store.clone(), engine)?;
+    let signals = Signals::connect(database).await.context("listening for other Weft processes")?;
+    let engine = Engine::new(store.clone(), engine, signals.clone())?;
+    engine.spawn_workers(true);
     let listener =
         TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
     let addr = listener.local_addr()?;
-    let hooks = Arc::new(HookCache::new(triggers.webhook_cache));
+    let hooks = Arc::new(HookCache::new(triggers.webhook_cache, signals));
     let api = ApiState {
         store: store.clone(),
         engine: engine.clone(),
         keys: Arc::new(ApiKeys::default()),
         hooks: hooks.clone(),
     };
-    if !triggers.cron_tick.is_zero() {
+    if role != Role::Web && !triggers.cron_tick.is_zero() {
         crate::triggers::cron::spawn(
             store.clone(),
             engine.clone(),
@@ -92,11 +99,29 @@ pub async fn start(
             hooks.schedules_changed.clone(),
         );
     }
-    let router = router(ServerContext { store: store.clone(), local_user }, api, limits, options);
-    let task =
-        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await });
-    tracing::info!(%addr, backend = store.backend(), "weft is listening on http://{addr}");
-    Ok(RunningServer { addr, store, engine, hooks, task })
+    let router = match role {
+        Role::Worker => health_router(api, limits),
+        Role::Web | Role::All => router(ServerContext { store: store.clone(), local_user }, api, limits, options),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let (stop, engine) = (stop.clone(), engine.clone());
+        async move {
+            tokio::select! {
+                _ = shutdown_signal() => stop.cancel(),
+                _ = stop.cancelled() => {}
+            }
+            // Runs start draining while the server waits for open requests
+            // (a synchronous webhook waits for its run).
+            engine.begin_shutdown();
+        }
+    });
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await }
+    });
+    tracing::info!(%addr, backend = store.backend(), ?role, worker = engine.worker_id(), "weft is listening on http://{addr}");
+    Ok(RunningServer { addr, store, engine, hooks, task, stop })
 }
 
 pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
@@ -113,15 +138,12 @@ pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
     }
 }
 
-pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: LeptosOptions) -> Router {
-    let routes = generate_route_list(App);
-    let store = ctx.store.clone();
+/// `/healthz`, `/readyz` and `/metrics`: what every role serves.
+fn health_routes<S: Clone + Send + Sync + 'static>(api: &ApiState) -> Router<S> {
     crate::metrics::handle();
     let (metrics_store, metrics_engine) = (api.store.clone(), api.engine.clone());
-    let request_id = HeaderName::from_static("x-request-id");
+    let store = api.store.clone();
     Router::new()
-        .nest("/api/v1", api::router(api.clone()))
-        .nest("/hooks", api::hooks_router(api))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(move || crate::metrics::render(metrics_store.clone(), metrics_engine.clone())))
         .route(
@@ -136,29 +158,46 @@ pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: L
                 }
             }),
         )
+}
+
+/// A worker's router: health and metrics only.
+pub fn health_router(api: ApiState, limits: &HttpLimits) -> Router {
+    with_layers(health_routes(&api), limits)
+}
+
+pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: LeptosOptions) -> Router {
+    let routes = generate_route_list(App);
+    let router = Router::new()
+        .merge(health_routes(&api))
+        .nest("/api/v1", api::router(api.clone()))
+        .nest("/hooks", api::hooks_router(api))
         .leptos_routes_with_context(&options, routes, move || provide_context(ctx.clone()), {
             let options = options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler(shell))
-        // Request ids, a trace span per request (method, matched route, request
-        // id), compression (gzip and brotli; tiny bodies and event streams are
-        // left alone), a timeout and a body limit.
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-                    tracing::info_span!("request", method = %request.method(), route, request_id = id)
-                }))
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(axum::middleware::from_fn(crate::metrics::track_requests))
-                .layer(CompressionLayer::new())
-                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout)),
-        )
-        .with_state(options)
+        .fallback(leptos_axum::file_and_error_handler(shell));
+    with_layers(router, limits).with_state(options)
+}
+
+/// Request ids, a trace span per request (method, matched route, request id),
+/// compression (gzip and brotli; tiny bodies and event streams are left alone),
+/// a timeout and a body limit.
+fn with_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, limits: &HttpLimits) -> Router<S> {
+    let request_id = HeaderName::from_static("x-request-id");
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+                let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                tracing::info_span!("request", method = %request.method(), route, request_id = id)
+            }))
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(axum::middleware::from_fn(crate::metrics::track_requests))
+            .layer(CompressionLayer::new())
+            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout)),
+    )
 }
 
 async fn shutdown_signal() {

@@ -120,7 +120,7 @@ async fn harness(adjust: impl FnOnce(&mut EngineSettings)) -> Harness {
     settings.http.allow_loopback = true;
     settings.http.max_body_bytes = 16 * 1024;
     adjust(&mut settings);
-    let engine = Engine::new(store.clone(), settings).unwrap();
+    let engine = Engine::new(store.clone(), settings, weft::signals::Signals::local()).unwrap();
     Harness { _db: db, store, engine, owner, llm }
 }
 

@@ -99,7 +99,8 @@ async fn bad_definitions_are_4xx_with_the_validation_messages(db: &TestDb) {
 async fn names_are_escaped_in_the_html(db: &TestDb) {
     let (_server, base) = start(db).await;
     let evil = support::definition("<img src=x onerror=alert(1)>");
-    assert_eq!(import(&base, &serde_json::to_string(&evil).unwrap()).await.status(), StatusCode::OK);
+    let imported = import(&base, &serde_json::to_string(&evil).unwrap()).await;
+    assert_eq!(imported.status(), StatusCode::OK, "{}", imported.text().await.unwrap());
     let html = client().get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
     assert!(!html.contains("<img src=x"), "{html}");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use app::error::AppError;
 use app::model::*;
-use app::ports::{ExecutionOutcome, NewExecution, Store};
+use app::ports::{ExecutionOutcome, ExecutionStart, HeldExecution, Lease, NewExecution, Store};
 use serde_json::json;
 use support::definition;
 
@@ -27,6 +27,10 @@ store_suite!(
     a_schedule_tick_is_claimed_once,
     retention_deletes_only_finished_executions_in_batches,
     an_execution_started_at_once_is_created_running,
+    each_queued_execution_is_claimed_once,
+    an_expired_lease_is_taken_over_and_its_old_holder_is_fenced_off,
+    leases_are_renewed_released_and_carry_cancel_requests,
+    expired_leases_make_running_executions_claimable,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -158,27 +162,50 @@ fn node_run(execution_id: ExecutionId, node_id: &str, status: NodeStatus) -> Nod
     }
 }
 
+/// The process the suite's executions are leased to.
+const WORKER: &str = "test-worker";
+
+fn lease(owner: &str, expires_at: i64) -> Lease {
+    Lease { owner: owner.into(), expires_at }
+}
+
+fn new_execution(workflow: &WorkflowSummary, input: serde_json::Value, start: ExecutionStart) -> NewExecution {
+    NewExecution {
+        workflow_id: workflow.id,
+        version: workflow.current_version,
+        owner_id: workflow.owner_id,
+        trigger: Trigger::Manual,
+        input,
+        start,
+    }
+}
+
+/// An execution running under `WORKER`'s lease (far from expiring).
 async fn start(store: &dyn Store, workflow: &WorkflowSummary, input: serde_json::Value) -> Execution {
-    store
-        .create_execution(&NewExecution {
-            workflow_id: workflow.id,
-            version: workflow.current_version,
-            owner_id: workflow.owner_id,
-            trigger: Trigger::Manual,
-            input,
-            started_at: None,
-        })
-        .await
-        .unwrap()
+    let start = ExecutionStart::Running { lease: lease(WORKER, i64::MAX / 4), started_at: 1 };
+    store.create_execution(&new_execution(workflow, input, start)).await.unwrap()
+}
+
+async fn queue(store: &dyn Store, workflow: &WorkflowSummary) -> Execution {
+    store.create_execution(&new_execution(workflow, json!({}), ExecutionStart::Queued)).await.unwrap()
+}
+
+fn ids(executions: &[Execution]) -> Vec<ExecutionId> {
+    let mut ids: Vec<_> = executions.iter().map(|e| e.id).collect();
+    ids.sort();
+    ids
 }
 
 async fn executions_record_node_runs_in_batches_and_finish_atomically(store: Arc<dyn Store>) {
     let owner = user(store.as_ref(), "e@example.com").await;
     let workflow = store.create_workflow(owner.id, &definition("Big")).await.unwrap();
-    let execution = start(store.as_ref(), &workflow, json!({"who": "world"})).await;
+    let new = new_execution(&workflow, json!({"who": "world"}), ExecutionStart::Queued);
+    let execution = store.create_execution(&new).await.unwrap();
     assert_eq!(execution.status, ExecutionStatus::Queued);
     assert_eq!(execution.input, json!({"who": "world"}));
-    store.mark_execution_running(execution.id, 1_000).await.unwrap();
+    let claimed = store.claim_executions(&lease(WORKER, 60_000), 1_000, 10).await.unwrap();
+    assert_eq!(ids(&claimed), [execution.id]);
+    assert_eq!((claimed[0].status, claimed[0].started_at), (ExecutionStatus::Running, Some(1_000)));
 
     // More rows than one INSERT statement carries.
     let queued: Vec<NodeRun> =
@@ -194,6 +221,7 @@ async fn executions_record_node_runs_in_batches_and_finish_atomically(store: Arc
     store
         .finish_execution(
             execution.id,
+            WORKER,
             &[done.clone(), failed.clone()],
             &ExecutionOutcome {
                 status: ExecutionStatus::Failed,
@@ -232,6 +260,7 @@ async fn the_workflow_list_shows_the_latest_execution(store: Arc<dyn Store>) {
     store
         .finish_execution(
             latest.id,
+            WORKER,
             &[],
             &ExecutionOutcome { status: ExecutionStatus::Succeeded, error: None, finished_at: 5 },
         )
@@ -258,7 +287,7 @@ async fn executions_filter_and_page_by_key(store: Arc<dyn Store>) {
         if i < 3 {
             let outcome =
                 ExecutionOutcome { status: ExecutionStatus::Failed, error: Some("boom".into()), finished_at: 9 };
-            store.finish_execution(execution.id, &[], &outcome).await.unwrap();
+            store.finish_execution(execution.id, WORKER, &[], &outcome).await.unwrap();
             failed.push(execution.id);
         }
     }
@@ -301,7 +330,7 @@ async fn an_execution_of_a_version_that_does_not_exist_is_rejected(store: Arc<dy
             owner_id: owner.id,
             trigger: Trigger::Api,
             input: json!(null),
-            started_at: None,
+            start: ExecutionStart::Queued,
         })
         .await
         .unwrap_err();
@@ -430,12 +459,12 @@ async fn retention_deletes_only_finished_executions_in_batches(store: Arc<dyn St
     for _ in 0..5 {
         let e = start(store.as_ref(), &busy, json!({})).await;
         store.record_node_runs(&[node_run(e.id, "greet", NodeStatus::Succeeded)]).await.unwrap();
-        store.finish_execution(e.id, &[], &done).await.unwrap();
+        store.finish_execution(e.id, WORKER, &[], &done).await.unwrap();
         busy_runs.push(e.id);
     }
     let running = start(store.as_ref(), &busy, json!({})).await;
     let quiet_run = start(store.as_ref(), &quiet, json!({})).await;
-    store.finish_execution(quiet_run.id, &[], &done).await.unwrap();
+    store.finish_execution(quiet_run.id, WORKER, &[], &done).await.unwrap();
 
     // Keep the newest two of each workflow (the running one counts, and stays):
     // four of Busy's finished runs go, in batches of two.
@@ -476,11 +505,108 @@ async fn an_execution_started_at_once_is_created_running(store: Arc<dyn Store>) 
         owner_id: owner.id,
         trigger: Trigger::Webhook,
         input: json!({"x": 1}),
-        started_at: Some(42),
+        start: ExecutionStart::Running { lease: lease(WORKER, 60_000), started_at: 42 },
     };
     let execution = store.create_execution(&new).await.unwrap();
     assert_eq!(
         (execution.status, execution.started_at, execution.created_at),
         (ExecutionStatus::Running, Some(42), 42)
     );
+    // Leased to its creator: nobody else may claim it before the lease expires.
+    assert!(store.claim_executions(&lease("other", 90_000), 59_999, 10).await.unwrap().is_empty());
+    assert_eq!(store.next_claimable_at("other").await.unwrap(), Some(60_000));
+    assert_eq!(store.next_claimable_at(WORKER).await.unwrap(), None, "its own leases are not counted");
+}
+
+async fn each_queued_execution_is_claimed_once(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "q@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Queued")).await.unwrap();
+    assert_eq!(store.next_claimable_at("a").await.unwrap(), None, "an empty queue");
+    let mut queued = Vec::new();
+    for _ in 0..7 {
+        queued.push(queue(store.as_ref(), &workflow).await);
+    }
+    assert_eq!(store.next_claimable_at("a").await.unwrap(), Some(0), "claimable now");
+    // Three claimers at once, four rows each at most: every row goes to exactly one.
+    let claims = futures::future::join_all(["a", "b", "c"].map(|who| {
+        let store = store.clone();
+        async move { store.claim_executions(&lease(who, 10_000), 5_000, 4).await.unwrap() }
+    }))
+    .await;
+    let mut all: Vec<Execution> = claims.iter().flatten().cloned().collect();
+    assert_eq!(ids(&all), ids(&queued), "all seven claimed, none twice: {claims:?}");
+    all.retain(|e| e.status != ExecutionStatus::Running);
+    assert!(all.is_empty(), "claimed executions are running");
+    assert!(store.claim_executions(&lease("d", 10_000), 5_000, 4).await.unwrap().is_empty());
+    assert_eq!(store.node_runs_of(&ids(&queued)).await.unwrap(), []);
+}
+
+async fn an_expired_lease_is_taken_over_and_its_old_holder_is_fenced_off(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "t@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Taken over")).await.unwrap();
+    let start = ExecutionStart::Running { lease: lease("dead", 1_000), started_at: 500 };
+    let execution = store.create_execution(&new_execution(&workflow, json!({}), start)).await.unwrap();
+    store.record_node_runs(&[node_run(execution.id, "greet", NodeStatus::Succeeded)]).await.unwrap();
+
+    assert!(store.claim_executions(&lease("heir", 9_000), 999, 10).await.unwrap().is_empty(), "not yet expired");
+    let claimed = store.claim_executions(&lease("heir", 9_000), 1_000, 10).await.unwrap();
+    assert_eq!(ids(&claimed), [execution.id]);
+    assert_eq!(claimed[0].started_at, Some(500), "a takeover keeps the start time");
+    let recorded = store.node_runs_of(&[execution.id]).await.unwrap();
+    assert_eq!(
+        recorded.iter().map(|r| (r.node_id.as_str(), r.status)).collect::<Vec<_>>(),
+        [("greet", NodeStatus::Succeeded)]
+    );
+
+    // The old holder wakes up: its renewal no longer holds the execution, and
+    // it cannot finish it.
+    assert_eq!(store.renew_leases(&lease("dead", 20_000)).await.unwrap(), []);
+    let outcome = ExecutionOutcome { status: ExecutionStatus::Failed, error: None, finished_at: 2_000 };
+    let error = store.finish_execution(execution.id, "dead", &[], &outcome).await.unwrap_err();
+    assert!(matches!(error, AppError::Conflict(_)), "{error:?}");
+    assert_eq!(store.execution(Scope::Everyone, execution.id).await.unwrap().status, ExecutionStatus::Running);
+    let outcome = ExecutionOutcome { status: ExecutionStatus::Succeeded, error: None, finished_at: 2_000 };
+    store.finish_execution(execution.id, "heir", &[], &outcome).await.unwrap();
+    assert_eq!(store.execution(Scope::Everyone, execution.id).await.unwrap().status, ExecutionStatus::Succeeded);
+}
+
+async fn leases_are_renewed_released_and_carry_cancel_requests(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "c@example.com").await;
+    let stranger = user(store.as_ref(), "s@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Cancelled")).await.unwrap();
+    let running = start(store.as_ref(), &workflow, json!({})).await;
+    let waiting = queue(store.as_ref(), &workflow).await;
+
+    let held = store.renew_leases(&lease(WORKER, i64::MAX / 4)).await.unwrap();
+    assert_eq!(held, [HeldExecution { id: running.id, cancel_requested: false }]);
+
+    // Someone else's execution is not found; a queued one is cancelled at once;
+    // a running one is flagged for its process.
+    let error = store.request_cancel(Scope::Owner(stranger.id), running.id).await.unwrap_err();
+    assert_eq!(error, AppError::NotFound("execution".into()));
+    assert_eq!(store.request_cancel(Scope::Owner(owner.id), waiting.id).await.unwrap(), ExecutionStatus::Cancelled);
+    let cancelled = store.execution(Scope::Everyone, waiting.id).await.unwrap();
+    assert_eq!(cancelled.status, ExecutionStatus::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    assert!(matches!(store.request_cancel(Scope::Everyone, waiting.id).await, Err(AppError::Conflict(_))));
+    assert_eq!(store.request_cancel(Scope::Everyone, running.id).await.unwrap(), ExecutionStatus::Running);
+    let held = store.renew_leases(&lease(WORKER, i64::MAX / 4)).await.unwrap();
+    assert_eq!(held, [HeldExecution { id: running.id, cancel_requested: true }]);
+
+    // Handed back (a shutdown): claimable by anyone at once.
+    store.release_executions(WORKER, &[running.id]).await.unwrap();
+    assert_eq!(store.renew_leases(&lease(WORKER, i64::MAX / 4)).await.unwrap(), []);
+    assert_eq!(store.next_claimable_at(WORKER).await.unwrap(), Some(0));
+    let claimed = store.claim_executions(&lease("next", 10_000), 5_000, 10).await.unwrap();
+    assert_eq!(ids(&claimed), [running.id]);
+}
+
+async fn expired_leases_make_running_executions_claimable(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "x@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Restarted")).await.unwrap();
+    let running = start(store.as_ref(), &workflow, json!({})).await;
+    assert!(store.claim_executions(&lease("restarted", 10_000), 5_000, 10).await.unwrap().is_empty());
+    assert_eq!(store.expire_leases().await.unwrap(), 1);
+    let claimed = store.claim_executions(&lease("restarted", 10_000), 5_000, 10).await.unwrap();
+    assert_eq!(ids(&claimed), [running.id]);
 }

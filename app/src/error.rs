@@ -19,6 +19,9 @@ pub enum AppError {
     Conflict(String),
     #[error("sign in to continue")]
     Unauthorized,
+    /// The server cannot do it now (shutting down); trying again later may work.
+    #[error("{0}")]
+    Unavailable(String),
     /// Details are logged on the server, never sent to the client.
     #[error("something went wrong on the server")]
     Internal,
@@ -39,6 +42,7 @@ impl AppError {
             AppError::Invalid(_) | AppError::BadRequest(_) => 400,
             AppError::Conflict(_) => 409,
             AppError::Unauthorized => 401,
+            AppError::Unavailable(_) => 503,
             AppError::Internal => 500,
             AppError::Transport(_) => 502,
         }

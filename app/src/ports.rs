@@ -16,9 +16,31 @@ pub struct NewExecution {
     pub owner_id: UserId,
     pub trigger: Trigger,
     pub input: Value,
-    /// Set when the execution starts at once (saves the write that would mark
-    /// it running); `None` leaves it queued.
-    pub started_at: Option<i64>,
+    pub start: ExecutionStart,
+}
+
+/// Whether a new execution waits in the queue or runs at once in the process
+/// that creates it (which then holds its lease: no second write to claim it).
+#[derive(Debug, Clone)]
+pub enum ExecutionStart {
+    Queued,
+    Running { lease: Lease, started_at: i64 },
+}
+
+/// A process's hold on an execution it runs, until `expires_at` (ms) unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The process: unique per process start.
+    pub owner: String,
+    pub expires_at: i64,
+}
+
+/// An execution a process holds, as the lease renewal reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldExecution {
+    pub id: ExecutionId,
+    /// Someone asked for it to be cancelled (possibly through another process).
+    pub cancel_requested: bool,
 }
 
 /// How a finished execution ends.
@@ -89,15 +111,17 @@ pub trait Store: Send + Sync + 'static {
 
     // Executions and node runs.
     async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution>;
-    async fn mark_execution_running(&self, id: ExecutionId, started_at: i64) -> AppResult<()>;
     /// Upserts node states, many at once, in one transaction (the engine batches
     /// its state changes and flushes them here).
     async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()>;
     /// Writes the last node states and the final status in one transaction, so a
-    /// run reported as finished is never missing its nodes.
+    /// run reported as finished is never missing its nodes. Only the lease's
+    /// holder may finish it: for anyone else (the lease expired and another
+    /// process took the execution over) this is a `Conflict` and writes nothing.
     async fn finish_execution(
         &self,
         id: ExecutionId,
+        lease_owner: &str,
         last_runs: &[NodeRun],
         outcome: &ExecutionOutcome,
     ) -> AppResult<()>;
@@ -110,6 +134,29 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Cursor>,
         limit: u32,
     ) -> AppResult<Page<Execution>>;
+
+    // The queue (see migrations/*/0005_queue_and_leases.sql).
+    /// Claims up to `limit` claimable executions (queued, or running under a
+    /// lease that expired at or before `now`), oldest first, for `lease`. Each
+    /// is claimed by one process only; claimed executions are running.
+    async fn claim_executions(&self, lease: &Lease, now: i64, limit: u32) -> AppResult<Vec<Execution>>;
+    /// The recorded node states of several executions (resuming what was claimed).
+    async fn node_runs_of(&self, ids: &[ExecutionId]) -> AppResult<Vec<NodeRun>>;
+    /// Extends every lease `lease.owner` holds to `lease.expires_at`; returns the
+    /// executions still held (one missing from it was taken over elsewhere).
+    async fn renew_leases(&self, lease: &Lease) -> AppResult<Vec<HeldExecution>>;
+    /// Ends every lease now (a single process starting on SQLite: whoever held
+    /// them is gone); returns how many running executions became claimable.
+    async fn expire_leases(&self) -> AppResult<u64>;
+    /// Hands executions back to the queue (a process shutting down): claimable at once.
+    async fn release_executions(&self, owner: &str, ids: &[ExecutionId]) -> AppResult<()>;
+    /// When the earliest lease not held by `owner` expires (`Some(0)`: something
+    /// is claimable now; `None`: nothing is queued or running elsewhere).
+    async fn next_claimable_at(&self, owner: &str) -> AppResult<Option<i64>>;
+    /// Asks for an execution to be cancelled. A queued one is cancelled here and
+    /// then (`Cancelled`); a running one is flagged for its process (`Running`).
+    /// A finished one is a `Conflict`.
+    async fn request_cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus>;
 
     // Triggers (kept in step with each saved version's `triggers`).
     async fn webhook(&self, path: &str) -> AppResult<Option<WebhookTarget>>;

@@ -37,6 +37,7 @@ impl From<AppError> for ApiError {
             },
             AppError::BadRequest(message) => Self::bad_request(message),
             AppError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::Unavailable(message) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
             AppError::Unauthorized => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required")
             }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::error::Id;
 use super::{page_position, ApiError, ApiState, Caller};
 use crate::engine::report_from_store;
+use crate::signals::Signal;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -112,27 +113,30 @@ pub async fn list(
     Ok(Json(state.store.list_executions(caller.readable(), &filter, after, limit).await?))
 }
 
+/// Cancels a queued execution at once, or asks the process running it to stop
+/// it (directly when it runs here, else by a signal, with the lease renewal as
+/// the fallback that reaches it within a quarter lease).
 pub async fn cancel(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<Response> {
-    let execution = state.store.execution(caller.readable(), id).await?;
-    if execution.owner_id != caller.0.id && !caller.0.is_admin {
-        return Err(app::error::AppError::NotFound("execution".into()).into());
+    let status = state.store.request_cancel(caller.readable(), id).await.map_err(|error| match error {
+        app::error::AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "already_finished", message),
+        other => other.into(),
+    })?;
+    if status == ExecutionStatus::Running && !state.engine.cancel(id) {
+        state.engine.signals().publish(Signal::Cancel(id)).await;
     }
-    if execution.status.is_finished() {
-        let message = format!("the execution already ended ({})", execution.status);
-        return Err(ApiError::new(StatusCode::CONFLICT, "already_finished", message));
-    }
-    if !state.engine.cancel(id) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_running_here",
-            "the execution is not running in this process",
-        ));
-    }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "cancelling": true }))).into_response())
+    let cancelled = status == ExecutionStatus::Cancelled;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "cancelling": !cancelled, "cancelled": cancelled })))
+        .into_response())
 }
 
-/// Live events of a running execution; for a finished one, its final node
-/// states and the `finished` event, then the stream ends.
+/// How often the event stream of an execution running in another process
+/// reads its stored state (the runner writes node states every 50 ms).
+const REMOTE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Live events of an execution: followed in memory when it runs here; when it
+/// runs in another process (or waits in the queue), its stored node states are
+/// followed instead, so the stream works whichever process runs it. For a
+/// finished execution: its final node states and the `finished` event.
 pub async fn events(
     State(state): State<ApiState>,
     caller: Caller,
@@ -143,51 +147,92 @@ pub async fn events(
     // closing its channel), never missed.
     let live = state.engine.subscribe(id);
     let execution = state.store.execution(caller.readable(), id).await?;
-    let replay: Vec<RunEvent> = if live.is_some() {
-        Vec::new()
-    } else {
-        let runs = state.store.node_runs(caller.readable(), id).await?;
-        let mut events: Vec<RunEvent> = runs
-            .into_iter()
-            .map(|r| RunEvent::Node {
-                node: r.node_id,
-                status: r.status,
-                attempt: r.attempt,
-                output: r.output,
-                error: r.error,
-                at: r.finished_at.or(r.started_at).unwrap_or(execution.created_at),
-            })
-            .collect();
-        if execution.status.is_finished() {
-            events.push(RunEvent::Finished {
-                status: execution.status,
-                error: execution.error.clone(),
-                at: execution.finished_at.unwrap_or(execution.created_at),
-            });
-        }
-        events
+    let scope = caller.readable();
+    let events: std::pin::Pin<Box<dyn Stream<Item = RunEvent> + Send>> = match live {
+        Some(receiver) => Box::pin(follow_live(receiver)),
+        None => Box::pin(follow_stored(state.store.clone(), scope, execution)),
     };
-    let to_sse = |event: &RunEvent| {
-        let name = match event {
-            RunEvent::Node { .. } => "node",
-            RunEvent::Token { .. } => "token",
-            RunEvent::Finished { .. } => "finished",
-        };
-        Ok(Event::default().event(name).json_data(event).unwrap_or_default())
+    Ok(Sse::new(events.map(|event| Ok(to_sse(&event)))).keep_alive(KeepAlive::default()))
+}
+
+fn to_sse(event: &RunEvent) -> Event {
+    let name = match event {
+        RunEvent::Node { .. } => "node",
+        RunEvent::Token { .. } => "token",
+        RunEvent::Finished { .. } => "finished",
     };
-    let replayed = stream::iter(replay.iter().map(to_sse).collect::<Vec<_>>());
-    let live = stream::unfold(live, move |receiver| async move {
+    Event::default().event(name).json_data(event).unwrap_or_default()
+}
+
+fn follow_live(receiver: tokio::sync::broadcast::Receiver<RunEvent>) -> impl Stream<Item = RunEvent> {
+    stream::unfold(Some(receiver), |receiver| async move {
         let mut receiver = receiver?;
         loop {
             match receiver.recv().await {
                 Ok(event) => {
                     let last = matches!(event, RunEvent::Finished { .. });
-                    return Some((to_sse(&event), if last { None } else { Some(receiver) }));
+                    return Some((event, if last { None } else { Some(receiver) }));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
-    });
-    Ok(Sse::new(replayed.chain(live)).keep_alive(KeepAlive::default()))
+    })
+}
+
+/// Node events for every stored node state that changed since the last look,
+/// until the execution is finished.
+fn follow_stored(
+    store: std::sync::Arc<dyn app::ports::Store>,
+    scope: Scope,
+    execution: Execution,
+) -> impl Stream<Item = RunEvent> {
+    struct Follow {
+        store: std::sync::Arc<dyn app::ports::Store>,
+        scope: Scope,
+        id: ExecutionId,
+        preread: Option<Execution>,
+        seen: std::collections::HashMap<String, (NodeStatus, i32)>,
+        done: bool,
+    }
+    let start =
+        Follow { store, scope, id: execution.id, preread: Some(execution), seen: Default::default(), done: false };
+    stream::unfold(start, |mut follow| async move {
+        if follow.done {
+            return None;
+        }
+        let execution = match follow.preread.take() {
+            Some(execution) => execution,
+            None => {
+                tokio::time::sleep(REMOTE_POLL).await;
+                follow.store.execution(follow.scope, follow.id).await.ok()?
+            }
+        };
+        let runs = follow.store.node_runs(follow.scope, follow.id).await.ok()?;
+        let mut batch = Vec::new();
+        for run in runs {
+            let key = (run.status, run.attempt);
+            if follow.seen.insert(run.node_id.clone(), key) == Some(key) {
+                continue;
+            }
+            batch.push(RunEvent::Node {
+                at: run.finished_at.or(run.started_at).unwrap_or(execution.created_at),
+                node: run.node_id,
+                status: run.status,
+                attempt: run.attempt,
+                output: run.output,
+                error: run.error,
+            });
+        }
+        if execution.status.is_finished() {
+            follow.done = true;
+            batch.push(RunEvent::Finished {
+                status: execution.status,
+                error: execution.error.clone(),
+                at: execution.finished_at.unwrap_or(execution.created_at),
+            });
+        }
+        Some((stream::iter(batch), follow))
+    })
+    .flatten()
 }

@@ -71,7 +71,9 @@ async fn execute(
     let store = store::connect(database).await?;
     let owner = server::local_user(store.as_ref()).await?;
     let version = saved_version(store.as_ref(), owner.id, &definition).await?;
-    let engine = Engine::new(store, engine_args.settings())?;
+    let engine = Engine::new(store, engine_args.settings(), crate::signals::Signals::local())?;
+    // Keeps this run's lease; a one-off run claims nothing from the queue.
+    engine.spawn_workers(false);
     let mut handle = engine.start(&version, owner.id, Trigger::Cli, input).await?;
     let id = handle.execution.id;
 

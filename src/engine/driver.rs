@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::error::AppResult;
+use app::error::{AppError, AppResult};
 use app::model::*;
 use app::ports::ExecutionOutcome;
 use serde_json::{json, Map, Value};
@@ -18,6 +18,30 @@ use super::nodes::{NodeOutput, NodeScope, NodeServices};
 use super::scheduler::{Completion, NodeIndex, NodeState, Scheduler};
 use super::{build_report, Engine};
 use crate::store::now_ms;
+
+/// What a run starts from: a new execution, or one taken over or resumed, with
+/// the node states recorded so far.
+pub(super) struct RunStart {
+    pub execution_id: ExecutionId,
+    pub started_at: i64,
+    pub workflow: ValidatedWorkflow,
+    pub input: Value,
+    pub recorded: Vec<NodeRun>,
+}
+
+/// How others steer a run while it goes.
+#[derive(Clone, Default)]
+pub(super) struct RunControl {
+    /// The user cancelled it: stop, record the run as cancelled.
+    pub cancel: CancellationToken,
+    /// Another process took it over (this one lost its lease): stop and write nothing.
+    pub abandon: CancellationToken,
+}
+
+/// The error a run that was handed back to the queue at shutdown ends with.
+fn handed_back() -> AppError {
+    AppError::Unavailable("this Weft process is shutting down; the run was handed to another process".into())
+}
 
 /// What a node task tells the driver while it runs.
 enum Progress {
@@ -68,6 +92,9 @@ struct Run<'a> {
     recorder: Recorder,
     outputs: Map<String, Value>,
     events: broadcast::Sender<RunEvent>,
+    /// Results recorded before a takeover or restart: these nodes are not run
+    /// again, their recorded results are fed to the scheduler instead.
+    replay: HashMap<NodeIndex, Result<NodeOutput, String>>,
 }
 
 impl Run<'_> {
@@ -130,6 +157,7 @@ impl Run<'_> {
         self.recorder.update(node, |r| r.input = Some(recorded_input));
         let scope = NodeScope {
             node_id: self.scheduler.id(node).to_string(),
+            idempotency_key: format!("weft-{}-{}", self.execution_id, self.scheduler.id(node)),
             input: self.input.clone(),
             nodes: self.outputs.clone(),
             live_inputs,
@@ -154,32 +182,38 @@ impl Run<'_> {
             .id()
     }
 
-    fn finish_node(&mut self, done: TaskResult) -> Option<String> {
+    /// Feeds a node's result to the scheduler. `replayed` results were recorded
+    /// by an earlier process: their stored state stays as it is.
+    fn finish_node(&mut self, done: TaskResult, replayed: bool) -> Option<String> {
         let TaskResult { node, attempt, result } = done;
         let id = self.scheduler.id(node).to_string();
         let now = now_ms();
         let (completion, failure) = match result {
             Ok(output) => {
                 self.outputs.insert(id.clone(), output.value.clone());
-                self.recorder.update(node, |r| {
-                    r.status = NodeStatus::Succeeded;
-                    r.attempt = attempt;
-                    r.output = Some(output.value);
-                    r.error = None;
-                    r.finished_at = Some(now);
-                });
+                if !replayed {
+                    self.recorder.update(node, |r| {
+                        r.status = NodeStatus::Succeeded;
+                        r.attempt = attempt;
+                        r.output = Some(output.value);
+                        r.error = None;
+                        r.finished_at = Some(now);
+                    });
+                }
                 (Completion::Succeeded { branch: output.branch }, None)
             }
             Err(error) => {
                 if self.workflow.nodes[node].policy.on_error == OnError::Continue {
                     self.outputs.insert(id.clone(), json!({ "error": error }));
                 }
-                self.recorder.update(node, |r| {
-                    r.status = NodeStatus::Failed;
-                    r.attempt = attempt;
-                    r.error = Some(error.clone());
-                    r.finished_at = Some(now);
-                });
+                if !replayed {
+                    self.recorder.update(node, |r| {
+                        r.status = NodeStatus::Failed;
+                        r.attempt = attempt;
+                        r.error = Some(error.clone());
+                        r.finished_at = Some(now);
+                    });
+                }
                 (Completion::Failed, Some(format!("node `{id}` failed: {error}")))
             }
         };
@@ -190,31 +224,58 @@ impl Run<'_> {
     }
 }
 
-/// Runs one execution to its end.
+/// The result a node recorded before, if it ended (it is then not run again).
+fn recorded_result(node: &ValidatedNode, run: &NodeRun) -> Option<Result<NodeOutput, String>> {
+    match run.status {
+        NodeStatus::Succeeded => {
+            let value = run.output.clone().unwrap_or(Value::Null);
+            // A condition's branch is its recorded `result`.
+            let branch = matches!(node.config, NodeConfig::Condition(_))
+                .then(|| value.get("result").and_then(Value::as_bool).unwrap_or(false));
+            Some(Ok(NodeOutput { value, branch }))
+        }
+        NodeStatus::Failed => Some(Err(run.error.clone().unwrap_or_else(|| "failed".into()))),
+        _ => None,
+    }
+}
+
+/// Runs one execution to its end (or until it is abandoned or handed back).
 pub(super) async fn drive(
     engine: &Arc<Engine>,
-    execution_id: ExecutionId,
-    started_at: i64,
-    workflow: ValidatedWorkflow,
-    input: Value,
+    start: RunStart,
     events: broadcast::Sender<RunEvent>,
-    cancel: CancellationToken,
+    control: RunControl,
 ) -> AppResult<ExecutionReport> {
-    // The execution was created running (see `Engine::start_validated`).
+    let RunStart { execution_id, started_at, workflow, input, recorded } = start;
     let scheduler = Scheduler::new(&workflow);
+    let mut recorded: HashMap<String, NodeRun> = recorded.into_iter().map(|r| (r.node_id.clone(), r)).collect();
+    let mut replay = HashMap::new();
+    let mut dirty = BTreeSet::new();
     let runs = workflow
         .nodes
         .iter()
-        .map(|n| NodeRun {
-            execution_id,
-            node_id: n.id.clone(),
-            status: NodeStatus::Queued,
-            attempt: 0,
-            input: None,
-            output: None,
-            error: None,
-            started_at: None,
-            finished_at: None,
+        .enumerate()
+        .map(|(index, n)| match recorded.remove(&n.id) {
+            Some(run) => {
+                if let Some(result) = recorded_result(n, &run) {
+                    replay.insert(index, result);
+                }
+                run
+            }
+            None => {
+                dirty.insert(index);
+                NodeRun {
+                    execution_id,
+                    node_id: n.id.clone(),
+                    status: NodeStatus::Queued,
+                    attempt: 0,
+                    input: None,
+                    output: None,
+                    error: None,
+                    started_at: None,
+                    finished_at: None,
+                }
+            }
         })
         .collect();
     let mut run = Run {
@@ -222,10 +283,11 @@ pub(super) async fn drive(
         execution_id,
         input,
         scheduler,
-        recorder: Recorder { runs, dirty: (0..workflow.nodes.len()).collect() },
+        recorder: Recorder { runs, dirty },
         outputs: Map::new(),
         events,
         workflow,
+        replay,
     };
 
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
@@ -240,23 +302,52 @@ pub(super) async fn drive(
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cancelled = false;
     let mut failure: Option<String> = None;
+    // Set when the process shuts down: no new nodes start; those running get
+    // until this deadline to finish, then the run is handed back to the queue.
+    let mut draining: Option<tokio::time::Instant> = None;
 
     loop {
-        while tasks.len() < engine.settings.max_parallel_nodes.max(1) {
+        while draining.is_none() && tasks.len() < engine.settings.max_parallel_nodes.max(1) {
             let Some(node) = run.scheduler.next_ready() else { break };
+            if let Some(result) = run.replay.remove(&node) {
+                let done = TaskResult { node, attempt: run.recorder.runs[node].attempt, result };
+                if let Some(error) = run.finish_node(done, true) {
+                    failure.get_or_insert(error);
+                    tasks.abort_all();
+                }
+                continue;
+            }
             let task = run.spawn(node, &mut tasks, &progress_tx);
             task_nodes.insert(task, node);
         }
         if run.scheduler.is_finished() {
             break;
         }
+        if draining.is_some() && tasks.is_empty() {
+            return hand_back(&mut run).await;
+        }
         tokio::select! {
             biased;
-            _ = cancel.cancelled(), if !cancelled => {
+            _ = control.abandon.cancelled() => {
+                tasks.abort_all();
+                tracing::warn!(execution = execution_id, "another process took this run over; abandoning it here");
+                return Err(AppError::Conflict(format!("execution {execution_id} was taken over by another process")));
+            }
+            _ = control.cancel.cancelled(), if !cancelled => {
                 cancelled = true;
                 let decided = run.scheduler.cancel();
                 run.record_decided(decided);
                 tasks.abort_all();
+            }
+            _ = engine.shutdown.cancelled(), if draining.is_none() => {
+                draining = Some(tokio::time::Instant::now() + engine.settings.queue.shutdown_grace);
+            }
+            _ = tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)), if draining.is_some() => {
+                // The grace period is over: stop what still runs; it runs again
+                // in the process that takes the execution over.
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                return hand_back(&mut run).await;
             }
             Some(Progress::AttemptStarted { node, attempt, at }) = progress_rx.recv() => {
                 run.recorder.update(node, |r| {
@@ -269,7 +360,7 @@ pub(super) async fn drive(
             Some(joined) = tasks.join_next_with_id() => match joined {
                 Ok((task, done)) => {
                     task_nodes.remove(&task);
-                    if let Some(error) = run.finish_node(done) {
+                    if let Some(error) = run.finish_node(done, false) {
                         failure.get_or_insert(error);
                         tasks.abort_all();
                     }
@@ -285,8 +376,8 @@ pub(super) async fn drive(
                             run.publish(node);
                         } else {
                             tracing::error!(execution = execution_id, error = %join_error, "a node task panicked");
-                            let error = run.finish_node(TaskResult { node, attempt: 1, result: Err("the node crashed".into()) });
-                            if let Some(error) = error {
+                            let done = TaskResult { node, attempt: 1, result: Err("the node crashed".into()) };
+                            if let Some(error) = run.finish_node(done, false) {
                                 failure.get_or_insert(error);
                                 tasks.abort_all();
                             }
@@ -310,14 +401,29 @@ pub(super) async fn drive(
     };
     let finished_at = now_ms();
     let last_runs = run.recorder.take_dirty();
-    engine
-        .store
-        .finish_execution(execution_id, &last_runs, &ExecutionOutcome { status, error: error.clone(), finished_at })
-        .await?;
+    let outcome = ExecutionOutcome { status, error: error.clone(), finished_at };
+    engine.store.finish_execution(execution_id, &engine.worker_id, &last_runs, &outcome).await?;
     // Only now, with everything stored, is the run reported as finished.
     let _ = run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
 
     Ok(build_report(execution_id, status, error, Some(started_at), Some(finished_at), run.recorder.runs))
+}
+
+/// Writes what the run completed, puts nodes that were stopped mid-way back to
+/// queued, and releases the execution so another process resumes it at once.
+async fn hand_back(run: &mut Run<'_>) -> AppResult<ExecutionReport> {
+    for node in 0..run.recorder.runs.len() {
+        if run.recorder.runs[node].status == NodeStatus::Running {
+            run.recorder.update(node, |r| r.status = NodeStatus::Queued);
+        }
+    }
+    let pending = run.recorder.take_dirty();
+    let engine = run.engine;
+    engine.store.record_node_runs(&pending).await?;
+    engine.store.release_executions(&engine.worker_id, &[run.execution_id]).await?;
+    engine.signals.publish(crate::signals::Signal::Queued).await;
+    tracing::info!(execution = run.execution_id, "handed the run back to the queue");
+    Err(handed_back())
 }
 
 /// One node, with its timeout and retries.

@@ -17,6 +17,11 @@ use tokio::sync::broadcast;
 #[derive(Debug, Clone)]
 pub struct NodeScope {
     pub node_id: String,
+    /// The same for every attempt of this node in this execution, in this
+    /// process or in one that takes the execution over: a node that runs again
+    /// after a crash passes it on (`http` nodes send it as `Idempotency-Key`)
+    /// so the service it calls can tell a repeat from a new request.
+    pub idempotency_key: String,
     pub input: Value,
     /// `nodes.<id>` for every node decided so far: its output, or `{"error": …}`
     /// for a node that failed under `on_error: continue`.
@@ -26,9 +31,9 @@ pub struct NodeScope {
 }
 
 impl NodeScope {
-    /// The minijinja context: `input` and `nodes`.
+    /// The minijinja context: `input`, `nodes` and `idempotency_key`.
     pub fn context(&self) -> minijinja::Value {
-        minijinja::context! { input => &self.input, nodes => &self.nodes }
+        minijinja::context! { input => &self.input, nodes => &self.nodes, idempotency_key => &self.idempotency_key }
     }
 }
 

@@ -24,6 +24,10 @@ impl PostgresStore {
         Ok(Self { writer: pool.clone(), pool })
     }
 
+    /// Several processes claim at once: each skips rows another is claiming
+    /// instead of waiting for them.
+    const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+
     pub fn pool(&self) -> &Pool<Postgres> {
         &self.pool
     }

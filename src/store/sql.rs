@@ -38,7 +38,7 @@ macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
         use app::error::{AppError, AppResult};
         use app::model::*;
-        use app::ports::{ExecutionOutcome, NewExecution, Store};
+        use app::ports::{ExecutionOutcome, ExecutionStart, HeldExecution, Lease, NewExecution, Store};
         use serde_json::Value;
         use sqlx::types::Json;
         use sqlx::QueryBuilder;
@@ -389,18 +389,27 @@ macro_rules! impl_store {
             }
 
             async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution> {
+                let (status, started_at, lease_owner, lease_expires_at) = match &new.start {
+                    ExecutionStart::Queued => (ExecutionStatus::Queued, None, None, 0),
+                    ExecutionStart::Running { lease, started_at } => {
+                        (ExecutionStatus::Running, Some(*started_at), Some(lease.owner.as_str()), lease.expires_at)
+                    }
+                };
                 let row: ExecutionRow = sqlx::query_as(&format!(
-                    "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at, started_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {EXECUTION_COLUMNS}"
+                    "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at, started_at,
+                                             lease_owner, lease_expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {EXECUTION_COLUMNS}"
                 ))
                 .bind(new.workflow_id)
                 .bind(new.version)
                 .bind(new.owner_id)
                 .bind(new.trigger.as_str())
                 .bind(Json(&new.input))
-                .bind(if new.started_at.is_some() { ExecutionStatus::Running } else { ExecutionStatus::Queued }.as_str())
-                .bind(new.started_at.unwrap_or_else(now_ms))
-                .bind(new.started_at)
+                .bind(status.as_str())
+                .bind(started_at.unwrap_or_else(now_ms))
+                .bind(started_at)
+                .bind(lease_owner)
+                .bind(lease_expires_at)
                 .fetch_one(&self.writer)
                 .await
                 .map_err(|e| match db_error(e) {
@@ -408,20 +417,6 @@ macro_rules! impl_store {
                     other => other,
                 })?;
                 row.try_into()
-            }
-
-            async fn mark_execution_running(&self, id: ExecutionId, started_at: i64) -> AppResult<()> {
-                let done = sqlx::query("UPDATE executions SET status = $1, started_at = $2 WHERE id = $3")
-                    .bind(ExecutionStatus::Running.as_str())
-                    .bind(started_at)
-                    .bind(id)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(db_error)?;
-                if done.rows_affected() == 0 {
-                    return Err(AppError::NotFound("execution".into()));
-                }
-                Ok(())
             }
 
             async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()> {
@@ -433,21 +428,140 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(db_error)
             }
 
-            async fn finish_execution(&self, id: ExecutionId, last_runs: &[NodeRun], outcome: &ExecutionOutcome) -> AppResult<()> {
+            async fn finish_execution(
+                &self,
+                id: ExecutionId,
+                lease_owner: &str,
+                last_runs: &[NodeRun],
+                outcome: &ExecutionOutcome,
+            ) -> AppResult<()> {
                 let mut tx = self.writer.begin().await.map_err(db_error)?;
-                Self::write_node_runs(&mut tx, last_runs).await.map_err(db_error)?;
-                let done = sqlx::query("UPDATE executions SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
-                    .bind(outcome.status.as_str())
-                    .bind(&outcome.error)
-                    .bind(outcome.finished_at)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                // The fenced update first: a process that lost its lease must not
+                // overwrite the node states of the process that took over.
+                let done = sqlx::query(
+                    "UPDATE executions SET status = $1, error = $2, finished_at = $3
+                     WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
+                )
+                .bind(outcome.status.as_str())
+                .bind(&outcome.error)
+                .bind(outcome.finished_at)
+                .bind(id)
+                .bind(lease_owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
                 if done.rows_affected() == 0 {
-                    return Err(AppError::NotFound("execution".into()));
+                    return Err(AppError::Conflict(format!("execution {id} is no longer held by this process")));
                 }
+                Self::write_node_runs(&mut tx, last_runs).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)
+            }
+
+            async fn claim_executions(&self, lease: &Lease, now: i64, limit: u32) -> AppResult<Vec<Execution>> {
+                let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
+                    "UPDATE executions SET status = 'running', started_at = COALESCE(started_at, $1),
+                         lease_owner = $2, lease_expires_at = $3
+                     WHERE id IN (
+                         SELECT id FROM executions
+                         WHERE status IN ('queued', 'running') AND lease_expires_at <= $1
+                         ORDER BY lease_expires_at, id LIMIT $4 {})
+                     RETURNING {EXECUTION_COLUMNS}",
+                    Self::CLAIM_LOCK
+                ))
+                .bind(now)
+                .bind(&lease.owner)
+                .bind(lease.expires_at)
+                .bind(i64::from(limit))
+                .fetch_all(&self.writer)
+                .await
+                .map_err(db_error)?;
+                rows.into_iter().map(Execution::try_from).collect()
+            }
+
+            async fn node_runs_of(&self, ids: &[ExecutionId]) -> AppResult<Vec<NodeRun>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut query =
+                    QueryBuilder::<$db>::new(format!("SELECT {NODE_RUN_COLUMNS} FROM node_runs WHERE execution_id IN ("));
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                let rows: Vec<NodeRunRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+                rows.into_iter().map(NodeRun::try_from).collect()
+            }
+
+            async fn renew_leases(&self, lease: &Lease) -> AppResult<Vec<HeldExecution>> {
+                let rows: Vec<(i64, bool)> = sqlx::query_as(
+                    "UPDATE executions SET lease_expires_at = $1
+                     WHERE lease_owner = $2 AND status IN ('queued', 'running')
+                     RETURNING id, cancel_requested",
+                )
+                .bind(lease.expires_at)
+                .bind(&lease.owner)
+                .fetch_all(&self.writer)
+                .await
+                .map_err(db_error)?;
+                Ok(rows.into_iter().map(|(id, cancel_requested)| HeldExecution { id, cancel_requested }).collect())
+            }
+
+            async fn expire_leases(&self) -> AppResult<u64> {
+                sqlx::query("UPDATE executions SET lease_expires_at = 0 WHERE status IN ('queued', 'running') AND lease_expires_at > 0")
+                    .execute(&self.writer)
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(db_error)
+            }
+
+            async fn release_executions(&self, owner: &str, ids: &[ExecutionId]) -> AppResult<()> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let mut query = QueryBuilder::<$db>::new(
+                    "UPDATE executions SET lease_owner = NULL, lease_expires_at = 0
+                     WHERE status IN ('queued', 'running') AND lease_owner = ",
+                );
+                query.push_bind(owner).push(" AND id IN (");
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query.build().execute(&self.writer).await.map(|_| ()).map_err(db_error)
+            }
+
+            async fn next_claimable_at(&self, owner: &str) -> AppResult<Option<i64>> {
+                sqlx::query_scalar(
+                    "SELECT MIN(lease_expires_at) FROM executions
+                     WHERE status IN ('queued', 'running') AND (lease_owner IS NULL OR lease_owner <> $1)",
+                )
+                .bind(owner)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)
+            }
+
+            async fn request_cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus> {
+                let mut query = QueryBuilder::<$db>::new(
+                    "UPDATE executions SET status = 'cancelled', error = 'the run was cancelled', finished_at = ",
+                );
+                query.push_bind(now_ms()).push(", lease_expires_at = 0 WHERE status = 'queued' AND id = ").push_bind(id);
+                Self::push_scope(&mut query, "owner_id", scope);
+                if query.build().execute(&self.writer).await.map_err(db_error)?.rows_affected() == 1 {
+                    return Ok(ExecutionStatus::Cancelled);
+                }
+                let mut query = QueryBuilder::<$db>::new(
+                    "UPDATE executions SET cancel_requested = TRUE WHERE status = 'running' AND id = ",
+                );
+                query.push_bind(id);
+                Self::push_scope(&mut query, "owner_id", scope);
+                if query.build().execute(&self.writer).await.map_err(db_error)?.rows_affected() == 1 {
+                    return Ok(ExecutionStatus::Running);
+                }
+                let execution = self.execution(scope, id).await?;
+                Err(AppError::Conflict(format!("the execution already ended ({})", execution.status)))
             }
 
             async fn execution(&self, scope: Scope, id: ExecutionId) -> AppResult<Execution> {

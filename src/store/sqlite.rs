@@ -19,28 +19,37 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        // What every connection needs. WAL mode and auto-vacuum are properties of
+        // the file, set by the writer; a reader that set them again would write
+        // the file header as it connects, racing the writer ("database is locked").
         let options = SqliteConnectOptions::from_str(&settings.url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             // NORMAL is durable in WAL mode across application crashes; only a power
             // loss can drop the last transactions.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(settings.pool.busy_timeout)
             .foreign_keys(true)
-            // Lets retention give pages back with `incremental_vacuum` (takes effect
-            // when the file is created).
-            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .log_statements(log::LevelFilter::Trace)
             .log_slow_statements(log::LevelFilter::Warn, settings.pool.slow_query);
         if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
+        let writer_options = options
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Lets retention give pages back with `incremental_vacuum` (takes effect
+            // when the file is created).
+            .auto_vacuum(SqliteAutoVacuum::Incremental);
         let writer =
-            settings.pool.apply(SqlitePoolOptions::new(), 1).max_connections(1).connect_with(options.clone()).await?;
+            settings.pool.apply(SqlitePoolOptions::new(), 1).max_connections(1).connect_with(writer_options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = settings.pool.apply(SqlitePoolOptions::new(), 8).connect_with(options).await?;
         Ok(Self { pool, writer })
     }
+
+    /// SQLite has one writer: a claim is a single UPDATE, serialised with every
+    /// other write, so no row locks are needed.
+    const CLAIM_LOCK: &'static str = "";
 
     pub fn pool(&self) -> &Pool<Sqlite> {
         &self.pool

@@ -13,14 +13,10 @@ use serde_json::json;
 use crate::engine::{rfc3339, Engine};
 use crate::store::now_ms;
 
-/// Longest sleep between two looks at the schedules: how late a schedule saved
-/// by another process may be noticed.
-const MAX_SLEEP: Duration = Duration::from_secs(30);
-
 /// Runs the scheduler until the process ends. Between ticks it sleeps until
-/// the earliest planned firing (at least `tick`, at most 30 s), or until a
-/// workflow is saved in this process — so an idle Weft makes about one query
-/// every 30 seconds, not one per tick.
+/// the earliest planned firing (at least `tick`), or until a workflow is saved
+/// in any process (a signal wakes it) — so with no schedules an idle Weft makes
+/// no queries at all, and with schedules one look per firing.
 pub fn spawn(
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
@@ -33,12 +29,18 @@ pub fn spawn(
                 tracing::warn!(%error, "the cron scheduler could not plan this tick");
             }
             let sleep = match store.next_schedule_time().await {
-                Ok(Some(at)) => Duration::from_millis((at - now_ms()).max(0) as u64).clamp(tick, MAX_SLEEP),
-                Ok(None) => MAX_SLEEP,
-                Err(_) => tick,
+                Ok(Some(at)) => Some(Duration::from_millis((at - now_ms()).max(0) as u64).max(tick)),
+                Ok(None) => None,
+                Err(_) => Some(tick),
+            };
+            let sleep = async {
+                match sleep {
+                    Some(duration) => tokio::time::sleep(duration).await,
+                    None => std::future::pending().await,
+                }
             };
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = sleep => {}
                 _ = wake.notified() => {}
             }
         }

@@ -3,9 +3,9 @@
 //! (or the last node that ran); asynchronous ones answer 202 with the id.
 //!
 //! What a path runs comes from a moka cache (read-through, bounded, invalidated
-//! when the workflow is saved or deleted here, and expiring after a minute for
-//! changes made by other processes), so a webhook call costs no query to find
-//! what to run.
+//! when the workflow is saved or deleted, in this process or another: saves are
+//! signalled to every process), so a webhook call costs no query to find what
+//! to run. Entries also expire after a minute, in case a signal was lost.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +22,8 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::api::{ApiError, ApiState};
+use crate::signals::{Signal, Signals};
+use tokio::sync::broadcast::error::RecvError;
 
 /// A webhook's target and the definition it runs.
 pub struct Hook {
@@ -34,11 +36,13 @@ pub struct HookCache {
     cache: Option<moka::future::Cache<String, Arc<Hook>>>,
     /// Wakes the cron scheduler: a saved workflow may carry a new schedule.
     pub schedules_changed: Arc<tokio::sync::Notify>,
+    signals: Arc<Signals>,
 }
 
 impl HookCache {
     /// `enabled: false` reads the store on every call (for measuring the cache).
-    pub fn new(enabled: bool) -> Self {
+    /// Follows other processes' saves through `signals`.
+    pub fn new(enabled: bool, signals: Arc<Signals>) -> Self {
         let cache = enabled.then(|| {
             moka::future::Cache::builder()
                 .max_capacity(10_000)
@@ -46,7 +50,33 @@ impl HookCache {
                 .support_invalidation_closures()
                 .build()
         });
-        Self { cache, schedules_changed: Arc::new(tokio::sync::Notify::new()) }
+        let hooks = Self { cache, schedules_changed: Arc::new(tokio::sync::Notify::new()), signals };
+        hooks.follow_signals();
+        hooks
+    }
+
+    fn follow_signals(&self) {
+        let mut signals = self.signals.subscribe();
+        let cache = self.cache.clone();
+        let schedules_changed = self.schedules_changed.clone();
+        tokio::spawn(async move {
+            loop {
+                match signals.recv().await {
+                    Ok(Signal::WorkflowChanged(workflow)) => {
+                        forget(cache.as_ref(), workflow);
+                        schedules_changed.notify_one();
+                    }
+                    Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
+                        if let Some(cache) = &cache {
+                            cache.invalidate_all();
+                        }
+                        schedules_changed.notify_one();
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     pub async fn resolve(&self, store: &Arc<dyn Store>, path: &str) -> AppResult<Arc<Hook>> {
@@ -62,12 +92,18 @@ impl HookCache {
         }
     }
 
-    /// Forgets what this workflow's hooks run (it was saved or deleted).
+    /// Forgets what this workflow's hooks run (it was saved or deleted), here
+    /// at once and in every other process by a signal.
     pub fn workflow_changed(&self, workflow: WorkflowId) {
+        forget(self.cache.as_ref(), workflow);
         self.schedules_changed.notify_one();
-        if let Some(cache) = &self.cache {
-            let _ = cache.invalidate_entries_if(move |_, hook| hook.target.workflow_id == workflow);
-        }
+        self.signals.publish_later(Signal::WorkflowChanged(workflow));
+    }
+}
+
+fn forget(cache: Option<&moka::future::Cache<String, Arc<Hook>>>, workflow: WorkflowId) {
+    if let Some(cache) = cache {
+        let _ = cache.invalidate_entries_if(move |_, hook| hook.target.workflow_id == workflow);
     }
 }
 

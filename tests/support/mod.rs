@@ -125,6 +125,11 @@ macro_rules! on_both_backends {
 
 /// Starts the real server on 127.0.0.1:0 over `db`; returns it and its base URL.
 pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) {
+    // Server warnings go to the test's captured output: shown when a test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_test_writer()
+        .try_init();
     let site = weft::config::SiteSettings {
         site_config: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Leptos.toml"),
         addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -138,9 +143,10 @@ pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) 
     let options = weft::server::load_site_options(&site).expect("site options");
     let mut engine = weft::engine::EngineSettings::default();
     engine.http.allow_loopback = true;
-    let running = weft::server::start(&db.settings, engine, &site.limits, &site.triggers, options)
-        .await
-        .expect("the server starts");
+    let running =
+        weft::server::start(&db.settings, engine, weft::config::Role::All, &site.limits, &site.triggers, options)
+            .await
+            .expect("the server starts");
     let base = format!("http://{}", running.addr);
     (running, base)
 }

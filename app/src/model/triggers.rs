@@ -94,9 +94,10 @@ pub fn parse_triggers(raw: &[serde_json::Value], node_ids: &[&str]) -> Result<Ve
                 triggers.push(TriggerDefinition::Webhook(hook));
             }
             Ok(TriggerDefinition::Cron(cron)) => {
-                if cron.schedule.split_whitespace().count() != 5 {
+                if !matches!(cron.schedule.split_whitespace().count(), 5 | 6) {
                     errors.push(format!(
-                        "{label}: schedule `{}` needs five fields (minute hour day month weekday)",
+                        "{label}: schedule `{}` needs five fields (minute hour day month weekday), \
+                         or six with seconds first",
                         cron.schedule
                     ));
                 } else {
@@ -125,6 +126,7 @@ pub fn next_fire_time(
 ) -> Result<chrono::DateTime<chrono::Utc>, String> {
     let zone: chrono_tz::Tz = cron.timezone.parse().map_err(|_| format!("unknown time zone `{}`", cron.timezone))?;
     let pattern = croner::Cron::new(&cron.schedule)
+        .with_seconds_optional()
         .parse()
         .map_err(|e| format!("schedule `{}` is not a valid cron expression: {e}", cron.schedule))?;
     let next = pattern

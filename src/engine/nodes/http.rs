@@ -143,6 +143,10 @@ impl HttpNode {
             Some(json) => request.json(json),
         };
         request = request.header("x-weft-node", &scope.node_id);
+        // Unless the workflow sets its own: a repeat after a takeover carries the same key.
+        if !config.headers.iter().flatten().any(|(name, _)| name.eq_ignore_ascii_case("idempotency-key")) {
+            request = request.header("idempotency-key", &scope.idempotency_key);
+        }
 
         let response = request.send().await.map_err(|e| describe(&e))?;
         let status = response.status().as_u16();

@@ -60,7 +60,13 @@ mod tests {
     fn scope() -> NodeScope {
         let mut nodes = serde_json::Map::new();
         nodes.insert("fetch".into(), json!({"status": 200, "body": {"title": "Hi"}}));
-        NodeScope { node_id: "t".into(), input: json!({"url": "http://x"}), nodes, live_inputs: vec!["fetch".into()] }
+        NodeScope {
+            node_id: "t".into(),
+            idempotency_key: "weft-1-t".into(),
+            input: json!({"url": "http://x"}),
+            nodes,
+            live_inputs: vec!["fetch".into()],
+        }
     }
 
     #[test]

@@ -1,0 +1,347 @@
+//! The queue side of the engine: claiming executions, keeping leases, and
+//! taking over the executions of processes that died.
+//!
+//! - **Claiming.** An idle process sleeps until a signal says something was
+//!   queued (LISTEN/NOTIFY on PostgreSQL), then claims in batches with
+//!   `FOR UPDATE SKIP LOCKED`, so several processes never take the same row.
+//! - **Leases.** Every execution running here is leased to this process; one
+//!   query renews them all every quarter lease. The renewal also reports cancel
+//!   requests made through other processes, and executions this process lost.
+//! - **Takeover.** A process that takes leases says so (at most once per half
+//!   lease). The others then know when the earliest foreign lease expires and
+//!   look at the database exactly then: if the holder died, its executions are
+//!   claimable and resumed from their recorded node states. While nobody holds
+//!   a lease and nothing is queued, idle processes make no queries at all.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::error::{AppError, AppResult};
+use app::model::*;
+use app::ports::ExecutionOutcome;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::driver::RunStart;
+use super::Engine;
+use crate::signals::Signal;
+use crate::store::now_ms;
+
+/// Executions claimed by one query at most.
+const CLAIM_BATCH: usize = 64;
+/// Looking a little after a lease's expiry makes sure it has expired.
+const EXPIRY_MARGIN: Duration = Duration::from_millis(20);
+
+pub(super) fn spawn(engine: Arc<Engine>, claim: bool) {
+    tokio::spawn(react_to_signals(engine.clone()));
+    if engine.settings.queue.runs_executions {
+        if claim {
+            tokio::spawn(claim_loop(engine.clone()));
+        }
+        tokio::spawn(keep_leases(engine));
+    }
+}
+
+/// Signals about single executions: finished elsewhere, or to be cancelled.
+async fn react_to_signals(engine: Arc<Engine>) {
+    let mut signals = engine.signals.subscribe();
+    loop {
+        match signals.recv().await {
+            Ok(Signal::Finished(id)) => engine.wake_waiters(id),
+            Ok(Signal::Cancel(id)) => {
+                engine.cancel(id);
+            }
+            // Missed signals: every waiter looks at the database again.
+            Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
+                let ids: Vec<ExecutionId> =
+                    engine.finish_waiters.lock().expect("finish waiters").keys().copied().collect();
+                for id in ids {
+                    engine.wake_waiters(id);
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// When the claimer looks at the database next.
+struct Plan {
+    /// What the database said: the next claimable time (`None`: only when signalled).
+    look_at: Option<Instant>,
+    /// The last time another process said it took leases.
+    last_leased: Option<Instant>,
+    /// Look by then, because leases were announced that the last look may not have seen.
+    guard: Option<Instant>,
+}
+
+impl Plan {
+    fn next_wake(&self) -> Option<Instant> {
+        match (self.look_at, self.guard) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A lease taken at `t` was announced within half a lease before `t`, so a
+    /// lease announced at `a` exists by `a + lease/2` at the latest: looking at
+    /// `a + 1.5 × lease` sees it and learns its expiry.
+    fn leased(&mut self, lease: Duration) {
+        let now = Instant::now();
+        self.last_leased = Some(now);
+        let by = now + lease * 3 / 2;
+        self.guard = Some(self.guard.map_or(by, |g| g.min(by)));
+    }
+
+    /// After a look at the database at `looked`.
+    fn looked(&mut self, looked: Instant, next: Option<Instant>, lease: Duration) {
+        self.look_at = next;
+        self.guard = self.last_leased.map(|a| a + lease * 3 / 2).filter(|g| *g > looked);
+    }
+}
+
+async fn claim_loop(engine: Arc<Engine>) {
+    let lease = engine.settings.queue.lease;
+    // One process serves a SQLite file: at start, every lease in it belongs to
+    // a previous life of this process, so its executions resume at once
+    // instead of after their leases expire.
+    if engine.store.backend() == "sqlite" {
+        match engine.store.expire_leases().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "resuming the executions a previous run of this process left running"),
+            Err(error) => tracing::warn!(%error, "could not expire the previous leases"),
+        }
+    }
+    let mut signals = engine.signals.subscribe();
+    let mut plan = Plan { look_at: Some(Instant::now()), last_leased: None, guard: None };
+    loop {
+        let wake = plan.next_wake();
+        tokio::select! {
+            _ = engine.shutdown.cancelled() => return,
+            _ = sleep_until(wake) => {}
+            signal = signals.recv() => {
+                match signal {
+                    Ok(Signal::Queued) | Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
+                        engine.queue_pending.store(true, Ordering::Relaxed);
+                        plan.look_at = Some(Instant::now());
+                    }
+                    Ok(Signal::Leased) => plan.leased(lease),
+                    Ok(_) => {}
+                    Err(RecvError::Closed) => return,
+                }
+                continue;
+            }
+            _ = engine.claimer_wake.notified() => {
+                if !engine.queue_pending.load(Ordering::Relaxed) {
+                    continue;
+                }
+            }
+        }
+        let looked = Instant::now();
+        match claim_once(&engine).await {
+            Ok(next) => plan.looked(looked, next, lease),
+            Err(error) => {
+                tracing::warn!(%error, "could not claim executions; trying again shortly");
+                plan.look_at = Some(Instant::now() + Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Claims what there is room for; returns when to look again.
+async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
+    let room = engine.reserve_up_to(CLAIM_BATCH);
+    if room == 0 {
+        // Full: a finishing run wakes the claimer while the queue may hold work;
+        // expired leases are looked for again a little later.
+        return Ok(Some(Instant::now() + engine.settings.queue.lease / 4));
+    }
+    let now = now_ms();
+    let claimed = match engine.store.claim_executions(&engine.lease(now), now, room as u32).await {
+        Ok(claimed) => claimed,
+        Err(error) => {
+            engine.unreserve(room);
+            return Err(error);
+        }
+    };
+    engine.unreserve(room - claimed.len());
+    let full_batch = claimed.len() == room;
+    if !claimed.is_empty() {
+        engine.announce_leases().await;
+        resume(engine, claimed).await;
+    }
+    if full_batch {
+        return Ok(Some(Instant::now()));
+    }
+    engine.queue_pending.store(false, Ordering::Relaxed);
+    let next = engine.store.next_claimable_at(&engine.worker_id).await?;
+    Ok(next.map(|at| {
+        let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
+        // Claimable already, but another process was claiming it: look again soon.
+        Instant::now() + wait.max(Duration::from_millis(50)) + EXPIRY_MARGIN
+    }))
+}
+
+/// Starts claimed executions, each from its recorded node states.
+async fn resume(engine: &Arc<Engine>, claimed: Vec<Execution>) {
+    let ids: Vec<ExecutionId> = claimed.iter().map(|e| e.id).collect();
+    let mut recorded: HashMap<ExecutionId, Vec<NodeRun>> = HashMap::new();
+    match engine.store.node_runs_of(&ids).await {
+        Ok(runs) => {
+            for run in runs {
+                recorded.entry(run.execution_id).or_default().push(run);
+            }
+        }
+        Err(error) => {
+            // Without the recorded states nothing can be resumed safely: hand
+            // the executions back for another try.
+            tracing::warn!(%error, "could not read the node states of claimed executions");
+            let _ = engine.store.release_executions(&engine.worker_id, &ids).await;
+            engine.unreserve(ids.len());
+            return;
+        }
+    }
+    for execution in claimed {
+        let recorded = recorded.remove(&execution.id).unwrap_or_default();
+        let kind = if recorded.is_empty() { "queued" } else { "takeover" };
+        metrics::counter!("weft_executions_claimed_total", "kind" => kind).increment(1);
+        if !recorded.is_empty() {
+            tracing::info!(execution = execution.id, nodes = recorded.len(), "resuming an execution");
+        }
+        let workflow = match engine.validated_version(execution.workflow_id, execution.version).await {
+            Ok(workflow) => workflow,
+            Err(error) => {
+                fail_unrunnable(engine, &execution, &error).await;
+                continue;
+            }
+        };
+        let start = RunStart {
+            execution_id: execution.id,
+            started_at: execution.started_at.unwrap_or_else(now_ms),
+            workflow: (*workflow).clone(),
+            input: execution.input,
+            recorded,
+        };
+        // The run goes on by itself; whoever waits for it is told when it ends.
+        let _ = engine.launch(start, execution.trigger.as_str(), true);
+    }
+}
+
+/// An execution whose workflow version cannot be run (it no longer validates):
+/// it fails with the reason instead of being claimed again and again.
+async fn fail_unrunnable(engine: &Arc<Engine>, execution: &Execution, error: &AppError) {
+    tracing::warn!(execution = execution.id, %error, "a claimed execution cannot run");
+    let outcome = ExecutionOutcome {
+        status: ExecutionStatus::Failed,
+        error: Some(format!("the workflow version cannot run: {error}")),
+        finished_at: now_ms(),
+    };
+    if let Err(error) = engine.store.finish_execution(execution.id, &engine.worker_id, &[], &outcome).await {
+        tracing::warn!(execution = execution.id, %error, "could not record the failure");
+    }
+    engine.unreserve(1);
+    engine.wake_waiters(execution.id);
+    engine.signals.publish(Signal::Finished(execution.id)).await;
+}
+
+/// Renews this process's leases while it runs anything, and acts on what the
+/// renewal reports: cancel requests, and executions another process took over.
+async fn keep_leases(engine: Arc<Engine>) {
+    let every = engine.settings.queue.lease / 4;
+    loop {
+        tokio::time::sleep(every).await;
+        if engine.shutdown.is_cancelled() && engine.running_executions() == 0 {
+            return;
+        }
+        if engine.local.lock().expect("local runs").is_empty() {
+            continue; // nothing held: no query
+        }
+        let began = Instant::now();
+        let held = match engine.store.renew_leases(&engine.lease(now_ms())).await {
+            Ok(held) => held,
+            Err(error) => {
+                tracing::warn!(%error, "could not renew leases");
+                continue;
+            }
+        };
+        let held: HashMap<ExecutionId, bool> = held.into_iter().map(|h| (h.id, h.cancel_requested)).collect();
+        let local = engine.local.lock().expect("local runs");
+        for (id, run) in local.iter().filter(|(_, run)| run.since < began) {
+            match held.get(id) {
+                Some(true) => run.control.cancel.cancel(),
+                Some(false) => {}
+                None => run.control.abandon.cancel(),
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Reserves room for up to `wanted` executions; returns how many.
+    fn reserve_up_to(&self, wanted: usize) -> usize {
+        let max = self.settings.queue.max_running_executions.max(1);
+        let mut got = 0;
+        let _ = self.running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            got = max.saturating_sub(n).min(wanted);
+            Some(n + got)
+        });
+        got
+    }
+
+    fn unreserve(&self, count: usize) {
+        if count > 0 {
+            self.running.fetch_sub(count, Ordering::AcqRel);
+        }
+    }
+
+    /// A workflow version, validated once per process (versions never change).
+    async fn validated_version(&self, workflow: WorkflowId, version: i32) -> AppResult<Arc<ValidatedWorkflow>> {
+        self.versions
+            .try_get_with((workflow, version), async {
+                let stored = self.store.workflow_version(Scope::Everyone, workflow, version).await?;
+                validate(&stored.definition).map(Arc::new).map_err(AppError::Invalid)
+            })
+            .await
+            .map_err(|e| (*e).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announced_lease_is_looked_at_within_one_and_a_half_leases() {
+        let lease = Duration::from_secs(20);
+        let mut plan = Plan { look_at: None, last_leased: None, guard: None };
+        assert_eq!(plan.next_wake(), None, "idle: no wake-up at all");
+        plan.leased(lease);
+        let guard = plan.next_wake().unwrap();
+        assert!(guard > Instant::now() + lease && guard <= Instant::now() + lease * 3 / 2);
+        // A look before the guard keeps a guard for leases taken after the announcement.
+        plan.looked(Instant::now(), None, lease);
+        assert!(plan.guard.is_some());
+        // A look after it (nothing announced since) leaves nothing to wait for.
+        plan.looked(Instant::now() + lease * 2, None, lease);
+        assert_eq!(plan.next_wake(), None);
+    }
+
+    #[test]
+    fn the_earliest_reason_wins() {
+        let now = Instant::now();
+        let plan = Plan {
+            look_at: Some(now + Duration::from_secs(3)),
+            last_leased: None,
+            guard: Some(now + Duration::from_secs(1)),
+        };
+        assert_eq!(plan.next_wake(), Some(now + Duration::from_secs(1)));
+    }
+}

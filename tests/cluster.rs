@@ -1,0 +1,412 @@
+//! Several real `weft serve` processes on one database: they share the queue,
+//! a killed process loses nothing, a cron tick fires once, a stopped process
+//! hands its runs over. Each process is the built binary, killed for real.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use app::model::*;
+use app::ports::Store;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use support::TestDb;
+
+/// A `weft serve` process of the built binary.
+struct Weft {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+impl Weft {
+    async fn start(db: &TestDb, logs: &std::path::Path, name: &str, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = logs.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--http-allow-loopback", "--cron-tick-ms", "100"])
+            .args(extra)
+            .env("WEFT_DATABASE_URL", &db.settings.url)
+            .env("RUST_LOG", "warn,weft=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start weft");
+        let weft = Self { child, base: format!("http://127.0.0.1:{port}"), log };
+        for _ in 0..200 {
+            if let Ok(response) = reqwest::get(format!("{}/readyz", weft.base)).await {
+                if response.status().is_success() {
+                    return weft;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{name} did not become ready:\n{}", weft.logs());
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no shutdown, no goodbye.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM: a graceful shutdown.
+    fn terminate(&mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Weft {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP service the workflows call: it answers after `delay` and records
+/// every call by its `Idempotency-Key`, to count how often each node ran.
+#[derive(Clone, Default)]
+struct Upstream {
+    calls: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Upstream {
+    async fn start(delay: Duration) -> (Self, String) {
+        let upstream = Upstream::default();
+        let calls = upstream.calls.clone();
+        let app = axum::Router::new().route(
+            "/step",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let calls = calls.clone();
+                async move {
+                    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("none");
+                    *calls.lock().unwrap().entry(key.to_string()).or_default() += 1;
+                    tokio::time::sleep(delay).await;
+                    axum::Json(json!({"ok": true}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/step", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (upstream, url)
+    }
+
+    fn calls(&self) -> HashMap<String, usize> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+fn step(id: &str, url: &str) -> Value {
+    json!({"id": id, "type": "http", "config": {"method": "POST", "url": url}})
+}
+
+/// Five nodes: a fans out to b and c, which meet in d, then e.
+fn five_steps(url: &str) -> WorkflowDefinition {
+    let nodes: Vec<Value> = ["a", "b", "c", "d", "e"].iter().map(|id| step(id, url)).collect();
+    serde_json::from_value(json!({
+        "name": "Five steps",
+        "nodes": nodes,
+        "edges": [{"from": "a", "to": "b"}, {"from": "a", "to": "c"}, {"from": "b", "to": "d"},
+                  {"from": "c", "to": "d"}, {"from": "d", "to": "e"}]
+    }))
+    .unwrap()
+}
+
+async fn owner_with_key(store: &dyn Store) -> (User, String) {
+    let user = store.create_user("cluster@example.com", None, false).await.unwrap();
+    let (_, key) = weft::api::create_api_key(store, user.id, "cluster").await.unwrap();
+    (user, key)
+}
+
+/// Starts `count` executions (not waiting for them), spread over `bases`.
+async fn start_executions(bases: &[String], key: &str, workflow: WorkflowId, count: usize) -> Vec<ExecutionId> {
+    let client = reqwest::Client::new();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let url = format!("{}/api/v1/workflows/{workflow}/executions", bases[i % bases.len()]);
+            let request = client.post(url).bearer_auth(key).json(&json!({"input": {"i": i}}));
+            async move {
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+                response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
+async fn count_by_status(store: &dyn Store, workflow: WorkflowId) -> HashMap<ExecutionStatus, usize> {
+    let mut counts = HashMap::new();
+    let filter = ExecutionFilter { workflow_id: Some(workflow), ..Default::default() };
+    let mut after = None;
+    loop {
+        let page = store.list_executions(Scope::Everyone, &filter, after, 500).await.unwrap();
+        for execution in &page.items {
+            *counts.entry(execution.status).or_default() += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(Cursor::decode(&next).unwrap()),
+            None => return counts,
+        }
+    }
+}
+
+async fn wait_until_all_finished(store: &dyn Store, workflow: WorkflowId, total: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let counts = count_by_status(store, workflow).await;
+        let finished: usize = counts.iter().filter(|(s, _)| s.is_finished()).map(|(_, n)| n).sum();
+        if finished == total {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not all executions finished in time: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The executions a process held when it died, and the nodes it had recorded
+/// as succeeded in them (read while its leases are still in place).
+async fn held_by(db: &TestDb, pid: u32) -> (HashSet<ExecutionId>, HashSet<String>) {
+    let rows =
+        raw_query(db, &format!("SELECT id FROM executions WHERE status = 'running' AND lease_owner LIKE '%-{pid}-%'"))
+            .await;
+    let held: HashSet<ExecutionId> = rows.into_iter().map(|r| r.parse().unwrap()).collect();
+    let store = db.store().await;
+    let ids: Vec<ExecutionId> = held.iter().copied().collect();
+    let succeeded = store
+        .node_runs_of(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status == NodeStatus::Succeeded)
+        .map(|r| format!("weft-{}-{}", r.execution_id, r.node_id))
+        .collect();
+    (held, succeeded)
+}
+
+/// One text column of a query, on either backend.
+async fn raw_query(db: &TestDb, sql: &str) -> Vec<String> {
+    use sqlx::Row;
+    let url = &db.settings.url;
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+        rows.iter().map(|r| r.get::<i64, _>(0).to_string()).collect()
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+        rows.iter().map(|r| r.get::<i64, _>(0).to_string()).collect()
+    }
+}
+
+/// Every execution succeeded with its five nodes; nodes that had succeeded
+/// before the kill were never called again; only nodes of executions the dead
+/// process held were called twice (the ones in flight: at-least-once).
+async fn assert_nothing_lost_or_repeated(
+    store: &dyn Store,
+    workflow: WorkflowId,
+    total: usize,
+    upstream: &Upstream,
+    held: &HashSet<ExecutionId>,
+    succeeded_before: &HashSet<String>,
+) {
+    let counts = count_by_status(store, workflow).await;
+    assert_eq!(counts.get(&ExecutionStatus::Succeeded), Some(&total), "{counts:?}");
+    let calls = upstream.calls();
+    assert_eq!(calls.len(), total * 5, "every node of every execution ran");
+    for key in succeeded_before {
+        assert_eq!(calls.get(key), Some(&1), "{key} had succeeded before the kill and ran again");
+    }
+    for (key, count) in &calls {
+        if *count > 1 {
+            let execution: ExecutionId = key.split('-').nth(1).unwrap().parse().unwrap();
+            assert!(held.contains(&execution), "{key} ran {count} times but its execution was not taken over");
+        }
+    }
+}
+
+#[tokio::test]
+async fn three_processes_share_the_queue_and_a_killed_one_loses_nothing() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let (owner, key) = owner_with_key(store.as_ref()).await;
+    let (upstream, url) = Upstream::start(Duration::from_millis(10)).await;
+    let workflow = store.create_workflow(owner.id, &five_steps(&url)).await.unwrap().id;
+
+    // A short lease so that the takeover is quick; few slots per process so
+    // that most executions wait in the queue and are claimed.
+    let lease_ms = 2_000;
+    let flags = ["--lease-ms", "2000", "--max-running-executions", "16"];
+    let mut processes = Vec::new();
+    for name in ["a", "b", "c"] {
+        processes.push(Weft::start(&db, logs.path(), name, &flags).await);
+    }
+    let bases: Vec<String> = processes.iter().map(|p| p.base.clone()).collect();
+    let total = 1_000;
+    let ids = start_executions(&bases, &key, workflow, total).await;
+    assert_eq!(ids.len(), total);
+
+    // Kill b in the middle of the work, while it holds executions.
+    let victim = processes[1].pid();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = count_by_status(store.as_ref(), workflow).await;
+        let succeeded = counts.get(&ExecutionStatus::Succeeded).copied().unwrap_or(0);
+        let held = raw_query(
+            &db,
+            &format!("SELECT id FROM executions WHERE status = 'running' AND lease_owner LIKE '%-{victim}-%'"),
+        )
+        .await;
+        if succeeded >= total / 3 && !held.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the work did not get going: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    processes[1].kill();
+    let killed_at = Instant::now();
+    let (held, succeeded_before) = held_by(&db, victim).await;
+    assert!(!held.is_empty(), "b held executions when it died");
+
+    // Its executions are taken over once their leases expire.
+    let takeover = loop {
+        let still = raw_query(
+            &db,
+            &format!("SELECT id FROM executions WHERE status = 'running' AND lease_owner LIKE '%-{victim}-%'"),
+        )
+        .await;
+        if still.is_empty() {
+            break killed_at.elapsed();
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "nobody took b's executions over:\n{}",
+            processes[0].logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        takeover <= Duration::from_millis(lease_ms + 1_000),
+        "the takeover took {takeover:?}, more than the lease ({lease_ms} ms) and a second"
+    );
+    eprintln!("b held {} executions; taken over {takeover:?} after SIGKILL", held.len());
+
+    wait_until_all_finished(store.as_ref(), workflow, total, Duration::from_secs(120)).await;
+    assert_nothing_lost_or_repeated(store.as_ref(), workflow, total, &upstream, &held, &succeeded_before).await;
+    let left = raw_query(&db, "SELECT id FROM executions WHERE status IN ('queued', 'running')").await;
+    assert!(left.is_empty(), "nothing is left queued or running: {left:?}");
+    // The survivors both worked.
+    for survivor in [&processes[0], &processes[2]] {
+        let pid = survivor.pid();
+        let ran = raw_query(&db, &format!("SELECT id FROM executions WHERE lease_owner LIKE '%-{pid}-%'")).await;
+        assert!(!ran.is_empty(), "process {pid} ran nothing");
+    }
+    drop(processes);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_cron_tick_fires_once_across_three_processes() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let (owner, _) = owner_with_key(store.as_ref()).await;
+    let definition: WorkflowDefinition = serde_json::from_value(json!({
+        "name": "Every second",
+        "triggers": [{"type": "cron", "schedule": "* * * * * *", "timezone": "UTC"}],
+        "nodes": [{"id": "tick", "type": "template", "config": {"template": "{{ input.scheduled_at }}"}}]
+    }))
+    .unwrap();
+    let workflow = store.create_workflow(owner.id, &definition).await.unwrap().id;
+    let mut processes = Vec::new();
+    for name in ["a", "b", "c"] {
+        processes.push(Weft::start(&db, logs.path(), name, &[]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    drop(processes);
+
+    let filter = ExecutionFilter { workflow_id: Some(workflow), ..Default::default() };
+    let fired = store.list_executions(Scope::Everyone, &filter, None, 100).await.unwrap().items;
+    let mut ticks: HashMap<String, usize> = HashMap::new();
+    for execution in &fired {
+        *ticks.entry(execution.input["scheduled_at"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert!(ticks.len() >= 3, "a schedule every second fired {} times in 4.5 s: {ticks:?}", ticks.len());
+    assert!(ticks.values().all(|n| *n == 1), "each tick fires once: {ticks:?}");
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stopped_process_hands_its_runs_to_another_at_once() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let (owner, key) = owner_with_key(store.as_ref()).await;
+    let (upstream, url) = Upstream::start(Duration::from_millis(300)).await;
+    let workflow = store.create_workflow(owner.id, &five_steps(&url)).await.unwrap().id;
+    // A long lease: only a hand-back (not an expiry) can move the runs quickly.
+    let flags = ["--lease-ms", "60000", "--shutdown-grace-ms", "100"];
+    let mut leaving = Weft::start(&db, logs.path(), "leaving", &flags).await;
+    let ids = start_executions(std::slice::from_ref(&leaving.base), &key, workflow, 10).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let staying = Weft::start(&db, logs.path(), "staying", &flags).await;
+    let (held, succeeded_before) = held_by(&db, leaving.pid()).await;
+    assert_eq!(held.len(), ids.len(), "the first process runs them all");
+
+    let stopped_at = Instant::now();
+    leaving.terminate();
+    let status = leaving.child.wait().unwrap();
+    assert!(status.success(), "a graceful shutdown exits 0:\n{}", leaving.logs());
+    wait_until_all_finished(store.as_ref(), workflow, ids.len(), Duration::from_secs(20)).await;
+    assert!(stopped_at.elapsed() < Duration::from_secs(15), "handed over long before the 60 s lease");
+    assert_nothing_lost_or_repeated(store.as_ref(), workflow, ids.len(), &upstream, &held, &succeeded_before).await;
+    let pid = staying.pid();
+    let finished_by_staying =
+        raw_query(&db, &format!("SELECT id FROM executions WHERE lease_owner LIKE '%-{pid}-%'")).await;
+    assert_eq!(finished_by_staying.len(), ids.len(), "the second process finished them");
+    drop(staying);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_a_restart_resumes_every_run_of_a_killed_process() {
+    let db = TestDb::sqlite();
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let (owner, key) = owner_with_key(store.as_ref()).await;
+    let (upstream, url) = Upstream::start(Duration::from_millis(100)).await;
+    let workflow = store.create_workflow(owner.id, &five_steps(&url)).await.unwrap().id;
+
+    let mut first = Weft::start(&db, logs.path(), "first", &[]).await;
+    let total = 40;
+    start_executions(std::slice::from_ref(&first.base), &key, workflow, total).await;
+    // Let some nodes finish (and be written), then kill it mid-run.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    first.kill();
+    let (held, succeeded_before) = held_by(&db, first.pid()).await;
+    assert!(!held.is_empty() && !succeeded_before.is_empty(), "killed mid-run: {held:?} {succeeded_before:?}");
+
+    // The default lease is 20 s; a restarted SQLite process resumes at once.
+    let restarted_at = Instant::now();
+    let _second = Weft::start(&db, logs.path(), "second", &[]).await;
+    wait_until_all_finished(store.as_ref(), workflow, total, Duration::from_secs(30)).await;
+    assert!(restarted_at.elapsed() < Duration::from_secs(10), "resumed without waiting for the leases");
+    assert_nothing_lost_or_repeated(store.as_ref(), workflow, total, &upstream, &held, &succeeded_before).await;
+    db.cleanup().await;
+}

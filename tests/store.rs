@@ -548,8 +548,12 @@ async fn an_expired_lease_is_taken_over_and_its_old_holder_is_fenced_off(store: 
     let execution = store.create_execution(&new_execution(&workflow, json!({}), start)).await.unwrap();
     store.record_node_runs(&[node_run(execution.id, "greet", NodeStatus::Succeeded)]).await.unwrap();
 
-    assert!(store.claim_executions(&lease("heir", 9_000), 999, 10).await.unwrap().is_empty(), "not yet expired");
-    let claimed = store.claim_executions(&lease("heir", 9_000), 1_000, 10).await.unwrap();
+    let waiting = queue(store.as_ref(), &workflow).await;
+    let early = store.claim_executions(&lease("early", 9_000), 999, 1).await.unwrap();
+    assert_eq!(ids(&early), [waiting.id], "the lease has not expired yet: only the queue is claimable");
+    store.release_executions("early", &[waiting.id]).await.unwrap();
+    // A takeover goes before the queue, however long the queue is.
+    let claimed = store.claim_executions(&lease("heir", 9_000), 1_000, 1).await.unwrap();
     assert_eq!(ids(&claimed), [execution.id]);
     assert_eq!(claimed[0].started_at, Some(500), "a takeover keeps the start time");
     let recorded = store.node_runs_of(&[execution.id]).await.unwrap();

@@ -121,14 +121,24 @@ async fn claim_loop(engine: Arc<Engine>) {
             _ = engine.shutdown.cancelled() => return,
             _ = sleep_until(wake) => {}
             signal = signals.recv() => {
-                match signal {
-                    Ok(Signal::Queued) | Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
-                        engine.queue_pending.store(true, Ordering::Relaxed);
-                        plan.look_at = Some(Instant::now());
+                // A burst of signals (a thousand executions queued at once)
+                // makes one look at the database, not one per signal.
+                let mut next = Some(signal);
+                while let Some(signal) = next {
+                    match signal {
+                        Ok(Signal::Queued) | Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
+                            engine.queue_pending.store(true, Ordering::Relaxed);
+                            plan.look_at = Some(Instant::now());
+                        }
+                        Ok(Signal::Leased) => plan.leased(lease),
+                        Ok(_) => {}
+                        Err(RecvError::Closed) => return,
                     }
-                    Ok(Signal::Leased) => plan.leased(lease),
-                    Ok(_) => {}
-                    Err(RecvError::Closed) => return,
+                    next = match signals.try_recv() {
+                        Ok(signal) => Some(Ok(signal)),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                        Err(_) => None,
+                    };
                 }
                 continue;
             }

@@ -104,6 +104,28 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Claims up to `limit` unfinished executions matching `condition`
+            /// (which may use `$1`, the current time).
+            async fn claim_where(&self, lease: &Lease, now: i64, condition: &str, limit: u32) -> AppResult<Vec<Execution>> {
+                let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
+                    "UPDATE executions SET status = 'running', started_at = COALESCE(started_at, $1),
+                         lease_owner = $2, lease_expires_at = $3
+                     WHERE id IN (
+                         SELECT id FROM executions WHERE status IN ('queued', 'running') AND {condition}
+                         LIMIT $4 {})
+                     RETURNING {EXECUTION_COLUMNS}",
+                    Self::CLAIM_LOCK
+                ))
+                .bind(now)
+                .bind(&lease.owner)
+                .bind(lease.expires_at)
+                .bind(i64::from(limit))
+                .fetch_all(&self.writer)
+                .await
+                .map_err(db_error)?;
+                rows.into_iter().map(Execution::try_from).collect()
+            }
+
             async fn write_node_runs(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 runs: &[NodeRun],
@@ -458,24 +480,17 @@ macro_rules! impl_store {
             }
 
             async fn claim_executions(&self, lease: &Lease, now: i64, limit: u32) -> AppResult<Vec<Execution>> {
-                let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
-                    "UPDATE executions SET status = 'running', started_at = COALESCE(started_at, $1),
-                         lease_owner = $2, lease_expires_at = $3
-                     WHERE id IN (
-                         SELECT id FROM executions
-                         WHERE status IN ('queued', 'running') AND lease_expires_at <= $1
-                         ORDER BY lease_expires_at, id LIMIT $4 {})
-                     RETURNING {EXECUTION_COLUMNS}",
-                    Self::CLAIM_LOCK
-                ))
-                .bind(now)
-                .bind(&lease.owner)
-                .bind(lease.expires_at)
-                .bind(i64::from(limit))
-                .fetch_all(&self.writer)
-                .await
-                .map_err(db_error)?;
-                rows.into_iter().map(Execution::try_from).collect()
+                // Takeovers first (leases that expired, oldest expiry first), then
+                // the queue in order (0: queued, or handed back): a long queue
+                // must not delay the takeover of a dead process's executions.
+                let mut claimed = self
+                    .claim_where(lease, now, "lease_expires_at > 0 AND lease_expires_at <= $1 ORDER BY lease_expires_at, id", limit)
+                    .await?;
+                let room = limit.saturating_sub(claimed.len() as u32);
+                if room > 0 {
+                    claimed.extend(self.claim_where(lease, now, "lease_expires_at = 0 ORDER BY id", room).await?);
+                }
+                Ok(claimed)
             }
 
             async fn node_runs_of(&self, ids: &[ExecutionId]) -> AppResult<Vec<NodeRun>> {

@@ -1,6 +1,8 @@
 //! Prometheus metrics at `/metrics`: HTTP requests and latency by route and
 //! status; executions started and finished; node durations by kind; LLM cache
-//! hits and misses; database pool connections; runs waiting for a slot.
+//! hits and misses; database pool connections; runs waiting for a slot;
+//! executions running in this process and claimed from the queue (new, or
+//! taken over from a process that died).
 //!
 //! The `metrics` facade records; the Prometheus exporter renders on scrape.
 //! One recorder per process (it is global), shared by every server it starts.
@@ -53,6 +55,7 @@ pub async fn render(store: Arc<dyn Store>, engine: Arc<Engine>) -> Response {
     metrics::gauge!("weft_db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("weft_db_pool_connections", "state" => "in_use").set((size as usize).saturating_sub(idle) as f64);
     metrics::gauge!("weft_nodes_waiting_for_slot").set(engine.waiting_for_slot() as f64);
+    metrics::gauge!("weft_executions_running_here").set(engine.running_executions() as f64);
     let (hits, misses) = engine.services().llm.cache_stats();
     metrics::gauge!("weft_llm_cache_hits").set(hits as f64);
     metrics::gauge!("weft_llm_cache_misses").set(misses as f64);

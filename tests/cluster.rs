@@ -412,3 +412,84 @@ async fn on_sqlite_a_restart_resumes_every_run_of_a_killed_process() {
     assert_nothing_lost_or_repeated(store.as_ref(), workflow, total, &upstream, &held, &succeeded_before).await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_web_process_leaves_runs_to_a_worker_and_still_follows_them() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let (owner, key) = owner_with_key(store.as_ref()).await;
+    let (_upstream, url) = Upstream::start(Duration::from_millis(5)).await;
+    let quick = store.create_workflow(owner.id, &five_steps(&url)).await.unwrap().id;
+    let delays = |name: &str, ms: u64| -> WorkflowDefinition {
+        serde_json::from_value(json!({
+            "name": name,
+            "nodes": [{"id": "one", "type": "delay", "config": {"ms": ms}},
+                      {"id": "two", "type": "delay", "config": {"ms": ms}}],
+            "edges": [{"from": "one", "to": "two"}]
+        }))
+        .unwrap()
+    };
+    let slow = store.create_workflow(owner.id, &delays("Slow", 300)).await.unwrap().id;
+    let endless = store.create_workflow(owner.id, &delays("Endless", 60_000)).await.unwrap().id;
+    let web = Weft::start(&db, logs.path(), "web", &["--role", "web"]).await;
+    let worker = Weft::start(&db, logs.path(), "worker", &["--role", "worker"]).await;
+    let client = reqwest::Client::new();
+
+    // A worker serves health and metrics only.
+    let api = client.get(format!("{}/api/v1/workflows", worker.base)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(api.status(), reqwest::StatusCode::NOT_FOUND);
+    let metrics = client.get(format!("{}/metrics", worker.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("weft_executions_running_here"), "{metrics}");
+
+    // Waiting through the web process for a run the worker does.
+    let report: Value = client
+        .post(format!("{}/api/v1/workflows/{quick}/executions?wait=true", web.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert_eq!(report["nodes"].as_object().unwrap().len(), 5);
+    let id = report["id"].as_i64().unwrap();
+    let ran_by = raw_query(
+        &db,
+        &format!("SELECT id FROM executions WHERE id = {id} AND lease_owner LIKE '%-{}-%'", worker.pid()),
+    )
+    .await;
+    assert_eq!(ran_by.len(), 1, "the worker ran it");
+
+    // The event stream, served by the web process, follows the worker's run.
+    let started = start_executions(std::slice::from_ref(&web.base), &key, slow, 1).await[0];
+    let stream =
+        client.get(format!("{}/api/v1/executions/{started}/events", web.base)).bearer_auth(&key).send().await.unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(10), stream.text()).await.expect("the stream ends").unwrap();
+    assert!(body.contains("event: node") && body.contains("\"node\":\"two\""), "{body}");
+    assert!(body.contains("event: finished") && body.contains("\"status\":\"succeeded\""), "{body}");
+
+    // Cancelling through the web process stops the run on the worker at once.
+    let long = start_executions(std::slice::from_ref(&web.base), &key, endless, 1).await[0];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.execution(Scope::Everyone, long).await.unwrap().status != ExecutionStatus::Running {
+        assert!(Instant::now() < deadline, "the worker did not claim it");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancel =
+        client.post(format!("{}/api/v1/executions/{long}/cancel", web.base)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(cancel.status(), reqwest::StatusCode::ACCEPTED);
+    let asked = Instant::now();
+    loop {
+        let execution = store.execution(Scope::Everyone, long).await.unwrap();
+        if execution.status == ExecutionStatus::Cancelled {
+            break;
+        }
+        // The lease renewal (every 5 s) would get there too; the signal is faster.
+        assert!(asked.elapsed() < Duration::from_secs(3), "still {:?}:\n{}", execution.status, worker.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop((web, worker));
+    db.cleanup().await;
+}

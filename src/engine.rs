@@ -296,7 +296,13 @@ impl Engine {
     async fn wait_elsewhere(self: &Arc<Self>, id: ExecutionId) -> AppResult<ExecutionReport> {
         loop {
             let (sender, receiver) = oneshot::channel();
-            self.finish_waiters.lock().expect("finish waiters").entry(id).or_default().push(sender);
+            {
+                let mut waiters = self.finish_waiters.lock().expect("finish waiters");
+                let waiting = waiters.entry(id).or_default();
+                // Drop the senders of earlier rounds (and of callers that gave up).
+                waiting.retain(|waiter| !waiter.is_closed());
+                waiting.push(sender);
+            }
             let execution = self.store.execution(Scope::Everyone, id).await?;
             if execution.status.is_finished() {
                 let runs = self.store.node_runs(Scope::Everyone, id).await?;
@@ -389,6 +395,12 @@ impl Engine {
     /// nodes get the grace period to finish; the rest is handed back to the queue.
     pub fn begin_shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Resolves when a shutdown begins (open event streams end then, so the
+    /// server does not wait for them).
+    pub fn shutting_down(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.shutdown.clone().cancelled_owned()
     }
 
     /// [`Engine::begin_shutdown`], then waits until no execution runs here.

@@ -152,6 +152,7 @@ pub async fn events(
         Some(receiver) => Box::pin(follow_live(receiver)),
         None => Box::pin(follow_stored(state.store.clone(), scope, execution)),
     };
+    let events = events.take_until(state.engine.shutting_down());
     Ok(Sse::new(events.map(|event| Ok(to_sse(&event)))).keep_alive(KeepAlive::default()))
 }
 

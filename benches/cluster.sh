@@ -42,9 +42,12 @@ start() {
     done
     echo "$pid $port"
 }
-cpu_ms() { # total CPU milliseconds of the given pids
-    local total=0 p
-    for p in "$@"; do total=$(( total + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done
+cpu_ms() { # total CPU milliseconds of the given pids (those still alive)
+    local total=0 p ticks
+    for p in "$@"; do
+        ticks=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
+        total=$(( total + ${ticks:-0} ))
+    done
     echo $(( total * 1000 / $(getconf CLK_TCK) ))
 }
 
@@ -73,7 +76,9 @@ enqueue() {
 }
 unfinished() { sql "SELECT COUNT(*) FROM executions WHERE status IN ('queued', 'running')"; }
 
-printf '\n| workers | executions | seconds | executions/s | worker CPU ms/execution |\n|---|---|---|---|---|\n' | tee "$work/report.md"
+# PostgreSQL runs on the same cores: its CPU per execution shows where the time goes.
+postgres_cpu_ms() { cpu_ms $(pgrep -x postgres || pgrep -f "postgres:" ); }
+printf '\n| workers | executions | seconds | executions/s | worker CPU ms/execution | PostgreSQL CPU ms/execution |\n|---|---|---|---|---|---|\n' | tee "$work/report.md"
 for workers in 1 2 3; do
     worker_pids=()
     for i in $(seq 1 "$workers"); do
@@ -81,18 +86,21 @@ for workers in 1 2 3; do
         worker_pids+=("$pid"); pids+=("$pid")
     done
     cpu_before=$(cpu_ms "${worker_pids[@]}")
+    pg_before=$(postgres_cpu_ms)
     started=$(date +%s%N)
     enqueue "$short" "$count"
     while [ "$(unfinished)" != "0" ]; do sleep 0.1; done
     elapsed_ns=$(( $(date +%s%N) - started ))
     cpu_after=$(cpu_ms "${worker_pids[@]}")
+    pg_after=$(postgres_cpu_ms)
     failed=$(sql "SELECT COUNT(*) FROM executions WHERE status <> 'succeeded'")
     [ "$failed" = "0" ] || { echo "$failed executions did not succeed" >&2; exit 1; }
-    python3 - "$workers" "$count" "$elapsed_ns" "$cpu_before" "$cpu_after" <<'PY' | tee -a "$work/report.md"
+    python3 - "$workers" "$count" "$elapsed_ns" "$cpu_before" "$cpu_after" "$pg_before" "$pg_after" <<'PY' | tee -a "$work/report.md"
 import sys
-workers, count, ns, before, after = map(int, sys.argv[1:])
+workers, count, ns, before, after, pg_before, pg_after = map(int, sys.argv[1:])
 seconds = ns / 1e9
-print(f"| {workers} | {count} | {seconds:.1f} | {count / seconds:,.0f} | {(after - before) / count:.3f} |")
+print(f"| {workers} | {count} | {seconds:.1f} | {count / seconds:,.0f} | {(after - before) / count:.3f} "
+      f"| {(pg_after - pg_before) / count:.3f} |")
 PY
     for pid in "${worker_pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
     sql "TRUNCATE node_runs, executions" >/dev/null

@@ -15,6 +15,13 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use support::TestDb;
 
+/// The tests here start several processes each and measure time bounds: run
+/// one at a time so that they do not starve each other of the two cores.
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 /// A `weft serve` process of the built binary.
 struct Weft {
     child: Child,
@@ -242,6 +249,7 @@ async fn assert_nothing_lost_or_repeated(
 
 #[tokio::test]
 async fn three_processes_share_the_queue_and_a_killed_one_loses_nothing() {
+    let _serial = one_at_a_time().await;
     let Some(db) = TestDb::postgres().await else { return };
     let logs = tempfile::tempdir().unwrap();
     let store = db.store().await;
@@ -325,6 +333,7 @@ async fn three_processes_share_the_queue_and_a_killed_one_loses_nothing() {
 
 #[tokio::test]
 async fn a_cron_tick_fires_once_across_three_processes() {
+    let _serial = one_at_a_time().await;
     let Some(db) = TestDb::postgres().await else { return };
     let logs = tempfile::tempdir().unwrap();
     let store = db.store().await;
@@ -356,6 +365,7 @@ async fn a_cron_tick_fires_once_across_three_processes() {
 
 #[tokio::test]
 async fn a_stopped_process_hands_its_runs_to_another_at_once() {
+    let _serial = one_at_a_time().await;
     let Some(db) = TestDb::postgres().await else { return };
     let logs = tempfile::tempdir().unwrap();
     let store = db.store().await;
@@ -388,6 +398,7 @@ async fn a_stopped_process_hands_its_runs_to_another_at_once() {
 
 #[tokio::test]
 async fn on_sqlite_a_restart_resumes_every_run_of_a_killed_process() {
+    let _serial = one_at_a_time().await;
     let db = TestDb::sqlite();
     let logs = tempfile::tempdir().unwrap();
     let store = db.store().await;
@@ -415,6 +426,7 @@ async fn on_sqlite_a_restart_resumes_every_run_of_a_killed_process() {
 
 #[tokio::test]
 async fn a_web_process_leaves_runs_to_a_worker_and_still_follows_them() {
+    let _serial = one_at_a_time().await;
     let Some(db) = TestDb::postgres().await else { return };
     let logs = tempfile::tempdir().unwrap();
     let store = db.store().await;

@@ -285,7 +285,7 @@ impl Engine {
             engine.wake_waiters(id);
             // Someone elsewhere may wait for an execution that was queued.
             if claimed && result.is_ok() {
-                engine.signals.publish(Signal::Finished(id)).await;
+                engine.signals.finished(id).await;
             }
             result
         });

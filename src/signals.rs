@@ -46,6 +46,16 @@ impl Signal {
         }
     }
 
+    /// One notification's signals: one, or a batch of ends (`finished:1,2,3`).
+    fn decode_all(text: &str) -> Vec<Self> {
+        match text.strip_prefix("finished:") {
+            Some(ids) if ids.contains(',') => {
+                ids.split(',').filter_map(|id| id.parse().ok()).map(Signal::Finished).collect()
+            }
+            _ => Self::decode(text).into_iter().collect(),
+        }
+    }
+
     fn decode(text: &str) -> Option<Self> {
         let (kind, id) = match text.split_once(':') {
             Some((kind, id)) => (kind, id.parse::<i64>().ok()),
@@ -65,6 +75,8 @@ impl Signal {
 
 pub struct Signals {
     local: broadcast::Sender<Signal>,
+    /// PostgreSQL: ends waiting to be sent together (see [`Signals::finished`]).
+    finished: Option<tokio::sync::mpsc::UnboundedSender<ExecutionId>>,
     /// PostgreSQL: the pool that sends NOTIFY (the listener has its own connection).
     postgres: Option<PgPool>,
     /// Stops the listener when these signals are dropped.
@@ -80,7 +92,12 @@ impl Drop for Signals {
 impl Signals {
     /// Signals within this process only (SQLite, and tests of one engine).
     pub fn local() -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self { local: broadcast::channel(4096).0, postgres: None, stop: Default::default() })
+        std::sync::Arc::new(Self {
+            local: broadcast::channel(4096).0,
+            finished: None,
+            postgres: None,
+            stop: Default::default(),
+        })
     }
 
     /// Signals for the configured database: LISTEN/NOTIFY on PostgreSQL.
@@ -96,11 +113,14 @@ impl Signals {
             .connect_lazy(&settings.url)?;
         let mut listener = PgListener::connect(&settings.url).await?;
         listener.listen(CHANNEL).await?;
+        let (finished, finished_ids) = tokio::sync::mpsc::unbounded_channel();
         let signals = std::sync::Arc::new(Self {
             local: broadcast::channel(4096).0,
-            postgres: Some(pool),
+            finished: Some(finished),
+            postgres: Some(pool.clone()),
             stop: Default::default(),
         });
+        tokio::spawn(send_finished_in_batches(pool, finished_ids, signals.stop.clone()));
         let relay = signals.local.clone();
         let stop = signals.stop.clone();
         tokio::spawn(async move {
@@ -110,12 +130,15 @@ impl Signals {
                     received = listener.try_recv() => received,
                 };
                 match received {
-                    Ok(Some(notification)) => match Signal::decode(notification.payload()) {
-                        Some(signal) => {
+                    Ok(Some(notification)) => {
+                        let signals = Signal::decode_all(notification.payload());
+                        if signals.is_empty() {
+                            tracing::debug!(payload = notification.payload(), "ignoring an unknown signal");
+                        }
+                        for signal in signals {
                             let _ = relay.send(signal);
                         }
-                        None => tracing::debug!(payload = notification.payload(), "ignoring an unknown signal"),
-                    },
+                    }
                     // The connection dropped and was re-established: what was sent
                     // in between is lost, so everyone looks at the database again.
                     Ok(None) => {
@@ -155,10 +178,55 @@ impl Signals {
         }
     }
 
+    /// Says that an execution finished. On PostgreSQL ends are sent in batches
+    /// (one NOTIFY per few milliseconds, not one per execution): under load a
+    /// worker finishes thousands a second, and each notification reaches every process.
+    pub async fn finished(&self, id: ExecutionId) {
+        match &self.finished {
+            Some(batch) => {
+                let _ = batch.send(id);
+            }
+            None => self.publish(Signal::Finished(id)).await,
+        }
+    }
+
     /// [`Signals::publish`] without waiting (for callers that are not async).
     pub fn publish_later(self: &std::sync::Arc<Self>, signal: Signal) {
         let signals = self.clone();
         tokio::spawn(async move { signals.publish(signal).await });
+    }
+}
+
+/// Ends collected for at most this long go out in one notification.
+const FINISHED_BATCH_WINDOW: Duration = Duration::from_millis(5);
+/// Ids per notification: PostgreSQL caps a payload at 8,000 bytes.
+const FINISHED_BATCH_IDS: usize = 400;
+
+async fn send_finished_in_batches(
+    pool: PgPool,
+    mut ids: tokio::sync::mpsc::UnboundedReceiver<ExecutionId>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            _ = stop.cancelled() => return,
+            id = ids.recv() => match id { Some(id) => id, None => return },
+        };
+        let mut batch = vec![first];
+        let window = tokio::time::sleep(FINISHED_BATCH_WINDOW);
+        tokio::pin!(window);
+        while batch.len() < FINISHED_BATCH_IDS {
+            tokio::select! {
+                _ = &mut window => break,
+                id = ids.recv() => match id { Some(id) => batch.push(id), None => break },
+            }
+        }
+        let payload = format!("finished:{}", batch.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&pool).await;
+        if let Err(error) = sent {
+            // Waiters look at the database every few seconds anyway.
+            tracing::warn!(%error, count = batch.len(), "could not signal finished executions");
+        }
     }
 }
 
@@ -179,6 +247,8 @@ mod tests {
             assert_eq!(Signal::decode(&signal.encode()), Some(signal));
         }
         assert_eq!(Signal::decode("finished:x"), None);
+        assert_eq!(Signal::decode_all("finished:1,2"), [Signal::Finished(1), Signal::Finished(2)]);
+        assert_eq!(Signal::decode_all("finished:4"), [Signal::Finished(4)]);
         assert_eq!(Signal::decode("dance"), None);
     }
 

@@ -259,7 +259,7 @@ async fn fail_unrunnable(engine: &Arc<Engine>, execution: &Execution, error: &Ap
     }
     engine.unreserve(1);
     engine.wake_waiters(execution.id);
-    engine.signals.publish(Signal::Finished(execution.id)).await;
+    engine.signals.finished(execution.id).await;
 }
 
 /// Renews this process's leases while it runs anything, and acts on what the

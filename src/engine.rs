@@ -6,6 +6,7 @@
 
 pub mod driver;
 pub mod events;
+mod finisher;
 pub mod nodes;
 pub mod queue;
 pub mod scheduler;
@@ -120,6 +121,8 @@ pub struct Engine {
     /// so entries are never stale.
     versions: moka::future::Cache<(WorkflowId, i32), Arc<ValidatedWorkflow>>,
     shutdown: CancellationToken,
+    /// Writes the ends of runs in groups (see `finisher`); started on first use.
+    finisher: std::sync::OnceLock<finisher::Finisher>,
     /// Nodes ready to run but waiting for a process-wide slot.
     waiting: AtomicUsize,
 }
@@ -158,6 +161,7 @@ impl Engine {
             finish_waiters: Mutex::new(HashMap::new()),
             versions: moka::future::Cache::builder().max_capacity(10_000).build(),
             shutdown: CancellationToken::new(),
+            finisher: std::sync::OnceLock::new(),
             waiting: AtomicUsize::new(0),
         }))
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use app::error::AppError;
 use app::model::*;
-use app::ports::{ExecutionOutcome, ExecutionStart, HeldExecution, Lease, NewExecution, Store};
+use app::ports::{ExecutionOutcome, ExecutionStart, Finish, HeldExecution, Lease, NewExecution, Store};
 use serde_json::json;
 use support::definition;
 
@@ -31,6 +31,7 @@ store_suite!(
     an_expired_lease_is_taken_over_and_its_old_holder_is_fenced_off,
     leases_are_renewed_released_and_carry_cancel_requests,
     expired_leases_make_running_executions_claimable,
+    a_group_commit_writes_only_the_executions_still_held,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -613,4 +614,23 @@ async fn expired_leases_make_running_executions_claimable(store: Arc<dyn Store>)
     assert_eq!(store.expire_leases().await.unwrap(), 1);
     let claimed = store.claim_executions(&lease("restarted", 10_000), 5_000, 10).await.unwrap();
     assert_eq!(ids(&claimed), [running.id]);
+}
+
+async fn a_group_commit_writes_only_the_executions_still_held(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "g@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Group")).await.unwrap();
+    let mine = start(store.as_ref(), &workflow, json!({})).await;
+    let lost = start(store.as_ref(), &workflow, json!({})).await;
+    let finish = |id: ExecutionId, lease_owner: &str| Finish {
+        id,
+        lease_owner: lease_owner.into(),
+        last_runs: vec![node_run(id, "greet", NodeStatus::Succeeded)],
+        outcome: ExecutionOutcome { status: ExecutionStatus::Succeeded, error: None, finished_at: 7 },
+    };
+    let written = store.finish_executions(&[finish(mine.id, WORKER), finish(lost.id, "someone else")]).await.unwrap();
+    assert_eq!(written, [true, false]);
+    assert_eq!(store.execution(Scope::Everyone, mine.id).await.unwrap().status, ExecutionStatus::Succeeded);
+    assert_eq!(store.node_runs(Scope::Everyone, mine.id).await.unwrap().len(), 1);
+    assert_eq!(store.execution(Scope::Everyone, lost.id).await.unwrap().status, ExecutionStatus::Running);
+    assert!(store.node_runs(Scope::Everyone, lost.id).await.unwrap().is_empty(), "nothing of it was written");
 }

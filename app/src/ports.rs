@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::model::*;
 
 /// A new execution, as a trigger asks for it.
@@ -25,6 +25,15 @@ pub struct NewExecution {
 pub enum ExecutionStart {
     Queued,
     Running { lease: Lease, started_at: i64 },
+}
+
+/// The end of one execution, as [`Store::finish_executions`] writes it.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub id: ExecutionId,
+    pub lease_owner: String,
+    pub last_runs: Vec<NodeRun>,
+    pub outcome: ExecutionOutcome,
 }
 
 /// A process's hold on an execution it runs, until `expires_at` (ms) unless renewed.
@@ -124,7 +133,22 @@ pub trait Store: Send + Sync + 'static {
         lease_owner: &str,
         last_runs: &[NodeRun],
         outcome: &ExecutionOutcome,
-    ) -> AppResult<()>;
+    ) -> AppResult<()> {
+        let finish = Finish {
+            id,
+            lease_owner: lease_owner.to_string(),
+            last_runs: last_runs.to_vec(),
+            outcome: outcome.clone(),
+        };
+        match self.finish_executions(std::slice::from_ref(&finish)).await?.as_slice() {
+            [true] => Ok(()),
+            _ => Err(AppError::Conflict(format!("execution {id} is no longer held by this process"))),
+        }
+    }
+    /// [`Store::finish_execution`] for many executions in one transaction (the
+    /// engine's group commit); says for each whether it was written (`false`:
+    /// its lease is held by someone else, and nothing of it was written).
+    async fn finish_executions(&self, finishes: &[Finish]) -> AppResult<Vec<bool>>;
     async fn execution(&self, scope: Scope, id: ExecutionId) -> AppResult<Execution>;
     async fn node_runs(&self, scope: Scope, id: ExecutionId) -> AppResult<Vec<NodeRun>>;
     async fn list_executions(

@@ -402,7 +402,7 @@ pub(super) async fn drive(
     let finished_at = now_ms();
     let last_runs = run.recorder.take_dirty();
     let outcome = ExecutionOutcome { status, error: error.clone(), finished_at };
-    engine.store.finish_execution(execution_id, &engine.worker_id, &last_runs, &outcome).await?;
+    engine.finish(execution_id, last_runs, outcome).await?;
     // Only now, with everything stored, is the run reported as finished.
     let _ = run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
 

@@ -31,6 +31,9 @@ pub(crate) const NODE_RUN_COLUMNS: &str =
 /// backends' limits on bound parameters.
 pub(crate) const NODE_RUN_BATCH: usize = 500;
 
+/// Executions per fenced UPDATE of a group commit: 5 parameters × 200 rows.
+pub(crate) const FINISH_BATCH: usize = 200;
+
 /// The largest page a list may ask for.
 pub(crate) const MAX_PAGE: u32 = 500;
 
@@ -38,7 +41,7 @@ macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
         use app::error::{AppError, AppResult};
         use app::model::*;
-        use app::ports::{ExecutionOutcome, ExecutionStart, HeldExecution, Lease, NewExecution, Store};
+        use app::ports::{ExecutionStart, Finish, HeldExecution, Lease, NewExecution, Store};
         use serde_json::Value;
         use sqlx::types::Json;
         use sqlx::QueryBuilder;
@@ -47,7 +50,7 @@ macro_rules! impl_store {
         use crate::store::like_pattern;
         use crate::store::now_ms;
         use crate::store::rows::*;
-        use crate::store::sql::{EXECUTION_COLUMNS, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS, WORKFLOW_COLUMNS};
+        use crate::store::sql::{EXECUTION_COLUMNS, FINISH_BATCH, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS, WORKFLOW_COLUMNS};
 
         impl $store {
             fn push_scope(query: &mut QueryBuilder<'_, $db>, column: &str, scope: Scope) {
@@ -450,33 +453,55 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(db_error)
             }
 
-            async fn finish_execution(
-                &self,
-                id: ExecutionId,
-                lease_owner: &str,
-                last_runs: &[NodeRun],
-                outcome: &ExecutionOutcome,
-            ) -> AppResult<()> {
-                let mut tx = self.writer.begin().await.map_err(db_error)?;
-                // The fenced update first: a process that lost its lease must not
-                // overwrite the node states of the process that took over.
-                let done = sqlx::query(
-                    "UPDATE executions SET status = $1, error = $2, finished_at = $3
-                     WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
-                )
-                .bind(outcome.status.as_str())
-                .bind(&outcome.error)
-                .bind(outcome.finished_at)
-                .bind(id)
-                .bind(lease_owner)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                if done.rows_affected() == 0 {
-                    return Err(AppError::Conflict(format!("execution {id} is no longer held by this process")));
+            async fn finish_executions(&self, finishes: &[Finish]) -> AppResult<Vec<bool>> {
+                if finishes.is_empty() {
+                    return Ok(Vec::new());
                 }
-                Self::write_node_runs(&mut tx, last_runs).await.map_err(db_error)?;
-                tx.commit().await.map_err(db_error)
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
+                let mut held = std::collections::HashSet::new();
+                for chunk in finishes.chunks(FINISH_BATCH) {
+                    // One fenced UPDATE for the whole batch: a process that lost a
+                    // lease must not overwrite the states of the one that took over.
+                    // (CAST rather than `::`, so that SQLite reads it too.)
+                    let mut query = QueryBuilder::<$db>::new(
+                        "WITH ends (execution_id, owner, new_status, new_error, new_finished_at) AS (",
+                    );
+                    query.push_values(chunk, |mut row, finish| {
+                        row.push("CAST(")
+                            .push_bind_unseparated(finish.id)
+                            .push_unseparated(" AS BIGINT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(finish.lease_owner.clone())
+                            .push_unseparated(" AS TEXT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(finish.outcome.status.as_str())
+                            .push_unseparated(" AS TEXT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(finish.outcome.error.clone())
+                            .push_unseparated(" AS TEXT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(finish.outcome.finished_at)
+                            .push_unseparated(" AS BIGINT)");
+                    });
+                    query.push(
+                        ") UPDATE executions SET status = ends.new_status, error = ends.new_error,
+                             finished_at = ends.new_finished_at
+                         FROM ends
+                         WHERE executions.id = ends.execution_id AND executions.lease_owner = ends.owner
+                           AND executions.status = 'running'
+                         RETURNING id",
+                    );
+                    let written: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_error)?;
+                    held.extend(written);
+                }
+                let runs: Vec<NodeRun> = finishes
+                    .iter()
+                    .filter(|finish| held.contains(&finish.id))
+                    .flat_map(|finish| finish.last_runs.iter().cloned())
+                    .collect();
+                Self::write_node_runs(&mut tx, &runs).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(finishes.iter().map(|finish| held.contains(&finish.id)).collect())
             }
 
             async fn claim_executions(&self, lease: &Lease, now: i64, limit: u32) -> AppResult<Vec<Execution>> {

@@ -6,6 +6,7 @@
 mod auth;
 mod error;
 mod executions;
+pub mod openapi;
 mod templates;
 mod workflows;
 
@@ -56,6 +57,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/executions/{id}/events", get(executions::events))
         .route("/templates", get(templates::list))
         .route("/templates/{slug}/install", post(templates::install))
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such API endpoint") })
         .with_state(state)
 }

@@ -225,3 +225,73 @@ async fn templates_are_listed_and_installed(db: &TestDb) {
     let (status, _) = api.json(Method::POST, "/templates/no-such-template/install", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Every `$ref` in `value`.
+fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(target)) => found.push(target),
+                    _ => refs(inner, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|inner| refs(inner, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint_it_lists() {
+    let db = TestDb::sqlite();
+    let (api, _) = Api::start(&db).await;
+    // Public: a client needs it before it has a key.
+    let response = api.client.get(format!("{}/openapi.json", api.base)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+
+    let mut documented = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    let expected = [
+        "DELETE /api/v1/workflows/{id}",
+        "GET /api/v1/executions",
+        "GET /api/v1/executions/{id}",
+        "GET /api/v1/executions/{id}/events",
+        "GET /api/v1/templates",
+        "GET /api/v1/workflows",
+        "GET /api/v1/workflows/{id}",
+        "GET /api/v1/workflows/{id}/export",
+        "POST /api/v1/executions/{id}/cancel",
+        "POST /api/v1/templates/{slug}/install",
+        "POST /api/v1/workflows",
+        "POST /api/v1/workflows/{id}/executions",
+        "PUT /api/v1/workflows/{id}",
+    ];
+    assert_eq!(documented, expected);
+
+    // Every schema a path or schema refers to is in the document.
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    assert!(targets.contains(&"#/components/schemas/ExecutionReport"), "{targets:?}");
+    for target in targets {
+        let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {target}"));
+        assert!(doc["components"]["schemas"].get(name).is_some(), "{target} is referred to but not defined");
+    }
+
+    // Every documented path is served (an unknown one falls through to "no such API endpoint").
+    for line in documented {
+        let (method, path) = line.split_once(' ').unwrap();
+        let path = path.trim_start_matches("/api/v1").replace("{id}", "999999").replace("{slug}", "nope");
+        let (_, body) = api.json(method.parse().unwrap(), &path, None).await;
+        assert_ne!(body["error"]["message"], "no such API endpoint", "{method} {path} is documented but not served");
+    }
+    db.cleanup().await;
+}

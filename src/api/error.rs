@@ -5,7 +5,6 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -68,13 +67,28 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// The body of every API error (and its schema in the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `not_found`, `bad_request`, `bad_json`,
+    /// `too_large`, `invalid_definition`, `conflict`, `already_finished`,
+    /// `unauthorized`, `method_not_allowed`, `unavailable`, `internal`, …
+    pub code: &'static str,
+    pub message: String,
+    /// Every problem, when there are several (validation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if !self.details.is_empty() {
-            error["details"] = json!(self.details);
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, details: self.details } };
+        (self.status, Json(body)).into_response()
     }
 }
 

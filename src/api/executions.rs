@@ -14,7 +14,7 @@ use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::Id;
+use super::error::{ErrorBody, Id};
 use super::{page_position, ApiError, ApiState, Caller};
 use crate::engine::report_from_store;
 use crate::signals::Signal;
@@ -33,6 +33,19 @@ pub struct StartBody {
     input: Value,
 }
 
+/// Starts a run of the workflow's current version. Without `wait`: 202 with
+/// `{"id", "status"}`; with `wait=true`: the finished execution.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/executions", tag = "executions",
+    params(("id" = i64, Path), ("wait" = Option<bool>, Query, description = "Answer when the run has finished")),
+    request_body(content = Object, description = "`{\"input\": …}` (optional)"),
+    responses(
+        (status = 200, description = "The finished run (with `wait=true`)", body = ExecutionReport),
+        (status = 202, description = "Started: `{\"id\", \"status\"}`", body = Object),
+        (status = 400, description = "The body is not `{\"input\": …}`", body = ErrorBody),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 503, description = "This process is shutting down", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn start(
     State(state): State<ApiState>,
     caller: Caller,
@@ -70,27 +83,48 @@ pub async fn start(
     Ok(Json(report).into_response())
 }
 
+/// An execution with every node's state.
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "The execution", body = ExecutionReport),
+        (status = 404, description = "No such execution (or not readable by the caller)", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<Json<ExecutionReport>> {
     let execution = state.store.execution(caller.readable(), id).await?;
     let runs = state.store.node_runs(caller.readable(), id).await?;
     Ok(Json(report_from_store(&execution, runs)))
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExecutionListQuery {
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
     status: Option<String>,
     workflow_id: Option<i64>,
+    /// Admins only: someone else's executions.
     owner_id: Option<i64>,
+    /// Created at or after (milliseconds since the epoch).
     from: Option<i64>,
+    /// Created before (milliseconds since the epoch).
     to: Option<i64>,
+    /// The `next` cursor of the previous page.
     after: Option<String>,
+    /// Rows per page (1–200, default 50).
     limit: Option<u32>,
 }
 
+/// Executions, newest first, paged by key: the caller's own, or everyone's for admins.
+#[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(ExecutionListQuery),
+    responses(
+        (status = 200, description = "A page", body = Page<Execution>),
+        (status = 400, description = "An unknown status, bad cursor or limit", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    query: Result<Query<ExecutionListQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<Execution>>> {
     let Query(query) = query?;
     let status = match query.status.as_deref() {
@@ -116,6 +150,14 @@ pub async fn list(
 /// Cancels a queued execution at once, or asks the process running it to stop
 /// it (directly when it runs here, else by a signal, with the lease renewal as
 /// the fallback that reaches it within a quarter lease).
+/// Cancels an execution: a queued one at once, a running one in whichever process runs it.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/cancel", tag = "executions", params(("id" = i64, Path)),
+    responses(
+        (status = 202, description = "`{\"id\", \"cancelling\", \"cancelled\"}`", body = Object),
+        (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 409, description = "It already ended", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn cancel(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<Response> {
     let status = state.store.request_cancel(caller.readable(), id).await.map_err(|error| match error {
         app::error::AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "already_finished", message),
@@ -137,6 +179,14 @@ const REMOTE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 /// runs in another process (or waits in the queue), its stored node states are
 /// followed instead, so the stream works whichever process runs it. For a
 /// finished execution: its final node states and the `finished` event.
+/// The run's events as server-sent events (`node`, `token`, `finished`), live
+/// whichever process runs it; a finished run replays its node states and ends.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/events", tag = "executions", params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "An event stream; each event's data is a RunEvent", content_type = "text/event-stream", body = RunEvent),
+        (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn events(
     State(state): State<ApiState>,
     caller: Caller,

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::Id;
+use super::error::{ErrorBody, Id};
 use super::{page_position, ApiError, ApiState, Caller};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -22,6 +22,14 @@ fn definition_from(body: Result<Json<Value>, JsonRejection>) -> ApiResult<Workfl
     Ok(definition)
 }
 
+/// Creates a workflow (version 1) from a definition.
+#[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = WorkflowDefinition,
+    responses(
+        (status = 201, description = "Created", body = WorkflowSummary),
+        (status = 400, description = "Not JSON, or not a definition", body = ErrorBody),
+        (status = 422, description = "The definition is invalid; `details` lists every problem", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -33,17 +41,28 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkflowListQuery {
+    /// Names containing this, ignoring case.
     search: Option<String>,
+    /// The `next` cursor of the previous page.
     after: Option<String>,
+    /// Rows per page (1–200, default 50).
     limit: Option<u32>,
 }
 
+/// The caller's workflows, newest first, paged by key.
+#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", params(WorkflowListQuery),
+    responses(
+        (status = 200, description = "A page", body = Page<WorkflowSummary>),
+        (status = 400, description = "A bad cursor or limit", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    query: Result<Query<WorkflowListQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<WorkflowSummary>>> {
     let Query(query) = query?;
     let (after, limit) = page_position(query.after.as_deref(), query.limit)?;
@@ -51,6 +70,13 @@ pub async fn list(
     Ok(Json(state.store.list_workflows(caller.own(), search, after, limit).await?))
 }
 
+/// A workflow: `{"workflow": summary, "definition": …, "schedules": [{"schedule", "timezone", "next": [3 times]}]}`.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "The workflow with its current definition", body = Object),
+        (status = 404, description = "No such workflow (or not the caller's)", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<Json<Value>> {
     let workflow = state.store.workflow(caller.own(), id).await?;
     let upcoming: Vec<Value> = workflow
@@ -67,6 +93,15 @@ pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> A
     Ok(Json(json!({ "workflow": workflow.summary, "definition": workflow.definition, "schedules": upcoming })))
 }
 
+/// Saves a new immutable version: `{"workflow_id", "version"}`.
+#[utoipa::path(put, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = i64, Path)),
+    request_body = WorkflowDefinition,
+    responses(
+        (status = 200, description = "The new version", body = Object),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 422, description = "The definition is invalid", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<ApiState>,
     caller: Caller,
@@ -79,12 +114,26 @@ pub async fn update(
     Ok(Json(json!({ "workflow_id": version.workflow_id, "version": version.version })))
 }
 
+/// Deletes a workflow with its versions and executions.
+#[utoipa::path(delete, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn delete(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<StatusCode> {
     state.store.delete_workflow(caller.own(), id).await?;
     state.hooks.workflow_changed(id);
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The current definition, as a file to download.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/export", tag = "workflows", params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "The definition", body = WorkflowDefinition),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
 pub async fn export(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<impl IntoResponse> {
     let workflow = state.store.workflow(caller.own(), id).await?;
     let file = format!("attachment; filename=\"workflow-{id}.json\"");

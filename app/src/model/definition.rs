@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 /// A whole workflow as users write it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WorkflowDefinition {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,6 +30,7 @@ pub struct WorkflowDefinition {
 
 /// One node of the graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NodeDefinition {
     pub id: String,
     /// The node kind (`http`, `llm`, …), kept as text so that an unknown kind is a
@@ -55,6 +57,7 @@ fn empty_object() -> Value {
 
 /// Where the editor draws a node. Optional: the editor lays out nodes without one.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Position {
     pub x: f64,
     pub y: f64,
@@ -63,6 +66,7 @@ pub struct Position {
 /// A dependency: `to` runs after `from`. Edges leaving a `condition` node carry
 /// the branch (`"true"` or `"false"`) on which they are taken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Edge {
     pub from: String,
     pub to: String,

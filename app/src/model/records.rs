@@ -56,6 +56,7 @@ pub struct Schedule {
 
 /// A workflow as lists show it, with its latest execution (if any).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WorkflowSummary {
     pub id: WorkflowId,
     pub owner_id: UserId,
@@ -68,6 +69,7 @@ pub struct WorkflowSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ExecutionBrief {
     pub id: ExecutionId,
     pub status: ExecutionStatus,
@@ -94,6 +96,7 @@ macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 
@@ -158,6 +161,7 @@ text_enum!(
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Execution {
     pub id: ExecutionId,
     pub workflow_id: WorkflowId,
@@ -189,6 +193,7 @@ pub struct NodeRun {
 /// A page of a keyset-paginated list. `next` is an opaque cursor for the page
 /// after this one; `None` on the last page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
@@ -232,6 +237,7 @@ pub struct ExecutionFilter {
 
 /// A built-in or user-published template in the marketplace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MarketplaceTemplate {
     pub id: i64,
     pub slug: String,

@@ -11,6 +11,7 @@ use super::records::{ExecutionId, ExecutionStatus, NodeStatus};
 /// One thing that happened in a run, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum RunEvent {
     /// A node changed state (queued, running — once per attempt —, succeeded, …).
     Node {
@@ -31,6 +32,7 @@ pub enum RunEvent {
 
 /// The result of one node, as `weft run --json` and the API print it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NodeReport {
     pub status: NodeStatus,
     pub output: Option<Value>,
@@ -42,6 +44,7 @@ pub struct NodeReport {
 
 /// A finished execution with every node's result; timestamps are RFC 3339.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ExecutionReport {
     pub id: ExecutionId,
     pub status: ExecutionStatus,

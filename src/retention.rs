@@ -1,7 +1,10 @@
 //! Retention: a background task that deletes finished executions older than a
-//! maximum age, or beyond a maximum count per workflow, in small batches with
-//! pauses between them, so running workflows never wait behind it. On SQLite it
-//! then checkpoints the WAL and vacuums incrementally so the file stays bounded.
+//! maximum age, or beyond a maximum count per workflow, in small batches under
+//! a time budget: after each batch it pauses long enough that deleting takes at
+//! most `duty_percent` of the time (on SQLite the writer is shared with every
+//! run, so an unthrottled pass over a million rows would hold it most of the
+//! time). Every few batches, and at the end, it checkpoints the WAL and vacuums
+//! incrementally (SQLite), so the file stays bounded during a long pass too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,19 +25,57 @@ pub struct RetentionSettings {
     /// How often retention runs, in seconds (0: never).
     #[arg(long = "retention-interval-secs", env = "WEFT_RETENTION_INTERVAL_SECS", default_value_t = 300)]
     pub interval_secs: u64,
-    /// Executions deleted per transaction.
-    #[arg(long = "retention-batch", env = "WEFT_RETENTION_BATCH", default_value_t = 500)]
+    /// Executions deleted per transaction (small: on SQLite, each batch holds the writer).
+    #[arg(long = "retention-batch", env = "WEFT_RETENTION_BATCH", default_value_t = 100)]
     pub batch: u32,
+    /// The most of the time retention may spend deleting (1–100 %).
+    #[arg(long = "retention-duty-percent", env = "WEFT_RETENTION_DUTY_PERCENT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub duty_percent: u32,
 }
 
 impl Default for RetentionSettings {
     fn default() -> Self {
-        Self { max_age_days: 30, max_per_workflow: 1000, interval_secs: 300, batch: 500 }
+        Self { max_age_days: 30, max_per_workflow: 1000, interval_secs: 300, batch: 100, duty_percent: 10 }
     }
 }
 
-/// The pause between two batches: long enough for queued writers to go first.
-const PAUSE: Duration = Duration::from_millis(20);
+/// The shortest pause between two batches: queued writers go first.
+const MIN_PAUSE: Duration = Duration::from_millis(20);
+/// Batches between two compactions during a long pass.
+const COMPACT_EVERY: u32 = 50;
+
+/// Paces a pass: pauses after each batch in proportion to the time it took.
+struct Budget {
+    duty_percent: u32,
+    batches: u32,
+}
+
+impl Budget {
+    /// The pause after a batch that took `took`: `took × (100 − duty) / duty`.
+    fn pause_after(&self, took: Duration) -> Duration {
+        let duty = self.duty_percent.clamp(1, 100);
+        (took * (100 - duty) / duty).max(MIN_PAUSE)
+    }
+
+    /// Runs one batch, then pauses (and compacts every so often); returns what it deleted.
+    async fn batch(
+        &mut self,
+        store: &dyn Store,
+        work: impl std::future::Future<Output = app::error::AppResult<u64>>,
+    ) -> anyhow::Result<u64> {
+        let started = std::time::Instant::now();
+        let deleted = work.await?;
+        let took = started.elapsed();
+        metrics::counter!("weft_retention_deleted_total").increment(deleted);
+        self.batches += 1;
+        if deleted > 0 && self.batches % COMPACT_EVERY == 0 {
+            store.compact().await?;
+        }
+        tokio::time::sleep(self.pause_after(took)).await;
+        Ok(deleted)
+    }
+}
 
 pub fn spawn(store: Arc<dyn Store>, settings: RetentionSettings) -> Option<tokio::task::JoinHandle<()>> {
     if settings.interval_secs == 0 {
@@ -57,27 +98,28 @@ pub fn spawn(store: Arc<dyn Store>, settings: RetentionSettings) -> Option<tokio
 /// One pass: deletes everything due, batch by batch; returns how many executions.
 pub async fn run_once(store: &dyn Store, settings: &RetentionSettings) -> anyhow::Result<u64> {
     let batch = settings.batch.max(1);
+    let mut budget = Budget { duty_percent: settings.duty_percent, batches: 0 };
     let mut deleted = 0;
     if settings.max_age_days > 0 {
         let before = now_ms() - i64::from(settings.max_age_days) * 24 * 3600 * 1000;
         loop {
-            let n = store.delete_executions_before(before, batch).await?;
+            let n = budget.batch(store, store.delete_executions_before(before, batch)).await?;
             deleted += n;
             if n < u64::from(batch) {
                 break;
             }
-            tokio::time::sleep(PAUSE).await;
         }
     }
     if settings.max_per_workflow > 0 {
         for workflow in store.workflows_with_more_executions_than(settings.max_per_workflow).await? {
             loop {
-                let n = store.delete_executions_beyond(workflow, settings.max_per_workflow, batch).await?;
+                let n = budget
+                    .batch(store, store.delete_executions_beyond(workflow, settings.max_per_workflow, batch))
+                    .await?;
                 deleted += n;
                 if n < u64::from(batch) {
                     break;
                 }
-                tokio::time::sleep(PAUSE).await;
             }
         }
     }
@@ -85,4 +127,18 @@ pub async fn run_once(store: &dyn Store, settings: &RetentionSettings) -> anyhow
         store.compact().await?;
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleting_takes_at_most_the_duty_share_of_the_time() {
+        let budget = Budget { duty_percent: 10, batches: 0 };
+        assert_eq!(budget.pause_after(Duration::from_millis(50)), Duration::from_millis(450));
+        assert_eq!(budget.pause_after(Duration::from_micros(100)), MIN_PAUSE, "never less than the minimum");
+        let flat_out = Budget { duty_percent: 100, batches: 0 };
+        assert_eq!(flat_out.pause_after(Duration::from_millis(50)), MIN_PAUSE);
+    }
 }

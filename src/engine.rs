@@ -6,7 +6,7 @@
 
 pub mod driver;
 pub mod events;
-mod finisher;
+mod group_commit;
 pub mod nodes;
 pub mod queue;
 pub mod scheduler;
@@ -121,8 +121,9 @@ pub struct Engine {
     /// so entries are never stale.
     versions: moka::future::Cache<(WorkflowId, i32), Arc<ValidatedWorkflow>>,
     shutdown: CancellationToken,
-    /// Writes the ends of runs in groups (see `finisher`); started on first use.
-    finisher: std::sync::OnceLock<finisher::Finisher>,
+    /// Write the starts and ends of runs in groups (see `group_commit`); started on first use.
+    creator: std::sync::OnceLock<group_commit::Grouper<NewExecution, Execution>>,
+    finisher: std::sync::OnceLock<group_commit::Grouper<app::ports::Finish, ()>>,
     /// Nodes ready to run but waiting for a process-wide slot.
     waiting: AtomicUsize,
 }
@@ -161,6 +162,7 @@ impl Engine {
             finish_waiters: Mutex::new(HashMap::new()),
             versions: moka::future::Cache::builder().max_capacity(10_000).build(),
             shutdown: CancellationToken::new(),
+            creator: std::sync::OnceLock::new(),
             finisher: std::sync::OnceLock::new(),
             waiting: AtomicUsize::new(0),
         }))
@@ -231,7 +233,7 @@ impl Engine {
             input: input.clone(),
             start,
         };
-        let execution = match self.store.create_execution(&new).await {
+        let execution = match self.create(new).await {
             Ok(execution) => execution,
             Err(error) => {
                 if run_here {

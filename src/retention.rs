@@ -69,7 +69,7 @@ impl Budget {
         let took = started.elapsed();
         metrics::counter!("weft_retention_deleted_total").increment(deleted);
         self.batches += 1;
-        if deleted > 0 && self.batches % COMPACT_EVERY == 0 {
+        if deleted > 0 && self.batches.is_multiple_of(COMPACT_EVERY) {
             store.compact().await?;
         }
         tokio::time::sleep(self.pause_after(took)).await;

@@ -32,6 +32,7 @@ store_suite!(
     leases_are_renewed_released_and_carry_cancel_requests,
     expired_leases_make_running_executions_claimable,
     a_group_commit_writes_only_the_executions_still_held,
+    executions_created_together_come_back_in_order,
 );
 
 async fn user(store: &dyn Store, email: &str) -> User {
@@ -633,4 +634,36 @@ async fn a_group_commit_writes_only_the_executions_still_held(store: Arc<dyn Sto
     assert_eq!(store.node_runs(Scope::Everyone, mine.id).await.unwrap().len(), 1);
     assert_eq!(store.execution(Scope::Everyone, lost.id).await.unwrap().status, ExecutionStatus::Running);
     assert!(store.node_runs(Scope::Everyone, lost.id).await.unwrap().is_empty(), "nothing of it was written");
+}
+
+async fn executions_created_together_come_back_in_order(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "o@example.com").await;
+    let first = store.create_workflow(owner.id, &definition("First")).await.unwrap();
+    let second = store.create_workflow(owner.id, &definition("Second")).await.unwrap();
+    // More than one INSERT carries, alternating workflows and kinds of start.
+    let asked: Vec<NewExecution> = (0..250)
+        .map(|i| {
+            let workflow = if i % 3 == 0 { &first } else { &second };
+            let start = if i % 2 == 0 {
+                ExecutionStart::Queued
+            } else {
+                ExecutionStart::Running { lease: lease(WORKER, 60_000), started_at: 1_000 + i }
+            };
+            new_execution(workflow, json!({ "i": i }), start)
+        })
+        .collect();
+    let created = store.create_executions(&asked).await.unwrap();
+    assert_eq!(created.len(), asked.len());
+    for (i, (asked, created)) in asked.iter().zip(&created).enumerate() {
+        assert_eq!((created.workflow_id, &created.input), (asked.workflow_id, &json!({ "i": i })), "row {i}");
+        let running = matches!(asked.start, ExecutionStart::Running { .. });
+        assert_eq!(created.status == ExecutionStatus::Running, running, "row {i}");
+    }
+    assert!(created.windows(2).all(|pair| pair[0].id < pair[1].id));
+    // One unknown version fails the whole group, and nothing of it is written.
+    let mut bad = asked[..3].to_vec();
+    bad[1].version = 99;
+    assert_eq!(store.create_executions(&bad).await.unwrap_err(), AppError::NotFound("workflow version".into()));
+    let all = store.list_executions(Scope::Everyone, &ExecutionFilter::default(), None, 500).await.unwrap();
+    assert_eq!(all.items.len(), 250);
 }

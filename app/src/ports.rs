@@ -119,7 +119,14 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<()>;
 
     // Executions and node runs.
-    async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution>;
+    async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution> {
+        let mut created = self.create_executions(std::slice::from_ref(new)).await?;
+        created.pop().ok_or(AppError::Internal)
+    }
+    /// Creates several executions with one INSERT (the engine groups the runs
+    /// that start together); returns them in the order asked. One bad row (an
+    /// unknown workflow version) fails them all.
+    async fn create_executions(&self, new: &[NewExecution]) -> AppResult<Vec<Execution>>;
     /// Upserts node states, many at once, in one transaction (the engine batches
     /// its state changes and flushes them here).
     async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()>;

@@ -31,6 +31,9 @@ pub(crate) const NODE_RUN_COLUMNS: &str =
 /// backends' limits on bound parameters.
 pub(crate) const NODE_RUN_BATCH: usize = 500;
 
+/// Executions per INSERT of a group of new executions: 10 parameters × 100 rows.
+pub(crate) const CREATE_BATCH: usize = 100;
+
 /// Executions per fenced UPDATE of a group commit: 5 parameters × 200 rows.
 pub(crate) const FINISH_BATCH: usize = 200;
 
@@ -50,7 +53,7 @@ macro_rules! impl_store {
         use crate::store::like_pattern;
         use crate::store::now_ms;
         use crate::store::rows::*;
-        use crate::store::sql::{EXECUTION_COLUMNS, FINISH_BATCH, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS, WORKFLOW_COLUMNS};
+        use crate::store::sql::{CREATE_BATCH, EXECUTION_COLUMNS, FINISH_BATCH, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS, WORKFLOW_COLUMNS};
 
         impl $store {
             fn push_scope(query: &mut QueryBuilder<'_, $db>, column: &str, scope: Scope) {
@@ -413,35 +416,60 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution> {
-                let (status, started_at, lease_owner, lease_expires_at) = match &new.start {
-                    ExecutionStart::Queued => (ExecutionStatus::Queued, None, None, 0),
-                    ExecutionStart::Running { lease, started_at } => {
-                        (ExecutionStatus::Running, Some(*started_at), Some(lease.owner.as_str()), lease.expires_at)
+            async fn create_executions(&self, new: &[NewExecution]) -> AppResult<Vec<Execution>> {
+                if new.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let now = now_ms();
+                let mut created = Vec::with_capacity(new.len());
+                for chunk in new.chunks(CREATE_BATCH) {
+                    let mut query = QueryBuilder::<$db>::new(
+                        "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at,
+                                                 started_at, lease_owner, lease_expires_at) ",
+                    );
+                    query.push_values(chunk, |mut row, new| {
+                        let (status, started_at, lease_owner, lease_expires_at) = match &new.start {
+                            ExecutionStart::Queued => (ExecutionStatus::Queued, None, None, 0),
+                            ExecutionStart::Running { lease, started_at } => {
+                                (ExecutionStatus::Running, Some(*started_at), Some(lease.owner.clone()), lease.expires_at)
+                            }
+                        };
+                        row.push_bind(new.workflow_id)
+                            .push_bind(new.version)
+                            .push_bind(new.owner_id)
+                            .push_bind(new.trigger.as_str())
+                            .push_bind(Json(new.input.clone()))
+                            .push_bind(status.as_str())
+                            .push_bind(started_at.unwrap_or(now))
+                            .push_bind(started_at)
+                            .push_bind(lease_owner)
+                            .push_bind(lease_expires_at);
+                    });
+                    query.push(format!(" RETURNING {EXECUTION_COLUMNS}"));
+                    let rows: Vec<ExecutionRow> =
+                        query.build_query_as().fetch_all(&self.writer).await.map_err(|e| match db_error(e) {
+                            AppError::BadRequest(_) => AppError::NotFound("workflow version".into()),
+                            other => other,
+                        })?;
+                    // Both backends number the rows of one INSERT in the order of its
+                    // VALUES; RETURNING need not list them in that order, so sort by
+                    // id, and check that each row is the one asked for.
+                    let mut rows = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
+                    rows.sort_by_key(|e| e.id);
+                    for (asked, row) in chunk.iter().zip(&rows) {
+                        if (asked.workflow_id, asked.version, asked.trigger) != (row.workflow_id, row.version, row.trigger)
+                            || asked.input != row.input
+                        {
+                            tracing::error!(execution = row.id, "created executions came back in an unexpected order");
+                            return Err(AppError::Internal);
+                        }
                     }
-                };
-                let row: ExecutionRow = sqlx::query_as(&format!(
-                    "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at, started_at,
-                                             lease_owner, lease_expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {EXECUTION_COLUMNS}"
-                ))
-                .bind(new.workflow_id)
-                .bind(new.version)
-                .bind(new.owner_id)
-                .bind(new.trigger.as_str())
-                .bind(Json(&new.input))
-                .bind(status.as_str())
-                .bind(started_at.unwrap_or_else(now_ms))
-                .bind(started_at)
-                .bind(lease_owner)
-                .bind(lease_expires_at)
-                .fetch_one(&self.writer)
-                .await
-                .map_err(|e| match db_error(e) {
-                    AppError::BadRequest(_) => AppError::NotFound("workflow version".into()),
-                    other => other,
-                })?;
-                row.try_into()
+                    if rows.len() != chunk.len() {
+                        return Err(AppError::Internal);
+                    }
+                    created.extend(rows);
+                }
+                Ok(created)
             }
 
             async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()> {

@@ -1,0 +1,173 @@
+//! Group commit of run starts and ends. Every run writes its execution row when
+//! it starts, and its last node states and final status when it ends. Under
+//! load, the starts (or ends) that queue up while one write is in flight go
+//! together in the next: one INSERT for many new executions, one transaction
+//! for many ends. A lone run is written at once: nothing waits for a group to
+//! fill up.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use app::error::{AppError, AppResult};
+use app::model::{Execution, ExecutionId, NodeRun};
+use app::ports::{ExecutionOutcome, Finish, NewExecution, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Engine;
+
+/// Requests written by one call at most.
+const MAX_GROUP: usize = 256;
+
+type Request<T, R> = (T, oneshot::Sender<AppResult<R>>);
+
+/// Hands requests to one task that writes them in groups.
+pub(super) struct Grouper<T, R> {
+    requests: mpsc::UnboundedSender<Request<T, R>>,
+}
+
+impl<T: Send + 'static, R: Send + 'static> Grouper<T, R> {
+    /// `write` gets a group and answers each request of it, in order.
+    fn start<W, F>(name: &'static str, write: W) -> Self
+    where
+        W: Fn(Vec<T>) -> F + Send + 'static,
+        F: Future<Output = Vec<AppResult<R>>> + Send,
+    {
+        let (requests, mut receiver) = mpsc::unbounded_channel::<Request<T, R>>();
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(MAX_GROUP);
+            while let Some(first) = receiver.recv().await {
+                group.push(first);
+                // Whatever else arrived meanwhile joins this write.
+                while group.len() < MAX_GROUP {
+                    match receiver.try_recv() {
+                        Ok(request) => group.push(request),
+                        Err(_) => break,
+                    }
+                }
+                metrics::histogram!("weft_group_commit_size", "write" => name).record(group.len() as f64);
+                let (items, replies): (Vec<T>, Vec<_>) = group.drain(..).unzip();
+                let results = write(items).await;
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+        });
+        Self { requests }
+    }
+
+    async fn call(&self, item: T) -> AppResult<R> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send((item, reply)).map_err(|_| AppError::Internal)?;
+        answer.await.map_err(|_| AppError::Internal)?
+    }
+}
+
+/// New executions. A group fails whole when one of them is bad (a workflow
+/// version deleted meanwhile); each is then written alone, so only that one fails.
+pub(super) fn creator(store: Arc<dyn Store>) -> Grouper<NewExecution, Execution> {
+    Grouper::start("create", move |group: Vec<NewExecution>| {
+        let store = store.clone();
+        async move {
+            match store.create_executions(&group).await {
+                Ok(created) if created.len() == group.len() => created.into_iter().map(Ok).collect(),
+                Ok(_) => group.iter().map(|_| Err(AppError::Internal)).collect(),
+                Err(error) if group.len() == 1 => vec![Err(error)],
+                Err(_) => {
+                    let mut results = Vec::with_capacity(group.len());
+                    for new in &group {
+                        results.push(store.create_execution(new).await);
+                    }
+                    results
+                }
+            }
+        }
+    })
+}
+
+/// Ends of runs, fenced by their leases.
+pub(super) fn finisher(store: Arc<dyn Store>) -> Grouper<Finish, ()> {
+    Grouper::start("finish", move |group: Vec<Finish>| {
+        let store = store.clone();
+        async move {
+            match store.finish_executions(&group).await {
+                Ok(written) => group
+                    .iter()
+                    .zip(written)
+                    .map(|(finish, written)| {
+                        let id = finish.id;
+                        written.then_some(()).ok_or_else(|| {
+                            AppError::Conflict(format!("execution {id} is no longer held by this process"))
+                        })
+                    })
+                    .collect(),
+                Err(error) => group.iter().map(|_| Err(error.clone())).collect(),
+            }
+        }
+    })
+}
+
+impl Engine {
+    /// Creates an execution (grouped with others created at the same time).
+    pub(super) async fn create(&self, new: NewExecution) -> AppResult<Execution> {
+        self.creator.get_or_init(|| creator(self.store.clone())).call(new).await
+    }
+
+    /// Writes the end of a run this process holds (grouped with other ends).
+    pub(super) async fn finish(
+        &self,
+        id: ExecutionId,
+        last_runs: Vec<NodeRun>,
+        outcome: ExecutionOutcome,
+    ) -> AppResult<()> {
+        let finish = Finish { id, lease_owner: self.worker_id.clone(), last_runs, outcome };
+        self.finisher.get_or_init(|| finisher(self.store.clone())).call(finish).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::{Scope, Trigger, WorkflowDefinition};
+    use app::ports::ExecutionStart;
+
+    async fn store_with_workflow() -> (tempfile::TempDir, Arc<dyn Store>, app::model::WorkflowSummary) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/weft.db", dir.path().display());
+        let store = crate::store::connect(&crate::config::DatabaseSettings::with_url(url)).await.unwrap();
+        let owner = store.create_user("g@example.com", None, false).await.unwrap();
+        let definition: WorkflowDefinition = serde_json::from_value(serde_json::json!({
+            "name": "g", "nodes": [{"id": "t", "type": "template", "config": {"template": "x"}}]
+        }))
+        .unwrap();
+        let workflow = store.create_workflow(owner.id, &definition).await.unwrap();
+        (dir, store, workflow)
+    }
+
+    fn new(workflow: &app::model::WorkflowSummary, version: i32, i: i64) -> NewExecution {
+        NewExecution {
+            workflow_id: workflow.id,
+            version,
+            owner_id: workflow.owner_id,
+            trigger: Trigger::Api,
+            input: serde_json::json!({ "i": i }),
+            start: ExecutionStart::Queued,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_bad_start_in_a_group_fails_alone() {
+        let (_dir, store, workflow) = store_with_workflow().await;
+        let creator = creator(store.clone());
+        // On this single-threaded runtime all three are queued before the
+        // grouping task runs: they form one group.
+        let (a, bad, c) = tokio::join!(
+            creator.call(new(&workflow, 1, 1)),
+            creator.call(new(&workflow, 42, 2)),
+            creator.call(new(&workflow, 1, 3))
+        );
+        assert_eq!(bad.unwrap_err(), app::error::AppError::NotFound("workflow version".into()));
+        let (a, c) = (a.unwrap(), c.unwrap());
+        assert_eq!((a.input["i"].as_i64(), c.input["i"].as_i64()), (Some(1), Some(3)));
+        assert_eq!(store.execution(Scope::Everyone, c.id).await.unwrap().id, c.id);
+    }
+}

@@ -39,7 +39,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             // Lets retention give pages back with `incremental_vacuum` (takes effect
             // when the file is created).
-            .auto_vacuum(SqliteAutoVacuum::Incremental);
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            // SQLite reuses the WAL file at its largest size after a checkpoint
+            // unless told otherwise: a burst of writes (a seed, a big import) would
+            // leave hundreds of megabytes behind for good. Truncate it to 64 MiB.
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
         let writer =
             settings.pool.apply(SqlitePoolOptions::new(), 1).max_connections(1).connect_with(writer_options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;

@@ -36,8 +36,15 @@ pub const MAX_LIMIT: u32 = 200;
 
 /// Where a page starts and how long it is, from `after` and `limit` query values.
 fn page_position(after: Option<&str>, limit: Option<u32>) -> Result<(Option<app::model::Cursor>, u32), ApiError> {
+    // `after=` (empty) is the first page, as an absent `after` is.
+    let after = after.filter(|a| !a.is_empty());
     let after = after.map(app::model::Cursor::decode).transpose().map_err(ApiError::bad_request)?;
-    Ok((after, limit.unwrap_or(50).clamp(1, MAX_LIMIT)))
+    match limit {
+        Some(limit) if !(1..=MAX_LIMIT).contains(&limit) => {
+            Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}, not {limit}")))
+        }
+        limit => Ok((after, limit.unwrap_or(50))),
+    }
 }
 
 /// `/hooks/{path}`, any method (each hook checks its own).

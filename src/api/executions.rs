@@ -100,6 +100,7 @@ pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> A
 #[into_params(parameter_in = Query)]
 pub struct ExecutionListQuery {
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    #[param(value_type = Option<app::model::ExecutionStatus>)]
     status: Option<String>,
     workflow_id: Option<i64>,
     /// Admins only: someone else's executions.
@@ -109,8 +110,10 @@ pub struct ExecutionListQuery {
     /// Created before (milliseconds since the epoch).
     to: Option<i64>,
     /// The `next` cursor of the previous page.
+    #[param(pattern = r"^-?[0-9]+\.[0-9]+$")]
     after: Option<String>,
-    /// Rows per page (1–200, default 50).
+    /// Rows per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

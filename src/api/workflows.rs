@@ -27,6 +27,8 @@ fn definition_from(body: Result<Json<Value>, JsonRejection>) -> ApiResult<Workfl
     responses(
         (status = 201, description = "Created", body = WorkflowSummary),
         (status = 400, description = "Not JSON, or not a definition", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "The definition is invalid; `details` lists every problem", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
     ))]
@@ -47,8 +49,10 @@ pub struct WorkflowListQuery {
     /// Names containing this, ignoring case.
     search: Option<String>,
     /// The `next` cursor of the previous page.
+    #[param(pattern = r"^-?[0-9]+\.[0-9]+$")]
     after: Option<String>,
-    /// Rows per page (1–200, default 50).
+    /// Rows per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -98,7 +102,10 @@ pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> A
     request_body = WorkflowDefinition,
     responses(
         (status = 200, description = "The new version", body = Object),
+        (status = 400, description = "Not JSON, or not a definition", body = ErrorBody),
         (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "The definition is invalid", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
     ))]

@@ -12,10 +12,12 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WorkflowDefinition {
+    #[cfg_attr(feature = "ssr", schema(min_length = 1))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(min_items = 1))]
     pub nodes: Vec<NodeDefinition>,
     #[serde(default)]
     pub edges: Vec<Edge>,
@@ -32,10 +34,12 @@ pub struct WorkflowDefinition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NodeDefinition {
+    #[cfg_attr(feature = "ssr", schema(min_length = 1))]
     pub id: String,
     /// The node kind (`http`, `llm`, …), kept as text so that an unknown kind is a
     /// validation message rather than a parse failure.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "ssr", schema(min_length = 1))]
     pub kind: String,
     #[serde(default = "empty_object")]
     pub config: Value,

@@ -110,7 +110,7 @@ pub struct ExecutionListQuery {
     /// Created before (milliseconds since the epoch).
     to: Option<i64>,
     /// The `next` cursor of the previous page.
-    #[param(pattern = r"^-?[0-9]+\.[0-9]+$")]
+    #[param(pattern = r"^(-?[0-9]+\.[0-9]+)?$")]
     after: Option<String>,
     /// Rows per page (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -49,7 +49,7 @@ pub struct WorkflowListQuery {
     /// Names containing this, ignoring case.
     search: Option<String>,
     /// The `next` cursor of the previous page.
-    #[param(pattern = r"^-?[0-9]+\.[0-9]+$")]
+    #[param(pattern = r"^(-?[0-9]+\.[0-9]+)?$")]
     after: Option<String>,
     /// Rows per page (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -101,7 +101,11 @@ pub async fn start(
     }
     let router = match role {
         Role::Worker => health_router(api, limits),
-        Role::Web | Role::All => router(ServerContext { store: store.clone(), local_user }, api, limits, options),
+        Role::Web | Role::All => {
+            let changed = hooks.clone();
+            let workflow_changed = Arc::new(move |id| changed.workflow_changed(id));
+            router(ServerContext { store: store.clone(), local_user, workflow_changed }, api, limits, options)
+        }
     };
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn({

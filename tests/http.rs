@@ -23,6 +23,7 @@ on_both_backends!(
     health_and_readiness_answer,
     the_home_page_is_server_rendered_with_hydration_scripts,
     an_imported_workflow_appears_in_the_rendered_list,
+    an_imported_cron_workflow_is_scheduled_at_once,
     bad_definitions_are_4xx_with_the_validation_messages,
     names_are_escaped_in_the_html,
     pages_are_compressed,
@@ -47,6 +48,25 @@ async fn the_home_page_is_server_rendered_with_hydration_scripts(db: &TestDb) {
     assert!(html.contains("No workflows yet"), "{html}");
     let missing = client().get(format!("{base}/no/such/page")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+async fn an_imported_cron_workflow_is_scheduled_at_once(db: &TestDb) {
+    let (server, base) = start(db).await;
+    // Let the scheduler settle into its sleep: with no schedules it waits for a signal.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut definition = support::definition("Nightly");
+    definition.triggers = vec![serde_json::json!({"type": "cron", "schedule": "0 3 * * *", "timezone": "UTC"})];
+    let response = import(&base, &serde_json::to_string(&definition).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    for _ in 0..50 {
+        let schedules = server.store.workflow_schedules(app::model::Scope::Everyone, id).await.unwrap();
+        if schedules[0].next_fire_at.is_some() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("a schedule imported through the UI was not planned within a second");
 }
 
 async fn an_imported_workflow_appears_in_the_rendered_list(db: &TestDb) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::model::{Scope, User};
+use crate::model::{Scope, User, WorkflowId};
 use crate::ports::Store;
 
 /// Provided by the server to every server function and SSR render.
@@ -15,6 +15,9 @@ pub struct ServerContext {
     /// The owner of everything created through the UI until accounts exist: a
     /// built-in user that cannot sign in. Sign-in replaces this with the session's user.
     pub local_user: User,
+    /// Tells the server that a workflow was created, saved or deleted, so that
+    /// webhook caches and the cron scheduler (in every process) follow.
+    pub workflow_changed: Arc<dyn Fn(WorkflowId) + Send + Sync>,
 }
 
 impl ServerContext {

@@ -35,7 +35,9 @@ pub async fn import_workflow(definition: String) -> Result<WorkflowSummary, AppE
             let ctx = ServerContext::current()?;
             let definition = WorkflowDefinition::from_json(&definition).map_err(AppError::BadRequest)?;
             validate(&definition).map_err(AppError::Invalid)?;
-            ctx.store.create_workflow(ctx.local_user.id, &definition).await
+            let created = ctx.store.create_workflow(ctx.local_user.id, &definition).await?;
+            (ctx.workflow_changed)(created.id);
+            Ok(created)
         }
         .await,
     )

@@ -159,6 +159,14 @@ fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs, que
     };
     runtime.block_on(async {
         let result = async {
+            if queue.role != crate::config::Role::All && database.backend()? == crate::config::Backend::Sqlite {
+                let role = clap::ValueEnum::to_possible_value(&queue.role).map(|v| v.get_name().to_string());
+                anyhow::bail!(
+                    "--role {} splits serving from running across processes, which share a PostgreSQL \
+                     database; a SQLite file is served by one process with --role all",
+                    role.unwrap_or_default()
+                );
+            }
             let options = server::load_site_options(&site)?;
             let settings = crate::engine::EngineSettings { queue: queue.settings(), ..engine.settings() };
             let running = server::start(&database, settings, queue.role, &site.limits, &site.triggers, options).await?;

@@ -118,3 +118,14 @@ fn users_and_api_keys_are_created_from_the_command_line() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user with email ghost@example.com"));
 }
+
+#[test]
+fn splitting_roles_needs_postgresql() {
+    let fixture = Fixture::new();
+    for role in ["web", "worker"] {
+        let output = fixture.weft(&["serve", "--role", role, "--addr", "127.0.0.1:0"]);
+        assert!(!output.status.success(), "--role {role} on SQLite must not start");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("share a PostgreSQL database"), "{stderr}");
+    }
+}

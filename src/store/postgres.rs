@@ -33,7 +33,7 @@ impl PostgresStore {
     }
 
     /// PostgreSQL's autovacuum reclaims space; nothing to do here.
-    async fn compact_storage(_pool: &Pool<Postgres>) -> Result<(), sqlx::Error> {
+    async fn compact_storage(_pool: &Pool<Postgres>, _writer: &Pool<Postgres>) -> Result<(), sqlx::Error> {
         Ok(())
     }
 

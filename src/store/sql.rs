@@ -814,7 +814,7 @@ macro_rules! impl_store {
             }
 
             async fn compact(&self) -> AppResult<()> {
-                Self::compact_storage(&self.pool).await.map_err(db_error)
+                Self::compact_storage(&self.pool, &self.writer).await.map_err(db_error)
             }
 
             async fn setting(&self, key: &str) -> AppResult<Option<Value>> {

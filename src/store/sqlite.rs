@@ -11,8 +11,6 @@ use crate::config::DatabaseSettings;
 
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
-    /// Stops the background checkpointer when the store is dropped.
-    checkpointer: tokio_util::sync::CancellationToken,
     /// SQLite has one writer at a time. Funnelling writes through one connection
     /// makes them wait their turn in the pool's async queue, instead of failing
     /// over to SQLite's busy handler, which sleeps in steps of milliseconds.
@@ -45,18 +43,12 @@ impl SqliteStore {
             // SQLite reuses the WAL file at its largest size after a checkpoint
             // unless told otherwise: a burst of writes (a seed, a big import) would
             // leave hundreds of megabytes behind for good. Truncate it to 64 MiB.
-            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
-            // No checkpoints inside the writer's commits: one that crosses the
-            // threshold would copy the WAL back before answering, a latency spike
-            // for every run in that group. A background task checkpoints instead.
-            .pragma("wal_autocheckpoint", "0");
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
         let writer =
             settings.pool.apply(SqlitePoolOptions::new(), 1).max_connections(1).connect_with(writer_options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = settings.pool.apply(SqlitePoolOptions::new(), 8).connect_with(options).await?;
-        let checkpointer = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(checkpoint_in_background(pool.clone(), checkpointer.clone()));
-        Ok(Self { pool, checkpointer, writer })
+        Ok(Self { pool, writer })
     }
 
     /// SQLite has one writer: a claim is a single UPDATE, serialised with every
@@ -87,29 +79,6 @@ impl SqliteStore {
                 .push(")");
         } else {
             query.push(" AND lower(w.name) LIKE ").push_bind(crate::store::like_pattern(search)).push(" ESCAPE '\\'");
-        }
-    }
-}
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        self.checkpointer.cancel();
-    }
-}
-
-/// How often the WAL is copied back into the database file. A passive
-/// checkpoint never blocks the writer or readers; it copies what no reader
-/// still needs. With nothing new in the WAL it costs next to nothing.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-async fn checkpoint_in_background(pool: Pool<Sqlite>, stop: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
-        }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            tracing::warn!(%error, "could not checkpoint the WAL");
         }
     }
 }

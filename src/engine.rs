@@ -218,7 +218,7 @@ impl Engine {
         if self.shutdown.is_cancelled() {
             return Err(AppError::Unavailable("this Weft process is shutting down".into()));
         }
-        let run_here = self.settings.queue.runs_executions && self.reserve_capacity();
+        let run_here = self.settings.queue.runs_executions && self.reserve_up_to(1) == 1;
         let now = now_ms();
         let start = if run_here {
             ExecutionStart::Running { lease: self.lease(now), started_at: now }
@@ -347,13 +347,9 @@ impl Engine {
         }
     }
 
-    fn reserve_capacity(&self) -> bool {
-        let max = self.settings.queue.max_running_executions.max(1);
-        self.running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
-    }
-
+    /// Gives back the room of a run that ended, and lets the claimer use it.
     fn release_capacity(&self) {
-        self.running.fetch_sub(1, Ordering::AcqRel);
+        self.unreserve(1);
         if self.queue_pending.load(Ordering::Relaxed) {
             self.claimer_wake.notify_one();
         }

@@ -168,8 +168,7 @@ impl Signals {
                 let _ = self.local.send(signal);
             }
             Some(pool) => {
-                let sent =
-                    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(signal.encode()).execute(pool).await;
+                let sent = notify(pool, signal.encode()).await;
                 if let Err(error) = sent {
                     tracing::warn!(%error, ?signal, "could not send a signal; delivering it in this process only");
                     let _ = self.local.send(signal);
@@ -197,6 +196,10 @@ impl Signals {
     }
 }
 
+async fn notify(pool: &PgPool, payload: String) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(pool).await.map(|_| ())
+}
+
 /// Ends collected for at most this long go out in one notification.
 const FINISHED_BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// Ids per notification: PostgreSQL caps a payload at 8,000 bytes.
@@ -222,7 +225,7 @@ async fn send_finished_in_batches(
             }
         }
         let payload = format!("finished:{}", batch.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
-        let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&pool).await;
+        let sent = notify(&pool, payload).await;
         if let Err(error) = sent {
             // Waiters look at the database every few seconds anyway.
             tracing::warn!(%error, count = batch.len(), "could not signal finished executions");

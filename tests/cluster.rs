@@ -186,13 +186,20 @@ async fn wait_until_all_finished(store: &dyn Store, workflow: WorkflowId, total:
     }
 }
 
+/// Executions running under a lease of process `pid` (worker ids are `host-pid-random`).
+async fn running_on(db: &TestDb, pid: u32) -> Vec<String> {
+    raw_query(db, &format!("SELECT id FROM executions WHERE status = 'running' AND lease_owner LIKE '%-{pid}-%'")).await
+}
+
+/// Executions last run (or running) by process `pid`.
+async fn ran_by(db: &TestDb, pid: u32) -> Vec<String> {
+    raw_query(db, &format!("SELECT id FROM executions WHERE lease_owner LIKE '%-{pid}-%'")).await
+}
+
 /// The executions a process held when it died, and the nodes it had recorded
 /// as succeeded in them (read while its leases are still in place).
 async fn held_by(db: &TestDb, pid: u32) -> (HashSet<ExecutionId>, HashSet<String>) {
-    let rows =
-        raw_query(db, &format!("SELECT id FROM executions WHERE status = 'running' AND lease_owner LIKE '%-{pid}-%'"))
-            .await;
-    let held: HashSet<ExecutionId> = rows.into_iter().map(|r| r.parse().unwrap()).collect();
+    let held: HashSet<ExecutionId> = running_on(db, pid).await.into_iter().map(|r| r.parse().unwrap()).collect();
     let store = db.store().await;
     let ids: Vec<ExecutionId> = held.iter().copied().collect();
     let succeeded = store
@@ -296,12 +303,7 @@ async fn three_processes_share_the_queue_and_a_killed_one_loses_nothing() {
 
     // Its executions are taken over once their leases expire.
     let takeover = loop {
-        let still = raw_query(
-            &db,
-            &format!("SELECT id FROM executions WHERE status = 'running' AND lease_owner LIKE '%-{victim}-%'"),
-        )
-        .await;
-        if still.is_empty() {
+        if running_on(&db, victim).await.is_empty() {
             break killed_at.elapsed();
         }
         assert!(
@@ -324,8 +326,7 @@ async fn three_processes_share_the_queue_and_a_killed_one_loses_nothing() {
     // The survivors both worked.
     for survivor in [&processes[0], &processes[2]] {
         let pid = survivor.pid();
-        let ran = raw_query(&db, &format!("SELECT id FROM executions WHERE lease_owner LIKE '%-{pid}-%'")).await;
-        assert!(!ran.is_empty(), "process {pid} ran nothing");
+        assert!(!ran_by(&db, pid).await.is_empty(), "process {pid} ran nothing");
     }
     drop(processes);
     db.cleanup().await;
@@ -389,9 +390,7 @@ async fn a_stopped_process_hands_its_runs_to_another_at_once() {
     assert!(stopped_at.elapsed() < Duration::from_secs(15), "handed over long before the 60 s lease");
     assert_nothing_lost_or_repeated(store.as_ref(), workflow, ids.len(), &upstream, &held, &succeeded_before).await;
     let pid = staying.pid();
-    let finished_by_staying =
-        raw_query(&db, &format!("SELECT id FROM executions WHERE lease_owner LIKE '%-{pid}-%'")).await;
-    assert_eq!(finished_by_staying.len(), ids.len(), "the second process finished them");
+    assert_eq!(ran_by(&db, pid).await.len(), ids.len(), "the second process finished them");
     drop(staying);
     db.cleanup().await;
 }

@@ -8,11 +8,10 @@ use app::model::{ExecutionId, RunEvent};
 use tokio::sync::broadcast;
 
 /// Events buffered per execution for its slowest listener. Every running
-/// execution holds its buffer from the start (about 130 bytes a slot): 64 slots
-/// are 8 KB, where 1,024 were 130 KB (66 MB for 512 running executions).
-/// Listeners are event streams that forward at once, so a small buffer
-/// suffices; one that falls behind is told it lagged. (Measured: no change in
-/// W1 throughput either way; this is about memory.)
+/// execution allocates its buffer up front, so it is kept small (64 slots, not
+/// 1,024): listeners are event streams that forward at once, and one that
+/// falls behind is told it lagged. (Measured: no change in W1 throughput
+/// either way; this is about memory.)
 const CAPACITY: usize = 64;
 
 #[derive(Default)]

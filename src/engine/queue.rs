@@ -296,7 +296,7 @@ async fn keep_leases(engine: Arc<Engine>) {
 
 impl Engine {
     /// Reserves room for up to `wanted` executions; returns how many.
-    fn reserve_up_to(&self, wanted: usize) -> usize {
+    pub(super) fn reserve_up_to(&self, wanted: usize) -> usize {
         let max = self.settings.queue.max_running_executions.max(1);
         let mut got = 0;
         let _ = self.running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -306,7 +306,7 @@ impl Engine {
         got
     }
 
-    fn unreserve(&self, count: usize) {
+    pub(super) fn unreserve(&self, count: usize) {
         if count > 0 {
             self.running.fetch_sub(count, Ordering::AcqRel);
         }

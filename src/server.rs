@@ -1,12 +1,16 @@
 //! The HTTP server: SSR pages, server functions, static files and health checks,
 //! behind compression and request tracing.
 
+mod access;
+mod downloads;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use app::model::User;
+use app::accounts::sessions::{Accounts, SignInLimits};
+use app::model::{User, LOCAL_USER_EMAIL};
 use app::ports::Store;
 use app::server_context::ServerContext;
 use app::{shell, App};
@@ -31,10 +35,6 @@ use crate::engine::{Engine, EngineSettings};
 use crate::signals::Signals;
 use crate::store;
 use crate::triggers::webhooks::HookCache;
-
-/// The owner of workflows created before accounts exist (see `ServerContext`).
-/// It has no password, so nobody can sign in as it.
-pub const LOCAL_USER_EMAIL: &str = "local@weft.invalid";
 
 /// Reads the site settings: `Leptos.toml` when present, then `LEPTOS_*`
 /// environment variables over it (cargo-leptos sets those when it runs the server).
@@ -77,7 +77,6 @@ pub async fn start(
     options: LeptosOptions,
 ) -> anyhow::Result<RunningServer> {
     let store = store::connect(database).await?;
-    let local_user = local_user(store.as_ref()).await?;
     let signals = Signals::connect(database).await.context("listening for other Weft processes")?;
     let engine = Engine::new(store.clone(), engine, signals.clone())?;
     engine.spawn_workers(true);
@@ -85,12 +84,8 @@ pub async fn start(
         TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
     let addr = listener.local_addr()?;
     let hooks = Arc::new(HookCache::new(triggers.webhook_cache, signals));
-    let api = ApiState {
-        store: store.clone(),
-        engine: engine.clone(),
-        keys: Arc::new(ApiKeys::default()),
-        hooks: hooks.clone(),
-    };
+    let api_keys = Arc::new(ApiKeys::default());
+    let api = ApiState { store: store.clone(), engine: engine.clone(), keys: api_keys.clone(), hooks: hooks.clone() };
     if role != Role::Web && !triggers.cron_tick.is_zero() {
         crate::triggers::cron::spawn(
             store.clone(),
@@ -104,7 +99,9 @@ pub async fn start(
         Role::Web | Role::All => {
             let changed = hooks.clone();
             let workflow_changed = Arc::new(move |id| changed.workflow_changed(id));
-            router(ServerContext { store: store.clone(), local_user, workflow_changed }, api, limits, options)
+            let accounts = Accounts::new(SignInLimits::default());
+            let ctx = ServerContext { store: store.clone(), accounts, api_keys, workflow_changed };
+            router(ctx, api, limits, options)
         }
     };
     let stop = tokio_util::sync::CancellationToken::new();
@@ -122,7 +119,11 @@ pub async fn start(
     });
     let task = tokio::spawn({
         let stop = stop.clone();
-        async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await }
+        async move {
+            // The client's address reaches handlers (sign-in limits count per address).
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await
+        }
     });
     tracing::info!(%addr, backend = store.backend(), ?role, worker = engine.worker_id(), "weft is listening on http://{addr}");
     Ok(RunningServer { addr, store, engine, hooks, task, stop })
@@ -171,15 +172,24 @@ pub fn health_router(api: ApiState, limits: &HttpLimits) -> Router {
 
 pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: LeptosOptions) -> Router {
     let routes = generate_route_list(App);
+    let access = axum::middleware::from_fn_with_state(ctx.clone(), access::page_access);
+    let downloads = downloads::router(ctx.clone());
+    let context = move || provide_context(ctx.clone());
+    let pages = Router::new()
+        .leptos_routes_with_context(&options, routes, context.clone(), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .route_layer(access)
+        .layer(axum::middleware::from_fn(access::same_origin_server_functions));
     let router = Router::new()
         .merge(health_routes(&api))
         .nest("/api/v1", api::router(api.clone()))
         .nest("/hooks", api::hooks_router(api))
-        .leptos_routes_with_context(&options, routes, move || provide_context(ctx.clone()), {
-            let options = options.clone();
-            move || shell(options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler(shell));
+        .merge(pages)
+        .merge(downloads)
+        // The "not found" page shows the top bar too, so it needs the context.
+        .fallback(leptos_axum::file_and_error_handler_with_context(context, shell));
     with_layers(router, limits).with_state(options)
 }
 

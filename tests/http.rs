@@ -7,16 +7,19 @@ use serde_json::json;
 use support::TestDb;
 use weft::server::RunningServer;
 
-async fn start(db: &TestDb) -> (RunningServer, String) {
-    support::start_server(db).await
+/// The server, its base URL, and a client signed in as an admin.
+async fn start(db: &TestDb) -> (RunningServer, String, reqwest::Client) {
+    let (server, base) = support::start_server(db).await;
+    let admin = support::signed_in_user(server.store.as_ref(), &base, "admin@example.com", true).await;
+    (server, base, admin)
 }
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
-async fn import(base: &str, definition: &str) -> reqwest::Response {
-    client().post(format!("{base}/api/workflows/import")).form(&[("definition", definition)]).send().await.unwrap()
+async fn import(session: &reqwest::Client, base: &str, definition: &str) -> reqwest::Response {
+    session.post(format!("{base}/api/workflows/import")).form(&[("definition", definition)]).send().await.unwrap()
 }
 
 on_both_backends!(
@@ -31,7 +34,7 @@ on_both_backends!(
 );
 
 async fn health_and_readiness_answer(db: &TestDb) {
-    let (_server, base) = start(db).await;
+    let (_server, base, _session) = start(db).await;
     let health = client().get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let ready = client().get(format!("{base}/readyz")).send().await.unwrap();
@@ -39,8 +42,8 @@ async fn health_and_readiness_answer(db: &TestDb) {
 }
 
 async fn the_home_page_is_server_rendered_with_hydration_scripts(db: &TestDb) {
-    let (_server, base) = start(db).await;
-    let page = client().get(format!("{base}/")).send().await.unwrap();
+    let (_server, base, session) = start(db).await;
+    let page = session.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("<h1>Workflows</h1>"), "{html}");
@@ -51,12 +54,12 @@ async fn the_home_page_is_server_rendered_with_hydration_scripts(db: &TestDb) {
 }
 
 async fn an_imported_cron_workflow_is_scheduled_at_once(db: &TestDb) {
-    let (server, base) = start(db).await;
+    let (server, base, session) = start(db).await;
     // Let the scheduler settle into its sleep: with no schedules it waits for a signal.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut definition = support::definition("Nightly");
     definition.triggers = vec![serde_json::json!({"type": "cron", "schedule": "0 3 * * *", "timezone": "UTC"})];
-    let response = import(&base, &serde_json::to_string(&definition).unwrap()).await;
+    let response = import(&session, &base, &serde_json::to_string(&definition).unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
     for _ in 0..50 {
@@ -70,16 +73,16 @@ async fn an_imported_cron_workflow_is_scheduled_at_once(db: &TestDb) {
 }
 
 async fn an_imported_workflow_appears_in_the_rendered_list(db: &TestDb) {
-    let (_server, base) = start(db).await;
+    let (_server, base, session) = start(db).await;
     let definition = support::definition("Greet and wait");
-    let response = import(&base, &serde_json::to_string(&definition).unwrap()).await;
+    let response = import(&session, &base, &serde_json::to_string(&definition).unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let created: serde_json::Value = response.json().await.unwrap();
     assert_eq!((created["name"].as_str(), created["current_version"].as_i64()), (Some("Greet and wait"), Some(1)));
 
-    let html = client().get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    let html = session.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Greet and wait"), "{html}");
-    let listed: serde_json::Value = client()
+    let listed: serde_json::Value = session
         .post(format!("{base}/api/workflows/list"))
         .form(&[("search", "greet")])
         .send()
@@ -92,8 +95,8 @@ async fn an_imported_workflow_appears_in_the_rendered_list(db: &TestDb) {
 }
 
 async fn bad_definitions_are_4xx_with_the_validation_messages(db: &TestDb) {
-    let (_server, base) = start(db).await;
-    let not_json = import(&base, "{\"name\": ").await;
+    let (_server, base, session) = start(db).await;
+    let not_json = import(&session, &base, "{\"name\": ").await;
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
     assert!(not_json.text().await.unwrap().contains("not valid JSON"));
 
@@ -101,40 +104,40 @@ async fn bad_definitions_are_4xx_with_the_validation_messages(db: &TestDb) {
         {"id": "a", "type": "delay", "config": {"ms": 1}},
         {"id": "b", "type": "delay", "config": {"ms": 1}}
     ], "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "a"}]});
-    let response = import(&base, &cyclic.to_string()).await;
+    let response = import(&session, &base, &cyclic.to_string()).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = response.text().await.unwrap();
     assert!(body.contains("the graph has a cycle"), "{body}");
 
     let bad_cursor =
-        client().post(format!("{base}/api/workflows/list")).form(&[("after", "yesterday")]).send().await.unwrap();
+        session.post(format!("{base}/api/workflows/list")).form(&[("after", "yesterday")]).send().await.unwrap();
     assert_eq!(bad_cursor.status(), StatusCode::BAD_REQUEST);
 
     // Nothing invalid was saved.
     let listed: serde_json::Value =
-        client().post(format!("{base}/api/workflows/list")).send().await.unwrap().json().await.unwrap();
+        session.post(format!("{base}/api/workflows/list")).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed["items"], json!([]));
 }
 
 async fn names_are_escaped_in_the_html(db: &TestDb) {
-    let (_server, base) = start(db).await;
+    let (_server, base, session) = start(db).await;
     let evil = support::definition("<img src=x onerror=alert(1)>");
-    let imported = import(&base, &serde_json::to_string(&evil).unwrap()).await;
+    let imported = import(&session, &base, &serde_json::to_string(&evil).unwrap()).await;
     assert_eq!(imported.status(), StatusCode::OK, "{}", imported.text().await.unwrap());
-    let html = client().get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    let html = session.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
     assert!(!html.contains("<img src=x"), "{html}");
 }
 
 async fn pages_are_compressed(db: &TestDb) {
-    let (_server, base) = start(db).await;
+    let (_server, base, session) = start(db).await;
     // reqwest here has no decompression features, so the raw header is visible.
-    let page = client().get(format!("{base}/")).header("accept-encoding", "br, gzip").send().await.unwrap();
+    let page = session.get(format!("{base}/")).header("accept-encoding", "br, gzip").send().await.unwrap();
     assert_eq!(page.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some("br"));
 }
 
 async fn requests_carry_an_id_and_bodies_are_limited(db: &TestDb) {
-    let (_server, base) = start(db).await;
+    let (_server, base, session) = start(db).await;
     let response = client().get(format!("{base}/healthz")).send().await.unwrap();
     let id = response.headers().get("x-request-id").expect("a request id").to_str().unwrap().to_string();
     assert_eq!(id.len(), 36, "a UUID: {id}");
@@ -143,6 +146,6 @@ async fn requests_carry_an_id_and_bodies_are_limited(db: &TestDb) {
 
     // The test server accepts 64 KiB bodies.
     let huge = "x".repeat(100 * 1024);
-    let response = import(&base, &huge).await;
+    let response = import(&session, &base, &huge).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }

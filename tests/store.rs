@@ -12,6 +12,8 @@ use support::definition;
 
 store_suite!(
     users_are_unique_by_email,
+    sessions_find_their_user_until_they_expire_or_end,
+    only_users_with_a_password_sign_in_and_count_as_admins,
     a_workflow_starts_at_version_one_and_saves_new_versions,
     another_users_workflow_is_not_found,
     workflows_page_by_key_newest_first,
@@ -48,6 +50,37 @@ async fn users_are_unique_by_email(store: Arc<dyn Store>) {
     assert_eq!(store.user_by_email("ada@example.com").await.unwrap(), Some(ada));
     assert_eq!(store.user_by_email("nobody@example.com").await.unwrap(), None);
     assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn sessions_find_their_user_until_they_expire_or_end(store: Arc<dyn Store>) {
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    store.create_session("hash-1", ada.id, 2_000).await.unwrap();
+    store.create_session("hash-2", ada.id, 5_000).await.unwrap();
+    assert_eq!(store.session_user("hash-1", 1_999).await.unwrap(), Some(ada.clone()));
+    assert_eq!(store.session_user("hash-1", 2_000).await.unwrap(), None, "expired at its expiry time");
+    assert_eq!(store.session_user("unknown", 0).await.unwrap(), None);
+    assert_eq!(store.delete_expired_sessions(3_000).await.unwrap(), 1);
+    assert_eq!(store.session_user("hash-2", 3_000).await.unwrap(), Some(ada));
+    store.delete_session("hash-2").await.unwrap();
+    assert_eq!(store.session_user("hash-2", 3_000).await.unwrap(), None);
+    assert!(store.create_session("hash-3", 999_999, 5_000).await.is_err(), "a session needs a real user");
+}
+
+async fn only_users_with_a_password_sign_in_and_count_as_admins(store: Arc<dyn Store>) {
+    let local = store.create_user(LOCAL_USER_EMAIL, None, false).await.unwrap();
+    assert!(!store.has_admin().await.unwrap());
+    assert_eq!(store.credentials(LOCAL_USER_EMAIL).await.unwrap(), None, "the local user cannot sign in");
+    let bob = store.create_user("bob@example.com", Some("bob-hash"), false).await.unwrap();
+    assert!(!store.has_admin().await.unwrap(), "bob is no admin");
+    let ada = store.create_user("ada@example.com", Some("ada-hash"), true).await.unwrap();
+    assert!(store.has_admin().await.unwrap());
+    assert_eq!(store.credentials("ada@example.com").await.unwrap(), Some((ada.clone(), "ada-hash".to_string())));
+    assert_eq!(store.list_users().await.unwrap(), vec![ada.clone(), bob]);
+
+    let made_before = store.create_workflow(local.id, &definition("Old")).await.unwrap();
+    store.transfer_ownership(local.id, ada.id).await.unwrap();
+    assert_eq!(store.workflow(Scope::Owner(ada.id), made_before.id).await.unwrap().summary.owner_id, ada.id);
+    assert!(store.workflow(Scope::Owner(local.id), made_before.id).await.is_err());
 }
 
 async fn a_workflow_starts_at_version_one_and_saves_new_versions(store: Arc<dyn Store>) {

@@ -19,6 +19,11 @@ pub enum AppError {
     Conflict(String),
     #[error("sign in to continue")]
     Unauthorized,
+    /// Signed in, but this needs an admin.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    RateLimited(String),
     /// The server cannot do it now (shutting down); trying again later may work.
     #[error("{0}")]
     Unavailable(String),
@@ -42,6 +47,8 @@ impl AppError {
             AppError::Invalid(_) | AppError::BadRequest(_) => 400,
             AppError::Conflict(_) => 409,
             AppError::Unauthorized => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::RateLimited(_) => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal => 500,
             AppError::Transport(_) => 502,

@@ -1,12 +1,14 @@
 //! Weft's shared crate: the workflow model (compiled for the browser and the
 //! server), the server-side ports, the server functions and the pages.
 
+pub mod accounts;
 pub mod error;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod ports;
 #[cfg(feature = "ssr")]
 pub mod server_context;
+pub mod ui;
 pub mod workflows;
 
 use leptos::prelude::*;
@@ -36,15 +38,22 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    accounts::provide_viewer();
+    // Who may open which page is decided by the server before it renders one
+    // (signed out: to /login; no admin yet: to /setup); see src/server/access.rs.
     view! {
         <Stylesheet id="leptos" href="/pkg/weft.css"/>
         <Title text="Weft"/>
         <Router>
             <header class="topbar">
                 <A href="/" attr:class="brand">"Weft"</A>
+                <accounts::UserMenu/>
             </header>
             <Routes fallback=|| view! { <main class="page"><h1>"Page not found"</h1></main> }>
                 <Route path=StaticSegment("") view=workflows::WorkflowsPage/>
+                <Route path=StaticSegment("settings") view=accounts::SettingsPage/>
+                <Route path=StaticSegment("login") view=accounts::SignInPage/>
+                <Route path=StaticSegment("setup") view=accounts::SetupPage/>
             </Routes>
         </Router>
     }

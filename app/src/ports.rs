@@ -83,6 +83,24 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> AppResult<Option<User>>;
     async fn count_users(&self) -> AppResult<i64>;
     async fn user(&self, id: UserId) -> AppResult<User>;
+    /// A user who can sign in, with their password hash (users without a
+    /// password, like the built-in local user, are not found).
+    async fn credentials(&self, email: &str) -> AppResult<Option<(User, String)>>;
+    /// Whether any admin can sign in (none: the first start's set-up is due).
+    async fn has_admin(&self) -> AppResult<bool>;
+    /// Every user who can sign in, by email.
+    async fn list_users(&self) -> AppResult<Vec<User>>;
+    /// Gives everything `from` owns (workflows and executions) to `to`: what was
+    /// made before accounts existed belongs to the first admin.
+    async fn transfer_ownership(&self, from: UserId, to: UserId) -> AppResult<()>;
+
+    // Browser sessions, by the SHA-256 of their token.
+    async fn create_session(&self, token_hash: &str, user: UserId, expires_at: i64) -> AppResult<()>;
+    /// The user of a session that has not expired at `now`.
+    async fn session_user(&self, token_hash: &str, now: i64) -> AppResult<Option<User>>;
+    async fn delete_session(&self, token_hash: &str) -> AppResult<()>;
+    /// Deletes sessions that expired before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: i64) -> AppResult<u64>;
 
     // API keys.
     async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey>;

@@ -1,9 +1,12 @@
-//! What server functions find in their context: the store, and who is asking.
+//! What server functions find in their context: the store, the accounts, and
+//! who is asking.
 
 use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::accounts::api_keys::ApiKeys;
+use crate::accounts::sessions::{session_token, Accounts};
 use crate::error::AppError;
 use crate::model::{Scope, User, WorkflowId};
 use crate::ports::Store;
@@ -12,9 +15,9 @@ use crate::ports::Store;
 #[derive(Clone)]
 pub struct ServerContext {
     pub store: Arc<dyn Store>,
-    /// The owner of everything created through the UI until accounts exist: a
-    /// built-in user that cannot sign in. Sign-in replaces this with the session's user.
-    pub local_user: User,
+    pub accounts: Arc<Accounts>,
+    /// Shared with the REST API, so a key revoked in the UI stops working at once.
+    pub api_keys: Arc<ApiKeys>,
     /// Tells the server that a workflow was created, saved or deleted, so that
     /// webhook caches and the cron scheduler (in every process) follow.
     pub workflow_changed: Arc<dyn Fn(WorkflowId) + Send + Sync>,
@@ -28,9 +31,43 @@ impl ServerContext {
         })
     }
 
-    /// The scope of the user making the request.
-    pub fn viewer_scope(&self) -> Scope {
-        Scope::Owner(self.local_user.id)
+    /// The session token of the request being served, if it carries one.
+    pub fn session_token() -> Option<String> {
+        let parts = use_context::<http::request::Parts>()?;
+        session_token(&parts.headers).map(str::to_owned)
+    }
+
+    /// The signed-in user making the request, if any.
+    pub async fn viewer_if_signed_in(&self) -> Result<Option<User>, AppError> {
+        match Self::session_token() {
+            Some(token) => self.accounts.user(self.store.as_ref(), &token).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The signed-in user making the request; `Unauthorized` for anyone else.
+    pub async fn viewer(&self) -> Result<User, AppError> {
+        self.viewer_if_signed_in().await?.ok_or(AppError::Unauthorized)
+    }
+
+    /// The signed-in user, who must be an admin.
+    pub async fn admin(&self) -> Result<User, AppError> {
+        let user = self.viewer().await?;
+        if !user.is_admin {
+            return Err(AppError::Forbidden("only an admin can do this".into()));
+        }
+        Ok(user)
+    }
+
+    /// What the viewer may see of workflows (and change): their own.
+    pub async fn own_scope(&self) -> Result<Scope, AppError> {
+        Ok(Scope::Owner(self.viewer().await?.id))
+    }
+
+    /// What the viewer may read of executions: their own, or everyone's for admins.
+    pub async fn readable_scope(&self) -> Result<Scope, AppError> {
+        let user = self.viewer().await?;
+        Ok(if user.is_admin { Scope::Everyone } else { Scope::Owner(user.id) })
     }
 }
 
@@ -38,11 +75,28 @@ impl ServerContext {
 /// caller's mistake answers 4xx rather than 500.
 pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(error) = &result {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            let code =
-                http::StatusCode::from_u16(error.status_code()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-            response.set_status(code);
-        }
+        set_status(error.status_code());
     }
     result
+}
+
+pub fn set_status(code: u16) {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+    }
+}
+
+/// Adds a `Set-Cookie` header to the response being built.
+pub fn set_cookie(value: &str) {
+    if let (Some(response), Ok(value)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(value))
+    {
+        response.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// The address of the client making the request (for sign-in rate limits).
+pub fn client_address() -> Option<std::net::IpAddr> {
+    let parts = use_context::<http::request::Parts>()?;
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
 }

@@ -7,5 +7,7 @@ export const ui = (page: Page) => ({
   definitionFile: page.getByTestId('definition-file'),
   importButton: page.getByTestId('import-button'),
   validationErrors: page.getByTestId('validation-errors'),
+  workflowList: page.getByTestId('workflow-list'),
   workflowRows: page.getByTestId('workflow-row'),
+  search: page.getByTestId('workflow-search'),
 });

@@ -70,3 +70,48 @@ test('a definition file can be uploaded, and a hostile name shows as text', asyn
   await expect(page.locator('.workflow-list img')).toHaveCount(0);
   expect(dialogs).toBe(0);
 });
+
+test('typing a search fires one request, and the list shows only matches', async ({ page }) => {
+  const name = unique('Needle');
+  await page.goto('/');
+  const $ = ui(page);
+  await expect($.workflowsPage).toHaveAttribute('data-hydrated', 'true');
+  await $.definitionInput.fill(definition(name));
+  await $.importButton.click();
+  await expect($.workflowRows.filter({ hasText: name })).toHaveCount(1);
+
+  const searches: string[] = [];
+  page.on('request', (r) => { if (r.url().endsWith('/api/workflows/list')) searches.push(r.postData() ?? ''); });
+  const term = name.split(' ')[1]; // the unique part
+  await $.search.pressSequentially(term, { delay: 40 });
+  await expect($.workflowRows).toHaveCount(1);
+  await expect($.workflowRows.first()).toContainText(name);
+  await page.waitForTimeout(500); // nothing else is on its way
+  expect(searches).toHaveLength(1);
+  expect(searches[0]).toContain(encodeURIComponent(term));
+});
+
+test('a workflow is duplicated, and deleted only once the deletion is confirmed', async ({ page }) => {
+  const name = unique('Copy me');
+  await page.goto('/');
+  const $ = ui(page);
+  await expect($.workflowsPage).toHaveAttribute('data-hydrated', 'true');
+  await $.definitionInput.fill(definition(name));
+  await $.importButton.click();
+  const original = $.workflowRows.filter({ hasText: name });
+  await expect(original).toHaveCount(1);
+
+  await original.getByTestId('duplicate-workflow').click();
+  const copy = $.workflowRows.filter({ hasText: `${name} (copy)` });
+  await expect(copy).toHaveCount(1);
+
+  page.once('dialog', (d) => d.dismiss());
+  await copy.getByTestId('delete-workflow').click();
+  await page.waitForTimeout(300);
+  await expect(copy).toHaveCount(1);
+
+  page.once('dialog', (d) => { expect(d.message()).toContain(`${name} (copy)`); d.accept(); });
+  await copy.getByTestId('delete-workflow').click();
+  await expect(copy).toHaveCount(0);
+  await expect(original).toHaveCount(1);
+});

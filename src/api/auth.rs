@@ -1,80 +1,14 @@
-//! API keys: `weft_<prefix>_<secret>`. The prefix finds the key; the secret is
-//! checked against its SHA-256. A fast hash is right here (unlike passwords):
-//! the secret is 32 random characters, so there is nothing to brute-force, and
-//! a key is checked on every request. Checked keys are cached for a minute.
+//! Who an API request acts as: the user of its `Authorization: Bearer` key
+//! (keys themselves live in `app::accounts::api_keys`).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use app::error::{AppError, AppResult};
-use app::model::{ApiKey, Scope, User, UserId};
-use app::ports::Store;
+use app::error::AppError;
+use app::model::{Scope, User};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use rand::distr::{Alphanumeric, SampleString};
-use sha2::{Digest, Sha256};
+
+pub use app::accounts::api_keys::{create_api_key, ApiKeys};
 
 use super::{ApiError, ApiState};
-
-const KEY_PREFIX: &str = "weft_";
-
-/// Valid keys recently seen, by their full text's hash. Revoking through this
-/// process invalidates at once; elsewhere within the TTL.
-pub struct ApiKeys {
-    cache: moka::future::Cache<String, Arc<(ApiKey, User)>>,
-}
-
-impl Default for ApiKeys {
-    fn default() -> Self {
-        Self {
-            cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(60)).build(),
-        }
-    }
-}
-
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Creates a key for a user; returns the record and the full key (shown once).
-pub async fn create_api_key(store: &dyn Store, user: UserId, name: &str) -> AppResult<(ApiKey, String)> {
-    let mut rng = rand::rng();
-    let prefix = Alphanumeric.sample_string(&mut rng, 10);
-    let secret = Alphanumeric.sample_string(&mut rng, 32);
-    let key = store.create_api_key(user, name, &prefix, &sha256_hex(&secret)).await?;
-    Ok((key, format!("{KEY_PREFIX}{prefix}_{secret}")))
-}
-
-impl ApiKeys {
-    pub async fn authenticate(&self, store: &dyn Store, presented: &str) -> AppResult<User> {
-        let cache_key = sha256_hex(presented);
-        if let Some(hit) = self.cache.get(&cache_key).await {
-            return Ok(hit.1.clone());
-        }
-        let (prefix, secret) =
-            presented.strip_prefix(KEY_PREFIX).and_then(|rest| rest.split_once('_')).ok_or(AppError::Unauthorized)?;
-        let (key, secret_hash, user) = store.api_key_by_prefix(prefix).await?.ok_or(AppError::Unauthorized)?;
-        if !constant_time_eq(sha256_hex(secret).as_bytes(), secret_hash.as_bytes()) {
-            return Err(AppError::Unauthorized);
-        }
-        self.cache.insert(cache_key, Arc::new((key, user.clone()))).await;
-        Ok(user)
-    }
-
-    pub async fn revoke(&self, store: &dyn Store, user: UserId, id: i64) -> AppResult<()> {
-        store.revoke_api_key(user, id).await?;
-        let revoked: Vec<String> =
-            self.cache.iter().filter(|(_, entry)| entry.0.id == id).map(|(k, _)| (*k).clone()).collect();
-        for key in revoked {
-            self.cache.invalidate(&key).await;
-        }
-        Ok(())
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// The user an API request acts as.
 pub struct Caller(pub User);

@@ -40,6 +40,8 @@ impl From<AppError> for ApiError {
             AppError::Unauthorized => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required")
             }
+            AppError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AppError::RateLimited(message) => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message),
             AppError::Internal | AppError::Transport(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the server")
             }

@@ -3,16 +3,12 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-use argon2::Argon2;
-
 use crate::config::DatabaseSettings;
 use crate::store;
 
-/// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes).
+/// Hashes a password with argon2id, as sign-in expects it.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?.to_string())
+    Ok(app::accounts::passwords::hash_password_blocking(password)?)
 }
 
 /// The password: prompted for on a terminal, else the first line of stdin.
@@ -24,14 +20,14 @@ fn read_password() -> anyhow::Result<String> {
         std::io::stdin().lock().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
-    if password.chars().count() < 8 {
-        anyhow::bail!("the password needs at least 8 characters");
-    }
+    app::accounts::passwords::check_password_rules(&password)?;
     Ok(password)
 }
 
 pub async fn create_user(email: &str, admin: bool, database: &DatabaseSettings) -> ExitCode {
     let result = async {
+        let email = email.trim().to_lowercase();
+        let email = email.as_str();
         if !email.contains('@') {
             anyhow::bail!("`{email}` is not an email address");
         }

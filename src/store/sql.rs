@@ -215,6 +215,91 @@ macro_rules! impl_store {
                 Ok(row.into())
             }
 
+            async fn credentials(&self, email: &str) -> AppResult<Option<(User, String)>> {
+                let row: Option<(i64, String, bool, i64, String)> = sqlx::query_as(
+                    "SELECT id, email, is_admin, created_at, password_hash FROM users
+                     WHERE email = $1 AND password_hash IS NOT NULL",
+                )
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row.map(|(id, email, is_admin, created_at, hash)| (User { id, email, is_admin, created_at }, hash)))
+            }
+
+            async fn has_admin(&self) -> AppResult<bool> {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_admin AND password_hash IS NOT NULL)")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn list_users(&self) -> AppResult<Vec<User>> {
+                let rows: Vec<UserRow> = sqlx::query_as(
+                    "SELECT id, email, is_admin, created_at FROM users WHERE password_hash IS NOT NULL ORDER BY email",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn transfer_ownership(&self, from: UserId, to: UserId) -> AppResult<()> {
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
+                for table in ["workflows", "executions"] {
+                    sqlx::query(&format!("UPDATE {table} SET owner_id = $1 WHERE owner_id = $2"))
+                        .bind(to)
+                        .bind(from)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn create_session(&self, token_hash: &str, user: UserId, expires_at: i64) -> AppResult<()> {
+                sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(token_hash)
+                    .bind(user)
+                    .bind(now_ms())
+                    .bind(expires_at)
+                    .execute(&self.writer)
+                    .await
+                    .map(|_| ())
+                    .map_err(db_error)
+            }
+
+            async fn session_user(&self, token_hash: &str, now: i64) -> AppResult<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(
+                    "SELECT u.id, u.email, u.is_admin, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.token_hash = $1 AND s.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> AppResult<()> {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.writer)
+                    .await
+                    .map(|_| ())
+                    .map_err(db_error)
+            }
+
+            async fn delete_expired_sessions(&self, now: i64) -> AppResult<u64> {
+                sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(db_error)
+            }
+
             async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey> {
                 let row: ApiKeyRow = sqlx::query_as(
                     "INSERT INTO api_keys (user_id, name, prefix, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)

@@ -163,3 +163,49 @@ pub fn definition(name: &str) -> app::model::WorkflowDefinition {
     }))
     .expect("a valid test definition")
 }
+
+/// The password of every user the tests create.
+pub const PASSWORD: &str = "password-123";
+
+/// A client that does not follow redirects (so tests see them) and carries
+/// `cookie` (a session) when given.
+pub fn browser(cookie: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(cookie) = cookie {
+        headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+    }
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
+}
+
+/// Signs in through the sign-in server function; the client carries the session.
+pub async fn sign_in(base: &str, email: &str, password: &str) -> Result<reqwest::Client, reqwest::Response> {
+    let response = browser(None)
+        .post(format!("{base}/api/accounts/sign-in"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    if !response.status().is_success() {
+        return Err(response);
+    }
+    let cookie = session_cookie_of(&response).expect("sign-in sets the session cookie");
+    Ok(browser(Some(&cookie)))
+}
+
+/// `weft_session=…` from a response's `Set-Cookie`.
+pub fn session_cookie_of(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("weft_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+/// Creates a user (through the store) and signs them in.
+pub async fn signed_in_user(store: &dyn app::ports::Store, base: &str, email: &str, admin: bool) -> reqwest::Client {
+    let hash = weft::cli::hash_password(PASSWORD).unwrap();
+    store.create_user(email, Some(&hash), admin).await.unwrap();
+    sign_in(base, email, PASSWORD).await.map_err(|r| r.status()).expect("signing in works")
+}

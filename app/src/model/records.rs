@@ -11,6 +11,10 @@ pub type UserId = i64;
 pub type WorkflowId = i64;
 pub type ExecutionId = i64;
 
+/// The owner of what was made before accounts existed: a built-in user with no
+/// password (nobody can sign in as it). The first admin inherits what it owns.
+pub const LOCAL_USER_EMAIL: &str = "local@weft.invalid";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,

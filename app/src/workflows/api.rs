@@ -5,23 +5,75 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
-use crate::model::{validate, Cursor, WorkflowDefinition};
-use crate::model::{Page, WorkflowSummary};
+use crate::model::{validate, Cursor, Scope, WorkflowDefinition};
+use crate::model::{Page, WorkflowId, WorkflowSummary};
 #[cfg(feature = "ssr")]
 use crate::server_context::{with_status, ServerContext};
 
-/// How many workflows one page of the list holds.
+/// How many workflows a page of the list holds unless asked otherwise.
 pub const WORKFLOW_PAGE_SIZE: u32 = 50;
+/// The most one call returns (the list asks for big pages once scrolling).
+pub const MAX_WORKFLOW_PAGE_SIZE: u32 = 500;
 
-/// The caller's workflows, last updated first, one page at a time.
+/// The caller's workflows, last updated first, one page at a time; each with
+/// its latest execution, from the same query.
 #[server(endpoint = "workflows/list")]
-pub async fn list_workflows(search: Option<String>, after: Option<String>) -> Result<Page<WorkflowSummary>, AppError> {
+pub async fn list_workflows(
+    search: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+) -> Result<Page<WorkflowSummary>, AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
-            let after = after.as_deref().map(Cursor::decode).transpose().map_err(AppError::BadRequest)?;
+            let scope = ctx.own_scope().await?;
+            let after = after.as_deref().filter(|a| !a.is_empty()).map(Cursor::decode).transpose();
+            let after = after.map_err(AppError::BadRequest)?;
+            let limit = match limit {
+                None => WORKFLOW_PAGE_SIZE,
+                Some(n @ 1..=MAX_WORKFLOW_PAGE_SIZE) => n,
+                Some(n) => {
+                    return Err(AppError::BadRequest(format!("limit must be 1 to {MAX_WORKFLOW_PAGE_SIZE}, not {n}")))
+                }
+            };
             let search = search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-            ctx.store.list_workflows(ctx.viewer_scope(), search, after, WORKFLOW_PAGE_SIZE).await
+            ctx.store.list_workflows(scope, search, after, limit).await
+        }
+        .await,
+    )
+}
+
+/// Deletes one of the caller's workflows, with its versions and executions.
+#[server(endpoint = "workflows/delete")]
+pub async fn delete_workflow(id: WorkflowId) -> Result<(), AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            ctx.store.delete_workflow(ctx.own_scope().await?, id).await?;
+            (ctx.workflow_changed)(id);
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Copies the current version of one of the caller's workflows into a new
+/// workflow named "… (copy)". Its triggers are left out: two workflows cannot
+/// answer the same webhook path, and a copy should not start firing on a schedule.
+#[server(endpoint = "workflows/duplicate")]
+pub async fn duplicate_workflow(id: WorkflowId) -> Result<WorkflowSummary, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let owner = ctx.viewer().await?;
+            let original = ctx.store.workflow(Scope::Owner(owner.id), id).await?;
+            let mut definition = original.definition;
+            definition.name = format!("{} (copy)", definition.name);
+            definition.triggers.clear();
+            validate(&definition).map_err(AppError::Invalid)?;
+            let created = ctx.store.create_workflow(owner.id, &definition).await?;
+            (ctx.workflow_changed)(created.id);
+            Ok(created)
         }
         .await,
     )
@@ -33,9 +85,10 @@ pub async fn import_workflow(definition: String) -> Result<WorkflowSummary, AppE
     with_status(
         async {
             let ctx = ServerContext::current()?;
+            let owner = ctx.viewer().await?;
             let definition = WorkflowDefinition::from_json(&definition).map_err(AppError::BadRequest)?;
             validate(&definition).map_err(AppError::Invalid)?;
-            let created = ctx.store.create_workflow(ctx.local_user.id, &definition).await?;
+            let created = ctx.store.create_workflow(owner.id, &definition).await?;
             (ctx.workflow_changed)(created.id);
             Ok(created)
         }

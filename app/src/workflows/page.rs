@@ -1,64 +1,171 @@
-//! The workflows page: the list, and the import form with live validation.
+//! The workflows page: search, the virtualized list, and the import form with
+//! live validation.
 
 use leptos::prelude::*;
+use leptos_use_signal_debounce_throttle::signal_debounced;
 
-use super::api::{list_workflows, ImportWorkflow};
+use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow, MAX_WORKFLOW_PAGE_SIZE};
 use crate::error::AppError;
-use crate::model::{validate, WorkflowDefinition, WorkflowSummary};
+use crate::model::{validate, Page, WorkflowDefinition, WorkflowSummary};
+use crate::ui::{format_time, use_hydrated};
+
+/// Every row has this height (CSS `.workflow-row`), so the rows in view follow
+/// from the scroll position alone, with no measuring.
+const ROW_HEIGHT: f64 = 56.0;
+/// Rows rendered beyond each edge of the viewport, so a fast scroll shows no gap.
+const OVERSCAN: usize = 6;
+/// The viewport's height until the browser reports it (CSS `.list-viewport`).
+const DEFAULT_VIEWPORT: f64 = 560.0;
+/// Load the next page when the rows in view come this close to the loaded end.
+const PREFETCH_ROWS: usize = 100;
+/// How long the search box waits after the last key before it asks the server.
+const SEARCH_DEBOUNCE_MS: f64 = 300.0;
 
 #[component]
 pub fn WorkflowsPage() -> impl IntoView {
+    let hydrated = use_hydrated();
     let import = ServerAction::<ImportWorkflow>::new();
-    // Refetch the list whenever an import finishes.
-    let workflows = Resource::new(move || import.version().get(), |_| list_workflows(None, None));
-
-    // Effects run only in the browser, so this attribute flips once hydration is
-    // done: tests (and people debugging) can tell a live page from static HTML.
-    let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    let delete = ServerAction::<DeleteWorkflow>::new();
+    let duplicate = ServerAction::<DuplicateWorkflow>::new();
+    let (query, set_query) = signal(String::new());
+    // One request per burst of typing.
+    let search = signal_debounced(query, SEARCH_DEBOUNCE_MS);
+    let changes = move || (import.version().get(), delete.version().get(), duplicate.version().get());
+    // A newer search replaces the resource's pending one: a slow, stale answer is dropped.
+    let first_page =
+        Resource::new(move || (search.get(), changes()), |(search, _)| list_workflows(Some(search), None, None));
 
     view! {
         <main class="page" data-testid="workflows-page" data-hydrated=move || hydrated.get().to_string()>
             <h1>"Workflows"</h1>
-            <ImportForm import/>
+            <input type="search" class="search" placeholder="Search workflows by name" aria-label="Search workflows"
+                data-testid="workflow-search" prop:value=query on:input=move |ev| set_query.set(event_target_value(&ev))/>
             <Transition fallback=|| view! { <p class="muted">"Loading workflows…"</p> }>
                 {move || Suspend::new(async move {
-                    match workflows.await {
-                        Ok(page) => view! { <WorkflowList workflows=page.items/> }.into_any(),
+                    match first_page.await {
+                        Ok(page) => view! {
+                            <WorkflowList first=page search=search.get_untracked() delete duplicate/>
+                        }.into_any(),
                         Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
                     }
                 })}
             </Transition>
+            <ImportForm import/>
         </main>
     }
 }
 
+/// Which rows to render: those in view plus the overscan, clamped to what is loaded.
+fn rows_in_view(scroll_top: f64, viewport: f64, loaded: usize) -> (usize, usize) {
+    let first = (scroll_top.max(0.0) / ROW_HEIGHT) as usize;
+    let last = ((scroll_top.max(0.0) + viewport) / ROW_HEIGHT).ceil() as usize;
+    (first.saturating_sub(OVERSCAN).min(loaded), (last + OVERSCAN).min(loaded))
+}
+
+/// The list, virtualized: all loaded workflows are kept as data, but only the
+/// rows in view are in the DOM, however many there are. Further pages are
+/// fetched (by key) as the view nears the end of what is loaded.
 #[component]
-fn WorkflowList(workflows: Vec<WorkflowSummary>) -> impl IntoView {
-    if workflows.is_empty() {
-        return view! { <p class="muted" data-testid="no-workflows">"No workflows yet. Import one above."</p> }
-            .into_any();
+fn WorkflowList(
+    first: Page<WorkflowSummary>,
+    search: String,
+    delete: ServerAction<DeleteWorkflow>,
+    duplicate: ServerAction<DuplicateWorkflow>,
+) -> impl IntoView {
+    if first.items.is_empty() {
+        let text =
+            if search.trim().is_empty() { "No workflows yet. Import one below." } else { "No workflow matches." };
+        return view! { <p class="muted" data-testid="no-workflows">{text}</p> }.into_any();
     }
+    let loaded = RwSignal::new(first.items);
+    let next = RwSignal::new(first.next);
+    let fetching = RwSignal::new(false);
+    let fetch_error = RwSignal::new(None::<String>);
+    let scroll_top = RwSignal::new(0.0);
+    let viewport = RwSignal::new(DEFAULT_VIEWPORT);
+    // Memoized: scrolling within one row's height changes nothing downstream.
+    let window = Memo::new(move |_| rows_in_view(scroll_top.get(), viewport.get(), loaded.with(Vec::len)));
+
+    Effect::new(move |_| {
+        let (_, last) = window.get();
+        let near_end = last + PREFETCH_ROWS >= loaded.with_untracked(Vec::len);
+        let Some(after) = next.get().filter(|_| near_end && !fetching.get_untracked()) else { return };
+        fetching.set(true);
+        let search = search.clone();
+        leptos::task::spawn_local(async move {
+            let result = list_workflows(Some(search), Some(after), Some(MAX_WORKFLOW_PAGE_SIZE)).await;
+            // The list may be gone (a new search); then its signals are too, and this is dropped.
+            match result {
+                Ok(page) => {
+                    loaded.try_update(|rows| rows.extend(page.items));
+                    next.try_set(page.next);
+                }
+                Err(error) => {
+                    fetch_error.try_set(Some(error.to_string()));
+                }
+            }
+            fetching.try_set(false);
+        });
+    });
+
+    let on_scroll = move |ev: leptos::ev::Event| {
+        let element: web_sys::Element = event_target(&ev);
+        scroll_top.set(f64::from(element.scroll_top()));
+        viewport.set(f64::from(element.client_height()));
+    };
+    let visible = move || {
+        let (first, last) = window.get();
+        loaded
+            .with(|rows| rows[first..last].iter().enumerate().map(|(i, w)| (first + i, w.clone())).collect::<Vec<_>>())
+    };
     view! {
-        <ul class="workflow-list" data-testid="workflow-list">
-            {workflows.into_iter().map(|w| view! { <WorkflowRow workflow=w/> }).collect_view()}
-        </ul>
+        <div class="list-viewport" data-testid="workflow-list" on:scroll=on_scroll
+            data-loaded=move || loaded.with(Vec::len) data-complete=move || next.with(Option::is_none).to_string()>
+            <ul class="workflow-list" style:height=move || format!("{}px", loaded.with(Vec::len) as f64 * ROW_HEIGHT)>
+                <For each=visible key=|(_, w)| w.id let((index, workflow))>
+                    <WorkflowRow workflow top=index as f64 * ROW_HEIGHT delete duplicate/>
+                </For>
+            </ul>
+        </div>
+        <p class="muted list-footer">
+            {move || if fetching.get() { "Loading more…".to_string() } else { String::new() }}
+            {move || fetch_error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
+        </p>
     }
     .into_any()
 }
 
+fn confirmed(question: &str) -> bool {
+    web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(false)
+}
+
 #[component]
-fn WorkflowRow(workflow: WorkflowSummary) -> impl IntoView {
-    let (status, status_class) = match &workflow.last_execution {
-        Some(last) => (last.status.to_string(), format!("status status-{}", last.status)),
-        None => ("never run".to_string(), "status status-none".to_string()),
+fn WorkflowRow(
+    workflow: WorkflowSummary,
+    top: f64,
+    delete: ServerAction<DeleteWorkflow>,
+    duplicate: ServerAction<DuplicateWorkflow>,
+) -> impl IntoView {
+    let id = workflow.id;
+    let (status, status_class, when) = match &workflow.last_execution {
+        Some(last) => (last.status.to_string(), format!("status status-{}", last.status), format_time(last.created_at)),
+        None => ("never run".to_string(), "status status-none".to_string(), String::new()),
     };
+    let question = format!("Delete “{}” with all its versions and executions?", workflow.name);
     view! {
-        <li class="workflow-row" data-testid="workflow-row" data-workflow-id=workflow.id>
+        <li class="workflow-row" data-testid="workflow-row" data-workflow-id=id style:top=format!("{top}px")>
             <span class="workflow-name">{workflow.name}</span>
             <span class="workflow-description muted">{workflow.description.unwrap_or_default()}</span>
             <span class="version">{format!("v{}", workflow.current_version)}</span>
-            <span class=status_class>{status}</span>
+            <span class=status_class title=when>{status}</span>
+            <span class="row-actions">
+                <a href=format!("/workflows/{id}/definition.json") download=format!("workflow-{id}.json")
+                    data-testid="export-workflow">"Export"</a>
+                <button class="link" data-testid="duplicate-workflow"
+                    on:click=move |_| { duplicate.dispatch(DuplicateWorkflow { id }); }>"Duplicate"</button>
+                <button class="link danger" data-testid="delete-workflow"
+                    on:click=move |_| if confirmed(&question) { delete.dispatch(DeleteWorkflow { id }); }>"Delete"</button>
+            </span>
         </li>
     }
 }
@@ -114,7 +221,7 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
         move || !text.with(|t| t.trim().is_empty()) && problems.with(Vec::is_empty) && !import.pending().get();
 
     view! {
-        <form class="import" on:submit=submit data-testid="import-form">
+        <form class="import card" on:submit=submit data-testid="import-form">
             <h2>"Import a workflow"</h2>
             <label for="definition">"Paste a definition (JSON)"</label>
             <textarea
@@ -136,5 +243,21 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
             </ul>
             <button type="submit" data-testid="import-button" disabled=move || !can_submit()>"Import"</button>
         </form>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_rows_in_view_and_the_overscan_are_rendered() {
+        // At the top: 10 rows fill 560 px, plus the overscan below.
+        assert_eq!(rows_in_view(0.0, 560.0, 100_000), (0, 10 + OVERSCAN));
+        // Deep down, the same number of rows around the scroll position.
+        let (first, last) = rows_in_view(56.0 * 50_000.0, 560.0, 100_000);
+        assert_eq!((first, last), (50_000 - OVERSCAN, 50_010 + OVERSCAN));
+        // Never past what is loaded.
+        assert_eq!(rows_in_view(56.0 * 95.0, 560.0, 100), (95 - OVERSCAN, 100));
     }
 }

@@ -1,0 +1,320 @@
+//! The set-up and sign-in pages, the user menu in the top bar, and the
+//! settings page (API keys; users, for admins).
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::api::*;
+use crate::error::AppError;
+use crate::model::{ApiKey, User};
+use crate::ui::{format_time, reload_at, use_hydrated};
+
+/// The viewer, fetched once per page load and shared by whoever needs it.
+#[derive(Clone, Copy)]
+pub struct ViewerResource(pub Resource<Result<Viewer, AppError>>);
+
+pub fn provide_viewer() {
+    provide_context(ViewerResource(Resource::new(|| (), |_| current_viewer())));
+}
+
+fn error_text<T>(result: Option<Result<T, AppError>>) -> Option<String> {
+    match result {
+        Some(Err(error)) => Some(error.to_string()),
+        _ => None,
+    }
+}
+
+/// The first start: no admin exists, so the browser is led here to create one.
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let hydrated = use_hydrated();
+    let setup = ServerAction::<SetUpAdmin>::new();
+    let (email, set_email) = signal(String::new());
+    let (password, set_password) = signal(String::new());
+    let (repeat, set_repeat) = signal(String::new());
+    let mismatch = move || !repeat.with(String::is_empty) && password.get() != repeat.get();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = setup.value().get() {
+            reload_at("/");
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if !mismatch() {
+            setup.dispatch(SetUpAdmin { email: email.get_untracked(), password: password.get_untracked() });
+        }
+    };
+    view! {
+        <main class="page narrow" data-testid="setup-page" data-hydrated=move || hydrated.get().to_string()>
+            <h1>"Welcome to Weft"</h1>
+            <p class="muted">"Create the admin account. It can create the other users."</p>
+            <form class="card form" on:submit=submit>
+                <label>"Email"
+                    <input type="email" name="email" required autocomplete="username" data-testid="email"
+                        on:input=move |ev| set_email.set(event_target_value(&ev)) prop:value=email/>
+                </label>
+                <label>"Password (at least 8 characters)"
+                    <input type="password" name="password" required minlength="8" autocomplete="new-password"
+                        data-testid="password" on:input=move |ev| set_password.set(event_target_value(&ev))
+                        prop:value=password/>
+                </label>
+                <label>"Repeat the password"
+                    <input type="password" name="repeat" required autocomplete="new-password" data-testid="repeat"
+                        on:input=move |ev| set_repeat.set(event_target_value(&ev)) prop:value=repeat/>
+                </label>
+                <p class="error" role="alert">
+                    {move || if mismatch() { Some("the passwords differ".to_string()) } else { error_text(setup.value().get()) }}
+                </p>
+                <button type="submit" data-testid="create-admin" disabled=move || setup.pending().get() || mismatch()>
+                    "Create the admin account"
+                </button>
+            </form>
+        </main>
+    }
+}
+
+/// Where to go after signing in: a path on this site only (never another site).
+fn safe_next(next: Option<String>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\")).unwrap_or_else(|| "/".into())
+}
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let hydrated = use_hydrated();
+    let sign_in = ServerAction::<SignIn>::new();
+    let query = use_query_map();
+    let (email, set_email) = signal(String::new());
+    let (password, set_password) = signal(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = sign_in.value().get() {
+            reload_at(&safe_next(query.with_untracked(|q| q.get("next"))));
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        sign_in.dispatch(SignIn { email: email.get_untracked(), password: password.get_untracked() });
+    };
+    view! {
+        <main class="page narrow" data-testid="sign-in-page" data-hydrated=move || hydrated.get().to_string()>
+            <h1>"Sign in"</h1>
+            <form class="card form" on:submit=submit>
+                <label>"Email"
+                    <input type="email" name="email" required autocomplete="username" data-testid="email"
+                        on:input=move |ev| set_email.set(event_target_value(&ev)) prop:value=email/>
+                </label>
+                <label>"Password"
+                    <input type="password" name="password" required autocomplete="current-password"
+                        data-testid="password" on:input=move |ev| set_password.set(event_target_value(&ev))
+                        prop:value=password/>
+                </label>
+                <p class="error" role="alert" data-testid="sign-in-error">{move || error_text(sign_in.value().get())}</p>
+                <button type="submit" data-testid="sign-in" disabled=move || sign_in.pending().get()>"Sign in"</button>
+            </form>
+        </main>
+    }
+}
+
+/// The right side of the top bar: who is signed in, their pages, sign-out.
+#[component]
+pub fn UserMenu() -> impl IntoView {
+    let viewer = expect_context::<ViewerResource>().0;
+    let sign_out = ServerAction::<SignOut>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = sign_out.value().get() {
+            reload_at("/login");
+        }
+    });
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let user = viewer.await.ok().and_then(|v| v.user);
+                user.map(|user| view! {
+                    <nav class="user-menu">
+                        <a href="/">"Workflows"</a>
+                        <a href="/settings" data-testid="settings-link">"Settings"</a>
+                        <span class="muted" data-testid="signed-in-as">{user.email}</span>
+                        <button class="link" data-testid="sign-out" on:click=move |_| { sign_out.dispatch(SignOut {}); }>
+                            "Sign out"
+                        </button>
+                    </nav>
+                })
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let hydrated = use_hydrated();
+    let viewer = expect_context::<ViewerResource>().0;
+    view! {
+        <main class="page" data-testid="settings-page" data-hydrated=move || hydrated.get().to_string()>
+            <h1>"Settings"</h1>
+            <ApiKeysSection/>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let is_admin = viewer.await.ok().and_then(|v| v.user).is_some_and(|u| u.is_admin);
+                    is_admin.then(|| view! { <UsersSection/> })
+                })}
+            </Transition>
+        </main>
+    }
+}
+
+#[component]
+fn ApiKeysSection() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
+    let (name, set_name) = signal(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(CreateApiKey { name: name.get_untracked() });
+        set_name.set(String::new());
+    };
+    view! {
+        <section class="card" data-testid="api-keys">
+            <h2>"API keys"</h2>
+            <p class="muted">"A key acts as you in the REST API: " <code>"Authorization: Bearer <key>"</code></p>
+            <form class="inline-form" on:submit=submit>
+                <input type="text" placeholder="Name, e.g. deploy script" required maxlength="100"
+                    data-testid="api-key-name" prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev))/>
+                <button type="submit" data-testid="create-api-key" disabled=move || create.pending().get()>"Create key"</button>
+            </form>
+            {move || match create.value().get() {
+                Some(Ok(created)) => Some(view! {
+                    <p class="secret" data-testid="new-api-key">
+                        "Copy this key now; it is not shown again: " <code data-testid="new-api-key-secret">{created.secret}</code>
+                    </p>
+                }.into_any()),
+                Some(Err(error)) => Some(view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any()),
+                None => None,
+            }}
+            <Transition fallback=|| view! { <p class="muted">"Loading keys…"</p> }>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Ok(keys) => view! { <ApiKeyTable keys revoke/> }.into_any(),
+                        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ApiKeyTable(keys: Vec<ApiKey>, revoke: ServerAction<RevokeApiKey>) -> impl IntoView {
+    if keys.is_empty() {
+        return view! { <p class="muted">"No API keys yet."</p> }.into_any();
+    }
+    view! {
+        <table class="table">
+            <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"State"</th><th></th></tr></thead>
+            <tbody>
+                {keys.into_iter().map(|key| {
+                    let id = key.id;
+                    let confirm_and_revoke = move |_| {
+                        let sure = web_sys::window()
+                            .and_then(|w| w.confirm_with_message("Revoke this key? Programs using it stop working.").ok())
+                            .unwrap_or(false);
+                        if sure {
+                            revoke.dispatch(RevokeApiKey { id });
+                        }
+                    };
+                    view! {
+                        <tr data-testid="api-key-row">
+                            <td>{key.name}</td>
+                            <td><code>{format!("weft_{}_…", key.prefix)}</code></td>
+                            <td>{format_time(key.created_at)}</td>
+                            <td>{if key.revoked_at.is_some() { "revoked" } else { "active" }}</td>
+                            <td>{key.revoked_at.is_none().then(|| view! {
+                                <button class="link danger" data-testid="revoke-api-key" on:click=confirm_and_revoke>"Revoke"</button>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn UsersSection() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let users = Resource::new(move || create.version().get(), |_| list_users());
+    let (email, set_email) = signal(String::new());
+    let (password, set_password) = signal(String::new());
+    let (admin, set_admin) = signal(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(CreateUser {
+            email: email.get_untracked(),
+            password: password.get_untracked(),
+            admin: admin.get_untracked().then(|| "on".to_string()),
+        });
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            set_email.set(String::new());
+            set_password.set(String::new());
+            set_admin.set(false);
+        }
+    });
+    view! {
+        <section class="card" data-testid="users">
+            <h2>"Users"</h2>
+            <form class="inline-form" on:submit=submit>
+                <input type="email" placeholder="Email" required data-testid="new-user-email" prop:value=email
+                    on:input=move |ev| set_email.set(event_target_value(&ev))/>
+                <input type="password" placeholder="Password (8+ characters)" required minlength="8"
+                    autocomplete="new-password" data-testid="new-user-password" prop:value=password
+                    on:input=move |ev| set_password.set(event_target_value(&ev))/>
+                <label class="check">
+                    <input type="checkbox" prop:checked=admin on:change=move |ev| set_admin.set(event_target_checked(&ev))/>
+                    "admin"
+                </label>
+                <button type="submit" data-testid="create-user" disabled=move || create.pending().get()>"Create user"</button>
+            </form>
+            <p class="error" role="alert">{move || error_text(create.value().get())}</p>
+            <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Ok(users) => view! { <UserTable users/> }.into_any(),
+                        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn UserTable(users: Vec<User>) -> impl IntoView {
+    view! {
+        <table class="table">
+            <thead><tr><th>"Email"</th><th>"Role"</th><th>"Since"</th></tr></thead>
+            <tbody>
+                {users.into_iter().map(|user| view! {
+                    <tr data-testid="user-row">
+                        <td>{user.email}</td>
+                        <td>{if user.is_admin { "admin" } else { "user" }}</td>
+                        <td>{format_time(user.created_at)}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(super::safe_next(Some("/settings".into())), "/settings");
+        assert_eq!(super::safe_next(Some("//evil.example".into())), "/");
+        assert_eq!(super::safe_next(Some("https://evil.example".into())), "/");
+        assert_eq!(super::safe_next(Some("/\\evil.example".into())), "/");
+        assert_eq!(super::safe_next(None), "/");
+    }
+}

@@ -1,0 +1,175 @@
+//! Server-side sessions. The browser holds a random token in an HttpOnly,
+//! SameSite=Strict cookie; the database holds its SHA-256, the user and the
+//! expiry. Resolved sessions are cached for a short while so that a page render,
+//! which calls several server functions, costs at most one lookup.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http::HeaderMap;
+use rand::distr::{Alphanumeric, SampleString};
+
+use crate::error::{AppError, AppResult};
+use crate::model::User;
+use crate::ports::Store;
+
+pub const SESSION_COOKIE: &str = "weft_session";
+/// How long a session lasts after sign-in.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a resolved session is trusted without asking the database. Signing
+/// out through this process forgets it at once; another process within this time.
+const SESSION_CACHE_TTL: Duration = Duration::from_secs(30);
+
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The session token a request carries in its cookie, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+/// The `Set-Cookie` value that hands `token` to the browser (JavaScript cannot
+/// read it; other sites' pages cannot make the browser send it).
+pub fn session_cookie(token: &str) -> String {
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_LIFETIME.as_secs())
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn expired_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// Sign-in attempts allowed: per email (guessing one account's password) and
+/// per client address (trying many accounts). Each process counts its own.
+pub struct SignInLimits {
+    pub per_email_per_minute: u32,
+    pub per_address_per_minute: u32,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        Self { per_email_per_minute: 5, per_address_per_minute: 30 }
+    }
+}
+
+pub struct Accounts {
+    cache: moka::future::Cache<String, User>,
+    by_email: DefaultKeyedRateLimiter<String>,
+    by_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// Once an admin exists it always will (nobody deletes the last one), so
+    /// the set-up check stops asking the database.
+    admin_exists: AtomicBool,
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n.max(1)).expect("at least one"))
+}
+
+impl Accounts {
+    pub fn new(limits: SignInLimits) -> Arc<Self> {
+        Arc::new(Self {
+            cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(SESSION_CACHE_TTL).build(),
+            by_email: RateLimiter::keyed(per_minute(limits.per_email_per_minute)),
+            by_address: RateLimiter::keyed(per_minute(limits.per_address_per_minute)),
+            admin_exists: AtomicBool::new(false),
+        })
+    }
+
+    /// The user signed in with `token`, if the session exists and has not expired.
+    pub async fn user(&self, store: &dyn Store, token: &str) -> AppResult<Option<User>> {
+        let hash = sha256_hex(token);
+        if let Some(user) = self.cache.get(&hash).await {
+            return Ok(Some(user));
+        }
+        let user = store.session_user(&hash, now_ms()).await?;
+        if let Some(user) = &user {
+            self.cache.insert(hash, user.clone()).await;
+        }
+        Ok(user)
+    }
+
+    /// Starts a session for `user`; returns its token (for the cookie).
+    pub async fn start_session(&self, store: &dyn Store, user: &User) -> AppResult<String> {
+        let token = Alphanumeric.sample_string(&mut rand::rng(), 43);
+        let now = now_ms();
+        store.create_session(&sha256_hex(&token), user.id, now + SESSION_LIFETIME.as_millis() as i64).await?;
+        // Sign-ins are rare: a good moment to sweep sessions that have expired.
+        if let Err(error) = store.delete_expired_sessions(now).await {
+            tracing::warn!(%error, "could not delete expired sessions");
+        }
+        Ok(token)
+    }
+
+    pub async fn end_session(&self, store: &dyn Store, token: &str) -> AppResult<()> {
+        let hash = sha256_hex(token);
+        self.cache.invalidate(&hash).await;
+        store.delete_session(&hash).await
+    }
+
+    /// Counts a sign-in attempt; refuses it when the email or the address has
+    /// made too many lately.
+    pub fn check_sign_in_rate(&self, email: &str, address: Option<IpAddr>) -> AppResult<()> {
+        let too_many = || AppError::RateLimited("too many sign-in attempts; wait a minute and try again".into());
+        if let Some(address) = address {
+            self.by_address.check_key(&address).map_err(|_| too_many())?;
+        }
+        self.by_email.check_key(&email.to_lowercase()).map_err(|_| too_many())
+    }
+
+    pub async fn needs_setup(&self, store: &dyn Store) -> AppResult<bool> {
+        if self.admin_exists.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let exists = store.has_admin().await?;
+        if exists {
+            self.admin_exists.store(true, Ordering::Relaxed);
+        }
+        Ok(!exists)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_token_is_found_among_other_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.append(http::header::COOKIE, "theme=dark; weft_session=abc123; other=1".parse().unwrap());
+        assert_eq!(session_token(&headers), Some("abc123"));
+        headers.clear();
+        headers.append(http::header::COOKIE, "weft_session=".parse().unwrap());
+        assert_eq!(session_token(&headers), None);
+    }
+
+    #[test]
+    fn sign_in_attempts_are_limited_per_email_and_per_address() {
+        let accounts = Accounts::new(SignInLimits { per_email_per_minute: 2, per_address_per_minute: 3 });
+        let here = Some("10.0.0.1".parse().unwrap());
+        assert!(accounts.check_sign_in_rate("a@x.io", here).is_ok());
+        assert!(accounts.check_sign_in_rate("A@x.io", here).is_ok());
+        // The third attempt on the same email (any case) is refused...
+        assert!(matches!(accounts.check_sign_in_rate("a@x.io", here), Err(AppError::RateLimited(_))));
+        // ...and the address has now used its three.
+        assert!(accounts.check_sign_in_rate("b@x.io", here).is_err());
+        assert!(accounts.check_sign_in_rate("b@x.io", Some("10.0.0.2".parse().unwrap())).is_ok());
+    }
+}

@@ -1,0 +1,54 @@
+//! Small pieces every page uses.
+
+use leptos::prelude::*;
+
+/// False while the page is static server HTML, true once hydrated: effects run
+/// only in the browser. Pages expose it as `data-hydrated`, so tests (and
+/// people debugging) can tell a live page from static HTML.
+pub fn use_hydrated() -> ReadSignal<bool> {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| {
+        set_hydrated.set(true);
+        // The page is interactive from here: a mark the browser tests read (time to interactive).
+        if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+            let _ = performance.mark("weft-interactive");
+        }
+    });
+    hydrated
+}
+
+/// A full page load of `path`: after signing in or out, everything on the page
+/// (and every cached answer) belongs to someone else.
+pub fn reload_at(path: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().set_href(path);
+    }
+}
+
+/// Formats a millisecond timestamp as `YYYY-MM-DD HH:MM` (UTC).
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let (hour, minute) = (secs.rem_euclid(86_400) / 3600, secs.rem_euclid(3600) / 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_formatted_in_utc() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00");
+        assert_eq!(super::format_time(1_795_000_000_000), "2026-11-18 11:06");
+        assert_eq!(super::format_time(951_782_400_000), "2000-02-29 00:00");
+    }
+}

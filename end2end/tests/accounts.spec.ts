@@ -1,0 +1,98 @@
+import { test, expect, type Browser } from '@playwright/test';
+import { ADMIN, signIn } from './accounts';
+import { ui } from './selectors';
+
+const unique = (name: string) => `${name} ${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+
+async function importWorkflow(page: import('@playwright/test').Page, name: string) {
+  await page.goto('/');
+  const $ = ui(page);
+  await expect($.workflowsPage).toHaveAttribute('data-hydrated', 'true');
+  await $.definitionInput.fill(JSON.stringify({
+    name, nodes: [{ id: 'hello', type: 'template', config: { template: 'hi' } }], edges: [],
+  }));
+  await $.importButton.click();
+  const row = $.workflowRows.filter({ hasText: name });
+  await expect(row).toHaveCount(1);
+  return Number(await row.getAttribute('data-workflow-id'));
+}
+
+async function freshPage(browser: Browser) {
+  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+  return context.newPage();
+}
+
+test('signed out, a page sends you to sign in and back; a wrong password is refused', async ({ browser }) => {
+  const page = await freshPage(browser);
+  await page.goto('/settings');
+  await expect(page).toHaveURL(/\/login\?next=\/settings$/);
+  await expect(page.getByTestId('sign-in-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('email').fill(ADMIN.email);
+  await page.getByTestId('password').fill('not-the-password');
+  await page.getByTestId('sign-in').click();
+  await expect(page.getByTestId('sign-in-error')).toHaveText('the email or the password is wrong');
+  await page.getByTestId('password').fill(ADMIN.password);
+  await page.getByTestId('sign-in').click();
+  await expect(page).toHaveURL(/\/settings$/);
+  await expect(page.getByTestId('signed-in-as')).toHaveText(ADMIN.email);
+
+  await page.getByTestId('sign-out').click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login\?next=\/$/);
+});
+
+test('a second user cannot see the first user\'s workflow, in the list or by URL', async ({ page, browser }) => {
+  const name = unique('Admin only');
+  const id = await importWorkflow(page, name);
+  // The owner can download it...
+  const own = await page.request.get(`/workflows/${id}/definition.json`);
+  expect(own.status()).toBe(200);
+  expect((await own.json()).name).toBe(name);
+
+  // ...the admin creates a user...
+  const email = `${unique('user').replace(/\W+/g, '-')}@weft.test`;
+  await page.goto('/settings');
+  await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('new-user-email').fill(email);
+  await page.getByTestId('new-user-password').fill('user-password-1');
+  await page.getByTestId('create-user').click();
+  await expect(page.getByTestId('user-row').filter({ hasText: email })).toHaveCount(1);
+
+  // ...who signs in and finds nothing of the admin's.
+  const other = await freshPage(browser);
+  await signIn(other, { email, password: 'user-password-1' });
+  await other.goto('/');
+  await expect(ui(other).workflowsPage).toHaveAttribute('data-hydrated', 'true');
+  await expect(ui(other).workflowRows.filter({ hasText: name })).toHaveCount(0);
+  await ui(other).search.fill(name);
+  await expect(other.getByTestId('no-workflows')).toHaveText('No workflow matches.');
+  const foreign = await other.request.get(`/workflows/${id}/definition.json`);
+  expect(foreign.status()).toBe(404);
+  // Not an admin: the settings page has no users section.
+  await other.goto('/settings');
+  await expect(other.getByTestId('api-keys')).toBeVisible();
+  await expect(other.getByTestId('users')).toHaveCount(0);
+});
+
+test('an API key made in the settings works on the REST API until it is revoked', async ({ page, playwright }) => {
+  await page.goto('/settings');
+  await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+  const name = unique('deploy');
+  await page.getByTestId('api-key-name').fill(name);
+  await page.getByTestId('create-api-key').click();
+  const secret = (await page.getByTestId('new-api-key-secret').textContent())!.trim();
+  expect(secret).toMatch(/^weft_[A-Za-z0-9]+_[A-Za-z0-9]+$/);
+
+  const api = await playwright.request.newContext({ baseURL: test.info().project.use.baseURL, storageState: { cookies: [], origins: [] } });
+  const call = () => api.get('/api/v1/workflows', { headers: { Authorization: `Bearer ${secret}` } });
+  expect((await call()).status()).toBe(200);
+
+  const row = page.getByTestId('api-key-row').filter({ hasText: name });
+  await expect(row).toContainText('active');
+  page.once('dialog', (d) => d.accept());
+  await row.getByTestId('revoke-api-key').click();
+  await expect(row).toContainText('revoked');
+  expect((await call()).status()).toBe(401);
+  await api.dispose();
+});

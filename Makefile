@@ -8,7 +8,7 @@ setup:
 	bash .ci/setup
 
 build: setup
-	bash .ci/with-tools cargo leptos build --release
+	bash .ci/with-tools cargo leptos build --release --split
 
 run: build
 	./target/release/weft serve

@@ -14,7 +14,7 @@ pub mod workflows;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::StaticSegment;
+use leptos_router::{Lazy, StaticSegment};
 
 /// The HTML document around every server-rendered page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -50,10 +50,12 @@ pub fn App() -> impl IntoView {
                 <accounts::UserMenu/>
             </header>
             <Routes fallback=|| view! { <main class="page"><h1>"Page not found"</h1></main> }>
-                <Route path=StaticSegment("") view=workflows::WorkflowsPage/>
-                <Route path=StaticSegment("settings") view=accounts::SettingsPage/>
-                <Route path=StaticSegment("login") view=accounts::SignInPage/>
-                <Route path=StaticSegment("setup") view=accounts::SetupPage/>
+                // Every page is a lazy route: its code is a separate .wasm chunk
+                // (built with `cargo leptos build --split`), loaded when first shown.
+                <Route path=StaticSegment("") view={Lazy::<workflows::WorkflowsPage>::new()}/>
+                <Route path=StaticSegment("settings") view={Lazy::<accounts::SettingsPage>::new()}/>
+                <Route path=StaticSegment("login") view={Lazy::<accounts::SignInPage>::new()}/>
+                <Route path=StaticSegment("setup") view={Lazy::<accounts::SetupPage>::new()}/>
             </Routes>
         </Router>
     }

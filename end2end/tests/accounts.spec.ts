@@ -96,3 +96,17 @@ test('an API key made in the settings works on the REST API until it is revoked'
   expect((await call()).status()).toBe(401);
   await api.dispose();
 });
+
+test('each page is a lazy route: its code is fetched when the page is first shown', async ({ page }) => {
+  const wasm: string[] = [];
+  page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname); });
+  await page.goto('/settings');
+  await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+  expect(wasm.some((p) => p.includes('settings_page_view'))).toBe(true);
+  expect(wasm.some((p) => p.includes('workflows_page_view'))).toBe(false);
+
+  // Navigating in the app (no page load) fetches the list's code then.
+  await page.locator('.user-menu').getByRole('link', { name: 'Workflows' }).click();
+  await expect(ui(page).workflowsPage).toHaveAttribute('data-hydrated', 'true');
+  expect(wasm.some((p) => p.includes('workflows_page_view'))).toBe(true);
+});

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
 
 use super::api::*;
 use crate::error::AppError;
@@ -25,8 +26,21 @@ fn error_text<T>(result: Option<Result<T, AppError>>) -> Option<String> {
 }
 
 /// The first start: no admin exists, so the browser is led here to create one.
-#[component]
-pub fn SetupPage() -> impl IntoView {
+/// A lazy-loaded route, as every page.
+pub struct SetupPage;
+
+#[lazy_route]
+impl LazyRoute for SetupPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        setup_view().into_any()
+    }
+}
+
+fn setup_view() -> impl IntoView {
     let hydrated = use_hydrated();
     let setup = ServerAction::<SetUpAdmin>::new();
     let (email, set_email) = signal(String::new());
@@ -78,8 +92,21 @@ fn safe_next(next: Option<String>) -> String {
     next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\")).unwrap_or_else(|| "/".into())
 }
 
-#[component]
-pub fn SignInPage() -> impl IntoView {
+/// The sign-in page (lazy-loaded).
+pub struct SignInPage;
+
+#[lazy_route]
+impl LazyRoute for SignInPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        signin_view().into_any()
+    }
+}
+
+fn signin_view() -> impl IntoView {
     let hydrated = use_hydrated();
     let sign_in = ServerAction::<SignIn>::new();
     let query = use_query_map();
@@ -143,8 +170,21 @@ pub fn UserMenu() -> impl IntoView {
     }
 }
 
-#[component]
-pub fn SettingsPage() -> impl IntoView {
+/// Settings: the viewer's API keys; users, for admins (lazy-loaded).
+pub struct SettingsPage;
+
+#[lazy_route]
+impl LazyRoute for SettingsPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        settings_view().into_any()
+    }
+}
+
+fn settings_view() -> impl IntoView {
     let hydrated = use_hydrated();
     let viewer = expect_context::<ViewerResource>().0;
     view! {

@@ -2,6 +2,7 @@
 //! live validation.
 
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 use leptos_use_signal_debounce_throttle::signal_debounced;
 
 use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow, MAX_WORKFLOW_PAGE_SIZE};
@@ -21,37 +22,55 @@ const PREFETCH_ROWS: usize = 100;
 /// How long the search box waits after the last key before it asks the server.
 const SEARCH_DEBOUNCE_MS: f64 = 300.0;
 
-#[component]
-pub fn WorkflowsPage() -> impl IntoView {
-    let hydrated = use_hydrated();
-    let import = ServerAction::<ImportWorkflow>::new();
-    let delete = ServerAction::<DeleteWorkflow>::new();
-    let duplicate = ServerAction::<DuplicateWorkflow>::new();
-    let (query, set_query) = signal(String::new());
-    // One request per burst of typing.
-    let search = signal_debounced(query, SEARCH_DEBOUNCE_MS);
-    let changes = move || (import.version().get(), delete.version().get(), duplicate.version().get());
-    // A newer search replaces the resource's pending one: a slow, stale answer is dropped.
-    let first_page =
-        Resource::new(move || (search.get(), changes()), |(search, _)| list_workflows(Some(search), None, None));
+/// The workflows page, a lazy-loaded route: its data starts loading while the
+/// browser fetches the page's code.
+pub struct WorkflowsPage {
+    import: ServerAction<ImportWorkflow>,
+    delete: ServerAction<DeleteWorkflow>,
+    duplicate: ServerAction<DuplicateWorkflow>,
+    query: RwSignal<String>,
+    search: Signal<String>,
+    first_page: Resource<Result<Page<WorkflowSummary>, AppError>>,
+}
 
-    view! {
-        <main class="page" data-testid="workflows-page" data-hydrated=move || hydrated.get().to_string()>
-            <h1>"Workflows"</h1>
-            <input type="search" class="search" placeholder="Search workflows by name" aria-label="Search workflows"
-                data-testid="workflow-search" prop:value=query on:input=move |ev| set_query.set(event_target_value(&ev))/>
-            <Transition fallback=|| view! { <p class="muted">"Loading workflows…"</p> }>
-                {move || Suspend::new(async move {
-                    match first_page.await {
-                        Ok(page) => view! {
-                            <WorkflowList first=page search=search.get_untracked() delete duplicate/>
-                        }.into_any(),
-                        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
-            <ImportForm import/>
-        </main>
+#[lazy_route]
+impl LazyRoute for WorkflowsPage {
+    fn data() -> Self {
+        let import = ServerAction::<ImportWorkflow>::new();
+        let delete = ServerAction::<DeleteWorkflow>::new();
+        let duplicate = ServerAction::<DuplicateWorkflow>::new();
+        let query = RwSignal::new(String::new());
+        // One request per burst of typing.
+        let search = signal_debounced(query, SEARCH_DEBOUNCE_MS);
+        let changes = move || (import.version().get(), delete.version().get(), duplicate.version().get());
+        // A newer search replaces the resource's pending one: a slow, stale answer is dropped.
+        let first_page =
+            Resource::new(move || (search.get(), changes()), |(search, _)| list_workflows(Some(search), None, None));
+        Self { import, delete, duplicate, query, search, first_page }
+    }
+
+    fn view(this: Self) -> AnyView {
+        let WorkflowsPage { import, delete, duplicate, query, search, first_page } = this;
+        let hydrated = use_hydrated();
+        view! {
+            <main class="page" data-testid="workflows-page" data-hydrated=move || hydrated.get().to_string()>
+                <h1>"Workflows"</h1>
+                <input type="search" class="search" placeholder="Search workflows by name" aria-label="Search workflows"
+                    data-testid="workflow-search" prop:value=query on:input=move |ev| query.set(event_target_value(&ev))/>
+                <Transition fallback=|| view! { <p class="muted">"Loading workflows…"</p> }>
+                    {move || Suspend::new(async move {
+                        match first_page.await {
+                            Ok(page) => view! {
+                                <WorkflowList first=page search=search.get_untracked() delete duplicate/>
+                            }.into_any(),
+                            Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+                <ImportForm import/>
+            </main>
+        }
+        .into_any()
     }
 }
 

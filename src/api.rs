@@ -18,6 +18,7 @@ use axum::Router;
 
 pub use auth::{create_api_key, ApiKeys, Caller};
 pub use error::ApiError;
+pub use executions::event_stream;
 
 use crate::engine::Engine;
 use crate::triggers::webhooks::HookCache;

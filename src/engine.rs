@@ -215,12 +215,30 @@ impl Engine {
         trigger: Trigger,
         input: Value,
     ) -> AppResult<RunHandle> {
+        self.start_reusing(version, workflow, owner, trigger, input, Vec::new()).await
+    }
+
+    /// Starts a run that reuses results of an earlier run (re-run from a failed
+    /// node): the nodes in `reuse` are not run again, their recorded outputs
+    /// feed the rest, as when a run is resumed after a takeover.
+    pub async fn start_reusing(
+        self: &Arc<Self>,
+        version: &WorkflowVersion,
+        workflow: ValidatedWorkflow,
+        owner: UserId,
+        trigger: Trigger,
+        input: Value,
+        reuse: Vec<NodeRun>,
+    ) -> AppResult<RunHandle> {
         if self.shutdown.is_cancelled() {
             return Err(AppError::Unavailable("this Weft process is shutting down".into()));
         }
         let run_here = self.settings.queue.runs_executions && self.reserve_up_to(1) == 1;
         let now = now_ms();
-        let start = if run_here {
+        // Reused results are written before anyone may claim the execution, so
+        // it is created held by this process even when it will run elsewhere.
+        let hold = run_here || !reuse.is_empty();
+        let start = if hold {
             ExecutionStart::Running { lease: self.lease(now), started_at: now }
         } else {
             ExecutionStart::Queued
@@ -242,12 +260,24 @@ impl Engine {
                 return Err(error);
             }
         };
+        let mut recorded: Vec<NodeRun> =
+            reuse.into_iter().map(|run| NodeRun { execution_id: execution.id, ..run }).collect();
+        if !recorded.is_empty() {
+            if let Err(error) = self.store.record_node_runs(&recorded).await {
+                tracing::warn!(execution = execution.id, %error, "could not copy the reused results; every node runs");
+                recorded.clear();
+            }
+        }
         metrics::counter!("weft_executions_started_total", "trigger" => trigger.as_str()).increment(1);
         if run_here {
             self.announce_leases().await;
-            let start = RunStart { execution_id: execution.id, started_at: now, workflow, input, recorded: Vec::new() };
+            let start = RunStart { execution_id: execution.id, started_at: now, workflow, input, recorded };
             let (events, done) = self.launch(start, trigger.as_str(), false);
             return Ok(RunHandle { execution, events, done });
+        }
+        if hold {
+            // Held only while the reused results were written: claimable now.
+            self.store.release_executions(&self.worker_id, &[execution.id]).await?;
         }
         self.queue_pending.store(true, Ordering::Relaxed);
         self.signals.publish(Signal::Queued).await;

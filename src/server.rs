@@ -2,7 +2,10 @@
 //! behind compression and request tracing.
 
 mod access;
-mod downloads;
+mod page_routes;
+mod runs;
+
+pub use runs::EngineRuns;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -100,7 +103,8 @@ pub async fn start(
             let changed = hooks.clone();
             let workflow_changed = Arc::new(move |id| changed.workflow_changed(id));
             let accounts = Accounts::new(SignInLimits::default());
-            let ctx = ServerContext { store: store.clone(), accounts, api_keys, workflow_changed };
+            let runs = Arc::new(EngineRuns { engine: engine.clone(), store: store.clone() });
+            let ctx = ServerContext { store: store.clone(), accounts, api_keys, runs, workflow_changed };
             router(ctx, api, limits, options)
         }
     };
@@ -173,7 +177,7 @@ pub fn health_router(api: ApiState, limits: &HttpLimits) -> Router {
 pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: LeptosOptions) -> Router {
     let routes = generate_route_list(App);
     let access = axum::middleware::from_fn_with_state(ctx.clone(), access::page_access);
-    let downloads = downloads::router(ctx.clone());
+    let page_routes = page_routes::router(ctx.clone(), api.engine.clone());
     let context = move || provide_context(ctx.clone());
     let pages = Router::new()
         .leptos_routes_with_context(&options, routes, context.clone(), {
@@ -187,7 +191,7 @@ pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: L
         .nest("/api/v1", api::router(api.clone()))
         .nest("/hooks", api::hooks_router(api))
         .merge(pages)
-        .merge(downloads)
+        .merge(page_routes)
         // The "not found" page shows the top bar too, so it needs the context.
         .fallback(leptos_axum::file_and_error_handler_with_context(context, shell));
     with_layers(router, limits).with_state(options)

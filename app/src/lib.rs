@@ -1,11 +1,15 @@
 //! Weft's shared crate: the workflow model (compiled for the browser and the
 //! server), the server-side ports, the server functions and the pages.
 
+// Deeply nested views (the run page) have deep types.
+#![recursion_limit = "256"]
+
 pub mod accounts;
 pub mod error;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod ports;
+pub mod runs;
 #[cfg(feature = "ssr")]
 pub mod server_context;
 pub mod ui;
@@ -14,7 +18,7 @@ pub mod workflows;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{Lazy, StaticSegment};
+use leptos_router::{Lazy, ParamSegment, StaticSegment};
 
 /// The HTML document around every server-rendered page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -53,6 +57,8 @@ pub fn App() -> impl IntoView {
                 // Every page is a lazy route: its code is a separate .wasm chunk
                 // (built with `cargo leptos build --split`), loaded when first shown.
                 <Route path=StaticSegment("") view={Lazy::<workflows::WorkflowsPage>::new()}/>
+                <Route path=(StaticSegment("workflows"), ParamSegment("id")) view={Lazy::<workflows::WorkflowPage>::new()}/>
+                <Route path=(StaticSegment("executions"), ParamSegment("id")) view={Lazy::<runs::RunPage>::new()}/>
                 <Route path=StaticSegment("settings") view={Lazy::<accounts::SettingsPage>::new()}/>
                 <Route path=StaticSegment("login") view={Lazy::<accounts::SignInPage>::new()}/>
                 <Route path=StaticSegment("setup") view={Lazy::<accounts::SetupPage>::new()}/>

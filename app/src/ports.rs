@@ -248,3 +248,22 @@ pub trait Store: Send + Sync + 'static {
     async fn list_templates(&self, search: Option<&str>) -> AppResult<Vec<MarketplaceTemplate>>;
     async fn template(&self, slug: &str) -> AppResult<MarketplaceTemplate>;
 }
+
+/// Starting and cancelling runs, as the pages ask for them. The server
+/// implements it with its engine (which runs the execution here or queues it).
+#[async_trait]
+pub trait Runs: Send + Sync + 'static {
+    /// Starts a run of `version` for `owner`. Nodes in `reuse` (results of an
+    /// earlier run) are not run again: their recorded outputs feed the rest.
+    async fn start(
+        &self,
+        version: &WorkflowVersion,
+        owner: UserId,
+        trigger: Trigger,
+        input: Value,
+        reuse: Vec<NodeRun>,
+    ) -> AppResult<Execution>;
+    /// Asks for a run to be cancelled, wherever it runs; answers its status
+    /// (`Cancelled` when it was still queued, `Running` while it stops).
+    async fn cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus>;
+}

@@ -9,7 +9,7 @@ use crate::accounts::api_keys::ApiKeys;
 use crate::accounts::sessions::{session_token, Accounts};
 use crate::error::AppError;
 use crate::model::{Scope, User, WorkflowId};
-use crate::ports::Store;
+use crate::ports::{Runs, Store};
 
 /// Provided by the server to every server function and SSR render.
 #[derive(Clone)]
@@ -18,6 +18,7 @@ pub struct ServerContext {
     pub accounts: Arc<Accounts>,
     /// Shared with the REST API, so a key revoked in the UI stops working at once.
     pub api_keys: Arc<ApiKeys>,
+    pub runs: Arc<dyn Runs>,
     /// Tells the server that a workflow was created, saved or deleted, so that
     /// webhook caches and the cron scheduler (in every process) follow.
     pub workflow_changed: Arc<dyn Fn(WorkflowId) + Send + Sync>,

@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use super::error::{ErrorBody, Id};
 use super::{page_position, ApiError, ApiState, Caller};
 use crate::engine::report_from_store;
-use crate::signals::Signal;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -162,13 +161,11 @@ pub async fn list(
         (status = 401, description = "No valid API key", body = ErrorBody),
     ))]
 pub async fn cancel(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<Response> {
-    let status = state.store.request_cancel(caller.readable(), id).await.map_err(|error| match error {
+    let runs = crate::server::EngineRuns { engine: state.engine.clone(), store: state.store.clone() };
+    let status = app::ports::Runs::cancel(&runs, caller.readable(), id).await.map_err(|error| match error {
         app::error::AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "already_finished", message),
         other => other.into(),
     })?;
-    if status == ExecutionStatus::Running && !state.engine.cancel(id) {
-        state.engine.signals().publish(Signal::Cancel(id)).await;
-    }
     let cancelled = status == ExecutionStatus::Cancelled;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "cancelling": !cancelled, "cancelled": cancelled })))
         .into_response())
@@ -195,17 +192,27 @@ pub async fn events(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    Ok(event_stream(state.store.clone(), &state.engine, caller.readable(), id).await?)
+}
+
+/// The events of an execution as server-sent events: live from the engine when
+/// it runs here, else followed in the store. Shared by the API and the pages.
+pub async fn event_stream(
+    store: std::sync::Arc<dyn app::ports::Store>,
+    engine: &crate::engine::Engine,
+    scope: Scope,
+    id: ExecutionId,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, app::error::AppError> {
     // Subscribe before reading the stored state: a run that ends in between is
     // then either followed live or read back finished (it stores its end before
     // closing its channel), never missed.
-    let live = state.engine.subscribe(id);
-    let execution = state.store.execution(caller.readable(), id).await?;
-    let scope = caller.readable();
+    let live = engine.subscribe(id);
+    let execution = store.execution(scope, id).await?;
     let events: std::pin::Pin<Box<dyn Stream<Item = RunEvent> + Send>> = match live {
         Some(receiver) => Box::pin(follow_live(receiver)),
-        None => Box::pin(follow_stored(state.store.clone(), scope, execution)),
+        None => Box::pin(follow_stored(store, scope, execution)),
     };
-    let events = events.take_until(state.engine.shutting_down());
+    let events = events.take_until(engine.shutting_down());
     Ok(Sse::new(events.map(|event| Ok(to_sse(&event)))).keep_alive(KeepAlive::default()))
 }
 

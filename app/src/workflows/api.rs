@@ -95,3 +95,55 @@ pub async fn import_workflow(definition: String) -> Result<WorkflowSummary, AppE
         .await,
     )
 }
+
+/// What the workflow page shows, in one call.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkflowDetails {
+    pub workflow: crate::model::Workflow,
+    /// Newest first.
+    pub versions: Vec<crate::model::WorkflowVersion>,
+    /// Its cron schedules, with the next planned firing.
+    pub schedules: Vec<crate::model::Schedule>,
+    /// Its latest executions, newest first.
+    pub recent: Vec<crate::model::Execution>,
+}
+
+/// How many recent executions the workflow page lists.
+pub const RECENT_RUNS: u32 = 10;
+
+#[server(endpoint = "workflows/load")]
+pub async fn load_workflow(id: WorkflowId) -> Result<WorkflowDetails, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let scope = ctx.own_scope().await?;
+            let filter = crate::model::ExecutionFilter { workflow_id: Some(id), ..Default::default() };
+            // Independent reads, issued together.
+            let (workflow, versions, schedules, recent) = futures::try_join!(
+                ctx.store.workflow(scope, id),
+                ctx.store.workflow_versions(scope, id),
+                ctx.store.workflow_schedules(scope, id),
+                ctx.store.list_executions(scope, &filter, None, RECENT_RUNS),
+            )?;
+            Ok(WorkflowDetails { workflow, versions, schedules, recent: recent.items })
+        }
+        .await,
+    )
+}
+
+/// Makes an earlier version current again, as a new version (versions never change).
+#[server(endpoint = "workflows/restore")]
+pub async fn restore_version(id: WorkflowId, version: i32) -> Result<crate::model::WorkflowVersion, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let scope = ctx.own_scope().await?;
+            let old = ctx.store.workflow_version(scope, id, version).await?;
+            validate(&old.definition).map_err(AppError::Invalid)?;
+            let saved = ctx.store.save_workflow_version(scope, id, &old.definition).await?;
+            (ctx.workflow_changed)(id);
+            Ok(saved)
+        }
+        .await,
+    )
+}

@@ -173,7 +173,7 @@ fn WorkflowRow(
     let question = format!("Delete “{}” with all its versions and executions?", workflow.name);
     view! {
         <li class="workflow-row" data-testid="workflow-row" data-workflow-id=id style:top=format!("{top}px")>
-            <span class="workflow-name">{workflow.name}</span>
+            <a class="workflow-name" href=format!("/workflows/{id}") data-testid="workflow-link">{workflow.name}</a>
             <span class="workflow-description muted">{workflow.description.unwrap_or_default()}</span>
             <span class="version">{format!("v{}", workflow.current_version)}</span>
             <span class=status_class title=when>{status}</span>

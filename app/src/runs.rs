@@ -1,0 +1,9 @@
+//! Runs: starting a workflow from the UI, and the live run view (node states,
+//! streamed LLM tokens, a timeline of node spans, cancel and re-run).
+
+mod api;
+mod page;
+mod timeline;
+
+pub use api::*;
+pub use page::RunPage;

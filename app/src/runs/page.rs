@@ -1,0 +1,310 @@
+//! The run view: the execution's status and every node's state, updated live
+//! from the server's event stream; per-node input, output, error, attempts and
+//! streamed LLM tokens; the timeline; cancel, re-run, re-run from the failure.
+
+use std::collections::{BTreeMap, HashMap};
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::{lazy_route, LazyRoute};
+
+use super::api::*;
+use super::timeline::{layout, Timeline};
+use crate::error::AppError;
+use crate::model::{ExecutionId, ExecutionStatus, NodeRun, NodeStatus, RunEvent};
+use crate::ui::{format_time, use_hydrated};
+
+pub struct RunPage {
+    details: Resource<Result<RunDetails, AppError>>,
+    reload: RwSignal<u32>,
+}
+
+#[lazy_route]
+impl LazyRoute for RunPage {
+    fn data() -> Self {
+        let params = use_params_map();
+        let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<ExecutionId>().ok())));
+        // Bumped when the run ends: the final details (inputs, times) are read once more.
+        let reload = RwSignal::new(0_u32);
+        let details = Resource::new(
+            move || (id.get(), reload.get()),
+            |(id, _)| async move {
+                match id {
+                    Some(id) => load_run(id).await,
+                    None => Err(AppError::NotFound("execution".into())),
+                }
+            },
+        );
+        Self { details, reload }
+    }
+
+    fn view(this: Self) -> AnyView {
+        let RunPage { details, reload } = this;
+        let hydrated = use_hydrated();
+        view! {
+            <main class="page wide" data-testid="run-page" data-hydrated=move || hydrated.get().to_string()>
+                <Transition fallback=|| view! { <p class="muted">"Loading the run…"</p> }>
+                    {move || Suspend::new(async move {
+                        match details.await {
+                            Ok(details) => view! { <RunView details reload/> }.into_any(),
+                            Err(error) => view! {
+                                <h1>"Run"</h1>
+                                <p class="error" role="alert" data-testid="run-error">{error.to_string()}</p>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </main>
+        }
+        .into_any()
+    }
+}
+
+fn blank_run(execution_id: ExecutionId, node: &str) -> NodeRun {
+    NodeRun {
+        execution_id,
+        node_id: node.to_string(),
+        status: NodeStatus::Queued,
+        attempt: 0,
+        input: None,
+        output: None,
+        error: None,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+/// The live state of a run, changed by its events (in the browser).
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+struct LiveRun {
+    id: ExecutionId,
+    runs: RwSignal<BTreeMap<String, NodeRun>>,
+    tokens: RwSignal<HashMap<String, String>>,
+    status: RwSignal<ExecutionStatus>,
+    error: RwSignal<Option<String>>,
+    reload: RwSignal<u32>,
+}
+
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+impl LiveRun {
+    fn apply(&self, event: RunEvent) {
+        match event {
+            RunEvent::Node { node, status, attempt, output, error, at } => {
+                self.runs.update(|runs| {
+                    let run = runs.entry(node.clone()).or_insert_with(|| blank_run(self.id, &node));
+                    run.status = status;
+                    run.attempt = attempt;
+                    match status {
+                        NodeStatus::Running => {
+                            run.started_at.get_or_insert(at);
+                        }
+                        NodeStatus::Queued => {}
+                        _ => {
+                            run.finished_at = Some(at);
+                            run.output = output;
+                            run.error = error;
+                        }
+                    }
+                });
+            }
+            RunEvent::Token { node, text } => self.tokens.update(|t| t.entry(node).or_default().push_str(&text)),
+            RunEvent::Finished { status, error, .. } => {
+                self.status.set(status);
+                self.error.set(error);
+                self.reload.update(|n| *n += 1);
+            }
+        }
+    }
+}
+
+/// Follows the run's server-sent events until it ends (browser only).
+#[cfg(feature = "hydrate")]
+fn follow(live: LiveRun) {
+    use futures::StreamExt;
+    use gloo_net::eventsource::futures::EventSource;
+
+    let Ok(mut source) = EventSource::new(&format!("/executions/{}/events", live.id)) else { return };
+    let streams: Vec<_> =
+        ["node", "token", "finished"].iter().filter_map(|name| source.subscribe(*name).ok()).collect();
+    let mut events = futures::stream::select_all(streams);
+    leptos::task::spawn_local(async move {
+        while let Some(Ok((_, message))) = events.next().await {
+            let Some(data) = message.data().as_string() else { continue };
+            let Ok(event) = serde_json::from_str::<RunEvent>(&data) else { continue };
+            let last = matches!(event, RunEvent::Finished { .. });
+            live.apply(event);
+            if last {
+                break;
+            }
+        }
+        source.close();
+    });
+}
+
+#[component]
+fn RunView(details: RunDetails, reload: RwSignal<u32>) -> impl IntoView {
+    let RunDetails { execution, workflow_name, nodes, runs, own } = details;
+    let id = execution.id;
+    let mut by_node: BTreeMap<String, NodeRun> = nodes.iter().map(|n| (n.id.clone(), blank_run(id, &n.id))).collect();
+    by_node.extend(runs.into_iter().map(|r| (r.node_id.clone(), r)));
+    let live = LiveRun {
+        id,
+        runs: RwSignal::new(by_node),
+        tokens: RwSignal::new(HashMap::new()),
+        status: RwSignal::new(execution.status),
+        error: RwSignal::new(execution.error.clone()),
+        reload,
+    };
+    #[cfg(feature = "hydrate")]
+    if !execution.status.is_finished() {
+        // After hydration only: the server renders the state as stored.
+        Effect::new(move |started: Option<()>| {
+            if started.is_none() {
+                follow(live);
+            }
+        });
+    }
+
+    let selected = RwSignal::new(
+        live.runs.with_untracked(|r| r.values().find(|r| r.status == NodeStatus::Failed).map(|r| r.node_id.clone())),
+    );
+    // Memoized: the timeline is laid out again only when a node's state changes.
+    let spans = Memo::new(move |_| {
+        live.runs.with(|runs| {
+            let runs: Vec<NodeRun> = runs.values().cloned().collect();
+            let now = runs.iter().filter_map(|r| r.finished_at.or(r.started_at)).max().unwrap_or(0);
+            layout(&runs, now)
+        })
+    });
+
+    let cancel = ServerAction::<CancelRun>::new();
+    let rerun = ServerAction::<Rerun>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(started)) = rerun.value().get() {
+            navigate(&format!("/executions/{}", started.id), Default::default());
+        }
+    });
+    let finished = move || live.status.get().is_finished();
+    let action_error = move || {
+        let cancel_error = cancel.value().get().and_then(Result::err);
+        cancel_error.or_else(|| rerun.value().get().and_then(Result::err)).map(|e| e.to_string())
+    };
+
+    view! {
+        <header class="run-header">
+            <h1>
+                <a href=format!("/workflows/{}", execution.workflow_id)>{workflow_name}</a>
+                <span class="muted">{format!(" · run {id}")}</span>
+            </h1>
+            <span class=move || format!("status status-{}", live.status.get()) data-testid="run-status">
+                {move || live.status.get().to_string()}
+            </span>
+        </header>
+        <p class="muted">
+            {format!("v{} · {} · started {}", execution.version, execution.trigger, format_time(execution.created_at))}
+        </p>
+        {move || live.error.get().map(|e| view! { <p class="error" data-testid="run-failure">{e}</p> })}
+        <div class="actions">
+            <Show when=move || !finished()>
+                <button data-testid="cancel-run" disabled=move || cancel.pending().get()
+                    on:click=move |_| { cancel.dispatch(CancelRun { id }); }>"Cancel"</button>
+            </Show>
+            <Show when=move || finished() && own>
+                <button data-testid="rerun" on:click=move |_| { rerun.dispatch(Rerun { id, from_failed: false }); }>
+                    "Re-run"
+                </button>
+            </Show>
+            <Show when=move || own && live.status.get() == ExecutionStatus::Failed>
+                <button data-testid="rerun-from-failed"
+                    on:click=move |_| { rerun.dispatch(Rerun { id, from_failed: true }); }>
+                    "Re-run from the failed node"
+                </button>
+            </Show>
+            <span class="error" role="alert">{action_error}</span>
+        </div>
+        <div class="run-grid">
+            <section class="card">
+                <h2>"Nodes"</h2>
+                <table class="table nodes" data-testid="nodes">
+                    <thead><tr><th>"Node"</th><th>"Kind"</th><th>"Status"</th><th>"Attempts"</th><th>"Time"</th></tr></thead>
+                    <tbody>
+                        {nodes.into_iter().map(|node| view! { <NodeRow node live selected/> }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+            <NodePanel live selected/>
+        </div>
+        <Timeline spans/>
+    }
+}
+
+#[component]
+fn NodeRow(node: RunNode, live: LiveRun, selected: RwSignal<Option<String>>) -> impl IntoView {
+    let id = node.id.clone();
+    // Memoized per node: an event about one node re-renders only its row.
+    let run = Memo::new({
+        let id = id.clone();
+        move |_| live.runs.with(|runs| runs.get(&id).cloned())
+    });
+    let status = move || run.with(|r| r.as_ref().map(|r| r.status).unwrap_or(NodeStatus::Queued));
+    let duration = move || {
+        run.with(|r| match r.as_ref().and_then(|r| Some(r.finished_at? - r.started_at?)) {
+            Some(ms) => format!("{ms} ms"),
+            None => String::new(),
+        })
+    };
+    let is_selected = {
+        let id = id.clone();
+        move || selected.with(|s| s.as_deref() == Some(id.as_str()))
+    };
+    let select = {
+        let id = id.clone();
+        move |_| selected.set(Some(id.clone()))
+    };
+    view! {
+        <tr class="node-row" class:selected=is_selected data-testid="node-row" data-node=id.clone()
+            data-status=move || status().to_string() on:click=select>
+            <td><button class="link">{id.clone()}</button></td>
+            <td>{node.kind}</td>
+            <td><span class=move || format!("status status-{}", status())>{move || status().to_string()}</span></td>
+            <td>{move || run.with(|r| r.as_ref().map(|r| r.attempt).unwrap_or(0))}</td>
+            <td>{duration}</td>
+        </tr>
+    }
+}
+
+fn pretty(value: &Option<serde_json::Value>) -> String {
+    match value {
+        Some(value) => serde_json::to_string_pretty(value).unwrap_or_default(),
+        None => "—".into(),
+    }
+}
+
+#[component]
+fn NodePanel(live: LiveRun, selected: RwSignal<Option<String>>) -> impl IntoView {
+    let run = Memo::new(move |_| selected.get().and_then(|id| live.runs.with(|runs| runs.get(&id).cloned())));
+    let tokens = move || selected.get().and_then(|id| live.tokens.with(|t| t.get(&id).cloned()));
+    view! {
+        <section class="card node-panel" data-testid="node-panel">
+            {move || match run.get() {
+                None => view! { <p class="muted">"Select a node to see its input and output."</p> }.into_any(),
+                Some(run) => view! {
+                    <h2>{run.node_id.clone()}
+                        <span class=format!("status status-{}", run.status)>{run.status.to_string()}</span>
+                    </h2>
+                    <p class="muted">{format!("attempt {}", run.attempt)}</p>
+                    {run.error.clone().map(|e| view! { <p class="error" data-testid="node-error">{e}</p> })}
+                    {move || tokens().map(|t| view! {
+                        <h3>"Streaming"</h3><pre class="tokens" data-testid="node-tokens">{t}</pre>
+                    })}
+                    <h3>"Output"</h3>
+                    <pre data-testid="node-output">{pretty(&run.output)}</pre>
+                    <h3>"Input"</h3>
+                    <pre data-testid="node-input">{pretty(&run.input)}</pre>
+                }.into_any(),
+            }}
+        </section>
+    }
+}

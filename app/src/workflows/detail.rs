@@ -1,0 +1,200 @@
+//! The workflow page: run it with an input, its triggers (with the next cron
+//! firings), its recent runs, and its versions (view and restore).
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::{lazy_route, LazyRoute};
+
+use super::api::{load_workflow, RestoreVersion, WorkflowDetails};
+use crate::error::AppError;
+use crate::model::{Execution, Schedule, WorkflowId, WorkflowVersion};
+use crate::runs::StartRun;
+use crate::ui::{format_time, use_hydrated};
+
+pub struct WorkflowPage {
+    details: Resource<Result<WorkflowDetails, AppError>>,
+    restore: ServerAction<RestoreVersion>,
+}
+
+#[lazy_route]
+impl LazyRoute for WorkflowPage {
+    fn data() -> Self {
+        let params = use_params_map();
+        let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<WorkflowId>().ok())));
+        let restore = ServerAction::<RestoreVersion>::new();
+        let details = Resource::new(
+            move || (id.get(), restore.version().get()),
+            |(id, _)| async move {
+                match id {
+                    Some(id) => load_workflow(id).await,
+                    None => Err(AppError::NotFound("workflow".into())),
+                }
+            },
+        );
+        Self { details, restore }
+    }
+
+    fn view(this: Self) -> AnyView {
+        let WorkflowPage { details, restore } = this;
+        let hydrated = use_hydrated();
+        view! {
+            <main class="page" data-testid="workflow-page" data-hydrated=move || hydrated.get().to_string()>
+                <Transition fallback=|| view! { <p class="muted">"Loading the workflow…"</p> }>
+                    {move || Suspend::new(async move {
+                        match details.await {
+                            Ok(details) => view! { <WorkflowView details restore/> }.into_any(),
+                            Err(error) => view! {
+                                <h1>"Workflow"</h1>
+                                <p class="error" role="alert" data-testid="workflow-error">{error.to_string()}</p>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </main>
+        }
+        .into_any()
+    }
+}
+
+#[component]
+fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>) -> impl IntoView {
+    let WorkflowDetails { workflow, versions, schedules, recent } = details;
+    let summary = workflow.summary;
+    let id = summary.id;
+    let webhooks: Vec<String> = workflow
+        .definition
+        .triggers
+        .iter()
+        .filter(|t| t.get("type").and_then(|v| v.as_str()) == Some("webhook"))
+        .map(|t| {
+            let method = t.get("method").and_then(|v| v.as_str()).unwrap_or("POST").to_uppercase();
+            let path = t.get("path").and_then(|v| v.as_str()).unwrap_or_default();
+            format!("{method} /hooks/{path}")
+        })
+        .collect();
+    view! {
+        <h1 data-testid="workflow-name">{summary.name}</h1>
+        <p class="muted">
+            {summary.description.unwrap_or_default()}
+            {format!(" · v{} · updated {}", summary.current_version, format_time(summary.updated_at))}
+            " · " <a href=format!("/workflows/{id}/definition.json") download=format!("workflow-{id}.json")>"Export"</a>
+        </p>
+        <RunForm id/>
+        <section class="card" data-testid="triggers">
+            <h2>"Triggers"</h2>
+            {(webhooks.is_empty() && schedules.is_empty()).then(|| view! { <p class="muted">"Started by hand, the API or the CLI only."</p> })}
+            <ul>
+                {webhooks.into_iter().map(|w| view! { <li><code>{w}</code></li> }).collect_view()}
+                {schedules.into_iter().map(|s| view! { <ScheduleItem schedule=s/> }).collect_view()}
+            </ul>
+        </section>
+        <RecentRuns recent/>
+        <Versions versions current=summary.current_version restore/>
+    }
+}
+
+#[component]
+fn ScheduleItem(schedule: Schedule) -> impl IntoView {
+    let next = match schedule.next_fire_at {
+        Some(at) => format!("next run {} UTC", format_time(at)),
+        None => "being planned".to_string(),
+    };
+    view! { <li data-testid="schedule"><code>{schedule.schedule}</code>{format!(" ({}) · {next}", schedule.timezone)}</li> }
+}
+
+/// What live checking says about the input box (empty means `{}`).
+fn input_problem(text: &str) -> Option<String> {
+    if text.trim().is_empty() {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(text).err().map(|e| format!("not valid JSON: {e}"))
+}
+
+#[component]
+fn RunForm(id: WorkflowId) -> impl IntoView {
+    let start = ServerAction::<StartRun>::new();
+    let (input, set_input) = signal(String::from("{}"));
+    let problem = Memo::new(move |_| input.with(|t| input_problem(t)));
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(execution)) = start.value().get() {
+            navigate(&format!("/executions/{}", execution.id), Default::default());
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        start.dispatch(StartRun { workflow_id: id, input: input.get_untracked() });
+    };
+    view! {
+        <form class="card form" on:submit=submit data-testid="run-form">
+            <h2>"Run"</h2>
+            <label>"Input (JSON)"
+                <textarea rows="4" spellcheck="false" data-testid="run-input" prop:value=input
+                    on:input=move |ev| set_input.set(event_target_value(&ev))></textarea>
+            </label>
+            <p class="error" role="alert">
+                {move || problem.get().or_else(|| start.value().get().and_then(Result::err).map(|e| e.to_string()))}
+            </p>
+            <button type="submit" data-testid="run-button" disabled=move || problem.with(Option::is_some) || start.pending().get()>
+                "Run"
+            </button>
+        </form>
+    }
+}
+
+#[component]
+fn RecentRuns(recent: Vec<Execution>) -> impl IntoView {
+    view! {
+        <section class="card" data-testid="recent-runs">
+            <h2>"Recent runs"</h2>
+            {recent.is_empty().then(|| view! { <p class="muted">"Not run yet."</p> })}
+            <ul class="plain">
+                {recent.into_iter().map(|e| view! {
+                    <li>
+                        <a href=format!("/executions/{}", e.id)>{format!("run {}", e.id)}</a>
+                        " " <span class=format!("status status-{}", e.status)>{e.status.to_string()}</span>
+                        <span class="muted">{format!(" {} · {}", e.trigger, format_time(e.created_at))}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn Versions(versions: Vec<WorkflowVersion>, current: i32, restore: ServerAction<RestoreVersion>) -> impl IntoView {
+    let shown = RwSignal::new(None::<i32>);
+    let definitions: Vec<(i32, String)> =
+        versions.iter().map(|v| (v.version, serde_json::to_string_pretty(&v.definition).unwrap_or_default())).collect();
+    view! {
+        <section class="card" data-testid="versions">
+            <h2>"Versions"</h2>
+            <table class="table">
+                <tbody>
+                    {versions.into_iter().map(|v| {
+                        let number = v.version;
+                        view! {
+                            <tr data-testid="version-row" data-version=number>
+                                <td>{format!("v{number}")}{(number == current).then_some(" (current)")}</td>
+                                <td>{format_time(v.created_at)}</td>
+                                <td>
+                                    <button class="link" data-testid="view-version" on:click=move |_| shown.set(Some(number))>"View"</button>
+                                    {(number != current).then(|| view! {
+                                        " " <button class="link" data-testid="restore-version"
+                                            on:click=move |_| { restore.dispatch(RestoreVersion { id: v.workflow_id, version: number }); }>
+                                            "Restore"
+                                        </button>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {move || shown.get().and_then(|n| definitions.iter().find(|(v, _)| *v == n).cloned()).map(|(n, text)| view! {
+                <h3>{format!("v{n}")}</h3>
+                <pre class="definition" data-testid="version-definition">{text}</pre>
+            })}
+        </section>
+    }
+}

@@ -1,0 +1,42 @@
+//! The pages' [`Runs`] port, on the engine.
+
+use std::sync::Arc;
+
+use app::error::{AppError, AppResult};
+use app::model::*;
+use app::ports::{Runs, Store};
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::engine::Engine;
+use crate::signals::Signal;
+
+pub struct EngineRuns {
+    pub engine: Arc<Engine>,
+    pub store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl Runs for EngineRuns {
+    async fn start(
+        &self,
+        version: &WorkflowVersion,
+        owner: UserId,
+        trigger: Trigger,
+        input: Value,
+        reuse: Vec<NodeRun>,
+    ) -> AppResult<Execution> {
+        let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
+        let handle = self.engine.start_reusing(version, workflow, owner, trigger, input, reuse).await?;
+        // The run goes on in the background; the page follows its events.
+        Ok(handle.execution)
+    }
+
+    async fn cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus> {
+        let status = self.store.request_cancel(scope, id).await?;
+        if status == ExecutionStatus::Running && !self.engine.cancel(id) {
+            self.engine.signals().publish(Signal::Cancel(id)).await;
+        }
+        Ok(status)
+    }
+}

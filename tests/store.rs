@@ -21,6 +21,7 @@ store_suite!(
     executions_record_node_runs_in_batches_and_finish_atomically,
     the_workflow_list_shows_the_latest_execution,
     executions_filter_and_page_by_key,
+    history_counts_stop_at_the_cap_and_group_by_hour,
     an_execution_of_a_version_that_does_not_exist_is_rejected,
     deleting_a_workflow_deletes_its_executions,
     settings_are_stored_and_replaced,
@@ -307,6 +308,46 @@ async fn the_workflow_list_shows_the_latest_execution(store: Arc<dyn Store>) {
     let last = by_name("Ran").last_execution.expect("Ran has executions");
     assert_eq!((last.id, last.status), (latest.id, ExecutionStatus::Succeeded));
     assert_eq!(by_name("Never ran").last_execution, None);
+}
+
+async fn history_counts_stop_at_the_cap_and_group_by_hour(store: Arc<dyn Store>) {
+    let alice = user(store.as_ref(), "a@example.com").await;
+    let bob = user(store.as_ref(), "b@example.com").await;
+    let first = store.create_workflow(alice.id, &definition("First")).await.unwrap();
+    let bobs = store.create_workflow(bob.id, &definition("Bob's")).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let execution = start(store.as_ref(), &first, json!({"i": i})).await;
+        if i < 2 {
+            let outcome = ExecutionOutcome { status: ExecutionStatus::Failed, error: None, finished_at: 9 };
+            store.finish_execution(execution.id, WORKER, &[], &outcome).await.unwrap();
+        }
+        ids.push(execution.id);
+    }
+    start(store.as_ref(), &bobs, json!({})).await;
+    let alices = Scope::Owner(alice.id);
+    let all = ExecutionFilter::default();
+    assert_eq!(store.count_executions_up_to(alices, &all, 100).await.unwrap(), 5);
+    assert_eq!(store.count_executions_up_to(Scope::Everyone, &all, 100).await.unwrap(), 6);
+    assert_eq!(store.count_executions_up_to(Scope::Everyone, &all, 3).await.unwrap(), 3, "counting stops at the cap");
+    let failed = ExecutionFilter { status: Some(ExecutionStatus::Failed), ..Default::default() };
+    assert_eq!(store.count_executions_up_to(alices, &failed, 100).await.unwrap(), 2);
+
+    // All were created just now: one hour, two statuses (queued ones count as queued).
+    let per_hour = store.executions_per_hour(alices, &all).await.unwrap();
+    let hour = per_hour[0].hour;
+    assert_eq!(hour % 3_600_000, 0);
+    let counts: Vec<(ExecutionStatus, i64)> = per_hour.iter().map(|c| (c.status, c.count)).collect();
+    assert!(per_hour.iter().all(|c| c.hour == hour), "{per_hour:?}");
+    assert_eq!(counts.iter().map(|c| c.1).sum::<i64>(), 5);
+    assert!(counts.contains(&(ExecutionStatus::Failed, 2)), "{counts:?}");
+
+    // Names of several workflows in one call, within the scope.
+    let mut names = store.workflow_names(alices, &[first.id, bobs.id, 999_999]).await.unwrap();
+    names.sort();
+    assert_eq!(names, vec![(first.id, "First".to_string())], "bob's is outside alice's scope");
+    assert_eq!(store.workflow_names(Scope::Everyone, &[first.id, bobs.id]).await.unwrap().len(), 2);
+    assert!(store.workflow_names(alices, &[]).await.unwrap().is_empty());
 }
 
 async fn executions_filter_and_page_by_key(store: Arc<dyn Store>) {

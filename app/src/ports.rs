@@ -183,6 +183,13 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Cursor>,
         limit: u32,
     ) -> AppResult<Page<Execution>>;
+    /// How many executions match, counting no further than `cap` (the history
+    /// shows "more than …" rather than counting a huge history on every load).
+    async fn count_executions_up_to(&self, scope: Scope, filter: &ExecutionFilter, cap: u32) -> AppResult<i64>;
+    /// Matching executions per hour (UTC) and status, oldest hour first.
+    async fn executions_per_hour(&self, scope: Scope, filter: &ExecutionFilter) -> AppResult<Vec<HourCount>>;
+    /// The names of several workflows at once (one query, not one per row).
+    async fn workflow_names(&self, scope: Scope, ids: &[WorkflowId]) -> AppResult<Vec<(WorkflowId, String)>>;
 
     // The queue (see migrations/*/0005_queue_and_leases.sql).
     /// Claims up to `limit` claimable executions (queued, or running under a

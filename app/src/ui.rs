@@ -43,8 +43,45 @@ pub fn format_time(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
 }
 
+/// Parses `YYYY-MM-DDTHH:MM` (or with a space, or with `:SS`) as UTC into ms.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let (date, time) = text.trim().split_once(['T', ' '])?;
+    let mut date_parts = date.splitn(3, '-').map(str::parse::<i64>);
+    let (year, month, day) = (date_parts.next()?.ok()?, date_parts.next()?.ok()?, date_parts.next()?.ok()?);
+    let mut time_parts = time.splitn(3, ':').map(str::parse::<i64>);
+    let (hour, minute) = (time_parts.next()?.ok()?, time_parts.next()?.ok()?);
+    let second = time_parts.next().map(|s| s.ok()).unwrap_or(Some(0))?;
+    let valid = (1..=12).contains(&month) && (1..=31).contains(&day) && hour < 24 && minute < 60 && second < 60;
+    if !valid || hour < 0 || minute < 0 || second < 0 {
+        return None;
+    }
+    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parsing_reverses_formatting() {
+        for ms in [0, 951_782_400_000, 1_795_000_020_000] {
+            let text = super::format_time(ms).replace(' ', "T");
+            assert_eq!(super::parse_time(&text), Some(ms - ms % 60_000), "{text}");
+        }
+        assert_eq!(
+            super::parse_time("2026-11-27T10:30:15"),
+            Some(super::parse_time("2026-11-27T10:30").unwrap() + 15_000)
+        );
+        assert_eq!(super::parse_time("2026-13-01T00:00"), None);
+        assert_eq!(super::parse_time("yesterday"), None);
+    }
+
     #[test]
     fn times_are_formatted_in_utc() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00");

@@ -62,6 +62,26 @@ macro_rules! impl_store {
                 }
             }
 
+            /// The history's filters, as one WHERE clause for lists, counts and the chart.
+            fn push_execution_filter<'a>(query: &mut QueryBuilder<'a, $db>, scope: Scope, filter: &'a ExecutionFilter) {
+                Self::push_scope(query, "owner_id", scope);
+                if let Some(owner) = filter.owner_id {
+                    query.push(" AND owner_id = ").push_bind(owner);
+                }
+                if let Some(workflow) = filter.workflow_id {
+                    query.push(" AND workflow_id = ").push_bind(workflow);
+                }
+                if let Some(status) = filter.status {
+                    query.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(from) = filter.from {
+                    query.push(" AND created_at >= ").push_bind(from);
+                }
+                if let Some(to) = filter.to {
+                    query.push(" AND created_at < ").push_bind(to);
+                }
+            }
+
             async fn summary(&self, scope: Scope, id: WorkflowId) -> AppResult<WorkflowSummary> {
                 let mut query = QueryBuilder::<$db>::new(WORKFLOW_COLUMNS);
                 query.push(" AND w.id = ").push_bind(id);
@@ -748,22 +768,7 @@ macro_rules! impl_store {
             ) -> AppResult<Page<Execution>> {
                 let limit = limit.clamp(1, MAX_PAGE);
                 let mut query = QueryBuilder::<$db>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"));
-                Self::push_scope(&mut query, "owner_id", scope);
-                if let Some(owner) = filter.owner_id {
-                    query.push(" AND owner_id = ").push_bind(owner);
-                }
-                if let Some(workflow) = filter.workflow_id {
-                    query.push(" AND workflow_id = ").push_bind(workflow);
-                }
-                if let Some(status) = filter.status {
-                    query.push(" AND status = ").push_bind(status.as_str());
-                }
-                if let Some(from) = filter.from {
-                    query.push(" AND created_at >= ").push_bind(from);
-                }
-                if let Some(to) = filter.to {
-                    query.push(" AND created_at < ").push_bind(to);
-                }
+                Self::push_execution_filter(&mut query, scope, filter);
                 if let Some(after) = after {
                     query.push(" AND (created_at, id) < (").push_bind(after.at).push(", ").push_bind(after.id).push(")");
                 }
@@ -771,6 +776,43 @@ macro_rules! impl_store {
                 let rows: Vec<ExecutionRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
                 let items = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
                 Ok(page_of(items, limit, |e| Cursor { at: e.created_at, id: e.id }))
+            }
+
+            async fn count_executions_up_to(&self, scope: Scope, filter: &ExecutionFilter, cap: u32) -> AppResult<i64> {
+                // Counting stops at the cap: a million-row history costs no more than `cap` index entries.
+                let mut query = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM (SELECT 1 FROM executions WHERE 1 = 1");
+                Self::push_execution_filter(&mut query, scope, filter);
+                query.push(" LIMIT ").push_bind(i64::from(cap)).push(") capped");
+                query.build_query_scalar().fetch_one(&self.pool).await.map_err(db_error)
+            }
+
+            async fn executions_per_hour(&self, scope: Scope, filter: &ExecutionFilter) -> AppResult<Vec<HourCount>> {
+                let mut query = QueryBuilder::<$db>::new(
+                    "SELECT (created_at / 3600000) * 3600000 AS hour, status, COUNT(*) FROM executions WHERE 1 = 1",
+                );
+                Self::push_execution_filter(&mut query, scope, filter);
+                query.push(" GROUP BY hour, status ORDER BY hour, status");
+                let rows: Vec<(i64, String, i64)> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+                rows.into_iter()
+                    .map(|(hour, status, count)| {
+                        let status = ExecutionStatus::parse(&status).ok_or(AppError::Internal)?;
+                        Ok(HourCount { hour, status, count })
+                    })
+                    .collect()
+            }
+
+            async fn workflow_names(&self, scope: Scope, ids: &[WorkflowId]) -> AppResult<Vec<(WorkflowId, String)>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut query = QueryBuilder::<$db>::new("SELECT id, name FROM workflows WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                Self::push_scope(&mut query, "owner_id", scope);
+                query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)
             }
 
             async fn webhook(&self, path: &str) -> AppResult<Option<WebhookTarget>> {

@@ -158,6 +158,7 @@ pub fn UserMenu() -> impl IntoView {
                 user.map(|user| view! {
                     <nav class="user-menu">
                         <a href="/">"Workflows"</a>
+                        <a href="/history" data-testid="history-link">"History"</a>
                         <a href="/settings" data-testid="settings-link">"Settings"</a>
                         <span class="muted" data-testid="signed-in-as">{user.email}</span>
                         <button class="link" data-testid="sign-out" on:click=move |_| { sign_out.dispatch(SignOut {}); }>

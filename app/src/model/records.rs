@@ -239,6 +239,15 @@ pub struct ExecutionFilter {
     pub to: Option<i64>,
 }
 
+/// How many executions began in one hour with one status (the history chart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourCount {
+    /// The hour's start, ms since the epoch (UTC).
+    pub hour: i64,
+    pub status: ExecutionStatus,
+    pub count: i64,
+}
+
 /// A built-in or user-published template in the marketplace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

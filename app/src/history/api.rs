@@ -1,0 +1,123 @@
+//! The history's one server function: a page of rows, the count, the chart.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::model::{Cursor, ExecutionFilter, ExecutionStatus, Scope};
+use crate::model::{Execution, HourCount, Page, User};
+#[cfg(feature = "ssr")]
+use crate::server_context::{with_status, ServerContext};
+
+/// Rows per page of the history.
+pub const HISTORY_PAGE_SIZE: u32 = 50;
+/// Counting stops here; beyond it the page says "more than".
+pub const COUNT_CAP: u32 = 10_000;
+/// The chart covers at most this many hours (the newest of the range).
+pub const CHART_HOURS: i64 = 48;
+#[cfg(feature = "ssr")]
+const HOUR_MS: i64 = 3_600_000;
+
+/// The filters, as the URL's query carries them (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    pub status: Option<String>,
+    pub workflow: Option<String>,
+    pub owner: Option<String>,
+    /// `YYYY-MM-DDTHH:MM` (UTC), as a `datetime-local` input gives it.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub execution: Execution,
+    pub workflow_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub page: Page<HistoryRow>,
+    /// How many match, counted up to [`COUNT_CAP`].
+    pub count: i64,
+    pub chart: Vec<HourCount>,
+    /// The chart's hours: `[from, to)`.
+    pub chart_from: i64,
+    pub chart_to: i64,
+    /// Admins filter by owner: the users to choose from (empty for others).
+    pub owners: Vec<User>,
+}
+
+#[cfg(feature = "ssr")]
+fn parse_filter(query: &HistoryQuery) -> Result<ExecutionFilter, AppError> {
+    fn text(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    fn id(value: &Option<String>, what: &str) -> Result<Option<i64>, AppError> {
+        text(value)
+            .map(|v| v.parse().map_err(|_| AppError::BadRequest(format!("`{v}` is not a {what} id"))))
+            .transpose()
+    }
+    fn time(value: &Option<String>) -> Result<Option<i64>, AppError> {
+        text(value)
+            .map(|v| {
+                crate::ui::parse_time(v)
+                    .ok_or_else(|| AppError::BadRequest(format!("`{v}` is not a time (YYYY-MM-DDTHH:MM)")))
+            })
+            .transpose()
+    }
+    let status = text(&query.status)
+        .map(|s| ExecutionStatus::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown status `{s}`"))))
+        .transpose()?;
+    Ok(ExecutionFilter {
+        workflow_id: id(&query.workflow, "workflow")?,
+        owner_id: id(&query.owner, "user")?,
+        status,
+        from: time(&query.from)?,
+        to: time(&query.to)?,
+    })
+}
+
+#[server(endpoint = "history/load")]
+pub async fn load_history(query: HistoryQuery) -> Result<History, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let viewer = ctx.viewer().await?;
+            let scope = if viewer.is_admin { Scope::Everyone } else { Scope::Owner(viewer.id) };
+            let filter = parse_filter(&query)?;
+            let after = query.after.as_deref().filter(|a| !a.is_empty()).map(Cursor::decode).transpose();
+            let after = after.map_err(AppError::BadRequest)?;
+            // The chart shows the newest hours of the range (the last ones before now without one).
+            let chart_to = filter.to.unwrap_or_else(|| (crate::accounts::sessions::now_ms() / HOUR_MS + 1) * HOUR_MS);
+            let chart_from = filter.from.unwrap_or(i64::MIN).max(chart_to - CHART_HOURS * HOUR_MS);
+            let chart_filter = ExecutionFilter { from: Some(chart_from), to: Some(chart_to), ..filter.clone() };
+            // Independent reads, issued together.
+            let (page, count, chart) = futures::try_join!(
+                ctx.store.list_executions(scope, &filter, after, HISTORY_PAGE_SIZE),
+                ctx.store.count_executions_up_to(scope, &filter, COUNT_CAP),
+                ctx.store.executions_per_hour(scope, &chart_filter),
+            )?;
+            // Every row's workflow name, in one query.
+            let mut ids: Vec<i64> = page.items.iter().map(|e| e.workflow_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let names: std::collections::HashMap<i64, String> =
+                ctx.store.workflow_names(scope, &ids).await?.into_iter().collect();
+            let owners = if viewer.is_admin { ctx.store.list_users().await? } else { Vec::new() };
+            let rows = page
+                .items
+                .into_iter()
+                .map(|execution| {
+                    let workflow_name =
+                        names.get(&execution.workflow_id).cloned().unwrap_or_else(|| "(deleted)".into());
+                    HistoryRow { execution, workflow_name }
+                })
+                .collect();
+            Ok(History { page: Page { items: rows, next: page.next }, count, chart, chart_from, chart_to, owners })
+        }
+        .await,
+    )
+}

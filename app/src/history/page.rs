@@ -1,0 +1,187 @@
+//! The history page. Its filters live in the URL's query (a GET form), so a
+//! filtered view can be linked to, and the back button works.
+
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
+
+use super::api::{load_history, History, HistoryQuery, COUNT_CAP};
+use super::chart::HourChart;
+use crate::error::AppError;
+use crate::model::ExecutionStatus;
+use crate::ui::{format_time, use_hydrated};
+
+pub struct HistoryPage {
+    query: Memo<HistoryQuery>,
+    history: Resource<Result<History, AppError>>,
+}
+
+#[lazy_route]
+impl LazyRoute for HistoryPage {
+    fn data() -> Self {
+        let params = use_query_map();
+        let query = Memo::new(move |_| {
+            params.with(|p| HistoryQuery {
+                status: p.get("status"),
+                workflow: p.get("workflow"),
+                owner: p.get("owner"),
+                from: p.get("from"),
+                to: p.get("to"),
+                after: p.get("after"),
+            })
+        });
+        let history = Resource::new(move || query.get(), load_history);
+        Self { query, history }
+    }
+
+    fn view(this: Self) -> AnyView {
+        let HistoryPage { query, history } = this;
+        let hydrated = use_hydrated();
+        view! {
+            <main class="page wide" data-testid="history-page" data-hydrated=move || hydrated.get().to_string()>
+                <h1>"History"</h1>
+                <Transition fallback=|| view! { <p class="muted">"Loading the history…"</p> }>
+                    {move || Suspend::new(async move {
+                        match history.await {
+                            Ok(history) => view! { <HistoryView history query=query.get_untracked()/> }.into_any(),
+                            Err(error) => view! {
+                                <p class="error" role="alert" data-testid="history-error">{error.to_string()}</p>
+                                <a href="/history">"Clear the filters"</a>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </main>
+        }
+        .into_any()
+    }
+}
+
+/// The query string of `query` with `after` set to `after`.
+fn link_with(query: &HistoryQuery, after: Option<&str>) -> String {
+    let pairs = [
+        ("status", query.status.as_deref()),
+        ("workflow", query.workflow.as_deref()),
+        ("owner", query.owner.as_deref()),
+        ("from", query.from.as_deref()),
+        ("to", query.to.as_deref()),
+        ("after", after),
+    ];
+    let encoded: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", js_escape(v))))
+        .collect();
+    format!("/history?{}", encoded.join("&"))
+}
+
+fn js_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
+    let History { page, count, chart, chart_from, chart_to, owners } = history;
+    let is_admin = !owners.is_empty();
+    let emails: std::collections::HashMap<i64, String> = owners.iter().map(|u| (u.id, u.email.clone())).collect();
+    let count_text = if count >= i64::from(COUNT_CAP) {
+        format!("more than {COUNT_CAP} executions")
+    } else {
+        format!("{count} execution{}", if count == 1 { "" } else { "s" })
+    };
+    let value_of = |field: &Option<String>| field.clone().unwrap_or_default();
+    let (status, workflow, owner) = (value_of(&query.status), value_of(&query.workflow), value_of(&query.owner));
+    let (from, to) = (value_of(&query.from), value_of(&query.to));
+    let next_link = page.next.as_deref().map(|next| link_with(&query, Some(next)));
+    let paged = query.after.as_deref().is_some_and(|a| !a.is_empty());
+    view! {
+        <Form method="GET" action="/history" attr:class="card filters" attr:data-testid="history-filters">
+            <label>"Status"
+                <select name="status" data-testid="filter-status">
+                    <option value="">"any"</option>
+                    {ExecutionStatus::ALL.iter().map(|s| view! {
+                        <option value=s.as_str() selected=status == s.as_str()>{s.as_str()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Workflow id"
+                <input type="text" inputmode="numeric" name="workflow" size="8" data-testid="filter-workflow"
+                    value=workflow/>
+            </label>
+            {is_admin.then(|| view! {
+                <label>"Owner"
+                    <select name="owner" data-testid="filter-owner">
+                        <option value="">"anyone"</option>
+                        {owners.into_iter().map(|u| {
+                            let id = u.id.to_string();
+                            let is_selected = owner == id;
+                            view! { <option value=id selected=is_selected>{u.email}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+            })}
+            <label>"From (UTC)"
+                <input type="datetime-local" name="from" data-testid="filter-from" value=from/>
+            </label>
+            <label>"To (UTC)"
+                <input type="datetime-local" name="to" data-testid="filter-to" value=to/>
+            </label>
+            <button type="submit" data-testid="apply-filters">"Filter"</button>
+            <a href="/history">"Clear"</a>
+        </Form>
+        <HourChart counts=chart from=chart_from to=chart_to/>
+        <p class="muted" data-testid="history-count">{count_text}</p>
+        <table class="table" data-testid="history">
+            <thead><tr>
+                <th>"Run"</th><th>"Workflow"</th><th>"Status"</th><th>"Trigger"</th><th>"Started"</th><th>"Took"</th>
+                {is_admin.then(|| view! { <th>"Owner"</th> })}
+            </tr></thead>
+            <tbody>
+                {page.items.into_iter().map(|row| {
+                    let e = row.execution;
+                    let took = match (e.started_at, e.finished_at) {
+                        (Some(s), Some(f)) => format!("{} ms", f - s),
+                        _ => String::new(),
+                    };
+                    let owner = is_admin.then(|| emails.get(&e.owner_id).cloned().unwrap_or_else(|| e.owner_id.to_string()));
+                    let by_workflow = link_with(&HistoryQuery { workflow: Some(e.workflow_id.to_string()), ..query.clone() }, None);
+                    view! {
+                        <tr data-testid="history-row" data-status=e.status.to_string()>
+                            <td><a href=format!("/executions/{}", e.id) data-testid="history-run-link">{format!("run {}", e.id)}</a></td>
+                            <td><a href=by_workflow title="Show only this workflow">{row.workflow_name}</a></td>
+                            <td><span class=format!("status status-{}", e.status)>{e.status.to_string()}</span></td>
+                            <td>{e.trigger.to_string()}</td>
+                            <td>{format_time(e.created_at)}</td>
+                            <td>{took}</td>
+                            {owner.map(|o| view! { <td>{o}</td> })}
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <p class="pager">
+            {paged.then(|| view! { <a href=link_with(&query, None)>"← Newest"</a> })}
+            {next_link.map(|href| view! { <a href=href data-testid="history-older">"Older →"</a> })}
+        </p>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_filters_and_encode_them() {
+        let query =
+            HistoryQuery { status: Some("failed".into()), from: Some("2026-11-27T10:00".into()), ..Default::default() };
+        assert_eq!(link_with(&query, Some("123.45")), "/history?status=failed&from=2026-11-27T10:00&after=123.45");
+        let odd = HistoryQuery { workflow: Some("1&owner=2".into()), ..Default::default() };
+        assert_eq!(link_with(&odd, None), "/history?workflow=1%26owner%3D2");
+    }
+}

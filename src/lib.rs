@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod marketplace;
 pub mod metrics;
 pub mod retention;
 pub mod server;

@@ -80,6 +80,9 @@ pub async fn start(
     options: LeptosOptions,
 ) -> anyhow::Result<RunningServer> {
     let store = store::connect(database).await?;
+    if role != Role::Worker {
+        crate::marketplace::install_built_ins(store.as_ref()).await.context("installing the built-in templates")?;
+    }
     let signals = Signals::connect(database).await.context("listening for other Weft processes")?;
     let engine = Engine::new(store.clone(), engine, signals.clone())?;
     engine.spawn_workers(true);

@@ -6,7 +6,9 @@
 
 pub mod accounts;
 pub mod error;
+pub mod graph;
 pub mod history;
+pub mod marketplace;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod ports;
@@ -61,6 +63,7 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("workflows"), ParamSegment("id")) view={Lazy::<workflows::WorkflowPage>::new()}/>
                 <Route path=(StaticSegment("executions"), ParamSegment("id")) view={Lazy::<runs::RunPage>::new()}/>
                 <Route path=StaticSegment("history") view={Lazy::<history::HistoryPage>::new()}/>
+                <Route path=StaticSegment("marketplace") view={Lazy::<marketplace::MarketplacePage>::new()}/>
                 <Route path=StaticSegment("settings") view={Lazy::<accounts::SettingsPage>::new()}/>
                 <Route path=StaticSegment("login") view={Lazy::<accounts::SignInPage>::new()}/>
                 <Route path=StaticSegment("setup") view={Lazy::<accounts::SetupPage>::new()}/>

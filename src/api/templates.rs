@@ -45,12 +45,6 @@ pub async fn install(
     caller: Caller,
     Path(slug): Path<String>,
 ) -> Result<(StatusCode, Json<WorkflowSummary>), ApiError> {
-    let template = state.store.template(&slug).await?;
-    // Triggers are not copied: a webhook path is unique, and a schedule should
-    // not start running just because a template was installed.
-    let mut definition = template.definition;
-    definition.triggers.clear();
-    app::model::validate(&definition).map_err(app::error::AppError::Invalid)?;
-    let created = state.store.create_workflow(caller.0.id, &definition).await?;
+    let created = app::marketplace::install(state.store.as_ref(), caller.0.id, &slug).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -159,6 +159,7 @@ pub fn UserMenu() -> impl IntoView {
                     <nav class="user-menu">
                         <a href="/">"Workflows"</a>
                         <a href="/history" data-testid="history-link">"History"</a>
+                        <a href="/marketplace" data-testid="marketplace-link">"Marketplace"</a>
                         <a href="/settings" data-testid="settings-link">"Settings"</a>
                         <span class="muted" data-testid="signed-in-as">{user.email}</span>
                         <button class="link" data-testid="sign-out" on:click=move |_| { sign_out.dispatch(SignOut {}); }>

@@ -1,0 +1,99 @@
+//! Server functions of the marketplace.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::model::{validate, Scope, UserId};
+use crate::model::{MarketplaceTemplate, WorkflowId, WorkflowSummary};
+#[cfg(feature = "ssr")]
+use crate::ports::Store;
+#[cfg(feature = "ssr")]
+use crate::server_context::{with_status, ServerContext};
+
+/// Copies a template into `owner`'s workflows. Triggers are left out: a
+/// webhook path belongs to one workflow, and a schedule should not start firing
+/// just because a template was installed. (The REST API installs with this too.)
+#[cfg(feature = "ssr")]
+pub async fn install(store: &dyn Store, owner: UserId, slug: &str) -> Result<WorkflowSummary, AppError> {
+    let template = store.template(slug).await?;
+    let mut definition = template.definition;
+    definition.triggers.clear();
+    validate(&definition).map_err(AppError::Invalid)?;
+    store.create_workflow(owner, &definition).await
+}
+
+/// The slug of a template a user publishes: theirs alone (`u<id>-…`), so it can
+/// never replace a built-in template or someone else's.
+#[cfg(feature = "ssr")]
+fn user_slug(user: UserId, name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_matches('-').chars().take(60).collect();
+    format!("u{user}-{}", if slug.is_empty() { "workflow" } else { slug.trim_end_matches('-') })
+}
+
+#[server(endpoint = "marketplace/list")]
+pub async fn list_templates(search: Option<String>) -> Result<Vec<MarketplaceTemplate>, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            ctx.viewer().await?;
+            let search = search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            ctx.store.list_templates(search).await
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "marketplace/install")]
+pub async fn install_template(slug: String) -> Result<WorkflowSummary, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let owner = ctx.viewer().await?;
+            let created = install(ctx.store.as_ref(), owner.id, &slug).await?;
+            (ctx.workflow_changed)(created.id);
+            Ok(created)
+        }
+        .await,
+    )
+}
+
+/// Publishes the current version of one of the viewer's workflows as a
+/// template (without its triggers); publishing it again updates the template.
+#[server(endpoint = "marketplace/publish")]
+pub async fn publish_template(workflow_id: WorkflowId, description: String) -> Result<MarketplaceTemplate, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let author = ctx.viewer().await?;
+            let description = description.trim();
+            if description.is_empty() || description.chars().count() > 1000 {
+                return Err(AppError::BadRequest("a template needs a description of 1 to 1,000 characters".into()));
+            }
+            let workflow = ctx.store.workflow(Scope::Owner(author.id), workflow_id).await?;
+            let mut definition = workflow.definition;
+            definition.triggers.clear();
+            let slug = user_slug(author.id, &definition.name);
+            ctx.store.upsert_template(&slug, description, &definition, Some(author.id)).await
+        }
+        .await,
+    )
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    #[test]
+    fn published_slugs_belong_to_their_author() {
+        assert_eq!(super::user_slug(7, "Summarize a URL!"), "u7-summarize-a-url");
+        assert_eq!(super::user_slug(7, "<img src=x>"), "u7-img-src-x");
+        assert_eq!(super::user_slug(7, "日本語"), "u7-workflow");
+    }
+}

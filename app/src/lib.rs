@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod editor;
 pub mod error;
 pub mod graph;
 pub mod history;
@@ -61,6 +62,7 @@ pub fn App() -> impl IntoView {
                 // (built with `cargo leptos build --split`), loaded when first shown.
                 <Route path=StaticSegment("") view={Lazy::<workflows::WorkflowsPage>::new()}/>
                 <Route path=(StaticSegment("workflows"), ParamSegment("id")) view={Lazy::<workflows::WorkflowPage>::new()}/>
+                <Route path=(StaticSegment("workflows"), ParamSegment("id"), StaticSegment("edit")) view={Lazy::<editor::EditorPage>::new()}/>
                 <Route path=(StaticSegment("executions"), ParamSegment("id")) view={Lazy::<runs::RunPage>::new()}/>
                 <Route path=StaticSegment("history") view={Lazy::<history::HistoryPage>::new()}/>
                 <Route path=StaticSegment("marketplace") view={Lazy::<marketplace::MarketplacePage>::new()}/>

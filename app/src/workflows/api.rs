@@ -147,3 +147,45 @@ pub async fn restore_version(id: WorkflowId, version: i32) -> Result<crate::mode
         .await,
     )
 }
+
+/// Saves an edited definition (JSON) as a new version of one of the viewer's workflows.
+#[server(endpoint = "workflows/save")]
+pub async fn save_workflow(id: WorkflowId, definition: String) -> Result<crate::model::WorkflowVersion, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let scope = ctx.own_scope().await?;
+            let definition = WorkflowDefinition::from_json(&definition).map_err(AppError::BadRequest)?;
+            validate(&definition).map_err(AppError::Invalid)?;
+            let saved = ctx.store.save_workflow_version(scope, id, &definition).await?;
+            (ctx.workflow_changed)(id);
+            Ok(saved)
+        }
+        .await,
+    )
+}
+
+/// Creates a workflow with one node, to be built in the editor.
+#[server(endpoint = "workflows/create")]
+pub async fn create_workflow(name: String) -> Result<WorkflowSummary, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let owner = ctx.viewer().await?;
+            let name = name.trim();
+            let name = if name.is_empty() { "Untitled workflow" } else { name };
+            let definition: WorkflowDefinition = serde_json::from_value(serde_json::json!({
+                "name": name,
+                "nodes": [{"id": "start", "type": "template", "config": {"template": "{{ input | tojson }}", "json": true},
+                           "position": {"x": 0, "y": 0}}],
+                "edges": [],
+            }))
+            .map_err(|_| AppError::Internal)?;
+            validate(&definition).map_err(AppError::Invalid)?;
+            let created = ctx.store.create_workflow(owner.id, &definition).await?;
+            (ctx.workflow_changed)(created.id);
+            Ok(created)
+        }
+        .await,
+    )
+}

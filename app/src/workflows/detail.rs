@@ -77,6 +77,7 @@ fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>)
         <p class="muted">
             {summary.description.unwrap_or_default()}
             {format!(" · v{} · updated {}", summary.current_version, format_time(summary.updated_at))}
+            " · " <a href=format!("/workflows/{id}/edit") data-testid="edit-workflow">"Edit"</a>
             " · " <a href=format!("/workflows/{id}/definition.json") download=format!("workflow-{id}.json")>"Export"</a>
         </p>
         <RunForm id/>

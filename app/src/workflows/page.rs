@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 use leptos_use_signal_debounce_throttle::signal_debounced;
 
-use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow, MAX_WORKFLOW_PAGE_SIZE};
+use super::api::{
+    list_workflows, CreateWorkflow, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow, MAX_WORKFLOW_PAGE_SIZE,
+};
 use crate::error::AppError;
 use crate::model::{validate, Page, WorkflowDefinition, WorkflowSummary};
 use crate::ui::{format_time, use_hydrated};
@@ -54,7 +56,10 @@ impl LazyRoute for WorkflowsPage {
         let hydrated = use_hydrated();
         view! {
             <main class="page" data-testid="workflows-page" data-hydrated=move || hydrated.get().to_string()>
-                <h1>"Workflows"</h1>
+                <div class="title-row">
+                    <h1>"Workflows"</h1>
+                    <NewWorkflowButton/>
+                </div>
                 <input type="search" class="search" placeholder="Search workflows by name" aria-label="Search workflows"
                     data-testid="workflow-search" prop:value=query on:input=move |ev| query.set(event_target_value(&ev))/>
                 <Transition fallback=|| view! { <p class="muted">"Loading workflows…"</p> }>
@@ -71,6 +76,22 @@ impl LazyRoute for WorkflowsPage {
             </main>
         }
         .into_any()
+    }
+}
+
+/// Creates a one-node workflow and opens it in the editor.
+#[component]
+fn NewWorkflowButton() -> impl IntoView {
+    let create = ServerAction::<CreateWorkflow>::new();
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            navigate(&format!("/workflows/{}/edit", created.id), Default::default());
+        }
+    });
+    view! {
+        <button data-testid="new-workflow" disabled=move || create.pending().get()
+            on:click=move |_| { create.dispatch(CreateWorkflow { name: String::new() }); }>"New workflow"</button>
     }
 }
 

@@ -1,0 +1,238 @@
+//! The editor's state: one signal per node position and config, so moving one
+//! node re-renders that node and its edges, not the graph. Every change that
+//! can be undone first saves a snapshot of the definition.
+
+use leptos::prelude::*;
+use serde_json::Value;
+
+use super::model::{default_config, fresh_id};
+use crate::model::{Edge, NodeDefinition, Position, WorkflowDefinition};
+
+/// How many steps undo goes back.
+const UNDO_DEPTH: usize = 200;
+
+#[derive(Clone, Copy)]
+pub struct EditorNode {
+    /// Stable across edits (list keys); ids are the node's name in the definition.
+    pub key: u64,
+    pub id: StoredValue<String>,
+    pub kind: StoredValue<String>,
+    pub config: RwSignal<Value>,
+    pub position: RwSignal<Position>,
+    /// The rest of its definition (retry, timeout, …), kept as it was.
+    pub rest: StoredValue<NodeDefinition>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    None,
+    Node(String),
+    Edge(usize),
+}
+
+#[derive(Clone, Copy)]
+pub struct EditorState {
+    pub base: StoredValue<WorkflowDefinition>,
+    pub name: RwSignal<String>,
+    pub nodes: RwSignal<Vec<EditorNode>>,
+    pub edges: RwSignal<Vec<Edge>>,
+    pub selected: RwSignal<Selection>,
+    pub changed: RwSignal<bool>,
+    undo: StoredValue<Vec<WorkflowDefinition>>,
+    redo: StoredValue<Vec<WorkflowDefinition>>,
+    next_key: StoredValue<u64>,
+    pub can_undo: RwSignal<bool>,
+    pub can_redo: RwSignal<bool>,
+    /// Bumped whenever every node is replaced (undo, redo): edges drawn for the
+    /// old nodes are drawn again for the new ones.
+    pub generation: RwSignal<u64>,
+}
+
+impl EditorState {
+    pub fn new(definition: WorkflowDefinition) -> Self {
+        let positions = crate::graph::positions(&definition);
+        let state = Self {
+            base: StoredValue::new(definition.clone()),
+            name: RwSignal::new(definition.name.clone()),
+            nodes: RwSignal::new(Vec::new()),
+            edges: RwSignal::new(Vec::new()),
+            selected: RwSignal::new(Selection::None),
+            changed: RwSignal::new(false),
+            undo: StoredValue::new(Vec::new()),
+            redo: StoredValue::new(Vec::new()),
+            next_key: StoredValue::new(0),
+            can_undo: RwSignal::new(false),
+            can_redo: RwSignal::new(false),
+            generation: RwSignal::new(0),
+        };
+        let mut definition = definition;
+        for (node, position) in definition.nodes.iter_mut().zip(positions) {
+            node.position.get_or_insert(position);
+        }
+        state.load(definition);
+        state
+    }
+
+    fn make_node(&self, node: NodeDefinition) -> EditorNode {
+        let key = self.next_key.get_value();
+        self.next_key.set_value(key + 1);
+        EditorNode {
+            key,
+            id: StoredValue::new(node.id.clone()),
+            kind: StoredValue::new(node.kind.clone()),
+            config: RwSignal::new(node.config.clone()),
+            position: RwSignal::new(node.position.unwrap_or(Position { x: 0.0, y: 0.0 })),
+            rest: StoredValue::new(node),
+        }
+    }
+
+    /// Replaces everything with `definition` (first load, undo, redo).
+    fn load(&self, definition: WorkflowDefinition) {
+        let nodes: Vec<EditorNode> = definition.nodes.iter().cloned().map(|n| self.make_node(n)).collect();
+        self.name.set(definition.name.clone());
+        self.edges.set(definition.edges.clone());
+        self.nodes.set(nodes);
+        self.base.set_value(definition);
+        self.generation.update(|g| *g += 1);
+        self.selected.set(Selection::None);
+    }
+
+    /// The definition as it stands. `track` makes the caller follow changes
+    /// (positions are never tracked: moving a node does not revalidate).
+    pub fn definition(&self, track: bool) -> WorkflowDefinition {
+        let mut definition = self.base.get_value();
+        let read_nodes = |nodes: &Vec<EditorNode>| {
+            nodes
+                .iter()
+                .map(|n| {
+                    let mut node = n.rest.get_value();
+                    node.config = if track { n.config.get() } else { n.config.get_untracked() };
+                    node.position = Some(n.position.get_untracked());
+                    node
+                })
+                .collect()
+        };
+        if track {
+            definition.name = self.name.get();
+            definition.nodes = self.nodes.with(read_nodes);
+            definition.edges = self.edges.get();
+        } else {
+            definition.name = self.name.get_untracked();
+            definition.nodes = self.nodes.with_untracked(read_nodes);
+            definition.edges = self.edges.get_untracked();
+        }
+        definition
+    }
+
+    /// Saves the current state for undo; call before a change.
+    pub fn checkpoint(&self) {
+        let snapshot = self.definition(false);
+        self.undo.update_value(|undo| {
+            undo.push(snapshot);
+            if undo.len() > UNDO_DEPTH {
+                undo.remove(0);
+            }
+        });
+        self.redo.update_value(Vec::clear);
+        self.changed.set(true);
+        self.refresh_history_flags();
+    }
+
+    fn refresh_history_flags(&self) {
+        self.can_undo.set(self.undo.with_value(|u| !u.is_empty()));
+        self.can_redo.set(self.redo.with_value(|r| !r.is_empty()));
+    }
+
+    pub fn undo(&self) {
+        let Some(previous) = self.undo.try_update_value(|u| u.pop()).flatten() else { return };
+        let current = self.definition(false);
+        self.redo.update_value(|r| r.push(current));
+        self.load(previous);
+        self.changed.set(true);
+        self.refresh_history_flags();
+    }
+
+    pub fn redo(&self) {
+        let Some(next) = self.redo.try_update_value(|r| r.pop()).flatten() else { return };
+        let current = self.definition(false);
+        self.undo.update_value(|u| u.push(current));
+        self.load(next);
+        self.changed.set(true);
+        self.refresh_history_flags();
+    }
+
+    pub fn node(&self, id: &str) -> Option<EditorNode> {
+        self.nodes.with_untracked(|nodes| nodes.iter().find(|n| n.id.with_value(|i| i == id)).copied())
+    }
+
+    pub fn add_node(&self, kind: &str, at: Position) -> String {
+        self.checkpoint();
+        let id = self.nodes.with_untracked(|nodes| {
+            let taken: Vec<String> = nodes.iter().map(|n| n.id.get_value()).collect();
+            fresh_id(kind, taken.iter().map(String::as_str))
+        });
+        let definition = NodeDefinition {
+            id: id.clone(),
+            kind: kind.to_string(),
+            config: default_config(kind),
+            position: Some(at),
+            timeout_ms: None,
+            retry: None,
+            on_error: None,
+            extra: Default::default(),
+        };
+        let node = self.make_node(definition);
+        self.nodes.update(|nodes| nodes.push(node));
+        self.selected.set(Selection::Node(id.clone()));
+        id
+    }
+
+    /// Adds an edge unless it exists or would join a node to itself.
+    pub fn connect(&self, from: &str, to: &str, branch: Option<String>) -> bool {
+        let exists = self.edges.with_untracked(|edges| edges.iter().any(|e| e.from == from && e.to == to));
+        if from == to || exists {
+            return false;
+        }
+        self.checkpoint();
+        self.edges.update(|edges| {
+            edges.push(Edge { from: from.to_string(), to: to.to_string(), branch, extra: Default::default() })
+        });
+        true
+    }
+
+    pub fn delete_selected(&self) {
+        match self.selected.get_untracked() {
+            Selection::None => {}
+            Selection::Node(id) => {
+                self.checkpoint();
+                self.nodes.update(|nodes| nodes.retain(|n| n.id.with_value(|i| *i != id)));
+                self.edges.update(|edges| edges.retain(|e| e.from != id && e.to != id));
+            }
+            Selection::Edge(index) => {
+                self.checkpoint();
+                self.edges.update(|edges| {
+                    if index < edges.len() {
+                        edges.remove(index);
+                    }
+                });
+            }
+        }
+        self.selected.set(Selection::None);
+    }
+
+    /// Lays every node out in columns by depth (one undoable step).
+    pub fn auto_layout(&self) {
+        self.checkpoint();
+        let positions = crate::graph::auto_layout(&self.definition(false));
+        self.nodes.with_untracked(|nodes| {
+            for (node, position) in nodes.iter().zip(positions) {
+                node.position.set(position);
+            }
+        });
+    }
+
+    /// After a save: the saved state is the new baseline.
+    pub fn saved(&self) {
+        self.changed.set(false);
+    }
+}

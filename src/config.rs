@@ -261,6 +261,13 @@ pub struct EngineArgs {
     pub code_memory_limit_mb: usize,
     #[arg(long = "code-time-limit-ms", env = "WEFT_CODE_TIME_LIMIT_MS", default_value = "5000", value_parser = parse_ms)]
     pub code_time_limit: Duration,
+    /// The key (64 hex digits) that seals secrets stored in the database, such
+    /// as the LLM API key. Every process sharing a database needs the same one.
+    #[arg(long = "secret-key", env = "WEFT_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Without `--secret-key`: a file holding it, created on first start.
+    #[arg(long = "secret-key-file", env = "WEFT_SECRET_KEY_FILE", default_value = "data/secret.key")]
+    pub secret_key_file: std::path::PathBuf,
 }
 
 impl EngineArgs {
@@ -289,6 +296,10 @@ impl EngineArgs {
                 memory_limit_bytes: self.code_memory_limit_mb.max(1) * 1024 * 1024,
                 time_limit: self.code_time_limit,
                 ..defaults.code
+            },
+            secret_key: crate::settings::SecretKeySource {
+                key_hex: self.secret_key.clone(),
+                file: self.secret_key_file.clone(),
             },
             ..defaults
         }

@@ -46,6 +46,8 @@ pub struct EngineSettings {
     pub http: HttpNodeSettings,
     pub llm: LlmSettings,
     pub code: CodeSettings,
+    /// Where the key that seals stored secrets comes from.
+    pub secret_key: crate::settings::SecretKeySource,
 }
 
 /// How this process takes part in the execution queue.
@@ -86,6 +88,7 @@ impl Default for EngineSettings {
             http: HttpNodeSettings::default(),
             llm: LlmSettings::default(),
             code: CodeSettings::default(),
+            secret_key: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod marketplace;
 pub mod metrics;
 pub mod retention;
 pub mod server;
+pub mod settings;
 pub mod signals;
 #[macro_use]
 pub mod store;

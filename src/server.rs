@@ -84,7 +84,11 @@ pub async fn start(
         crate::marketplace::install_built_ins(store.as_ref()).await.context("installing the built-in templates")?;
     }
     let signals = Signals::connect(database).await.context("listening for other Weft processes")?;
+    let secret_key = engine.secret_key.clone();
     let engine = Engine::new(store.clone(), engine, signals.clone())?;
+    let configuration =
+        crate::settings::EngineConfiguration::start(store.clone(), engine.clone(), signals.clone(), &secret_key)
+            .await?;
     engine.spawn_workers(true);
     let listener =
         TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
@@ -107,7 +111,7 @@ pub async fn start(
             let workflow_changed = Arc::new(move |id| changed.workflow_changed(id));
             let accounts = Accounts::new(SignInLimits::default());
             let runs = Arc::new(EngineRuns { engine: engine.clone(), store: store.clone() });
-            let ctx = ServerContext { store: store.clone(), accounts, api_keys, runs, workflow_changed };
+            let ctx = ServerContext { store: store.clone(), accounts, api_keys, runs, configuration, workflow_changed };
             router(ctx, api, limits, options)
         }
     };
@@ -188,7 +192,8 @@ pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: L
             move || shell(options.clone())
         })
         .route_layer(access)
-        .layer(axum::middleware::from_fn(access::same_origin_server_functions));
+        .layer(axum::middleware::from_fn(access::same_origin_server_functions))
+        .layer(axum::middleware::from_fn(access::server_function_status));
     let router = Router::new()
         .merge(health_routes(&api))
         .nest("/api/v1", api::router(api.clone()))

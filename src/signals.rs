@@ -30,6 +30,8 @@ pub enum Signal {
     Finished(ExecutionId),
     Cancel(ExecutionId),
     WorkflowChanged(WorkflowId),
+    /// An admin changed the instance's settings: read them again.
+    SettingsChanged,
     /// Signals may have been missed (the listener reconnected): look again.
     Resync,
 }
@@ -42,6 +44,7 @@ impl Signal {
             Signal::Finished(id) => format!("finished:{id}"),
             Signal::Cancel(id) => format!("cancel:{id}"),
             Signal::WorkflowChanged(id) => format!("workflow:{id}"),
+            Signal::SettingsChanged => "settings".into(),
             Signal::Resync => "resync".into(),
         }
     }
@@ -67,6 +70,7 @@ impl Signal {
             ("finished", Some(id)) => Signal::Finished(id),
             ("cancel", Some(id)) => Signal::Cancel(id),
             ("workflow", Some(id)) => Signal::WorkflowChanged(id),
+            ("settings", None) => Signal::SettingsChanged,
             ("resync", None) => Signal::Resync,
             _ => return None,
         })
@@ -245,6 +249,7 @@ mod tests {
             Signal::Finished(7),
             Signal::Cancel(8),
             Signal::WorkflowChanged(9),
+            Signal::SettingsChanged,
             Signal::Resync,
         ] {
             assert_eq!(Signal::decode(&signal.encode()), Some(signal));

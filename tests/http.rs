@@ -113,6 +113,11 @@ async fn bad_definitions_are_4xx_with_the_validation_messages(db: &TestDb) {
         session.post(format!("{base}/api/workflows/list")).form(&[("after", "yesterday")]).send().await.unwrap();
     assert_eq!(bad_cursor.status(), StatusCode::BAD_REQUEST);
 
+    // Arguments that do not parse never reach the function: still the caller's mistake.
+    let bad_id = session.post(format!("{base}/api/runs/load")).form(&[("id", "abc")]).send().await.unwrap();
+    assert_eq!(bad_id.status(), StatusCode::BAD_REQUEST);
+    assert!(bad_id.text().await.unwrap().contains("bad arguments"));
+
     // Nothing invalid was saved.
     let listed: serde_json::Value =
         session.post(format!("{base}/api/workflows/list")).send().await.unwrap().json().await.unwrap();

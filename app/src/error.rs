@@ -60,7 +60,13 @@ impl leptos::server_fn::error::FromServerFnError for AppError {
     type Encoder = leptos::server_fn::codec::JsonEncoding;
 
     fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        use leptos::server_fn::error::ServerFnErrorErr;
+        match value {
+            // The caller sent arguments that do not parse: their mistake, a 400
+            // (see `server::access::server_function_status`).
+            ServerFnErrorErr::Args(message) => AppError::BadRequest(format!("bad arguments: {message}")),
+            other => AppError::Transport(other.to_string()),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod ports;
 pub mod runs;
 #[cfg(feature = "ssr")]
 pub mod server_context;
+pub mod settings;
 pub mod ui;
 pub mod workflows;
 

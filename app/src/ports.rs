@@ -274,3 +274,18 @@ pub trait Runs: Send + Sync + 'static {
     /// (`Cancelled` when it was still queued, `Running` while it stops).
     async fn cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus>;
 }
+
+/// The instance's settings that admins change in the settings page. Read from
+/// memory; a change is stored, applied at once, and announced to the other
+/// processes, which read it again.
+#[async_trait]
+pub trait Configuration: Send + Sync + 'static {
+    fn llm_provider(&self) -> crate::settings::LlmProvider;
+    /// `api_key`: `None` keeps the stored key, `Some("")` removes it. The key
+    /// is stored encrypted and never returned.
+    async fn update_llm_provider(
+        &self,
+        provider: crate::settings::LlmProvider,
+        api_key: Option<String>,
+    ) -> AppResult<crate::settings::LlmProvider>;
+}

@@ -9,7 +9,7 @@ use crate::accounts::api_keys::ApiKeys;
 use crate::accounts::sessions::{session_token, Accounts};
 use crate::error::AppError;
 use crate::model::{Scope, User, WorkflowId};
-use crate::ports::{Runs, Store};
+use crate::ports::{Configuration, Runs, Store};
 
 /// Provided by the server to every server function and SSR render.
 #[derive(Clone)]
@@ -19,6 +19,7 @@ pub struct ServerContext {
     /// Shared with the REST API, so a key revoked in the UI stops working at once.
     pub api_keys: Arc<ApiKeys>,
     pub runs: Arc<dyn Runs>,
+    pub configuration: Arc<dyn Configuration>,
     /// Tells the server that a workflow was created, saved or deleted, so that
     /// webhook caches and the cron scheduler (in every process) follow.
     pub workflow_changed: Arc<dyn Fn(WorkflowId) + Send + Sync>,

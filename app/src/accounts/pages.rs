@@ -192,6 +192,7 @@ fn settings_view() -> impl IntoView {
     view! {
         <main class="page" data-testid="settings-page" data-hydrated=move || hydrated.get().to_string()>
             <h1>"Settings"</h1>
+            <crate::settings::LlmSection/>
             <ApiKeysSection/>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {

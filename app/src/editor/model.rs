@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 pub fn default_config(kind: &str) -> Value {
     match kind {
         "http" => json!({"method": "GET", "url": "https://example.com/"}),
-        "llm" => json!({"model": "gpt-4o-mini", "prompt": "Summarize: {{ input | tojson }}"}),
+        "llm" => json!({"model": "", "prompt": "Summarize: {{ input | tojson }}"}),
         "template" => json!({"template": "Hello {{ input.name }}"}),
         "code" => json!({"source": "return input;"}),
         "condition" => json!({"expr": "input.ok"}),
@@ -43,7 +43,7 @@ pub fn fields(kind: &str) -> &'static [Field] {
             ("timeout_ms", "Timeout (ms)", Number, true),
         ],
         "llm" => &[
-            ("model", "Model", Text, false),
+            ("model", "Model (empty: the default model)", Text, false),
             ("system", "System prompt", TextArea, true),
             ("prompt", "Prompt (template)", TextArea, false),
             ("temperature", "Temperature", Number, true),

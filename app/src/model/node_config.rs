@@ -79,6 +79,8 @@ pub struct HttpConfig {
 /// `llm`: one chat completion from an OpenAI-compatible provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlmConfig {
+    /// Empty: the default model of the instance's LLM settings.
+    #[serde(default)]
     pub model: String,
     pub prompt: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

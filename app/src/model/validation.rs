@@ -193,9 +193,7 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
             }
         }
         NodeConfig::Llm(c) => {
-            if c.model.trim().is_empty() {
-                fail("config.model is empty".into());
-            }
+            // An empty model means the instance's default model (settings page).
             if let Some(t) = c.temperature {
                 if !(0.0..=2.0).contains(&t) {
                     fail(format!("config.temperature must be between 0 and 2, not {t}"));

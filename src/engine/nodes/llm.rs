@@ -68,28 +68,67 @@ pub struct LlmAnswer {
 
 pub struct LlmClient {
     http: reqwest::Client,
-    settings: LlmSettings,
-    cache: moka::future::Cache<CacheKey, Arc<LlmAnswer>>,
-    permits: Semaphore,
+    /// The provider, cache and limits in force: read once per call, replaced
+    /// whole when an admin changes the settings (no restart).
+    current: std::sync::RwLock<Arc<Configured>>,
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+/// Settings with what is built from them.
+struct Configured {
+    settings: LlmSettings,
+    cache: moka::future::Cache<CacheKey, Arc<LlmAnswer>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Configured {
+    fn new(settings: LlmSettings, previous: Option<&Configured>) -> Self {
+        // The cached answers survive a change that does not touch the cache or the provider.
+        let keep_cache = previous.filter(|p| {
+            p.settings.cache_ttl == settings.cache_ttl
+                && p.settings.cache_capacity == settings.cache_capacity
+                && p.settings.base_url == settings.base_url
+        });
+        let cache = match keep_cache {
+            Some(previous) => previous.cache.clone(),
+            None => moka::future::Cache::builder()
+                .max_capacity(settings.cache_capacity)
+                .time_to_live(settings.cache_ttl.max(Duration::from_millis(1)))
+                .build(),
+        };
+        let permits = match previous.filter(|p| p.settings.max_concurrency == settings.max_concurrency) {
+            Some(previous) => previous.permits.clone(),
+            // Calls in flight keep their permits of the old semaphore until they end.
+            None => Arc::new(Semaphore::new(settings.max_concurrency.max(1))),
+        };
+        Self { settings, cache, permits }
+    }
 }
 
 impl LlmClient {
     pub fn new(settings: LlmSettings) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().pool_max_idle_per_host(settings.max_concurrency).build()?;
-        let cache = moka::future::Cache::builder()
-            .max_capacity(settings.cache_capacity)
-            .time_to_live(settings.cache_ttl)
-            .build();
         Ok(Self {
             http,
-            permits: Semaphore::new(settings.max_concurrency.max(1)),
-            settings,
-            cache,
+            current: std::sync::RwLock::new(Arc::new(Configured::new(settings, None))),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         })
+    }
+
+    fn current(&self) -> Arc<Configured> {
+        self.current.read().expect("llm settings").clone()
+    }
+
+    pub fn settings(&self) -> LlmSettings {
+        self.current().settings.clone()
+    }
+
+    /// Applies new settings to the calls that start from now on.
+    pub fn reconfigure(&self, settings: LlmSettings) {
+        let mut current = self.current.write().expect("llm settings");
+        *current = Arc::new(Configured::new(settings, Some(current.as_ref())));
     }
 
     /// (hits, misses) of the response cache since start.
@@ -98,7 +137,7 @@ impl LlmClient {
     }
 
     pub fn clear_cache(&self) {
-        self.cache.invalidate_all();
+        self.current().cache.invalidate_all();
     }
 
     pub async fn run_node(
@@ -107,8 +146,9 @@ impl LlmClient {
         scope: &NodeScope,
         events: &broadcast::Sender<RunEvent>,
     ) -> Result<Value, String> {
+        let current = self.current();
         let model =
-            if config.model.trim().is_empty() { self.settings.default_model.clone() } else { config.model.clone() };
+            if config.model.trim().is_empty() { current.settings.default_model.clone() } else { config.model.clone() };
         let key = CacheKey {
             model,
             system: config.system.as_deref().map(|s| render("system", s, scope)).transpose()?,
@@ -121,18 +161,18 @@ impl LlmClient {
         };
         let (answer, cached) = if config.cache {
             let mut called = false;
-            let answer = self
+            let answer = current
                 .cache
                 .try_get_with(key.clone(), async {
                     called = true;
-                    self.complete(&key, &on_token).await.map(Arc::new)
+                    self.complete(&current, &key, &on_token).await.map(Arc::new)
                 })
                 .await
                 .map_err(|e| e.to_string())?;
             (answer, !called)
         } else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            (Arc::new(self.complete(&key, &on_token).await?), false)
+            (Arc::new(self.complete(&current, &key, &on_token).await?), false)
         };
         if config.cache {
             let counter = if cached { &self.hits } else { &self.misses };
@@ -143,8 +183,13 @@ impl LlmClient {
 
     /// One upstream call, streamed. Accepts a plain JSON answer too, for
     /// providers that ignore `stream`.
-    async fn complete(&self, key: &CacheKey, on_token: &(dyn Fn(&str) + Sync)) -> Result<LlmAnswer, String> {
-        let _permit = self.permits.acquire().await.map_err(|_| "the LLM client is shutting down".to_string())?;
+    async fn complete(
+        &self,
+        current: &Configured,
+        key: &CacheKey,
+        on_token: &(dyn Fn(&str) + Sync),
+    ) -> Result<LlmAnswer, String> {
+        let _permit = current.permits.acquire().await.map_err(|_| "the LLM client is shutting down".to_string())?;
         let mut messages = Vec::new();
         if let Some(system) = &key.system {
             messages.push(json!({"role": "system", "content": system}));
@@ -162,9 +207,10 @@ impl LlmClient {
         if let Some(max) = key.max_tokens {
             body["max_tokens"] = json!(max);
         }
-        let url = format!("{}/chat/completions", self.settings.base_url.trim_end_matches('/'));
-        let mut request = self.http.post(&url).timeout(self.settings.timeout).json(&body);
-        if let Some(api_key) = &self.settings.api_key {
+        let settings = &current.settings;
+        let url = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
+        let mut request = self.http.post(&url).timeout(settings.timeout).json(&body);
+        if let Some(api_key) = &settings.api_key {
             request = request.bearer_auth(api_key);
         }
         let response = request.send().await.map_err(|e| {

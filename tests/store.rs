@@ -22,6 +22,7 @@ store_suite!(
     the_workflow_list_shows_the_latest_execution,
     executions_filter_and_page_by_key,
     history_counts_stop_at_the_cap_and_group_by_hour,
+    several_workflows_are_read_at_once_within_the_scope,
     an_execution_of_a_version_that_does_not_exist_is_rejected,
     deleting_a_workflow_deletes_its_executions,
     settings_are_stored_and_replaced,
@@ -308,6 +309,25 @@ async fn the_workflow_list_shows_the_latest_execution(store: Arc<dyn Store>) {
     let last = by_name("Ran").last_execution.expect("Ran has executions");
     assert_eq!((last.id, last.status), (latest.id, ExecutionStatus::Succeeded));
     assert_eq!(by_name("Never ran").last_execution, None);
+}
+
+async fn several_workflows_are_read_at_once_within_the_scope(store: Arc<dyn Store>) {
+    let alice = user(store.as_ref(), "a@example.com").await;
+    let bob = user(store.as_ref(), "b@example.com").await;
+    let first = store.create_workflow(alice.id, &definition("First")).await.unwrap();
+    let second = store.create_workflow(alice.id, &definition("Second")).await.unwrap();
+    store.save_workflow_version(Scope::Owner(alice.id), second.id, &definition("Second, v2")).await.unwrap();
+    let bobs = store.create_workflow(bob.id, &definition("Bob's")).await.unwrap();
+    let got = store.workflows(Scope::Owner(alice.id), &[second.id, bobs.id, first.id, 999_999]).await.unwrap();
+    let names: Vec<(&str, &str, i32)> =
+        got.iter().map(|w| (w.summary.name.as_str(), w.definition.name.as_str(), w.summary.current_version)).collect();
+    assert_eq!(
+        names,
+        [("Second, v2", "Second, v2", 2), ("First", "First", 1)],
+        "asked order, current versions, scoped"
+    );
+    assert_eq!(store.workflows(Scope::Everyone, &[bobs.id]).await.unwrap().len(), 1);
+    assert!(store.workflows(Scope::Owner(alice.id), &[]).await.unwrap().is_empty());
 }
 
 async fn history_counts_stop_at_the_cap_and_group_by_hour(store: Arc<dyn Store>) {

@@ -15,16 +15,16 @@ use leptos_router::hooks::use_params_map;
 use leptos_router::{lazy_route, LazyRoute};
 
 use crate::error::AppError;
-use crate::model::{validate, Position, WorkflowId, NODE_KINDS};
+use crate::model::{validate, Position, Workflow, WorkflowId, NODE_KINDS};
 use crate::ui::use_hydrated;
-use crate::workflows::{load_workflow, SaveWorkflow, WorkflowDetails};
+use crate::workflows::{SaveWorkflow, WorkflowCache};
 use canvas::{Canvas, Viewport};
 use panel::Panel;
 use state::EditorState;
 
 pub struct EditorPage {
     id: Memo<Option<WorkflowId>>,
-    details: Resource<Result<WorkflowDetails, AppError>>,
+    workflow: Resource<Result<Workflow, AppError>>,
 }
 
 #[lazy_route]
@@ -32,27 +32,29 @@ impl LazyRoute for EditorPage {
     fn data() -> Self {
         let params = use_params_map();
         let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<WorkflowId>().ok())));
-        let details = Resource::new(
+        let cache = WorkflowCache::expect();
+        // Through the cache: opened from the workflow page, this costs no request.
+        let workflow = Resource::new(
             move || id.get(),
-            |id| async move {
+            move |id| async move {
                 match id {
-                    Some(id) => load_workflow(id).await,
+                    Some(id) => cache.get(id).await,
                     None => Err(AppError::NotFound("workflow".into())),
                 }
             },
         );
-        Self { id, details }
+        Self { id, workflow }
     }
 
     fn view(this: Self) -> AnyView {
-        let EditorPage { id, details } = this;
+        let EditorPage { id, workflow } = this;
         let hydrated = use_hydrated();
         view! {
             <main class="editor-page" data-testid="editor-page" data-hydrated=move || hydrated.get().to_string()>
                 <Suspense fallback=|| view! { <p class="muted page">"Loading the editor…"</p> }>
                     {move || Suspend::new(async move {
-                        match (details.await, id.get_untracked()) {
-                            (Ok(details), Some(id)) => view! { <Editor id details/> }.into_any(),
+                        match (workflow.await, id.get_untracked()) {
+                            (Ok(workflow), Some(id)) => view! { <Editor id workflow/> }.into_any(),
                             (Err(error), _) => view! { <p class="error page" role="alert">{error.to_string()}</p> }.into_any(),
                             (Ok(_), None) => ().into_any(),
                         }
@@ -65,8 +67,8 @@ impl LazyRoute for EditorPage {
 }
 
 #[component]
-fn Editor(id: WorkflowId, details: WorkflowDetails) -> impl IntoView {
-    let state = EditorState::new(details.workflow.definition);
+fn Editor(id: WorkflowId, workflow: Workflow) -> impl IntoView {
+    let state = EditorState::new(workflow.definition);
     let viewport = RwSignal::new(Viewport { x: 40.0, y: 40.0, scale: 1.0 });
     // Validation follows the graph and the configs, never positions: dragging
     // does not revalidate.
@@ -74,11 +76,13 @@ fn Editor(id: WorkflowId, details: WorkflowDetails) -> impl IntoView {
     let invalid =
         Memo::new(move |_| problems.with(|p| p.iter().flat_map(|e| e.nodes.iter().cloned()).collect::<HashSet<_>>()));
     let save = ServerAction::<SaveWorkflow>::new();
-    let version = RwSignal::new(details.workflow.summary.current_version);
+    let version = RwSignal::new(workflow.summary.current_version);
+    let cache = WorkflowCache::expect();
     Effect::new(move |_| {
         if let Some(Ok(saved)) = save.value().get() {
             version.set(saved.version);
             state.saved();
+            cache.forget(id);
         }
     });
     let do_save = move || {

@@ -48,6 +48,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     accounts::provide_viewer();
+    workflows::WorkflowCache::provide();
     // Who may open which page is decided by the server before it renders one
     // (signed out: to /login; no admin yet: to /setup); see src/server/access.rs.
     view! {

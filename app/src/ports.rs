@@ -122,6 +122,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> AppResult<WorkflowVersion>;
     async fn workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<Workflow>;
     async fn workflow_version(&self, scope: Scope, id: WorkflowId, version: i32) -> AppResult<WorkflowVersion>;
+    /// Several workflows by id with their current definitions, in two queries
+    /// however many; in the order asked, leaving out those not in scope.
+    async fn workflows(&self, scope: Scope, ids: &[WorkflowId]) -> AppResult<Vec<Workflow>>;
     /// Versions of a workflow, newest first.
     async fn workflow_versions(&self, scope: Scope, id: WorkflowId) -> AppResult<Vec<WorkflowVersion>>;
     /// Workflows by last update, newest first; `search` matches names containing

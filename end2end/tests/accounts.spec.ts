@@ -69,6 +69,18 @@ test('a second user cannot see the first user\'s workflow, in the list or by URL
   await expect(other.getByTestId('no-workflows')).toHaveText('No workflow matches.');
   const foreign = await other.request.get(`/workflows/${id}/definition.json`);
   expect(foreign.status()).toBe(404);
+  // Nor its page, nor its runs' pages, by URL.
+  const started = await page.request.post('/api/runs/start', { form: { workflow_id: String(id), input: '{}' } });
+  const runId = (await started.json()).id;
+  await other.goto(`/workflows/${id}`);
+  await expect(other.getByTestId('workflow-error')).toHaveText('workflow not found');
+  await other.goto(`/workflows/${id}/edit`);
+  await expect(other.getByRole('alert')).toContainText('workflow not found');
+  await other.goto(`/executions/${runId}`);
+  await expect(other.getByTestId('run-error')).toHaveText('execution not found');
+  // Its owner does.
+  await page.goto(`/executions/${runId}`);
+  await expect(page.getByTestId('run-status')).toHaveText('succeeded');
   // Not an admin: the settings page has no users section.
   await other.goto('/settings');
   await expect(other.getByTestId('api-keys')).toBeVisible();

@@ -75,6 +75,15 @@ test('build a three-node workflow with the mouse, with validation, undo, save, t
   await page.getByRole('link', { name: '← Back' }).click();
   await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
   await expect(page.getByTestId('workflow-name')).toHaveText(name);
+  // Opening the editor again needs no request: the workflow page filled the cache.
+  const calls: string[] = [];
+  page.on('request', (r) => { if (r.url().includes('/api/workflows/')) calls.push(new URL(r.url()).pathname); });
+  await page.getByTestId('edit-workflow').click();
+  await expect(page.getByTestId('editor-title')).toHaveText(name);
+  await expect(page.getByTestId('editor-edge')).toHaveCount(2);
+  expect(calls).toEqual([]);
+  await page.getByRole('link', { name: '← Back' }).click();
+  await expect(page.getByTestId('workflow-name')).toHaveText(name);
   await page.getByTestId('run-input').fill('{"who": "Lin"}');
   await page.getByTestId('run-button').click();
   await expect(page.getByTestId('run-status')).toHaveText('succeeded');

@@ -463,6 +463,49 @@ macro_rules! impl_store {
                 Ok(Workflow { summary, definition: version.definition })
             }
 
+            async fn workflows(&self, scope: Scope, ids: &[WorkflowId]) -> AppResult<Vec<Workflow>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut summaries = QueryBuilder::<$db>::new(WORKFLOW_COLUMNS);
+                summaries.push(" AND w.id IN (");
+                let mut list = summaries.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                summaries.push(")");
+                Self::push_scope(&mut summaries, "w.owner_id", scope);
+                let rows: Vec<WorkflowRow> = summaries.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+                let mut found: std::collections::HashMap<WorkflowId, WorkflowSummary> = std::collections::HashMap::new();
+                for row in rows {
+                    let summary: WorkflowSummary = row.try_into()?;
+                    found.insert(summary.id, summary);
+                }
+                if found.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut versions = QueryBuilder::<$db>::new(
+                    "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v
+                     JOIN workflows w ON w.id = v.workflow_id AND v.version = w.current_version WHERE w.id IN (",
+                );
+                let mut list = versions.separated(", ");
+                for id in found.keys() {
+                    list.push_bind(*id);
+                }
+                versions.push(")");
+                let rows: Vec<VersionRow> = versions.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+                let mut definitions: std::collections::HashMap<WorkflowId, WorkflowDefinition> =
+                    rows.into_iter().map(|r| { let v: WorkflowVersion = r.into(); (v.workflow_id, v.definition) }).collect();
+                Ok(ids
+                    .iter()
+                    .filter_map(|id| {
+                        let summary = found.remove(id)?;
+                        let definition = definitions.remove(id)?;
+                        Some(Workflow { summary, definition })
+                    })
+                    .collect())
+            }
+
             async fn workflow_version(&self, scope: Scope, id: WorkflowId, version: i32) -> AppResult<WorkflowVersion> {
                 let mut query = QueryBuilder::<$db>::new(
                     "SELECT v.workflow_id, v.version, v.definition, v.created_at FROM workflow_versions v

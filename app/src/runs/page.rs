@@ -17,6 +17,8 @@ use crate::ui::{format_time, use_hydrated};
 pub struct RunPage {
     details: Resource<Result<RunDetails, AppError>>,
     reload: RwSignal<u32>,
+    /// The node whose panel is open; kept when the view is drawn again (the run ended).
+    selected: RwSignal<Option<String>>,
 }
 
 #[lazy_route]
@@ -35,18 +37,18 @@ impl LazyRoute for RunPage {
                 }
             },
         );
-        Self { details, reload }
+        Self { details, reload, selected: RwSignal::new(None) }
     }
 
     fn view(this: Self) -> AnyView {
-        let RunPage { details, reload } = this;
+        let RunPage { details, reload, selected } = this;
         let hydrated = use_hydrated();
         view! {
             <main class="page wide" data-testid="run-page" data-hydrated=move || hydrated.get().to_string()>
                 <Transition fallback=|| view! { <p class="muted">"Loading the run…"</p> }>
                     {move || Suspend::new(async move {
                         match details.await {
-                            Ok(details) => view! { <RunView details reload/> }.into_any(),
+                            Ok(details) => view! { <RunView details reload selected/> }.into_any(),
                             Err(error) => view! {
                                 <h1>"Run"</h1>
                                 <p class="error" role="alert" data-testid="run-error">{error.to_string()}</p>
@@ -143,7 +145,7 @@ fn follow(live: LiveRun) {
 }
 
 #[component]
-fn RunView(details: RunDetails, reload: RwSignal<u32>) -> impl IntoView {
+fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option<String>>) -> impl IntoView {
     let RunDetails { execution, workflow_name, nodes, runs, own } = details;
     let id = execution.id;
     let mut by_node: BTreeMap<String, NodeRun> = nodes.iter().map(|n| (n.id.clone(), blank_run(id, &n.id))).collect();
@@ -166,9 +168,13 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>) -> impl IntoView {
         });
     }
 
-    let selected = RwSignal::new(
-        live.runs.with_untracked(|r| r.values().find(|r| r.status == NodeStatus::Failed).map(|r| r.node_id.clone())),
-    );
+    if selected.with_untracked(Option::is_none) {
+        // Open the failed node's panel, if one failed.
+        let failed = live
+            .runs
+            .with_untracked(|r| r.values().find(|r| r.status == NodeStatus::Failed).map(|r| r.node_id.clone()));
+        selected.set(failed);
+    }
     // Memoized: the timeline is laid out again only when a node's state changes.
     let spans = Memo::new(move |_| {
         live.runs.with(|runs| {

@@ -189,3 +189,24 @@ pub async fn create_workflow(name: String) -> Result<WorkflowSummary, AppError> 
         .await,
     )
 }
+
+/// The most workflows one batch call returns.
+pub const MAX_BATCH: usize = 200;
+
+/// Several of the viewer's workflows (with their current definitions) in one
+/// call; ids that are not theirs are left out. The client cache
+/// ([`super::WorkflowCache`]) fetches through it.
+#[server(endpoint = "workflows/by-ids")]
+pub async fn load_workflows(ids: Vec<WorkflowId>) -> Result<Vec<crate::model::Workflow>, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let scope = ctx.own_scope().await?;
+            if ids.len() > MAX_BATCH {
+                return Err(AppError::BadRequest(format!("at most {MAX_BATCH} workflows at once, not {}", ids.len())));
+            }
+            ctx.store.workflows(scope, &ids).await
+        }
+        .await,
+    )
+}

@@ -59,6 +59,8 @@ impl LazyRoute for WorkflowPage {
 #[component]
 fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>) -> impl IntoView {
     let WorkflowDetails { workflow, versions, schedules, recent } = details;
+    // The editor, opened from here, needs no request for the definition.
+    super::WorkflowCache::expect().put(workflow.clone());
     let summary = workflow.summary;
     let id = summary.id;
     let webhooks: Vec<String> = workflow

@@ -192,6 +192,7 @@ fn WorkflowRow(
         None => ("never run".to_string(), "status status-none".to_string(), String::new()),
     };
     let question = format!("Delete “{}” with all its versions and executions?", workflow.name);
+    let cache = super::WorkflowCache::expect();
     view! {
         <li class="workflow-row" data-testid="workflow-row" data-workflow-id=id style:top=format!("{top}px")>
             <a class="workflow-name" href=format!("/workflows/{id}") data-testid="workflow-link">{workflow.name}</a>
@@ -204,7 +205,10 @@ fn WorkflowRow(
                 <button class="link" data-testid="duplicate-workflow"
                     on:click=move |_| { duplicate.dispatch(DuplicateWorkflow { id }); }>"Duplicate"</button>
                 <button class="link danger" data-testid="delete-workflow"
-                    on:click=move |_| if confirmed(&question) { delete.dispatch(DeleteWorkflow { id }); }>"Delete"</button>
+                    on:click=move |_| if confirmed(&question) {
+                        cache.forget(id);
+                        delete.dispatch(DeleteWorkflow { id });
+                    }>"Delete"</button>
             </span>
         </li>
     }

@@ -1,6 +1,7 @@
 //! The workflows page: search, the virtualized list, and the import form with
 //! live validation.
 
+use leptos::lazy;
 use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 use leptos_use_signal_debounce_throttle::signal_debounced;
@@ -214,7 +215,14 @@ fn WorkflowRow(
     }
 }
 
-/// What live validation says about the text in the import box.
+/// What live validation says about the text in the import box. A lazy
+/// function: the validation (with its template engine, most of this page's
+/// code) is fetched on the first keystroke, not with the list.
+#[lazy]
+async fn check_definition_lazily(text: String) -> Vec<String> {
+    check_definition(&text)
+}
+
 fn check_definition(text: &str) -> Vec<String> {
     if text.trim().is_empty() {
         return Vec::new();
@@ -233,7 +241,19 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
     let (text, set_text) = signal(String::new());
     // Memoized: the definition is parsed and validated once per edit, however many
     // places read the result.
-    let problems = Memo::new(move |_| text.with(|t| check_definition(t)));
+    // Checked once per edit, however many places read the result; `None` while
+    // the check (or its code) is on its way.
+    let problems = LocalResource::new(move || {
+        let text = text.get();
+        async move {
+            if text.trim().is_empty() {
+                Vec::new()
+            } else {
+                check_definition_lazily(text).await
+            }
+        }
+    });
+    let checked = move || problems.get();
     let server_problems = move || match import.value().get() {
         Some(Err(AppError::Invalid(errors))) => errors.into_iter().map(|e| e.message).collect(),
         Some(Err(other)) => vec![other.to_string()],
@@ -261,8 +281,9 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
         ev.prevent_default();
         import.dispatch(ImportWorkflow { definition: text.get_untracked() });
     };
-    let can_submit =
-        move || !text.with(|t| t.trim().is_empty()) && problems.with(Vec::is_empty) && !import.pending().get();
+    let can_submit = move || {
+        !text.with(|t| t.trim().is_empty()) && checked().is_some_and(|p| p.is_empty()) && !import.pending().get()
+    };
 
     view! {
         <form class="import card" on:submit=submit data-testid="import-form">
@@ -283,7 +304,7 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
                 <input type="file" accept=".json,application/json" data-testid="definition-file" on:change=on_file/>
             </label>
             <ul class="problems" data-testid="validation-errors" role="alert">
-                {move || problems.get().into_iter().chain(server_problems()).map(|p| view! { <li>{p}</li> }).collect_view()}
+                {move || checked().unwrap_or_default().into_iter().chain(server_problems()).map(|p| view! { <li>{p}</li> }).collect_view()}
             </ul>
             <button type="submit" data-testid="import-button" disabled=move || !can_submit()>"Import"</button>
         </form>

@@ -25,6 +25,20 @@ pub fn reload_at(path: &str) {
     }
 }
 
+/// Percent-encodes a value for a URL's query (RFC 3986: unreserved characters,
+/// `/` and `:` stay as they are).
+pub fn encode_query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// Formats a millisecond timestamp as `YYYY-MM-DD HH:MM` (UTC).
 pub fn format_time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);

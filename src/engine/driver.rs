@@ -264,17 +264,7 @@ pub(super) async fn drive(
             }
             None => {
                 dirty.insert(index);
-                NodeRun {
-                    execution_id,
-                    node_id: n.id.clone(),
-                    status: NodeStatus::Queued,
-                    attempt: 0,
-                    input: None,
-                    output: None,
-                    error: None,
-                    started_at: None,
-                    finished_at: None,
-                }
+                NodeRun::queued(execution_id, &n.id)
             }
         })
         .collect();

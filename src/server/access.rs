@@ -2,6 +2,7 @@
 //! request check of server functions.
 
 use app::server_context::ServerContext;
+use app::ui::encode_query_value;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
@@ -45,16 +46,6 @@ pub async fn page_access(State(ctx): State<ServerContext>, request: Request, nex
 
 fn path_and_query(request: &Request) -> &str {
     request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/")
-}
-
-fn encode_query_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// Server functions that change something must come from Weft's own pages.

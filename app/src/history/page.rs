@@ -10,7 +10,7 @@ use super::api::{load_history, History, HistoryQuery, COUNT_CAP};
 use super::chart::HourChart;
 use crate::error::AppError;
 use crate::model::ExecutionStatus;
-use crate::ui::{format_time, use_hydrated};
+use crate::ui::{encode_query_value, format_time, use_hydrated};
 
 pub struct HistoryPage {
     query: Memo<HistoryQuery>,
@@ -70,19 +70,9 @@ fn link_with(query: &HistoryQuery, after: Option<&str>) -> String {
     ];
     let encoded: Vec<String> = pairs
         .iter()
-        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", js_escape(v))))
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", encode_query_value(v))))
         .collect();
     format!("/history?{}", encoded.join("&"))
-}
-
-fn js_escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 #[component]

@@ -194,6 +194,23 @@ pub struct NodeRun {
     pub finished_at: Option<i64>,
 }
 
+impl NodeRun {
+    /// A node that has not started yet.
+    pub fn queued(execution_id: ExecutionId, node_id: &str) -> Self {
+        NodeRun {
+            execution_id,
+            node_id: node_id.to_string(),
+            status: NodeStatus::Queued,
+            attempt: 0,
+            input: None,
+            output: None,
+            error: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
 /// A page of a keyset-paginated list. `next` is an opaque cursor for the page
 /// after this one; `None` on the last page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -62,20 +62,6 @@ impl LazyRoute for RunPage {
     }
 }
 
-fn blank_run(execution_id: ExecutionId, node: &str) -> NodeRun {
-    NodeRun {
-        execution_id,
-        node_id: node.to_string(),
-        status: NodeStatus::Queued,
-        attempt: 0,
-        input: None,
-        output: None,
-        error: None,
-        started_at: None,
-        finished_at: None,
-    }
-}
-
 /// The live state of a run, changed by its events (in the browser).
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -94,7 +80,7 @@ impl LiveRun {
         match event {
             RunEvent::Node { node, status, attempt, output, error, at } => {
                 self.runs.update(|runs| {
-                    let run = runs.entry(node.clone()).or_insert_with(|| blank_run(self.id, &node));
+                    let run = runs.entry(node.clone()).or_insert_with(|| NodeRun::queued(self.id, &node));
                     run.status = status;
                     run.attempt = attempt;
                     match status {
@@ -148,7 +134,8 @@ fn follow(live: LiveRun) {
 fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option<String>>) -> impl IntoView {
     let RunDetails { execution, workflow_name, nodes, runs, own } = details;
     let id = execution.id;
-    let mut by_node: BTreeMap<String, NodeRun> = nodes.iter().map(|n| (n.id.clone(), blank_run(id, &n.id))).collect();
+    let mut by_node: BTreeMap<String, NodeRun> =
+        nodes.iter().map(|n| (n.id.clone(), NodeRun::queued(id, &n.id))).collect();
     by_node.extend(runs.into_iter().map(|r| (r.node_id.clone(), r)));
     let live = LiveRun {
         id,

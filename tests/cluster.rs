@@ -504,3 +504,48 @@ async fn a_web_process_leaves_runs_to_a_worker_and_still_follows_them() {
     drop((web, worker));
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_settings_change_in_one_process_reaches_the_others() {
+    let _serial = one_at_a_time().await;
+    let Some(db) = TestDb::postgres().await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let hash = weft::cli::hash_password(support::PASSWORD).unwrap();
+    store.create_user("root@example.com", Some(&hash), true).await.unwrap();
+    let a = Weft::start(&db, logs.path(), "a", &[]).await;
+    let b = Weft::start(&db, logs.path(), "b", &[]).await;
+    // Sessions live in the database: signed in at a, the cookie works at b too.
+    let admin = support::sign_in(&a.base, "root@example.com", support::PASSWORD).await.map_err(|r| r.status()).unwrap();
+    let read_at_b = || async {
+        admin.post(format!("{}/api/settings/llm", b.base)).send().await.unwrap().json::<Value>().await.unwrap()
+    };
+    assert_eq!(read_at_b().await["base_url"], "https://api.openai.com/v1");
+
+    let saved = admin
+        .post(format!("{}/api/settings/llm/save", a.base))
+        .form(&[
+            ("base_url", "http://127.0.0.1:9/v1"),
+            ("default_model", "local-model"),
+            ("cache_ttl_secs", "60"),
+            ("cache_capacity", "10"),
+            ("max_concurrency", "3"),
+            ("api_key", "sk-shared"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), reqwest::StatusCode::OK);
+    let started = std::time::Instant::now();
+    loop {
+        let seen = read_at_b().await;
+        if seen["base_url"] == "http://127.0.0.1:9/v1" && seen["max_concurrency"] == 3 && seen["has_api_key"] == true {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "b still has {seen}\n{}", b.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("b followed a's settings change after {:?}", started.elapsed());
+    drop((a, b));
+    db.cleanup().await;
+}

@@ -3,11 +3,23 @@
 //! foreign keys enforced.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Pool, Sqlite};
+use tokio::sync::mpsc;
 
 use crate::config::DatabaseSettings;
+
+/// How often the WAL is checkpointed while writes go on.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// How much of the database file readers map into memory.
+const MMAP_BYTES: u64 = 1 << 30;
+
+/// SQLite's own checkpoint (in the committing connection) only past this many
+/// WAL pages (40 MiB), when the background checkpoints cannot keep up.
+const BACKSTOP_CHECKPOINT_PAGES: u32 = 10_000;
 
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
@@ -17,6 +29,9 @@ pub struct SqliteStore {
     writer: Pool<Sqlite>,
 }
 
+// Neither pool pings a connection before lending it (sqlx does by default): a
+// SQLite connection is a thread of this process and cannot have hung up, and the
+// ping is a round trip to that thread before every query.
 impl SqliteStore {
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
         // What every connection needs. WAL mode and auto-vacuum are properties of
@@ -28,6 +43,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(settings.pool.busy_timeout)
             .foreign_keys(true)
+            // Reads map the file instead of copying each page into the connection's
+            // cache through a system call (and a process-wide mutex SQLite takes
+            // for every page-cache allocation).
+            .pragma("mmap_size", MMAP_BYTES.to_string())
             .log_statements(log::LevelFilter::Trace)
             .log_slow_statements(log::LevelFilter::Warn, settings.pool.slow_query);
         if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -43,12 +62,44 @@ impl SqliteStore {
             // SQLite reuses the WAL file at its largest size after a checkpoint
             // unless told otherwise: a burst of writes (a seed, a big import) would
             // leave hundreds of megabytes behind for good. Truncate it to 64 MiB.
-            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
-        let writer =
-            settings.pool.apply(SqlitePoolOptions::new(), 1).max_connections(1).connect_with(writer_options).await?;
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
+            // Checkpoints run beside the writer (`checkpoint_after_writes`); this is
+            // only the backstop should they fall behind.
+            .pragma("wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES.to_string());
+        let (wrote, writes) = mpsc::channel(1);
+        let writer = settings
+            .pool
+            .apply(SqlitePoolOptions::new(), 1)
+            .max_connections(1)
+            .test_before_acquire(false)
+            .after_release(move |_, _| {
+                // A full channel already holds the news.
+                let _ = wrote.try_send(());
+                Box::pin(async { Ok(true) })
+            })
+            .connect_with(writer_options)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let pool = settings.pool.apply(SqlitePoolOptions::new(), 8).connect_with(options).await?;
+        let pool =
+            settings.pool.apply(SqlitePoolOptions::new(), 8).test_before_acquire(false).connect_with(options).await?;
+        tokio::spawn(Self::checkpoint_after_writes(writes, pool.clone()));
         Ok(Self { pool, writer })
+    }
+
+    /// Copies the WAL back into the database file after writes, at most every
+    /// `CHECKPOINT_EVERY`, from a reader connection. Left to SQLite, the commit
+    /// that crosses the threshold checkpoints inline, with an fsync, while holding
+    /// the only write slot: every run waiting to write stalls behind it. A PASSIVE
+    /// checkpoint on another connection runs beside the writer instead. No write,
+    /// no checkpoint: an idle process sends no query. Ends when the store is gone
+    /// (the writer pool, which holds the sender, is dropped).
+    async fn checkpoint_after_writes(mut writes: mpsc::Receiver<()>, pool: Pool<Sqlite>) {
+        while writes.recv().await.is_some() {
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                tracing::warn!(%error, "WAL checkpoint failed");
+            }
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+        }
     }
 
     /// SQLite has one writer: a claim is a single UPDATE, serialised with every
@@ -84,3 +135,48 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+
+    use crate::config::DatabaseSettings;
+
+    /// Rows in the database file itself, ignoring the WAL: what a checkpoint has
+    /// copied back. `None` while the file does not even hold the table yet.
+    async fn users_in_main_file(path: &std::path::Path) -> Option<i64> {
+        let mut connection =
+            SqliteConnectOptions::new().filename(path).read_only(true).immutable(true).connect().await.ok()?;
+        let count = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut connection).await.ok();
+        let _ = connection.close().await;
+        count
+    }
+
+    #[tokio::test]
+    async fn writes_reach_the_database_file_without_waiting_for_the_wal_to_fill() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weft.db");
+        let settings = DatabaseSettings::with_url(format!("sqlite://{}", path.display()));
+        let store = super::SqliteStore::connect(&settings).await.unwrap();
+        sqlx::query("INSERT INTO users (email, created_at) VALUES ('checkpoint@weft.test', 0)")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        let written = store.pool.clone();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&written).await.unwrap();
+
+        // The WAL holds a few pages, far below SQLite's own checkpoint threshold:
+        // only the background checkpoint copies them into the file.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if users_in_main_file(&path).await == Some(rows) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the WAL was not checkpointed into the database file");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

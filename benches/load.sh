@@ -42,6 +42,7 @@ until curl -fs "$base/healthz" >/dev/null 2>&1; do sleep 0.005; done
 startup_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 sleep 2
 idle_rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+idle_anon_kb=$(awk '/RssAnon/ {print $2}' /proc/$pid/status)
 
 api() { curl -sS --fail-with-body -H "Authorization: Bearer $key" -H 'Content-Type: application/json' "$@"; }
 templates() { # n chained (chain) or independent (fan) template nodes
@@ -98,5 +99,10 @@ for c in 1 32; do run "history, failed only" "$c" GET "$base/api/v1/executions?l
 
 peak_rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 echo
-echo "start-up to first 200: ${startup_ms} ms; idle RSS: $(( idle_rss_kb / 1024 )) MiB; peak RSS: $(( peak_rss_kb / 1024 )) MiB"
+# RSS counts the pages of the database file that SQLite's readers have mapped
+# (shared with the OS page cache, given back under memory pressure); RssAnon is
+# Weft's own memory.
+echo "start-up to first 200: ${startup_ms} ms; idle RSS: $(( idle_rss_kb / 1024 )) MiB ($(( idle_anon_kb / 1024 )) MiB anonymous);" \
+    "peak RSS: $(( peak_rss_kb / 1024 )) MiB; at the end: $(awk '/RssAnon/ {print int($2 / 1024)}' /proc/$pid/status) MiB anonymous," \
+    "$(awk '/RssFile/ {print int($2 / 1024)}' /proc/$pid/status) MiB of mapped file"
 echo "database file: $(du -sh "$work/weft.db" | cut -f1) (+ WAL $(du -sh "$work/weft.db-wal" 2>/dev/null | cut -f1))"

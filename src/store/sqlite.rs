@@ -11,8 +11,11 @@ use tokio::sync::mpsc;
 
 use crate::config::DatabaseSettings;
 
-/// How often the WAL is checkpointed while writes go on.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// How often the WAL is checkpointed while writes go on. Small and frequent
+/// checkpoints stall the writer least (the fsync is what it waits behind): W1
+/// at 32 connections, p99 with a checkpoint at most every 200 / 50 / 20 / 5 ms:
+/// 13–19 / 10.6–11.7 / 9.1–10.5 / 7.1–8.1 ms, in one run on a 2-core machine.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(5);
 
 /// How much of the database file readers map into memory.
 const MMAP_BYTES: u64 = 1 << 30;

@@ -3,8 +3,9 @@
 //! a time budget: after each batch it pauses long enough that deleting takes at
 //! most `duty_percent` of the time (on SQLite the writer is shared with every
 //! run, so an unthrottled pass over a million rows would hold it most of the
-//! time). Every few batches, and at the end, it checkpoints the WAL and vacuums
-//! incrementally (SQLite), so the file stays bounded during a long pass too.
+//! time). Every few batches, and at the end, it vacuums incrementally (SQLite;
+//! the WAL is checkpointed after every write anyway), so the file stays bounded
+//! during a long pass too.
 
 use std::sync::Arc;
 use std::time::Duration;

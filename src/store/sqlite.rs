@@ -113,11 +113,10 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Checkpoints the WAL into the main file and frees up to 4,096 unused pages,
-    /// so the file stays bounded as retention deletes rows. The vacuum writes,
-    /// so it goes through the writer.
-    async fn compact_storage(pool: &Pool<Sqlite>, writer: &Pool<Sqlite>) -> Result<(), sqlx::Error> {
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await?;
+    /// Frees up to 4,096 unused pages, so the file stays bounded as retention
+    /// deletes rows. The vacuum writes, so it goes through the writer (and the
+    /// WAL is checkpointed after it like after any write).
+    async fn compact_storage(_pool: &Pool<Sqlite>, writer: &Pool<Sqlite>) -> Result<(), sqlx::Error> {
         sqlx::query("PRAGMA incremental_vacuum(4096)").execute(writer).await?;
         Ok(())
     }

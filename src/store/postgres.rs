@@ -37,6 +37,11 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// List pages go through sqlx like every other query (SQLite reads them itself).
+    fn page_reader(&self) -> Option<&crate::store::sqlite::PageReader> {
+        None
+    }
+
     /// Case-insensitive substring search, served by the `workflows_name_trgm` index.
     fn push_name_search(query: &mut sqlx::QueryBuilder<'_, Postgres>, search: &str) {
         query.push(" AND lower(w.name) LIKE ").push_bind(crate::store::like_pattern(search)).push(" ESCAPE '\\'");

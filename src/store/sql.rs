@@ -538,6 +538,9 @@ macro_rules! impl_store {
                 after: Option<Cursor>,
                 limit: u32,
             ) -> AppResult<Page<WorkflowSummary>> {
+                if let Some(pages) = self.page_reader() {
+                    return pages.workflows(scope, search, after, limit).await;
+                }
                 let limit = limit.clamp(1, MAX_PAGE);
                 let mut query = QueryBuilder::<$db>::new(WORKFLOW_COLUMNS);
                 Self::push_scope(&mut query, "w.owner_id", scope);
@@ -809,6 +812,9 @@ macro_rules! impl_store {
                 after: Option<Cursor>,
                 limit: u32,
             ) -> AppResult<Page<Execution>> {
+                if let Some(pages) = self.page_reader() {
+                    return pages.executions(scope, filter, after, limit).await;
+                }
                 let limit = limit.clamp(1, MAX_PAGE);
                 let mut query = QueryBuilder::<$db>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"));
                 Self::push_execution_filter(&mut query, scope, filter);

@@ -11,6 +11,9 @@ use tokio::sync::mpsc;
 
 use crate::config::DatabaseSettings;
 
+mod pages;
+pub(crate) use pages::PageReader;
+
 /// How often the WAL is checkpointed while writes go on. Small and frequent
 /// checkpoints stall the writer least (the fsync is what it waits behind): W1
 /// at 32 connections, p99 with a checkpoint at most every 200 / 50 / 20 / 5 ms:
@@ -30,6 +33,8 @@ pub struct SqliteStore {
     /// makes them wait their turn in the pool's async queue, instead of failing
     /// over to SQLite's busy handler, which sleeps in steps of milliseconds.
     writer: Pool<Sqlite>,
+    /// List pages, read without sqlx (see `pages`).
+    pages: PageReader,
 }
 
 // Neither pool pings a connection before lending it (sqlx does by default): a
@@ -83,10 +88,17 @@ impl SqliteStore {
             .connect_with(writer_options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let path = options.get_filename().to_owned();
         let pool =
             settings.pool.apply(SqlitePoolOptions::new(), 8).test_before_acquire(false).connect_with(options).await?;
         tokio::spawn(Self::checkpoint_after_writes(writes, pool.clone()));
-        Ok(Self { pool, writer })
+        let pages = PageReader::open(
+            &path,
+            settings.pool.max_connections.unwrap_or(8) as usize,
+            settings.pool.busy_timeout,
+            settings.pool.slow_query,
+        )?;
+        Ok(Self { pool, writer, pages })
     }
 
     /// Copies the WAL back into the database file after writes, at most every
@@ -121,18 +133,26 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Substring search on names through the FTS5 trigram index. Trigrams need
-    /// three characters; shorter searches scan the caller's workflows instead.
     fn push_name_search(query: &mut sqlx::QueryBuilder<'_, Sqlite>, search: &str) {
-        if search.chars().count() >= 3 {
-            let phrase = format!("\"{}\"", search.replace('"', "\"\""));
-            query
-                .push(" AND w.id IN (SELECT rowid FROM workflow_names WHERE workflow_names MATCH ")
-                .push_bind(phrase)
-                .push(")");
-        } else {
-            query.push(" AND lower(w.name) LIKE ").push_bind(crate::store::like_pattern(search)).push(" ESCAPE '\\'");
-        }
+        let (before, pattern, after) = name_search(search);
+        query.push(before).push_bind(pattern).push(after);
+    }
+
+    /// SQLite serves list pages itself, without sqlx (see `pages`).
+    fn page_reader(&self) -> Option<&PageReader> {
+        Some(&self.pages)
+    }
+}
+
+/// Substring search on names through the FTS5 trigram index. Trigrams need
+/// three characters; shorter searches scan the caller's workflows instead.
+/// The clause before its one parameter, the parameter, and the clause after it.
+fn name_search(search: &str) -> (&'static str, String, &'static str) {
+    if search.chars().count() >= 3 {
+        let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+        (" AND w.id IN (SELECT rowid FROM workflow_names WHERE workflow_names MATCH ", phrase, ")")
+    } else {
+        (" AND lower(w.name) LIKE ", crate::store::like_pattern(search), " ESCAPE '\\'")
     }
 }
 

@@ -1,0 +1,233 @@
+//! The list pages on SQLite — workflows and the execution history — read with
+//! rusqlite on tokio's blocking pool instead of through sqlx.
+//!
+//! sqlx runs each SQLite connection on its own thread: every row of a result is
+//! copied value by value there (one allocation per column) and handed to the
+//! async side through a channel, and columns are then looked up by name. For a
+//! page of 50 rows that machinery cost more than SQLite's own work. Here a page
+//! is one hand-off to a pooled connection and one back, and columns are read by
+//! position straight into the records. Everything else (writes, single-row
+//! reads) stays on sqlx; the SQL and its filters are the same as PostgreSQL's
+//! (`sql.rs`), and the store suite checks both backends give the same pages.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use app::error::{AppError, AppResult};
+use app::model::{Cursor, Execution, ExecutionFilter, Page, Scope, WorkflowSummary};
+use deadpool_sqlite::rusqlite::types::Value as SqlValue;
+use deadpool_sqlite::rusqlite::{self, params_from_iter, Row};
+use deadpool_sqlite::{Config, Hook, HookError, Runtime};
+use sqlx::types::Json;
+
+use crate::store::rows::{page_of, ExecutionRow, WorkflowRow};
+use crate::store::sql::{EXECUTION_COLUMNS, MAX_PAGE, WORKFLOW_COLUMNS};
+
+/// A pool of read-only connections for list pages.
+pub(crate) struct PageReader {
+    pool: deadpool_sqlite::Pool,
+    slow_query: Duration,
+}
+
+impl PageReader {
+    pub(crate) fn open(
+        path: &Path,
+        connections: usize,
+        busy_timeout: Duration,
+        slow_query: Duration,
+    ) -> anyhow::Result<Self> {
+        let pool = Config::new(path)
+            .builder(Runtime::Tokio1)?
+            .max_size(connections.max(1))
+            .post_create(Hook::async_fn(move |connection, _| {
+                Box::pin(async move {
+                    connection
+                        .interact(move |connection| configure(connection, busy_timeout))
+                        .await
+                        .map_err(|error| HookError::message(error.to_string()))?
+                        .map_err(HookError::Backend)
+                })
+            }))
+            .build()?;
+        Ok(Self { pool, slow_query })
+    }
+
+    /// The caller's workflows, newest change first, with each one's last execution.
+    pub(crate) async fn workflows(
+        &self,
+        scope: Scope,
+        search: Option<&str>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> AppResult<Page<WorkflowSummary>> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut query = Sql::new(WORKFLOW_COLUMNS);
+        query.scope("w.owner_id", scope);
+        if let Some(search) = search.filter(|s| !s.is_empty()) {
+            let (before, pattern, after) = super::name_search(search);
+            query.push(before, pattern);
+            query.text.push_str(after);
+        }
+        if let Some(after) = after {
+            query.after("w.updated_at", "w.id", after);
+        }
+        query.text.push_str(" ORDER BY w.updated_at DESC, w.id DESC");
+        query.limit(limit);
+        let rows = self.read(query, workflow_row).await?;
+        let items = rows.into_iter().map(WorkflowSummary::try_from).collect::<AppResult<Vec<_>>>()?;
+        Ok(page_of(items, limit, |w| Cursor { at: w.updated_at, id: w.id }))
+    }
+
+    /// A page of the execution history, newest first.
+    pub(crate) async fn executions(
+        &self,
+        scope: Scope,
+        filter: &ExecutionFilter,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> AppResult<Page<Execution>> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut query = Sql::new(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"));
+        query.scope("owner_id", scope);
+        if let Some(owner) = filter.owner_id {
+            query.push(" AND owner_id = ", owner);
+        }
+        if let Some(workflow) = filter.workflow_id {
+            query.push(" AND workflow_id = ", workflow);
+        }
+        if let Some(status) = filter.status {
+            query.push(" AND status = ", status.as_str().to_owned());
+        }
+        if let Some(from) = filter.from {
+            query.push(" AND created_at >= ", from);
+        }
+        if let Some(to) = filter.to {
+            query.push(" AND created_at < ", to);
+        }
+        if let Some(after) = after {
+            query.after("created_at", "id", after);
+        }
+        query.text.push_str(" ORDER BY created_at DESC, id DESC");
+        query.limit(limit);
+        let rows = self.read(query, execution_row).await?;
+        let items = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
+        Ok(page_of(items, limit, |e| Cursor { at: e.created_at, id: e.id }))
+    }
+
+    /// Runs one query on a pooled connection on the blocking pool, mapping each
+    /// row with `map`. Logged like sqlx's statements when slower than the
+    /// configured threshold.
+    async fn read<T: Send + 'static>(&self, query: Sql, map: fn(&Row<'_>) -> rusqlite::Result<T>) -> AppResult<Vec<T>> {
+        let connection = self.pool.get().await.map_err(|error| {
+            tracing::error!(%error, "no SQLite connection for a page read");
+            AppError::Internal
+        })?;
+        let slow_query = self.slow_query;
+        let rows = connection
+            .interact(move |connection| {
+                let started = Instant::now();
+                let rows = connection
+                    .prepare_cached(&query.text)
+                    .and_then(|mut statement| {
+                        statement.query_map(params_from_iter(query.params.iter()), map)?.collect::<Result<Vec<T>, _>>()
+                    });
+                let elapsed = started.elapsed();
+                if elapsed >= slow_query {
+                    tracing::warn!(sql = %query.text, elapsed_ms = elapsed.as_millis() as u64, "slow statement");
+                }
+                rows
+            })
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "a page read did not complete");
+                AppError::Internal
+            })?;
+        rows.map_err(|error| {
+            tracing::error!(%error, "database error");
+            AppError::Internal
+        })
+    }
+}
+
+/// Each connection only reads; it maps the file like sqlx's readers do.
+fn configure(connection: &mut rusqlite::Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    connection.busy_timeout(busy_timeout)?;
+    connection.pragma_update(None, "query_only", true)?;
+    connection.pragma_update(None, "mmap_size", super::MMAP_BYTES)?;
+    // Room for every list statement (filters combine into a handful of shapes).
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// SQL text with its positional parameters, built clause by clause.
+struct Sql {
+    text: String,
+    params: Vec<SqlValue>,
+}
+
+impl Sql {
+    fn new(select: &str) -> Self {
+        Self { text: select.to_owned(), params: Vec::new() }
+    }
+
+    /// Appends `clause` followed by a placeholder for `value`.
+    fn push(&mut self, clause: &str, value: impl Into<SqlValue>) {
+        self.text.push_str(clause);
+        self.text.push('?');
+        self.params.push(value.into());
+    }
+
+    fn scope(&mut self, column: &str, scope: Scope) {
+        if let Scope::Owner(owner) = scope {
+            self.push(&format!(" AND {column} = "), owner);
+        }
+    }
+
+    /// Rows strictly after the cursor in (time, id) descending order.
+    fn after(&mut self, at_column: &str, id_column: &str, after: Cursor) {
+        self.push(&format!(" AND ({at_column}, {id_column}) < ("), after.at);
+        self.push(", ", after.id);
+        self.text.push(')');
+    }
+
+    /// One row more than the page, to know whether another page follows.
+    fn limit(&mut self, limit: u32) {
+        self.push(" LIMIT ", i64::from(limit) + 1);
+    }
+}
+
+/// Columns in `WORKFLOW_COLUMNS` order.
+fn workflow_row(row: &Row<'_>) -> rusqlite::Result<WorkflowRow> {
+    Ok(WorkflowRow {
+        id: row.get(0)?,
+        owner_id: row.get(1)?,
+        name: row.get(2)?,
+        description: row.get(3)?,
+        current_version: row.get(4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+        last_id: row.get(7)?,
+        last_status: row.get(8)?,
+        last_created_at: row.get(9)?,
+    })
+}
+
+/// Columns in `EXECUTION_COLUMNS` order; `input` is JSON text.
+fn execution_row(row: &Row<'_>) -> rusqlite::Result<ExecutionRow> {
+    let input: String = row.get(5)?;
+    let input = serde_json::from_str(&input)
+        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(error)))?;
+    Ok(ExecutionRow {
+        id: row.get(0)?,
+        workflow_id: row.get(1)?,
+        version: row.get(2)?,
+        owner_id: row.get(3)?,
+        trigger: row.get(4)?,
+        input: Json(input),
+        status: row.get(6)?,
+        created_at: row.get(7)?,
+        started_at: row.get(8)?,
+        finished_at: row.get(9)?,
+        error: row.get(10)?,
+    })
+}

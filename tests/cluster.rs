@@ -357,7 +357,7 @@ async fn a_cron_tick_fires_once_across_three_processes() {
     let fired = store.list_executions(Scope::Everyone, &filter, None, 100).await.unwrap().items;
     let mut ticks: HashMap<String, usize> = HashMap::new();
     for execution in &fired {
-        *ticks.entry(execution.input["scheduled_at"].as_str().unwrap().to_string()).or_default() += 1;
+        *ticks.entry(execution.input.to_value()["scheduled_at"].as_str().unwrap().to_string()).or_default() += 1;
     }
     assert!(ticks.len() >= 3, "a schedule every second fired {} times in 4.5 s: {ticks:?}", ticks.len());
     assert!(ticks.values().all(|n| *n == 1), "each tick fires once: {ticks:?}");

@@ -239,7 +239,7 @@ async fn executions_record_node_runs_in_batches_and_finish_atomically(store: Arc
     let new = new_execution(&workflow, json!({"who": "world"}), ExecutionStart::Queued);
     let execution = store.create_execution(&new).await.unwrap();
     assert_eq!(execution.status, ExecutionStatus::Queued);
-    assert_eq!(execution.input, json!({"who": "world"}));
+    assert_eq!(execution.input.to_value(), json!({"who": "world"}));
     let claimed = store.claim_executions(&lease(WORKER, 60_000), 1_000, 10).await.unwrap();
     assert_eq!(ids(&claimed), [execution.id]);
     assert_eq!((claimed[0].status, claimed[0].started_at), (ExecutionStatus::Running, Some(1_000)));
@@ -749,7 +749,7 @@ async fn executions_created_together_come_back_in_order(store: Arc<dyn Store>) {
     let created = store.create_executions(&asked).await.unwrap();
     assert_eq!(created.len(), asked.len());
     for (i, (asked, created)) in asked.iter().zip(&created).enumerate() {
-        assert_eq!((created.workflow_id, &created.input), (asked.workflow_id, &json!({ "i": i })), "row {i}");
+        assert_eq!((created.workflow_id, &created.input.to_value()), (asked.workflow_id, &json!({ "i": i })), "row {i}");
         let running = matches!(asked.start, ExecutionStart::Running { .. });
         assert_eq!(created.status == ExecutionStatus::Running, running, "row {i}");
     }

@@ -167,7 +167,7 @@ mod tests {
         );
         assert_eq!(bad.unwrap_err(), app::error::AppError::NotFound("workflow version".into()));
         let (a, c) = (a.unwrap(), c.unwrap());
-        assert_eq!((a.input["i"].as_i64(), c.input["i"].as_i64()), (Some(1), Some(3)));
+        assert_eq!((a.input.to_value()["i"].as_i64(), c.input.to_value()["i"].as_i64()), (Some(1), Some(3)));
         assert_eq!(store.execution(Scope::Everyone, c.id).await.unwrap().id, c.id);
     }
 }

@@ -237,7 +237,7 @@ async fn resume(engine: &Arc<Engine>, claimed: Vec<Execution>) {
             execution_id: execution.id,
             started_at: execution.started_at.unwrap_or_else(now_ms),
             workflow: (*workflow).clone(),
-            input: execution.input,
+            input: execution.input.to_value(),
             recorded,
         };
         // The run goes on by itself; whoever waits for it is told when it ends.

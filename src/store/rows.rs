@@ -86,7 +86,7 @@ pub(crate) struct ExecutionRow {
     pub version: i32,
     pub owner_id: i64,
     pub trigger: String,
-    pub input: Json<Value>,
+    pub input: Json<RawJson>,
     pub status: String,
     pub created_at: i64,
     pub started_at: Option<i64>,

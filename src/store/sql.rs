@@ -609,7 +609,7 @@ macro_rules! impl_store {
                     rows.sort_by_key(|e| e.id);
                     for (asked, row) in chunk.iter().zip(&rows) {
                         if (asked.workflow_id, asked.version, asked.trigger) != (row.workflow_id, row.version, row.trigger)
-                            || asked.input != row.input
+                            || RawJson::from_value(&asked.input) != row.input
                         {
                             tracing::error!(execution = row.id, "created executions came back in an unexpected order");
                             return Err(AppError::Internal);

@@ -111,7 +111,7 @@ pub async fn rerun(id: ExecutionId, from_failed: bool) -> Result<Execution, AppE
             } else {
                 Vec::new()
             };
-            ctx.runs.start(&version, owner.id, Trigger::Manual, execution.input, reuse).await
+            ctx.runs.start(&version, owner.id, Trigger::Manual, execution.input.to_value(), reuse).await
         }
         .await,
     )

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use app::error::{AppError, AppResult};
-use app::model::{Cursor, Execution, ExecutionFilter, Page, Scope, WorkflowSummary};
+use app::model::{Cursor, Execution, ExecutionFilter, Page, RawJson, Scope, WorkflowSummary};
 use deadpool_sqlite::rusqlite::types::Value as SqlValue;
 use deadpool_sqlite::rusqlite::{self, params_from_iter, Row};
 use deadpool_sqlite::{Config, Hook, HookError, Runtime};
@@ -212,10 +212,9 @@ fn workflow_row(row: &Row<'_>) -> rusqlite::Result<WorkflowRow> {
     })
 }
 
-/// Columns in `EXECUTION_COLUMNS` order; `input` is JSON text.
+/// Columns in `EXECUTION_COLUMNS` order; `input` is JSON text, kept as text.
 fn execution_row(row: &Row<'_>) -> rusqlite::Result<ExecutionRow> {
-    let input: String = row.get(5)?;
-    let input = serde_json::from_str(&input)
+    let input = RawJson::from_text(row.get(5)?)
         .map_err(|error| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(error)))?;
     Ok(ExecutionRow {
         id: row.get(0)?,

@@ -749,7 +749,11 @@ async fn executions_created_together_come_back_in_order(store: Arc<dyn Store>) {
     let created = store.create_executions(&asked).await.unwrap();
     assert_eq!(created.len(), asked.len());
     for (i, (asked, created)) in asked.iter().zip(&created).enumerate() {
-        assert_eq!((created.workflow_id, &created.input.to_value()), (asked.workflow_id, &json!({ "i": i })), "row {i}");
+        assert_eq!(
+            (created.workflow_id, &created.input.to_value()),
+            (asked.workflow_id, &json!({ "i": i })),
+            "row {i}"
+        );
         let running = matches!(asked.start, ExecutionStart::Running { .. });
         assert_eq!(created.status == ExecutionStatus::Running, running, "row {i}");
     }

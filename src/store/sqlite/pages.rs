@@ -126,11 +126,9 @@ impl PageReader {
         let rows = connection
             .interact(move |connection| {
                 let started = Instant::now();
-                let rows = connection
-                    .prepare_cached(&query.text)
-                    .and_then(|mut statement| {
-                        statement.query_map(params_from_iter(query.params.iter()), map)?.collect::<Result<Vec<T>, _>>()
-                    });
+                let rows = connection.prepare_cached(&query.text).and_then(|mut statement| {
+                    statement.query_map(params_from_iter(query.params.iter()), map)?.collect::<Result<Vec<T>, _>>()
+                });
                 let elapsed = started.elapsed();
                 if elapsed >= slow_query {
                     tracing::warn!(sql = %query.text, elapsed_ms = elapsed.as_millis() as u64, "slow statement");

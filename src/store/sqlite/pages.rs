@@ -71,11 +71,11 @@ impl PageReader {
         if let Some(after) = after {
             query.after("w.updated_at", "w.id", after);
         }
-        query.text.push_str(" ORDER BY w.updated_at DESC, w.id DESC");
-        query.limit(limit);
-        let rows = self.read(query, workflow_row).await?;
-        let items = rows.into_iter().map(WorkflowSummary::try_from).collect::<AppResult<Vec<_>>>()?;
-        Ok(page_of(items, limit, |w| Cursor { at: w.updated_at, id: w.id }))
+        self.page(query, " ORDER BY w.updated_at DESC, w.id DESC", limit, workflow_row, |w: &WorkflowSummary| Cursor {
+            at: w.updated_at,
+            id: w.id,
+        })
+        .await
     }
 
     /// A page of the execution history, newest first.
@@ -107,11 +107,28 @@ impl PageReader {
         if let Some(after) = after {
             query.after("created_at", "id", after);
         }
-        query.text.push_str(" ORDER BY created_at DESC, id DESC");
-        query.limit(limit);
-        let rows = self.read(query, execution_row).await?;
-        let items = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
-        Ok(page_of(items, limit, |e| Cursor { at: e.created_at, id: e.id }))
+        self.page(query, " ORDER BY created_at DESC, id DESC", limit, execution_row, |e: &Execution| Cursor {
+            at: e.created_at,
+            id: e.id,
+        })
+        .await
+    }
+
+    /// Orders and limits `query` (one row more than the page, to know whether
+    /// another follows), reads it, and turns the rows into a page of records.
+    async fn page<R: Send + 'static, T: TryFrom<R, Error = AppError>>(
+        &self,
+        mut query: Sql,
+        order_by: &str,
+        limit: u32,
+        map: fn(&Row<'_>) -> rusqlite::Result<R>,
+        key: impl Fn(&T) -> Cursor,
+    ) -> AppResult<Page<T>> {
+        query.text.push_str(order_by);
+        query.push(" LIMIT ", i64::from(limit) + 1);
+        let rows = self.read(query, map).await?;
+        let items = rows.into_iter().map(T::try_from).collect::<AppResult<Vec<_>>>()?;
+        Ok(page_of(items, limit, key))
     }
 
     /// Runs one query on a pooled connection on the blocking pool, mapping each
@@ -186,11 +203,6 @@ impl Sql {
         self.push(&format!(" AND ({at_column}, {id_column}) < ("), after.at);
         self.push(", ", after.id);
         self.text.push(')');
-    }
-
-    /// One row more than the page, to know whether another page follows.
-    fn limit(&mut self, limit: u32) {
-        self.push(" LIMIT ", i64::from(limit) + 1);
     }
 }
 

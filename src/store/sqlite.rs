@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::config::DatabaseSettings;
 
 mod pages;
+mod readers;
 pub(crate) use pages::PageReader;
 
 /// How often the WAL is checkpointed while writes go on. Small and frequent

@@ -5,28 +5,26 @@
 //! copied value by value there (one allocation per column) and handed to the
 //! async side through a channel, and columns are then looked up by name. For a
 //! page of 50 rows that machinery cost more than SQLite's own work. Here a page
-//! is one hand-off to a pooled connection and one back, and columns are read by
-//! position straight into the records. Everything else (writes, single-row
-//! reads) stays on sqlx; the SQL and its filters are the same as PostgreSQL's
+//! is one hand-off to a pooled connection (`readers`) and one back, and columns
+//! are read by position straight into the records. Everything else (writes,
+//! single-row reads) stays on sqlx; the SQL and its filters are the same as PostgreSQL's
 //! (`sql.rs`), and the store suite checks both backends give the same pages.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use app::error::{AppError, AppResult};
 use app::model::{Cursor, Execution, ExecutionFilter, Page, RawJson, Scope, WorkflowSummary};
-use deadpool_sqlite::rusqlite::types::Value as SqlValue;
-use deadpool_sqlite::rusqlite::{self, params_from_iter, Row};
-use deadpool_sqlite::{Config, Hook, HookError, Runtime};
+use rusqlite::Row;
 use sqlx::types::Json;
 
+use super::readers::{Readers, Sql};
 use crate::store::rows::{page_of, ExecutionRow, WorkflowRow};
 use crate::store::sql::{EXECUTION_COLUMNS, MAX_PAGE, WORKFLOW_COLUMNS};
 
-/// A pool of read-only connections for list pages.
+/// Reads list pages from a pool of read-only connections.
 pub(crate) struct PageReader {
-    pool: deadpool_sqlite::Pool,
-    slow_query: Duration,
+    readers: Readers,
 }
 
 impl PageReader {
@@ -36,20 +34,7 @@ impl PageReader {
         busy_timeout: Duration,
         slow_query: Duration,
     ) -> anyhow::Result<Self> {
-        let pool = Config::new(path)
-            .builder(Runtime::Tokio1)?
-            .max_size(connections.max(1))
-            .post_create(Hook::async_fn(move |connection, _| {
-                Box::pin(async move {
-                    connection
-                        .interact(move |connection| configure(connection, busy_timeout))
-                        .await
-                        .map_err(|error| HookError::message(error.to_string()))?
-                        .map_err(HookError::Backend)
-                })
-            }))
-            .build()?;
-        Ok(Self { pool, slow_query })
+        Ok(Self { readers: Readers::open(path, connections, busy_timeout, slow_query)? })
     }
 
     /// The caller's workflows, newest change first, with each one's last execution.
@@ -126,83 +111,9 @@ impl PageReader {
     ) -> AppResult<Page<T>> {
         query.text.push_str(order_by);
         query.push(" LIMIT ", i64::from(limit) + 1);
-        let rows = self.read(query, map).await?;
+        let rows = self.readers.read(query, map).await?;
         let items = rows.into_iter().map(T::try_from).collect::<AppResult<Vec<_>>>()?;
         Ok(page_of(items, limit, key))
-    }
-
-    /// Runs one query on a pooled connection on the blocking pool, mapping each
-    /// row with `map`. Logged like sqlx's statements when slower than the
-    /// configured threshold.
-    async fn read<T: Send + 'static>(&self, query: Sql, map: fn(&Row<'_>) -> rusqlite::Result<T>) -> AppResult<Vec<T>> {
-        let connection = self.pool.get().await.map_err(|error| {
-            tracing::error!(%error, "no SQLite connection for a page read");
-            AppError::Internal
-        })?;
-        let slow_query = self.slow_query;
-        let rows = connection
-            .interact(move |connection| {
-                let started = Instant::now();
-                let rows = connection.prepare_cached(&query.text).and_then(|mut statement| {
-                    statement.query_map(params_from_iter(query.params.iter()), map)?.collect::<Result<Vec<T>, _>>()
-                });
-                let elapsed = started.elapsed();
-                if elapsed >= slow_query {
-                    tracing::warn!(sql = %query.text, elapsed_ms = elapsed.as_millis() as u64, "slow statement");
-                }
-                rows
-            })
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "a page read did not complete");
-                AppError::Internal
-            })?;
-        rows.map_err(|error| {
-            tracing::error!(%error, "database error");
-            AppError::Internal
-        })
-    }
-}
-
-/// Each connection only reads; it maps the file like sqlx's readers do.
-fn configure(connection: &mut rusqlite::Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
-    connection.busy_timeout(busy_timeout)?;
-    connection.pragma_update(None, "query_only", true)?;
-    connection.pragma_update(None, "mmap_size", super::MMAP_BYTES)?;
-    // Room for every list statement (filters combine into a handful of shapes).
-    connection.set_prepared_statement_cache_capacity(64);
-    Ok(())
-}
-
-/// SQL text with its positional parameters, built clause by clause.
-struct Sql {
-    text: String,
-    params: Vec<SqlValue>,
-}
-
-impl Sql {
-    fn new(select: &str) -> Self {
-        Self { text: select.to_owned(), params: Vec::new() }
-    }
-
-    /// Appends `clause` followed by a placeholder for `value`.
-    fn push(&mut self, clause: &str, value: impl Into<SqlValue>) {
-        self.text.push_str(clause);
-        self.text.push('?');
-        self.params.push(value.into());
-    }
-
-    fn scope(&mut self, column: &str, scope: Scope) {
-        if let Scope::Owner(owner) = scope {
-            self.push(&format!(" AND {column} = "), owner);
-        }
-    }
-
-    /// Rows strictly after the cursor in (time, id) descending order.
-    fn after(&mut self, at_column: &str, id_column: &str, after: Cursor) {
-        self.push(&format!(" AND ({at_column}, {id_column}) < ("), after.at);
-        self.push(", ", after.id);
-        self.text.push(')');
     }
 }
 

@@ -2,7 +2,8 @@
 //! status; executions started and finished; node durations by kind; LLM cache
 //! hits and misses; database pool connections; runs waiting for a slot;
 //! executions running in this process and claimed from the queue (new, or
-//! taken over from a process that died).
+//! taken over from a process that died); SQLite list reads moved off the async
+//! workers (`store::sqlite::readers`).
 //!
 //! The `metrics` facade records; the Prometheus exporter renders on scrape.
 //! One recorder per process (it is global), shared by every server it starts.

@@ -8,8 +8,19 @@
 //! work again as the page it was fetched for. A local SQLite file does not go
 //! stale the way a network connection does (a broken file fails the read
 //! itself), so a connection goes back into use unless a panic poisoned it.
+//!
+//! A read first runs right where it is asked for, on the async worker, within
+//! a small budget of SQLite work: a list page is a short walk down an index
+//! (tens of microseconds), less than handing it to another thread and waking
+//! the worker again costs. A read that outruns the budget, or finds the
+//! database busy, is interrupted and run again from the start on tokio's
+//! blocking pool, where it may take as long as it needs (a name search that
+//! scans, a filter few rows match). So a worker is never held for more than
+//! the budget's worth of SQLite work, whatever the query.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use app::error::{AppError, AppResult};
@@ -18,7 +29,24 @@ use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool::Runtime;
 use deadpool_sync::SyncWrapper;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params_from_iter, Connection, Row};
+use rusqlite::{params_from_iter, Connection, ErrorCode, Row};
+
+/// SQLite virtual-machine instructions between two calls of the progress
+/// handler, which is what spends the inline budget.
+const PROGRESS_PERIOD: i32 = 1_000;
+
+/// Progress-handler calls a read may take on an async worker before it is
+/// moved: 20,000 instructions, a fraction of a millisecond. Measured on the
+/// seeded benchmark database: a page of 50 workflows with each one's last
+/// execution takes 1 call, the largest page (200 workflows) 6; a name search
+/// scanning 100,000 workflows 700.
+const INLINE_BUDGET: u32 = 20;
+
+thread_local! {
+    /// Progress-handler calls left to the read running inline on this thread;
+    /// `None` when none is (reads on the blocking pool run unbounded).
+    static BUDGET_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+}
 
 /// SQL text with its positional parameters, built clause by clause.
 pub(crate) struct Sql {
@@ -55,7 +83,10 @@ impl Sql {
 /// A pool of read-only connections.
 pub(crate) struct Readers {
     pool: managed::Pool<Manager>,
+    busy_timeout: Duration,
     slow_query: Duration,
+    /// Reads that outran the inline budget and were run on the blocking pool.
+    moved: AtomicU64,
 }
 
 impl Readers {
@@ -67,12 +98,13 @@ impl Readers {
     ) -> anyhow::Result<Self> {
         let manager = Manager { path: path.to_owned(), busy_timeout };
         let pool = managed::Pool::builder(manager).max_size(connections.max(1)).runtime(Runtime::Tokio1).build()?;
-        Ok(Self { pool, slow_query })
+        Ok(Self { pool, busy_timeout, slow_query, moved: AtomicU64::new(0) })
     }
 
-    /// Runs one statement on a pooled connection on the blocking pool, mapping
-    /// each row with `map`. Logged like sqlx's statements when slower than the
-    /// configured threshold.
+    /// Runs one statement on a pooled connection, mapping each row with
+    /// `map`: here within the inline budget, else on the blocking pool (see
+    /// the module's comment). Logged like sqlx's statements when slower than
+    /// the configured threshold.
     pub(crate) async fn read<T: Send + 'static>(
         &self,
         query: Sql,
@@ -83,16 +115,78 @@ impl Readers {
             AppError::Internal
         })?;
         let slow_query = self.slow_query;
-        let rows =
-            connection.interact(move |connection| run(connection, &query, map, slow_query)).await.map_err(|error| {
-                tracing::error!(%error, "a page read did not complete");
-                AppError::Internal
-            })?;
+        let inline = match connection.lock() {
+            Ok(connection) => run_inline(&connection, &query, map, slow_query),
+            Err(_) => return Err(AppError::Internal),
+        };
+        let rows = match inline {
+            Err(error) if must_move(&error) => {
+                self.moved.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("weft_db_page_reads_moved_total").increment(1);
+                let busy_timeout = self.busy_timeout;
+                connection
+                    .interact(move |connection| {
+                        connection.busy_timeout(busy_timeout)?;
+                        run(connection, &query, map, slow_query)
+                    })
+                    .await
+                    .map_err(|error| {
+                        tracing::error!(%error, "a page read did not complete");
+                        AppError::Internal
+                    })?
+            }
+            inline => inline,
+        };
         rows.map_err(|error| {
             tracing::error!(%error, "database error");
             AppError::Internal
         })
     }
+
+    /// How many reads outran the inline budget since the pool opened.
+    #[cfg(test)]
+    pub(crate) fn moved_to_blocking_pool(&self) -> u64 {
+        self.moved.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `query` on this thread within the inline budget, without waiting for
+/// a busy database: either means an error `must_move` recognises.
+fn run_inline<T>(
+    connection: &Connection,
+    query: &Sql,
+    map: fn(&Row<'_>) -> rusqlite::Result<T>,
+    slow_query: Duration,
+) -> rusqlite::Result<Vec<T>> {
+    connection.busy_timeout(Duration::ZERO)?;
+    /// Puts the budget back to "none" however the read ends.
+    struct Spending;
+    impl Drop for Spending {
+        fn drop(&mut self) {
+            BUDGET_LEFT.set(None);
+        }
+    }
+    BUDGET_LEFT.set(Some(INLINE_BUDGET));
+    let _spending = Spending;
+    run(connection, query, map, slow_query)
+}
+
+/// The inline attempt gave up: out of budget, or the database was busy.
+fn must_move(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(ErrorCode::OperationInterrupted | ErrorCode::DatabaseBusy))
+}
+
+/// SQLite's progress handler: interrupts the statement once an inline read's
+/// budget is spent; reads off the async workers have none and never stop.
+fn spend_budget() -> bool {
+    BUDGET_LEFT.with(|left| match left.get() {
+        Some(0) => true,
+        Some(calls) => {
+            left.set(Some(calls - 1));
+            false
+        }
+        None => false,
+    })
 }
 
 fn run<T>(
@@ -147,5 +241,52 @@ fn configure(connection: &mut Connection, busy_timeout: Duration) -> rusqlite::R
     connection.pragma_update(None, "mmap_size", super::MMAP_BYTES)?;
     // Room for every list statement (filters combine into a handful of shapes).
     connection.set_prepared_statement_cache_capacity(64);
+    connection.progress_handler(PROGRESS_PERIOD, Some(spend_budget));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement whose cost grows with `n`: SQLite counts to it.
+    fn count_to(n: i64) -> Sql {
+        let mut query = Sql::new("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ");
+        query.push("", n);
+        query.text.push_str(") SELECT count(*) FROM c");
+        query
+    }
+
+    fn first_column(row: &Row<'_>) -> rusqlite::Result<i64> {
+        row.get(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn short_reads_run_inline_and_long_ones_finish_on_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("readers.db");
+        Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x)").unwrap();
+        let readers = Readers::open(&path, 1, Duration::from_secs(1), Duration::from_secs(60)).unwrap();
+
+        assert_eq!(readers.read(count_to(10), first_column).await.unwrap(), vec![10]);
+        assert_eq!(readers.moved_to_blocking_pool(), 0, "a ten-row count fits the budget");
+
+        // Far beyond the budget: interrupted here, then read in full elsewhere.
+        assert_eq!(readers.read(count_to(1_000_000), first_column).await.unwrap(), vec![1_000_000]);
+        assert_eq!(readers.moved_to_blocking_pool(), 1);
+
+        // The same (only) connection reads inline again: the budget and the
+        // busy timeout it left behind do not stick to it.
+        assert_eq!(readers.read(count_to(10), first_column).await.unwrap(), vec![10]);
+        assert_eq!(readers.moved_to_blocking_pool(), 1);
+    }
+
+    #[test]
+    fn the_budget_is_spent_only_by_inline_reads() {
+        assert!(!spend_budget(), "no read is inline on this thread: unbounded");
+        BUDGET_LEFT.set(Some(1));
+        assert!(!spend_budget());
+        assert!(spend_budget(), "the second call finds the budget spent");
+        BUDGET_LEFT.set(None);
+    }
 }

@@ -10,13 +10,15 @@
 //! itself), so a connection goes back into use unless a panic poisoned it.
 //!
 //! A read first runs right where it is asked for, on the async worker, within
-//! a small budget of SQLite work: a list page is a short walk down an index
-//! (tens of microseconds), less than handing it to another thread and waking
-//! the worker again costs. A read that outruns the budget, or finds the
-//! database busy, is interrupted and run again from the start on tokio's
-//! blocking pool, where it may take as long as it needs (a name search that
-//! scans, a filter few rows match). So a worker is never held for more than
-//! the budget's worth of SQLite work, whatever the query.
+//! a time budget: a list page is a short walk down an index (tens of
+//! microseconds), less than handing it to another thread and waking the worker
+//! again costs. A read that outruns the budget, or finds the database busy, is
+//! interrupted and run again from the start on tokio's blocking pool, where it
+//! may take as long as it needs (a name search that scans, a filter few rows
+//! match). So a page read never holds a worker much longer than the budget,
+//! whatever the query. The budget is time, not SQLite instructions: one
+//! instruction of a scan can be a whole B-tree seek (a name search over
+//! 100,000 workflows spent 150 µs per 1,000 instructions, a first page 30).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -31,21 +33,19 @@ use deadpool_sync::SyncWrapper;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, ErrorCode, Row};
 
-/// SQLite virtual-machine instructions between two calls of the progress
-/// handler, which is what spends the inline budget.
-const PROGRESS_PERIOD: i32 = 1_000;
+/// SQLite virtual-machine instructions between two looks at the clock (the
+/// progress handler). A page of 50 workflows with each one's last execution
+/// runs about 1,800: a handful of looks, each a few nanoseconds.
+const PROGRESS_PERIOD: i32 = 250;
 
-/// Progress-handler calls a read may take on an async worker before it is
-/// moved: 20,000 instructions, a fraction of a millisecond. Measured on the
-/// seeded benchmark database: a page of 50 workflows with each one's last
-/// execution takes 1 call, the largest page (200 workflows) 6; a name search
-/// scanning 100,000 workflows 700.
-const INLINE_BUDGET: u32 = 20;
+/// How long a read may run on an async worker before it is moved. The largest
+/// page (200 rows) takes a few hundred microseconds on a busy machine.
+const INLINE_BUDGET: Duration = Duration::from_micros(500);
 
 thread_local! {
-    /// Progress-handler calls left to the read running inline on this thread;
-    /// `None` when none is (reads on the blocking pool run unbounded).
-    static BUDGET_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+    /// When the read running inline on this thread must give up; `None` when
+    /// none is (reads on the blocking pool run unbounded).
+    static INLINE_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// SQL text with its positional parameters, built clause by clause.
@@ -159,15 +159,15 @@ fn run_inline<T>(
     slow_query: Duration,
 ) -> rusqlite::Result<Vec<T>> {
     connection.busy_timeout(Duration::ZERO)?;
-    /// Puts the budget back to "none" however the read ends.
-    struct Spending;
-    impl Drop for Spending {
+    /// Clears the deadline however the read ends.
+    struct Deadline;
+    impl Drop for Deadline {
         fn drop(&mut self) {
-            BUDGET_LEFT.set(None);
+            INLINE_DEADLINE.set(None);
         }
     }
-    BUDGET_LEFT.set(Some(INLINE_BUDGET));
-    let _spending = Spending;
+    INLINE_DEADLINE.set(Some(Instant::now() + INLINE_BUDGET));
+    let _deadline = Deadline;
     run(connection, query, map, slow_query)
 }
 
@@ -176,17 +176,10 @@ fn must_move(error: &rusqlite::Error) -> bool {
     matches!(error.sqlite_error_code(), Some(ErrorCode::OperationInterrupted | ErrorCode::DatabaseBusy))
 }
 
-/// SQLite's progress handler: interrupts the statement once an inline read's
-/// budget is spent; reads off the async workers have none and never stop.
-fn spend_budget() -> bool {
-    BUDGET_LEFT.with(|left| match left.get() {
-        Some(0) => true,
-        Some(calls) => {
-            left.set(Some(calls - 1));
-            false
-        }
-        None => false,
-    })
+/// SQLite's progress handler: interrupts the statement once an inline read is
+/// past its deadline; reads off the async workers have none and never stop.
+fn past_deadline() -> bool {
+    INLINE_DEADLINE.get().is_some_and(|deadline| Instant::now() >= deadline)
 }
 
 fn run<T>(
@@ -241,7 +234,7 @@ fn configure(connection: &mut Connection, busy_timeout: Duration) -> rusqlite::R
     connection.pragma_update(None, "mmap_size", super::MMAP_BYTES)?;
     // Room for every list statement (filters combine into a handful of shapes).
     connection.set_prepared_statement_cache_capacity(64);
-    connection.progress_handler(PROGRESS_PERIOD, Some(spend_budget));
+    connection.progress_handler(PROGRESS_PERIOD, Some(past_deadline));
     Ok(())
 }
 
@@ -269,6 +262,7 @@ mod tests {
         let readers = Readers::open(&path, 1, Duration::from_secs(1), Duration::from_secs(60)).unwrap();
 
         assert_eq!(readers.read(count_to(10), first_column).await.unwrap(), vec![10]);
+        // Fewer instructions than one progress period: never even looks at the clock.
         assert_eq!(readers.moved_to_blocking_pool(), 0, "a ten-row count fits the budget");
 
         // Far beyond the budget: interrupted here, then read in full elsewhere.
@@ -282,11 +276,12 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_is_spent_only_by_inline_reads() {
-        assert!(!spend_budget(), "no read is inline on this thread: unbounded");
-        BUDGET_LEFT.set(Some(1));
-        assert!(!spend_budget());
-        assert!(spend_budget(), "the second call finds the budget spent");
-        BUDGET_LEFT.set(None);
+    fn only_an_inline_read_past_its_deadline_is_interrupted() {
+        assert!(!past_deadline(), "no read is inline on this thread: unbounded");
+        INLINE_DEADLINE.set(Some(Instant::now() + Duration::from_secs(60)));
+        assert!(!past_deadline());
+        INLINE_DEADLINE.set(Some(Instant::now()));
+        assert!(past_deadline());
+        INLINE_DEADLINE.set(None);
     }
 }

@@ -36,6 +36,9 @@ test('signed out, a page sends you to sign in and back; a wrong password is refu
   await expect(page).toHaveURL(/\/settings$/);
   await expect(page.getByTestId('signed-in-as')).toHaveText(ADMIN.email);
 
+  // Sign-out is a button the WASM app wires up: a click on the server-rendered
+  // page before hydration does nothing.
+  await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
   await page.getByTestId('sign-out').click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto('/');

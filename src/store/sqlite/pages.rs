@@ -10,9 +10,6 @@
 //! single-row reads) stays on sqlx; the SQL and its filters are the same as PostgreSQL's
 //! (`sql.rs`), and the store suite checks both backends give the same pages.
 
-use std::path::Path;
-use std::time::Duration;
-
 use app::error::{AppError, AppResult};
 use app::model::{Cursor, Execution, ExecutionFilter, Page, RawJson, Scope, WorkflowSummary};
 use rusqlite::Row;
@@ -28,13 +25,8 @@ pub(crate) struct PageReader {
 }
 
 impl PageReader {
-    pub(crate) fn open(
-        path: &Path,
-        connections: usize,
-        busy_timeout: Duration,
-        slow_query: Duration,
-    ) -> anyhow::Result<Self> {
-        Ok(Self { readers: Readers::open(path, connections, busy_timeout, slow_query)? })
+    pub(crate) fn new(readers: Readers) -> Self {
+        Self { readers }
     }
 
     /// The caller's workflows, newest change first, with each one's last execution.

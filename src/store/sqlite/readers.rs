@@ -276,6 +276,33 @@ mod tests {
         assert_eq!(readers.moved_to_blocking_pool(), 1);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_that_finds_the_database_locked_waits_for_it_on_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("readers.db");
+        Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x)").unwrap();
+        let readers = Readers::open(&path, 1, Duration::from_secs(10), Duration::from_secs(60)).unwrap();
+
+        // A writer in exclusive locking mode keeps every other connection out,
+        // readers included, until it closes (it can only take that lock while
+        // no reader has the file open: the pool opens its connection on the
+        // first read). The inline attempt (no busy timeout) finds the
+        // database busy at once.
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("PRAGMA locking_mode = EXCLUSIVE; INSERT INTO t VALUES (1)").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(holder);
+        });
+
+        let started = Instant::now();
+        let count = Sql::new("SELECT count(*) FROM t");
+        assert_eq!(readers.read(count, first_column).await.unwrap(), vec![1], "read once the lock was released");
+        assert!(started.elapsed() >= Duration::from_millis(250), "it waited for the lock rather than failing");
+        assert_eq!(readers.moved_to_blocking_pool(), 1);
+        release.join().unwrap();
+    }
+
     #[test]
     fn only_an_inline_read_past_its_deadline_is_interrupted() {
         assert!(!past_deadline(), "no read is inline on this thread: unbounded");

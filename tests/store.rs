@@ -177,6 +177,11 @@ async fn name_search_ignores_case_and_matches_substrings(store: Arc<dyn Store>) 
         ["Summarize a page", "Weekly SUMMARY report"]
     );
     assert_eq!(names(store.list_workflows(scope, Some("ticket"), None, 50).await.unwrap()), ["Classify a ticket"]);
+    // Searches too short for the trigram index ignore case as well.
+    assert_eq!(
+        names(store.list_workflows(scope, Some("SU"), None, 50).await.unwrap()),
+        ["Summarize a page", "Weekly SUMMARY report"]
+    );
     // Short searches and wildcard characters match literally.
     assert_eq!(names(store.list_workflows(scope, Some("%"), None, 50).await.unwrap()), ["100% done_ok"]);
     assert_eq!(names(store.list_workflows(scope, Some("e_o"), None, 50).await.unwrap()), ["100% done_ok"]);

@@ -6,7 +6,9 @@
 #   W2  webhook -> ten independent templates -> merge -> answer
 #   W3  webhook -> one http node calling a local upstream that answers in 50 ms
 #   and the workflow list (first and a deep page) and the execution history
-#   (first page, and filtered by status).
+#   (first page, and filtered by status), and a name search too short for the
+#   trigram index (a scan). Also: start-up time, idle and peak RSS, and the
+#   database statements an idle server runs.
 # Usage: benches/load.sh [seconds per run, default 10] [WORKFLOWS] [EXECUTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,21 @@ echo "==> seeding $workflows workflows and $executions executions"
 key="$(./target/release/weft api-key create --user load@weft.invalid 2>/dev/null)"
 
 python3 benches/load/upstream.py "$upstream_port" & pids+=($!)
+
+# Database statements while idle (goal: zero), with the default settings
+# (retention and cron on): sqlx logs every statement at trace level. Counted
+# over 30 s after 5 s to settle (start-up: migrations, templates, the first
+# retention pass, the checkpoint after them).
+echo "==> counting database statements while idle"
+idle_port="$(free_port)"
+RUST_LOG=warn,sqlx::query=trace ./target/release/weft serve --addr "127.0.0.1:$idle_port" >"$work/idle.log" 2>&1 & idle_pid=$!
+until curl -fs "http://127.0.0.1:$idle_port/healthz" >/dev/null 2>&1; do sleep 0.05; done
+sleep 5
+idle_before=$(grep -c 'db.statement' "$work/idle.log" || true)
+sleep 30
+idle_after=$(grep -c 'db.statement' "$work/idle.log" || true)
+kill "$idle_pid"; wait "$idle_pid" 2>/dev/null || true
+idle_statements=$(( idle_after - idle_before ))
 
 echo "==> starting weft"
 start_ns=$(date +%s%N)
@@ -96,6 +113,7 @@ for c in 1 32; do run "workflows, first page" "$c" GET "$base/api/v1/workflows?l
 for c in 1 32; do run "workflows, deep page" "$c" GET "$base/api/v1/workflows?limit=50&after=$cursor"; done
 for c in 1 32; do run "history, first page" "$c" GET "$base/api/v1/executions?limit=50"; done
 for c in 1 32; do run "history, failed only" "$c" GET "$base/api/v1/executions?limit=50&status=failed"; done
+for c in 1 32; do run "workflows, 2-character search matching none" "$c" GET "$base/api/v1/workflows?limit=50&search=zq"; done
 
 peak_rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 echo
@@ -105,4 +123,5 @@ echo
 echo "start-up to first 200: ${startup_ms} ms; idle RSS: $(( idle_rss_kb / 1024 )) MiB ($(( idle_anon_kb / 1024 )) MiB anonymous);" \
     "peak RSS: $(( peak_rss_kb / 1024 )) MiB; at the end: $(awk '/RssAnon/ {print int($2 / 1024)}' /proc/$pid/status) MiB anonymous," \
     "$(awk '/RssFile/ {print int($2 / 1024)}' /proc/$pid/status) MiB of mapped file"
+echo "database statements while idle: $idle_statements in 30 s (default settings, after 5 s to settle)"
 echo "database file: $(du -sh "$work/weft.db" | cut -f1) (+ WAL $(du -sh "$work/weft.db-wal" 2>/dev/null | cut -f1))"

@@ -14,6 +14,7 @@ store_suite!(
     users_are_unique_by_email,
     sessions_find_their_user_until_they_expire_or_end,
     only_users_with_a_password_sign_in_and_count_as_admins,
+    the_first_admin_is_created_once_even_by_racing_set_ups,
     a_workflow_starts_at_version_one_and_saves_new_versions,
     another_users_workflow_is_not_found,
     workflows_page_by_key_newest_first,
@@ -52,6 +53,22 @@ async fn users_are_unique_by_email(store: Arc<dyn Store>) {
     assert_eq!(store.user_by_email("ada@example.com").await.unwrap(), Some(ada));
     assert_eq!(store.user_by_email("nobody@example.com").await.unwrap(), None);
     assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn the_first_admin_is_created_once_even_by_racing_set_ups(store: Arc<dyn Store>) {
+    let set_ups = (0..4).map(|i| {
+        let store = store.clone();
+        async move { store.create_first_admin(&format!("admin{i}@example.com"), "hash").await }
+    });
+    let results = futures::future::join_all(set_ups).await;
+    let admins: Vec<&User> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(admins.len(), 1, "exactly one set-up wins: {results:?}");
+    assert!(admins[0].is_admin);
+    let already = AppError::Conflict("Weft is already set up; sign in instead".into());
+    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| *e == already), "{results:?}");
+    assert_eq!(store.list_users().await.unwrap(), vec![admins[0].clone()]);
+    // And once it is done, it stays done.
+    assert_eq!(store.create_first_admin("late@example.com", "hash").await.unwrap_err(), already);
 }
 
 async fn sessions_find_their_user_until_they_expire_or_end(store: Arc<dyn Store>) {

@@ -80,6 +80,9 @@ pub trait Store: Send + Sync + 'static {
 
     // Users.
     async fn create_user(&self, email: &str, password_hash: Option<&str>, is_admin: bool) -> AppResult<User>;
+    /// The first start's admin, created once: of set-ups racing each other one
+    /// creates its admin, the others get a conflict.
+    async fn create_first_admin(&self, email: &str, password_hash: &str) -> AppResult<User>;
     async fn user_by_email(&self, email: &str) -> AppResult<Option<User>>;
     async fn count_users(&self) -> AppResult<i64>;
     async fn user(&self, id: UserId) -> AppResult<User>;

@@ -56,6 +56,29 @@ macro_rules! impl_store {
         use crate::store::sql::{CREATE_BATCH, EXECUTION_COLUMNS, FINISH_BATCH, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS, WORKFLOW_COLUMNS};
 
         impl $store {
+            async fn insert_user<'e>(
+                executor: impl sqlx::Executor<'e, Database = $db>,
+                email: &str,
+                password_hash: Option<&str>,
+                is_admin: bool,
+            ) -> AppResult<User> {
+                let row: UserRow = sqlx::query_as(
+                    "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)
+                     RETURNING id, email, is_admin, created_at",
+                )
+                .bind(email)
+                .bind(password_hash)
+                .bind(is_admin)
+                .bind(now_ms())
+                .fetch_one(executor)
+                .await
+                .map_err(|e| match db_error(e) {
+                    AppError::Conflict(_) => AppError::Conflict(format!("a user with email {email} already exists")),
+                    other => other,
+                })?;
+                Ok(row.into())
+            }
+
             fn push_scope(query: &mut QueryBuilder<'_, $db>, column: &str, scope: Scope) {
                 if let Scope::Owner(owner) = scope {
                     query.push(format!(" AND {column} = ")).push_bind(owner);
@@ -195,21 +218,26 @@ macro_rules! impl_store {
             }
 
             async fn create_user(&self, email: &str, password_hash: Option<&str>, is_admin: bool) -> AppResult<User> {
-                let row: UserRow = sqlx::query_as(
-                    "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)
-                     RETURNING id, email, is_admin, created_at",
-                )
-                .bind(email)
-                .bind(password_hash)
-                .bind(is_admin)
-                .bind(now_ms())
-                .fetch_one(&self.writer)
-                .await
-                .map_err(|e| match db_error(e) {
-                    AppError::Conflict(_) => AppError::Conflict(format!("a user with email {email} already exists")),
-                    other => other,
-                })?;
-                Ok(row.into())
+                Self::insert_user(&self.writer, email, password_hash, is_admin).await
+            }
+
+            async fn create_first_admin(&self, email: &str, password_hash: &str) -> AppResult<User> {
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
+                // The `setup` setting is the lock: a set-up racing this one waits
+                // for this transaction on PostgreSQL (SQLite has one writer) and
+                // then finds the key taken.
+                let claimed = sqlx::query("INSERT INTO settings (key, value) VALUES ('setup', $1) ON CONFLICT (key) DO NOTHING")
+                    .bind(Json(serde_json::json!({ "admin": email, "at": now_ms() })))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                if claimed == 0 {
+                    return Err(AppError::Conflict("Weft is already set up; sign in instead".into()));
+                }
+                let admin = Self::insert_user(&mut *tx, email, Some(password_hash), true).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(admin)
             }
 
             async fn user_by_email(&self, email: &str) -> AppResult<Option<User>> {

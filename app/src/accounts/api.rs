@@ -62,7 +62,9 @@ pub async fn set_up_admin(email: String, password: String) -> Result<User, AppEr
             let email = normalized_email(&email)?;
             passwords::check_password_rules(&password)?;
             let hash = passwords::hash_password(password).await?;
-            let admin = ctx.store.create_user(&email, Some(&hash), true).await?;
+            // Checked again where it is decided: two set-ups can both pass the
+            // check above while their passwords hash.
+            let admin = ctx.store.create_first_admin(&email, &hash).await?;
             if let Some(local) = ctx.store.user_by_email(crate::model::LOCAL_USER_EMAIL).await? {
                 ctx.store.transfer_ownership(local.id, admin.id).await?;
             }

@@ -414,8 +414,9 @@ impl Engine {
         }
     }
 
-    /// Events of an execution running here; `None` when it does not run here.
-    pub fn subscribe(&self, id: ExecutionId) -> Option<broadcast::Receiver<RunEvent>> {
+    /// Events of an execution running here — what its nodes streamed so far,
+    /// then the live events —; `None` when it does not run here.
+    pub fn subscribe(&self, id: ExecutionId) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
         self.events.subscribe(id)
     }
 

@@ -13,13 +13,15 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use support::TestDb;
 use weft::engine::{Engine, EngineSettings};
 
 /// An OpenAI-compatible server. The prompt steers it: `FAIL` answers 500,
 /// `SLOW` waits two seconds, `PLAIN` answers with one JSON document even when
-/// asked to stream (as some servers do); otherwise `stream: true` gets events.
+/// asked to stream (as some servers do), `PAUSE` streams the first half of its
+/// answer, waits 300 ms, then the rest; otherwise `stream: true` gets events.
 #[derive(Clone, Default)]
 struct FakeLlm {
     requests: Arc<AtomicUsize>,
@@ -48,8 +50,19 @@ async fn chat(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response 
             json!({"model": "fake-1", "choices": [{"delta": {"content": second}}]}),
             json!({"model": "fake-1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
         ];
-        let mut text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-        text.push_str("data: [DONE]\n\n");
+        let mut chunks: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        chunks.push("data: [DONE]\n\n".into());
+        if prompt.contains("PAUSE") {
+            let body = futures::stream::iter(chunks.into_iter().enumerate()).then(|(i, chunk)| async move {
+                if i == 1 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Ok::<_, std::convert::Infallible>(chunk)
+            });
+            let headers = [(axum::http::header::CONTENT_TYPE, "text/event-stream")];
+            return (headers, axum::body::Body::from_stream(body)).into_response();
+        }
+        let text = chunks.concat();
         return ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], text).into_response();
     }
     Json(json!({"model": "fake-1", "choices": [{"message": {"content": answer}}], "usage": {"total_tokens": 5}}))
@@ -370,6 +383,33 @@ async fn llm_answers_stream_tokens_as_events() {
     assert_eq!(tokens.len(), 2);
     let report = handle.done.await.unwrap().unwrap();
     assert_eq!(node(&report, "ask").output.as_ref().unwrap()["model"], "fake-1");
+}
+
+#[tokio::test]
+async fn a_listener_joining_mid_answer_gets_the_text_so_far_then_the_rest() {
+    let h = harness(|_| {}).await;
+    let version = h.version(llm_workflow("PAUSE half way", false)).await;
+    let mut handle = h.engine.start(&version, h.owner.id, Trigger::Manual, json!({})).await.unwrap();
+    loop {
+        match handle.events.recv().await.unwrap() {
+            RunEvent::Token { .. } => break,
+            RunEvent::Finished { .. } => panic!("the run ended before its first token"),
+            _ => {}
+        }
+    }
+    // The upstream now pauses 300 ms after the first half of its answer.
+    let (so_far, mut live) = h.engine.subscribe(handle.execution.id).expect("the run is here");
+    assert_eq!(so_far, vec![RunEvent::Streamed { node: "ask".into(), text: "echo: PAUS".into() }]);
+    let mut rest = String::new();
+    loop {
+        match live.recv().await.unwrap() {
+            RunEvent::Token { text, .. } => rest.push_str(&text),
+            RunEvent::Finished { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(rest, "E half way", "every token once: the text so far, then live");
+    handle.done.await.unwrap().unwrap();
 }
 
 #[tokio::test]

@@ -179,8 +179,10 @@ const REMOTE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 /// runs in another process (or waits in the queue), its stored node states are
 /// followed instead, so the stream works whichever process runs it. For a
 /// finished execution: its final node states and the `finished` event.
-/// The run's events as server-sent events (`node`, `token`, `finished`), live
-/// whichever process runs it; a finished run replays its node states and ends.
+/// The run's events as server-sent events (`node`, `token`, `streamed`,
+/// `finished`), live whichever process runs it; a finished run replays its node
+/// states and ends. A listener that joins while an LLM node answers first gets
+/// a `streamed` event with the node's text so far (in the process that runs it).
 #[utoipa::path(get, path = "/api/v1/executions/{id}/events", tag = "executions", params(("id" = i64, Path)),
     responses(
         (status = 200, description = "An event stream; each event's data is a RunEvent", content_type = "text/event-stream", body = RunEvent),
@@ -209,7 +211,7 @@ pub async fn event_stream(
     let live = engine.subscribe(id);
     let execution = store.execution(scope, id).await?;
     let events: std::pin::Pin<Box<dyn Stream<Item = RunEvent> + Send>> = match live {
-        Some(receiver) => Box::pin(follow_live(receiver)),
+        Some((so_far, receiver)) => Box::pin(stream::iter(so_far).chain(follow_live(receiver))),
         None => Box::pin(follow_stored(store, scope, execution)),
     };
     let events = events.take_until(engine.shutting_down());
@@ -220,6 +222,7 @@ fn to_sse(event: &RunEvent) -> Event {
     let name = match event {
         RunEvent::Node { .. } => "node",
         RunEvent::Token { .. } => "token",
+        RunEvent::Streamed { .. } => "streamed",
         RunEvent::Finished { .. } => "finished",
     };
     Event::default().event(name).json_data(event).unwrap_or_default()

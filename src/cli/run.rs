@@ -174,8 +174,11 @@ impl Display {
                     self.write(&format!("{node} {status}{detail}\n"));
                 }
             }
-            RunEvent::Token { node, text } => {
+            RunEvent::Token { node, text } | RunEvent::Streamed { node, text } => {
                 if let Some(line) = self.lines.get_mut(node) {
+                    if matches!(event, RunEvent::Streamed { .. }) {
+                        line.detail.clear();
+                    }
                     line.detail.push_str(text);
                     let tail: String =
                         line.detail.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();

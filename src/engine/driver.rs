@@ -10,10 +10,11 @@ use app::error::{AppError, AppResult};
 use app::model::*;
 use app::ports::ExecutionOutcome;
 use serde_json::{json, Map, Value};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::events::RunEvents;
 use super::nodes::{NodeOutput, NodeScope, NodeServices};
 use super::scheduler::{Completion, NodeIndex, NodeState, Scheduler};
 use super::{build_report, Engine};
@@ -91,7 +92,7 @@ struct Run<'a> {
     scheduler: Scheduler,
     recorder: Recorder,
     outputs: Map<String, Value>,
-    events: broadcast::Sender<RunEvent>,
+    events: RunEvents,
     /// Results recorded before a takeover or restart: these nodes are not run
     /// again, their recorded results are fed to the scheduler instead.
     replay: HashMap<NodeIndex, Result<NodeOutput, String>>,
@@ -100,7 +101,7 @@ struct Run<'a> {
 impl Run<'_> {
     fn publish(&self, node: NodeIndex) {
         let run = &self.recorder.runs[node];
-        let _ = self.events.send(RunEvent::Node {
+        self.events.send(RunEvent::Node {
             node: run.node_id.clone(),
             status: run.status,
             attempt: run.attempt,
@@ -243,7 +244,7 @@ fn recorded_result(node: &ValidatedNode, run: &NodeRun) -> Option<Result<NodeOut
 pub(super) async fn drive(
     engine: &Arc<Engine>,
     start: RunStart,
-    events: broadcast::Sender<RunEvent>,
+    events: RunEvents,
     control: RunControl,
 ) -> AppResult<ExecutionReport> {
     let RunStart { execution_id, started_at, workflow, input, recorded } = start;
@@ -394,7 +395,7 @@ pub(super) async fn drive(
     let outcome = ExecutionOutcome { status, error: error.clone(), finished_at };
     engine.finish(execution_id, last_runs, outcome).await?;
     // Only now, with everything stored, is the run reported as finished.
-    let _ = run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
+    run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
 
     Ok(build_report(execution_id, status, error, Some(started_at), Some(finished_at), run.recorder.runs))
 }
@@ -421,7 +422,7 @@ async fn run_with_policy(
     services: &Arc<NodeServices>,
     node: &ValidatedNode,
     scope: &NodeScope,
-    events: &broadcast::Sender<RunEvent>,
+    events: &RunEvents,
     progress: &mpsc::UnboundedSender<Progress>,
     index: NodeIndex,
 ) -> TaskResult {

@@ -9,9 +9,10 @@ pub mod template;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::model::{NodeConfig, RunEvent};
+use app::model::NodeConfig;
 use serde_json::{Map, Value};
-use tokio::sync::broadcast;
+
+use super::events::RunEvents;
 
 /// Everything a node sees: the run's input and the outputs of decided nodes.
 #[derive(Debug, Clone)]
@@ -64,7 +65,7 @@ impl NodeServices {
         self: &Arc<Self>,
         config: &NodeConfig,
         scope: &NodeScope,
-        events: &broadcast::Sender<RunEvent>,
+        events: &RunEvents,
     ) -> Result<NodeOutput, String> {
         match config {
             NodeConfig::Template(c) => template::render_node(c, scope).map(NodeOutput::value),

@@ -26,6 +26,9 @@ pub enum RunEvent {
     },
     /// A piece of an LLM answer, as the provider streams it.
     Token { node: String, text: String },
+    /// Everything a node has streamed so far in its current attempt: what a
+    /// listener that joins mid-answer gets first. Replaces, not appends.
+    Streamed { node: String, text: String },
     /// The run ended; nothing follows.
     Finished { status: ExecutionStatus, error: Option<String>, at: i64 },
 }

@@ -79,6 +79,12 @@ impl LiveRun {
     fn apply(&self, event: RunEvent) {
         match event {
             RunEvent::Node { node, status, attempt, output, error, at } => {
+                if status == NodeStatus::Running {
+                    // A new attempt answers afresh.
+                    self.tokens.update(|t| {
+                        t.remove(&node);
+                    });
+                }
                 self.runs.update(|runs| {
                     let run = runs.entry(node.clone()).or_insert_with(|| NodeRun::queued(self.id, &node));
                     run.status = status;
@@ -97,6 +103,9 @@ impl LiveRun {
                 });
             }
             RunEvent::Token { node, text } => self.tokens.update(|t| t.entry(node).or_default().push_str(&text)),
+            RunEvent::Streamed { node, text } => self.tokens.update(|t| {
+                t.insert(node, text);
+            }),
             RunEvent::Finished { status, error, .. } => {
                 self.status.set(status);
                 self.error.set(error);
@@ -114,7 +123,7 @@ fn follow(live: LiveRun) {
 
     let Ok(mut source) = EventSource::new(&format!("/executions/{}/events", live.id)) else { return };
     let streams: Vec<_> =
-        ["node", "token", "finished"].iter().filter_map(|name| source.subscribe(*name).ok()).collect();
+        ["node", "token", "streamed", "finished"].iter().filter_map(|name| source.subscribe(*name).ok()).collect();
     let mut events = futures::stream::select_all(streams);
     leptos::task::spawn_local(async move {
         while let Some(Ok((_, message))) = events.next().await {

@@ -15,10 +15,11 @@ use app::model::node_config::LlmConfig;
 use app::model::RunEvent;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::template::render;
 use super::NodeScope;
+use crate::engine::events::RunEvents;
 
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
@@ -140,12 +141,7 @@ impl LlmClient {
         self.current().cache.invalidate_all();
     }
 
-    pub async fn run_node(
-        &self,
-        config: &LlmConfig,
-        scope: &NodeScope,
-        events: &broadcast::Sender<RunEvent>,
-    ) -> Result<Value, String> {
+    pub async fn run_node(&self, config: &LlmConfig, scope: &NodeScope, events: &RunEvents) -> Result<Value, String> {
         let current = self.current();
         let model =
             if config.model.trim().is_empty() { current.settings.default_model.clone() } else { config.model.clone() };
@@ -157,7 +153,7 @@ impl LlmClient {
             max_tokens: config.max_tokens,
         };
         let on_token = |text: &str| {
-            let _ = events.send(RunEvent::Token { node: scope.node_id.clone(), text: text.to_string() });
+            events.send(RunEvent::Token { node: scope.node_id.clone(), text: text.to_string() });
         };
         let (answer, cached) = if config.cache {
             let mut called = false;

@@ -6,6 +6,7 @@
 //! and the few statements where the two differ (name search).
 
 mod error;
+mod lists;
 mod rows;
 #[macro_use]
 mod sql;

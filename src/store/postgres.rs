@@ -41,11 +41,11 @@ impl PostgresStore {
     fn page_reader(&self) -> Option<&crate::store::sqlite::PageReader> {
         None
     }
+}
 
-    /// Case-insensitive substring search, served by the `workflows_name_trgm` index.
-    fn push_name_search(query: &mut sqlx::QueryBuilder<'_, Postgres>, search: &str) {
-        query.push(" AND lower(w.name) LIKE ").push_bind(crate::store::like_pattern(search)).push(" ESCAPE '\\'");
-    }
+/// Case-insensitive substring search, served by the `workflows_name_trgm` index.
+fn name_search(search: &str) -> (&'static str, String, &'static str) {
+    (" AND lower(w.name) LIKE ", crate::store::like_pattern(search), " ESCAPE '\\'")
 }
 
 impl_store!(PostgresStore, sqlx::Postgres, "postgres");

@@ -7,8 +7,12 @@
 //! - fields `pool: sqlx::Pool<DB>` for reads and `writer: sqlx::Pool<DB>` for
 //!   writes (on SQLite a one-connection pool, so writers queue in the pool
 //!   instead of sleeping in SQLite's busy handler; on PostgreSQL the same pool);
-//! - `fn push_name_search(query: &mut QueryBuilder<DB>, search: &str)`, which
-//!   appends a condition on `w.name` served by that backend's search index.
+//! and its module a function `name_search(search: &str) -> (&str, String, &str)`:
+//! a condition on `w.name` served by that backend's search index
+//! (`lists::NameSearch`).
+//!
+//! The list pages' SQL and the history's filters live in `lists`, shared with
+//! the SQLite page reader.
 
 /// Columns of a workflow list row, with its latest execution found by an
 /// indexed subquery (`executions_workflow_created`): one query, not one per row.
@@ -50,6 +54,7 @@ macro_rules! impl_store {
         use sqlx::QueryBuilder;
 
         use crate::store::error::{db_error, not_found};
+        use crate::store::lists;
         use crate::store::like_pattern;
         use crate::store::now_ms;
         use crate::store::rows::*;
@@ -79,36 +84,10 @@ macro_rules! impl_store {
                 Ok(row.into())
             }
 
-            fn push_scope(query: &mut QueryBuilder<'_, $db>, column: &str, scope: Scope) {
-                if let Scope::Owner(owner) = scope {
-                    query.push(format!(" AND {column} = ")).push_bind(owner);
-                }
-            }
-
-            /// The history's filters, as one WHERE clause for lists, counts and the chart.
-            fn push_execution_filter<'a>(query: &mut QueryBuilder<'a, $db>, scope: Scope, filter: &'a ExecutionFilter) {
-                Self::push_scope(query, "owner_id", scope);
-                if let Some(owner) = filter.owner_id {
-                    query.push(" AND owner_id = ").push_bind(owner);
-                }
-                if let Some(workflow) = filter.workflow_id {
-                    query.push(" AND workflow_id = ").push_bind(workflow);
-                }
-                if let Some(status) = filter.status {
-                    query.push(" AND status = ").push_bind(status.as_str());
-                }
-                if let Some(from) = filter.from {
-                    query.push(" AND created_at >= ").push_bind(from);
-                }
-                if let Some(to) = filter.to {
-                    query.push(" AND created_at < ").push_bind(to);
-                }
-            }
-
             async fn summary(&self, scope: Scope, id: WorkflowId) -> AppResult<WorkflowSummary> {
                 let mut query = QueryBuilder::<$db>::new(WORKFLOW_COLUMNS);
                 query.push(" AND w.id = ").push_bind(id);
-                Self::push_scope(&mut query, "w.owner_id", scope);
+                lists::scope(&mut query, "w.owner_id", scope);
                 let row: WorkflowRow =
                     query.build_query_as().fetch_one(&self.pool).await.map_err(not_found("workflow"))?;
                 row.try_into()
@@ -502,7 +481,7 @@ macro_rules! impl_store {
                     list.push_bind(*id);
                 }
                 summaries.push(")");
-                Self::push_scope(&mut summaries, "w.owner_id", scope);
+                lists::scope(&mut summaries, "w.owner_id", scope);
                 let rows: Vec<WorkflowRow> = summaries.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
                 let mut found: std::collections::HashMap<WorkflowId, WorkflowSummary> = std::collections::HashMap::new();
                 for row in rows {
@@ -540,7 +519,7 @@ macro_rules! impl_store {
                      JOIN workflows w ON w.id = v.workflow_id WHERE v.workflow_id = ",
                 );
                 query.push_bind(id).push(" AND v.version = ").push_bind(version);
-                Self::push_scope(&mut query, "w.owner_id", scope);
+                lists::scope(&mut query, "w.owner_id", scope);
                 let row: VersionRow =
                     query.build_query_as().fetch_one(&self.pool).await.map_err(not_found("workflow version"))?;
                 Ok(row.into())
@@ -570,15 +549,8 @@ macro_rules! impl_store {
                     return pages.workflows(scope, search, after, limit).await;
                 }
                 let limit = limit.clamp(1, MAX_PAGE);
-                let mut query = QueryBuilder::<$db>::new(WORKFLOW_COLUMNS);
-                Self::push_scope(&mut query, "w.owner_id", scope);
-                if let Some(search) = search.filter(|s| !s.is_empty()) {
-                    Self::push_name_search(&mut query, search);
-                }
-                if let Some(after) = after {
-                    query.push(" AND (w.updated_at, w.id) < (").push_bind(after.at).push(", ").push_bind(after.id).push(")");
-                }
-                query.push(" ORDER BY w.updated_at DESC, w.id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+                let mut query = QueryBuilder::<$db>::new("");
+                lists::workflows_page(&mut query, scope, search, name_search, after, limit);
                 let rows: Vec<WorkflowRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
                 let items = rows.into_iter().map(WorkflowSummary::try_from).collect::<AppResult<Vec<_>>>()?;
                 Ok(page_of(items, limit, |w| Cursor { at: w.updated_at, id: w.id }))
@@ -587,7 +559,7 @@ macro_rules! impl_store {
             async fn delete_workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<()> {
                 let mut query = QueryBuilder::<$db>::new("DELETE FROM workflows WHERE id = ");
                 query.push_bind(id);
-                Self::push_scope(&mut query, "owner_id", scope);
+                lists::scope(&mut query, "owner_id", scope);
                 let done = query.build().execute(&self.writer).await.map_err(db_error)?;
                 if done.rows_affected() == 0 {
                     return Err(AppError::NotFound("workflow".into()));
@@ -795,7 +767,7 @@ macro_rules! impl_store {
                     "UPDATE executions SET status = 'cancelled', error = 'the run was cancelled', finished_at = ",
                 );
                 query.push_bind(now_ms()).push(", lease_expires_at = 0 WHERE status = 'queued' AND id = ").push_bind(id);
-                Self::push_scope(&mut query, "owner_id", scope);
+                lists::scope(&mut query, "owner_id", scope);
                 if query.build().execute(&self.writer).await.map_err(db_error)?.rows_affected() == 1 {
                     return Ok(ExecutionStatus::Cancelled);
                 }
@@ -803,7 +775,7 @@ macro_rules! impl_store {
                     "UPDATE executions SET cancel_requested = TRUE WHERE status = 'running' AND id = ",
                 );
                 query.push_bind(id);
-                Self::push_scope(&mut query, "owner_id", scope);
+                lists::scope(&mut query, "owner_id", scope);
                 if query.build().execute(&self.writer).await.map_err(db_error)?.rows_affected() == 1 {
                     return Ok(ExecutionStatus::Running);
                 }
@@ -814,7 +786,7 @@ macro_rules! impl_store {
             async fn execution(&self, scope: Scope, id: ExecutionId) -> AppResult<Execution> {
                 let mut query = QueryBuilder::<$db>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = "));
                 query.push_bind(id);
-                Self::push_scope(&mut query, "owner_id", scope);
+                lists::scope(&mut query, "owner_id", scope);
                 let row: ExecutionRow =
                     query.build_query_as().fetch_one(&self.pool).await.map_err(not_found("execution"))?;
                 row.try_into()
@@ -844,12 +816,8 @@ macro_rules! impl_store {
                     return pages.executions(scope, filter, after, limit).await;
                 }
                 let limit = limit.clamp(1, MAX_PAGE);
-                let mut query = QueryBuilder::<$db>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"));
-                Self::push_execution_filter(&mut query, scope, filter);
-                if let Some(after) = after {
-                    query.push(" AND (created_at, id) < (").push_bind(after.at).push(", ").push_bind(after.id).push(")");
-                }
-                query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+                let mut query = QueryBuilder::<$db>::new("");
+                lists::executions_page(&mut query, scope, filter, after, limit);
                 let rows: Vec<ExecutionRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
                 let items = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
                 Ok(page_of(items, limit, |e| Cursor { at: e.created_at, id: e.id }))
@@ -858,7 +826,7 @@ macro_rules! impl_store {
             async fn count_executions_up_to(&self, scope: Scope, filter: &ExecutionFilter, cap: u32) -> AppResult<i64> {
                 // Counting stops at the cap: a million-row history costs no more than `cap` index entries.
                 let mut query = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM (SELECT 1 FROM executions WHERE 1 = 1");
-                Self::push_execution_filter(&mut query, scope, filter);
+                lists::execution_filter(&mut query, scope, filter);
                 query.push(" LIMIT ").push_bind(i64::from(cap)).push(") capped");
                 query.build_query_scalar().fetch_one(&self.pool).await.map_err(db_error)
             }
@@ -867,7 +835,7 @@ macro_rules! impl_store {
                 let mut query = QueryBuilder::<$db>::new(
                     "SELECT (created_at / 3600000) * 3600000 AS hour, status, COUNT(*) FROM executions WHERE 1 = 1",
                 );
-                Self::push_execution_filter(&mut query, scope, filter);
+                lists::execution_filter(&mut query, scope, filter);
                 query.push(" GROUP BY hour, status ORDER BY hour, status");
                 let rows: Vec<(i64, String, i64)> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
                 rows.into_iter()
@@ -888,7 +856,7 @@ macro_rules! impl_store {
                     list.push_bind(*id);
                 }
                 query.push(")");
-                Self::push_scope(&mut query, "owner_id", scope);
+                lists::scope(&mut query, "owner_id", scope);
                 query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)
             }
 

@@ -143,13 +143,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The shared sqlx list code needs this hook to compile; SQLite never runs
-    /// that code (its page reader serves lists), and both build one clause.
-    fn push_name_search(query: &mut sqlx::QueryBuilder<'_, Sqlite>, search: &str) {
-        let (before, pattern, after) = name_search(search);
-        query.push(before).push_bind(pattern).push(after);
-    }
-
     /// SQLite serves list pages itself, without sqlx (see `pages`).
     fn page_reader(&self) -> Option<&PageReader> {
         Some(&self.pages)

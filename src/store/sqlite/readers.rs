@@ -27,12 +27,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use app::error::{AppError, AppResult};
-use app::model::{Cursor, Scope};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool::Runtime;
 use deadpool_sync::SyncWrapper;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, ErrorCode, Row};
+
+use crate::store::lists::SqlWriter;
 
 /// SQLite virtual-machine instructions between two looks at the clock (the
 /// progress handler). A page of 50 workflows with each one's last execution
@@ -49,35 +50,27 @@ thread_local! {
     static INLINE_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// SQL text with its positional parameters, built clause by clause.
+/// SQL text with its positional parameters, built clause by clause
+/// (`lists` writes the pages' queries into it).
+#[derive(Default)]
 pub(crate) struct Sql {
     pub text: String,
     pub params: Vec<SqlValue>,
 }
 
-impl Sql {
-    pub(crate) fn new(select: &str) -> Self {
-        Self { text: select.to_owned(), params: Vec::new() }
+impl SqlWriter for Sql {
+    fn sql(&mut self, text: &str) {
+        self.text.push_str(text);
     }
 
-    /// Appends `clause` followed by a placeholder for `value`.
-    pub(crate) fn push(&mut self, clause: &str, value: impl Into<SqlValue>) {
-        self.text.push_str(clause);
+    fn int(&mut self, value: i64) {
         self.text.push('?');
-        self.params.push(value.into());
+        self.params.push(SqlValue::Integer(value));
     }
 
-    pub(crate) fn scope(&mut self, column: &str, scope: Scope) {
-        if let Scope::Owner(owner) = scope {
-            self.push(&format!(" AND {column} = "), owner);
-        }
-    }
-
-    /// Rows strictly after the cursor in (time, id) descending order.
-    pub(crate) fn after(&mut self, at_column: &str, id_column: &str, after: Cursor) {
-        self.push(&format!(" AND ({at_column}, {id_column}) < ("), after.at);
-        self.push(", ", after.id);
-        self.text.push(')');
+    fn text(&mut self, value: String) {
+        self.text.push('?');
+        self.params.push(SqlValue::Text(value));
     }
 }
 
@@ -245,9 +238,10 @@ mod tests {
 
     /// A statement whose cost grows with `n`: SQLite counts to it.
     fn count_to(n: i64) -> Sql {
-        let mut query = Sql::new("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ");
-        query.push("", n);
-        query.text.push_str(") SELECT count(*) FROM c");
+        let mut query = Sql::default();
+        query.sql("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ");
+        query.int(n);
+        query.sql(") SELECT count(*) FROM c");
         query
     }
 
@@ -296,7 +290,8 @@ mod tests {
         });
 
         let started = Instant::now();
-        let count = Sql::new("SELECT count(*) FROM t");
+        let mut count = Sql::default();
+        count.sql("SELECT count(*) FROM t");
         assert_eq!(readers.read(count, first_column).await.unwrap(), vec![1], "read once the lock was released");
         assert!(started.elapsed() >= Duration::from_millis(250), "it waited for the lock rather than failing");
         assert_eq!(readers.moved_to_blocking_pool(), 1);

@@ -431,6 +431,7 @@ async fn run_with_policy(
     let mut attempt = 1;
     loop {
         let _ = progress.send(Progress::AttemptStarted { node: index, attempt, at: now_ms() });
+        events.attempt_started(&scope.node_id);
         let work = services.run(&node.config, scope, events);
         let result = match node.policy.timeout_ms {
             Some(ms) => tokio::time::timeout(Duration::from_millis(ms), work)

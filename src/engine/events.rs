@@ -5,12 +5,16 @@
 //! so a listener that joins while a node is still answering would see the
 //! answer only from its join onwards. Each channel therefore keeps the text
 //! every node has streamed in its current attempt, and a new listener gets it
-//! first, as one `Streamed` event per node, then the live events.
+//! first, as one `Streamed` event per node, then the live events. A new
+//! attempt of a node that streamed starts afresh: the node's own task says so
+//! (an empty `Streamed`) before its first token, so nothing it streams is
+//! mistaken for the old attempt's — the driver's `Running` event for the
+//! attempt may go out after those tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use app::model::{ExecutionId, RunEvent};
+use app::model::{ExecutionId, NodeStatus, RunEvent};
 use tokio::sync::broadcast;
 
 /// Events buffered per execution for its slowest listener. Every running
@@ -45,14 +49,25 @@ impl RunEvents {
         let mut streamed = self.channel.streamed.lock().expect("streamed text");
         match &event {
             RunEvent::Token { node, text } => streamed.entry(node.clone()).or_default().push_str(text),
-            // A node's new attempt starts its answer afresh; once it ended, its
-            // output carries the whole answer.
-            RunEvent::Node { node, .. } if !streamed.is_empty() => {
+            // Once a node ended, its output carries the whole answer.
+            RunEvent::Node { node, status, .. }
+                if !matches!(status, NodeStatus::Queued | NodeStatus::Running) && !streamed.is_empty() =>
+            {
                 streamed.remove(node);
             }
             _ => {}
         }
         let _ = self.channel.sender.send(event);
+    }
+
+    /// A node begins an attempt (called by its own task, before it runs): if an
+    /// earlier attempt streamed text, it is dropped, and listeners are told with
+    /// an empty `Streamed` event.
+    pub fn attempt_started(&self, node: &str) {
+        let mut streamed = self.channel.streamed.lock().expect("streamed text");
+        if streamed.remove(node).is_some() {
+            let _ = self.channel.sender.send(RunEvent::Streamed { node: node.to_owned(), text: String::new() });
+        }
     }
 
     /// A new listener: what the nodes have streamed so far, and the events
@@ -92,8 +107,6 @@ impl EventHub {
 
 #[cfg(test)]
 mod tests {
-    use app::model::NodeStatus;
-
     use super::*;
 
     fn token(node: &str, text: &str) -> RunEvent {
@@ -130,13 +143,29 @@ mod tests {
     #[test]
     fn a_new_attempt_or_the_end_of_a_node_forgets_its_streamed_text() {
         let hub = EventHub::default();
-        let (events, _first) = hub.open(7);
+        let (events, mut first) = hub.open(7);
+        events.attempt_started("draft");
         events.send(token("draft", "first try"));
-        events.send(node("draft", NodeStatus::Running, 2));
+        // The second attempt's first token may go out before the driver's
+        // `Running` event for it: that event must not drop the token.
+        events.attempt_started("draft");
         events.send(token("draft", "second"));
+        events.send(node("draft", NodeStatus::Running, 2));
         assert_eq!(
             hub.subscribe(7).unwrap().0,
             vec![RunEvent::Streamed { node: "draft".into(), text: "second".into() }]
+        );
+
+        // Listeners already there were told the first try's text is void.
+        let seen: Vec<RunEvent> = std::iter::from_fn(|| first.try_recv().ok()).collect();
+        assert_eq!(
+            seen,
+            vec![
+                token("draft", "first try"),
+                RunEvent::Streamed { node: "draft".into(), text: String::new() },
+                token("draft", "second"),
+                node("draft", NodeStatus::Running, 2),
+            ]
         );
 
         events.send(node("draft", NodeStatus::Succeeded, 2));

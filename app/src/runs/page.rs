@@ -79,12 +79,6 @@ impl LiveRun {
     fn apply(&self, event: RunEvent) {
         match event {
             RunEvent::Node { node, status, attempt, output, error, at } => {
-                if status == NodeStatus::Running {
-                    // A new attempt answers afresh.
-                    self.tokens.update(|t| {
-                        t.remove(&node);
-                    });
-                }
                 self.runs.update(|runs| {
                     let run = runs.entry(node.clone()).or_insert_with(|| NodeRun::queued(self.id, &node));
                     run.status = status;
@@ -103,6 +97,7 @@ impl LiveRun {
                 });
             }
             RunEvent::Token { node, text } => self.tokens.update(|t| t.entry(node).or_default().push_str(&text)),
+            // The text so far (joining mid-answer), or empty: a new attempt.
             RunEvent::Streamed { node, text } => self.tokens.update(|t| {
                 t.insert(node, text);
             }),

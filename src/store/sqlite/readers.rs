@@ -275,26 +275,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("readers.db");
         Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x)").unwrap();
-        let readers = Readers::open(&path, 1, Duration::from_secs(10), Duration::from_secs(60)).unwrap();
+        let readers =
+            std::sync::Arc::new(Readers::open(&path, 1, Duration::from_secs(10), Duration::from_secs(60)).unwrap());
 
         // A writer in exclusive locking mode keeps every other connection out,
         // readers included, until it closes (it can only take that lock while
         // no reader has the file open: the pool opens its connection on the
         // first read). The inline attempt (no busy timeout) finds the
-        // database busy at once.
+        // database busy at once; the lock goes only once the read has moved.
         let holder = Connection::open(&path).unwrap();
         holder.execute_batch("PRAGMA locking_mode = EXCLUSIVE; INSERT INTO t VALUES (1)").unwrap();
+        let watched = readers.clone();
         let release = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while watched.moved_to_blocking_pool() == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             drop(holder);
         });
 
-        let started = Instant::now();
         let mut count = Sql::default();
         count.sql("SELECT count(*) FROM t");
         assert_eq!(readers.read(count, first_column).await.unwrap(), vec![1], "read once the lock was released");
-        assert!(started.elapsed() >= Duration::from_millis(250), "it waited for the lock rather than failing");
-        assert_eq!(readers.moved_to_blocking_pool(), 1);
+        assert_eq!(readers.moved_to_blocking_pool(), 1, "the inline attempt found the file locked");
         release.join().unwrap();
     }
 

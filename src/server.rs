@@ -2,6 +2,7 @@
 //! behind compression and request tracing.
 
 mod access;
+mod credentials;
 mod page_routes;
 mod runs;
 
@@ -93,7 +94,7 @@ pub async fn start(
     let listener =
         TcpListener::bind(options.site_addr).await.with_context(|| format!("listening on {}", options.site_addr))?;
     let addr = listener.local_addr()?;
-    let hooks = Arc::new(HookCache::new(triggers.webhook_cache, signals));
+    let hooks = Arc::new(HookCache::new(triggers.webhook_cache, signals.clone()));
     let api_keys = Arc::new(ApiKeys::default());
     let api = ApiState { store: store.clone(), engine: engine.clone(), keys: api_keys.clone(), hooks: hooks.clone() };
     if role != Role::Web && !triggers.cron_tick.is_zero() {
@@ -110,8 +111,18 @@ pub async fn start(
             let changed = hooks.clone();
             let workflow_changed = Arc::new(move |id| changed.workflow_changed(id));
             let accounts = Accounts::new(SignInLimits::default());
+            credentials::follow_revocations(&signals, &accounts, &api_keys);
+            let credentials_revoked = credentials::announcer(signals.clone());
             let runs = Arc::new(EngineRuns { engine: engine.clone(), store: store.clone() });
-            let ctx = ServerContext { store: store.clone(), accounts, api_keys, runs, configuration, workflow_changed };
+            let ctx = ServerContext {
+                store: store.clone(),
+                accounts,
+                api_keys,
+                runs,
+                configuration,
+                workflow_changed,
+                credentials_revoked,
+            };
             router(ctx, api, limits, options)
         }
     };

@@ -1,5 +1,6 @@
 //! Signals between Weft processes: "an execution was queued", "I hold leases
-//! now", "this execution finished", "cancel this one", "this workflow changed".
+//! now", "this execution finished", "cancel this one", "this workflow changed",
+//! "credentials were revoked".
 //!
 //! On PostgreSQL they travel by LISTEN/NOTIFY on one channel, so idle
 //! processes sleep until something happens instead of polling the queue; every
@@ -32,6 +33,8 @@ pub enum Signal {
     WorkflowChanged(WorkflowId),
     /// An admin changed the instance's settings: read them again.
     SettingsChanged,
+    /// A session ended or an API key was revoked: forget cached credentials.
+    CredentialsRevoked,
     /// Signals may have been missed (the listener reconnected): look again.
     Resync,
 }
@@ -45,6 +48,7 @@ impl Signal {
             Signal::Cancel(id) => format!("cancel:{id}"),
             Signal::WorkflowChanged(id) => format!("workflow:{id}"),
             Signal::SettingsChanged => "settings".into(),
+            Signal::CredentialsRevoked => "credentials".into(),
             Signal::Resync => "resync".into(),
         }
     }
@@ -71,6 +75,7 @@ impl Signal {
             ("cancel", Some(id)) => Signal::Cancel(id),
             ("workflow", Some(id)) => Signal::WorkflowChanged(id),
             ("settings", None) => Signal::SettingsChanged,
+            ("credentials", None) => Signal::CredentialsRevoked,
             ("resync", None) => Signal::Resync,
             _ => return None,
         })
@@ -250,6 +255,7 @@ mod tests {
             Signal::Cancel(8),
             Signal::WorkflowChanged(9),
             Signal::SettingsChanged,
+            Signal::CredentialsRevoked,
             Signal::Resync,
         ] {
             assert_eq!(Signal::decode(&signal.encode()), Some(signal));

@@ -549,3 +549,51 @@ async fn a_settings_change_in_one_process_reaches_the_others() {
     drop((a, b));
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn revoked_credentials_stop_working_in_every_process_at_once() {
+    let _serial = one_at_a_time().await;
+    let Some(db) = TestDb::postgres().await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let hash = weft::cli::hash_password(support::PASSWORD).unwrap();
+    let root = store.create_user("root@example.com", Some(&hash), true).await.unwrap();
+    let (key, secret) = app::accounts::api_keys::create_api_key(store.as_ref(), root.id, "cluster").await.unwrap();
+    let a = Weft::start(&db, logs.path(), "a", &[]).await;
+    let b = Weft::start(&db, logs.path(), "b", &[]).await;
+    let admin = support::sign_in(&a.base, "root@example.com", support::PASSWORD).await.map_err(|r| r.status()).unwrap();
+
+    // b caches both: the key (a minute) and the session (30 s).
+    let api_at_b = || async {
+        let url = format!("{}/api/v1/workflows", b.base);
+        reqwest::Client::new().get(url).bearer_auth(&secret).send().await.unwrap().status()
+    };
+    let session_at_b = || async { admin.post(format!("{}/api/settings/llm", b.base)).send().await.unwrap().status() };
+    assert_eq!(api_at_b().await, reqwest::StatusCode::OK);
+    assert_eq!(session_at_b().await, reqwest::StatusCode::OK);
+
+    async fn soon_refused<F: std::future::Future<Output = reqwest::StatusCode>>(what: &str, ask: impl Fn() -> F) {
+        let started = Instant::now();
+        while ask().await != reqwest::StatusCode::UNAUTHORIZED {
+            assert!(started.elapsed() < Duration::from_secs(3), "b still accepts the {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!("b refused the {what} {:?} after it was revoked at a", started.elapsed());
+    }
+
+    let revoked = admin
+        .post(format!("{}/api/accounts/api-keys/revoke", a.base))
+        .form(&[("id", key.id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), reqwest::StatusCode::OK);
+    soon_refused("revoked API key", api_at_b).await;
+
+    let signed_out = admin.post(format!("{}/api/accounts/sign-out", a.base)).send().await.unwrap();
+    assert_eq!(signed_out.status(), reqwest::StatusCode::OK);
+    soon_refused("ended session", session_at_b).await;
+
+    drop((a, b));
+    db.cleanup().await;
+}

@@ -23,6 +23,9 @@ pub struct ServerContext {
     /// Tells the server that a workflow was created, saved or deleted, so that
     /// webhook caches and the cron scheduler (in every process) follow.
     pub workflow_changed: Arc<dyn Fn(WorkflowId) + Send + Sync>,
+    /// Tells every process that a session ended or an API key was revoked,
+    /// so none keeps accepting it from its cache.
+    pub credentials_revoked: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl ServerContext {

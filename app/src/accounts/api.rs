@@ -109,6 +109,7 @@ pub async fn sign_out() -> Result<(), AppError> {
             let ctx = ServerContext::current()?;
             if let Some(token) = ServerContext::session_token() {
                 ctx.accounts.end_session(ctx.store.as_ref(), &token).await?;
+                (ctx.credentials_revoked)();
             }
             set_cookie(&sessions::expired_session_cookie());
             Ok(())
@@ -178,7 +179,9 @@ pub async fn revoke_api_key(id: i64) -> Result<(), AppError> {
         async {
             let ctx = ServerContext::current()?;
             let user = ctx.viewer().await?;
-            ctx.api_keys.revoke(ctx.store.as_ref(), user.id, id).await
+            ctx.api_keys.revoke(ctx.store.as_ref(), user.id, id).await?;
+            (ctx.credentials_revoked)();
+            Ok(())
         }
         .await,
     )

@@ -15,8 +15,9 @@ use crate::ports::Store;
 
 const KEY_PREFIX: &str = "weft_";
 
-/// Valid keys recently seen, by their full text's hash. Revoking through this
-/// process invalidates at once; elsewhere within the TTL.
+/// Valid keys recently seen, by their full text's hash. Revoking invalidates
+/// at once here, and in other processes when the revocation signal reaches
+/// them (the server follows it); the TTL bounds a lost signal.
 pub struct ApiKeys {
     cache: moka::future::Cache<String, Arc<(ApiKey, User)>>,
 }
@@ -57,6 +58,11 @@ impl ApiKeys {
         }
         self.cache.insert(cache_key, Arc::new((key, user.clone()))).await;
         Ok(user)
+    }
+
+    /// Forgets every cached key (another process revoked one).
+    pub fn forget_cached(&self) {
+        self.cache.invalidate_all();
     }
 
     pub async fn revoke(&self, store: &dyn Store, user: UserId, id: i64) -> AppResult<()> {

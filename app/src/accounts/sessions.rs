@@ -20,8 +20,9 @@ use crate::ports::Store;
 pub const SESSION_COOKIE: &str = "weft_session";
 /// How long a session lasts after sign-in.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How long a resolved session is trusted without asking the database. Signing
-/// out through this process forgets it at once; another process within this time.
+/// How long a resolved session is trusted without asking the database. A
+/// sign-out is forgotten at once in every process (the revocation signal);
+/// this bounds a lost signal.
 const SESSION_CACHE_TTL: Duration = Duration::from_secs(30);
 
 pub fn sha256_hex(text: &str) -> String {
@@ -116,6 +117,12 @@ impl Accounts {
             tracing::warn!(%error, "could not delete expired sessions");
         }
         Ok(token)
+    }
+
+    /// Forgets every cached session (another process ended one): the next
+    /// request of each reads its session from the database again.
+    pub fn forget_cached_sessions(&self) {
+        self.cache.invalidate_all();
     }
 
     pub async fn end_session(&self, store: &dyn Store, token: &str) -> AppResult<()> {

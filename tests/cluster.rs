@@ -597,3 +597,32 @@ async fn revoked_credentials_stop_working_in_every_process_at_once() {
     drop((a, b));
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_across_processes() {
+    let _serial = one_at_a_time().await;
+    let Some(db) = TestDb::postgres().await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let hash = weft::cli::hash_password(support::PASSWORD).unwrap();
+    store.create_user("root@example.com", Some(&hash), true).await.unwrap();
+    let a = Weft::start(&db, logs.path(), "a", &[]).await;
+    let b = Weft::start(&db, logs.path(), "b", &[]).await;
+    let attempt = |base: &str| {
+        let base = base.to_owned();
+        async move {
+            match support::sign_in(&base, "root@example.com", "not-the-password").await {
+                Ok(_) => panic!("a wrong password signed in"),
+                Err(response) => response.status(),
+            }
+        }
+    };
+    // Five a minute per email, whichever process is asked: three at a, two at b...
+    for base in [&a.base, &a.base, &a.base, &b.base, &b.base] {
+        assert_eq!(attempt(base).await, reqwest::StatusCode::BAD_REQUEST);
+    }
+    // ...and b refuses the sixth, though it saw only two itself.
+    assert_eq!(attempt(&b.base).await, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    drop((a, b));
+    db.cleanup().await;
+}

@@ -13,6 +13,7 @@ use support::definition;
 store_suite!(
     users_are_unique_by_email,
     sessions_find_their_user_until_they_expire_or_end,
+    sign_in_attempts_are_counted_per_subject_within_the_window,
     only_users_with_a_password_sign_in_and_count_as_admins,
     the_first_admin_is_created_once_even_by_racing_set_ups,
     a_workflow_starts_at_version_one_and_saves_new_versions,
@@ -69,6 +70,16 @@ async fn the_first_admin_is_created_once_even_by_racing_set_ups(store: Arc<dyn S
     assert_eq!(store.list_users().await.unwrap(), vec![admins[0].clone()]);
     // And once it is done, it stays done.
     assert_eq!(store.create_first_admin("late@example.com", "hash").await.unwrap_err(), already);
+}
+
+async fn sign_in_attempts_are_counted_per_subject_within_the_window(store: Arc<dyn Store>) {
+    assert_eq!(store.record_sign_in_attempt("email:a@x.io", 1_000, 0).await.unwrap(), 1);
+    assert_eq!(store.record_sign_in_attempt("email:a@x.io", 2_000, 0).await.unwrap(), 2);
+    assert_eq!(store.record_sign_in_attempt("email:b@x.io", 2_500, 0).await.unwrap(), 1, "each subject its own");
+    // Only attempts since the window's start count.
+    assert_eq!(store.record_sign_in_attempt("email:a@x.io", 70_000, 10_000).await.unwrap(), 1);
+    assert_eq!(store.delete_sign_in_attempts_before(10_000).await.unwrap(), 3);
+    assert_eq!(store.record_sign_in_attempt("email:a@x.io", 71_000, 0).await.unwrap(), 2, "the old ones are gone");
 }
 
 async fn sessions_find_their_user_until_they_expire_or_end(store: Arc<dyn Store>) {

@@ -105,6 +105,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions that expired before `now`; returns how many.
     async fn delete_expired_sessions(&self, now: i64) -> AppResult<u64>;
 
+    // Sign-in attempts, counted in the database so that every process sharing
+    // it enforces one limit.
+    /// Records an attempt by `subject` at `at`; returns the subject's attempts
+    /// since `since`, this one included.
+    async fn record_sign_in_attempt(&self, subject: &str, at: i64, since: i64) -> AppResult<i64>;
+    /// Forgets attempts made before `before`; returns how many.
+    async fn delete_sign_in_attempts_before(&self, before: i64) -> AppResult<u64>;
+
     // API keys.
     async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey>;
     /// The key with this prefix, its secret's hash and its user; revoked keys are not found.

@@ -327,6 +327,30 @@ macro_rules! impl_store {
                     .map_err(db_error)
             }
 
+            async fn record_sign_in_attempt(&self, subject: &str, at: i64, since: i64) -> AppResult<i64> {
+                sqlx::query("INSERT INTO sign_in_attempts (subject, at) VALUES ($1, $2)")
+                    .bind(subject)
+                    .bind(at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query_scalar("SELECT COUNT(*) FROM sign_in_attempts WHERE subject = $1 AND at >= $2")
+                    .bind(subject)
+                    .bind(since)
+                    .fetch_one(&self.writer)
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn delete_sign_in_attempts_before(&self, before: i64) -> AppResult<u64> {
+                sqlx::query("DELETE FROM sign_in_attempts WHERE at < $1")
+                    .bind(before)
+                    .execute(&self.writer)
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(db_error)
+            }
+
             async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey> {
                 let row: ApiKeyRow = sqlx::query_as(
                     "INSERT INTO api_keys (user_id, name, prefix, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)

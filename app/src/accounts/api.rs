@@ -83,6 +83,7 @@ pub async fn sign_in(email: String, password: String) -> Result<User, AppError> 
             let ctx = ServerContext::current()?;
             let email = email.trim().to_lowercase();
             ctx.accounts.check_sign_in_rate(&email, client_address())?;
+            ctx.accounts.check_shared_sign_in_rate(ctx.store.as_ref(), &email, client_address()).await?;
             let found = ctx.store.credentials(&email).await?;
             let (user, hash) = match found {
                 Some((user, hash)) => (Some(user), Some(hash)),

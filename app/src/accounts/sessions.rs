@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,7 +59,11 @@ pub fn expired_session_cookie() -> String {
 }
 
 /// Sign-in attempts allowed: per email (guessing one account's password) and
-/// per client address (trying many accounts). Each process counts its own.
+/// per client address (trying many accounts). Counted twice: by each process
+/// in memory (a refused attempt there costs no database write), and in the
+/// database over the last minute, so that several processes sharing it still
+/// allow only this many in all.
+#[derive(Debug, Clone, Copy)]
 pub struct SignInLimits {
     pub per_email_per_minute: u32,
     pub per_address_per_minute: u32,
@@ -75,9 +79,19 @@ pub struct Accounts {
     cache: moka::future::Cache<String, User>,
     by_email: DefaultKeyedRateLimiter<String>,
     by_address: DefaultKeyedRateLimiter<IpAddr>,
+    limits: SignInLimits,
+    /// The minute this process last swept old sign-in attempts from the database.
+    attempts_swept: AtomicI64,
     /// Once an admin exists it always will (nobody deletes the last one), so
     /// the set-up check stops asking the database.
     admin_exists: AtomicBool,
+}
+
+/// How far back the database's count of sign-in attempts looks.
+const SIGN_IN_WINDOW: Duration = Duration::from_secs(60);
+
+fn too_many_sign_ins() -> AppError {
+    AppError::RateLimited("too many sign-in attempts; wait a minute and try again".into())
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -90,6 +104,8 @@ impl Accounts {
             cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(SESSION_CACHE_TTL).build(),
             by_email: RateLimiter::keyed(per_minute(limits.per_email_per_minute)),
             by_address: RateLimiter::keyed(per_minute(limits.per_address_per_minute)),
+            limits,
+            attempts_swept: AtomicI64::new(0),
             admin_exists: AtomicBool::new(false),
         })
     }
@@ -131,14 +147,43 @@ impl Accounts {
         store.delete_session(&hash).await
     }
 
-    /// Counts a sign-in attempt; refuses it when the email or the address has
-    /// made too many lately.
+    /// Counts a sign-in attempt in this process; refuses it when the email or
+    /// the address has made too many lately.
     pub fn check_sign_in_rate(&self, email: &str, address: Option<IpAddr>) -> AppResult<()> {
-        let too_many = || AppError::RateLimited("too many sign-in attempts; wait a minute and try again".into());
         if let Some(address) = address {
-            self.by_address.check_key(&address).map_err(|_| too_many())?;
+            self.by_address.check_key(&address).map_err(|_| too_many_sign_ins())?;
         }
-        self.by_email.check_key(&email.to_lowercase()).map_err(|_| too_many())
+        self.by_email.check_key(&email.to_lowercase()).map_err(|_| too_many_sign_ins())
+    }
+
+    /// Counts a sign-in attempt in the database; refuses it when the email or
+    /// the address made more than their limit in the last minute, through any
+    /// process. Attempts older than that are swept, at most once a minute per process.
+    pub async fn check_shared_sign_in_rate(
+        &self,
+        store: &dyn Store,
+        email: &str,
+        address: Option<IpAddr>,
+    ) -> AppResult<()> {
+        let now = now_ms();
+        let since = now - SIGN_IN_WINDOW.as_millis() as i64;
+        let minute = now / 60_000;
+        if self.attempts_swept.fetch_max(minute, Ordering::Relaxed) < minute {
+            if let Err(error) = store.delete_sign_in_attempts_before(since).await {
+                tracing::warn!(%error, "could not delete old sign-in attempts");
+            }
+        }
+        if let Some(address) = address {
+            let attempts = store.record_sign_in_attempt(&format!("address:{address}"), now, since).await?;
+            if attempts > i64::from(self.limits.per_address_per_minute) {
+                return Err(too_many_sign_ins());
+            }
+        }
+        let attempts = store.record_sign_in_attempt(&format!("email:{}", email.to_lowercase()), now, since).await?;
+        if attempts > i64::from(self.limits.per_email_per_minute) {
+            return Err(too_many_sign_ins());
+        }
+        Ok(())
     }
 
     pub async fn needs_setup(&self, store: &dyn Store) -> AppResult<bool> {

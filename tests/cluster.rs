@@ -505,16 +505,34 @@ async fn a_web_process_leaves_runs_to_a_worker_and_still_follows_them() {
     db.cleanup().await;
 }
 
+/// Two `weft serve` processes, a and b, on one fresh PostgreSQL database that
+/// has an admin, root@example.com (password `support::PASSWORD`); `None`
+/// without PostgreSQL. The caller holds `one_at_a_time` first.
+struct TwoProcesses {
+    db: TestDb,
+    logs: tempfile::TempDir,
+    root: User,
+    a: Weft,
+    b: Weft,
+}
+
+impl TwoProcesses {
+    async fn start() -> Option<Self> {
+        let db = TestDb::postgres().await?;
+        let logs = tempfile::tempdir().unwrap();
+        let store = db.store().await;
+        let hash = weft::cli::hash_password(support::PASSWORD).unwrap();
+        let root = store.create_user("root@example.com", Some(&hash), true).await.unwrap();
+        let a = Weft::start(&db, logs.path(), "a", &[]).await;
+        let b = Weft::start(&db, logs.path(), "b", &[]).await;
+        Some(Self { db, logs, root, a, b })
+    }
+}
+
 #[tokio::test]
 async fn a_settings_change_in_one_process_reaches_the_others() {
     let _serial = one_at_a_time().await;
-    let Some(db) = TestDb::postgres().await else { return };
-    let logs = tempfile::tempdir().unwrap();
-    let store = db.store().await;
-    let hash = weft::cli::hash_password(support::PASSWORD).unwrap();
-    store.create_user("root@example.com", Some(&hash), true).await.unwrap();
-    let a = Weft::start(&db, logs.path(), "a", &[]).await;
-    let b = Weft::start(&db, logs.path(), "b", &[]).await;
+    let Some(TwoProcesses { db, logs: _logs, a, b, .. }) = TwoProcesses::start().await else { return };
     // Sessions live in the database: signed in at a, the cookie works at b too.
     let admin = support::sign_in(&a.base, "root@example.com", support::PASSWORD).await.map_err(|r| r.status()).unwrap();
     let read_at_b = || async {
@@ -553,14 +571,9 @@ async fn a_settings_change_in_one_process_reaches_the_others() {
 #[tokio::test]
 async fn revoked_credentials_stop_working_in_every_process_at_once() {
     let _serial = one_at_a_time().await;
-    let Some(db) = TestDb::postgres().await else { return };
-    let logs = tempfile::tempdir().unwrap();
+    let Some(TwoProcesses { db, logs: _logs, root, a, b }) = TwoProcesses::start().await else { return };
     let store = db.store().await;
-    let hash = weft::cli::hash_password(support::PASSWORD).unwrap();
-    let root = store.create_user("root@example.com", Some(&hash), true).await.unwrap();
     let (key, secret) = app::accounts::api_keys::create_api_key(store.as_ref(), root.id, "cluster").await.unwrap();
-    let a = Weft::start(&db, logs.path(), "a", &[]).await;
-    let b = Weft::start(&db, logs.path(), "b", &[]).await;
     let admin = support::sign_in(&a.base, "root@example.com", support::PASSWORD).await.map_err(|r| r.status()).unwrap();
 
     // b caches both: the key (a minute) and the session (30 s).
@@ -601,13 +614,7 @@ async fn revoked_credentials_stop_working_in_every_process_at_once() {
 #[tokio::test]
 async fn sign_in_attempts_are_limited_across_processes() {
     let _serial = one_at_a_time().await;
-    let Some(db) = TestDb::postgres().await else { return };
-    let logs = tempfile::tempdir().unwrap();
-    let store = db.store().await;
-    let hash = weft::cli::hash_password(support::PASSWORD).unwrap();
-    store.create_user("root@example.com", Some(&hash), true).await.unwrap();
-    let a = Weft::start(&db, logs.path(), "a", &[]).await;
-    let b = Weft::start(&db, logs.path(), "b", &[]).await;
+    let Some(TwoProcesses { db, logs: _logs, a, b, .. }) = TwoProcesses::start().await else { return };
     let attempt = |base: &str| {
         let base = base.to_owned();
         async move {

@@ -214,6 +214,11 @@ async fn name_search_ignores_case_and_matches_substrings(store: Arc<dyn Store>) 
     assert_eq!(names(store.list_workflows(scope, Some("%"), None, 50).await.unwrap()), ["100% done_ok"]);
     assert_eq!(names(store.list_workflows(scope, Some("e_o"), None, 50).await.unwrap()), ["100% done_ok"]);
     assert!(store.list_workflows(scope, Some("nothing like it"), None, 50).await.unwrap().items.is_empty());
+    // A NUL character is refused, not sent to the database (schemathesis found a 500).
+    assert!(matches!(
+        store.list_workflows(scope, Some("ab\0c"), None, 50).await,
+        Err(AppError::BadRequest(message)) if message.contains("NUL")
+    ));
     // Quotes cannot break out of the search.
     assert!(store.list_workflows(scope, Some("\"a\" OR \"b"), None, 50).await.unwrap().items.is_empty());
 }

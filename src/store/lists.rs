@@ -4,6 +4,7 @@
 //! through the SQLite page reader's `Sql` (rusqlite). The store suite checks
 //! both backends return the same pages.
 
+use app::error::{AppError, AppResult};
 use app::model::{Cursor, ExecutionFilter, Scope};
 
 use super::sql::{EXECUTION_COLUMNS, WORKFLOW_COLUMNS};
@@ -71,7 +72,9 @@ pub(crate) fn execution_filter(query: &mut impl SqlWriter, within: Scope, filter
 }
 
 /// A page of the caller's workflows, newest change first, with each one's
-/// last execution: `limit` rows and one more, to know whether another page follows.
+/// last execution: `limit` rows and one more, to know whether another page
+/// follows. A search holding a NUL character is refused: PostgreSQL's text
+/// cannot hold one, and in SQLite's full-text query syntax it ends the string.
 pub(crate) fn workflows_page(
     query: &mut impl SqlWriter,
     within: Scope,
@@ -79,16 +82,20 @@ pub(crate) fn workflows_page(
     name_search: NameSearch,
     after: Option<Cursor>,
     limit: u32,
-) {
+) -> AppResult<()> {
     query.sql(WORKFLOW_COLUMNS);
     scope(query, "w.owner_id", within);
     if let Some(search) = search.filter(|s| !s.is_empty()) {
+        if search.contains('\0') {
+            return Err(AppError::BadRequest("a search cannot contain the NUL character".into()));
+        }
         let (before, pattern, after) = name_search(search);
         query.sql(before);
         query.text(pattern);
         query.sql(after);
     }
     page_end(query, after, ("w.updated_at", "w.id"), limit);
+    Ok(())
 }
 
 /// A page of the execution history, newest first (`limit` rows and one more).
@@ -168,7 +175,7 @@ mod tests {
     fn a_page_after_a_cursor_asks_for_one_row_more_than_it_shows() {
         let mut written = Written::default();
         let search: NameSearch = |s| (" AND w.name LIKE ", format!("%{s}%"), "");
-        workflows_page(&mut written, Scope::Owner(1), Some("ab"), search, Some(Cursor { at: 50, id: 9 }), 20);
+        workflows_page(&mut written, Scope::Owner(1), Some("ab"), search, Some(Cursor { at: 50, id: 9 }), 20).unwrap();
         assert!(written.0.starts_with(WORKFLOW_COLUMNS));
         assert!(written.0.ends_with(
             " AND w.owner_id = ? AND w.name LIKE ? AND (w.updated_at, w.id) < (?, ?) ORDER BY w.updated_at DESC, w.id DESC LIMIT ?"

@@ -574,7 +574,7 @@ macro_rules! impl_store {
                 }
                 let limit = limit.clamp(1, MAX_PAGE);
                 let mut query = QueryBuilder::<$db>::new("");
-                lists::workflows_page(&mut query, scope, search, name_search, after, limit);
+                lists::workflows_page(&mut query, scope, search, name_search, after, limit)?;
                 let rows: Vec<WorkflowRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
                 let items = rows.into_iter().map(WorkflowSummary::try_from).collect::<AppResult<Vec<_>>>()?;
                 Ok(page_of(items, limit, |w| Cursor { at: w.updated_at, id: w.id }))

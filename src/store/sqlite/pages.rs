@@ -40,7 +40,7 @@ impl PageReader {
     ) -> AppResult<Page<WorkflowSummary>> {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut query = Sql::default();
-        lists::workflows_page(&mut query, scope, search, super::name_search, after, limit);
+        lists::workflows_page(&mut query, scope, search, super::name_search, after, limit)?;
         self.page(query, limit, workflow_row, |w: &WorkflowSummary| Cursor { at: w.updated_at, id: w.id }).await
     }
 

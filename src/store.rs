@@ -42,6 +42,15 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Refuses a search holding a NUL character with a clear 400: PostgreSQL's
+/// text cannot hold one, and in SQLite's full-text query syntax it ends the string.
+fn check_search(search: &str) -> app::error::AppResult<()> {
+    if search.contains('\0') {
+        return Err(app::error::AppError::BadRequest("a search cannot contain the NUL character".into()));
+    }
+    Ok(())
+}
+
 /// Escapes `%`, `_` and `\` so user text matches literally inside `LIKE … ESCAPE '\'`.
 fn like_pattern(search: &str) -> String {
     let mut pattern = String::with_capacity(search.len() + 2);

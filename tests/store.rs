@@ -511,6 +511,7 @@ async fn templates_are_upserted_listed_and_searched(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(replaced.name, "Classify and route");
     assert_eq!(store.list_templates(None).await.unwrap().len(), 2);
+    assert!(matches!(store.list_templates(Some("a\0")).await, Err(AppError::BadRequest(_))), "NUL is refused");
     let found = store.list_templates(Some("TOPIC")).await.unwrap();
     assert_eq!(found.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), ["classify"]);
     assert_eq!(store.template("summarize-url").await.unwrap().definition, definition("Summarize a URL"));

@@ -4,7 +4,7 @@
 //! through the SQLite page reader's `Sql` (rusqlite). The store suite checks
 //! both backends return the same pages.
 
-use app::error::{AppError, AppResult};
+use app::error::AppResult;
 use app::model::{Cursor, ExecutionFilter, Scope};
 
 use super::sql::{EXECUTION_COLUMNS, WORKFLOW_COLUMNS};
@@ -73,8 +73,7 @@ pub(crate) fn execution_filter(query: &mut impl SqlWriter, within: Scope, filter
 
 /// A page of the caller's workflows, newest change first, with each one's
 /// last execution: `limit` rows and one more, to know whether another page
-/// follows. A search holding a NUL character is refused: PostgreSQL's text
-/// cannot hold one, and in SQLite's full-text query syntax it ends the string.
+/// follows. A search holding a NUL character is refused (`check_search`).
 pub(crate) fn workflows_page(
     query: &mut impl SqlWriter,
     within: Scope,
@@ -86,9 +85,7 @@ pub(crate) fn workflows_page(
     query.sql(WORKFLOW_COLUMNS);
     scope(query, "w.owner_id", within);
     if let Some(search) = search.filter(|s| !s.is_empty()) {
-        if search.contains('\0') {
-            return Err(AppError::BadRequest("a search cannot contain the NUL character".into()));
-        }
+        super::check_search(search)?;
         let (before, pattern, after) = name_search(search);
         query.sql(before);
         query.text(pattern);

@@ -1067,6 +1067,7 @@ macro_rules! impl_store {
                     "SELECT id, slug, name, description, definition, author_id, created_at FROM templates WHERE 1 = 1",
                 );
                 if let Some(search) = search.filter(|s| !s.is_empty()) {
+                    crate::store::check_search(search)?;
                     let pattern = like_pattern(search);
                     query
                         .push(" AND (lower(name) LIKE ")

@@ -266,9 +266,15 @@ impl Engine {
         let mut recorded: Vec<NodeRun> =
             reuse.into_iter().map(|run| NodeRun { execution_id: execution.id, ..run }).collect();
         if !recorded.is_empty() {
-            if let Err(error) = self.store.record_node_runs(&recorded).await {
-                tracing::warn!(execution = execution.id, %error, "could not copy the reused results; every node runs");
-                recorded.clear();
+            match self.store.record_node_runs(execution.id, &self.worker_id, &recorded).await {
+                Ok(true) => {}
+                // Not held (a lease shorter than this write) or not written: the
+                // run starts from scratch rather than from results not stored.
+                Ok(false) => recorded.clear(),
+                Err(error) => {
+                    tracing::warn!(execution = execution.id, %error, "could not copy the reused results; every node runs");
+                    recorded.clear();
+                }
             }
         }
         metrics::counter!("weft_executions_started_total", "trigger" => trigger.as_str()).increment(1);
@@ -314,8 +320,16 @@ impl Engine {
             let status = match &result {
                 Ok(report) => report.status.as_str(),
                 Err(AppError::Unavailable(_)) => "handed_back",
-                Err(AppError::Conflict(_)) => "taken_over",
-                Err(_) => "error",
+                Err(AppError::Conflict(_)) => {
+                    // Its lease expired while it ran here (this process stalled
+                    // or lost the database for a lease): nodes in flight run twice.
+                    tracing::warn!(execution = id, "another process took this run over; abandoned it here");
+                    "taken_over"
+                }
+                Err(error) => {
+                    tracing::warn!(execution = id, %error, "the run stopped on an error; it is resumed once its lease expires");
+                    "error"
+                }
             };
             metrics::counter!("weft_executions_finished_total", "status" => status, "trigger" => trigger).increment(1);
             engine.local.lock().expect("local runs").remove(&id);

@@ -74,6 +74,30 @@ impl Weft {
     fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Executions this process lost to another one while it was alive (its
+    /// lease expired: a starved process): their nodes in flight may run twice.
+    fn lost_leases(&self) -> HashSet<ExecutionId> {
+        plain(&self.logs())
+            .lines()
+            .filter(|line| line.contains("another process took this run over"))
+            .filter_map(|line| line.split("execution=").nth(1)?.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+}
+
+/// Log text without its colour codes.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Drop for Weft {
@@ -229,8 +253,9 @@ async fn raw_query(db: &TestDb, sql: &str) -> Vec<String> {
 }
 
 /// Every execution succeeded with its five nodes; nodes that had succeeded
-/// before the kill were never called again; only nodes of executions the dead
-/// process held were called twice (the ones in flight: at-least-once).
+/// before the kill were never called again; only nodes of executions taken
+/// over (`held`: those the dead process held) were called twice (the ones in
+/// flight: at-least-once).
 async fn assert_nothing_lost_or_repeated(
     store: &dyn Store,
     workflow: WorkflowId,
@@ -320,7 +345,18 @@ async fn three_processes_share_the_queue_and_a_killed_one_loses_nothing() {
     eprintln!("b held {} executions; taken over {takeover:?} after SIGKILL", held.len());
 
     wait_until_all_finished(store.as_ref(), workflow, total, Duration::from_secs(120)).await;
-    assert_nothing_lost_or_repeated(store.as_ref(), workflow, total, &upstream, &held, &succeeded_before).await;
+    // On a starved machine a live process may miss a renewal by a whole lease
+    // (2 s here) and lose executions too; each such loss is logged where it
+    // happened, and only those may repeat nodes besides b's.
+    let mut may_repeat = held.clone();
+    for process in &processes {
+        let lost = process.lost_leases();
+        if !lost.is_empty() {
+            eprintln!("process {} lost {} leases while alive: {lost:?}", process.pid(), lost.len());
+        }
+        may_repeat.extend(lost);
+    }
+    assert_nothing_lost_or_repeated(store.as_ref(), workflow, total, &upstream, &may_repeat, &succeeded_before).await;
     let left = raw_query(&db, "SELECT id FROM executions WHERE status IN ('queued', 'running')").await;
     assert!(left.is_empty(), "nothing is left queued or running: {left:?}");
     // The survivors both worked.

@@ -285,7 +285,7 @@ async fn executions_record_node_runs_in_batches_and_finish_atomically(store: Arc
     // More rows than one INSERT statement carries.
     let queued: Vec<NodeRun> =
         (0..1_200).map(|i| node_run(execution.id, &format!("n{i:04}"), NodeStatus::Queued)).collect();
-    store.record_node_runs(&queued).await.unwrap();
+    assert!(store.record_node_runs(execution.id, WORKER, &queued).await.unwrap());
     let mut done = node_run(execution.id, "n0000", NodeStatus::Succeeded);
     done.output = Some(json!({"text": "Hello world", "n": [1, 2]}));
     done.started_at = Some(1_001);
@@ -475,7 +475,10 @@ async fn deleting_a_workflow_deletes_its_executions(store: Arc<dyn Store>) {
     let owner = user(store.as_ref(), "d@example.com").await;
     let workflow = store.create_workflow(owner.id, &definition("Doomed")).await.unwrap();
     let execution = start(store.as_ref(), &workflow, json!({})).await;
-    store.record_node_runs(&[node_run(execution.id, "greet", NodeStatus::Running)]).await.unwrap();
+    assert!(store
+        .record_node_runs(execution.id, WORKER, &[node_run(execution.id, "greet", NodeStatus::Running)])
+        .await
+        .unwrap());
     store.delete_workflow(Scope::Owner(owner.id), workflow.id).await.unwrap();
     assert_eq!(store.workflow(Scope::Everyone, workflow.id).await.unwrap_err(), AppError::NotFound("workflow".into()));
     assert_eq!(
@@ -593,7 +596,7 @@ async fn retention_deletes_only_finished_executions_in_batches(store: Arc<dyn St
     let mut busy_runs = Vec::new();
     for _ in 0..5 {
         let e = start(store.as_ref(), &busy, json!({})).await;
-        store.record_node_runs(&[node_run(e.id, "greet", NodeStatus::Succeeded)]).await.unwrap();
+        assert!(store.record_node_runs(e.id, WORKER, &[node_run(e.id, "greet", NodeStatus::Succeeded)]).await.unwrap());
         store.finish_execution(e.id, WORKER, &[], &done).await.unwrap();
         busy_runs.push(e.id);
     }
@@ -681,7 +684,10 @@ async fn an_expired_lease_is_taken_over_and_its_old_holder_is_fenced_off(store: 
     let workflow = store.create_workflow(owner.id, &definition("Taken over")).await.unwrap();
     let start = ExecutionStart::Running { lease: lease("dead", 1_000), started_at: 500 };
     let execution = store.create_execution(&new_execution(&workflow, json!({}), start)).await.unwrap();
-    store.record_node_runs(&[node_run(execution.id, "greet", NodeStatus::Succeeded)]).await.unwrap();
+    assert!(store
+        .record_node_runs(execution.id, "dead", &[node_run(execution.id, "greet", NodeStatus::Succeeded)])
+        .await
+        .unwrap());
 
     let waiting = queue(store.as_ref(), &workflow).await;
     let early = store.claim_executions(&lease("early", 9_000), 999, 1).await.unwrap();
@@ -697,9 +703,14 @@ async fn an_expired_lease_is_taken_over_and_its_old_holder_is_fenced_off(store: 
         [("greet", NodeStatus::Succeeded)]
     );
 
-    // The old holder wakes up: its renewal no longer holds the execution, and
-    // it cannot finish it.
+    // The old holder wakes up: its renewal no longer holds the execution, it
+    // cannot write node states over the heir's, and it cannot finish it.
     assert_eq!(store.renew_leases(&lease("dead", 20_000)).await.unwrap(), []);
+    let stale = node_run(execution.id, "greet", NodeStatus::Failed);
+    assert!(!store.record_node_runs(execution.id, "dead", &[stale.clone()]).await.unwrap());
+    assert_eq!(store.node_runs_of(&[execution.id]).await.unwrap()[0].status, NodeStatus::Succeeded);
+    let error = store.record_node_runs(waiting.id, "heir", &[stale]).await.unwrap_err();
+    assert!(matches!(error, AppError::BadRequest(_)), "states of one execution only: {error:?}");
     let outcome = ExecutionOutcome { status: ExecutionStatus::Failed, error: None, finished_at: 2_000 };
     let error = store.finish_execution(execution.id, "dead", &[], &outcome).await.unwrap_err();
     assert!(matches!(error, AppError::Conflict(_)), "{error:?}");

@@ -159,9 +159,12 @@ pub trait Store: Send + Sync + 'static {
     /// that start together); returns them in the order asked. One bad row (an
     /// unknown workflow version) fails them all.
     async fn create_executions(&self, new: &[NewExecution]) -> AppResult<Vec<Execution>>;
-    /// Upserts node states, many at once, in one transaction (the engine batches
-    /// its state changes and flushes them here).
-    async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()>;
+    /// Upserts node states of one execution, many at once, in one transaction
+    /// (the engine batches its state changes and flushes them here). Fenced like
+    /// `finish_execution`: only the lease's holder writes; for anyone else this
+    /// writes nothing and answers `false` (another process took the execution
+    /// over, and its states are now that process's to write).
+    async fn record_node_runs(&self, execution: ExecutionId, lease_owner: &str, runs: &[NodeRun]) -> AppResult<bool>;
     /// Writes the last node states and the final status in one transaction, so a
     /// run reported as finished is never missing its nodes. Only the lease's
     /// holder may finish it: for anyone else (the lease expired and another

@@ -39,6 +39,12 @@ pub(super) struct RunControl {
     pub abandon: CancellationToken,
 }
 
+/// The error a run ends with when this process lost its lease on it and
+/// another process took it over (a `Conflict`, as a fenced write reports it).
+fn taken_over(execution: ExecutionId) -> AppError {
+    AppError::Conflict(format!("execution {execution} was taken over by another process"))
+}
+
 /// The error a run that was handed back to the queue at shutdown ends with.
 fn handed_back() -> AppError {
     AppError::Unavailable("this Weft process is shutting down; the run was handed to another process".into())
@@ -123,18 +129,26 @@ impl Run<'_> {
         }
     }
 
-    async fn flush(&mut self) {
+    /// Writes the node states changed since the last flush. `false` when this
+    /// process no longer holds the execution (its lease expired and another
+    /// process took it over): nothing was written, and the run must stop here.
+    async fn flush(&mut self) -> bool {
         let pending = self.recorder.take_dirty();
         if pending.is_empty() {
-            return;
+            return true;
         }
-        if let Err(error) = self.engine.store.record_node_runs(&pending).await {
-            // Keep them pending: the next flush, or the final transaction, writes them.
-            tracing::warn!(execution = self.execution_id, %error, "could not record node states yet");
-            for run in pending {
-                if let Some(i) = self.workflow.nodes.iter().position(|n| n.id == run.node_id) {
-                    self.recorder.dirty.insert(i);
+        let engine = self.engine;
+        match engine.store.record_node_runs(self.execution_id, &engine.worker_id, &pending).await {
+            Ok(held) => held,
+            Err(error) => {
+                // Keep them pending: the next flush, or the final transaction, writes them.
+                tracing::warn!(execution = self.execution_id, %error, "could not record node states yet");
+                for run in pending {
+                    if let Some(i) = self.workflow.nodes.iter().position(|n| n.id == run.node_id) {
+                        self.recorder.dirty.insert(i);
+                    }
                 }
+                true
             }
         }
     }
@@ -321,8 +335,7 @@ pub(super) async fn drive(
             biased;
             _ = control.abandon.cancelled() => {
                 tasks.abort_all();
-                tracing::warn!(execution = execution_id, "another process took this run over; abandoning it here");
-                return Err(AppError::Conflict(format!("execution {execution_id} was taken over by another process")));
+                return Err(taken_over(execution_id));
             }
             _ = control.cancel.cancelled(), if !cancelled => {
                 cancelled = true;
@@ -376,10 +389,16 @@ pub(super) async fn drive(
                     }
                 }
             },
-            _ = flush_tick.tick() => run.flush().await,
+            _ = flush_tick.tick() => {
+                if !run.flush().await {
+                    tasks.abort_all();
+                    return Err(taken_over(execution_id));
+                }
+            }
         }
-        if run.recorder.dirty.len() >= engine.settings.flush_rows {
-            run.flush().await;
+        if run.recorder.dirty.len() >= engine.settings.flush_rows && !run.flush().await {
+            tasks.abort_all();
+            return Err(taken_over(execution_id));
         }
     }
 
@@ -410,7 +429,9 @@ async fn hand_back(run: &mut Run<'_>) -> AppResult<ExecutionReport> {
     }
     let pending = run.recorder.take_dirty();
     let engine = run.engine;
-    engine.store.record_node_runs(&pending).await?;
+    if !pending.is_empty() && !engine.store.record_node_runs(run.execution_id, &engine.worker_id, &pending).await? {
+        return Err(taken_over(run.execution_id));
+    }
     engine.store.release_executions(&engine.worker_id, &[run.execution_id]).await?;
     engine.signals.publish(crate::signals::Signal::Queued).await;
     tracing::info!(execution = run.execution_id, "handed the run back to the queue");

@@ -265,13 +265,17 @@ async fn fail_unrunnable(engine: &Arc<Engine>, execution: &Execution, error: &Ap
 /// Renews this process's leases while it runs anything, and acts on what the
 /// renewal reports: cancel requests, and executions another process took over.
 async fn keep_leases(engine: Arc<Engine>) {
-    let every = engine.settings.queue.lease / 4;
+    let lease = engine.settings.queue.lease;
+    let every = lease / 4;
+    // When the last renewal was sent: each lease lasts `lease` from then.
+    let mut last_renewal: Option<Instant> = None;
     loop {
         tokio::time::sleep(every).await;
         if engine.shutdown.is_cancelled() && engine.running_executions() == 0 {
             return;
         }
         if engine.local.lock().expect("local runs").is_empty() {
+            last_renewal = None;
             continue; // nothing held: no query
         }
         let began = Instant::now();
@@ -282,6 +286,17 @@ async fn keep_leases(engine: Arc<Engine>) {
                 continue;
             }
         };
+        if let Some(gap) = last_renewal.map(|last| began - last).filter(|gap| *gap > lease / 2) {
+            // Renewals are due every quarter lease; this one came so late that
+            // leases were at risk (past a whole lease, other processes may have
+            // taken runs over). Starved CPU or a slow database: say so.
+            tracing::warn!(
+                gap_ms = gap.as_millis() as u64,
+                lease_ms = lease.as_millis() as u64,
+                "lease renewal was late"
+            );
+        }
+        last_renewal = Some(began);
         let held: HashMap<ExecutionId, bool> = held.into_iter().map(|h| (h.id, h.cancel_requested)).collect();
         let local = engine.local.lock().expect("local runs");
         for (id, run) in local.iter().filter(|(_, run)| run.since < began) {

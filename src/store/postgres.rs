@@ -27,6 +27,9 @@ impl PostgresStore {
     /// Several processes claim at once: each skips rows another is claiming
     /// instead of waiting for them.
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+    /// Node states are written under this lock on their execution: it holds off
+    /// a claim (`FOR UPDATE`) but not the holder's own lease renewal.
+    const HOLD_LOCK: &'static str = "FOR KEY SHARE";
 
     pub fn pool(&self) -> &Pool<Postgres> {
         &self.pool

@@ -647,13 +647,28 @@ macro_rules! impl_store {
                 Ok(created)
             }
 
-            async fn record_node_runs(&self, runs: &[NodeRun]) -> AppResult<()> {
-                if runs.is_empty() {
-                    return Ok(());
+            async fn record_node_runs(&self, execution: ExecutionId, lease_owner: &str, runs: &[NodeRun]) -> AppResult<bool> {
+                if runs.iter().any(|run| run.execution_id != execution) {
+                    return Err(AppError::BadRequest("node states of another execution".into()));
                 }
                 let mut tx = self.writer.begin().await.map_err(db_error)?;
+                // The lock keeps another process from claiming the execution
+                // until these states are in: a takeover then reads them.
+                let held: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND status = 'running' {}",
+                    Self::HOLD_LOCK
+                ))
+                .bind(execution)
+                .bind(lease_owner)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if held.is_none() {
+                    return Ok(false);
+                }
                 Self::write_node_runs(&mut tx, runs).await.map_err(db_error)?;
-                tx.commit().await.map_err(db_error)
+                tx.commit().await.map_err(db_error)?;
+                Ok(true)
             }
 
             async fn finish_executions(&self, finishes: &[Finish]) -> AppResult<Vec<bool>> {

@@ -130,6 +130,8 @@ impl SqliteStore {
     /// SQLite has one writer: a claim is a single UPDATE, serialised with every
     /// other write, so no row locks are needed.
     const CLAIM_LOCK: &'static str = "";
+    /// Node states need no lock on their execution either (see `CLAIM_LOCK`).
+    const HOLD_LOCK: &'static str = "";
 
     pub fn pool(&self) -> &Pool<Sqlite> {
         &self.pool

@@ -233,6 +233,9 @@ impl Engine {
         input: Value,
         reuse: Vec<NodeRun>,
     ) -> AppResult<RunHandle> {
+        let mut input = input;
+        // A webhook's caller may send anything; see `app::model::nul`.
+        app::model::nul::replace_nul(&mut input);
         if self.shutdown.is_cancelled() {
             return Err(AppError::Unavailable("this Weft process is shutting down".into()));
         }

@@ -55,6 +55,7 @@ on_both_backends!(
     another_users_objects_are_not_found,
     metrics_count_requests_and_executions,
     templates_are_listed_and_installed,
+    a_nul_character_is_refused_in_definitions_and_replaced_in_run_data,
 );
 
 async fn workflows_are_created_listed_updated_exported_and_deleted(db: &TestDb) {
@@ -236,6 +237,43 @@ async fn templates_are_listed_and_installed(db: &TestDb) {
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = api.json(Method::POST, "/templates/no-such-template/install", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// PostgreSQL's text cannot hold U+0000; both backends behave the same (see
+/// `app::model::nul`): refused where people write it, replaced where a run
+/// receives it, and never a 500.
+async fn a_nul_character_is_refused_in_definitions_and_replaced_in_run_data(db: &TestDb) {
+    let (api, _) = Api::start(db).await;
+    let (status, refused) = api.json(Method::POST, "/workflows", Some(greeting("Nul\u{0}name"))).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_definition"))
+    );
+    assert!(refused["error"]["details"][0].as_str().unwrap().contains("NUL character (U+0000)"), "{refused}");
+
+    // An upstream that answers with a NUL character, and an input holding one.
+    let upstream =
+        axum::Router::new().route("/nul", axum::routing::get(|| async { axum::Json(json!({"a": "x\u{0}y"})) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/nul", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, upstream).await });
+    let workflow = json!({"name": "Nul data", "nodes": [
+        {"id": "fetch", "type": "http", "config": {"method": "GET", "url": url}},
+        {"id": "join", "type": "template", "config": {"template": "{{ input.s }}|{{ nodes.fetch.body.a }}"}}
+    ], "edges": [{"from": "fetch", "to": "join"}]});
+    let (_, created) = api.json(Method::POST, "/workflows", Some(workflow)).await;
+    let id = created["id"].as_i64().unwrap();
+    let (status, report) = api
+        .json(Method::POST, &format!("/workflows/{id}/executions?wait=true"), Some(json!({"input": {"s": "a\u{0}b"}})))
+        .await;
+    assert_eq!((status, report["status"].as_str()), (StatusCode::OK, Some("succeeded")), "{report}");
+    assert_eq!(report["nodes"]["join"]["output"]["text"], "a\u{FFFD}b|x\u{FFFD}y");
+    let (_, stored) = api.json(Method::GET, &format!("/executions/{}", report["id"]), None).await;
+    assert_eq!(stored["nodes"]["fetch"]["output"]["body"]["a"], "x\u{FFFD}y", "{stored}");
+
+    // Any other text that reaches the database: a 4xx, not a 500.
+    let response = api.call(Method::POST, "/templates/a%00b/install").send().await.unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
 }
 
 /// Every `$ref` in `value`.

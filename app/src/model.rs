@@ -2,6 +2,7 @@
 
 pub mod definition;
 pub mod node_config;
+pub mod nul;
 pub mod records;
 pub mod run;
 pub mod triggers;

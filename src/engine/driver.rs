@@ -200,7 +200,15 @@ impl Run<'_> {
     /// Feeds a node's result to the scheduler. `replayed` results were recorded
     /// by an earlier process: their stored state stays as it is.
     fn finish_node(&mut self, done: TaskResult, replayed: bool) -> Option<String> {
-        let TaskResult { node, attempt, result } = done;
+        let TaskResult { node, attempt, mut result } = done;
+        if !replayed {
+            // What an upstream answered may hold NUL characters: stored, and so
+            // passed on, as U+FFFD (see `app::model::nul`).
+            match &mut result {
+                Ok(output) => nul::replace_nul(&mut output.value),
+                Err(error) => nul::replace_nul_in_text(error),
+            }
+        }
         let id = self.scheduler.id(node).to_string();
         let now = now_ms();
         let (completion, failure) = match result {

@@ -84,26 +84,32 @@ pub(super) fn creator(store: Arc<dyn Store>) -> Grouper<NewExecution, Execution>
     })
 }
 
-/// Ends of runs, fenced by their leases.
+/// Ends of runs, fenced by their leases. A group fails whole when one end
+/// cannot be written; each is then written alone, so only that one fails.
 pub(super) fn finisher(store: Arc<dyn Store>) -> Grouper<Finish, ()> {
     Grouper::start("finish", move |group: Vec<Finish>| {
         let store = store.clone();
         async move {
             match store.finish_executions(&group).await {
-                Ok(written) => group
-                    .iter()
-                    .zip(written)
-                    .map(|(finish, written)| {
-                        let id = finish.id;
-                        written.then_some(()).ok_or_else(|| {
-                            AppError::Conflict(format!("execution {id} is no longer held by this process"))
-                        })
-                    })
-                    .collect(),
-                Err(error) => group.iter().map(|_| Err(error.clone())).collect(),
+                Ok(written) => group.iter().zip(written).map(|(finish, written)| held(finish, written)).collect(),
+                Err(error) if group.len() == 1 => vec![Err(error)],
+                Err(_) => {
+                    let mut results = Vec::with_capacity(group.len());
+                    for finish in group {
+                        let written = store.finish_executions(std::slice::from_ref(&finish)).await;
+                        results.push(written.and_then(|written| held(&finish, written.first() == Some(&true))));
+                    }
+                    results
+                }
             }
         }
     })
+}
+
+/// A fenced end that wrote nothing: another process holds the execution now.
+fn held(finish: &Finish, written: bool) -> AppResult<()> {
+    let id = finish.id;
+    written.then_some(()).ok_or_else(|| AppError::Conflict(format!("execution {id} is no longer held by this process")))
 }
 
 impl Engine {
@@ -127,7 +133,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::model::{Scope, Trigger, WorkflowDefinition};
+    use app::model::{ExecutionStatus, Scope, Trigger, WorkflowDefinition};
     use app::ports::ExecutionStart;
 
     async fn store_with_workflow() -> (tempfile::TempDir, Arc<dyn Store>, app::model::WorkflowSummary) {
@@ -169,5 +175,39 @@ mod tests {
         let (a, c) = (a.unwrap(), c.unwrap());
         assert_eq!((a.input.to_value()["i"].as_i64(), c.input.to_value()["i"].as_i64()), (Some(1), Some(3)));
         assert_eq!(store.execution(Scope::Everyone, c.id).await.unwrap().id, c.id);
+    }
+
+    #[tokio::test]
+    async fn one_bad_end_in_a_group_fails_alone() {
+        let (_dir, store, workflow) = store_with_workflow().await;
+        let lease = app::ports::Lease { owner: "w".into(), expires_at: i64::MAX / 4 };
+        let mut held = Vec::new();
+        for i in 0..3 {
+            let start = ExecutionStart::Running { lease: lease.clone(), started_at: 1 };
+            held.push(store.create_execution(&NewExecution { start, ..new(&workflow, 1, i) }).await.unwrap().id);
+        }
+        let end = |id, last_runs| Finish {
+            id,
+            lease_owner: "w".into(),
+            last_runs,
+            outcome: ExecutionOutcome { status: ExecutionStatus::Succeeded, error: None, finished_at: 2 },
+        };
+        // The middle end carries a node state of an execution that does not exist.
+        let orphan = vec![NodeRun::queued(999_999, "t")];
+        let finisher = finisher(store.clone());
+        let (a, bad, c) = tokio::join!(
+            finisher.call(end(held[0], Vec::new())),
+            finisher.call(end(held[1], orphan)),
+            finisher.call(end(held[2], Vec::new()))
+        );
+        assert!(a.is_ok() && c.is_ok(), "{a:?} {c:?}");
+        assert!(bad.is_err());
+        let status = |id| {
+            let store = store.clone();
+            async move { store.execution(Scope::Everyone, id).await.unwrap().status }
+        };
+        assert_eq!(status(held[0]).await, ExecutionStatus::Succeeded);
+        assert_eq!(status(held[1]).await, ExecutionStatus::Running, "its end was not written");
+        assert_eq!(status(held[2]).await, ExecutionStatus::Succeeded);
     }
 }

@@ -11,6 +11,12 @@ pub(crate) fn db_error(error: sqlx::Error) -> AppError {
         if db.is_foreign_key_violation() {
             return AppError::BadRequest("it refers to something that does not exist".into());
         }
+        // PostgreSQL's text cannot hold U+0000 (in text: 22021; in jsonb: 22P05).
+        // Inputs that can hold one are checked or cleaned before they get here
+        // (`app::model::nul`); this keeps any other path a 400, not a 500.
+        if matches!(db.code().as_deref(), Some("22021" | "22P05")) {
+            return AppError::BadRequest(app::model::nul::NUL_REFUSED.into());
+        }
     }
     tracing::error!(error = %error, cause = ?error, "database error");
     AppError::Internal

@@ -62,6 +62,9 @@ const MAX_NAME_LEN: usize = 200;
 pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Vec<ValidationError>> {
     let mut errors = Vec::new();
 
+    if serde_json::to_value(definition).is_ok_and(|whole| super::nul::holds_nul(&whole)) {
+        errors.push(ValidationError::general(format!("{}: remove it from the definition", super::nul::NUL_REFUSED)));
+    }
     if definition.name.trim().is_empty() {
         errors.push(ValidationError::general("the workflow needs a name"));
     } else if definition.name.chars().count() > MAX_NAME_LEN {

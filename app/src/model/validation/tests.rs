@@ -221,3 +221,14 @@ fn triggers_are_checked_and_typed() {
     assert!(errors.iter().any(|m| m.starts_with("trigger #2: schedule `every hour` needs five fields")), "{errors:?}");
     assert!(errors.iter().any(|m| m.starts_with("trigger #3: unknown variant `email`")), "{errors:?}");
 }
+
+#[test]
+fn a_nul_character_anywhere_in_the_definition_is_named() {
+    let expected = "text cannot contain the NUL character (U+0000): remove it from the definition";
+    let mut in_name = summarize_a_page();
+    in_name["name"] = json!("Sum\u{0}marize");
+    assert_eq!(messages(in_name), [expected]);
+    let mut in_config = summarize_a_page();
+    in_config["nodes"][3]["config"]["template"] = json!("fetch \u{0} failed");
+    assert_eq!(messages(in_config), [expected]);
+}

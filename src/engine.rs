@@ -9,6 +9,7 @@ pub mod events;
 mod group_commit;
 pub mod nodes;
 pub mod queue;
+pub mod relay;
 pub mod scheduler;
 
 use std::collections::HashMap;
@@ -129,6 +130,8 @@ pub struct Engine {
     finisher: std::sync::OnceLock<group_commit::Grouper<app::ports::Finish, ()>>,
     /// Nodes ready to run but waiting for a process-wide slot.
     waiting: AtomicUsize,
+    /// LLM text of runs here, relayed to followers elsewhere (see `relay`).
+    relays: relay::Relays,
 }
 
 /// A run that has been created and is running (here, or queued for another process).
@@ -168,6 +171,7 @@ impl Engine {
             creator: std::sync::OnceLock::new(),
             finisher: std::sync::OnceLock::new(),
             waiting: AtomicUsize::new(0),
+            relays: relay::Relays::default(),
         }))
     }
 

@@ -1,6 +1,7 @@
 //! Signals between Weft processes: "an execution was queued", "I hold leases
 //! now", "this execution finished", "cancel this one", "this workflow changed",
-//! "credentials were revoked".
+//! "credentials were revoked", "someone watches this execution". And, on a
+//! channel of their own, the LLM text of watched runs (see `engine::relay`).
 //!
 //! On PostgreSQL they travel by LISTEN/NOTIFY on one channel, so idle
 //! processes sleep until something happens instead of polling the queue; every
@@ -13,14 +14,20 @@
 
 use std::time::Duration;
 
-use app::model::{ExecutionId, WorkflowId};
+use app::model::{ExecutionId, RunEvent, WorkflowId};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::broadcast;
 
 use crate::config::{Backend, DatabaseSettings};
 
-/// The one PostgreSQL channel every Weft process listens on.
+/// The one PostgreSQL channel every Weft process listens on for signals.
 const CHANNEL: &str = "weft";
+/// The channel of relayed LLM text: JSON, unlike the short signals.
+const TEXT_CHANNEL: &str = "weft_text";
+/// PostgreSQL refuses a notification payload of 8,000 bytes or more.
+const MAX_PAYLOAD: usize = 7_900;
+/// Text relayed per event at most: escaped as JSON it stays under the payload cap.
+const MAX_TEXT_CHARS: usize = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -35,6 +42,9 @@ pub enum Signal {
     SettingsChanged,
     /// A session ended or an API key was revoked: forget cached credentials.
     CredentialsRevoked,
+    /// A process follows this execution from its stored states: whoever runs
+    /// it relays its LLM text for a while (renewed while the follower stays).
+    Watching(ExecutionId),
     /// Signals may have been missed (the listener reconnected): look again.
     Resync,
 }
@@ -49,6 +59,7 @@ impl Signal {
             Signal::WorkflowChanged(id) => format!("workflow:{id}"),
             Signal::SettingsChanged => "settings".into(),
             Signal::CredentialsRevoked => "credentials".into(),
+            Signal::Watching(id) => format!("watching:{id}"),
             Signal::Resync => "resync".into(),
         }
     }
@@ -76,14 +87,69 @@ impl Signal {
             ("workflow", Some(id)) => Signal::WorkflowChanged(id),
             ("settings", None) => Signal::SettingsChanged,
             ("credentials", None) => Signal::CredentialsRevoked,
+            ("watching", Some(id)) => Signal::Watching(id),
             ("resync", None) => Signal::Resync,
             _ => return None,
         })
     }
 }
 
+/// LLM text of a run executing in some process: `Token` and `Streamed` events.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RelayedText {
+    pub execution: ExecutionId,
+    pub events: Vec<RunEvent>,
+}
+
+impl RelayedText {
+    /// The notifications that carry `events`, each under PostgreSQL's payload
+    /// cap: long texts are cut into several events (a `Streamed` continues as
+    /// `Token`s), and events are packed into as few payloads as fit.
+    fn payloads(execution: ExecutionId, events: Vec<RunEvent>) -> Vec<String> {
+        let mut pieces = Vec::new();
+        for event in events {
+            let (node, text, mut replace) = match event {
+                RunEvent::Token { node, text } => (node, text, false),
+                RunEvent::Streamed { node, text } => (node, text, true),
+                _ => continue,
+            };
+            let chars: Vec<char> = text.chars().collect();
+            // An empty `Streamed` (a new attempt) still goes out.
+            for chunk in chars
+                .chunks(MAX_TEXT_CHARS)
+                .map(|c| c.iter().collect::<String>())
+                .chain(chars.is_empty().then(String::new))
+            {
+                let node = node.clone();
+                pieces.push(if replace {
+                    RunEvent::Streamed { node, text: chunk }
+                } else {
+                    RunEvent::Token { node, text: chunk }
+                });
+                replace = false;
+            }
+        }
+        let mut payloads = Vec::new();
+        let mut batch = RelayedText { execution, events: Vec::new() };
+        for piece in pieces {
+            batch.events.push(piece);
+            if batch.events.len() > 1 && serde_json::to_string(&batch).map_or(0, |t| t.len()) > MAX_PAYLOAD {
+                let last = batch.events.pop().expect("just pushed");
+                payloads.extend(serde_json::to_string(&batch).ok());
+                batch.events = vec![last];
+            }
+        }
+        if !batch.events.is_empty() {
+            payloads.extend(serde_json::to_string(&batch).ok());
+        }
+        payloads
+    }
+}
+
 pub struct Signals {
     local: broadcast::Sender<Signal>,
+    /// Relayed LLM text, from this process or (PostgreSQL) any other.
+    text: broadcast::Sender<std::sync::Arc<RelayedText>>,
     /// PostgreSQL: ends waiting to be sent together (see [`Signals::finished`]).
     finished: Option<tokio::sync::mpsc::UnboundedSender<ExecutionId>>,
     /// PostgreSQL: the pool that sends NOTIFY (the listener has its own connection).
@@ -103,6 +169,7 @@ impl Signals {
     pub fn local() -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self {
             local: broadcast::channel(4096).0,
+            text: broadcast::channel(1024).0,
             finished: None,
             postgres: None,
             stop: Default::default(),
@@ -121,16 +188,18 @@ impl Signals {
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy(&settings.url)?;
         let mut listener = PgListener::connect(&settings.url).await?;
-        listener.listen(CHANNEL).await?;
+        listener.listen_all([CHANNEL, TEXT_CHANNEL]).await?;
         let (finished, finished_ids) = tokio::sync::mpsc::unbounded_channel();
         let signals = std::sync::Arc::new(Self {
             local: broadcast::channel(4096).0,
+            text: broadcast::channel(1024).0,
             finished: Some(finished),
             postgres: Some(pool.clone()),
             stop: Default::default(),
         });
         tokio::spawn(send_finished_in_batches(pool, finished_ids, signals.stop.clone()));
         let relay = signals.local.clone();
+        let relay_text = signals.text.clone();
         let stop = signals.stop.clone();
         tokio::spawn(async move {
             loop {
@@ -139,6 +208,14 @@ impl Signals {
                     received = listener.try_recv() => received,
                 };
                 match received {
+                    Ok(Some(notification)) if notification.channel() == TEXT_CHANNEL => {
+                        match serde_json::from_str::<RelayedText>(notification.payload()) {
+                            Ok(text) => {
+                                let _ = relay_text.send(std::sync::Arc::new(text));
+                            }
+                            Err(error) => tracing::debug!(%error, "ignoring unreadable relayed text"),
+                        }
+                    }
                     Ok(Some(notification)) => {
                         let signals = Signal::decode_all(notification.payload());
                         if signals.is_empty() {
@@ -167,6 +244,31 @@ impl Signals {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.local.subscribe()
+    }
+
+    /// Relayed LLM text of runs executing anywhere (see `engine::relay`).
+    pub fn subscribe_text(&self) -> broadcast::Receiver<std::sync::Arc<RelayedText>> {
+        self.text.subscribe()
+    }
+
+    /// Sends LLM text of a run executing here to every process that listens.
+    pub async fn publish_text(&self, execution: ExecutionId, events: Vec<RunEvent>) {
+        match &self.postgres {
+            None => {
+                let _ = self.text.send(std::sync::Arc::new(RelayedText { execution, events }));
+            }
+            Some(pool) => {
+                for payload in RelayedText::payloads(execution, events) {
+                    let sent =
+                        sqlx::query("SELECT pg_notify($1, $2)").bind(TEXT_CHANNEL).bind(payload).execute(pool).await;
+                    if let Err(error) = sent {
+                        // Text on screen only: the node's output, stored at its end, has it all.
+                        tracing::debug!(%error, "could not relay LLM text");
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Sends a signal to every process (this one included). Failures are logged:
@@ -256,6 +358,7 @@ mod tests {
             Signal::WorkflowChanged(9),
             Signal::SettingsChanged,
             Signal::CredentialsRevoked,
+            Signal::Watching(10),
             Signal::Resync,
         ] {
             assert_eq!(Signal::decode(&signal.encode()), Some(signal));
@@ -264,6 +367,40 @@ mod tests {
         assert_eq!(Signal::decode_all("finished:1,2"), [Signal::Finished(1), Signal::Finished(2)]);
         assert_eq!(Signal::decode_all("finished:4"), [Signal::Finished(4)]);
         assert_eq!(Signal::decode("dance"), None);
+    }
+
+    #[test]
+    fn relayed_text_is_cut_to_fit_notifications_and_reads_back_whole() {
+        let quotes = "\"".repeat(2_500); // escaped as JSON: twice as long
+        let long = format!("{}é{quotes}", "x".repeat(3_000));
+        let events = vec![
+            RunEvent::Streamed { node: "a".into(), text: long.clone() },
+            RunEvent::Token { node: "a".into(), text: "!".into() },
+            RunEvent::Streamed { node: "b".into(), text: String::new() },
+        ];
+        let payloads = RelayedText::payloads(7, events);
+        assert!(
+            payloads.len() > 1 && payloads.iter().all(|p| p.len() <= MAX_PAYLOAD),
+            "{:?}",
+            payloads.iter().map(String::len).collect::<Vec<_>>()
+        );
+        // Replayed in order, as a listener applies them, the text is whole.
+        let mut text: std::collections::HashMap<String, String> = Default::default();
+        for payload in &payloads {
+            let relayed: RelayedText = serde_json::from_str(payload).unwrap();
+            assert_eq!(relayed.execution, 7);
+            for event in relayed.events {
+                match event {
+                    RunEvent::Streamed { node, text: t } => {
+                        text.insert(node, t);
+                    }
+                    RunEvent::Token { node, text: t } => text.entry(node).or_default().push_str(&t),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(text["a"], format!("{long}!"));
+        assert_eq!(text["b"], "");
     }
 
     #[tokio::test]

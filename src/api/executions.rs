@@ -182,7 +182,7 @@ const REMOTE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 /// The run's events as server-sent events (`node`, `token`, `streamed`,
 /// `finished`), live whichever process runs it; a finished run replays its node
 /// states and ends. A listener that joins while an LLM node answers first gets
-/// a `streamed` event with the node's text so far (in the process that runs it).
+/// a `streamed` event with the node's text so far, whichever process runs it.
 #[utoipa::path(get, path = "/api/v1/executions/{id}/events", tag = "executions", params(("id" = i64, Path)),
     responses(
         (status = 200, description = "An event stream; each event's data is a RunEvent", content_type = "text/event-stream", body = RunEvent),
@@ -212,7 +212,7 @@ pub async fn event_stream(
     let execution = store.execution(scope, id).await?;
     let events: std::pin::Pin<Box<dyn Stream<Item = RunEvent> + Send>> = match live {
         Some((so_far, receiver)) => Box::pin(stream::iter(so_far).chain(follow_live(receiver))),
-        None => Box::pin(follow_stored(store, scope, execution)),
+        None => Box::pin(follow_stored(store, engine.signals().clone(), scope, execution)),
     };
     let events = events.take_until(engine.shutting_down());
     Ok(Sse::new(events.map(|event| Ok(to_sse(&event)))).keep_alive(KeepAlive::default()))
@@ -245,58 +245,96 @@ fn follow_live(receiver: tokio::sync::broadcast::Receiver<RunEvent>) -> impl Str
 }
 
 /// Node events for every stored node state that changed since the last look,
-/// until the execution is finished.
+/// until the execution is finished; and, while it runs, the LLM text its
+/// process relays (it is asked to with a `Watching` signal, renewed while this
+/// stream is open; see `engine::relay`).
 fn follow_stored(
     store: std::sync::Arc<dyn app::ports::Store>,
+    signals: std::sync::Arc<crate::signals::Signals>,
     scope: Scope,
     execution: Execution,
 ) -> impl Stream<Item = RunEvent> {
-    struct Follow {
-        store: std::sync::Arc<dyn app::ports::Store>,
-        scope: Scope,
-        id: ExecutionId,
-        preread: Option<Execution>,
-        seen: std::collections::HashMap<String, (NodeStatus, i32)>,
-        done: bool,
-    }
-    let start =
-        Follow { store, scope, id: execution.id, preread: Some(execution), seen: Default::default(), done: false };
-    stream::unfold(start, |mut follow| async move {
-        if follow.done {
-            return None;
-        }
-        let execution = match follow.preread.take() {
-            Some(execution) => execution,
-            None => {
-                tokio::time::sleep(REMOTE_POLL).await;
-                follow.store.execution(follow.scope, follow.id).await.ok()?
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        // Subscribed before the first watch goes out: no relayed text is missed.
+        let mut relayed = signals.subscribe_text();
+        let id = execution.id;
+        let mut preread = Some(execution);
+        let mut seen: std::collections::HashMap<String, (NodeStatus, i32)> = Default::default();
+        let mut poll = tokio::time::interval(REMOTE_POLL);
+        let mut watched_at: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = poll.tick() => {
+                    let execution = match preread.take() {
+                        Some(execution) => execution,
+                        None => match store.execution(scope, id).await {
+                            Ok(execution) => execution,
+                            Err(_) => return,
+                        },
+                    };
+                    let Ok(runs) = store.node_runs(scope, id).await else { return };
+                    let mut node_started = false;
+                    for run in runs {
+                        let key = (run.status, run.attempt);
+                        if seen.insert(run.node_id.clone(), key) == Some(key) {
+                            continue;
+                        }
+                        node_started |= run.status == NodeStatus::Running;
+                        let event = RunEvent::Node {
+                            at: run.finished_at.or(run.started_at).unwrap_or(execution.created_at),
+                            node: run.node_id,
+                            status: run.status,
+                            attempt: run.attempt,
+                            output: run.output,
+                            error: run.error,
+                        };
+                        if sender.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                    if execution.status.is_finished() {
+                        let _ = sender
+                            .send(RunEvent::Finished {
+                                status: execution.status,
+                                error: execution.error.clone(),
+                                at: execution.finished_at.unwrap_or(execution.created_at),
+                            })
+                            .await;
+                        return;
+                    }
+                    // Watch at once, again as soon as a node is seen running (the
+                    // run has surely started where it runs: a watch that came
+                    // earlier may have found nothing to relay), then now and then.
+                    if node_started || watched_at.is_none_or(|at| at.elapsed() >= crate::engine::relay::WATCH_RENEW) {
+                        signals.publish(crate::signals::Signal::Watching(id)).await;
+                        watched_at = Some(tokio::time::Instant::now());
+                    }
+                }
+                text = relayed.recv() => match text {
+                    Ok(text) if text.execution == id => {
+                        for event in text.events.iter().cloned() {
+                            // Text that arrives after its node's end is stale: the
+                            // node's output has the whole answer.
+                            let node = match &event {
+                                RunEvent::Token { node, .. } | RunEvent::Streamed { node, .. } => node,
+                                _ => continue,
+                            };
+                            let ended = seen.get(node).is_some_and(|(status, _)| {
+                                !matches!(status, NodeStatus::Queued | NodeStatus::Running)
+                            });
+                            if !ended && sender.send(event).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    // Signals are gone (shutting down): the stored states still tell the rest.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => relayed = signals.subscribe_text(),
+                },
+                _ = sender.closed() => return,
             }
-        };
-        let runs = follow.store.node_runs(follow.scope, follow.id).await.ok()?;
-        let mut batch = Vec::new();
-        for run in runs {
-            let key = (run.status, run.attempt);
-            if follow.seen.insert(run.node_id.clone(), key) == Some(key) {
-                continue;
-            }
-            batch.push(RunEvent::Node {
-                at: run.finished_at.or(run.started_at).unwrap_or(execution.created_at),
-                node: run.node_id,
-                status: run.status,
-                attempt: run.attempt,
-                output: run.output,
-                error: run.error,
-            });
         }
-        if execution.status.is_finished() {
-            follow.done = true;
-            batch.push(RunEvent::Finished {
-                status: execution.status,
-                error: execution.error.clone(),
-                at: execution.finished_at.unwrap_or(execution.created_at),
-            });
-        }
-        Some((stream::iter(batch), follow))
-    })
-    .flatten()
+    });
+    stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|event| (event, receiver)) })
 }

@@ -52,6 +52,7 @@ async fn react_to_signals(engine: Arc<Engine>) {
             Ok(Signal::Cancel(id)) => {
                 engine.cancel(id);
             }
+            Ok(Signal::Watching(id)) => super::relay::watched(&engine, id),
             // Missed signals: every waiter looks at the database again.
             Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
                 let ids: Vec<ExecutionId> =

@@ -272,26 +272,31 @@ impl Engine {
         };
         let mut recorded: Vec<NodeRun> =
             reuse.into_iter().map(|run| NodeRun { execution_id: execution.id, ..run }).collect();
+        // Set when another process took the new execution over before its
+        // reused results were written (a lease shorter than that write): it is
+        // that process's to run; this one only waits for it.
+        let mut taken_over = false;
         if !recorded.is_empty() {
             match self.store.record_node_runs(execution.id, &self.worker_id, &recorded).await {
                 Ok(true) => {}
-                // Not held (a lease shorter than this write) or not written: the
-                // run starts from scratch rather than from results not stored.
-                Ok(false) => recorded.clear(),
+                Ok(false) => taken_over = true,
                 Err(error) => {
+                    // The run starts from scratch rather than from results not stored.
                     tracing::warn!(execution = execution.id, %error, "could not copy the reused results; every node runs");
                     recorded.clear();
                 }
             }
         }
         metrics::counter!("weft_executions_started_total", "trigger" => trigger.as_str()).increment(1);
-        if run_here {
+        if run_here && taken_over {
+            self.release_capacity();
+        } else if run_here {
             self.announce_leases().await;
             let start = RunStart { execution_id: execution.id, started_at: now, workflow, input, recorded };
             let (events, done) = self.launch(start, trigger.as_str(), false);
             return Ok(RunHandle { execution, events, done });
         }
-        if hold {
+        if hold && !taken_over {
             // Held only while the reused results were written: claimable now.
             self.store.release_executions(&self.worker_id, &[execution.id]).await?;
         }

@@ -26,8 +26,10 @@ const CHANNEL: &str = "weft";
 const TEXT_CHANNEL: &str = "weft_text";
 /// PostgreSQL refuses a notification payload of 8,000 bytes or more.
 const MAX_PAYLOAD: usize = 7_900;
-/// Text relayed per event at most: escaped as JSON it stays under the payload cap.
-const MAX_TEXT_CHARS: usize = 1_000;
+/// Room in a payload for what is not the text of its one event.
+const PAYLOAD_FRAME: usize = 200;
+/// The longest a character gets escaped as JSON (`\u001f`).
+const MAX_ESCAPED_CHAR: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -42,8 +44,11 @@ pub enum Signal {
     SettingsChanged,
     /// A session ended or an API key was revoked: forget cached credentials.
     CredentialsRevoked,
-    /// A process follows this execution from its stored states: whoever runs
-    /// it relays its LLM text for a while (renewed while the follower stays).
+    /// A process starts following this execution from its stored states (or
+    /// lost some of its text): whoever runs it relays its LLM text, starting
+    /// with each node's text so far.
+    Watch(ExecutionId),
+    /// The follower is still there: go on relaying for a while.
     Watching(ExecutionId),
     /// Signals may have been missed (the listener reconnected): look again.
     Resync,
@@ -59,6 +64,7 @@ impl Signal {
             Signal::WorkflowChanged(id) => format!("workflow:{id}"),
             Signal::SettingsChanged => "settings".into(),
             Signal::CredentialsRevoked => "credentials".into(),
+            Signal::Watch(id) => format!("watch:{id}"),
             Signal::Watching(id) => format!("watching:{id}"),
             Signal::Resync => "resync".into(),
         }
@@ -87,6 +93,7 @@ impl Signal {
             ("workflow", Some(id)) => Signal::WorkflowChanged(id),
             ("settings", None) => Signal::SettingsChanged,
             ("credentials", None) => Signal::CredentialsRevoked,
+            ("watch", Some(id)) => Signal::Watch(id),
             ("watching", Some(id)) => Signal::Watching(id),
             ("resync", None) => Signal::Resync,
             _ => return None,
@@ -113,12 +120,18 @@ impl RelayedText {
                 RunEvent::Streamed { node, text } => (node, text, true),
                 _ => continue,
             };
+            // Pieces short enough that one event fits a payload however its
+            // text escapes; a node id too long to leave room cannot be relayed.
+            let id_bytes = serde_json::to_string(&node).map_or(usize::MAX, |id| id.len());
+            let max_chars = MAX_PAYLOAD.saturating_sub(PAYLOAD_FRAME).saturating_sub(id_bytes) / MAX_ESCAPED_CHAR;
+            if max_chars == 0 {
+                tracing::debug!(node, "a node id too long to relay its text");
+                continue;
+            }
             let chars: Vec<char> = text.chars().collect();
             // An empty `Streamed` (a new attempt) still goes out.
-            for chunk in chars
-                .chunks(MAX_TEXT_CHARS)
-                .map(|c| c.iter().collect::<String>())
-                .chain(chars.is_empty().then(String::new))
+            for chunk in
+                chars.chunks(max_chars).map(|c| c.iter().collect::<String>()).chain(chars.is_empty().then(String::new))
             {
                 let node = node.clone();
                 pieces.push(if replace {
@@ -358,7 +371,8 @@ mod tests {
             Signal::WorkflowChanged(9),
             Signal::SettingsChanged,
             Signal::CredentialsRevoked,
-            Signal::Watching(10),
+            Signal::Watch(10),
+            Signal::Watching(11),
             Signal::Resync,
         ] {
             assert_eq!(Signal::decode(&signal.encode()), Some(signal));
@@ -372,11 +386,15 @@ mod tests {
     #[test]
     fn relayed_text_is_cut_to_fit_notifications_and_reads_back_whole() {
         let quotes = "\"".repeat(2_500); // escaped as JSON: twice as long
-        let long = format!("{}é{quotes}", "x".repeat(3_000));
+        let controls = "\u{1}".repeat(2_000); // six times
+        let long = format!("{}é{quotes}{controls}", "x".repeat(3_000));
+        let long_id = "n".repeat(3_000);
         let events = vec![
             RunEvent::Streamed { node: "a".into(), text: long.clone() },
             RunEvent::Token { node: "a".into(), text: "!".into() },
             RunEvent::Streamed { node: "b".into(), text: String::new() },
+            RunEvent::Token { node: long_id.clone(), text: controls.clone() },
+            RunEvent::Token { node: "n".repeat(8_000), text: "unsendable".into() },
         ];
         let payloads = RelayedText::payloads(7, events);
         assert!(
@@ -401,6 +419,8 @@ mod tests {
         }
         assert_eq!(text["a"], format!("{long}!"));
         assert_eq!(text["b"], "");
+        assert_eq!(text[&long_id], controls);
+        assert_eq!(text.len(), 3, "the event whose node id alone is over the cap is left out");
     }
 
     #[tokio::test]

@@ -714,35 +714,45 @@ async fn a_web_process_shows_the_llm_text_of_a_run_on_a_worker_as_it_streams() {
 
     let id = start_executions(std::slice::from_ref(&web.base), &key, workflow, 1).await[0];
     let client = reqwest::Client::new();
-    let stream =
-        client.get(format!("{}/api/v1/executions/{id}/events", web.base)).bearer_auth(&key).send().await.unwrap();
-    let body = tokio::time::timeout(Duration::from_secs(15), stream.text()).await.expect("the stream ends").unwrap();
-    let events: Vec<RunEvent> = body
-        .split("\n\n")
-        .filter_map(|block| block.lines().find_map(|line| line.strip_prefix("data:")))
-        .map(|data| serde_json::from_str(data.trim()).unwrap())
-        .collect();
+    let follow = || async {
+        let url = format!("{}/api/v1/executions/{id}/events", web.base);
+        let stream = client.get(url).bearer_auth(&key).send().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(15), stream.text()).await.expect("the stream ends").unwrap()
+    };
+    // A second follower joins half way through the answer.
+    let (first, second) = tokio::join!(follow(), async {
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        follow().await
+    });
 
-    // Text arrived while the node was answering (before its end), and put
-    // together as the run view does, it is the whole answer.
-    let end = events
-        .iter()
-        .position(|e| matches!(e, RunEvent::Node { status: NodeStatus::Succeeded, .. }))
-        .unwrap_or_else(|| panic!("the node succeeded: {body}\n{}", worker.logs()));
-    let mut text = String::new();
-    for event in &events[..end] {
-        match event {
-            RunEvent::Streamed { text: so_far, .. } => text = so_far.clone(),
-            RunEvent::Token { text: more, .. } => text.push_str(more),
-            _ => {}
+    for (who, body) in [("first", &first), ("second", &second)] {
+        let events: Vec<RunEvent> = body
+            .split("\n\n")
+            .filter_map(|block| block.lines().find_map(|line| line.strip_prefix("data:")))
+            .map(|data| serde_json::from_str(data.trim()).unwrap())
+            .collect();
+        // Text arrived while the node was answering (before its end), and put
+        // together as the run view does, it is the whole answer: the second
+        // follower got the text so far first.
+        let end = events
+            .iter()
+            .position(|e| matches!(e, RunEvent::Node { status: NodeStatus::Succeeded, .. }))
+            .unwrap_or_else(|| panic!("{who}: the node succeeded: {body}\n{}", worker.logs()));
+        let mut text = String::new();
+        for event in &events[..end] {
+            match event {
+                RunEvent::Streamed { text: so_far, .. } => text = so_far.clone(),
+                RunEvent::Token { text: more, .. } => text.push_str(more),
+                _ => {}
+            }
         }
+        let relayed =
+            events[..end].iter().filter(|e| matches!(e, RunEvent::Token { .. } | RunEvent::Streamed { .. })).count();
+        assert!(relayed >= 2, "{who}: text came in pieces while the node answered, not only at its end: {body}");
+        assert_eq!(text, "The quick brown fox jumps over the lazy dog.", "{who}: {body}");
+        let RunEvent::Node { output: Some(output), .. } = &events[end] else { panic!("{body}") };
+        assert_eq!(output["text"], "The quick brown fox jumps over the lazy dog.");
     }
-    let relayed =
-        events[..end].iter().filter(|e| matches!(e, RunEvent::Token { .. } | RunEvent::Streamed { .. })).count();
-    assert!(relayed >= 2, "text came in pieces while the node answered, not only at its end: {body}");
-    assert_eq!(text, "The quick brown fox jumps over the lazy dog.", "{body}");
-    let RunEvent::Node { output: Some(output), .. } = &events[end] else { panic!("{body}") };
-    assert_eq!(output["text"], "The quick brown fox jumps over the lazy dog.");
     drop((web, worker));
     db.cleanup().await;
 }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::error::{ErrorBody, Id};
 use super::{page_position, ApiError, ApiState, Caller};
 use crate::engine::report_from_store;
+use crate::signals::Signal;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -262,6 +263,8 @@ fn follow_stored(
         let mut preread = Some(execution);
         let mut seen: std::collections::HashMap<String, (NodeStatus, i32)> = Default::default();
         let mut poll = tokio::time::interval(REMOTE_POLL);
+        // A slow look (or a slow client) does not make the next ones come in a burst.
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watched_at: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
@@ -306,8 +309,15 @@ fn follow_stored(
                     // Watch at once, again as soon as a node is seen running (the
                     // run has surely started where it runs: a watch that came
                     // earlier may have found nothing to relay), then now and then.
-                    if node_started || watched_at.is_none_or(|at| at.elapsed() >= crate::engine::relay::WATCH_RENEW) {
-                        signals.publish(crate::signals::Signal::Watching(id)).await;
+                    let signal = if node_started || watched_at.is_none() {
+                        Some(Signal::Watch(id))
+                    } else if watched_at.is_some_and(|at| at.elapsed() >= crate::engine::relay::WATCH_RENEW) {
+                        Some(Signal::Watching(id))
+                    } else {
+                        None
+                    };
+                    if let Some(signal) = signal {
+                        signals.publish(signal).await;
                         watched_at = Some(tokio::time::Instant::now());
                     }
                 }
@@ -328,7 +338,9 @@ fn follow_stored(
                             }
                         }
                     }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(_) => {}
+                    // Text was lost: ask for each node's text so far again.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => signals.publish(Signal::Watch(id)).await,
                     // Signals are gone (shutting down): the stored states still tell the rest.
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => relayed = signals.subscribe_text(),
                 },

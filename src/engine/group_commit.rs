@@ -63,7 +63,8 @@ impl<T: Send + 'static, R: Send + 'static> Grouper<T, R> {
 }
 
 /// New executions. A group fails whole when one of them is bad (a workflow
-/// version deleted meanwhile); each is then written alone, so only that one fails.
+/// version deleted meanwhile); each is then written alone, so only that one
+/// fails. (Any other error fails the group.)
 pub(super) fn creator(store: Arc<dyn Store>) -> Grouper<NewExecution, Execution> {
     Grouper::start("create", move |group: Vec<NewExecution>| {
         let store = store.clone();
@@ -71,7 +72,11 @@ pub(super) fn creator(store: Arc<dyn Store>) -> Grouper<NewExecution, Execution>
             match store.create_executions(&group).await {
                 Ok(created) if created.len() == group.len() => created.into_iter().map(Ok).collect(),
                 Ok(_) => group.iter().map(|_| Err(AppError::Internal)).collect(),
-                Err(error) if group.len() == 1 => vec![Err(error)],
+                // Only bad data is worth a retry one by one: with the database
+                // down, each retry would fail too, one after another.
+                Err(error) if group.len() == 1 || !matches!(error, AppError::BadRequest(_) | AppError::NotFound(_)) => {
+                    group.iter().map(|_| Err(error.clone())).collect()
+                }
                 Err(_) => {
                     let mut results = Vec::with_capacity(group.len());
                     for new in &group {
@@ -85,14 +90,17 @@ pub(super) fn creator(store: Arc<dyn Store>) -> Grouper<NewExecution, Execution>
 }
 
 /// Ends of runs, fenced by their leases. A group fails whole when one end
-/// cannot be written; each is then written alone, so only that one fails.
+/// holds data the database refuses; each is then written alone, so only that
+/// one fails. (Any other error fails the group.)
 pub(super) fn finisher(store: Arc<dyn Store>) -> Grouper<Finish, ()> {
     Grouper::start("finish", move |group: Vec<Finish>| {
         let store = store.clone();
         async move {
             match store.finish_executions(&group).await {
                 Ok(written) => group.iter().zip(written).map(|(finish, written)| held(finish, written)).collect(),
-                Err(error) if group.len() == 1 => vec![Err(error)],
+                Err(error) if group.len() == 1 || !matches!(error, AppError::BadRequest(_)) => {
+                    group.iter().map(|_| Err(error.clone())).collect()
+                }
                 Err(_) => {
                     let mut results = Vec::with_capacity(group.len());
                     for finish in group {

@@ -52,7 +52,8 @@ async fn react_to_signals(engine: Arc<Engine>) {
             Ok(Signal::Cancel(id)) => {
                 engine.cancel(id);
             }
-            Ok(Signal::Watching(id)) => super::relay::watched(&engine, id),
+            Ok(Signal::Watch(id)) => super::relay::watched(&engine, id, true),
+            Ok(Signal::Watching(id)) => super::relay::watched(&engine, id, false),
             // Missed signals: every waiter looks at the database again.
             Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
                 let ids: Vec<ExecutionId> =
@@ -221,6 +222,14 @@ async fn resume(engine: &Arc<Engine>, claimed: Vec<Execution>) {
         }
     }
     for execution in claimed {
+        if engine.local.lock().expect("local runs").contains_key(&execution.id) {
+            // Its lease expired while it ran here (this process stalled) and
+            // this process's own claimer took it back: the claim renewed the
+            // lease, and the run already going on here goes on alone.
+            tracing::warn!(execution = execution.id, "reclaimed a run still going on here; its lease had expired");
+            engine.unreserve(1);
+            continue;
+        }
         let recorded = recorded.remove(&execution.id).unwrap_or_default();
         let kind = if recorded.is_empty() { "queued" } else { "takeover" };
         metrics::counter!("weft_executions_claimed_total", "kind" => kind).increment(1);
@@ -287,10 +296,12 @@ async fn keep_leases(engine: Arc<Engine>) {
                 continue;
             }
         };
-        if let Some(gap) = last_renewal.map(|last| began - last).filter(|gap| *gap > lease / 2) {
-            // Renewals are due every quarter lease; this one came so late that
-            // leases were at risk (past a whole lease, other processes may have
-            // taken runs over). Starved CPU or a slow database: say so.
+        // The leases the previous renewal set held until `last + lease`: this
+        // one, due a quarter lease later, counts only once it is done.
+        if let Some(gap) = last_renewal.map(|last| last.elapsed()).filter(|gap| *gap > lease / 2) {
+            // So late that leases were at risk (past a whole lease, other
+            // processes may have taken runs over). Starved CPU or a slow
+            // database: say so.
             tracing::warn!(
                 gap_ms = gap.as_millis() as u64,
                 lease_ms = lease.as_millis() as u64,
@@ -369,5 +380,39 @@ mod tests {
             guard: Some(now + Duration::from_secs(1)),
         };
         assert_eq!(plan.next_wake(), Some(now + Duration::from_secs(1)));
+    }
+
+    /// A process that stalled past a lease may claim back a run it is still
+    /// driving: the run goes on once, not twice.
+    #[tokio::test]
+    async fn a_claim_of_a_run_still_going_on_here_starts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/weft.db", dir.path().display());
+        let store = crate::store::connect(&crate::config::DatabaseSettings::with_url(url)).await.unwrap();
+        let owner = store.create_user("q@example.com", None, false).await.unwrap();
+        let definition: app::model::WorkflowDefinition = serde_json::from_value(serde_json::json!({
+            "name": "long", "nodes": [{"id": "wait", "type": "delay", "config": {"ms": 10000}}]
+        }))
+        .unwrap();
+        let workflow = store.create_workflow(owner.id, &definition).await.unwrap();
+        let version = store.workflow_version(Scope::Everyone, workflow.id, 1).await.unwrap();
+        let engine =
+            Engine::new(store.clone(), super::super::EngineSettings::default(), crate::signals::Signals::local())
+                .unwrap();
+        let handle = engine.start(&version, owner.id, app::model::Trigger::Api, serde_json::json!({})).await.unwrap();
+        assert_eq!(engine.running_executions(), 1);
+
+        // Its own claimer finds the lease expired (as after a stall) and takes it.
+        let late = i64::MAX / 8;
+        let claimed = store.claim_executions(&engine.lease(late), late, 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), [handle.execution.id]);
+        assert_eq!(engine.reserve_up_to(1), 1);
+        resume(&engine, claimed).await;
+        assert_eq!(engine.running_executions(), 1, "the claim's slot is given back: no second run");
+
+        // The one run is still the live one: cancelling it ends it.
+        assert!(engine.cancel(handle.execution.id));
+        let report = handle.done.await.unwrap().unwrap();
+        assert_eq!(report.status, ExecutionStatus::Cancelled);
     }
 }

@@ -3,10 +3,11 @@
 //! Tokens are not stored (a node's whole answer is, when it ends), so a process
 //! that follows a run executing elsewhere — its event stream reads the stored
 //! node states — would show an LLM node's answer only once the node ended. Such
-//! a follower signals `Watching(N)` every [`WATCH_RENEW`]; the process running
-//! N then relays N's text (what was streamed so far, then new tokens gathered
-//! for [`BATCH`] at a time) until no watch came for [`WATCH_FOR`], or the run
-//! ends. Runs nobody follows from elsewhere cost nothing.
+//! a follower signals `Watch(N)` when it starts (and when it lost text), then
+//! `Watching(N)` every [`WATCH_RENEW`]; the process running N relays N's text
+//! (each node's text so far on every `Watch`, then new tokens gathered for
+//! [`BATCH`] at a time) until no watch came for [`WATCH_FOR`], or the run ends.
+//! Runs nobody follows from elsewhere cost nothing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,22 +26,32 @@ const WATCH_FOR: Duration = Duration::from_secs(5);
 /// alone, and every notification reaches every process.
 const BATCH: Duration = Duration::from_millis(100);
 
-/// The relays running here, each with the time it may stop.
+/// The relays running here.
 #[derive(Default)]
 pub(super) struct Relays {
-    until: Mutex<HashMap<ExecutionId, Instant>>,
+    running: Mutex<HashMap<ExecutionId, Relay>>,
 }
 
-/// Someone watches execution `id`: relay its text if it runs here.
-pub(super) fn watched(engine: &Arc<Engine>, id: ExecutionId) {
-    let mut relays = engine.relays.until.lock().expect("relays");
+struct Relay {
+    /// When it stops, unless a watch comes first.
+    until: Instant,
+    /// A new follower wants each node's text so far.
+    resend: bool,
+}
+
+/// Someone watches execution `id` (`from_start`: a new follower): relay its
+/// text if it runs here.
+pub(super) fn watched(engine: &Arc<Engine>, id: ExecutionId, from_start: bool) {
+    let mut relays = engine.relays.running.lock().expect("relays");
     let until = Instant::now() + WATCH_FOR;
-    if let Some(running) = relays.get_mut(&id) {
-        *running = until;
+    if let Some(relay) = relays.get_mut(&id) {
+        relay.until = until;
+        relay.resend |= from_start;
         return;
     }
+    // A new relay starts with the text so far anyway.
     let Some((so_far, receiver)) = engine.events.subscribe(id) else { return };
-    relays.insert(id, until);
+    relays.insert(id, Relay { until, resend: false });
     tokio::spawn(relay(engine.clone(), id, so_far, receiver));
 }
 
@@ -58,9 +69,23 @@ async fn relay(
                 if !pending.is_empty() {
                     engine.signals.publish_text(id, std::mem::take(&mut pending)).await;
                 }
-                let until = engine.relays.until.lock().expect("relays").get(&id).copied();
-                if until.is_none_or(|until| Instant::now() >= until) {
+                let (until, resend) = match engine.relays.running.lock().expect("relays").get_mut(&id) {
+                    Some(relay) => (relay.until, std::mem::take(&mut relay.resend)),
+                    None => break,
+                };
+                if Instant::now() >= until {
                     break;
+                }
+                // The text so far, taken with a new subscription so that tokens
+                // not yet read from the old one (they are in it) are not sent twice.
+                if resend {
+                    match engine.events.subscribe(id) {
+                        Some((so_far, fresh)) => {
+                            pending.extend(so_far);
+                            receiver = fresh;
+                        }
+                        None => break,
+                    }
                 }
             }
             received = receiver.recv() => match received {
@@ -84,7 +109,7 @@ async fn relay(
             }
         }
     }
-    engine.relays.until.lock().expect("relays").remove(&id);
+    engine.relays.running.lock().expect("relays").remove(&id);
 }
 
 /// Appends a token, joined to the previous one when it is the same node's.

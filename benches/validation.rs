@@ -1,5 +1,7 @@
 //! How long validation takes: it runs on every keystroke in the editor and
 //! before every run, so it must stay far below a frame (16 ms) even for large graphs.
+//! And what keeping NUL characters out of run data costs a run (`nul`): every
+//! node's output is looked through once.
 
 use app::model::{validate, WorkflowDefinition};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -38,5 +40,30 @@ fn bench_validate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_validate);
+/// Outputs as a run makes them: a template's, a merge of ten (load benchmark
+/// W2's last node), and an `http` node's 64 KiB text body.
+fn bench_replace_nul(c: &mut Criterion) {
+    let mut group = c.benchmark_group("nul");
+    let template = json!({"text": "step 3 load"});
+    let merge: serde_json::Map<String, serde_json::Value> =
+        (0..10).map(|i| (format!("t{i}"), json!({"text": format!("step {i} load")}))).collect();
+    let body = json!({"status": 200, "headers": {"content-type": "text/plain"}, "body": "x".repeat(64 * 1024)});
+    for (name, output) in
+        [("template", template), ("merge_of_10", serde_json::Value::Object(merge)), ("http_64KiB", body)]
+    {
+        group.bench_with_input(BenchmarkId::from_parameter(name), &output, |b, output| {
+            b.iter_batched(
+                || output.clone(),
+                |mut output| {
+                    app::model::nul::replace_nul(&mut output);
+                    output
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_validate, bench_replace_nul);
 criterion_main!(benches);

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A/B of two Weft release binaries on the webhook workloads W1 (three chained
+# templates) and W2 (ten independent templates and a merge), as in load.sh but
+# without the seeding: each run gets a fresh SQLite file, 2 s of warm-up, then
+# wrk at concurrency 32 for SECONDS. Rounds alternate which binary goes first,
+# since a shared host drifts. Prints requests/s, p99 and Weft's CPU ms per run.
+# Usage: benches/webhook-ab.sh OLD_BIN NEW_BIN [rounds, default 4] [seconds, default 8]
+# (Build each with `cargo build --release --bin weft` and copy it aside first.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+old="$1"; new="$2"; rounds="${3:-4}"; seconds="${4:-8}"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+measure() { # binary label
+    local bin=$1 label=$2 work port key pid
+    work="$(mktemp -d)"
+    export WEFT_DATABASE_URL="sqlite://$work/weft.db" RUST_LOG=warn
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    echo "password1234" | "$bin" user create ab@weft.invalid >/dev/null 2>&1
+    key="$("$bin" api-key create --user ab@weft.invalid 2>/dev/null)"
+    "$bin" serve --addr "127.0.0.1:$port" --retention-interval-secs 0 >"$work/log" 2>&1 & pid=$!
+    until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.02; done
+    local api=(curl -sS --fail-with-body -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json')
+    "${api[@]}" -X POST "http://127.0.0.1:$port/api/v1/workflows" -d "$(python3 - <<'PY'
+import json
+nodes = [{"id": f"t{i}", "type": "template", "config": {"template": "step %d {{ input.body.who }}" % i}} for i in range(3)]
+print(json.dumps({"name": "w1", "triggers": [{"type": "webhook", "path": "w1"}], "nodes": nodes,
+                  "edges": [{"from": "t0", "to": "t1"}, {"from": "t1", "to": "t2"}]}))
+PY
+)"
+    "${api[@]}" -X POST "http://127.0.0.1:$port/api/v1/workflows" -d "$(python3 - <<'PY'
+import json
+nodes = [{"id": f"t{i}", "type": "template", "config": {"template": "step %d {{ input.body.who }}" % i}} for i in range(10)]
+nodes.append({"id": "all", "type": "merge"})
+print(json.dumps({"name": "w2", "triggers": [{"type": "webhook", "path": "w2"}], "nodes": nodes,
+                  "edges": [{"from": f"t{i}", "to": "all"} for i in range(10)]}))
+PY
+)"
+    local hz before after line
+    hz=$(getconf CLK_TCK)
+    for w in w1 w2; do
+        WRK_METHOD=POST WRK_BODY='{"who": "load"}' WRK_TOKEN=$key wrk -t2 -c32 -d2s \
+            -s benches/load/report.lua "http://127.0.0.1:$port/hooks/$w" >/dev/null
+        before=$(awk '{print $14 + $15}' /proc/$pid/stat)
+        line=$(WRK_METHOD=POST WRK_BODY='{"who": "load"}' WRK_TOKEN=$key wrk -t2 -c32 -d"${seconds}s" \
+            -s benches/load/report.lua "http://127.0.0.1:$port/hooks/$w" | grep '^RESULT')
+        after=$(awk '{print $14 + $15}' /proc/$pid/stat)
+        python3 - "$label" "$w" "$line" "$before" "$after" "$hz" <<'PY'
+import sys
+label, w, line, before, after, hz = sys.argv[1:]
+f = dict(kv.split("=") for kv in line.split()[1:])
+cpu = (int(after) - int(before)) * 1000 / int(hz) / max(int(f["requests"]), 1)
+print(f"{label} {w.upper()} req/s={float(f['rps']):.0f} p99_ms={f['p99_ms']} errors={f['errors']} cpu_ms={cpu:.3f}")
+PY
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+
+for round in $(seq 1 "$rounds"); do
+    if (( round % 2 )); then
+        measure "$old" "round $round old"; measure "$new" "round $round new"
+    else
+        measure "$new" "round $round new"; measure "$old" "round $round old"
+    fi
+done

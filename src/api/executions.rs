@@ -247,8 +247,8 @@ fn follow_live(receiver: tokio::sync::broadcast::Receiver<RunEvent>) -> impl Str
 
 /// Node events for every stored node state that changed since the last look,
 /// until the execution is finished; and, while it runs, the LLM text its
-/// process relays (it is asked to with a `Watching` signal, renewed while this
-/// stream is open; see `engine::relay`).
+/// process relays (asked for with `Watch`, kept coming with `Watching` while
+/// this stream is open; see `engine::relay`).
 fn follow_stored(
     store: std::sync::Arc<dyn app::ports::Store>,
     signals: std::sync::Arc<crate::signals::Signals>,
@@ -341,8 +341,8 @@ fn follow_stored(
                     Ok(_) => {}
                     // Text was lost: ask for each node's text so far again.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => signals.publish(Signal::Watch(id)).await,
-                    // Signals are gone (shutting down): the stored states still tell the rest.
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => relayed = signals.subscribe_text(),
+                    // Cannot happen: this task holds the signals, and so the sender.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 },
                 _ = sender.closed() => return,
             }

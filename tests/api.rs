@@ -51,6 +51,7 @@ use reqwest::Method;
 on_both_backends!(
     workflows_are_created_listed_updated_exported_and_deleted,
     executions_start_wait_list_and_stream,
+    a_viewer_joining_mid_run_gets_the_current_state_first,
     errors_are_json_with_a_code_and_4xx,
     another_users_objects_are_not_found,
     metrics_count_requests_and_executions,
@@ -116,6 +117,51 @@ async fn executions_start_wait_list_and_stream(db: &TestDb) {
 
     let (status, error) = api.json(Method::POST, &format!("/executions/{execution}/cancel"), None).await;
     assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_finished")));
+}
+
+/// The events a stream sends within `window`, as `(event name, data)` pairs.
+async fn events_within(mut response: reqwest::Response, window: std::time::Duration) -> Vec<(String, Value)> {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, response.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text.split("\n\n")
+        .filter_map(|frame| {
+            let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+            Some((field("event:")?.to_string(), serde_json::from_str(field("data:")?).ok()?))
+        })
+        .collect()
+}
+
+async fn a_viewer_joining_mid_run_gets_the_current_state_first(db: &TestDb) {
+    let (api, _) = Api::start(db).await;
+    let definition = json!({"name": "Slow", "nodes": [
+        {"id": "start", "type": "template", "config": {"template": "go"}},
+        {"id": "wait", "type": "delay", "config": {"ms": 3000}},
+        {"id": "done", "type": "template", "config": {"template": "done"}}
+    ], "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "done"}]});
+    let (_, created) = api.json(Method::POST, "/workflows", Some(definition)).await;
+    let id = created["id"].as_i64().unwrap();
+    let (_, started) = api.json(Method::POST, &format!("/workflows/{id}/executions"), Some(json!({"input": {}}))).await;
+    let execution = started["id"].as_i64().unwrap();
+    // Join once `start` is done and `wait` sleeps: nothing happens for seconds,
+    // so whatever arrives at once is the catch-up.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let stream = api.call(Method::GET, &format!("/executions/{execution}/events")).send().await.unwrap();
+    let first = events_within(stream, std::time::Duration::from_millis(800)).await;
+    let state_of = |node: &str| {
+        first.iter().rev().find(|(name, data)| name == "node" && data["node"] == node).map(|(_, data)| data.clone())
+    };
+    let start = state_of("start").unwrap_or_else(|| panic!("no state of `start` at once: {first:?}"));
+    assert_eq!(start["status"], "succeeded", "{first:?}");
+    assert_eq!(start["output"]["text"], "go");
+    let wait = state_of("wait").unwrap_or_else(|| panic!("no state of `wait` at once: {first:?}"));
+    assert_eq!(wait["status"], "running", "{first:?}");
+    assert!(state_of("done").is_none_or(|done| done["status"] == "queued"), "{first:?}");
+    let started_first =
+        first.iter().position(|(name, data)| name == "node" && data["node"] == "start" && data["status"] == "running");
+    assert!(started_first.is_some(), "`start` also says when it started (its span on the timeline): {first:?}");
 }
 
 async fn errors_are_json_with_a_code_and_4xx(db: &TestDb) {

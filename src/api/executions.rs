@@ -181,9 +181,11 @@ const REMOTE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 /// followed instead, so the stream works whichever process runs it. For a
 /// finished execution: its final node states and the `finished` event.
 /// The run's events as server-sent events (`node`, `token`, `streamed`,
-/// `finished`), live whichever process runs it; a finished run replays its node
-/// states and ends. A listener that joins while an LLM node answers first gets
-/// a `streamed` event with the node's text so far, whichever process runs it.
+/// `finished`), live whichever process runs it. The stream starts with the run
+/// as it is: a `node` event per node that has a state (a node that already
+/// ended also gets its `running` event first, with its start time), and a
+/// `streamed` event with the text so far of each LLM node answering; then each
+/// change. A finished run replays its node states and ends.
 #[utoipa::path(get, path = "/api/v1/executions/{id}/events", tag = "executions", params(("id" = i64, Path)),
     responses(
         (status = 200, description = "An event stream; each event's data is a RunEvent", content_type = "text/event-stream", body = RunEvent),
@@ -280,10 +282,28 @@ fn follow_stored(
                     let mut node_started = false;
                     for run in runs {
                         let key = (run.status, run.attempt);
-                        if seen.insert(run.node_id.clone(), key) == Some(key) {
+                        let before = seen.insert(run.node_id.clone(), key);
+                        if before == Some(key) {
                             continue;
                         }
                         node_started |= run.status == NodeStatus::Running;
+                        // First seen already ended: say when it started too, as a
+                        // live run's catch-up does (its span on the timeline).
+                        if let (None, Some(started_at)) = (before, run.started_at) {
+                            if run.status != NodeStatus::Running {
+                                let started = RunEvent::Node {
+                                    node: run.node_id.clone(),
+                                    status: NodeStatus::Running,
+                                    attempt: run.attempt,
+                                    output: None,
+                                    error: None,
+                                    at: started_at,
+                                };
+                                if sender.send(started).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
                         let event = RunEvent::Node {
                             at: run.finished_at.or(run.started_at).unwrap_or(execution.created_at),
                             node: run.node_id,

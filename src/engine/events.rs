@@ -1,15 +1,20 @@
 //! Per-execution event channels. A broadcast channel per running execution:
 //! slow listeners lag (and are told so) instead of slowing the run.
 //!
-//! LLM tokens are not stored (only the node's whole answer is, when it ends),
-//! so a listener that joins while a node is still answering would see the
-//! answer only from its join onwards. Each channel therefore keeps the text
-//! every node has streamed in its current attempt, and a new listener gets it
-//! first, as one `Streamed` event per node, then the live events. A new
-//! attempt of a node that streamed starts afresh: the node's own task says so
-//! (an empty `Streamed`) before its first token, so nothing it streams is
-//! mistaken for the old attempt's — the driver's `Running` event for the
-//! attempt may go out after those tokens.
+//! A listener that joins a run in the middle must see the run as it is now,
+//! then every change, with nothing lost in between. Each channel therefore
+//! keeps a catch-up state under the same lock its events are sent under:
+//! - every node's latest state (and when it first started, so a node that
+//!   already ended still gets its span on the timeline);
+//! - the text every node has streamed in its current attempt: LLM tokens are
+//!   not stored (only the node's whole answer is, when it ends). A new attempt
+//!   of a node that streamed starts afresh: the node's own task says so (an
+//!   empty `Streamed`) before its first token, so nothing it streams is
+//!   mistaken for the old attempt's — the driver's `Running` event for the
+//!   attempt may go out after those tokens.
+//!
+//! A new listener gets that state first (a `Node` event per node, in the order
+//! they started, then one `Streamed` event per node), then the live events.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,28 +37,91 @@ pub struct RunEvents {
 
 struct Channel {
     sender: broadcast::Sender<RunEvent>,
-    /// Text each node has streamed in its current attempt. Sending and
-    /// subscribing both hold this lock, so a new listener gets every token
-    /// exactly once: in what it is given first, or live after it.
-    streamed: Mutex<HashMap<String, String>>,
+    /// Sending and subscribing both hold this lock, so a new listener gets
+    /// every change exactly once: in what it is given first, or live after it.
+    catch_up: Mutex<CatchUp>,
+}
+
+/// What a listener joining now is given before the live events.
+#[derive(Default)]
+struct CatchUp {
+    /// Each node's latest `Node` event, and when it first started running.
+    nodes: HashMap<String, NodeState>,
+    /// Text each node has streamed in its current attempt.
+    streamed: HashMap<String, String>,
+}
+
+struct NodeState {
+    latest: RunEvent,
+    started_at: Option<(i32, i64)>,
+}
+
+impl CatchUp {
+    fn record_node(&mut self, event: &RunEvent) {
+        let RunEvent::Node { node, status, attempt, at, .. } = event else { return };
+        let started = (*status == NodeStatus::Running).then_some((*attempt, *at));
+        match self.nodes.get_mut(node) {
+            Some(state) => {
+                state.latest = event.clone();
+                if state.started_at.is_none() {
+                    state.started_at = started;
+                }
+            }
+            None => {
+                self.nodes.insert(node.clone(), NodeState { latest: event.clone(), started_at: started });
+            }
+        }
+    }
+
+    /// The run as it is now: per node, its start (when it has since ended) and
+    /// its latest state, in the order the nodes started; then the text so far.
+    fn events(&self) -> Vec<RunEvent> {
+        let mut nodes: Vec<&NodeState> = self.nodes.values().collect();
+        nodes.sort_by_key(|state| match &state.latest {
+            RunEvent::Node { at, .. } => (state.started_at.map_or(*at, |(_, started)| started), *at),
+            _ => (i64::MAX, i64::MAX),
+        });
+        let mut events = Vec::with_capacity(nodes.len() * 2 + self.streamed.len());
+        for state in nodes {
+            if let (Some((attempt, at)), RunEvent::Node { node, status, .. }) = (state.started_at, &state.latest) {
+                if *status != NodeStatus::Running {
+                    let node = node.clone();
+                    events.push(RunEvent::Node {
+                        node,
+                        status: NodeStatus::Running,
+                        attempt,
+                        output: None,
+                        error: None,
+                        at,
+                    });
+                }
+            }
+            events.push(state.latest.clone());
+        }
+        events.extend(
+            self.streamed.iter().map(|(node, text)| RunEvent::Streamed { node: node.clone(), text: text.clone() }),
+        );
+        events
+    }
 }
 
 impl RunEvents {
     fn new() -> Self {
         let (sender, _) = broadcast::channel(CAPACITY);
-        Self { channel: Arc::new(Channel { sender, streamed: Mutex::new(HashMap::new()) }) }
+        Self { channel: Arc::new(Channel { sender, catch_up: Mutex::new(CatchUp::default()) }) }
     }
 
     /// Publishes `event` to every listener (none listening is fine).
     pub fn send(&self, event: RunEvent) {
-        let mut streamed = self.channel.streamed.lock().expect("streamed text");
+        let mut catch_up = self.channel.catch_up.lock().expect("catch-up state");
         match &event {
-            RunEvent::Token { node, text } => streamed.entry(node.clone()).or_default().push_str(text),
-            // Once a node ended, its output carries the whole answer.
-            RunEvent::Node { node, status, .. }
-                if !matches!(status, NodeStatus::Queued | NodeStatus::Running) && !streamed.is_empty() =>
-            {
-                streamed.remove(node);
+            RunEvent::Token { node, text } => catch_up.streamed.entry(node.clone()).or_default().push_str(text),
+            RunEvent::Node { node, status, .. } => {
+                // Once a node ended, its output carries the whole answer.
+                if !matches!(status, NodeStatus::Queued | NodeStatus::Running) && !catch_up.streamed.is_empty() {
+                    catch_up.streamed.remove(node);
+                }
+                catch_up.record_node(&event);
             }
             _ => {}
         }
@@ -64,19 +132,17 @@ impl RunEvents {
     /// earlier attempt streamed text, it is dropped, and listeners are told with
     /// an empty `Streamed` event.
     pub fn attempt_started(&self, node: &str) {
-        let mut streamed = self.channel.streamed.lock().expect("streamed text");
-        if streamed.remove(node).is_some() {
+        let mut catch_up = self.channel.catch_up.lock().expect("catch-up state");
+        if catch_up.streamed.remove(node).is_some() {
             let _ = self.channel.sender.send(RunEvent::Streamed { node: node.to_owned(), text: String::new() });
         }
     }
 
-    /// A new listener: what the nodes have streamed so far, and the events
-    /// from now on.
+    /// A new listener: the run as it is now (every node's state, the text
+    /// streamed so far), and the events from now on.
     pub fn subscribe(&self) -> (Vec<RunEvent>, broadcast::Receiver<RunEvent>) {
-        let streamed = self.channel.streamed.lock().expect("streamed text");
-        let so_far =
-            streamed.iter().map(|(node, text)| RunEvent::Streamed { node: node.clone(), text: text.clone() }).collect();
-        (so_far, self.channel.sender.subscribe())
+        let catch_up = self.channel.catch_up.lock().expect("catch-up state");
+        (catch_up.events(), self.channel.sender.subscribe())
     }
 }
 
@@ -126,10 +192,12 @@ mod tests {
         events.send(token("draft", "lo"));
         events.send(token("other", "x"));
 
-        let (mut so_far, mut live) = hub.subscribe(7).expect("the execution runs here");
-        so_far.sort_by_key(|e| format!("{e:?}"));
+        let (so_far, mut live) = hub.subscribe(7).expect("the execution runs here");
+        let mut streamed: Vec<RunEvent> =
+            so_far.into_iter().filter(|e| matches!(e, RunEvent::Streamed { .. })).collect();
+        streamed.sort_by_key(|e| format!("{e:?}"));
         assert_eq!(
-            so_far,
+            streamed,
             vec![
                 RunEvent::Streamed { node: "draft".into(), text: "Hello".into() },
                 RunEvent::Streamed { node: "other".into(), text: "x".into() },
@@ -138,6 +206,43 @@ mod tests {
         events.send(token("draft", ", world"));
         assert_eq!(live.try_recv().unwrap(), token("draft", ", world"), "live from where the text so far ended");
         assert!(live.try_recv().is_err(), "nothing sent twice");
+    }
+
+    fn node_at(node: &str, status: NodeStatus, at: i64) -> RunEvent {
+        RunEvent::Node { node: node.into(), status, attempt: 1, output: None, error: None, at }
+    }
+
+    #[test]
+    fn a_late_listener_sees_every_node_as_it_is_now_in_the_order_they_started() {
+        let hub = EventHub::default();
+        let (events, _first) = hub.open(7);
+        events.send(node_at("start", NodeStatus::Running, 10));
+        let done = RunEvent::Node {
+            node: "start".into(),
+            status: NodeStatus::Succeeded,
+            attempt: 1,
+            output: Some(serde_json::json!({"text": "go"})),
+            error: None,
+            at: 12,
+        };
+        events.send(done.clone());
+        events.send(node_at("wait", NodeStatus::Running, 13));
+        events.send(node_at("skipped", NodeStatus::Skipped, 14));
+
+        let (so_far, mut live) = hub.subscribe(7).expect("the execution runs here");
+        assert_eq!(
+            so_far,
+            vec![
+                node_at("start", NodeStatus::Running, 10),
+                done,
+                node_at("wait", NodeStatus::Running, 13),
+                node_at("skipped", NodeStatus::Skipped, 14),
+            ],
+            "each node's start (for the timeline) and latest state, nothing else"
+        );
+        events.send(node_at("wait", NodeStatus::Succeeded, 20));
+        assert_eq!(live.try_recv().unwrap(), node_at("wait", NodeStatus::Succeeded, 20));
+        assert!(live.try_recv().is_err(), "nothing given first is sent again");
     }
 
     #[test]
@@ -153,7 +258,10 @@ mod tests {
         events.send(node("draft", NodeStatus::Running, 2));
         assert_eq!(
             hub.subscribe(7).unwrap().0,
-            vec![RunEvent::Streamed { node: "draft".into(), text: "second".into() }]
+            vec![
+                node("draft", NodeStatus::Running, 2),
+                RunEvent::Streamed { node: "draft".into(), text: "second".into() }
+            ]
         );
 
         // Listeners already there were told the first try's text is void.
@@ -169,7 +277,11 @@ mod tests {
         );
 
         events.send(node("draft", NodeStatus::Succeeded, 2));
-        assert!(hub.subscribe(7).unwrap().0.is_empty(), "the node's output now holds its answer");
+        let so_far = hub.subscribe(7).unwrap().0;
+        assert!(
+            !so_far.iter().any(|e| matches!(e, RunEvent::Streamed { .. })),
+            "the node's output now holds its answer: {so_far:?}"
+        );
 
         hub.close(7);
         assert!(hub.subscribe(7).is_none());

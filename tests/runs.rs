@@ -13,6 +13,7 @@ use support::{signed_in_user, TestDb};
 on_both_backends!(
     a_run_started_from_the_page_streams_its_events_and_ends_with_every_node,
     re_running_from_the_failed_node_reuses_what_succeeded,
+    a_re_run_takes_the_saved_version_unless_asked_for_the_runs_own,
     a_long_run_is_cancelled_from_the_page,
     runs_are_private_to_their_owner_and_readable_by_admins,
 );
@@ -84,7 +85,13 @@ async fn a_run_started_from_the_page_streams_its_events_and_ends_with_every_node
     let details = finished(&ada, &base, id).await;
     assert_eq!(details["execution"]["status"], "succeeded");
     assert_eq!(details["execution"]["trigger"], "manual");
-    assert_eq!(details["nodes"], json!([{"id": "wait", "kind": "delay"}, {"id": "greet", "kind": "template"}]));
+    let nodes: Vec<(&str, &str)> = details["definition"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(nodes, [("wait", "delay"), ("greet", "template")], "the definition's order");
     assert_eq!(node(&details, "greet")["output"], json!({"text": "Hello Ada"}));
     assert_eq!(details["own"], json!(true));
 
@@ -138,6 +145,59 @@ async fn re_running_from_the_failed_node_reuses_what_succeeded(db: &TestDb) {
     let whole = call(&ada, &base, "runs/rerun", &[("id", &id.to_string()), ("from_failed", "false")]).await;
     let whole = finished(&ada, &base, whole.json::<Value>().await.unwrap()["id"].as_i64().unwrap()).await;
     assert!(node(&whole, "first")["started_at"].as_i64() > node(&failed, "first")["started_at"].as_i64());
+}
+
+async fn a_re_run_takes_the_saved_version_unless_asked_for_the_runs_own(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let ada = signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
+    let broken = |source: &str| {
+        json!({
+            "name": "Fix me",
+            "nodes": [
+                {"id": "first", "type": "template", "config": {"template": "{{ input.n }}"}},
+                {"id": "check", "type": "code", "config": {"source": source}},
+                {"id": "after", "type": "template", "config": {"template": "{{ nodes.check }}"}}
+            ],
+            "edges": [{"from": "first", "to": "check"}, {"from": "check", "to": "after"}]
+        })
+    };
+    let workflow = import(&ada, &base, broken("throw new Error('broken on purpose')")).await;
+    let id = start(&ada, &base, workflow, r#"{"n": 7}"#).await;
+    let failed = finished(&ada, &base, id).await;
+    assert_eq!(failed["execution"]["status"], "failed");
+    // The user fixes the node: v2.
+    let fixed = broken("return 'fixed'").to_string();
+    let saved = call(&ada, &base, "workflows/save", &[("id", &workflow.to_string()), ("definition", &fixed)]).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let details = finished(&ada, &base, id).await;
+    assert_eq!((details["execution"]["version"].as_i64(), details["current_version"].as_i64()), (Some(1), Some(2)));
+
+    // By default, from the failed node on v2: `first` is reused, `check` runs fixed.
+    let again = call(&ada, &base, "runs/rerun", &[("id", &id.to_string()), ("from_failed", "true")]).await;
+    let again = finished(&ada, &base, again.json::<Value>().await.unwrap()["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (again["execution"]["status"].as_str(), again["execution"]["version"].as_i64()),
+        (Some("succeeded"), Some(2))
+    );
+    assert_eq!(node(&again, "first")["started_at"], node(&failed, "first")["started_at"], "reused, not run again");
+    assert_eq!(node(&again, "after")["output"]["text"], "fixed");
+
+    // On request, the run's own version: it fails as it did.
+    for from_failed in ["true", "false"] {
+        let form = [("id", id.to_string()), ("from_failed", from_failed.into()), ("version", "original".into())];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let old = call(&ada, &base, "runs/rerun", &form).await;
+        assert_eq!(old.status(), StatusCode::OK);
+        let old = finished(&ada, &base, old.json::<Value>().await.unwrap()["id"].as_i64().unwrap()).await;
+        assert_eq!(
+            (old["execution"]["status"].as_str(), old["execution"]["version"].as_i64()),
+            (Some("failed"), Some(1))
+        );
+    }
+    // An unknown choice is a 400 that says so, not a 500.
+    let bad =
+        call(&ada, &base, "runs/rerun", &[("id", &id.to_string()), ("from_failed", "true"), ("version", "v9")]).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
 
 async fn a_long_run_is_cancelled_from_the_page(db: &TestDb) {

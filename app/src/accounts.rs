@@ -13,3 +13,6 @@ pub mod sessions;
 
 pub use api::*;
 pub use pages::*;
+
+/// The shortest password accepted (checked as you type, and by the server).
+pub const MIN_PASSWORD_CHARS: usize = 8;

@@ -1,9 +1,13 @@
 //! The visual editor: a canvas of nodes and edges, a palette, a side panel with
 //! a form per node kind, validation as you edit (the offending nodes are
 //! marked), undo/redo, auto-layout, keyboard shortcuts, and save (each save is
-//! a new immutable version).
+//! a new immutable version; saving what is already saved is refused).
+//!
+//! A new workflow (`/workflows/new/edit`) lives only in the browser until its
+//! first save creates it; the address then becomes its own.
 
 mod canvas;
+mod guard;
 mod model;
 mod panel;
 mod state;
@@ -13,50 +17,80 @@ use std::collections::HashSet;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use leptos_router::{lazy_route, LazyRoute};
+use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{validate, Position, Workflow, WorkflowId, NODE_KINDS};
+use crate::model::{validate, Position, ValidationError, Workflow, WorkflowDefinition, WorkflowId, NODE_KINDS};
 use crate::ui::use_hydrated;
-use crate::workflows::{SaveWorkflow, WorkflowCache};
-use canvas::{Canvas, Viewport};
+use crate::workflows::{import_workflow, save_workflow, starter_definition, WorkflowCache};
+use canvas::{reveal_offset, Canvas, Viewport};
 use panel::Panel;
 use state::EditorState;
 
+/// Where "New workflow" leads: the editor on a workflow not created yet.
+pub const NEW_WORKFLOW_PATH: &str = "/workflows/new/edit";
+/// The `{id}` of [`NEW_WORKFLOW_PATH`].
+const NEW: &str = "new";
+
+/// What the editor opens: a saved workflow, or a new one (no id, no version).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Opened {
+    id: Option<WorkflowId>,
+    version: Option<i32>,
+    definition: WorkflowDefinition,
+}
+
+impl Opened {
+    fn new_workflow() -> Self {
+        Self { id: None, version: None, definition: starter_definition("") }
+    }
+
+    fn saved(workflow: Workflow) -> Self {
+        Self {
+            id: Some(workflow.summary.id),
+            version: Some(workflow.summary.current_version),
+            definition: workflow.definition,
+        }
+    }
+}
+
 pub struct EditorPage {
-    id: Memo<Option<WorkflowId>>,
-    workflow: Resource<Result<Workflow, AppError>>,
+    opened: Resource<Result<Opened, AppError>>,
 }
 
 #[lazy_route]
 impl LazyRoute for EditorPage {
     fn data() -> Self {
         let params = use_params_map();
-        let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<WorkflowId>().ok())));
+        let target = Memo::new(move |_| params.with(|p| p.get("id")));
         let cache = WorkflowCache::expect();
         // Through the cache: opened from the workflow page, this costs no request.
-        let workflow = Resource::new(
-            move || id.get(),
-            move |id| async move {
-                match id {
-                    Some(id) => cache.get(id).await,
+        let opened = Resource::new(
+            move || target.get(),
+            move |target| async move {
+                match target.as_deref() {
+                    Some(NEW) => Ok(Opened::new_workflow()),
+                    Some(id) => match id.parse::<WorkflowId>() {
+                        Ok(id) => cache.get(id).await.map(Opened::saved),
+                        Err(_) => Err(AppError::NotFound("workflow".into())),
+                    },
                     None => Err(AppError::NotFound("workflow".into())),
                 }
             },
         );
-        Self { id, workflow }
+        Self { opened }
     }
 
     fn view(this: Self) -> AnyView {
-        let EditorPage { id, workflow } = this;
+        let EditorPage { opened } = this;
         let hydrated = use_hydrated();
         view! {
             <main class="editor-page" data-testid="editor-page" data-hydrated=move || hydrated.get().to_string()>
                 <Suspense fallback=|| view! { <p class="muted page">"Loading the editor…"</p> }>
                     {move || Suspend::new(async move {
-                        match (workflow.await, id.get_untracked()) {
-                            (Ok(workflow), Some(id)) => view! { <Editor id workflow/> }.into_any(),
-                            (Err(error), _) => view! { <p class="error page" role="alert">{error.to_string()}</p> }.into_any(),
-                            (Ok(_), None) => ().into_any(),
+                        match opened.await {
+                            Ok(opened) => view! { <Editor opened/> }.into_any(),
+                            Err(error) => view! { <p class="error page" role="alert">{error.to_string()}</p> }.into_any(),
                         }
                     })}
                 </Suspense>
@@ -66,41 +100,131 @@ impl LazyRoute for EditorPage {
     }
 }
 
+/// A save that went through: the workflow (created by it, for a new one), its
+/// new version, and what was sent (the new "saved" state).
+#[derive(Clone)]
+struct Saved {
+    id: WorkflowId,
+    version: i32,
+    definition: WorkflowDefinition,
+}
+
+/// Why Ctrl+S (or Save) did not save; shown until the next change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Refusal {
+    NoChanges,
+    Invalid,
+}
+
+/// Sends the definition: a new version, or for a workflow never saved, its creation.
+async fn send(id: Option<WorkflowId>, definition: WorkflowDefinition) -> Result<Saved, AppError> {
+    let text = serde_json::to_string(&definition).map_err(|_| AppError::Internal)?;
+    let (id, version) = match id {
+        Some(id) => (id, save_workflow(id, text).await?.version),
+        None => {
+            let created = import_workflow(text).await?;
+            (created.id, created.current_version)
+        }
+    };
+    Ok(Saved { id, version, definition })
+}
+
+/// "Cannot save: 2 problems — node `a`: …; node `b`: …".
+fn refusal_message(problems: &[ValidationError]) -> String {
+    let count = match problems.len() {
+        1 => "1 problem".to_string(),
+        n => format!("{n} problems"),
+    };
+    let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    format!("Cannot save: {count} — {}", messages.join("; "))
+}
+
+/// Shows the workflow's own editor address once a new one has been created,
+/// without reloading the editor (its undo history stays).
+fn replace_address(id: WorkflowId) {
+    let url = format!("/workflows/{id}/edit");
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    }
+}
+
 #[component]
-fn Editor(id: WorkflowId, workflow: Workflow) -> impl IntoView {
-    let state = EditorState::new(workflow.definition);
+fn Editor(opened: Opened) -> impl IntoView {
+    let Opened { id, version, definition } = opened;
+    let workflow_id = RwSignal::new(id);
+    let version = RwSignal::new(version);
+    // Opened from a failed run's "Fix `x` in the editor": that node's form is open.
+    let asked_node = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("node"));
+    let asked_node = asked_node.filter(|id| definition.nodes.iter().any(|n| &n.id == id));
+    let state = EditorState::new(definition);
+    if let Some(id) = asked_node {
+        state.selected.set(state::Selection::Node(id));
+    }
     let viewport = RwSignal::new(Viewport { x: 40.0, y: 40.0, scale: 1.0 });
     // Validation follows the graph and the configs, never positions: dragging
     // does not revalidate.
     let problems = Memo::new(move |_| validate(&state.definition(true)).err().unwrap_or_default());
     let invalid =
         Memo::new(move |_| problems.with(|p| p.iter().flat_map(|e| e.nodes.iter().cloned()).collect::<HashSet<_>>()));
-    let save = ServerAction::<SaveWorkflow>::new();
-    let version = RwSignal::new(workflow.summary.current_version);
+    // Compared with what was saved, not flagged by edits: undoing back to the
+    // saved state leaves nothing to save.
+    let dirty = Memo::new(move |_| state.differs_from_saved());
+    let is_new = move || workflow_id.with(Option::is_none);
+    let save =
+        Action::new_local(|(id, definition): &(Option<WorkflowId>, WorkflowDefinition)| send(*id, definition.clone()));
+    let refusal = RwSignal::new(None::<Refusal>);
+    // Any change makes an earlier refusal stale.
+    Effect::new(move |_| {
+        dirty.track();
+        problems.with(Vec::len);
+        refusal.set(None);
+    });
     let cache = WorkflowCache::expect();
     Effect::new(move |_| {
-        if let Some(Ok(saved)) = save.value().get() {
-            version.set(saved.version);
-            state.saved();
-            cache.forget(id);
+        let Some(Ok(saved)) = save.value().get() else { return };
+        if workflow_id.get_untracked().is_none() {
+            workflow_id.set(Some(saved.id));
+            replace_address(saved.id);
         }
+        version.set(Some(saved.version));
+        state.mark_saved(saved.definition);
+        cache.forget(saved.id);
     });
     let do_save = move || {
-        if problems.with_untracked(Vec::is_empty) && !save.pending().get_untracked() {
-            let definition = serde_json::to_string(&state.definition(false)).unwrap_or_default();
-            save.dispatch(SaveWorkflow { id, definition });
+        if save.pending().get_untracked() {
+            return;
+        }
+        if !problems.with_untracked(Vec::is_empty) {
+            refusal.set(Some(Refusal::Invalid));
+        } else if !dirty.get_untracked() && !is_new() {
+            refusal.set(Some(Refusal::NoChanges));
+        } else {
+            save.dispatch((workflow_id.get_untracked(), state.definition(false)));
         }
     };
     let add = move |kind: &'static str| {
-        let view = viewport.get_untracked();
-        let count = state.nodes.with_untracked(Vec::len) as f64;
-        let at = Position {
-            x: (240.0 - view.x) / view.scale + (count % 8.0) * 24.0,
-            y: (160.0 - view.y) / view.scale + (count % 8.0) * 24.0,
+        let at = match state.attach_to.get_untracked() {
+            Some(attachment) => {
+                state.attach_to.set(None);
+                let anchor = state.node(&attachment.from).map(|n| n.position.get_untracked());
+                let at = spot_for_new_node(state, viewport, anchor);
+                if anchor.is_some() {
+                    state.add_connected_node(kind, at, &attachment.from, attachment.branch);
+                } else {
+                    state.add_node(kind, at);
+                }
+                at
+            }
+            None => {
+                let at = spot_for_new_node(state, viewport, anchor_for_new_node(state));
+                state.add_node(kind, at);
+                at
+            }
         };
-        state.add_node(kind, at);
+        bring_into_view(viewport, at);
     };
 
+    guard::warn_before_leaving(dirty.into());
     // Keyboard shortcuts (browser only), unless the focus is in a form field.
     Effect::new(move |_| {
         let handle = window_event_listener(leptos::ev::keydown, move |ev| {
@@ -111,6 +235,7 @@ fn Editor(id: WorkflowId, workflow: Workflow) -> impl IntoView {
             let command = ev.ctrl_key() || ev.meta_key();
             match ev.key().as_str() {
                 "Delete" | "Backspace" if !typing => state.delete_selected(),
+                "Escape" => state.attach_to.set(None),
                 "z" | "Z" if command && !typing => {
                     ev.prevent_default();
                     if ev.shift_key() {
@@ -129,28 +254,63 @@ fn Editor(id: WorkflowId, workflow: Workflow) -> impl IntoView {
         on_cleanup(move || handle.remove());
     });
 
-    let status = move || match save.value().get() {
-        _ if save.pending().get() => "Saving…".to_string(),
-        Some(Err(error)) => error.to_string(),
-        _ if state.changed.get() => "Unsaved changes".to_string(),
-        Some(Ok(saved)) => format!("Saved as v{}", saved.version),
-        None => format!("v{}", version.get()),
+    let status = move || {
+        let last = save.value().get();
+        match refusal.get() {
+            _ if save.pending().get() => "Saving…".to_string(),
+            Some(Refusal::Invalid) => problems.with(|p| refusal_message(p)),
+            Some(Refusal::NoChanges) => "No changes to save".to_string(),
+            None => match (last, version.get()) {
+                (Some(Err(error)), _) if dirty.get() || is_new() => error.to_string(),
+                (_, None) => "New workflow, not saved yet".to_string(),
+                _ if dirty.get() => "Unsaved changes".to_string(),
+                (Some(Ok(saved)), _) => format!("Saved as v{}", saved.version),
+                (_, Some(version)) => format!("v{version} · no changes"),
+            },
+        }
+    };
+    let save_blocked = move || {
+        if save.pending().get() {
+            Some("Saving…")
+        } else if !problems.with(Vec::is_empty) {
+            Some("Fix the problems listed beside the canvas first")
+        } else if !dirty.get() && !is_new() {
+            Some("No changes since the last save")
+        } else {
+            None
+        }
+    };
+    let back = move || match workflow_id.get() {
+        Some(id) => format!("/workflows/{id}"),
+        None => "/".to_string(),
+    };
+    let attaching = move || {
+        state.attach_to.get().map(|a| match a.branch {
+            Some(branch) => format!("Pick a kind: it is added after `{}` ({branch})", a.from),
+            None => format!("Pick a kind: it is added after `{}`", a.from),
+        })
     };
     view! {
         <div class="editor-toolbar">
-            <a href=format!("/workflows/{id}")>"← Back"</a>
+            <a href=back data-testid="editor-back">"← Back"</a>
             <strong data-testid="editor-title">{move || state.name.get()}</strong>
-            <span class="palette" data-testid="palette">
+            <span class="palette" class:attaching=move || state.attach_to.with(Option::is_some) data-testid="palette">
                 {NODE_KINDS.iter().map(|kind| view! {
                     <button class="chip" data-testid=format!("add-{kind}") on:click=move |_| { add(kind); }>{format!("+ {kind}")}</button>
                 }).collect_view()}
             </span>
+            {move || attaching().map(|hint| view! {
+                <span class="attach-hint" data-testid="attach-hint">{hint}
+                    <button class="link" on:click=move |_| state.attach_to.set(None)>"Cancel"</button>
+                </span>
+            })}
             <button class="chip" data-testid="auto-layout" on:click=move |_| state.auto_layout()>"Auto-layout"</button>
             <button class="chip" data-testid="undo" disabled=move || !state.can_undo.get() on:click=move |_| state.undo()>"Undo"</button>
             <button class="chip" data-testid="redo" disabled=move || !state.can_redo.get() on:click=move |_| state.redo()>"Redo"</button>
-            <button data-testid="save" disabled=move || !problems.with(Vec::is_empty) || save.pending().get()
+            <button data-testid="save" disabled=move || save_blocked().is_some() title=move || save_blocked().unwrap_or("Save (Ctrl+S)")
                 on:click=move |_| do_save()>"Save"</button>
-            <span class="muted" data-testid="save-status">{status}</span>
+            <span class="muted save-status" class:refused=move || refusal.get() == Some(Refusal::Invalid)
+                data-testid="save-status" role="status">{status}</span>
         </div>
         <div class="editor-body">
             <Canvas state viewport invalid/>
@@ -161,5 +321,45 @@ fn Editor(id: WorkflowId, workflow: Workflow) -> impl IntoView {
                 <Panel state/>
             </aside>
         </div>
+    }
+}
+
+/// The node a new one is placed beside: the selected one, else the last added.
+fn anchor_for_new_node(state: EditorState) -> Option<Position> {
+    let selected = match state.selected.get_untracked() {
+        state::Selection::Node(id) => state.node(&id),
+        _ => None,
+    };
+    let last = || state.nodes.with_untracked(|nodes| nodes.last().copied());
+    selected.or_else(last).map(|node| node.position.get_untracked())
+}
+
+/// Beside `anchor` where no node is; with no anchor, near the top left of the view.
+fn spot_for_new_node(state: EditorState, viewport: RwSignal<Viewport>, anchor: Option<Position>) -> Position {
+    let taken = state.positions();
+    match anchor {
+        Some(anchor) => model::free_spot(anchor, &taken),
+        None => {
+            let view = viewport.get_untracked();
+            let corner = Position { x: (40.0 - view.x) / view.scale, y: (40.0 - view.y) / view.scale };
+            if taken.iter().any(|p| model::too_close(*p, corner)) {
+                model::free_spot(corner, &taken)
+            } else {
+                corner
+            }
+        }
+    }
+}
+
+/// Pans so that a node just added at `at` is on screen.
+fn bring_into_view(viewport: RwSignal<Viewport>, at: Position) {
+    let Some(canvas) = document().query_selector("[data-testid=canvas]").ok().flatten() else { return };
+    let rect = canvas.get_bounding_client_rect();
+    let (dx, dy) = reveal_offset(viewport.get_untracked(), at, rect.width(), rect.height());
+    if dx != 0.0 || dy != 0.0 {
+        viewport.update(|v| {
+            v.x += dx;
+            v.y += dy;
+        });
     }
 }

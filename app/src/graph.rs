@@ -1,16 +1,30 @@
 //! Drawing a workflow graph: node boxes and edges as SVG. The marketplace's
-//! preview uses it read-only.
+//! preview uses it read-only; the editor's canvas uses the same geometry, so an
+//! edge always leaves from the dot it was dragged from.
 
 use std::collections::HashMap;
 
 use leptos::prelude::*;
+use serde_json::Value;
 
-use crate::model::{Position, WorkflowDefinition};
+use crate::model::{NodeStatus, Position, WorkflowDefinition};
 
 pub const NODE_WIDTH: f64 = 160.0;
-pub const NODE_HEIGHT: f64 = 48.0;
-const COLUMN: f64 = 220.0;
-const ROW: f64 = 80.0;
+/// Three lines: the id, the kind, a one-line summary of the config.
+pub const NODE_HEIGHT: f64 = 64.0;
+/// The input and output dots' radius: edges end at the input dot's rim, so
+/// their arrowhead is not hidden under it.
+pub const PORT_RADIUS: f64 = 7.0;
+const COLUMN: f64 = 230.0;
+const ROW: f64 = 96.0;
+/// How far a back-edge's loop passes below the lower of its two nodes.
+const LOOP_GAP: f64 = 28.0;
+/// How far an edge runs straight out of a dot before it bends.
+const MIN_BEND: f64 = 40.0;
+/// The longest summary shown on a node, in characters (the box is 160 px wide;
+/// a condition's box also holds its "true"/"false" labels).
+const SUMMARY_CHARS: usize = 24;
+const CONDITION_SUMMARY_CHARS: usize = 17;
 
 /// Where each node goes: its saved position when every node has one, else an
 /// automatic layout in columns by depth (a node sits right of all its inputs).
@@ -58,46 +72,204 @@ pub fn auto_layout(definition: &WorkflowDefinition) -> Vec<Position> {
         .collect()
 }
 
-/// The SVG path of an edge from the right side of one box to the left of another.
-pub fn edge_path(from: Position, to: Position) -> String {
-    let (x1, y1) = (from.x + NODE_WIDTH, from.y + NODE_HEIGHT / 2.0);
-    let (x2, y2) = (to.x, to.y + NODE_HEIGHT / 2.0);
-    let bend = ((x2 - x1).abs() / 2.0).max(40.0);
+/// A node's output dots: the branch each stands for (a condition has a
+/// "true" dot above a "false" one) and its height from the node's top.
+pub fn output_ports(kind: &str) -> Vec<(Option<&'static str>, f64)> {
+    if kind == "condition" {
+        vec![(Some("true"), NODE_HEIGHT / 3.0), (Some("false"), NODE_HEIGHT * 2.0 / 3.0)]
+    } else {
+        vec![(None, NODE_HEIGHT / 2.0)]
+    }
+}
+
+/// The height (from the node's top) of the dot an edge with `branch` leaves
+/// from; an unknown branch leaves from the middle.
+pub fn output_port_y(kind: &str, branch: Option<&str>) -> f64 {
+    output_ports(kind).into_iter().find(|(b, _)| *b == branch).map_or(NODE_HEIGHT / 2.0, |(_, y)| y)
+}
+
+/// A smooth left-to-right curve between two points (also the loose end of a
+/// connection being dragged).
+pub fn curve(x1: f64, y1: f64, x2: f64, y2: f64) -> String {
+    let bend = ((x2 - x1).abs() / 2.0).max(MIN_BEND);
     format!("M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}", x1 + bend, x2 - bend)
 }
 
-/// A read-only picture of a workflow.
+/// Whether an edge must go around its nodes: its target's input is not to the
+/// right of its source's output (a back-edge, or two stacked nodes). Drawn as a
+/// plain curve it would lie on top of the edges going forward between them.
+pub fn goes_back(from: Position, to: Position) -> bool {
+    to.x - PORT_RADIUS < from.x + NODE_WIDTH + MIN_BEND / 2.0
+}
+
+/// The SVG path of an edge from the output dot at `port_y` of the node at
+/// `from` to the input dot of the node at `to`. A forward edge is one curve; an
+/// edge that goes back runs around its nodes (in the gap between them when one
+/// is above the other, else below both) and comes into the input from the left,
+/// so it never covers a forward edge and its arrow still points in.
+pub fn edge_path(from: Position, port_y: f64, to: Position) -> String {
+    let (x1, y1) = (from.x + NODE_WIDTH, from.y + port_y);
+    let (x2, y2) = (to.x - PORT_RADIUS, to.y + NODE_HEIGHT / 2.0);
+    if !goes_back(from, to) {
+        return curve(x1, y1, x2, y2);
+    }
+    let below = around_height(from, to);
+    let (out, into) = (x1 + MIN_BEND, x2 - MIN_BEND);
+    format!(
+        "M{x1:.1},{y1:.1} C{out:.1},{y1:.1} {out:.1},{below:.1} {x1:.1},{below:.1} \
+         L{x2:.1},{below:.1} C{into:.1},{below:.1} {into:.1},{y2:.1} {x2:.1},{y2:.1}"
+    )
+}
+
+/// The height at which an edge going back runs across: the middle of the gap
+/// between its two nodes when there is room, else below the lower one.
+fn around_height(from: Position, to: Position) -> f64 {
+    let (upper, lower) = if from.y <= to.y { (from, to) } else { (to, from) };
+    let gap = lower.y - (upper.y + NODE_HEIGHT);
+    if gap >= LOOP_GAP {
+        upper.y + NODE_HEIGHT + gap / 2.0
+    } else {
+        lower.y + NODE_HEIGHT + LOOP_GAP
+    }
+}
+
+/// The arrowhead an edge ends with: coloured like the edge (SVG markers do not
+/// take the colour of the path they end).
+pub fn arrow_marker(branch: Option<&str>, selected: bool) -> &'static str {
+    match (selected, branch) {
+        (true, _) => "url(#arrow-selected)",
+        (false, Some("true")) => "url(#arrow-true)",
+        (false, Some("false")) => "url(#arrow-false)",
+        _ => "url(#arrow)",
+    }
+}
+
+/// The arrowheads' definitions, one per edge colour (see `arrow_marker`).
 #[component]
-pub fn GraphPreview(definition: WorkflowDefinition) -> impl IntoView {
+pub fn ArrowMarkers() -> impl IntoView {
+    view! {
+        <defs>
+            {[("arrow", "arrow"), ("arrow-true", "arrow true"), ("arrow-false", "arrow false"), ("arrow-selected", "arrow selected")]
+                .into_iter()
+                .map(|(id, class)| view! {
+                    <marker id=id class=class viewBox="0 0 10 10" refX="9" refY="5" markerWidth="10" markerHeight="10"
+                        markerUnits="userSpaceOnUse" orient="auto">
+                        <path d="M0,0 L10,5 L0,10 z"/>
+                    </marker>
+                })
+                .collect_view()}
+        </defs>
+    }
+}
+
+/// One line saying what a node does (`GET https://…`, the model, the
+/// expression, the wait), cut to fit its box; empty when there is nothing to say.
+pub fn node_summary(kind: &str, config: &Value) -> String {
+    let text = |key: &str| config.get(key).and_then(Value::as_str).unwrap_or_default().trim().to_string();
+    let full = match kind {
+        "http" => format!("{} {}", text("method"), text("url")),
+        "llm" => match text("model") {
+            model if model.is_empty() => "default model".to_string(),
+            model => model,
+        },
+        "template" => text("template"),
+        "code" => text("source"),
+        "condition" => text("expr"),
+        "delay" => match config.get("ms") {
+            Some(Value::Number(ms)) => format!("wait {ms} ms"),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let limit = if kind == "condition" { CONDITION_SUMMARY_CHARS } else { SUMMARY_CHARS };
+    shorten(&full.split_whitespace().collect::<Vec<_>>().join(" "), limit)
+}
+
+/// `text` cut to `limit` characters, the cut marked with an ellipsis.
+fn shorten(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(limit - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A read-only picture of a workflow. The run view passes each node's status
+/// (drawn as the node's colour, and `data-status`) and what a click on a node does.
+#[component]
+pub fn GraphPreview(
+    definition: WorkflowDefinition,
+    #[prop(optional, into)] statuses: Option<Signal<HashMap<String, NodeStatus>>>,
+    #[prop(optional)] on_select: Option<Callback<String>>,
+) -> impl IntoView {
+    let status_of = move |id: &str| statuses.and_then(|s| s.with(|m| m.get(id).copied()));
     let positions = positions(&definition);
-    let at: HashMap<&str, Position> =
-        definition.nodes.iter().zip(&positions).map(|(n, p)| (n.id.as_str(), *p)).collect();
+    let at: HashMap<&str, (Position, &str)> =
+        definition.nodes.iter().zip(&positions).map(|(n, p)| (n.id.as_str(), (*p, n.kind.as_str()))).collect();
     let min_x = positions.iter().map(|p| p.x).fold(f64::INFINITY, f64::min).min(0.0);
     let min_y = positions.iter().map(|p| p.y).fold(f64::INFINITY, f64::min).min(0.0);
     let max_x = positions.iter().map(|p| p.x + NODE_WIDTH).fold(NODE_WIDTH, f64::max);
-    let max_y = positions.iter().map(|p| p.y + NODE_HEIGHT).fold(NODE_HEIGHT, f64::max);
+    // Room below for the loops of back-edges.
+    let max_y = positions.iter().map(|p| p.y + NODE_HEIGHT + LOOP_GAP).fold(NODE_HEIGHT, f64::max);
     let view_box =
-        format!("{:.0} {:.0} {:.0} {:.0}", min_x - 10.0, min_y - 10.0, max_x - min_x + 20.0, max_y - min_y + 20.0);
+        format!("{:.0} {:.0} {:.0} {:.0}", min_x - 10.0, min_y - 10.0, max_x - min_x + 30.0, max_y - min_y + 20.0);
     let edges: Vec<(String, Option<String>)> = definition
         .edges
         .iter()
-        .filter_map(|e| Some((edge_path(*at.get(e.from.as_str())?, *at.get(e.to.as_str())?), e.branch.clone())))
+        .filter_map(|e| {
+            let (from, kind) = *at.get(e.from.as_str())?;
+            let (to, _) = *at.get(e.to.as_str())?;
+            Some((edge_path(from, output_port_y(kind, e.branch.as_deref()), to), e.branch.clone()))
+        })
         .collect();
     view! {
         <svg class="graph" viewBox=view_box data-testid="graph-preview" role="img" aria-label="workflow graph">
+            <ArrowMarkers/>
             {edges.into_iter().map(|(d, branch)| view! {
-                <path class=format!("edge {}", branch.map(|b| format!("branch-{b}")).unwrap_or_default()) d=d/>
+                <path class=format!("edge {}", branch.as_deref().map(|b| format!("branch-{b}")).unwrap_or_default()) d=d
+                    marker-end=arrow_marker(branch.as_deref(), false)/>
             }).collect_view()}
-            {definition.nodes.iter().zip(positions.iter()).map(|(node, p)| view! {
-                <g class=format!("node kind-{}", node.kind) transform=format!("translate({:.1},{:.1})", p.x, p.y)
-                    data-testid="graph-node" data-node=node.id.clone()>
+            {definition.nodes.iter().zip(positions.iter()).map(|(node, p)| {
+                let (class_id, status_id, click_id) = (node.id.clone(), node.id.clone(), node.id.clone());
+                let kind = node.kind.clone();
+                let class = move || match status_of(&class_id) {
+                    Some(status) => format!("node kind-{kind} status-{status}"),
+                    None => format!("node kind-{kind}"),
+                };
+                let select = move |_| {
+                    if let Some(on_select) = on_select {
+                        on_select.run(click_id.clone());
+                    }
+                };
+                view! {
+                <g class=class transform=format!("translate({:.1},{:.1})", p.x, p.y) on:click=select
+                    data-testid="graph-node" data-node=node.id.clone()
+                    data-status=move || status_of(&status_id).map(|s| s.to_string())>
                     <rect width=NODE_WIDTH height=NODE_HEIGHT rx="8"/>
                     <text x="10" y="20" class="node-id">{node.id.clone()}</text>
-                    <text x="10" y="38" class="node-kind">{node.kind.clone()}</text>
+                    <text x="10" y="36" class="node-kind">{node.kind.clone()}</text>
+                    <text x="10" y="52" class="node-summary">{node_summary(&node.kind, &node.config)}</text>
+                    <BranchLabels kind=node.kind.clone()/>
                 </g>
-            }).collect_view()}
+            }}).collect_view()}
         </svg>
     }
+}
+
+/// "true" and "false" beside a condition's two output dots (nothing for other kinds).
+#[component]
+pub fn BranchLabels(kind: String) -> impl IntoView {
+    output_ports(&kind)
+        .into_iter()
+        .filter_map(|(branch, y)| branch.map(|b| (b, y)))
+        .map(|(branch, y)| {
+            view! {
+                <text class=format!("branch-label {branch}") x=NODE_WIDTH - 12.0 y=y + 4.0 text-anchor="end"
+                    data-testid="branch-label">{branch}</text>
+            }
+        })
+        .collect_view()
 }
 
 #[cfg(test)]
@@ -123,6 +295,48 @@ mod tests {
         assert_eq!((x("a"), x("b"), x("c"), x("d")), (0.0, COLUMN, COLUMN, 2.0 * COLUMN));
         let y = |id: &str| p[d.nodes.iter().position(|n| n.id == id).unwrap()].y;
         assert_ne!(y("b"), y("c"), "two nodes in one column do not overlap");
+    }
+
+    #[test]
+    fn a_condition_edge_leaves_from_its_branch_dot() {
+        assert_eq!(output_port_y("condition", Some("true")), NODE_HEIGHT / 3.0);
+        assert_eq!(output_port_y("condition", Some("false")), NODE_HEIGHT * 2.0 / 3.0);
+        assert_eq!(output_port_y("delay", None), NODE_HEIGHT / 2.0);
+        let path = edge_path(
+            Position { x: 0.0, y: 0.0 },
+            output_port_y("condition", Some("false")),
+            Position { x: 300.0, y: 0.0 },
+        );
+        assert!(path.starts_with(&format!("M{NODE_WIDTH:.1},{:.1}", NODE_HEIGHT * 2.0 / 3.0)), "{path}");
+    }
+
+    #[test]
+    fn a_back_edge_loops_below_both_nodes() {
+        let (early, late) = (Position { x: 0.0, y: 0.0 }, Position { x: 300.0, y: 0.0 });
+        assert!(!goes_back(early, late) && goes_back(late, early));
+        let path = edge_path(late, NODE_HEIGHT / 2.0, early);
+        let lowest = path
+            .split(|c: char| c == ' ' || c.is_ascii_alphabetic())
+            .filter_map(|pair| pair.split_once(',').and_then(|(_, y)| y.parse::<f64>().ok()))
+            .fold(f64::MIN, f64::max);
+        assert!(lowest > NODE_HEIGHT, "the loop passes below the boxes: {path}");
+        assert!(
+            path.ends_with(&format!("{:.1},{:.1}", -PORT_RADIUS, NODE_HEIGHT / 2.0)),
+            "it ends at the input dot: {path}"
+        );
+        // One above the other: it crosses in the gap between them.
+        let below = Position { x: 0.0, y: NODE_HEIGHT + 2.0 * LOOP_GAP };
+        assert_eq!(around_height(early, below), NODE_HEIGHT + LOOP_GAP);
+        assert_eq!(around_height(below, early), NODE_HEIGHT + LOOP_GAP);
+    }
+
+    #[test]
+    fn summaries_say_what_a_node_does_in_one_short_line() {
+        let http = serde_json::json!({"method": "GET", "url": "https://example.com/a/very/long/path"});
+        assert_eq!(node_summary("http", &http), "GET https://example.com…");
+        assert_eq!(node_summary("delay", &serde_json::json!({"ms": 150})), "wait 150 ms");
+        assert_eq!(node_summary("llm", &serde_json::json!({"model": ""})), "default model");
+        assert_eq!(node_summary("merge", &serde_json::json!({})), "");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod api;
 mod page;
+mod reasons;
 mod timeline;
 
 pub use api::*;

@@ -103,3 +103,29 @@ mod tests {
         assert_eq!(super::format_time(951_782_400_000), "2000-02-29 00:00");
     }
 }
+
+/// A button that copies `text` to the clipboard and says whether it did (a
+/// browser may refuse: then the text is to be selected and copied by hand).
+#[component]
+pub fn CopyButton(text: String) -> impl IntoView {
+    let copied = RwSignal::new(None::<bool>);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let text = text.clone();
+            leptos::task::spawn_local(async move {
+                let clipboard = window().navigator().clipboard();
+                let done = wasm_bindgen_futures::JsFuture::from(clipboard.write_text(&text)).await;
+                copied.set(Some(done.is_ok()));
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+    };
+    let label = move || match copied.get() {
+        None => "Copy",
+        Some(true) => "Copied",
+        Some(false) => "Copying was refused: select the key and copy it",
+    };
+    view! { <button type="button" class="chip" data-testid="copy-button" on:click=copy>{label}</button> }
+}

@@ -10,6 +10,12 @@ setup('the first start leads to the admin set-up, which signs the admin in', asy
     await expect(page).toHaveURL(/\/setup$/);
     await expect(page.getByTestId('setup-page')).toHaveAttribute('data-hydrated', 'true');
     await page.getByTestId('email').fill(ADMIN.email);
+    // Too short is said as you type, and the button waits (it used to accept
+    // the click and only then say "at least 8").
+    await page.getByTestId('password').fill('short');
+    await page.getByTestId('repeat').fill('short');
+    await expect(page.getByRole('alert')).toContainText('3 more characters needed');
+    await expect(page.getByTestId('create-admin')).toBeDisabled();
     await page.getByTestId('password').fill(ADMIN.password);
     await page.getByTestId('repeat').fill('something else');
     await expect(page.getByRole('alert')).toContainText('the passwords differ');

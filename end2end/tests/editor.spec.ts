@@ -17,14 +17,43 @@ async function dragBetween(page: Page, from: Locator, to: Locator) {
 }
 
 const node = (page: Page, id: string) => page.locator(`[data-testid=editor-node][data-node="${id}"]`);
+const edge = (page: Page, from: string, to: string) =>
+  page.locator(`[data-testid=editor-edge][data-from="${from}"][data-to="${to}"]`);
 
-test('build a three-node workflow with the mouse, with validation, undo, save, then run it', async ({ page }) => {
+/** From `/`, opens the editor on a new workflow (not created until it is saved). */
+async function openNewWorkflow(page: Page) {
   await page.goto('/');
   await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
   await page.getByTestId('new-workflow').click();
-  await expect(page).toHaveURL(/\/workflows\/\d+\/edit$/);
+  await expect(page).toHaveURL(/\/workflows\/new\/edit$/);
   await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
   await expect(node(page, 'start')).toHaveCount(1);
+}
+
+/** How many of the viewer's workflows the list finds for `search` (the app's own list request). */
+async function countWorkflowsNamed(page: Page, search: string) {
+  const answer = page.waitForResponse((r) => r.url().includes('/api/workflows/list') && r.request().method() === 'POST');
+  await page.getByTestId('workflow-search').fill(search);
+  const body = await (await answer).json();
+  return (body.items as { name: string }[]).filter((w) => w.name === search).length;
+}
+
+/** A point of an SVG path in page coordinates (as boundingBox() gives them). */
+async function pathPoint(path: Locator, at: 'start' | 'end') {
+  return path.evaluate((el, at) => {
+    const line = el as SVGPathElement;
+    const p = line.getPointAtLength(at === 'start' ? 0 : line.getTotalLength());
+    const m = line.getScreenCTM()!;
+    return { x: p.x * m.a + p.y * m.c + m.e, y: p.x * m.b + p.y * m.d + m.f };
+  }, at);
+}
+
+function overlap(a: { x: number; y: number; width: number; height: number }, b: typeof a) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+test('build a three-node workflow with the mouse, with validation, undo, save, then run it', async ({ page }) => {
+  await openNewWorkflow(page);
 
   const name = unique('Built by mouse');
   await page.getByTestId('workflow-name-input').fill(name);
@@ -68,8 +97,10 @@ test('build a three-node workflow with the mouse, with validation, undo, save, t
   await page.keyboard.press('Delete');
   await expect(node(page, 'http_1')).toHaveCount(0);
 
+  // The first save creates the workflow, and the address becomes its own.
   await page.keyboard.press('Control+s');
-  await expect(page.getByTestId('save-status')).toHaveText('Saved as v2');
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+  await expect(page).toHaveURL(/\/workflows\/\d+\/edit$/);
 
   // Run what was built.
   await page.getByRole('link', { name: '← Back' }).click();
@@ -131,4 +162,234 @@ test('a 200-node workflow drags smoothly (frame times measured while dragging)',
   const moved = await center(target);
   expect(moved.x - start.x).toBeGreaterThan(150);
   expect(pick(0.5)).toBeLessThan(50);
+});
+
+test('"New workflow" creates nothing until the first save', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+  const before = await countWorkflowsNamed(page, 'Untitled workflow');
+
+  // Open the editor on a new workflow and leave at once: nothing is left behind.
+  await page.getByTestId('new-workflow').click();
+  await expect(page).toHaveURL(/\/workflows\/new\/edit$/);
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('editor-title')).toHaveText('Untitled workflow');
+  await expect(page.getByTestId('save-status')).toContainText('not saved yet');
+  await expect(page.getByTestId('save')).toBeEnabled();
+  await page.getByTestId('editor-back').click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+  expect(await countWorkflowsNamed(page, 'Untitled workflow')).toBe(before);
+
+  // Saving creates it, once, and the editor moves to its address.
+  await page.getByTestId('new-workflow').click();
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  const name = unique('Created on save');
+  await page.getByTestId('workflow-name-input').fill(name);
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+  await expect(page).toHaveURL(/\/workflows\/\d+\/edit$/);
+  await page.getByTestId('editor-back').click();
+  await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('workflow-name')).toHaveText(name);
+  await page.getByRole('link', { name: 'Weft', exact: true }).click();
+  await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+  expect(await countWorkflowsNamed(page, name)).toBe(1);
+});
+
+test('edges leave from their dot, back-edges go around, arrows and branch labels', async ({ page }) => {
+  await openNewWorkflow(page);
+  await page.getByTestId('add-condition').click();
+  await page.getByTestId('add-delay').click();
+  await dragBetween(page, node(page, 'start').getByTestId('port-out'), node(page, 'condition_1').getByTestId('port-in'));
+  const trueDot = node(page, 'condition_1').locator('[data-testid=port-out][data-branch=true]');
+  await dragBetween(page, trueDot, node(page, 'delay_1').getByTestId('port-in'));
+  const trueEdge = edge(page, 'condition_1', 'delay_1');
+  await expect(trueEdge).toHaveAttribute('data-branch', 'true');
+
+  // The true edge starts at the true dot (not the node's middle) and ends at the input dot.
+  const start = await pathPoint(trueEdge.getByTestId('edge-line'), 'start');
+  const dot = await center(trueDot);
+  expect(Math.abs(start.x - dot.x)).toBeLessThan(2);
+  expect(Math.abs(start.y - dot.y)).toBeLessThan(2);
+  const end = await pathPoint(trueEdge.getByTestId('edge-line'), 'end');
+  const input = await center(node(page, 'delay_1').getByTestId('port-in'));
+  expect(Math.abs(end.y - input.y)).toBeLessThan(2);
+  expect(Math.abs(end.x - input.x)).toBeLessThan(10);
+
+  // A back-edge (delay_1 → condition_1) loops below both nodes instead of lying on the true edge.
+  await dragBetween(page, node(page, 'delay_1').getByTestId('port-out'), node(page, 'condition_1').getByTestId('port-in'));
+  const back = edge(page, 'delay_1', 'condition_1').getByTestId('edge-line');
+  await expect(back).toHaveCount(1);
+  const backBox = (await back.boundingBox())!;
+  const lowest = Math.max(
+    ...(await Promise.all(['condition_1', 'delay_1'].map(async (id) => {
+      const box = (await node(page, id).locator('rect').boundingBox())!;
+      return box.y + box.height;
+    }))),
+  );
+  expect(backBox.y + backBox.height).toBeGreaterThan(lowest + 10);
+
+  // Branch colours stay right; every edge ends with an arrowhead of its colour.
+  const trueLine = trueEdge.getByTestId('edge-line');
+  await expect(trueLine).toHaveClass(/branch-true/);
+  expect(await trueLine.evaluate((el) => getComputedStyle(el).stroke)).toBe('rgb(21, 128, 61)');
+  await expect(trueLine).toHaveAttribute('marker-end', 'url(#arrow-true)');
+  const lines = page.getByTestId('edge-line');
+  await expect(lines).toHaveCount(3);
+  for (const line of await lines.all()) await expect(line).toHaveAttribute('marker-end', /^url\(#arrow/);
+  await expect(page.locator('[data-testid=canvas] marker#arrow-true')).toHaveCount(1);
+
+  // The condition's dots are labelled.
+  await expect(node(page, 'condition_1').getByTestId('branch-label')).toHaveText(['true', 'false']);
+});
+
+test('new nodes are placed beside the last or selected node, never on another', async ({ page }) => {
+  await openNewWorkflow(page);
+  for (const kind of ['template', 'delay', 'http']) await page.getByTestId(`add-${kind}`).click();
+  // With the start node selected, the next goes beside it: its right is taken, so lower down.
+  await node(page, 'start').locator('rect').click();
+  await page.getByTestId('add-code').click();
+  const ids = ['start', 'template_1', 'delay_1', 'http_1', 'code_1'];
+  const boxes = await Promise.all(ids.map(async (id) => (await node(page, id).boundingBox())!));
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      expect(overlap(boxes[i], boxes[j]), `${ids[i]} and ${ids[j]} overlap`).toBe(false);
+    }
+  }
+  const rect = async (id: string) => (await node(page, id).locator('rect').boundingBox())!;
+  const [start, template, delay, code] = await Promise.all(['start', 'template_1', 'delay_1', 'code_1'].map(rect));
+  expect(template.x).toBeGreaterThan(start.x + start.width + 20);
+  expect(delay.x).toBeGreaterThan(template.x + template.width + 20);
+  expect(code.x).toBeGreaterThan(start.x + start.width + 20);
+  expect(code.y).toBeGreaterThan(template.y + template.height);
+  // Every dot stays uncovered: each new node's input can still be connected.
+  await dragBetween(page, node(page, 'start').getByTestId('port-out'), node(page, 'code_1').getByTestId('port-in'));
+  await expect(edge(page, 'start', 'code_1')).toHaveCount(1);
+});
+
+test('save only what changed; unsaved changes are named and guarded', async ({ page }) => {
+  await openNewWorkflow(page);
+  const status = page.getByTestId('save-status');
+  await page.getByTestId('workflow-name-input').fill(unique('Guarded'));
+  await page.getByTestId('save').click();
+  await expect(status).toHaveText('Saved as v1');
+
+  // Nothing changed: Save is off and Ctrl+S says so instead of making v2.
+  await expect(page.getByTestId('save')).toBeDisabled();
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('Control+s');
+  await expect(status).toHaveText('No changes to save');
+
+  // A change, then undoing it: back to the saved state, nothing to save.
+  await page.getByTestId('add-delay').click();
+  await expect(status).toHaveText('Unsaved changes');
+  await expect(page.getByTestId('save')).toBeEnabled();
+  await page.getByTestId('undo').click();
+  await expect(node(page, 'delay_1')).toHaveCount(0);
+  await expect(status).toHaveText('Saved as v1');
+  await expect(page.getByTestId('save')).toBeDisabled();
+  await page.getByTestId('redo').click();
+  await expect(status).toHaveText('Unsaved changes');
+
+  // Ctrl+S on an invalid graph names the problems.
+  await page.getByTestId('add-template').click();
+  await page.getByTestId('field-template').fill('Hi {{ oops');
+  await page.keyboard.press('Control+s');
+  await expect(status).toContainText('Cannot save: 1 problem');
+  await expect(status).toContainText('template_1');
+  await page.getByTestId('field-template').fill('Hi {{ input.who }}');
+  await expect(status).toHaveText('Unsaved changes');
+
+  // An in-app link asks first; cancelling stays, with the changes.
+  const question = page.waitForEvent('dialog');
+  const click = page.getByTestId('editor-back').click();
+  const dialog = await question;
+  expect(dialog.type()).toBe('confirm');
+  await dialog.dismiss();
+  await click;
+  await expect(page).toHaveURL(/\/workflows\/\d+\/edit$/);
+  await expect(node(page, 'delay_1')).toHaveCount(1);
+
+  // Closing the tab (or reloading) asks the browser's own question.
+  const unload = page.waitForEvent('dialog');
+  await page.close({ runBeforeUnload: true });
+  const prompt = await unload;
+  expect(prompt.type()).toBe('beforeunload');
+  await prompt.accept();
+});
+
+test('node forms: headers checked as typed, retry, timeout and on_error; summaries on the canvas', async ({ page }) => {
+  await openNewWorkflow(page);
+  await page.getByTestId('workflow-name-input').fill(unique('Forms'));
+  await page.getByTestId('add-http').click();
+  await expect(node(page, 'http_1').getByTestId('node-summary')).toHaveText('GET https://example.com/');
+
+  const headers = page.getByTestId('field-headers');
+  await headers.fill('{"X-Token": ');
+  await expect(page.getByTestId('field-headers-problem')).toContainText('not JSON');
+  await expect(page.getByTestId('editor-problems')).toContainText('http_1');
+  await expect(page.getByTestId('save')).toBeDisabled();
+  await headers.fill('{"X-Token": "{{ input.token }}"}');
+  await expect(page.getByTestId('field-headers-problem')).toHaveCount(0);
+  await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+
+  await page.getByTestId('policy-max_attempts').fill('0');
+  await expect(page.getByTestId('editor-problems')).toContainText('retry.max_attempts must be at least 1');
+  await page.getByTestId('policy-max_attempts').fill('3');
+  await page.getByTestId('policy-backoff_ms').fill('200');
+  await page.getByTestId('policy-timeout_ms').fill('5000');
+  await page.getByTestId('policy-on_error').selectOption('continue');
+  await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+
+  await page.getByTestId('add-condition').click();
+  await expect(node(page, 'condition_1').getByTestId('node-summary')).toHaveText('input.ok');
+  await page.getByTestId('field-expr').fill('input.count > 3');
+  await expect(node(page, 'condition_1').getByTestId('node-summary')).toHaveText('input.count > 3');
+  await page.getByTestId('add-delay').click();
+  await expect(node(page, 'delay_1').getByTestId('node-summary')).toHaveText('wait 1000 ms');
+
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+  // What was saved comes back in the forms.
+  await page.getByTestId('editor-back').click();
+  await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('edit-workflow').click();
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  await node(page, 'http_1').locator('rect').click();
+  await expect(page.getByTestId('field-headers')).toHaveValue(/"X-Token": "\{\{ input.token \}\}"/);
+  await expect(page.getByTestId('policy-max_attempts')).toHaveValue('3');
+  await expect(page.getByTestId('policy-backoff_ms')).toHaveValue('200');
+  await expect(page.getByTestId('policy-timeout_ms')).toHaveValue('5000');
+  await expect(page.getByTestId('policy-on_error')).toHaveValue('continue');
+});
+
+test('the start node is explained; "+" adds a connected node; connecting from an input works too', async ({ page }) => {
+  await openNewWorkflow(page);
+  await node(page, 'start').locator('rect').click();
+  await expect(page.getByTestId('node-panel')).toHaveAttribute('data-node', 'start');
+  await expect(page.getByTestId('start-help')).toContainText('input.');
+
+  // "+" beside the start node's dot, then a kind from the palette: added beside it, connected.
+  await node(page, 'start').getByTestId('add-after').click();
+  await expect(page.getByTestId('attach-hint')).toContainText('start');
+  await page.getByTestId('add-llm').click();
+  await expect(node(page, 'llm_1')).toHaveCount(1);
+  await expect(edge(page, 'start', 'llm_1')).toHaveCount(1);
+  await expect(page.getByTestId('attach-hint')).toHaveCount(0);
+  const start = (await node(page, 'start').locator('rect').boundingBox())!;
+  const llm = (await node(page, 'llm_1').locator('rect').boundingBox())!;
+  expect(llm.x).toBeGreaterThan(start.x + start.width);
+
+  // On a condition's false dot: the new edge carries the branch.
+  await page.getByTestId('add-condition').click();
+  await node(page, 'condition_1').locator('[data-testid=add-after][data-branch=false]').click();
+  await page.getByTestId('add-template').click();
+  await expect(edge(page, 'condition_1', 'template_1')).toHaveAttribute('data-branch', 'false');
+
+  // Dragging from an input dot to an output dot connects output → input.
+  await dragBetween(page, node(page, 'condition_1').getByTestId('port-in'), node(page, 'llm_1').getByTestId('port-out'));
+  await expect(edge(page, 'llm_1', 'condition_1')).toHaveCount(1);
+  await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
 });

@@ -47,6 +47,19 @@ fn setup_view() -> impl IntoView {
     let (password, set_password) = signal(String::new());
     let (repeat, set_repeat) = signal(String::new());
     let mismatch = move || !repeat.with(String::is_empty) && password.get() != repeat.get();
+    // Said as you type, and the button waits for it: no round trip to learn it.
+    let missing_chars = move || super::MIN_PASSWORD_CHARS.saturating_sub(password.with(|p| p.chars().count()));
+    let problem = move || {
+        let missing = missing_chars();
+        if missing > 0 && !password.with(String::is_empty) {
+            Some(format!("{missing} more character{} needed", if missing == 1 { "" } else { "s" }))
+        } else if mismatch() {
+            Some("the passwords differ".to_string())
+        } else {
+            None
+        }
+    };
+    let ready = move || missing_chars() == 0 && !repeat.with(String::is_empty) && !mismatch();
     Effect::new(move |_| {
         if let Some(Ok(_)) = setup.value().get() {
             reload_at("/");
@@ -54,7 +67,7 @@ fn setup_view() -> impl IntoView {
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if !mismatch() {
+        if ready() {
             setup.dispatch(SetUpAdmin { email: email.get_untracked(), password: password.get_untracked() });
         }
     };
@@ -77,9 +90,9 @@ fn setup_view() -> impl IntoView {
                         on:input=move |ev| set_repeat.set(event_target_value(&ev)) prop:value=repeat/>
                 </label>
                 <p class="error" role="alert">
-                    {move || if mismatch() { Some("the passwords differ".to_string()) } else { error_text(setup.value().get()) }}
+                    {move || problem().or_else(|| error_text(setup.value().get()))}
                 </p>
-                <button type="submit" data-testid="create-admin" disabled=move || setup.pending().get() || mismatch()>
+                <button type="submit" data-testid="create-admin" disabled=move || setup.pending().get() || !ready()>
                     "Create the admin account"
                 </button>
             </form>
@@ -227,7 +240,8 @@ fn ApiKeysSection() -> impl IntoView {
             {move || match create.value().get() {
                 Some(Ok(created)) => Some(view! {
                     <p class="secret" data-testid="new-api-key">
-                        "Copy this key now; it is not shown again: " <code data-testid="new-api-key-secret">{created.secret}</code>
+                        "Copy this key now; it is not shown again: " <code data-testid="new-api-key-secret">{created.secret.clone()}</code>
+                        " " <crate::ui::CopyButton text=created.secret/>
                     </p>
                 }.into_any()),
                 Some(Err(error)) => Some(view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any()),

@@ -1,9 +1,9 @@
-//! The side panel: the selected node's form (one per node kind), the selected
-//! edge, or the workflow's name.
+//! The side panel: the selected node's form (one per node kind, then the
+//! settings every node has), the selected edge, or the workflow's name.
 
 use leptos::prelude::*;
 
-use super::model::{field_text, fields, set_field, FieldType};
+use super::model::{field_text, fields, headers_problem, set_field, Field, FieldType, PolicyField};
 use super::state::{EditorNode, EditorState, Selection};
 
 #[component]
@@ -35,7 +35,7 @@ pub fn Panel(state: EditorState) -> impl IntoView {
                         on:focus=move |_| state.checkpoint()
                         on:input=move |ev| state.name.set(event_target_value(&ev))/>
                 </label>
-                <p class="muted">"Add nodes from the palette, drag from a node's right dot to another's left dot to connect, select and press Delete to remove. Ctrl+Z / Ctrl+Shift+Z undo and redo, Ctrl+S saves."</p>
+                <p class="muted">"Add nodes from the palette (or with the + beside a selected node's right dot, to add one after it), drag from a node's right dot to another's left dot (or back) to connect, select and press Delete to remove. Ctrl+Z / Ctrl+Shift+Z undo and redo, Ctrl+S saves."</p>
             </section>
         }
         .into_any(),
@@ -47,47 +47,149 @@ pub fn Panel(state: EditorState) -> impl IntoView {
 fn NodeForm(node: EditorNode, state: EditorState) -> impl IntoView {
     let kind = node.kind.get_value();
     let id = node.id.get_value();
+    let is_start = id == "start";
     view! {
         <section class="card panel form" data-testid="node-panel" data-node=id.clone()>
             <h2>{id.clone()}<span class="muted">{format!(" · {kind}")}</span></h2>
-            {fields(&kind).iter().map(|field| {
-                let (key, label, kind, _) = *field;
-                let value = move || node.config.with(|c| field_text(c, key));
-                // One undo step per field visit, not per key.
-                let on_focus = move |_| state.checkpoint();
-                let set = move |text: String| node.config.update(|c| set_field(c, field, &text));
-                match kind {
-                    FieldType::TextArea => view! {
-                        <label>{label}
-                            <textarea rows="5" spellcheck="false" data-testid=format!("field-{key}") prop:value=value
-                                on:focus=on_focus on:input=move |ev| set(event_target_value(&ev))></textarea>
-                        </label>
-                    }.into_any(),
-                    FieldType::Select(options) => view! {
-                        <label>{label}
-                            <select data-testid=format!("field-{key}") prop:value=value on:focus=on_focus
-                                on:change=move |ev| set(event_target_value(&ev))>
-                                {options.iter().map(|o| view! { <option value=*o>{*o}</option> }).collect_view()}
-                            </select>
-                        </label>
-                    }.into_any(),
-                    FieldType::Check => view! {
-                        <label class="check">
-                            <input type="checkbox" data-testid=format!("field-{key}")
-                                prop:checked=move || node.config.with(|c| c.get(key).and_then(|v| v.as_bool()).unwrap_or(key == "cache"))
-                                on:focus=on_focus on:change=move |ev| set(event_target_checked(&ev).to_string())/>
-                            {label}
-                        </label>
-                    }.into_any(),
-                    FieldType::Text | FieldType::Number => view! {
-                        <label>{label}
-                            <input type=if kind == FieldType::Number { "number" } else { "text" } data-testid=format!("field-{key}")
-                                prop:value=value on:focus=on_focus on:input=move |ev| set(event_target_value(&ev))/>
-                        </label>
-                    }.into_any(),
-                }
-            }).collect_view()}
+            <RenameField id=id.clone() state/>
+            {is_start.then(|| view! { <StartHelp/> })}
+            {fields(&kind).iter().map(|field| view! { <ConfigField node state field/> }).collect_view()}
+            <PolicyForm node state/>
             <button class="link danger" data-testid="delete-node" on:click=move |_| state.delete_selected()>"Delete node"</button>
         </section>
+    }
+}
+
+/// What the `start` node a new workflow comes with is for.
+#[component]
+fn StartHelp() -> impl IntoView {
+    view! {
+        <p class="start-help" data-testid="start-help">
+            "Where a run begins: the run's input (JSON, given when you run the workflow or sent to its webhook) "
+            "enters here, and this node passes it on. Every node's templates read that input as "
+            <code>"input.*"</code>" (e.g. "<code>"{{ input.name }}"</code>"), and an earlier node's output as "
+            <code>"nodes.<id>"</code>" (e.g. "<code>"{{ nodes.start.name }}"</code>"). "
+            "Connect its right dot to the first step."
+        </p>
+    }
+}
+
+/// One field of a node kind's config.
+#[component]
+fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> impl IntoView {
+    let (key, label, kind, _) = *field;
+    let value = move || node.config.with(|c| field_text(c, key));
+    // One undo step per field visit, not per key.
+    let on_focus = move |_| state.checkpoint();
+    let set = move |text: String| node.config.update(|c| set_field(c, field, &text));
+    match kind {
+        FieldType::TextArea => view! {
+            <label>{label}
+                <textarea rows="5" spellcheck="false" data-testid=format!("field-{key}") prop:value=value
+                    on:focus=on_focus on:input=move |ev| set(event_target_value(&ev))></textarea>
+            </label>
+        }.into_any(),
+        FieldType::Json => view! { <JsonField node state field/> }.into_any(),
+        // Each option says whether it is chosen: a select's value set before
+        // its options exist (they are added after its attributes) is lost.
+        FieldType::Select(options) => view! {
+            <label>{label}
+                <select data-testid=format!("field-{key}") on:focus=on_focus on:change=move |ev| set(event_target_value(&ev))>
+                    {options.iter().map(|o| view! { <option value=*o prop:selected=move || value() == *o>{*o}</option> }).collect_view()}
+                </select>
+            </label>
+        }.into_any(),
+        FieldType::Check => view! {
+            <label class="check">
+                <input type="checkbox" data-testid=format!("field-{key}")
+                    prop:checked=move || node.config.with(|c| c.get(key).and_then(|v| v.as_bool()).unwrap_or(key == "cache"))
+                    on:focus=on_focus on:change=move |ev| set(event_target_checked(&ev).to_string())/>
+                {label}
+            </label>
+        }.into_any(),
+        FieldType::Text | FieldType::Number => view! {
+            <label>{label}
+                <input type=if kind == FieldType::Number { "number" } else { "text" } data-testid=format!("field-{key}")
+                    prop:value=value on:focus=on_focus on:input=move |ev| set(event_target_value(&ev))/>
+            </label>
+        }.into_any(),
+    }
+}
+
+/// A JSON field (http headers), checked as it is typed. The text box keeps
+/// what was typed: writing the parsed value back would reformat it under the cursor.
+#[component]
+fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> impl IntoView {
+    let (key, label, _, _) = *field;
+    let initial = node.config.with_untracked(|c| match c.get(key) {
+        Some(value @ serde_json::Value::Object(_)) => serde_json::to_string_pretty(value).unwrap_or_default(),
+        _ => field_text(c, key),
+    });
+    let text = RwSignal::new(initial);
+    let problem = move || text.with(|t| headers_problem(t));
+    let on_input = move |ev| {
+        let typed = event_target_value(&ev);
+        node.config.update(|c| set_field(c, field, &typed));
+        text.set(typed);
+    };
+    view! {
+        <label>{label}
+            <textarea rows="3" spellcheck="false" data-testid=format!("field-{key}") class:invalid=move || problem().is_some()
+                placeholder=r#"{"Authorization": "Bearer {{ input.token }}"}"#
+                prop:value=move || text.get() on:focus=move |_| state.checkpoint() on:input=on_input></textarea>
+            {move || problem().map(|p| view! { <span class="field-problem" data-testid=format!("field-{key}-problem")>{p}</span> })}
+        </label>
+    }
+}
+
+/// The settings every node has: a time limit, retries, what a failure does.
+#[component]
+fn PolicyForm(node: EditorNode, state: EditorState) -> impl IntoView {
+    let number = move |field: PolicyField, name: &'static str, label: &'static str| {
+        view! {
+            <label>{label}
+                <input type="number" min="1" data-testid=format!("policy-{name}")
+                    prop:value=move || node.policy.with(|p| p.text(field)) on:focus=move |_| state.checkpoint()
+                    on:input=move |ev| node.policy.update(|p| p.set(field, &event_target_value(&ev)))/>
+            </label>
+        }
+    };
+    let on_error = move || node.policy.with(|p| p.text(PolicyField::OnError));
+    view! {
+        <fieldset class="policy" data-testid="node-policy">
+            <legend>"When it runs"</legend>
+            {number(PolicyField::TimeoutMs, "timeout_ms", "Time limit per attempt (ms; empty: none)")}
+            {number(PolicyField::MaxAttempts, "max_attempts", "Attempts (empty: 1, no retry)")}
+            {number(PolicyField::BackoffMs, "backoff_ms", "Wait before a retry (ms, doubled each time)")}
+            <label>"If it fails"
+                <select data-testid="policy-on_error" on:focus=move |_| state.checkpoint()
+                    on:change=move |ev| node.policy.update(|p| p.set(PolicyField::OnError, &event_target_value(&ev)))>
+                    <option value="fail" prop:selected=move || on_error() == "fail">"fail: stop the run"</option>
+                    <option value="continue" prop:selected=move || on_error() == "continue">"continue: later nodes see its error"</option>
+                </select>
+            </label>
+        </fieldset>
+    }
+}
+
+/// The node's id, renamed where it is typed (on Enter or leaving the field):
+/// edges and the other nodes' `nodes.<id>` references follow.
+#[component]
+fn RenameField(id: String, state: EditorState) -> impl IntoView {
+    let problem = RwSignal::new(None::<String>);
+    let shown = id.clone();
+    let rename = move |ev: leptos::ev::Event| {
+        let new = event_target_value(&ev);
+        if new.trim() == id {
+            problem.set(None);
+            return;
+        }
+        problem.set(state.rename_node(&id, &new).err());
+    };
+    view! {
+        <label>"Id (templates refer to it as nodes.<id>)"
+            <input type="text" spellcheck="false" data-testid="node-id-input" prop:value=shown on:change=rename/>
+        </label>
+        {move || problem.get().map(|p| view! { <p class="error" role="alert" data-testid="rename-problem">{p}</p> })}
     }
 }

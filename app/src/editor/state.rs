@@ -1,11 +1,13 @@
 //! The editor's state: one signal per node position and config, so moving one
 //! node re-renders that node and its edges, not the graph. Every change that
-//! can be undone first saves a snapshot of the definition.
+//! can be undone first saves a snapshot of the definition. Whether there is
+//! something to save is a comparison with the last saved definition, so undoing
+//! back to it leaves nothing to save.
 
 use leptos::prelude::*;
 use serde_json::Value;
 
-use super::model::{default_config, fresh_id};
+use super::model::{default_config, fresh_id, NodePolicyFields};
 use crate::model::{Edge, NodeDefinition, Position, WorkflowDefinition};
 
 /// How many steps undo goes back.
@@ -19,7 +21,8 @@ pub struct EditorNode {
     pub kind: StoredValue<String>,
     pub config: RwSignal<Value>,
     pub position: RwSignal<Position>,
-    /// The rest of its definition (retry, timeout, …), kept as it was.
+    pub policy: RwSignal<NodePolicyFields>,
+    /// The rest of its definition (fields this version does not know), kept as it was.
     pub rest: StoredValue<NodeDefinition>,
 }
 
@@ -30,6 +33,14 @@ pub enum Selection {
     Edge(usize),
 }
 
+/// An output dot whose "+" was clicked: the next node picked from the palette
+/// is added after it, connected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    pub from: String,
+    pub branch: Option<String>,
+}
+
 #[derive(Clone, Copy)]
 pub struct EditorState {
     pub base: StoredValue<WorkflowDefinition>,
@@ -37,7 +48,9 @@ pub struct EditorState {
     pub nodes: RwSignal<Vec<EditorNode>>,
     pub edges: RwSignal<Vec<Edge>>,
     pub selected: RwSignal<Selection>,
-    pub changed: RwSignal<bool>,
+    pub attach_to: RwSignal<Option<Attachment>>,
+    /// The definition as last saved (or as opened): what "unsaved changes" compares with.
+    saved: RwSignal<WorkflowDefinition>,
     undo: StoredValue<Vec<WorkflowDefinition>>,
     redo: StoredValue<Vec<WorkflowDefinition>>,
     next_key: StoredValue<u64>,
@@ -57,7 +70,8 @@ impl EditorState {
             nodes: RwSignal::new(Vec::new()),
             edges: RwSignal::new(Vec::new()),
             selected: RwSignal::new(Selection::None),
-            changed: RwSignal::new(false),
+            attach_to: RwSignal::new(None),
+            saved: RwSignal::new(definition.clone()),
             undo: StoredValue::new(Vec::new()),
             redo: StoredValue::new(Vec::new()),
             next_key: StoredValue::new(0),
@@ -70,6 +84,8 @@ impl EditorState {
             node.position.get_or_insert(position);
         }
         state.load(definition);
+        // Positions laid out on opening are part of the baseline: opening changes nothing.
+        state.saved.set(state.definition(false));
         state
     }
 
@@ -82,6 +98,7 @@ impl EditorState {
             kind: StoredValue::new(node.kind.clone()),
             config: RwSignal::new(node.config.clone()),
             position: RwSignal::new(node.position.unwrap_or(Position { x: 0.0, y: 0.0 })),
+            policy: RwSignal::new(NodePolicyFields::of(&node)),
             rest: StoredValue::new(node),
         }
     }
@@ -95,11 +112,23 @@ impl EditorState {
         self.base.set_value(definition);
         self.generation.update(|g| *g += 1);
         self.selected.set(Selection::None);
+        self.attach_to.set(None);
     }
 
     /// The definition as it stands. `track` makes the caller follow changes
-    /// (positions are never tracked: moving a node does not revalidate).
+    /// (positions are not tracked: moving a node does not revalidate).
     pub fn definition(&self, track: bool) -> WorkflowDefinition {
+        self.read_definition(track, false)
+    }
+
+    /// Whether the definition differs from the saved one, positions included
+    /// (tracked: a moved node is a change to save).
+    pub fn differs_from_saved(&self) -> bool {
+        let current = self.read_definition(true, true);
+        self.saved.with(|saved| *saved != current)
+    }
+
+    fn read_definition(&self, track: bool, track_positions: bool) -> WorkflowDefinition {
         let mut definition = self.base.get_value();
         let read_nodes = |nodes: &Vec<EditorNode>| {
             nodes
@@ -107,7 +136,9 @@ impl EditorState {
                 .map(|n| {
                     let mut node = n.rest.get_value();
                     node.config = if track { n.config.get() } else { n.config.get_untracked() };
-                    node.position = Some(n.position.get_untracked());
+                    let policy = if track { n.policy.get() } else { n.policy.get_untracked() };
+                    policy.apply_to(&mut node);
+                    node.position = Some(if track_positions { n.position.get() } else { n.position.get_untracked() });
                     node
                 })
                 .collect()
@@ -134,7 +165,6 @@ impl EditorState {
             }
         });
         self.redo.update_value(Vec::clear);
-        self.changed.set(true);
         self.refresh_history_flags();
     }
 
@@ -148,7 +178,6 @@ impl EditorState {
         let current = self.definition(false);
         self.redo.update_value(|r| r.push(current));
         self.load(previous);
-        self.changed.set(true);
         self.refresh_history_flags();
     }
 
@@ -157,8 +186,17 @@ impl EditorState {
         let current = self.definition(false);
         self.undo.update_value(|u| u.push(current));
         self.load(next);
-        self.changed.set(true);
         self.refresh_history_flags();
+    }
+
+    /// Renames a node, with its edges and the references to it (one undo step).
+    pub fn rename_node(&self, old: &str, new: &str) -> Result<(), String> {
+        let mut definition = self.definition(false);
+        super::model::rename_node(&mut definition, old, new)?;
+        self.checkpoint();
+        self.load(definition);
+        self.selected.set(Selection::Node(new.trim().to_string()));
+        Ok(())
     }
 
     pub fn node(&self, id: &str) -> Option<EditorNode> {
@@ -167,6 +205,25 @@ impl EditorState {
 
     pub fn add_node(&self, kind: &str, at: Position) -> String {
         self.checkpoint();
+        self.push_node(kind, at)
+    }
+
+    /// Adds a node joined to the output dot (`branch`) of `from`: one undo step.
+    pub fn add_connected_node(&self, kind: &str, at: Position, from: &str, branch: Option<String>) -> String {
+        self.checkpoint();
+        let id = self.push_node(kind, at);
+        self.edges.update(|edges| {
+            edges.push(Edge { from: from.to_string(), to: id.clone(), branch, extra: Default::default() })
+        });
+        id
+    }
+
+    /// Every node's position, for placing a new one where none is.
+    pub fn positions(&self) -> Vec<Position> {
+        self.nodes.with_untracked(|nodes| nodes.iter().map(|n| n.position.get_untracked()).collect())
+    }
+
+    fn push_node(&self, kind: &str, at: Position) -> String {
         let id = self.nodes.with_untracked(|nodes| {
             let taken: Vec<String> = nodes.iter().map(|n| n.id.get_value()).collect();
             fresh_id(kind, taken.iter().map(String::as_str))
@@ -205,6 +262,9 @@ impl EditorState {
             Selection::None => {}
             Selection::Node(id) => {
                 self.checkpoint();
+                if self.attach_to.with_untracked(|a| a.as_ref().is_some_and(|a| a.from == id)) {
+                    self.attach_to.set(None);
+                }
                 self.nodes.update(|nodes| nodes.retain(|n| n.id.with_value(|i| *i != id)));
                 self.edges.update(|edges| edges.retain(|e| e.from != id && e.to != id));
             }
@@ -231,8 +291,9 @@ impl EditorState {
         });
     }
 
-    /// After a save: the saved state is the new baseline.
-    pub fn saved(&self) {
-        self.changed.set(false);
+    /// After a save: what was sent is the new baseline (changes made while it
+    /// was on its way are still unsaved).
+    pub fn mark_saved(&self, definition: WorkflowDefinition) {
+        self.saved.set(definition);
     }
 }

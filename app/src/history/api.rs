@@ -21,6 +21,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// The filters, as the URL's query carries them (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HistoryQuery {
     pub status: Option<String>,
     pub workflow: Option<String>,
@@ -80,7 +81,10 @@ fn parse_filter(query: &HistoryQuery) -> Result<ExecutionFilter, AppError> {
     })
 }
 
-#[server(endpoint = "history/load")]
+/// Sent as JSON, not as a URL-encoded form (the default): a form encoding of a
+/// query whose fields are all empty is an empty body, which has no `query` to
+/// read back, so opening the history from the menu failed with a 400.
+#[server(endpoint = "history/load", input = leptos::server_fn::codec::Json)]
 pub async fn load_history(query: HistoryQuery) -> Result<History, AppError> {
     with_status(
         async {

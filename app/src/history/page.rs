@@ -1,9 +1,8 @@
-//! The history page. Its filters live in the URL's query (a GET form), so a
-//! filtered view can be linked to, and the back button works.
+//! The history page. Its filters live in the URL's query, so a filtered view
+//! can be linked to, and the back button works.
 
 use leptos::prelude::*;
-use leptos_router::components::Form;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::{lazy_route, LazyRoute};
 
 use super::api::{load_history, History, HistoryQuery, COUNT_CAP};
@@ -90,10 +89,29 @@ fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
     let (from, to) = (value_of(&query.from), value_of(&query.to));
     let next_link = page.next.as_deref().map(|next| link_with(&query, Some(next)));
     let paged = query.after.as_deref().is_some_and(|a| !a.is_empty());
+    // The form's fields; applying them navigates to their URL (empty ones left
+    // out), which the page's resource follows.
+    let fields = HistoryQuery {
+        status: Some(status.clone()),
+        workflow: Some(workflow.clone()),
+        owner: Some(owner.clone()),
+        from: Some(from.clone()),
+        to: Some(to.clone()),
+        after: None,
+    };
+    let draft = RwSignal::new(fields);
+    let set = move |field: fn(&mut HistoryQuery) -> &mut Option<String>| {
+        move |ev: leptos::ev::Event| draft.update(|q| *field(q) = Some(event_target_value(&ev)))
+    };
+    let navigate = use_navigate();
+    let apply = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        navigate(&link_with(&draft.get_untracked(), None), Default::default());
+    };
     view! {
-        <Form method="GET" action="/history" attr:class="card filters" attr:data-testid="history-filters">
+        <form class="card filters" data-testid="history-filters" on:submit=apply>
             <label>"Status"
-                <select name="status" data-testid="filter-status">
+                <select name="status" data-testid="filter-status" on:change=set(|q| &mut q.status)>
                     <option value="">"any"</option>
                     {ExecutionStatus::ALL.iter().map(|s| view! {
                         <option value=s.as_str() selected=status == s.as_str()>{s.as_str()}</option>
@@ -102,11 +120,11 @@ fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
             </label>
             <label>"Workflow id"
                 <input type="text" inputmode="numeric" name="workflow" size="8" data-testid="filter-workflow"
-                    value=workflow/>
+                    value=workflow on:input=set(|q| &mut q.workflow)/>
             </label>
             {is_admin.then(|| view! {
                 <label>"Owner"
-                    <select name="owner" data-testid="filter-owner">
+                    <select name="owner" data-testid="filter-owner" on:change=set(|q| &mut q.owner)>
                         <option value="">"anyone"</option>
                         {owners.into_iter().map(|u| {
                             let id = u.id.to_string();
@@ -117,14 +135,14 @@ fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
                 </label>
             })}
             <label>"From (UTC)"
-                <input type="datetime-local" name="from" data-testid="filter-from" value=from/>
+                <input type="datetime-local" name="from" data-testid="filter-from" value=from on:input=set(|q| &mut q.from)/>
             </label>
             <label>"To (UTC)"
-                <input type="datetime-local" name="to" data-testid="filter-to" value=to/>
+                <input type="datetime-local" name="to" data-testid="filter-to" value=to on:input=set(|q| &mut q.to)/>
             </label>
             <button type="submit" data-testid="apply-filters">"Filter"</button>
             <a href="/history">"Clear"</a>
-        </Form>
+        </form>
         <HourChart counts=chart from=chart_from to=chart_to/>
         <p class="muted" data-testid="history-count">{count_text}</p>
         <table class="table" data-testid="history">

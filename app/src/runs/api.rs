@@ -4,27 +4,23 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{Execution, ExecutionId, ExecutionStatus, NodeRun, WorkflowId};
+use crate::model::{Execution, ExecutionId, ExecutionStatus, NodeRun, RerunVersion, WorkflowDefinition, WorkflowId};
 #[cfg(feature = "ssr")]
-use crate::model::{NodeStatus, Scope, Trigger, WorkflowVersion};
+use crate::model::{Scope, Trigger, WorkflowVersion};
 #[cfg(feature = "ssr")]
 use crate::server_context::{with_status, ServerContext};
-
-/// A node of the version that ran, as the run view lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunNode {
-    pub id: String,
-    pub kind: String,
-}
 
 /// Everything the run view shows, in one call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunDetails {
     pub execution: Execution,
-    pub workflow_name: String,
-    /// In the definition's order.
-    pub nodes: Vec<RunNode>,
+    /// The definition of the version that ran: its nodes (listed and drawn in
+    /// its order), its edges (to say why a node was skipped), its name.
+    pub definition: WorkflowDefinition,
     pub runs: Vec<NodeRun>,
+    /// The workflow's current version: what a re-run uses unless told to use
+    /// the run's own.
+    pub current_version: i32,
     /// The viewer owns it (and may re-run it); admins may look at anyone's.
     pub own: bool,
 }
@@ -46,14 +42,19 @@ pub async fn load_run(id: ExecutionId) -> Result<RunDetails, AppError> {
             let viewer = ctx.viewer().await?;
             let scope = if viewer.is_admin { Scope::Everyone } else { Scope::Owner(viewer.id) };
             let execution = ctx.store.execution(scope, id).await?;
-            let (version, runs) = futures::try_join!(
+            let (version, runs, workflow) = futures::try_join!(
                 ctx.store.workflow_version(scope, execution.workflow_id, execution.version),
                 ctx.store.node_runs(scope, id),
+                ctx.store.workflow(scope, execution.workflow_id),
             )?;
-            let nodes =
-                version.definition.nodes.iter().map(|n| RunNode { id: n.id.clone(), kind: n.kind.clone() }).collect();
             let own = execution.owner_id == viewer.id;
-            Ok(RunDetails { execution, workflow_name: version.definition.name, nodes, runs, own })
+            Ok(RunDetails {
+                execution,
+                definition: version.definition,
+                runs,
+                current_version: workflow.summary.current_version,
+                own,
+            })
         }
         .await,
     )
@@ -91,10 +92,13 @@ pub async fn cancel_run(id: ExecutionId) -> Result<ExecutionStatus, AppError> {
     )
 }
 
-/// Runs an execution's version again with the same input. `from_failed`: only
-/// the nodes that did not succeed run; the others' recorded outputs are reused.
+/// Runs an execution again with the same input, on the workflow's current
+/// version (the default) or on the version it ran. `from_failed`: only the
+/// nodes that did not succeed run again — and, on a newer version, the nodes
+/// that changed and everything below them; the others' recorded outputs are
+/// reused (see [`crate::model::reusable_results`]).
 #[server(endpoint = "runs/rerun")]
-pub async fn rerun(id: ExecutionId, from_failed: bool) -> Result<Execution, AppError> {
+pub async fn rerun(id: ExecutionId, from_failed: bool, version: Option<RerunVersion>) -> Result<Execution, AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
@@ -104,14 +108,26 @@ pub async fn rerun(id: ExecutionId, from_failed: bool) -> Result<Execution, AppE
             if from_failed && execution.status != ExecutionStatus::Failed {
                 return Err(AppError::BadRequest("only a failed run can be re-run from where it failed".into()));
             }
-            let version = ctx.store.workflow_version(scope, execution.workflow_id, execution.version).await?;
+            let original = ctx.store.workflow_version(scope, execution.workflow_id, execution.version).await?;
+            let target = match version.unwrap_or_default() {
+                RerunVersion::Original => original.clone(),
+                RerunVersion::Current => {
+                    let workflow = ctx.store.workflow(scope, execution.workflow_id).await?;
+                    WorkflowVersion {
+                        workflow_id: execution.workflow_id,
+                        version: workflow.summary.current_version,
+                        definition: workflow.definition,
+                        created_at: workflow.summary.updated_at,
+                    }
+                }
+            };
             let reuse = if from_failed {
                 let runs = ctx.store.node_runs(scope, id).await?;
-                runs.into_iter().filter(|r| r.status == NodeStatus::Succeeded).collect()
+                crate::model::reusable_results(&original.definition, &target.definition, runs)
             } else {
                 Vec::new()
             };
-            ctx.runs.start(&version, owner.id, Trigger::Manual, execution.input.to_value(), reuse).await
+            ctx.runs.start(&target, owner.id, Trigger::Manual, execution.input.to_value(), reuse).await
         }
         .await,
     )

@@ -9,9 +9,11 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use leptos_router::{lazy_route, LazyRoute};
 
 use super::api::*;
+use super::reasons::skip_reason;
 use super::timeline::{layout, Timeline};
 use crate::error::AppError;
-use crate::model::{ExecutionId, ExecutionStatus, NodeRun, NodeStatus, RunEvent};
+use crate::graph::GraphPreview;
+use crate::model::{Edge, ExecutionId, ExecutionStatus, NodeRun, NodeStatus, RerunVersion, RunEvent};
 use crate::ui::{format_time, use_hydrated};
 
 pub struct RunPage {
@@ -136,10 +138,13 @@ fn follow(live: LiveRun) {
 
 #[component]
 fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option<String>>) -> impl IntoView {
-    let RunDetails { execution, workflow_name, nodes, runs, own } = details;
+    let RunDetails { execution, definition, runs, current_version, own } = details;
+    let nodes: Vec<(String, String)> = definition.nodes.iter().map(|n| (n.id.clone(), n.kind.clone())).collect();
+    let workflow_name = definition.name.clone();
+    let edges = StoredValue::new(definition.edges.clone());
     let id = execution.id;
     let mut by_node: BTreeMap<String, NodeRun> =
-        nodes.iter().map(|n| (n.id.clone(), NodeRun::queued(id, &n.id))).collect();
+        nodes.iter().map(|(node, _)| (node.clone(), NodeRun::queued(id, node))).collect();
     by_node.extend(runs.into_iter().map(|r| (r.node_id.clone(), r)));
     let live = LiveRun {
         id,
@@ -166,6 +171,10 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
             .with_untracked(|r| r.values().find(|r| r.status == NodeStatus::Failed).map(|r| r.node_id.clone()));
         selected.set(failed);
     }
+    // Memoized: the graph's colours change only when a node's status does.
+    let node_statuses = Memo::new(move |_| {
+        live.runs.with(|runs| runs.iter().map(|(id, run)| (id.clone(), run.status)).collect::<HashMap<_, _>>())
+    });
     // Memoized: the timeline is laid out again only when a node's state changes.
     let spans = Memo::new(move |_| {
         live.runs.with(|runs| {
@@ -188,6 +197,21 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
         let cancel_error = cancel.value().get().and_then(Result::err);
         cancel_error.or_else(|| rerun.value().get().and_then(Result::err)).map(|e| e.to_string())
     };
+    // A re-run takes the workflow's current version unless the viewer picks
+    // the run's own; the choice is offered only when the two differ.
+    let ran_version = execution.version;
+    let newer_saved = current_version != ran_version;
+    let rerun_version = RwSignal::new(RerunVersion::Current);
+    let chosen_version = move || match rerun_version.get() {
+        RerunVersion::Current => current_version,
+        RerunVersion::Original => ran_version,
+    };
+    let rerun_with = move |from_failed: bool| {
+        rerun.dispatch(Rerun { id, from_failed, version: Some(rerun_version.get_untracked()) });
+    };
+    let failed_node =
+        move || live.runs.with(|r| r.values().find(|r| r.status == NodeStatus::Failed).map(|r| r.node_id.clone()));
+    let workflow_id = execution.workflow_id;
 
     view! {
         <header class="run-header">
@@ -199,8 +223,9 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                 {move || live.status.get().to_string()}
             </span>
         </header>
-        <p class="muted">
+        <p class="muted" data-testid="run-meta">
             {format!("v{} · {} · started {}", execution.version, execution.trigger, format_time(execution.created_at))}
+            {newer_saved.then(|| format!(" · the workflow is now at v{current_version}"))}
         </p>
         {move || live.error.get().map(|e| view! { <p class="error" data-testid="run-failure">{e}</p> })}
         <div class="actions">
@@ -208,38 +233,65 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                 <button data-testid="cancel-run" disabled=move || cancel.pending().get()
                     on:click=move |_| { cancel.dispatch(CancelRun { id }); }>"Cancel"</button>
             </Show>
+            <Show when=move || finished() && own && newer_saved>
+                <fieldset class="rerun-version" data-testid="rerun-version">
+                    <legend>"Re-run with"</legend>
+                    <label>
+                        <input type="radio" name="rerun-version" data-testid="rerun-version-current"
+                            prop:checked=move || rerun_version.get() == RerunVersion::Current
+                            on:change=move |_| rerun_version.set(RerunVersion::Current)/>
+                        {format!("the current version (v{current_version})")}
+                    </label>
+                    <label>
+                        <input type="radio" name="rerun-version" data-testid="rerun-version-original"
+                            prop:checked=move || rerun_version.get() == RerunVersion::Original
+                            on:change=move |_| rerun_version.set(RerunVersion::Original)/>
+                        {format!("this run's version (v{ran_version})")}
+                    </label>
+                </fieldset>
+            </Show>
             <Show when=move || finished() && own>
-                <button data-testid="rerun" on:click=move |_| { rerun.dispatch(Rerun { id, from_failed: false }); }>
-                    "Re-run"
+                <button data-testid="rerun" disabled=move || rerun.pending().get() on:click=move |_| rerun_with(false)>
+                    {move || format!("Re-run on v{}", chosen_version())}
                 </button>
             </Show>
             <Show when=move || own && live.status.get() == ExecutionStatus::Failed>
-                <button data-testid="rerun-from-failed"
-                    on:click=move |_| { rerun.dispatch(Rerun { id, from_failed: true }); }>
-                    "Re-run from the failed node"
+                <button data-testid="rerun-from-failed" disabled=move || rerun.pending().get()
+                    title="Nodes that succeeded (and did not change since) keep their outputs; the rest run again"
+                    on:click=move |_| rerun_with(true)>
+                    {move || format!("Re-run from the failed node on v{}", chosen_version())}
                 </button>
             </Show>
+            {move || (own && finished()).then(|| failed_node()).flatten().map(|node| view! {
+                <a class="button secondary" data-testid="edit-failed-node"
+                    href=format!("/workflows/{workflow_id}/edit?node={}", crate::ui::encode_query_value(&node))>
+                    {format!("Fix `{node}` in the editor")}
+                </a>
+            })}
             <span class="error" role="alert">{action_error}</span>
         </div>
+        <section class="card run-graph" data-testid="run-graph">
+            <GraphPreview definition=definition statuses=node_statuses
+                on_select=Callback::new(move |node: String| selected.set(Some(node)))/>
+        </section>
         <div class="run-grid">
             <section class="card">
                 <h2>"Nodes"</h2>
                 <table class="table nodes" data-testid="nodes">
                     <thead><tr><th>"Node"</th><th>"Kind"</th><th>"Status"</th><th>"Attempts"</th><th>"Time"</th></tr></thead>
                     <tbody>
-                        {nodes.into_iter().map(|node| view! { <NodeRow node live selected/> }).collect_view()}
+                        {nodes.into_iter().map(|(id, kind)| view! { <NodeRow id kind live selected/> }).collect_view()}
                     </tbody>
                 </table>
             </section>
-            <NodePanel live selected/>
+            <NodePanel live selected edges/>
         </div>
         <Timeline spans/>
     }
 }
 
 #[component]
-fn NodeRow(node: RunNode, live: LiveRun, selected: RwSignal<Option<String>>) -> impl IntoView {
-    let id = node.id.clone();
+fn NodeRow(id: String, kind: String, live: LiveRun, selected: RwSignal<Option<String>>) -> impl IntoView {
     // Memoized per node: an event about one node re-renders only its row.
     let run = Memo::new({
         let id = id.clone();
@@ -264,9 +316,9 @@ fn NodeRow(node: RunNode, live: LiveRun, selected: RwSignal<Option<String>>) -> 
         <tr class="node-row" class:selected=is_selected data-testid="node-row" data-node=id.clone()
             data-status=move || status().to_string() on:click=select>
             <td><button class="link">{id.clone()}</button></td>
-            <td>{node.kind}</td>
+            <td>{kind}</td>
             <td><span class=move || format!("status status-{}", status())>{move || status().to_string()}</span></td>
-            <td>{move || run.with(|r| r.as_ref().map(|r| r.attempt).unwrap_or(0))}</td>
+            <td>{move || run.with(|r| r.as_ref().map(|r| r.attempt).filter(|a| *a > 0).map(|a| a.to_string()))}</td>
             <td>{duration}</td>
         </tr>
     }
@@ -279,28 +331,45 @@ fn pretty(value: &Option<serde_json::Value>) -> String {
     }
 }
 
+/// The readable text of an output that carries one (`llm` and `template`
+/// nodes answer `{"text": …}`): shown as text, not as an escaped JSON string.
+fn output_text(value: &Option<serde_json::Value>) -> Option<String> {
+    value.as_ref()?.get("text")?.as_str().map(str::to_owned)
+}
+
 #[component]
-fn NodePanel(live: LiveRun, selected: RwSignal<Option<String>>) -> impl IntoView {
+fn NodePanel(live: LiveRun, selected: RwSignal<Option<String>>, edges: StoredValue<Vec<Edge>>) -> impl IntoView {
     let run = Memo::new(move |_| selected.get().and_then(|id| live.runs.with(|runs| runs.get(&id).cloned())));
     let tokens = move || selected.get().and_then(|id| live.tokens.with(|t| t.get(&id).cloned()));
+    let reason = move |node: &str| edges.with_value(|edges| live.runs.with(|runs| skip_reason(node, edges, runs)));
     view! {
         <section class="card node-panel" data-testid="node-panel">
             {move || match run.get() {
                 None => view! { <p class="muted">"Select a node to see its input and output."</p> }.into_any(),
-                Some(run) => view! {
-                    <h2>{run.node_id.clone()}
-                        <span class=format!("status status-{}", run.status)>{run.status.to_string()}</span>
-                    </h2>
-                    <p class="muted">{format!("attempt {}", run.attempt)}</p>
-                    {run.error.clone().map(|e| view! { <p class="error" data-testid="node-error">{e}</p> })}
-                    {move || tokens().map(|t| view! {
-                        <h3>"Streaming"</h3><pre class="tokens" data-testid="node-tokens">{t}</pre>
-                    })}
-                    <h3>"Output"</h3>
-                    <pre data-testid="node-output">{pretty(&run.output)}</pre>
-                    <h3>"Input"</h3>
-                    <pre data-testid="node-input">{pretty(&run.input)}</pre>
-                }.into_any(),
+                Some(run) => {
+                    let summary = match run.status {
+                        NodeStatus::Skipped => reason(&run.node_id).unwrap_or_else(|| "skipped".into()),
+                        NodeStatus::Queued => "not started yet".into(),
+                        NodeStatus::Cancelled if run.attempt == 0 => "cancelled before it started".into(),
+                        _ => format!("attempt {}", run.attempt),
+                    };
+                    let text = output_text(&run.output);
+                    view! {
+                        <h2>{run.node_id.clone()}
+                            <span class=format!("status status-{}", run.status)>{run.status.to_string()}</span>
+                        </h2>
+                        <p class="muted" data-testid="node-summary">{summary}</p>
+                        {run.error.clone().map(|e| view! { <p class="error" data-testid="node-error">{e}</p> })}
+                        {move || tokens().map(|t| view! {
+                            <h3>"Streaming"</h3><pre class="tokens" data-testid="node-tokens">{t}</pre>
+                        })}
+                        {text.map(|t| view! { <h3>"Text"</h3><pre class="output-text" data-testid="node-text">{t}</pre> })}
+                        <h3>"Output"</h3>
+                        <pre data-testid="node-output">{pretty(&run.output)}</pre>
+                        <h3>"Input"</h3>
+                        <pre data-testid="node-input">{pretty(&run.input)}</pre>
+                    }.into_any()
+                }
             }}
         </section>
     }

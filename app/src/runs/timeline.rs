@@ -45,8 +45,11 @@ pub fn Timeline(#[prop(into)] spans: Signal<Vec<Span>>) -> impl IntoView {
         <section class="card timeline" data-testid="timeline">
             <h2>"Timeline"</h2>
             {move || spans.with(Vec::is_empty).then(|| view! { <p class="muted">"No node has started yet."</p> })}
-            <For each=move || spans.get() key=|s| (s.node.clone(), s.status, s.millis) let(span)>
-                <div class="span-row">
+            // Drawn afresh from the memoized spans on each change (a handful of
+            // rows): a keyed list whose keys change with each state moved rows
+            // out of the order the spans are in.
+            {move || spans.get().into_iter().map(|span| view! {
+                <div class="span-row" data-testid="span-row" data-node=span.node.clone()>
                     <span class="span-label">{span.node.clone()}</span>
                     <span class="span-track">
                         <span
@@ -60,7 +63,7 @@ pub fn Timeline(#[prop(into)] spans: Signal<Vec<Span>>) -> impl IntoView {
                     </span>
                     <span class="span-time muted">{format!("{} ms", span.millis)}</span>
                 </div>
-            </For>
+            }).collect_view()}
         </section>
     }
 }

@@ -165,22 +165,29 @@ pub async fn save_workflow(id: WorkflowId, definition: String) -> Result<crate::
     )
 }
 
-/// Creates a workflow with one node, to be built in the editor.
+/// What a new workflow starts as: one `start` node passing the run's input on.
+/// The editor opens a new workflow with it and creates it on the first save.
+pub fn starter_definition(name: &str) -> crate::model::WorkflowDefinition {
+    let name = name.trim();
+    let name = if name.is_empty() { "Untitled workflow" } else { name };
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "nodes": [{"id": "start", "type": "template", "config": {"template": "{{ input | tojson }}", "json": true},
+                   "position": {"x": 0, "y": 0}}],
+        "edges": [],
+    }))
+    .expect("the starter definition is well-formed")
+}
+
+/// Creates a workflow with one node, to be built in the editor (the API's
+/// way; the app's "New workflow" creates it on the editor's first save).
 #[server(endpoint = "workflows/create")]
 pub async fn create_workflow(name: String) -> Result<WorkflowSummary, AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
             let owner = ctx.viewer().await?;
-            let name = name.trim();
-            let name = if name.is_empty() { "Untitled workflow" } else { name };
-            let definition: WorkflowDefinition = serde_json::from_value(serde_json::json!({
-                "name": name,
-                "nodes": [{"id": "start", "type": "template", "config": {"template": "{{ input | tojson }}", "json": true},
-                           "position": {"x": 0, "y": 0}}],
-                "edges": [],
-            }))
-            .map_err(|_| AppError::Internal)?;
+            let definition = starter_definition(&name);
             validate(&definition).map_err(AppError::Invalid)?;
             let created = ctx.store.create_workflow(owner.id, &definition).await?;
             (ctx.workflow_changed)(created.id);

@@ -76,9 +76,10 @@ fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>)
         .collect();
     view! {
         <h1 data-testid="workflow-name">{summary.name}</h1>
-        <p class="muted">
-            {summary.description.unwrap_or_default()}
-            {format!(" · v{} · updated {}", summary.current_version, format_time(summary.updated_at))}
+        <p class="muted" data-testid="workflow-meta">
+            // The description leads when there is one; without it the line starts at the version.
+            {summary.description.filter(|d| !d.trim().is_empty()).map(|d| format!("{d} · "))}
+            {format!("v{} · updated {}", summary.current_version, format_time(summary.updated_at))}
             " · " <a href=format!("/workflows/{id}/edit") data-testid="edit-workflow">"Edit"</a>
             " · " <a href=format!("/workflows/{id}/definition.json") download=format!("workflow-{id}.json")>"Export"</a>
         </p>

@@ -6,9 +6,7 @@ use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 use leptos_use_signal_debounce_throttle::signal_debounced;
 
-use super::api::{
-    list_workflows, CreateWorkflow, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow, MAX_WORKFLOW_PAGE_SIZE,
-};
+use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow, MAX_WORKFLOW_PAGE_SIZE};
 use crate::error::AppError;
 use crate::model::{validate, Page, WorkflowDefinition, WorkflowSummary};
 use crate::ui::{format_time, use_hydrated};
@@ -80,19 +78,15 @@ impl LazyRoute for WorkflowsPage {
     }
 }
 
-/// Creates a one-node workflow and opens it in the editor.
+/// Opens the editor on a new workflow. Nothing is created until the editor's
+/// first save, so looking and leaving leaves no empty workflow behind.
 #[component]
 fn NewWorkflowButton() -> impl IntoView {
-    let create = ServerAction::<CreateWorkflow>::new();
     let navigate = leptos_router::hooks::use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(created)) = create.value().get() {
-            navigate(&format!("/workflows/{}/edit", created.id), Default::default());
-        }
-    });
     view! {
-        <button data-testid="new-workflow" disabled=move || create.pending().get()
-            on:click=move |_| { create.dispatch(CreateWorkflow { name: String::new() }); }>"New workflow"</button>
+        <button data-testid="new-workflow" on:click=move |_| navigate(crate::editor::NEW_WORKFLOW_PATH, Default::default())>
+            "New workflow"
+        </button>
     }
 }
 
@@ -114,9 +108,23 @@ fn WorkflowList(
     duplicate: ServerAction<DuplicateWorkflow>,
 ) -> impl IntoView {
     if first.items.is_empty() {
-        let text =
-            if search.trim().is_empty() { "No workflows yet. Import one below." } else { "No workflow matches." };
-        return view! { <p class="muted" data-testid="no-workflows">{text}</p> }.into_any();
+        if !search.trim().is_empty() {
+            return view! { <p class="muted" data-testid="no-workflows">"No workflow matches."</p> }.into_any();
+        }
+        // A newcomer's first look: the three ways to a first workflow.
+        return view! {
+            <div class="empty-state" data-testid="no-workflows">
+                <p><strong>"No workflows yet."</strong></p>
+                <p class="muted">
+                    "Build one with "
+                    <a href=crate::editor::NEW_WORKFLOW_PATH data-testid="empty-new-workflow">"New workflow"</a>
+                    ", start from a ready-made one in the "
+                    <a href="/marketplace" data-testid="empty-marketplace-link">"marketplace"</a>
+                    ", or paste a definition below."
+                </p>
+            </div>
+        }
+        .into_any();
     }
     let loaded = RwSignal::new(first.items);
     let next = RwSignal::new(first.next);

@@ -14,6 +14,7 @@ on_both_backends!(
     a_run_started_from_the_page_streams_its_events_and_ends_with_every_node,
     re_running_from_the_failed_node_reuses_what_succeeded,
     a_re_run_takes_the_saved_version_unless_asked_for_the_runs_own,
+    the_history_loads_unfiltered_and_filters_by_a_workflows_name,
     a_long_run_is_cancelled_from_the_page,
     runs_are_private_to_their_owner_and_readable_by_admins,
 );
@@ -198,6 +199,34 @@ async fn a_re_run_takes_the_saved_version_unless_asked_for_the_runs_own(db: &Tes
     let bad =
         call(&ada, &base, "runs/rerun", &[("id", &id.to_string()), ("from_failed", "true"), ("version", "v9")]).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn the_history_loads_unfiltered_and_filters_by_a_workflows_name(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let ada = signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
+    let mine = import(&ada, &base, serde_json::to_value(support::definition("Nightly report")).unwrap()).await;
+    let other = import(&ada, &base, serde_json::to_value(support::definition("Something else")).unwrap()).await;
+    for workflow in [mine, mine, other] {
+        let id = start(&ada, &base, workflow, "{}").await;
+        finished(&ada, &base, id).await;
+    }
+    let history = |query: Value| {
+        let ada = ada.clone();
+        let url = format!("{base}/api/history/load");
+        async move { ada.post(url).json(&json!({ "query": query })).send().await.unwrap() }
+    };
+    // What the browser sends when no filter is set (it used to be an empty form: a 400).
+    let all = history(json!({"status": null, "workflow": null, "owner": null, "from": null, "to": null, "after": null}));
+    let all = all.await;
+    assert_eq!(all.status(), StatusCode::OK);
+    assert_eq!(all.json::<Value>().await.unwrap()["count"], 3);
+    for typed in ["Nightly report", "nightly REPORT", mine.to_string().as_str()] {
+        let named: Value = history(json!({ "workflow": typed })).await.json().await.unwrap();
+        assert_eq!(named["count"], 2, "{typed}: {named}");
+    }
+    let unknown = history(json!({"workflow": "Nightly"})).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(unknown.text().await.unwrap().contains("no workflow is named `Nightly`"));
 }
 
 async fn a_long_run_is_cancelled_from_the_page(db: &TestDb) {

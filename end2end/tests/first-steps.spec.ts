@@ -131,6 +131,17 @@ test('a failed run, fixed in the editor, is re-run on the fixed version by defau
   await expect(page).not.toHaveURL(failedRun);
   await expect(page.getByTestId('run-status')).toHaveText('failed');
   await expect(page.getByTestId('node-error')).toContainText('broken on purpose');
+
+  // Its three runs, found in the history by the workflow's name (not its id).
+  await page.getByTestId('history-link').click();
+  await expect(page.getByTestId('history-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('filter-workflow').fill(name);
+  await page.getByTestId('apply-filters').click();
+  await expect(page.getByTestId('history-count')).toHaveText('3 executions');
+  await expect(page.getByTestId('filter-workflow')).toHaveValue(name);
+  await page.getByTestId('filter-workflow').fill('no such workflow at all');
+  await page.getByTestId('apply-filters').click();
+  await expect(page.getByTestId('history-error')).toContainText('no workflow is named `no such workflow at all`');
 });
 
 test('a skipped node says why, and a long text output reads as text', async ({ page }) => {

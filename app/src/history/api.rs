@@ -51,6 +51,19 @@ pub struct History {
     pub owners: Vec<User>,
 }
 
+/// The workflow filter: an id (what a row's workflow link sets), or a name as
+/// typed (the newest of the viewer's workflows with that name, any case).
+#[cfg(feature = "ssr")]
+async fn resolve_workflow(ctx: &ServerContext, scope: Scope, text: Option<&str>) -> Result<Option<i64>, AppError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
+    if let Ok(id) = text.parse::<i64>() {
+        return Ok(Some(id));
+    }
+    let found = ctx.store.list_workflows(scope, Some(text), None, crate::workflows::MAX_WORKFLOW_PAGE_SIZE).await?;
+    let named = found.items.iter().find(|w| w.name.eq_ignore_ascii_case(text));
+    named.map(|w| Some(w.id)).ok_or_else(|| AppError::BadRequest(format!("no workflow is named `{text}`")))
+}
+
 #[cfg(feature = "ssr")]
 fn parse_filter(query: &HistoryQuery) -> Result<ExecutionFilter, AppError> {
     fn text(value: &Option<String>) -> Option<&str> {
@@ -73,7 +86,7 @@ fn parse_filter(query: &HistoryQuery) -> Result<ExecutionFilter, AppError> {
         .map(|s| ExecutionStatus::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown status `{s}`"))))
         .transpose()?;
     Ok(ExecutionFilter {
-        workflow_id: id(&query.workflow, "workflow")?,
+        workflow_id: None, // resolved by name or id in `resolve_workflow`
         owner_id: id(&query.owner, "user")?,
         status,
         from: time(&query.from)?,
@@ -91,7 +104,8 @@ pub async fn load_history(query: HistoryQuery) -> Result<History, AppError> {
             let ctx = ServerContext::current()?;
             let viewer = ctx.viewer().await?;
             let scope = if viewer.is_admin { Scope::Everyone } else { Scope::Owner(viewer.id) };
-            let filter = parse_filter(&query)?;
+            let mut filter = parse_filter(&query)?;
+            filter.workflow_id = resolve_workflow(&ctx, scope, query.workflow.as_deref()).await?;
             let after = query.after.as_deref().filter(|a| !a.is_empty()).map(Cursor::decode).transpose();
             let after = after.map_err(AppError::BadRequest)?;
             // The chart shows the newest hours of the range (the last ones before now without one).

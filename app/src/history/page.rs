@@ -87,6 +87,16 @@ fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
     let value_of = |field: &Option<String>| field.clone().unwrap_or_default();
     let (status, workflow, owner) = (value_of(&query.status), value_of(&query.workflow), value_of(&query.owner));
     let (from, to) = (value_of(&query.from), value_of(&query.to));
+    // The filter shows a workflow's name, also when the URL holds its id (a
+    // row's link); the suggestions are the names on this page.
+    let mut workflow_names: Vec<String> = page.items.iter().map(|row| row.workflow_name.clone()).collect();
+    workflow_names.sort_unstable();
+    workflow_names.dedup();
+    let workflow_shown = workflow
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| page.items.iter().find(|row| row.execution.workflow_id == id))
+        .map_or_else(|| workflow.clone(), |row| row.workflow_name.clone());
     let next_link = page.next.as_deref().map(|next| link_with(&query, Some(next)));
     let paged = query.after.as_deref().is_some_and(|a| !a.is_empty());
     // The form's fields; applying them navigates to their URL (empty ones left
@@ -118,9 +128,12 @@ fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <label>"Workflow id"
-                <input type="text" inputmode="numeric" name="workflow" size="8" data-testid="filter-workflow"
-                    value=workflow on:input=set(|q| &mut q.workflow)/>
+            <label>"Workflow"
+                <input type="text" name="workflow" size="18" data-testid="filter-workflow" list="history-workflows"
+                    placeholder="name or id" value=workflow_shown on:input=set(|q| &mut q.workflow)/>
+                <datalist id="history-workflows">
+                    {workflow_names.into_iter().map(|name| view! { <option value=name></option> }).collect_view()}
+                </datalist>
             </label>
             {is_admin.then(|| view! {
                 <label>"Owner"

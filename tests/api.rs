@@ -52,6 +52,7 @@ on_both_backends!(
     workflows_are_created_listed_updated_exported_and_deleted,
     executions_start_wait_list_and_stream,
     a_viewer_joining_mid_run_gets_the_current_state_first,
+    a_workflow_declares_its_input_and_a_bad_declaration_is_refused,
     errors_are_json_with_a_code_and_4xx,
     another_users_objects_are_not_found,
     metrics_count_requests_and_executions,
@@ -162,6 +163,24 @@ async fn a_viewer_joining_mid_run_gets_the_current_state_first(db: &TestDb) {
     let started_first =
         first.iter().position(|(name, data)| name == "node" && data["node"] == "start" && data["status"] == "running");
     assert!(started_first.is_some(), "`start` also says when it started (its span on the timeline): {first:?}");
+}
+
+async fn a_workflow_declares_its_input_and_a_bad_declaration_is_refused(db: &TestDb) {
+    let (api, _) = Api::start(db).await;
+    let mut definition = greeting("Declared");
+    definition["input"] = json!([{"name": "who", "type": "string", "required": true, "example": "Ada"}]);
+    let (status, created) = api.json(Method::POST, "/workflows", Some(definition.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    assert_eq!(got["definition"]["input"], definition["input"], "stored and given back as declared");
+
+    definition["input"] = json!([{"name": "who", "type": "person"}]);
+    let (status, error) = api.json(Method::PUT, &format!("/workflows/{id}"), Some(definition)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(error.to_string().contains("input field `who`: type `person` is not one of"), "{error}");
+    let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    assert_eq!(got["workflow"]["current_version"], 1, "nothing saved: {got}");
 }
 
 async fn errors_are_json_with_a_code_and_4xx(db: &TestDb) {

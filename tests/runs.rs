@@ -216,7 +216,8 @@ async fn the_history_loads_unfiltered_and_filters_by_a_workflows_name(db: &TestD
         async move { ada.post(url).json(&json!({ "query": query })).send().await.unwrap() }
     };
     // What the browser sends when no filter is set (it used to be an empty form: a 400).
-    let all = history(json!({"status": null, "workflow": null, "owner": null, "from": null, "to": null, "after": null}));
+    let all =
+        history(json!({"status": null, "workflow": null, "owner": null, "from": null, "to": null, "after": null}));
     let all = all.await;
     assert_eq!(all.status(), StatusCode::OK);
     assert_eq!(all.json::<Value>().await.unwrap()["count"], 3);

@@ -1,6 +1,7 @@
 //! The workflow model shared by the browser and the server.
 
 pub mod definition;
+pub mod input;
 pub mod node_config;
 pub mod nul;
 pub mod records;
@@ -10,6 +11,7 @@ pub mod triggers;
 pub mod validation;
 
 pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
+pub use input::{example_input, input_problems, parse_input_fields, InputField};
 pub use node_config::{NodeConfig, NodePolicy, OnError, RetryPolicy, NODE_KINDS};
 pub use records::*;
 pub use rerun::{reusable_results, RerunVersion};

@@ -212,3 +212,49 @@ test('a new user is pointed to a first workflow, installs a template, and copies
   expect(await newcomer.evaluate(() => navigator.clipboard.readText())).toBe(secret);
   await context.close();
 });
+
+test('a workflow built from scratch declares its input, renames a node, and its run form is pre-filled', async ({ page }) => {
+  await page.goto('/');
+  await expect(ui(page).workflowsPage).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('new-workflow').click();
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  const name = unique('Greeter with input');
+  await page.getByTestId('workflow-name-input').fill(name);
+  await page.getByTestId('workflow-input-fields').fill(
+    '[{"name": "who", "type": "string", "required": true, "example": "Ada", "description": "whom to greet"}]');
+  // A node after `start`, then renamed: the reference to it follows.
+  const editorNode = (id: string) => page.locator(`[data-testid=editor-node][data-node="${id}"]`);
+  await editorNode('start').locator('rect').click(); // selected: its "+" shows
+  await editorNode('start').getByTestId('add-after').click();
+  await page.getByTestId('add-template').click();
+  await expect(page.getByTestId('node-panel')).toHaveAttribute('data-node', 'template_1');
+  await page.getByTestId('field-template').fill('Hello {{ input.who }}');
+  await editorNode('template_1').getByTestId('add-after').click();
+  await page.getByTestId('add-template').click();
+  await page.getByTestId('field-template').fill('{{ nodes.template_1.text }}!');
+  await editorNode('template_1').locator('rect').click();
+  await page.getByTestId('node-id-input').fill('greet');
+  await page.getByTestId('node-id-input').press('Enter');
+  await expect(editorNode('greet')).toHaveCount(1);
+  await editorNode('template_2').locator('rect').click();
+  await expect(page.getByTestId('field-template')).toHaveValue('{{ nodes.greet.text }}!');
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+  // The workflow's page: the run form starts from the example and lists the field.
+  await page.getByTestId('editor-back').click();
+  await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('workflow-meta')).toHaveText(/^v1 · updated /); // no stray "· " first
+  await expect(page.getByTestId('input-field')).toContainText('who');
+  expect(JSON.parse(await page.getByTestId('run-input').inputValue())).toEqual({ who: 'Ada' });
+  await page.getByTestId('run-input').fill('{"who": 7}');
+  await expect(page.getByTestId('input-warnings')).toHaveText('`who` should be a string, not a number');
+  await page.getByTestId('run-input').fill('{}');
+  await expect(page.getByTestId('input-warnings')).toHaveText('`who` is missing (a string, required)');
+  await page.getByTestId('run-input').fill('{"who": "Grace"}');
+  await expect(page.getByTestId('input-warnings')).toHaveCount(0);
+  await runFromWorkflowPage(page);
+  await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+  await nodeRow(page, 'template_2').click();
+  await expect(page.getByTestId('node-text')).toHaveText('Hello Grace!');
+});

@@ -35,6 +35,7 @@ pub fn Panel(state: EditorState) -> impl IntoView {
                         on:focus=move |_| state.checkpoint()
                         on:input=move |ev| state.name.set(event_target_value(&ev))/>
                 </label>
+                <InputDeclaration state/>
                 <p class="muted">"Add nodes from the palette (or with the + beside a selected node's right dot, to add one after it), drag from a node's right dot to another's left dot (or back) to connect, select and press Delete to remove. Ctrl+Z / Ctrl+Shift+Z undo and redo, Ctrl+S saves."</p>
             </section>
         }
@@ -191,5 +192,35 @@ fn RenameField(id: String, state: EditorState) -> impl IntoView {
             <input type="text" spellcheck="false" data-testid="node-id-input" prop:value=shown on:change=rename/>
         </label>
         {move || problem.get().map(|p| view! { <p class="error" role="alert" data-testid="rename-problem">{p}</p> })}
+    }
+}
+
+/// The workflow's declared input, as a JSON list of fields. Text that is not
+/// JSON is kept as it is (as a string), so validation says what is wrong and
+/// Save waits, instead of the typing being lost.
+#[component]
+fn InputDeclaration(state: EditorState) -> impl IntoView {
+    // The text as typed: rewriting it (pretty-printed) while the user types would move the cursor.
+    let shown = state.input.with_untracked(|declared| match declared {
+        None => String::new(),
+        Some(serde_json::Value::String(raw)) => raw.clone(),
+        Some(declared) => serde_json::to_string_pretty(declared).unwrap_or_default(),
+    });
+    let text = RwSignal::new(shown);
+    let set = move |raw: String| {
+        let declared = match raw.trim() {
+            "" => None,
+            trimmed => Some(serde_json::from_str(trimmed).unwrap_or(serde_json::Value::String(raw.clone()))),
+        };
+        text.set(raw);
+        state.input.set(declared);
+    };
+    view! {
+        <label class="form">"Input fields (optional)"
+            <textarea rows="4" spellcheck="false" data-testid="workflow-input-fields" prop:value=text
+                placeholder=r#"[{"name": "url", "type": "string", "required": true, "example": "https://example.com"}]"#
+                on:focus=move |_| state.checkpoint() on:input=move |ev| set(event_target_value(&ev))></textarea>
+        </label>
+        <p class="muted">"What a run's input holds: the run form starts from the examples and says what an input lacks. Types: string, number, boolean, object, array, any."</p>
     }
 }

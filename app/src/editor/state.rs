@@ -45,6 +45,8 @@ pub struct Attachment {
 pub struct EditorState {
     pub base: StoredValue<WorkflowDefinition>,
     pub name: RwSignal<String>,
+    /// The declared input (raw: validation names what is wrong in it).
+    pub input: RwSignal<Option<Value>>,
     pub nodes: RwSignal<Vec<EditorNode>>,
     pub edges: RwSignal<Vec<Edge>>,
     pub selected: RwSignal<Selection>,
@@ -59,6 +61,8 @@ pub struct EditorState {
     /// Bumped whenever every node is replaced (undo, redo): edges drawn for the
     /// old nodes are drawn again for the new ones.
     pub generation: RwSignal<u64>,
+    /// The editor's reactive owner, for changes that remake every node.
+    owner: StoredValue<Owner>,
 }
 
 impl EditorState {
@@ -67,6 +71,7 @@ impl EditorState {
         let state = Self {
             base: StoredValue::new(definition.clone()),
             name: RwSignal::new(definition.name.clone()),
+            input: RwSignal::new(definition.input.clone()),
             nodes: RwSignal::new(Vec::new()),
             edges: RwSignal::new(Vec::new()),
             selected: RwSignal::new(Selection::None),
@@ -78,6 +83,7 @@ impl EditorState {
             can_undo: RwSignal::new(false),
             can_redo: RwSignal::new(false),
             generation: RwSignal::new(0),
+            owner: StoredValue::new(Owner::current().expect("the editor state is made inside a component")),
         };
         let mut definition = definition;
         for (node, position) in definition.nodes.iter_mut().zip(positions) {
@@ -107,6 +113,7 @@ impl EditorState {
     fn load(&self, definition: WorkflowDefinition) {
         let nodes: Vec<EditorNode> = definition.nodes.iter().cloned().map(|n| self.make_node(n)).collect();
         self.name.set(definition.name.clone());
+        self.input.set(definition.input.clone());
         self.edges.set(definition.edges.clone());
         self.nodes.set(nodes);
         self.base.set_value(definition);
@@ -145,10 +152,12 @@ impl EditorState {
         };
         if track {
             definition.name = self.name.get();
+            definition.input = self.input.get();
             definition.nodes = self.nodes.with(read_nodes);
             definition.edges = self.edges.get();
         } else {
             definition.name = self.name.get_untracked();
+            definition.input = self.input.get_untracked();
             definition.nodes = self.nodes.with_untracked(read_nodes);
             definition.edges = self.edges.get_untracked();
         }
@@ -193,8 +202,15 @@ impl EditorState {
     pub fn rename_node(&self, old: &str, new: &str) -> Result<(), String> {
         let mut definition = self.definition(false);
         super::model::rename_node(&mut definition, old, new)?;
-        self.checkpoint();
-        self.load(definition);
+        // The nodes' signals are made under the editor's owner: made under the
+        // caller's (the node form, which this very change replaces), they
+        // would be disposed with it, and the next read would panic.
+        self.owner.with_value(|owner| {
+            owner.with(|| {
+                self.checkpoint();
+                self.load(definition);
+            })
+        });
         self.selected.set(Selection::Node(new.trim().to_string()));
         Ok(())
     }

@@ -21,6 +21,12 @@ pub struct WorkflowDefinition {
     pub nodes: Vec<NodeDefinition>,
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// The input its runs expect: a list of fields (see `input.rs`). It
+    /// pre-fills the run form and says what an input lacks; it refuses nothing.
+    /// Kept raw, so a mistake in it is a validation message naming the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Vec<super::input::InputField>>))]
+    pub input: Option<Value>,
     /// Webhooks and schedules that start this workflow (see `triggers.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<Value>,
@@ -93,6 +99,12 @@ impl WorkflowDefinition {
     /// The typed triggers; definitions that passed validation always parse.
     pub fn typed_triggers(&self) -> Vec<super::triggers::TriggerDefinition> {
         self.triggers.iter().filter_map(|t| serde_json::from_value(t.clone()).ok()).collect()
+    }
+
+    /// The declared input fields; none when there is no declaration (or, for
+    /// a definition that did not pass validation, an invalid one).
+    pub fn input_fields(&self) -> Vec<super::input::InputField> {
+        self.input.as_ref().and_then(|declared| super::input::parse_input_fields(declared).ok()).unwrap_or_default()
     }
 
     pub fn node(&self, id: &str) -> Option<&NodeDefinition> {

@@ -102,6 +102,9 @@ pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Ve
     if let Err(messages) = super::triggers::parse_triggers(&definition.triggers, &node_ids) {
         errors.extend(messages.into_iter().map(ValidationError::general));
     }
+    if let Err(messages) = definition.input.as_ref().map_or(Ok(Vec::new()), super::input::parse_input_fields) {
+        errors.extend(messages.into_iter().map(ValidationError::general));
+    }
     if errors.is_empty() {
         if let Some(cycle) = find_cycle(definition) {
             errors.push(ValidationError {

@@ -331,10 +331,12 @@ fn pretty(value: &Option<serde_json::Value>) -> String {
     }
 }
 
-/// The readable text of an output that carries one (`llm` and `template`
-/// nodes answer `{"text": …}`): shown as text, not as an escaped JSON string.
+/// The readable text of an output that is or carries one (`llm` and
+/// `template` nodes answer `{"text": …}`, a `code` node may return a string):
+/// shown as text, not as an escaped JSON string.
 fn output_text(value: &Option<serde_json::Value>) -> Option<String> {
-    value.as_ref()?.get("text")?.as_str().map(str::to_owned)
+    let value = value.as_ref()?;
+    value.as_str().or_else(|| value.get("text")?.as_str()).map(str::to_owned)
 }
 
 #[component]

@@ -35,7 +35,11 @@ pub fn layout(runs: &[NodeRun], now: i64) -> Vec<Span> {
             millis: end - start,
         })
         .collect();
-    spans.sort_by(|a, b| a.left.total_cmp(&b.left).then_with(|| a.node.cmp(&b.node)));
+    // In the order the nodes ran: by start, then by end (a node that started
+    // and ended in the same millisecond as the next one started comes first).
+    spans.sort_by(|a, b| {
+        a.left.total_cmp(&b.left).then_with(|| a.millis.cmp(&b.millis)).then_with(|| a.node.cmp(&b.node))
+    });
     spans
 }
 
@@ -104,6 +108,13 @@ mod tests {
         assert!((by("a").width - 100.0 / 3.0).abs() < 1e-9, "a took 100 of the 300 ms");
         assert_eq!(by("b").left, by("c").left, "b and c started together");
         assert!(by("a").left + by("a").width <= by("b").left + 1e-9);
+    }
+
+    #[test]
+    fn an_instant_node_comes_before_the_one_it_started_at_the_same_millisecond() {
+        let spans = layout(&[run("delay_1", Some(100), Some(4100)), run("start", Some(100), Some(100))], 5000);
+        let order: Vec<&str> = spans.iter().map(|s| s.node.as_str()).collect();
+        assert_eq!(order, ["start", "delay_1"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use leptos_router::{lazy_route, LazyRoute};
 
 use super::api::{load_workflow, RestoreVersion, WorkflowDetails};
 use crate::error::AppError;
-use crate::model::{Execution, Schedule, WorkflowId, WorkflowVersion};
+use crate::model::{example_input, input_problems, Execution, InputField, Schedule, WorkflowId, WorkflowVersion};
 use crate::runs::StartRun;
 use crate::ui::{format_time, use_hydrated};
 
@@ -83,7 +83,7 @@ fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>)
             " · " <a href=format!("/workflows/{id}/edit") data-testid="edit-workflow">"Edit"</a>
             " · " <a href=format!("/workflows/{id}/definition.json") download=format!("workflow-{id}.json")>"Export"</a>
         </p>
-        <RunForm id/>
+        <RunForm id fields=workflow.definition.input_fields()/>
         <section class="card" data-testid="triggers">
             <h2>"Triggers"</h2>
             {(webhooks.is_empty() && schedules.is_empty()).then(|| view! { <p class="muted">"Started by hand, the API or the CLI only."</p> })}
@@ -114,11 +114,25 @@ fn input_problem(text: &str) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(text).err().map(|e| format!("not valid JSON: {e}"))
 }
 
+/// The run form. A workflow that declares its input starts from the examples,
+/// lists the fields, and says as you type what the input lacks (a warning: the
+/// run may still start).
 #[component]
-fn RunForm(id: WorkflowId) -> impl IntoView {
+fn RunForm(id: WorkflowId, fields: Vec<InputField>) -> impl IntoView {
     let start = ServerAction::<StartRun>::new();
-    let (input, set_input) = signal(String::from("{}"));
+    let first = if fields.is_empty() {
+        "{}".to_string()
+    } else {
+        serde_json::to_string_pretty(&example_input(&fields)).unwrap_or_default()
+    };
+    let (input, set_input) = signal(first);
     let problem = Memo::new(move |_| input.with(|t| input_problem(t)));
+    let declared = StoredValue::new(fields.clone());
+    let warnings = Memo::new(move |_| {
+        let text = input.get();
+        let value = if text.trim().is_empty() { Ok(serde_json::json!({})) } else { serde_json::from_str(&text) };
+        value.map(|value| declared.with_value(|fields| input_problems(fields, &value))).unwrap_or_default()
+    });
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(execution)) = start.value().get() {
@@ -132,10 +146,26 @@ fn RunForm(id: WorkflowId) -> impl IntoView {
     view! {
         <form class="card form" on:submit=submit data-testid="run-form">
             <h2>"Run"</h2>
+            {(!fields.is_empty()).then(|| view! {
+                <ul class="input-fields" data-testid="input-fields">
+                    {fields.into_iter().map(|f| view! {
+                        <li data-testid="input-field" data-name=f.name.clone()>
+                            <code>{f.name.clone()}</code>
+                            <span class="muted">{format!(" {}{}", f.kind, if f.required { ", required" } else { "" })}</span>
+                            {f.description.map(|d| format!(" — {d}"))}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            })}
             <label>"Input (JSON)"
                 <textarea rows="4" spellcheck="false" data-testid="run-input" prop:value=input
                     on:input=move |ev| set_input.set(event_target_value(&ev))></textarea>
             </label>
+            {move || (!warnings.with(Vec::is_empty)).then(|| view! {
+                <ul class="warning" data-testid="input-warnings">
+                    {warnings.get().into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}
+                </ul>
+            })}
             <p class="error" role="alert">
                 {move || problem.get().or_else(|| start.value().get().and_then(Result::err).map(|e| e.to_string()))}
             </p>

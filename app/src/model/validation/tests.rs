@@ -232,3 +232,17 @@ fn a_nul_character_anywhere_in_the_definition_is_named() {
     in_config["nodes"][3]["config"]["template"] = json!("fetch \u{0} failed");
     assert_eq!(messages(in_config), [expected]);
 }
+
+#[test]
+fn a_declared_input_is_checked_and_named_by_its_field() {
+    let mut good = summarize_a_page();
+    good["input"] = json!([{"name": "url", "type": "string", "required": true, "example": "https://example.com"}]);
+    let valid = validate(&definition(good)).unwrap();
+    assert_eq!(valid.definition.input_fields()[0].name, "url");
+
+    let mut bad = summarize_a_page();
+    bad["input"] = json!([{"name": "url", "type": "url"}, {"name": "n", "type": "number", "example": "3"}]);
+    let found = messages(bad);
+    assert!(found.iter().any(|m| m.starts_with("input field `url`: type `url` is not one of")), "{found:?}");
+    assert!(found.contains(&"input field `n`: the example is a string, not a number".to_string()), "{found:?}");
+}

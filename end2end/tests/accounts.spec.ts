@@ -1,6 +1,6 @@
 import { test, expect, type Browser } from '@playwright/test';
 import { ADMIN, signIn } from './accounts';
-import { ui } from './selectors';
+import { openFromMenu, ui } from './selectors';
 
 const unique = (name: string) => `${name} ${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 
@@ -24,6 +24,7 @@ async function freshPage(browser: Browser) {
 
 test('signed out, a page sends you to sign in and back; a wrong password is refused', async ({ browser }) => {
   const page = await freshPage(browser);
+  // A deep link on purpose: signed out, it leads to sign in and back.
   await page.goto('/settings');
   await expect(page).toHaveURL(/\/login\?next=\/settings$/);
   await expect(page.getByTestId('sign-in-page')).toHaveAttribute('data-hydrated', 'true');
@@ -55,8 +56,7 @@ test('a second user cannot see the first user\'s workflow, in the list or by URL
 
   // ...the admin creates a user...
   const email = `${unique('user').replace(/\W+/g, '-')}@weft.test`;
-  await page.goto('/settings');
-  await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+  await openFromMenu(page, 'settings-link', 'settings-page');
   await page.getByTestId('new-user-email').fill(email);
   await page.getByTestId('new-user-password').fill('user-password-1');
   await page.getByTestId('create-user').click();
@@ -75,6 +75,7 @@ test('a second user cannot see the first user\'s workflow, in the list or by URL
   // Nor its page, nor its runs' pages, by URL.
   const started = await page.request.post('/api/runs/start', { form: { workflow_id: String(id), input: '{}' } });
   const runId = (await started.json()).id;
+  // Deep links on purpose: someone else's objects, typed in by URL.
   await other.goto(`/workflows/${id}`);
   await expect(other.getByTestId('workflow-error')).toHaveText('workflow not found');
   await other.goto(`/workflows/${id}/edit`);
@@ -85,14 +86,13 @@ test('a second user cannot see the first user\'s workflow, in the list or by URL
   await page.goto(`/executions/${runId}`);
   await expect(page.getByTestId('run-status')).toHaveText('succeeded');
   // Not an admin: the settings page has no users section.
-  await other.goto('/settings');
+  await openFromMenu(other, 'settings-link', 'settings-page');
   await expect(other.getByTestId('api-keys')).toBeVisible();
   await expect(other.getByTestId('users')).toHaveCount(0);
 });
 
 test('an API key made in the settings works on the REST API until it is revoked', async ({ page, playwright }) => {
-  await page.goto('/settings');
-  await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+  await openFromMenu(page, 'settings-link', 'settings-page');
   const name = unique('deploy');
   await page.getByTestId('api-key-name').fill(name);
   await page.getByTestId('create-api-key').click();
@@ -115,6 +115,7 @@ test('an API key made in the settings works on the REST API until it is revoked'
 test('each page is a lazy route: its code is fetched when the page is first shown', async ({ page }) => {
   const wasm: string[] = [];
   page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname); });
+  // A deep link on purpose: the first load of a page other than the list.
   await page.goto('/settings');
   await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
   expect(wasm.some((p) => p.includes('settings_page_view'))).toBe(true);

@@ -1,4 +1,5 @@
 import { test, expect, type Page, type Locator } from '@playwright/test';
+import { openWorkflowFromList } from './selectors';
 
 const unique = (name: string) => `${name} ${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 
@@ -128,12 +129,13 @@ test('a 200-node workflow drags smoothly (frame times measured while dragging)',
     id: `n${i}`, type: 'delay', config: { ms: 1 }, position: { x: (i % 20) * 200, y: Math.floor(i / 20) * 80 },
   }));
   const edges = nodes.slice(1).map((n, i) => ({ from: `n${i}`, to: n.id }));
+  const name = unique('Two hundred');
   const response = await page.request.post('/api/workflows/import', {
-    form: { definition: JSON.stringify({ name: unique('Two hundred'), nodes, edges }) },
+    form: { definition: JSON.stringify({ name, nodes, edges }) },
   });
   expect(response.status()).toBe(200);
-  const id = (await response.json()).id;
-  await page.goto(`/workflows/${id}/edit`);
+  await openWorkflowFromList(page, name);
+  await page.getByTestId('edit-workflow').click();
   await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
   await expect(page.getByTestId('editor-node')).toHaveCount(200);
   await expect(page.getByTestId('editor-edge')).toHaveCount(199);

@@ -1,11 +1,10 @@
 import { test, expect } from '@playwright/test';
-import { ui } from './selectors';
+import { openFromMenu, ui } from './selectors';
 
 const unique = (name: string) => `${name} ${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 
 test('the marketplace lists at least eight templates, searches, previews and installs one', async ({ page }) => {
-  await page.goto('/marketplace');
-  await expect(page.getByTestId('marketplace-page')).toHaveAttribute('data-hydrated', 'true');
+  await openFromMenu(page, 'marketplace-link', 'marketplace-page');
   expect(await page.getByTestId('template').count()).toBeGreaterThanOrEqual(8);
 
   await page.getByTestId('template-search').fill('summarize');
@@ -30,8 +29,7 @@ test('a user publishes a workflow as a template; installing it gives a workflow 
   await ui(page).importButton.click();
   await expect(ui(page).workflowRows.filter({ hasText: name })).toHaveCount(1);
 
-  await page.goto('/marketplace');
-  await expect(page.getByTestId('marketplace-page')).toHaveAttribute('data-hydrated', 'true');
+  await openFromMenu(page, 'marketplace-link', 'marketplace-page');
   await page.getByTestId('publish-workflow').selectOption({ label: name });
   await page.getByTestId('publish-description').fill('Greets whoever you name.');
   await page.getByTestId('publish').click();

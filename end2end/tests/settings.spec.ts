@@ -1,6 +1,7 @@
 import { test, expect } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { openFromMenu, openWorkflowFromList } from './selectors';
 
 const unique = (name: string) => `${name} ${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 
@@ -28,8 +29,7 @@ function slowProvider(words: string[]): Promise<{ url: string; close: () => void
 test('an admin sets the LLM provider; a run streams its tokens into the node panel', async ({ page }) => {
   const provider = await slowProvider(['Weft', 'streams', 'every', 'token', 'as', 'it', 'comes']);
   try {
-    await page.goto('/settings');
-    await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+    await openFromMenu(page, 'settings-link', 'settings-page');
     await page.getByTestId('llm-base-url').fill(provider.url);
     await page.getByTestId('llm-model').fill('slow-1');
     await page.getByTestId('llm-api-key').fill('sk-e2e-secret');
@@ -40,16 +40,16 @@ test('an admin sets the LLM provider; a run streams its tokens into the node pan
     await expect(page.getByTestId('llm-api-key')).toHaveValue('');
     expect(await page.content()).not.toContain('sk-e2e-secret');
 
+    const name = unique('Streaming');
     const response = await page.request.post('/api/workflows/import', {
       form: { definition: JSON.stringify({
-        name: unique('Streaming'),
+        name,
         nodes: [{ id: 'ask', type: 'llm', config: { model: '', prompt: 'Say something', cache: false } }],
         edges: [],
       }) },
     });
-    const id = (await response.json()).id;
-    await page.goto(`/workflows/${id}`);
-    await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+    expect(response.status()).toBe(200);
+    await openWorkflowFromList(page, name);
     await page.getByTestId('run-button').click();
     await expect(page.getByTestId('run-page')).toHaveAttribute('data-hydrated', 'true');
     await page.locator('[data-testid=node-row][data-node=ask]').click();

@@ -707,7 +707,7 @@ async fn an_expired_lease_is_taken_over_and_its_old_holder_is_fenced_off(store: 
     // cannot write node states over the heir's, and it cannot finish it.
     assert_eq!(store.renew_leases(&lease("dead", 20_000)).await.unwrap(), []);
     let stale = node_run(execution.id, "greet", NodeStatus::Failed);
-    assert!(!store.record_node_runs(execution.id, "dead", &[stale.clone()]).await.unwrap());
+    assert!(!store.record_node_runs(execution.id, "dead", std::slice::from_ref(&stale)).await.unwrap());
     assert_eq!(store.node_runs_of(&[execution.id]).await.unwrap()[0].status, NodeStatus::Succeeded);
     let error = store.record_node_runs(waiting.id, "heir", &[stale]).await.unwrap_err();
     assert!(matches!(error, AppError::BadRequest(_)), "states of one execution only: {error:?}");

@@ -80,6 +80,28 @@ fn check_same_origin(headers: &axum::http::HeaderMap) -> Result<(), &'static str
     }
 }
 
+/// Server functions answer 500 for any error the function did not give a
+/// status itself, which includes arguments that do not parse (the function
+/// never ran). Those errors are the caller's: this gives them the status their
+/// kind names (400 for bad arguments). Only 500s are read, so the cost is nil.
+pub async fn server_function_status(request: Request, next: Next) -> Response {
+    let is_server_function = request.uri().path().starts_with("/api/") && !request.uri().path().starts_with("/api/v1/");
+    let response = next.run(request).await;
+    if !is_server_function || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong on the server").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<app::error::AppError>(&bytes) {
+        if let Ok(status) = StatusCode::from_u16(error.status_code()) {
+            parts.status = status;
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,26 +126,4 @@ mod tests {
     fn the_return_path_is_encoded() {
         assert_eq!(encode_query_value("/settings?x=1&y=2"), "/settings%3Fx%3D1%26y%3D2");
     }
-}
-
-/// Server functions answer 500 for any error the function did not give a
-/// status itself, which includes arguments that do not parse (the function
-/// never ran). Those errors are the caller's: this gives them the status their
-/// kind names (400 for bad arguments). Only 500s are read, so the cost is nil.
-pub async fn server_function_status(request: Request, next: Next) -> Response {
-    let is_server_function = request.uri().path().starts_with("/api/") && !request.uri().path().starts_with("/api/v1/");
-    let response = next.run(request).await;
-    if !is_server_function || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong on the server").into_response();
-    };
-    if let Ok(error) = serde_json::from_slice::<app::error::AppError>(&bytes) {
-        if let Ok(status) = StatusCode::from_u16(error.status_code()) {
-            parts.status = status;
-        }
-    }
-    Response::from_parts(parts, axum::body::Body::from(bytes))
 }

@@ -7,9 +7,9 @@
 //! - fields `pool: sqlx::Pool<DB>` for reads and `writer: sqlx::Pool<DB>` for
 //!   writes (on SQLite a one-connection pool, so writers queue in the pool
 //!   instead of sleeping in SQLite's busy handler; on PostgreSQL the same pool);
-//! and its module a function `name_search(search: &str) -> (&str, String, &str)`:
-//! a condition on `w.name` served by that backend's search index
-//! (`lists::NameSearch`).
+//! - and, in its module, a function `name_search(search: &str) -> (&str, String, &str)`:
+//!   a condition on `w.name` served by that backend's search index
+//!   (`lists::NameSearch`).
 //!
 //! The list pages' SQL and the history's filters live in `lists`, shared with
 //! the SQLite page reader.

@@ -11,9 +11,12 @@ use wasm_bindgen::JsCast;
 
 const LEAVE_QUESTION: &str = "Leave the editor? Your unsaved changes will be lost.";
 
+/// A click listener on the window.
+type ClickListener = Closure<dyn Fn(web_sys::MouseEvent)>;
+
 thread_local! {
     /// The capture-phase click listener of the editor on screen (one at a time).
-    static LINK_GUARD: RefCell<Option<Closure<dyn Fn(web_sys::MouseEvent)>>> = const { RefCell::new(None) };
+    static LINK_GUARD: RefCell<Option<ClickListener>> = const { RefCell::new(None) };
 }
 
 /// While the editor is mounted and `dirty` is true, leaving asks first.

@@ -28,7 +28,7 @@ pub fn hour_ticks(from: i64, hours: usize) -> Vec<(f64, String)> {
         .filter_map(|slot| {
             let hour = from + slot as i64 * HOUR_MS;
             let hour_of_day = hour.rem_euclid(24 * HOUR_MS) / HOUR_MS;
-            (hour_of_day as usize % step == 0).then(|| {
+            (hour_of_day as usize).is_multiple_of(step).then(|| {
                 let text = crate::ui::format_time(hour);
                 let label = if hour_of_day == 0 { text[5..].to_string() } else { text[11..].to_string() };
                 (slot as f64 / hours as f64 * 100.0, label)

@@ -262,7 +262,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                     {move || format!("Re-run from the failed node on v{}", chosen_version())}
                 </button>
             </Show>
-            {move || (own && finished()).then(|| failed_node()).flatten().map(|node| view! {
+            {move || (own && finished()).then(failed_node).flatten().map(|node| view! {
                 <a class="button secondary" data-testid="edit-failed-node"
                     href=format!("/workflows/{workflow_id}/edit?node={}", crate::ui::encode_query_value(&node))>
                     {format!("Fix `{node}` in the editor")}

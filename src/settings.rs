@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use app::error::{AppError, AppResult};
+use app::model::LlmProvider;
 use app::ports::{Configuration, Store};
-use app::settings::LlmProvider;
 use async_trait::async_trait;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};

@@ -2,6 +2,7 @@
 
 pub mod definition;
 pub mod input;
+pub mod llm_provider;
 pub mod node_config;
 pub mod nul;
 pub mod records;
@@ -12,6 +13,7 @@ pub mod validation;
 
 pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
 pub use input::{example_input, input_problems, parse_input_fields, InputField};
+pub use llm_provider::LlmProvider;
 pub use node_config::{NodeConfig, NodePolicy, OnError, RetryPolicy, NODE_KINDS};
 pub use records::*;
 pub use rerun::{reusable_results, RerunVersion};

@@ -297,12 +297,12 @@ pub trait Runs: Send + Sync + 'static {
 /// processes, which read it again.
 #[async_trait]
 pub trait Configuration: Send + Sync + 'static {
-    fn llm_provider(&self) -> crate::settings::LlmProvider;
+    fn llm_provider(&self) -> crate::model::LlmProvider;
     /// `api_key`: `None` keeps the stored key, `Some("")` removes it. The key
     /// is stored encrypted and never returned.
     async fn update_llm_provider(
         &self,
-        provider: crate::settings::LlmProvider,
+        provider: crate::model::LlmProvider,
         api_key: Option<String>,
-    ) -> AppResult<crate::settings::LlmProvider>;
+    ) -> AppResult<crate::model::LlmProvider>;
 }

@@ -7,7 +7,19 @@
 use app::error::AppResult;
 use app::model::{Cursor, ExecutionFilter, Scope};
 
-use super::sql::{EXECUTION_COLUMNS, WORKFLOW_COLUMNS};
+/// Columns of a workflow list row, with its latest execution found by an
+/// indexed subquery (`executions_workflow_created`): one query, not one per row.
+pub(crate) const WORKFLOW_COLUMNS: &str = "
+    SELECT w.id, w.owner_id, w.name, w.description, w.current_version, w.created_at, w.updated_at,
+           le.id AS last_id, le.status AS last_status, le.created_at AS last_created_at
+    FROM workflows w
+    LEFT JOIN executions le ON le.id = (
+        SELECT e.id FROM executions e WHERE e.workflow_id = w.id
+        ORDER BY e.created_at DESC, e.id DESC LIMIT 1)
+    WHERE 1 = 1";
+
+pub(crate) const EXECUTION_COLUMNS: &str =
+    "id, workflow_id, version, owner_id, trigger, input, status, created_at, started_at, finished_at, error";
 
 /// SQL being written, with each parameter bound where it stands.
 pub(crate) trait SqlWriter {

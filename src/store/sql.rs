@@ -14,20 +14,6 @@
 //! The list pages' SQL and the history's filters live in `lists`, shared with
 //! the SQLite page reader.
 
-/// Columns of a workflow list row, with its latest execution found by an
-/// indexed subquery (`executions_workflow_created`): one query, not one per row.
-pub(crate) const WORKFLOW_COLUMNS: &str = "
-    SELECT w.id, w.owner_id, w.name, w.description, w.current_version, w.created_at, w.updated_at,
-           le.id AS last_id, le.status AS last_status, le.created_at AS last_created_at
-    FROM workflows w
-    LEFT JOIN executions le ON le.id = (
-        SELECT e.id FROM executions e WHERE e.workflow_id = w.id
-        ORDER BY e.created_at DESC, e.id DESC LIMIT 1)
-    WHERE 1 = 1";
-
-pub(crate) const EXECUTION_COLUMNS: &str =
-    "id, workflow_id, version, owner_id, trigger, input, status, created_at, started_at, finished_at, error";
-
 pub(crate) const NODE_RUN_COLUMNS: &str =
     "execution_id, node_id, status, attempt, input, output, error, started_at, finished_at";
 
@@ -58,7 +44,8 @@ macro_rules! impl_store {
         use crate::store::like_pattern;
         use crate::store::now_ms;
         use crate::store::rows::*;
-        use crate::store::sql::{CREATE_BATCH, EXECUTION_COLUMNS, FINISH_BATCH, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS, WORKFLOW_COLUMNS};
+        use crate::store::lists::{EXECUTION_COLUMNS, WORKFLOW_COLUMNS};
+        use crate::store::sql::{CREATE_BATCH, FINISH_BATCH, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS};
 
         impl $store {
             async fn insert_user<'e>(

@@ -8,7 +8,7 @@ use anyhow::bail;
 use clap::Args;
 
 /// The database, and its connection pool.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH` (the default, a file created on first start) or `postgres://…`.
     #[arg(
@@ -20,6 +20,15 @@ pub struct DatabaseSettings {
     pub url: String,
     #[command(flatten)]
     pub pool: PoolSettings,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &crate::redact::url_without_password(&self.url))
+            .field("pool", &self.pool)
+            .finish()
+    }
 }
 
 /// Pool limits: the equivalents of pool_size / max_overflow / pool_timeout /
@@ -226,7 +235,7 @@ impl QueueArgs {
 }
 
 /// How runs are executed: concurrency limits and the node kinds' settings.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct EngineArgs {
     /// Nodes of one execution running at once.
     #[arg(long = "max-parallel-nodes", env = "WEFT_MAX_PARALLEL_NODES", default_value_t = 16)]
@@ -268,6 +277,30 @@ pub struct EngineArgs {
     /// Without `--secret-key`: a file holding it, created on first start.
     #[arg(long = "secret-key-file", env = "WEFT_SECRET_KEY_FILE", default_value = "data/secret.key")]
     pub secret_key_file: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for EngineArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::redact::presence;
+        f.debug_struct("EngineArgs")
+            .field("max_parallel_nodes", &self.max_parallel_nodes)
+            .field("max_running_nodes", &self.max_running_nodes)
+            .field("llm_base_url", &self.llm_base_url)
+            .field("llm_api_key", &presence(&self.llm_api_key))
+            .field("llm_model", &self.llm_model)
+            .field("llm_timeout", &self.llm_timeout)
+            .field("llm_max_concurrency", &self.llm_max_concurrency)
+            .field("llm_cache_ttl", &self.llm_cache_ttl)
+            .field("llm_cache_capacity", &self.llm_cache_capacity)
+            .field("http_allow_loopback", &self.http_allow_loopback)
+            .field("http_allow_private", &self.http_allow_private)
+            .field("http_max_body_bytes", &self.http_max_body_bytes)
+            .field("code_memory_limit_mb", &self.code_memory_limit_mb)
+            .field("code_time_limit", &self.code_time_limit)
+            .field("secret_key", &presence(&self.secret_key))
+            .field("secret_key_file", &self.secret_key_file)
+            .finish()
+    }
 }
 
 impl EngineArgs {

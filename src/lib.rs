@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod marketplace;
 pub mod metrics;
+pub mod redact;
 pub mod retention;
 pub mod server;
 pub mod settings;

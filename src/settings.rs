@@ -22,10 +22,19 @@ use crate::signals::{Signal, Signals};
 
 /// Where the sealing key comes from: `key_hex` if given, else `file` (created
 /// with a new random key on first start, readable by its owner only).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SecretKeySource {
     pub key_hex: Option<String>,
     pub file: PathBuf,
+}
+
+impl std::fmt::Debug for SecretKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretKeySource")
+            .field("key_hex", &crate::redact::presence(&self.key_hex))
+            .field("file", &self.file)
+            .finish()
+    }
 }
 
 impl Default for SecretKeySource {

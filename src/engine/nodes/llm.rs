@@ -21,7 +21,7 @@ use super::template::render;
 use super::NodeScope;
 use crate::engine::events::RunEvents;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LlmSettings {
     /// e.g. `https://api.openai.com/v1` or `http://127.0.0.1:11434/v1`.
     pub base_url: String,
@@ -33,6 +33,20 @@ pub struct LlmSettings {
     pub max_concurrency: usize,
     pub cache_ttl: Duration,
     pub cache_capacity: u64,
+}
+
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &crate::redact::presence(&self.api_key))
+            .field("default_model", &self.default_model)
+            .field("timeout", &self.timeout)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cache_capacity", &self.cache_capacity)
+            .finish()
+    }
 }
 
 impl Default for LlmSettings {

@@ -1,0 +1,65 @@
+//! Secrets never print: the `Debug` of every settings struct that holds one
+//! (the database URL's password, the LLM API key, the sealing key) shows
+//! whether it is set, never its value, so no log line or panic message can
+//! carry it.
+
+/// What a `Debug` shows for an optional secret.
+pub fn presence(secret: &Option<String>) -> &'static str {
+    match secret {
+        Some(_) => "<set>",
+        None => "<none>",
+    }
+}
+
+/// `scheme://user:***@host/…`: a database URL with its password hidden.
+pub fn url_without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_keeps_everything_but_its_password() {
+        assert_eq!(
+            url_without_password("postgres://weft:s3cret@db:5432/weft?x=1"),
+            "postgres://weft:***@db:5432/weft?x=1"
+        );
+        assert_eq!(url_without_password("postgres://weft@db/weft"), "postgres://weft@db/weft");
+        assert_eq!(url_without_password("sqlite://data/weft.db"), "sqlite://data/weft.db");
+        assert_eq!(
+            url_without_password("postgres://db/a@b"),
+            "postgres://db/a@b",
+            "an @ after the host is not a login"
+        );
+    }
+
+    #[test]
+    fn no_settings_struct_prints_a_secret() {
+        let canary = "canary-7f3a9c";
+        let database = crate::config::DatabaseSettings::with_url(format!("postgres://weft:{canary}@db/weft"));
+        let llm = crate::engine::nodes::llm::LlmSettings { api_key: Some(canary.into()), ..Default::default() };
+        let key = crate::settings::SecretKeySource { key_hex: Some(canary.into()), file: "k".into() };
+        let args = <crate::config::EngineArgs as clap::FromArgMatches>::from_arg_matches(
+            &<crate::config::EngineArgs as clap::Args>::augment_args(clap::Command::new("t")).get_matches_from([
+                "t",
+                "--llm-api-key",
+                canary,
+                "--secret-key",
+                canary,
+            ]),
+        )
+        .unwrap();
+        for printed in [format!("{database:?}"), format!("{llm:?}"), format!("{key:?}"), format!("{args:?}")] {
+            assert!(!printed.contains(canary), "{printed}");
+            assert!(printed.contains("<set>") || printed.contains("***"), "{printed}");
+        }
+    }
+}

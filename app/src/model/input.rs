@@ -10,6 +10,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The most fields a workflow may declare: a run form lists them all, and a
+/// definition is validated on every keystroke in the editor.
+pub const MAX_INPUT_FIELDS: usize = 100;
+
 /// The types a declared field may have.
 pub const INPUT_TYPES: [&str; 6] = ["string", "number", "boolean", "object", "array", "any"];
 
@@ -40,6 +44,10 @@ pub fn parse_input_fields(declared: &Value) -> Result<Vec<InputField>, Vec<Strin
     let Value::Array(items) = declared else {
         return Err(vec!["input: must be a list of fields, e.g. [{\"name\": \"url\", \"type\": \"string\"}]".into()]);
     };
+    if items.len() > MAX_INPUT_FIELDS {
+        return Err(vec![format!("input: {} fields declared, at most {MAX_INPUT_FIELDS}", items.len())]);
+    }
+    let mut names = std::collections::HashSet::with_capacity(items.len());
     let mut fields = Vec::with_capacity(items.len());
     let mut problems = Vec::new();
     for (index, item) in items.iter().enumerate() {
@@ -57,7 +65,7 @@ pub fn parse_input_fields(declared: &Value) -> Result<Vec<InputField>, Vec<Strin
         };
         if field.name.trim().is_empty() {
             problems.push(format!("{label}: needs a name"));
-        } else if fields.iter().any(|f: &InputField| f.name == field.name) {
+        } else if !names.insert(field.name.clone()) {
             problems.push(format!("{label}: declared twice"));
         }
         if !INPUT_TYPES.contains(&field.kind.as_str()) {
@@ -172,5 +180,16 @@ mod tests {
         assert!(problems[3].starts_with("input field #4: missing field `name`"), "{problems:?}");
         assert!(problems[4].contains("unknown field `requird`"), "{problems:?}");
         assert!(parse_input_fields(&json!({"url": "string"})).unwrap_err()[0].starts_with("input: must be a list"));
+    }
+
+    #[test]
+    fn a_declaration_past_the_limit_is_one_clear_message() {
+        let many: Vec<Value> = (0..20_000).map(|i| json!({"name": format!("f{i}")})).collect();
+        assert_eq!(
+            parse_input_fields(&Value::Array(many)).unwrap_err(),
+            [format!("input: 20000 fields declared, at most {MAX_INPUT_FIELDS}")]
+        );
+        let enough: Vec<Value> = (0..MAX_INPUT_FIELDS).map(|i| json!({"name": format!("f{i}")})).collect();
+        assert_eq!(parse_input_fields(&Value::Array(enough)).unwrap().len(), MAX_INPUT_FIELDS);
     }
 }

@@ -42,19 +42,17 @@ pub async fn load_run(id: ExecutionId) -> Result<RunDetails, AppError> {
             let viewer = ctx.viewer().await?;
             let scope = if viewer.is_admin { Scope::Everyone } else { Scope::Owner(viewer.id) };
             let execution = ctx.store.execution(scope, id).await?;
-            let (version, runs, workflow) = futures::try_join!(
-                ctx.store.workflow_version(scope, execution.workflow_id, execution.version),
-                ctx.store.node_runs(scope, id),
-                ctx.store.workflow(scope, execution.workflow_id),
-            )?;
+            let (workflow, runs) =
+                futures::try_join!(ctx.store.workflow(scope, execution.workflow_id), ctx.store.node_runs(scope, id),)?;
+            let current_version = workflow.summary.current_version;
+            // Most runs are of the current version: its definition is already here.
+            let definition = if execution.version == current_version {
+                workflow.definition
+            } else {
+                ctx.store.workflow_version(scope, execution.workflow_id, execution.version).await?.definition
+            };
             let own = execution.owner_id == viewer.id;
-            Ok(RunDetails {
-                execution,
-                definition: version.definition,
-                runs,
-                current_version: workflow.summary.current_version,
-                own,
-            })
+            Ok(RunDetails { execution, definition, runs, current_version, own })
         }
         .await,
     )

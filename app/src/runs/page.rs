@@ -236,18 +236,20 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
             <Show when=move || finished() && own && newer_saved>
                 <fieldset class="rerun-version" data-testid="rerun-version">
                     <legend>"Re-run with"</legend>
-                    <label>
-                        <input type="radio" name="rerun-version" data-testid="rerun-version-current"
-                            prop:checked=move || rerun_version.get() == RerunVersion::Current
-                            on:change=move |_| rerun_version.set(RerunVersion::Current)/>
-                        {format!("the current version (v{current_version})")}
-                    </label>
-                    <label>
-                        <input type="radio" name="rerun-version" data-testid="rerun-version-original"
-                            prop:checked=move || rerun_version.get() == RerunVersion::Original
-                            on:change=move |_| rerun_version.set(RerunVersion::Original)/>
-                        {format!("this run's version (v{ran_version})")}
-                    </label>
+                    {[
+                        (RerunVersion::Current, "rerun-version-current", format!("the current version (v{current_version})")),
+                        (RerunVersion::Original, "rerun-version-original", format!("this run's version (v{ran_version})")),
+                    ]
+                    .into_iter()
+                    .map(|(choice, testid, label)| view! {
+                        <label>
+                            <input type="radio" name="rerun-version" data-testid=testid
+                                prop:checked=move || rerun_version.get() == choice
+                                on:change=move |_| rerun_version.set(choice)/>
+                            {label}
+                        </label>
+                    })
+                    .collect_view()}
                 </fieldset>
             </Show>
             <Show when=move || finished() && own>

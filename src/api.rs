@@ -6,19 +6,21 @@
 mod auth;
 mod error;
 mod executions;
+mod hooks;
 pub mod openapi;
 mod templates;
 mod workflows;
 
 use std::sync::Arc;
 
-use app::ports::Store;
+use app::ports::{Runs, Store};
+use app::services::workflows::Workflows;
 use axum::routing::{get, post};
 use axum::Router;
 
 pub use auth::{create_api_key, ApiKeys, Caller};
 pub use error::ApiError;
-pub use executions::event_stream;
+pub use executions::sse;
 
 use crate::engine::Engine;
 use crate::triggers::webhooks::HookCache;
@@ -28,29 +30,24 @@ use crate::triggers::webhooks::HookCache;
 pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub engine: Arc<Engine>,
+    /// Cancelling, as the pages do it.
+    pub runs: Arc<dyn Runs>,
     pub keys: Arc<ApiKeys>,
     pub hooks: Arc<HookCache>,
+    pub workflows: Workflows,
 }
-
-/// Largest page any list returns.
-pub const MAX_LIMIT: u32 = 200;
 
 /// Where a page starts and how long it is, from `after` and `limit` query values.
 fn page_position(after: Option<&str>, limit: Option<u32>) -> Result<(Option<app::model::Cursor>, u32), ApiError> {
     // `after=` (empty) is the first page, as an absent `after` is.
     let after = after.filter(|a| !a.is_empty());
     let after = after.map(app::model::Cursor::decode).transpose().map_err(ApiError::bad_request)?;
-    match limit {
-        Some(limit) if !(1..=MAX_LIMIT).contains(&limit) => {
-            Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}, not {limit}")))
-        }
-        limit => Ok((after, limit.unwrap_or(50))),
-    }
+    Ok((after, app::model::page_size(limit).map_err(ApiError::bad_request)?))
 }
 
 /// `/hooks/{path}`, any method (each hook checks its own).
 pub fn hooks_router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
-    Router::new().route("/{*path}", axum::routing::any(crate::triggers::webhooks::handle)).with_state(state)
+    Router::new().route("/{*path}", axum::routing::any(hooks::handle)).with_state(state)
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {

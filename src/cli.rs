@@ -12,6 +12,7 @@ use app::model::{validate, WorkflowDefinition};
 use clap::{Parser, Subcommand};
 
 use crate::config::{DatabaseSettings, EngineArgs, QueueArgs, SiteSettings};
+use crate::engine::EngineSettings;
 use crate::{server, telemetry};
 
 #[derive(Debug, Parser)]
@@ -168,8 +169,15 @@ fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs, que
                 );
             }
             let options = server::load_site_options(&site)?;
-            let settings = crate::engine::EngineSettings { queue: queue.settings(), ..engine.settings() };
-            let running = server::start(&database, settings, queue.role, &site.limits, &site.triggers, options).await?;
+            let settings = server::ServerSettings {
+                database: database.clone(),
+                engine: EngineSettings { queue: (&queue).into(), ..(&engine).into() },
+                secret_key: engine.secret_key_source(),
+                role: queue.role,
+                limits: site.limits.clone(),
+                triggers: site.triggers.clone(),
+            };
+            let running = server::start(settings, options).await?;
             if queue.role != crate::config::Role::Web {
                 crate::retention::spawn(running.store.clone(), site.retention.clone());
             }
@@ -222,6 +230,7 @@ fn check(file: &PathBuf) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::QueueSettings;
 
     #[test]
     fn every_command_parses_with_its_defaults() {
@@ -237,7 +246,7 @@ mod tests {
         ] {
             let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             if let Some(Command::Serve { site, engine, .. }) = cli.command {
-                assert!(engine.settings().max_parallel_nodes >= 1);
+                assert!(EngineSettings::from(&engine).max_parallel_nodes >= 1);
                 assert!(site.limits.max_body_bytes > 0);
             }
         }
@@ -261,7 +270,7 @@ mod tests {
             else {
                 unreachable!()
             };
-            queue.settings().runs_executions
+            QueueSettings::from(&queue).runs_executions
         });
         assert_eq!(roles, [false, true, true]);
     }

@@ -6,6 +6,8 @@
 
 pub mod driver;
 pub mod events;
+pub mod follow;
+mod from_args;
 mod group_commit;
 pub mod nodes;
 pub mod queue;
@@ -47,8 +49,6 @@ pub struct EngineSettings {
     pub http: HttpNodeSettings,
     pub llm: LlmSettings,
     pub code: CodeSettings,
-    /// Where the key that seals stored secrets comes from.
-    pub secret_key: crate::settings::SecretKeySource,
 }
 
 /// How this process takes part in the execution queue.
@@ -89,7 +89,6 @@ impl Default for EngineSettings {
             http: HttpNodeSettings::default(),
             llm: LlmSettings::default(),
             code: CodeSettings::default(),
-            secret_key: Default::default(),
         }
     }
 }

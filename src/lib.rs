@@ -8,7 +8,6 @@ pub mod config;
 pub mod engine;
 pub mod marketplace;
 pub mod metrics;
-pub mod redact;
 pub mod retention;
 pub mod server;
 pub mod settings;

@@ -10,36 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::ports::Store;
-use clap::Args;
-
+pub use crate::config::RetentionSettings;
 use crate::store::now_ms;
-
-#[derive(Debug, Clone, Args)]
-pub struct RetentionSettings {
-    /// Delete finished executions older than this many days (0: keep forever).
-    #[arg(long = "retention-max-age-days", env = "WEFT_RETENTION_MAX_AGE_DAYS", default_value_t = 30)]
-    pub max_age_days: u32,
-    /// Keep at most this many finished executions per workflow (0: no limit).
-    #[arg(long = "retention-max-per-workflow", env = "WEFT_RETENTION_MAX_PER_WORKFLOW", default_value_t = 1000)]
-    pub max_per_workflow: u32,
-    /// How often retention runs, in seconds (0: never).
-    #[arg(long = "retention-interval-secs", env = "WEFT_RETENTION_INTERVAL_SECS", default_value_t = 300)]
-    pub interval_secs: u64,
-    /// Executions deleted per transaction (small: on SQLite, each batch holds the writer).
-    #[arg(long = "retention-batch", env = "WEFT_RETENTION_BATCH", default_value_t = 100)]
-    pub batch: u32,
-    /// The most of the time retention may spend deleting (1–100 %).
-    #[arg(long = "retention-duty-percent", env = "WEFT_RETENTION_DUTY_PERCENT", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub duty_percent: u32,
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        Self { max_age_days: 30, max_per_workflow: 1000, interval_secs: 300, batch: 100, duty_percent: 10 }
-    }
-}
+use app::ports::Store;
 
 /// The shortest pause between two batches: queued writers go first.
 const MIN_PAUSE: Duration = Duration::from_millis(20);

@@ -13,10 +13,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use app::accounts::sessions::{Accounts, SignInLimits};
 use app::model::{User, LOCAL_USER_EMAIL};
 use app::ports::Store;
 use app::server_context::ServerContext;
+use app::services::sessions::{Accounts, SignInLimits};
+use app::services::workflows::Workflows;
 use app::{shell, App};
 use axum::extract::MatchedPath;
 use axum::http::StatusCode;
@@ -34,7 +35,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ApiKeys, ApiState};
-use crate::config::{DatabaseSettings, HttpLimits, Role, SiteSettings, TriggerSettings};
+use crate::config::{DatabaseSettings, HttpLimits, Role, SecretKeySource, SiteSettings, TriggerSettings};
 use crate::engine::{Engine, EngineSettings};
 use crate::signals::Signals;
 use crate::store;
@@ -70,22 +71,27 @@ pub struct RunningServer {
     pub stop: tokio_util::sync::CancellationToken,
 }
 
+/// What `start` serves with.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub database: DatabaseSettings,
+    pub engine: EngineSettings,
+    pub secret_key: SecretKeySource,
+    pub role: Role,
+    pub limits: HttpLimits,
+    pub triggers: TriggerSettings,
+}
+
 /// Connects the store (migrating it), binds the listen address and serves in a
 /// background task. With port 0 the OS picks a free port (tests do this).
-pub async fn start(
-    database: &DatabaseSettings,
-    engine: EngineSettings,
-    role: Role,
-    limits: &HttpLimits,
-    triggers: &TriggerSettings,
-    options: LeptosOptions,
-) -> anyhow::Result<RunningServer> {
+pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::Result<RunningServer> {
+    let ServerSettings { database, engine, secret_key, role, limits, triggers } = settings;
+    let (database, limits, triggers) = (&database, &limits, &triggers);
     let store = store::connect(database).await?;
     if role != Role::Worker {
         crate::marketplace::install_built_ins(store.as_ref()).await.context("installing the built-in templates")?;
     }
     let signals = Signals::connect(database).await.context("listening for other Weft processes")?;
-    let secret_key = engine.secret_key.clone();
     let engine = Engine::new(store.clone(), engine, signals.clone())?;
     let configuration =
         crate::settings::EngineConfiguration::start(store.clone(), engine.clone(), signals.clone(), &secret_key)
@@ -96,7 +102,17 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let hooks = Arc::new(HookCache::new(triggers.webhook_cache, signals.clone()));
     let api_keys = Arc::new(ApiKeys::default());
-    let api = ApiState { store: store.clone(), engine: engine.clone(), keys: api_keys.clone(), hooks: hooks.clone() };
+    let runs = Arc::new(EngineRuns { engine: engine.clone(), store: store.clone() });
+    let changed = hooks.clone();
+    let workflows = Workflows::new(store.clone(), Arc::new(move |id| changed.workflow_changed(id)));
+    let api = ApiState {
+        store: store.clone(),
+        engine: engine.clone(),
+        runs: runs.clone(),
+        keys: api_keys.clone(),
+        hooks: hooks.clone(),
+        workflows: workflows.clone(),
+    };
     if role != Role::Web && !triggers.cron_tick.is_zero() {
         crate::triggers::cron::spawn(
             store.clone(),
@@ -108,19 +124,16 @@ pub async fn start(
     let router = match role {
         Role::Worker => health_router(api, limits),
         Role::Web | Role::All => {
-            let changed = hooks.clone();
-            let workflow_changed = Arc::new(move |id| changed.workflow_changed(id));
             let accounts = Accounts::new(SignInLimits::default());
             credentials::follow_revocations(&signals, &accounts, &api_keys);
             let credentials_revoked = credentials::announcer(signals.clone());
-            let runs = Arc::new(EngineRuns { engine: engine.clone(), store: store.clone() });
             let ctx = ServerContext {
                 store: store.clone(),
                 accounts,
                 api_keys,
                 runs,
                 configuration,
-                workflow_changed,
+                workflows,
                 credentials_revoked,
             };
             router(ctx, api, limits, options)

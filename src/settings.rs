@@ -17,31 +17,9 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Secret, SecretKeySource};
 use crate::engine::Engine;
 use crate::signals::{Signal, Signals};
-
-/// Where the sealing key comes from: `key_hex` if given, else `file` (created
-/// with a new random key on first start, readable by its owner only).
-#[derive(Clone)]
-pub struct SecretKeySource {
-    pub key_hex: Option<String>,
-    pub file: PathBuf,
-}
-
-impl std::fmt::Debug for SecretKeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretKeySource")
-            .field("key_hex", &crate::redact::presence(&self.key_hex))
-            .field("file", &self.file)
-            .finish()
-    }
-}
-
-impl Default for SecretKeySource {
-    fn default() -> Self {
-        Self { key_hex: None, file: PathBuf::from("data/secret.key") }
-    }
-}
 
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -67,7 +45,7 @@ impl SecretBox {
 
     pub fn load(source: &SecretKeySource) -> anyhow::Result<Self> {
         let hex = match &source.key_hex {
-            Some(hex) => hex.clone(),
+            Some(hex) => hex.expose().to_owned(),
             None => match std::fs::read_to_string(&source.file) {
                 Ok(text) => text,
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => create_key_file(&source.file)?,
@@ -199,7 +177,7 @@ impl EngineConfiguration {
         settings.cache_ttl = Duration::from_secs(stored.cache_ttl_secs);
         settings.cache_capacity = stored.cache_capacity;
         settings.max_concurrency = stored.max_concurrency as usize;
-        settings.api_key = stored.api_key_sealed.as_deref().map(|s| self.secrets.open(s)).transpose()?;
+        settings.api_key = stored.api_key_sealed.as_deref().map(|s| self.secrets.open(s)).transpose()?.map(Secret::new);
         self.engine.services().llm.reconfigure(settings);
         Ok(())
     }
@@ -227,7 +205,9 @@ impl Configuration for EngineConfiguration {
             // Keep the key already stored, or the one from the command line.
             None => match self.stored().await?.and_then(|s| s.api_key_sealed) {
                 Some(sealed) => Some(sealed),
-                None => self.engine.services().llm.settings().api_key.map(|k| self.secrets.seal(&k)).transpose()?,
+                None => {
+                    self.engine.services().llm.settings().api_key.map(|k| self.secrets.seal(k.expose())).transpose()?
+                }
             },
         };
         let stored = StoredLlm {

@@ -192,15 +192,15 @@ async fn errors_are_json_with_a_code_and_4xx(db: &TestDb) {
     let bad_key = api.client.get(format!("{}/workflows", api.base)).bearer_auth("weft_nope_nope").send().await.unwrap();
     assert_eq!(bad_key.status(), StatusCode::UNAUTHORIZED);
 
-    // Page sizes outside 1–200 are refused, not silently changed; an empty cursor is the first page.
-    for limit in ["0", "201", "4294967296"] {
+    // Page sizes outside 1–500 are refused, not silently changed; an empty cursor is the first page.
+    for limit in ["0", "501", "4294967296"] {
         let (status, body) = api.json(Method::GET, &format!("/executions?limit={limit}"), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "limit={limit}: {body}");
     }
-    let (status, body) = api.json(Method::GET, "/workflows?limit=201", None).await;
+    let (status, body) = api.json(Method::GET, "/workflows?limit=501", None).await;
     assert_eq!(
         (status, body["error"]["message"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("limit must be between 1 and 200, not 201"))
+        (StatusCode::BAD_REQUEST, Some("limit must be between 1 and 500, not 501"))
     );
     assert_eq!(api.json(Method::GET, "/workflows?after=&limit=200", None).await.0, StatusCode::OK);
 

@@ -105,7 +105,7 @@ async fn bad_definitions_are_4xx_with_the_validation_messages(db: &TestDb) {
         {"id": "b", "type": "delay", "config": {"ms": 1}}
     ], "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "a"}]});
     let response = import(&session, &base, &cyclic.to_string()).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "as the REST API answers");
     let body = response.text().await.unwrap();
     assert!(body.contains("the graph has a cycle"), "{body}");
 

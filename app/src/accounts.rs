@@ -4,15 +4,6 @@
 mod api;
 mod pages;
 
-#[cfg(feature = "ssr")]
-pub mod api_keys;
-#[cfg(feature = "ssr")]
-pub mod passwords;
-#[cfg(feature = "ssr")]
-pub mod sessions;
-
+pub use crate::model::MIN_PASSWORD_CHARS;
 pub use api::*;
 pub use pages::*;
-
-/// The shortest password accepted (checked as you type, and by the server).
-pub const MIN_PASSWORD_CHARS: usize = 8;

@@ -27,9 +27,7 @@ use canvas::{reveal_offset, Canvas, Viewport};
 use panel::Panel;
 use state::EditorState;
 
-/// Where "New workflow" leads: the editor on a workflow not created yet.
-pub const NEW_WORKFLOW_PATH: &str = "/workflows/new/edit";
-/// The `{id}` of [`NEW_WORKFLOW_PATH`].
+/// The `{id}` of [`crate::workflows::NEW_WORKFLOW_PATH`].
 const NEW: &str = "new";
 
 /// What the editor opens: a saved workflow, or a new one (no id, no version).

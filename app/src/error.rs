@@ -44,7 +44,9 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::NotFound(_) => 404,
-            AppError::Invalid(_) | AppError::BadRequest(_) => 400,
+            AppError::BadRequest(_) => 400,
+            // As the REST API answers: the request was understood, the definition is wrong.
+            AppError::Invalid(_) => 422,
             AppError::Conflict(_) => 409,
             AppError::Unauthorized => 401,
             AppError::Forbidden(_) => 403,

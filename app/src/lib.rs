@@ -16,6 +16,8 @@ pub mod ports;
 pub mod runs;
 #[cfg(feature = "ssr")]
 pub mod server_context;
+#[cfg(feature = "ssr")]
+pub mod services;
 pub mod settings;
 pub mod ui;
 pub mod workflows;
@@ -68,7 +70,7 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("executions"), ParamSegment("id")) view={Lazy::<runs::RunPage>::new()}/>
                 <Route path=StaticSegment("history") view={Lazy::<history::HistoryPage>::new()}/>
                 <Route path=StaticSegment("marketplace") view={Lazy::<marketplace::MarketplacePage>::new()}/>
-                <Route path=StaticSegment("settings") view={Lazy::<accounts::SettingsPage>::new()}/>
+                <Route path=StaticSegment("settings") view={Lazy::<settings::SettingsPage>::new()}/>
                 <Route path=StaticSegment("login") view={Lazy::<accounts::SignInPage>::new()}/>
                 <Route path=StaticSegment("setup") view={Lazy::<accounts::SetupPage>::new()}/>
             </Routes>

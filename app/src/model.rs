@@ -1,20 +1,24 @@
 //! The workflow model shared by the browser and the server.
 
+pub mod clock;
 pub mod definition;
 pub mod input;
 pub mod llm_provider;
 pub mod node_config;
 pub mod nul;
+pub mod paging;
 pub mod records;
 pub mod rerun;
 pub mod run;
 pub mod triggers;
 pub mod validation;
 
+pub use clock::now_ms;
 pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
 pub use input::{example_input, input_problems, parse_input_fields, InputField};
 pub use llm_provider::LlmProvider;
 pub use node_config::{NodeConfig, NodePolicy, OnError, RetryPolicy, NODE_KINDS};
+pub use paging::{normalized_search, page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use records::*;
 pub use rerun::{reusable_results, RerunVersion};
 pub use run::{ExecutionReport, NodeReport, RunEvent};

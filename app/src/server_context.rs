@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::accounts::api_keys::ApiKeys;
-use crate::accounts::sessions::{session_token, Accounts};
 use crate::error::AppError;
-use crate::model::{Scope, User, WorkflowId};
+use crate::model::{Scope, User};
 use crate::ports::{Configuration, Runs, Store};
+use crate::services::api_keys::ApiKeys;
+use crate::services::sessions::{session_token, Accounts};
+use crate::services::workflows::Workflows;
 
 /// Provided by the server to every server function and SSR render.
 #[derive(Clone)]
@@ -20,9 +21,8 @@ pub struct ServerContext {
     pub api_keys: Arc<ApiKeys>,
     pub runs: Arc<dyn Runs>,
     pub configuration: Arc<dyn Configuration>,
-    /// Tells the server that a workflow was created, saved or deleted, so that
-    /// webhook caches and the cron scheduler (in every process) follow.
-    pub workflow_changed: Arc<dyn Fn(WorkflowId) + Send + Sync>,
+    /// Every workflow write goes through it.
+    pub workflows: Workflows,
     /// Tells every process that a session ended or an API key was revoked,
     /// so none keeps accepting it from its cache.
     pub credentials_revoked: Arc<dyn Fn() + Send + Sync>,

@@ -1,147 +1,44 @@
-//! Instance settings an admin changes in the browser: the LLM provider (base
-//! URL, API key, default model), its response cache and its concurrency.
+//! The settings page: the instance's LLM provider (admins change it), the
+//! viewer's API keys, and users for admins.
+
+mod llm;
 
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 
-use crate::error::AppError;
-pub use crate::model::LlmProvider;
-#[cfg(feature = "ssr")]
-use crate::server_context::{with_status, ServerContext};
+pub use llm::*;
 
-#[server(endpoint = "settings/llm")]
-pub async fn llm_settings() -> Result<LlmProvider, AppError> {
-    with_status(
-        async {
-            let ctx = ServerContext::current()?;
-            ctx.viewer().await?;
-            Ok(ctx.configuration.llm_provider())
-        }
-        .await,
-    )
-}
+use crate::accounts::{ApiKeysSection, UsersSection, ViewerResource};
+use crate::ui::use_hydrated;
 
-/// Saves the LLM settings (admins only). An empty `api_key` keeps the stored
-/// one; `remove_api_key` removes it.
-#[server(endpoint = "settings/llm/save")]
-#[allow(clippy::too_many_arguments)]
-pub async fn save_llm_settings(
-    base_url: String,
-    default_model: String,
-    cache_ttl_secs: String,
-    cache_capacity: String,
-    max_concurrency: String,
-    api_key: Option<String>,
-    remove_api_key: Option<String>,
-) -> Result<LlmProvider, AppError> {
-    with_status(
-        async {
-            let ctx = ServerContext::current()?;
-            ctx.admin().await?;
-            let number = |text: &str, what: &str| {
-                text.trim()
-                    .parse::<u64>()
-                    .map_err(|_| AppError::BadRequest(format!("{what} must be a whole number, not `{text}`")))
-            };
-            let provider = LlmProvider {
-                base_url: base_url.trim().to_string(),
-                default_model: default_model.trim().to_string(),
-                cache_ttl_secs: number(&cache_ttl_secs, "the cache time")?,
-                cache_capacity: number(&cache_capacity, "the cache size")?,
-                max_concurrency: u32::try_from(number(&max_concurrency, "the concurrency")?).unwrap_or(u32::MAX),
-                has_api_key: false,
-            };
-            provider.check().map_err(AppError::BadRequest)?;
-            let api_key = if remove_api_key.is_some_and(|r| r == "true" || r == "on") {
-                Some(String::new())
-            } else {
-                api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
-            };
-            ctx.configuration.update_llm_provider(provider, api_key).await
-        }
-        .await,
-    )
-}
+/// Settings: the viewer's API keys; users, for admins (lazy-loaded).
+pub struct SettingsPage;
 
-/// The LLM provider's form: admins change it; everyone else sees it.
-#[component]
-pub fn LlmSection() -> impl IntoView {
-    let save = ServerAction::<SaveLlmSettings>::new();
-    let current = Resource::new(move || save.version().get(), |_| llm_settings());
-    let viewer = expect_context::<crate::accounts::ViewerResource>().0;
-    view! {
-        <section class="card" data-testid="llm-settings">
-            <h2>"LLM provider"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    let is_admin = viewer.await.ok().and_then(|v| v.user).is_some_and(|u| u.is_admin);
-                    match current.await {
-                        Ok(provider) => view! { <LlmForm provider is_admin save/> }.into_any(),
-                        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
-        </section>
+#[lazy_route]
+impl LazyRoute for SettingsPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        settings_view().into_any()
     }
 }
 
-#[component]
-fn LlmForm(provider: LlmProvider, is_admin: bool, save: ServerAction<SaveLlmSettings>) -> impl IntoView {
-    let base_url = RwSignal::new(provider.base_url.clone());
-    let model = RwSignal::new(provider.default_model.clone());
-    let ttl = RwSignal::new(provider.cache_ttl_secs.to_string());
-    let capacity = RwSignal::new(provider.cache_capacity.to_string());
-    let concurrency = RwSignal::new(provider.max_concurrency.to_string());
-    let api_key = RwSignal::new(String::new());
-    let remove_key = RwSignal::new(false);
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        save.dispatch(SaveLlmSettings {
-            base_url: base_url.get_untracked(),
-            default_model: model.get_untracked(),
-            cache_ttl_secs: ttl.get_untracked(),
-            cache_capacity: capacity.get_untracked(),
-            max_concurrency: concurrency.get_untracked(),
-            api_key: Some(api_key.get_untracked()),
-            remove_api_key: remove_key.get_untracked().then(|| "true".to_string()),
-        });
-    };
-    let text_input = move |label: &'static str, testid: &'static str, value: RwSignal<String>, kind: &'static str| {
-        view! {
-            <label>{label}
-                <input type=kind data-testid=testid prop:value=value disabled=!is_admin
-                    on:input=move |ev| value.set(event_target_value(&ev))/>
-            </label>
-        }
-    };
-    let key_state = if provider.has_api_key {
-        "An API key is set (it is stored encrypted and never shown)."
-    } else {
-        "No API key is set."
-    };
+fn settings_view() -> impl IntoView {
+    let hydrated = use_hydrated();
+    let viewer = expect_context::<ViewerResource>().0;
     view! {
-        <form class="form" on:submit=submit>
-            {(!is_admin).then(|| view! { <p class="muted">"Only an admin can change these."</p> })}
-            {text_input("Base URL (OpenAI-compatible)", "llm-base-url", base_url, "url")}
-            {text_input("Default model", "llm-model", model, "text")}
-            <p class="muted" data-testid="llm-key-state">{key_state}</p>
-            {is_admin.then(|| view! {
-                <label>"New API key (leave empty to keep the current one)"
-                    <input type="password" autocomplete="off" data-testid="llm-api-key" prop:value=api_key
-                        on:input=move |ev| api_key.set(event_target_value(&ev))/>
-                </label>
-                <label class="check">
-                    <input type="checkbox" prop:checked=remove_key on:change=move |ev| remove_key.set(event_target_checked(&ev))/>
-                    "Remove the stored key"
-                </label>
-            })}
-            {text_input("Cache answers for (seconds)", "llm-cache-ttl", ttl, "number")}
-            {text_input("Cache size (answers)", "llm-cache-capacity", capacity, "number")}
-            {text_input("Concurrent LLM requests", "llm-concurrency", concurrency, "number")}
-            <p class="error" role="alert">{move || save.value().get().and_then(Result::err).map(|e| e.to_string())}</p>
-            {move || save.value().get().and_then(Result::ok).map(|_| view! { <p data-testid="llm-saved">"Saved; in use now."</p> })}
-            {is_admin.then(|| view! {
-                <button type="submit" data-testid="save-llm" disabled=move || save.pending().get()>"Save"</button>
-            })}
-        </form>
+        <main class="page" data-testid="settings-page" data-hydrated=move || hydrated.get().to_string()>
+            <h1>"Settings"</h1>
+            <LlmSection/>
+            <ApiKeysSection/>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let is_admin = viewer.await.ok().and_then(|v| v.user).is_some_and(|u| u.is_admin);
+                    is_admin.then(|| view! { <UsersSection/> })
+                })}
+            </Transition>
+        </main>
     }
 }

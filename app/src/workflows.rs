@@ -10,3 +10,6 @@ pub use api::*;
 pub use cache::WorkflowCache;
 pub use detail::WorkflowPage;
 pub use page::WorkflowsPage;
+
+/// Where "New workflow" leads: the editor on a workflow not created yet.
+pub const NEW_WORKFLOW_PATH: &str = "/workflows/new/edit";

@@ -1,12 +1,12 @@
 //! Who an API request acts as: the user of its `Authorization: Bearer` key
-//! (keys themselves live in `app::accounts::api_keys`).
+//! (keys themselves live in `app::services::api_keys`).
 
 use app::error::AppError;
 use app::model::{Scope, User};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-pub use app::accounts::api_keys::{create_api_key, ApiKeys};
+pub use app::services::api_keys::{create_api_key, ApiKeys};
 
 use super::{ApiError, ApiState};
 

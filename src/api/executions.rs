@@ -10,14 +10,14 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ErrorBody, Id};
 use super::{page_position, ApiError, ApiState, Caller};
+use crate::engine::follow::{follow, RunEvents};
 use crate::engine::report_from_store;
-use crate::signals::Signal;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -113,7 +113,7 @@ pub struct ExecutionListQuery {
     #[param(pattern = r"^(-?[0-9]+\.[0-9]+)?$")]
     after: Option<String>,
     /// Rows per page (default 50).
-    #[param(minimum = 1, maximum = 200)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -150,9 +150,6 @@ pub async fn list(
     Ok(Json(state.store.list_executions(caller.readable(), &filter, after, limit).await?))
 }
 
-/// Cancels a queued execution at once, or asks the process running it to stop
-/// it (directly when it runs here, else by a signal, with the lease renewal as
-/// the fallback that reaches it within a quarter lease).
 /// Cancels an execution: a queued one at once, a running one in whichever process runs it.
 #[utoipa::path(post, path = "/api/v1/executions/{id}/cancel", tag = "executions", params(("id" = i64, Path)),
     responses(
@@ -162,8 +159,7 @@ pub async fn list(
         (status = 401, description = "No valid API key", body = ErrorBody),
     ))]
 pub async fn cancel(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<Response> {
-    let runs = crate::server::EngineRuns { engine: state.engine.clone(), store: state.store.clone() };
-    let status = app::ports::Runs::cancel(&runs, caller.readable(), id).await.map_err(|error| match error {
+    let status = state.runs.cancel(caller.readable(), id).await.map_err(|error| match error {
         app::error::AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "already_finished", message),
         other => other.into(),
     })?;
@@ -172,14 +168,6 @@ pub async fn cancel(State(state): State<ApiState>, caller: Caller, Id(id): Id) -
         .into_response())
 }
 
-/// How often the event stream of an execution running in another process
-/// reads its stored state (the runner writes node states every 50 ms).
-const REMOTE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Live events of an execution: followed in memory when it runs here; when it
-/// runs in another process (or waits in the queue), its stored node states are
-/// followed instead, so the stream works whichever process runs it. For a
-/// finished execution: its final node states and the `finished` event.
 /// The run's events as server-sent events (`node`, `token`, `streamed`,
 /// `finished`), live whichever process runs it. The stream starts with the run
 /// as it is: a `node` event per node that has a state (a node that already
@@ -197,28 +185,13 @@ pub async fn events(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    Ok(event_stream(state.store.clone(), &state.engine, caller.readable(), id).await?)
+    Ok(sse(follow(&state.engine, state.store.clone(), caller.readable(), id).await?))
 }
 
-/// The events of an execution as server-sent events: live from the engine when
-/// it runs here, else followed in the store. Shared by the API and the pages.
-pub async fn event_stream(
-    store: std::sync::Arc<dyn app::ports::Store>,
-    engine: &crate::engine::Engine,
-    scope: Scope,
-    id: ExecutionId,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, app::error::AppError> {
-    // Subscribe before reading the stored state: a run that ends in between is
-    // then either followed live or read back finished (it stores its end before
-    // closing its channel), never missed.
-    let live = engine.subscribe(id);
-    let execution = store.execution(scope, id).await?;
-    let events: std::pin::Pin<Box<dyn Stream<Item = RunEvent> + Send>> = match live {
-        Some((so_far, receiver)) => Box::pin(stream::iter(so_far).chain(follow_live(receiver))),
-        None => Box::pin(follow_stored(store, engine.signals().clone(), scope, execution)),
-    };
-    let events = events.take_until(engine.shutting_down());
-    Ok(Sse::new(events.map(|event| Ok(to_sse(&event)))).keep_alive(KeepAlive::default()))
+/// The events of a run as server-sent events, named by kind. Shared by the
+/// API and the pages' event route.
+pub fn sse(events: RunEvents) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Sse::new(events.map(|event| Ok(to_sse(&event)))).keep_alive(KeepAlive::default())
 }
 
 fn to_sse(event: &RunEvent) -> Event {
@@ -229,144 +202,4 @@ fn to_sse(event: &RunEvent) -> Event {
         RunEvent::Finished { .. } => "finished",
     };
     Event::default().event(name).json_data(event).unwrap_or_default()
-}
-
-fn follow_live(receiver: tokio::sync::broadcast::Receiver<RunEvent>) -> impl Stream<Item = RunEvent> {
-    stream::unfold(Some(receiver), |receiver| async move {
-        let mut receiver = receiver?;
-        loop {
-            match receiver.recv().await {
-                Ok(event) => {
-                    let last = matches!(event, RunEvent::Finished { .. });
-                    return Some((event, if last { None } else { Some(receiver) }));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
-}
-
-/// Node events for every stored node state that changed since the last look,
-/// until the execution is finished; and, while it runs, the LLM text its
-/// process relays (asked for with `Watch`, kept coming with `Watching` while
-/// this stream is open; see `engine::relay`).
-fn follow_stored(
-    store: std::sync::Arc<dyn app::ports::Store>,
-    signals: std::sync::Arc<crate::signals::Signals>,
-    scope: Scope,
-    execution: Execution,
-) -> impl Stream<Item = RunEvent> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        // Subscribed before the first watch goes out: no relayed text is missed.
-        let mut relayed = signals.subscribe_text();
-        let id = execution.id;
-        let mut preread = Some(execution);
-        let mut seen: std::collections::HashMap<String, (NodeStatus, i32)> = Default::default();
-        let mut poll = tokio::time::interval(REMOTE_POLL);
-        // A slow look (or a slow client) does not make the next ones come in a burst.
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut watched_at: Option<tokio::time::Instant> = None;
-        loop {
-            tokio::select! {
-                _ = poll.tick() => {
-                    let execution = match preread.take() {
-                        Some(execution) => execution,
-                        None => match store.execution(scope, id).await {
-                            Ok(execution) => execution,
-                            Err(_) => return,
-                        },
-                    };
-                    let Ok(runs) = store.node_runs(scope, id).await else { return };
-                    let mut node_started = false;
-                    for run in runs {
-                        let key = (run.status, run.attempt);
-                        let before = seen.insert(run.node_id.clone(), key);
-                        if before == Some(key) {
-                            continue;
-                        }
-                        node_started |= run.status == NodeStatus::Running;
-                        // First seen already ended: say when it started too, as a
-                        // live run's catch-up does (its span on the timeline).
-                        if let (None, Some(started_at)) = (before, run.started_at) {
-                            if run.status != NodeStatus::Running {
-                                let started = RunEvent::Node {
-                                    node: run.node_id.clone(),
-                                    status: NodeStatus::Running,
-                                    attempt: run.attempt,
-                                    output: None,
-                                    error: None,
-                                    at: started_at,
-                                };
-                                if sender.send(started).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                        let event = RunEvent::Node {
-                            at: run.finished_at.or(run.started_at).unwrap_or(execution.created_at),
-                            node: run.node_id,
-                            status: run.status,
-                            attempt: run.attempt,
-                            output: run.output,
-                            error: run.error,
-                        };
-                        if sender.send(event).await.is_err() {
-                            return;
-                        }
-                    }
-                    if execution.status.is_finished() {
-                        let _ = sender
-                            .send(RunEvent::Finished {
-                                status: execution.status,
-                                error: execution.error.clone(),
-                                at: execution.finished_at.unwrap_or(execution.created_at),
-                            })
-                            .await;
-                        return;
-                    }
-                    // Watch at once, again as soon as a node is seen running (the
-                    // run has surely started where it runs: a watch that came
-                    // earlier may have found nothing to relay), then now and then.
-                    let signal = if node_started || watched_at.is_none() {
-                        Some(Signal::Watch(id))
-                    } else if watched_at.is_some_and(|at| at.elapsed() >= crate::engine::relay::WATCH_RENEW) {
-                        Some(Signal::Watching(id))
-                    } else {
-                        None
-                    };
-                    if let Some(signal) = signal {
-                        signals.publish(signal).await;
-                        watched_at = Some(tokio::time::Instant::now());
-                    }
-                }
-                text = relayed.recv() => match text {
-                    Ok(text) if text.execution == id => {
-                        for event in text.events.iter().cloned() {
-                            // Text that arrives after its node's end is stale: the
-                            // node's output has the whole answer.
-                            let node = match &event {
-                                RunEvent::Token { node, .. } | RunEvent::Streamed { node, .. } => node,
-                                _ => continue,
-                            };
-                            let ended = seen.get(node).is_some_and(|(status, _)| {
-                                !matches!(status, NodeStatus::Queued | NodeStatus::Running)
-                            });
-                            if !ended && sender.send(event).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Ok(_) => {}
-                    // Text was lost: ask for each node's text so far again.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => signals.publish(Signal::Watch(id)).await,
-                    // Cannot happen: this task holds the signals, and so the sender.
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                },
-                _ = sender.closed() => return,
-            }
-        }
-    });
-    stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|event| (event, receiver)) })
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/templates`: the marketplace, for programs: list (searchable) and
 //! install (copies a template into the caller's workflows).
 
-use app::model::{MarketplaceTemplate, WorkflowSummary};
+use app::model::{normalized_search, MarketplaceTemplate, WorkflowSummary};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -29,8 +29,7 @@ pub async fn list(
     query: Result<Query<TemplateListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<MarketplaceTemplate>>, ApiError> {
     let Query(query) = query?;
-    let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    Ok(Json(state.store.list_templates(search).await?))
+    Ok(Json(state.store.list_templates(normalized_search(query.search.as_deref())).await?))
 }
 
 /// Copies a template into the caller's workflows (without its triggers).
@@ -45,6 +44,6 @@ pub async fn install(
     caller: Caller,
     Path(slug): Path<String>,
 ) -> Result<(StatusCode, Json<WorkflowSummary>), ApiError> {
-    let created = app::marketplace::install(state.store.as_ref(), caller.0.id, &slug).await?;
+    let created = state.workflows.install_template(caller.0.id, &slug).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

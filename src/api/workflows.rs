@@ -1,6 +1,6 @@
 //! `/api/v1/workflows`: create, list, get, update (a new version), delete, export.
 
-use app::model::{validate, Page, WorkflowDefinition, WorkflowSummary};
+use app::model::{normalized_search, Page, WorkflowDefinition, WorkflowSummary};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -16,9 +16,8 @@ type ApiResult<T> = Result<T, ApiError>;
 
 fn definition_from(body: Result<Json<Value>, JsonRejection>) -> ApiResult<WorkflowDefinition> {
     let Json(value) = body?;
-    let definition: WorkflowDefinition =
+    let definition =
         serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("not a workflow definition: {e}")))?;
-    validate(&definition).map_err(app::error::AppError::Invalid)?;
     Ok(definition)
 }
 
@@ -38,8 +37,7 @@ pub async fn create(
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<WorkflowSummary>)> {
     let definition = definition_from(body)?;
-    let created = state.store.create_workflow(caller.0.id, &definition).await?;
-    state.hooks.workflow_changed(created.id);
+    let created = state.workflows.create(caller.0.id, &definition).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -52,7 +50,7 @@ pub struct WorkflowListQuery {
     #[param(pattern = r"^(-?[0-9]+\.[0-9]+)?$")]
     after: Option<String>,
     /// Rows per page (default 50).
-    #[param(minimum = 1, maximum = 200)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -70,7 +68,7 @@ pub async fn list(
 ) -> ApiResult<Json<Page<WorkflowSummary>>> {
     let Query(query) = query?;
     let (after, limit) = page_position(query.after.as_deref(), query.limit)?;
-    let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let search = normalized_search(query.search.as_deref());
     Ok(Json(state.store.list_workflows(caller.own(), search, after, limit).await?))
 }
 
@@ -116,8 +114,7 @@ pub async fn update(
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let definition = definition_from(body)?;
-    let version = state.store.save_workflow_version(caller.own(), id, &definition).await?;
-    state.hooks.workflow_changed(id);
+    let version = state.workflows.save(caller.own(), id, &definition).await?;
     Ok(Json(json!({ "workflow_id": version.workflow_id, "version": version.version })))
 }
 
@@ -129,8 +126,7 @@ pub async fn update(
         (status = 401, description = "No valid API key", body = ErrorBody),
     ))]
 pub async fn delete(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> ApiResult<StatusCode> {
-    state.store.delete_workflow(caller.own(), id).await?;
-    state.hooks.workflow_changed(id);
+    state.workflows.delete(caller.own(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,7 +8,7 @@ use crate::store;
 
 /// Hashes a password with argon2id, as sign-in expects it.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    Ok(app::accounts::passwords::hash_password_blocking(password)?)
+    Ok(app::services::passwords::hash_password_blocking(password)?)
 }
 
 /// The password: prompted for on a terminal, else the first line of stdin.
@@ -20,7 +20,7 @@ fn read_password() -> anyhow::Result<String> {
         std::io::stdin().lock().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
-    app::accounts::passwords::check_password_rules(&password)?;
+    app::services::passwords::check_password_rules(&password)?;
     Ok(password)
 }
 

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use app::model::*;
 use app::ports::Store;
+use app::services::workflows::Workflows;
 use serde_json::Value;
 
 use crate::config::{DatabaseSettings, EngineArgs};
@@ -70,8 +72,8 @@ async fn execute(
 ) -> anyhow::Result<ExecutionReport> {
     let store = store::connect(database).await?;
     let owner = server::local_user(store.as_ref()).await?;
-    let version = saved_version(store.as_ref(), owner.id, &definition).await?;
-    let engine = Engine::new(store, engine_args.settings(), crate::signals::Signals::local())?;
+    let version = saved_version(store.clone(), owner.id, &definition).await?;
+    let engine = Engine::new(store, engine_args.into(), crate::signals::Signals::local())?;
     // Keeps this run's lease; a one-off run claims nothing from the queue.
     engine.spawn_workers(false);
     let mut handle = engine.start(&version, owner.id, Trigger::Cli, input).await?;
@@ -99,20 +101,23 @@ async fn execute(
 /// The stored version to run: the local user's workflow of the same name,
 /// given a new version when the file changed, or a new workflow.
 async fn saved_version(
-    store: &dyn Store,
+    store: Arc<dyn Store>,
     owner: UserId,
     definition: &WorkflowDefinition,
 ) -> anyhow::Result<WorkflowVersion> {
+    // No other process is told: serving processes re-read a webhook's
+    // workflow within a minute (the hook cache's time to live).
+    let workflows = Workflows::new(store.clone(), Arc::new(|_| {}));
     let scope = Scope::Owner(owner);
-    let page = store.list_workflows(scope, Some(&definition.name), None, 500).await?;
+    let page = store.list_workflows(scope, Some(&definition.name), None, MAX_PAGE_SIZE).await?;
     if let Some(existing) = page.items.iter().find(|w| w.name == definition.name) {
         let current = store.workflow(scope, existing.id).await?;
         if current.definition == *definition {
             return Ok(store.workflow_version(scope, existing.id, existing.current_version).await?);
         }
-        return Ok(store.save_workflow_version(scope, existing.id, definition).await?);
+        return Ok(workflows.save(scope, existing.id, definition).await?);
     }
-    let created = store.create_workflow(owner, definition).await?;
+    let created = workflows.create(owner, definition).await?;
     Ok(store.workflow_version(scope, created.id, created.current_version).await?)
 }
 

@@ -16,7 +16,7 @@ pub async fn page_access(State(ctx): State<ServerContext>, request: Request, nex
     if !matches!(*request.method(), Method::GET | Method::HEAD) || path.starts_with("/api/") {
         return next.run(request).await;
     }
-    let signed_in = match app::accounts::sessions::session_token(request.headers()) {
+    let signed_in = match app::services::sessions::session_token(request.headers()) {
         Some(token) => ctx.accounts.user(ctx.store.as_ref(), token).await,
         None => Ok(None),
     };

@@ -5,8 +5,8 @@
 
 use std::sync::{Arc, Weak};
 
-use app::accounts::api_keys::ApiKeys;
-use app::accounts::sessions::Accounts;
+use app::services::api_keys::ApiKeys;
+use app::services::sessions::Accounts;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::signals::{Signal, Signals};

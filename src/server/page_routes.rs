@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use app::accounts::sessions::session_token;
 use app::error::AppError;
 use app::model::{Scope, User};
 use app::server_context::ServerContext;
+use app::services::sessions::session_token;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::engine::follow::follow;
 use crate::engine::Engine;
 
 #[derive(Clone)]
@@ -62,11 +63,11 @@ async fn events(State(routes): State<PageRoutes>, headers: HeaderMap, Path(id): 
     let result = async {
         let user = viewer(&routes.ctx, &headers).await?;
         let scope = if user.is_admin { Scope::Everyone } else { Scope::Owner(user.id) };
-        crate::api::event_stream(routes.ctx.store.clone(), &routes.engine, scope, id_of(&id, "execution")?).await
+        follow(&routes.engine, routes.ctx.store.clone(), scope, id_of(&id, "execution")?).await
     }
     .await;
     match result {
-        Ok(stream) => stream.into_response(),
+        Ok(events) => crate::api::sse(events).into_response(),
         Err(error) => error_response(error),
     }
 }

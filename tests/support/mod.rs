@@ -143,10 +143,15 @@ pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) 
     let options = weft::server::load_site_options(&site).expect("site options");
     let mut engine = weft::engine::EngineSettings::default();
     engine.http.allow_loopback = true;
-    let running =
-        weft::server::start(&db.settings, engine, weft::config::Role::All, &site.limits, &site.triggers, options)
-            .await
-            .expect("the server starts");
+    let settings = weft::server::ServerSettings {
+        database: db.settings.clone(),
+        engine,
+        secret_key: Default::default(),
+        role: weft::config::Role::All,
+        limits: site.limits,
+        triggers: site.triggers,
+    };
+    let running = weft::server::start(settings, options).await.expect("the server starts");
     let base = format!("http://{}", running.addr);
     (running, base)
 }

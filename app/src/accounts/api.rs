@@ -3,12 +3,12 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "ssr")]
-use super::{api_keys, passwords, sessions};
 use crate::error::AppError;
 use crate::model::{ApiKey, User};
 #[cfg(feature = "ssr")]
 use crate::server_context::{client_address, set_cookie, with_status, ServerContext};
+#[cfg(feature = "ssr")]
+use crate::services::{api_keys, passwords, sessions};
 
 /// Who is looking at the app.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! The set-up and sign-in pages, the user menu in the top bar, and the
-//! settings page (API keys; users, for admins).
+//! sections of the settings page this feature owns (API keys; users, for admins).
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -185,40 +185,9 @@ pub fn UserMenu() -> impl IntoView {
     }
 }
 
-/// Settings: the viewer's API keys; users, for admins (lazy-loaded).
-pub struct SettingsPage;
-
-#[lazy_route]
-impl LazyRoute for SettingsPage {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        settings_view().into_any()
-    }
-}
-
-fn settings_view() -> impl IntoView {
-    let hydrated = use_hydrated();
-    let viewer = expect_context::<ViewerResource>().0;
-    view! {
-        <main class="page" data-testid="settings-page" data-hydrated=move || hydrated.get().to_string()>
-            <h1>"Settings"</h1>
-            <crate::settings::LlmSection/>
-            <ApiKeysSection/>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let is_admin = viewer.await.ok().and_then(|v| v.user).is_some_and(|u| u.is_admin);
-                    is_admin.then(|| view! { <UsersSection/> })
-                })}
-            </Transition>
-        </main>
-    }
-}
-
+/// The viewer's API keys: make one (its secret shown once), revoke one.
 #[component]
-fn ApiKeysSection() -> impl IntoView {
+pub fn ApiKeysSection() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
     let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
@@ -296,8 +265,9 @@ fn ApiKeyTable(keys: Vec<ApiKey>, revoke: ServerAction<RevokeApiKey>) -> impl In
     .into_any()
 }
 
+/// Users (admins only): make one, list them.
 #[component]
-fn UsersSection() -> impl IntoView {
+pub fn UsersSection() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let users = Resource::new(move || create.version().get(), |_| list_users());
     let (email, set_email) = signal(String::new());

@@ -59,7 +59,7 @@ async fn resolve_workflow(ctx: &ServerContext, scope: Scope, text: Option<&str>)
     if let Ok(id) = text.parse::<i64>() {
         return Ok(Some(id));
     }
-    let found = ctx.store.list_workflows(scope, Some(text), None, crate::workflows::MAX_WORKFLOW_PAGE_SIZE).await?;
+    let found = ctx.store.list_workflows(scope, Some(text), None, crate::model::MAX_PAGE_SIZE).await?;
     let named = found.items.iter().find(|w| w.name.eq_ignore_ascii_case(text));
     named.map(|w| Some(w.id)).ok_or_else(|| AppError::BadRequest(format!("no workflow is named `{text}`")))
 }
@@ -109,7 +109,7 @@ pub async fn load_history(query: HistoryQuery) -> Result<History, AppError> {
             let after = query.after.as_deref().filter(|a| !a.is_empty()).map(Cursor::decode).transpose();
             let after = after.map_err(AppError::BadRequest)?;
             // The chart shows the newest hours of the range (the last ones before now without one).
-            let chart_to = filter.to.unwrap_or_else(|| (crate::accounts::sessions::now_ms() / HOUR_MS + 1) * HOUR_MS);
+            let chart_to = filter.to.unwrap_or_else(|| (crate::model::now_ms() / HOUR_MS + 1) * HOUR_MS);
             let chart_from = filter.from.unwrap_or(i64::MIN).max(chart_to - CHART_HOURS * HOUR_MS);
             let chart_filter = ExecutionFilter { from: Some(chart_from), to: Some(chart_to), ..filter.clone() };
             // Independent reads, issued together.

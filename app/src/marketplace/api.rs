@@ -4,24 +4,10 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
-use crate::model::{validate, Scope, UserId};
+use crate::model::{normalized_search, Scope, UserId};
 use crate::model::{MarketplaceTemplate, WorkflowId, WorkflowSummary};
 #[cfg(feature = "ssr")]
-use crate::ports::Store;
-#[cfg(feature = "ssr")]
 use crate::server_context::{with_status, ServerContext};
-
-/// Copies a template into `owner`'s workflows. Triggers are left out: a
-/// webhook path belongs to one workflow, and a schedule should not start firing
-/// just because a template was installed. (The REST API installs with this too.)
-#[cfg(feature = "ssr")]
-pub async fn install(store: &dyn Store, owner: UserId, slug: &str) -> Result<WorkflowSummary, AppError> {
-    let template = store.template(slug).await?;
-    let mut definition = template.definition;
-    definition.triggers.clear();
-    validate(&definition).map_err(AppError::Invalid)?;
-    store.create_workflow(owner, &definition).await
-}
 
 /// The slug of a template a user publishes: theirs alone (`u<id>-…`), so it can
 /// never replace a built-in template or someone else's.
@@ -45,8 +31,7 @@ pub async fn list_templates(search: Option<String>) -> Result<Vec<MarketplaceTem
         async {
             let ctx = ServerContext::current()?;
             ctx.viewer().await?;
-            let search = search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-            ctx.store.list_templates(search).await
+            ctx.store.list_templates(normalized_search(search.as_deref())).await
         }
         .await,
     )
@@ -58,9 +43,7 @@ pub async fn install_template(slug: String) -> Result<WorkflowSummary, AppError>
         async {
             let ctx = ServerContext::current()?;
             let owner = ctx.viewer().await?;
-            let created = install(ctx.store.as_ref(), owner.id, &slug).await?;
-            (ctx.workflow_changed)(created.id);
-            Ok(created)
+            ctx.workflows.install_template(owner.id, &slug).await
         }
         .await,
     )

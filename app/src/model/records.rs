@@ -15,6 +15,9 @@ pub type ExecutionId = i64;
 /// password (nobody can sign in as it). The first admin inherits what it owns.
 pub const LOCAL_USER_EMAIL: &str = "local@weft.invalid";
 
+/// The shortest password accepted (checked as you type, and by the server).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,

@@ -5,15 +5,10 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
-use crate::model::{validate, Cursor, Scope, WorkflowDefinition};
+use crate::model::{normalized_search, page_size, Cursor, WorkflowDefinition};
 use crate::model::{Page, WorkflowId, WorkflowSummary};
 #[cfg(feature = "ssr")]
 use crate::server_context::{with_status, ServerContext};
-
-/// How many workflows a page of the list holds unless asked otherwise.
-pub const WORKFLOW_PAGE_SIZE: u32 = 50;
-/// The most one call returns (the list asks for big pages once scrolling).
-pub const MAX_WORKFLOW_PAGE_SIZE: u32 = 500;
 
 /// The caller's workflows, last updated first, one page at a time; each with
 /// its latest execution, from the same query.
@@ -29,15 +24,8 @@ pub async fn list_workflows(
             let scope = ctx.own_scope().await?;
             let after = after.as_deref().filter(|a| !a.is_empty()).map(Cursor::decode).transpose();
             let after = after.map_err(AppError::BadRequest)?;
-            let limit = match limit {
-                None => WORKFLOW_PAGE_SIZE,
-                Some(n @ 1..=MAX_WORKFLOW_PAGE_SIZE) => n,
-                Some(n) => {
-                    return Err(AppError::BadRequest(format!("limit must be 1 to {MAX_WORKFLOW_PAGE_SIZE}, not {n}")))
-                }
-            };
-            let search = search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-            ctx.store.list_workflows(scope, search, after, limit).await
+            let limit = page_size(limit).map_err(AppError::BadRequest)?;
+            ctx.store.list_workflows(scope, normalized_search(search.as_deref()), after, limit).await
         }
         .await,
     )
@@ -49,9 +37,7 @@ pub async fn delete_workflow(id: WorkflowId) -> Result<(), AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
-            ctx.store.delete_workflow(ctx.own_scope().await?, id).await?;
-            (ctx.workflow_changed)(id);
-            Ok(())
+            ctx.workflows.delete(ctx.own_scope().await?, id).await
         }
         .await,
     )
@@ -66,14 +52,7 @@ pub async fn duplicate_workflow(id: WorkflowId) -> Result<WorkflowSummary, AppEr
         async {
             let ctx = ServerContext::current()?;
             let owner = ctx.viewer().await?;
-            let original = ctx.store.workflow(Scope::Owner(owner.id), id).await?;
-            let mut definition = original.definition;
-            definition.name = format!("{} (copy)", definition.name);
-            definition.triggers.clear();
-            validate(&definition).map_err(AppError::Invalid)?;
-            let created = ctx.store.create_workflow(owner.id, &definition).await?;
-            (ctx.workflow_changed)(created.id);
-            Ok(created)
+            ctx.workflows.duplicate(owner.id, id).await
         }
         .await,
     )
@@ -87,10 +66,7 @@ pub async fn import_workflow(definition: String) -> Result<WorkflowSummary, AppE
             let ctx = ServerContext::current()?;
             let owner = ctx.viewer().await?;
             let definition = WorkflowDefinition::from_json(&definition).map_err(AppError::BadRequest)?;
-            validate(&definition).map_err(AppError::Invalid)?;
-            let created = ctx.store.create_workflow(owner.id, &definition).await?;
-            (ctx.workflow_changed)(created.id);
-            Ok(created)
+            ctx.workflows.create(owner.id, &definition).await
         }
         .await,
     )
@@ -138,11 +114,7 @@ pub async fn restore_version(id: WorkflowId, version: i32) -> Result<crate::mode
         async {
             let ctx = ServerContext::current()?;
             let scope = ctx.own_scope().await?;
-            let old = ctx.store.workflow_version(scope, id, version).await?;
-            validate(&old.definition).map_err(AppError::Invalid)?;
-            let saved = ctx.store.save_workflow_version(scope, id, &old.definition).await?;
-            (ctx.workflow_changed)(id);
-            Ok(saved)
+            ctx.workflows.restore(scope, id, version).await
         }
         .await,
     )
@@ -156,10 +128,7 @@ pub async fn save_workflow(id: WorkflowId, definition: String) -> Result<crate::
             let ctx = ServerContext::current()?;
             let scope = ctx.own_scope().await?;
             let definition = WorkflowDefinition::from_json(&definition).map_err(AppError::BadRequest)?;
-            validate(&definition).map_err(AppError::Invalid)?;
-            let saved = ctx.store.save_workflow_version(scope, id, &definition).await?;
-            (ctx.workflow_changed)(id);
-            Ok(saved)
+            ctx.workflows.save(scope, id, &definition).await
         }
         .await,
     )
@@ -187,11 +156,7 @@ pub async fn create_workflow(name: String) -> Result<WorkflowSummary, AppError> 
         async {
             let ctx = ServerContext::current()?;
             let owner = ctx.viewer().await?;
-            let definition = starter_definition(&name);
-            validate(&definition).map_err(AppError::Invalid)?;
-            let created = ctx.store.create_workflow(owner.id, &definition).await?;
-            (ctx.workflow_changed)(created.id);
-            Ok(created)
+            ctx.workflows.create(owner.id, &starter_definition(&name)).await
         }
         .await,
     )

@@ -6,8 +6,9 @@ use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 use leptos_use_signal_debounce_throttle::signal_debounced;
 
-use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow, MAX_WORKFLOW_PAGE_SIZE};
+use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow};
 use crate::error::AppError;
+use crate::model::MAX_PAGE_SIZE;
 use crate::model::{validate, Page, WorkflowDefinition, WorkflowSummary};
 use crate::ui::{format_time, use_hydrated};
 
@@ -84,7 +85,7 @@ impl LazyRoute for WorkflowsPage {
 fn NewWorkflowButton() -> impl IntoView {
     let navigate = leptos_router::hooks::use_navigate();
     view! {
-        <button data-testid="new-workflow" on:click=move |_| navigate(crate::editor::NEW_WORKFLOW_PATH, Default::default())>
+        <button data-testid="new-workflow" on:click=move |_| navigate(super::NEW_WORKFLOW_PATH, Default::default())>
             "New workflow"
         </button>
     }
@@ -117,7 +118,7 @@ fn WorkflowList(
                 <p><strong>"No workflows yet."</strong></p>
                 <p class="muted">
                     "Build one with "
-                    <a href=crate::editor::NEW_WORKFLOW_PATH data-testid="empty-new-workflow">"New workflow"</a>
+                    <a href=super::NEW_WORKFLOW_PATH data-testid="empty-new-workflow">"New workflow"</a>
                     ", start from a ready-made one in the "
                     <a href="/marketplace" data-testid="empty-marketplace-link">"marketplace"</a>
                     ", or paste a definition below."
@@ -142,7 +143,7 @@ fn WorkflowList(
         fetching.set(true);
         let search = search.clone();
         leptos::task::spawn_local(async move {
-            let result = list_workflows(Some(search), Some(after), Some(MAX_WORKFLOW_PAGE_SIZE)).await;
+            let result = list_workflows(Some(search), Some(after), Some(MAX_PAGE_SIZE)).await;
             // The list may be gone (a new search); then its signals are too, and this is dropped.
             match result {
                 Ok(page) => {

@@ -19,13 +19,14 @@ use tokio::sync::Semaphore;
 
 use super::template::render;
 use super::NodeScope;
+use crate::config::Secret;
 use crate::engine::events::RunEvents;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct LlmSettings {
     /// e.g. `https://api.openai.com/v1` or `http://127.0.0.1:11434/v1`.
     pub base_url: String,
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Used when a node's `model` is empty.
     pub default_model: String,
     pub timeout: Duration,
@@ -33,20 +34,6 @@ pub struct LlmSettings {
     pub max_concurrency: usize,
     pub cache_ttl: Duration,
     pub cache_capacity: u64,
-}
-
-impl std::fmt::Debug for LlmSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmSettings")
-            .field("base_url", &self.base_url)
-            .field("api_key", &crate::redact::presence(&self.api_key))
-            .field("default_model", &self.default_model)
-            .field("timeout", &self.timeout)
-            .field("max_concurrency", &self.max_concurrency)
-            .field("cache_ttl", &self.cache_ttl)
-            .field("cache_capacity", &self.cache_capacity)
-            .finish()
-    }
 }
 
 impl Default for LlmSettings {
@@ -221,7 +208,7 @@ impl LlmClient {
         let url = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
         let mut request = self.http.post(&url).timeout(settings.timeout).json(&body);
         if let Some(api_key) = &settings.api_key {
-            request = request.bearer_auth(api_key);
+            request = request.bearer_auth(api_key.expose());
         }
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {

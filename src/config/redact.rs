@@ -1,13 +1,39 @@
-//! Secrets never print: the `Debug` of every settings struct that holds one
-//! (the database URL's password, the LLM API key, the sealing key) shows
-//! whether it is set, never its value, so no log line or panic message can
-//! carry it.
+//! Secrets never print: a setting that holds one is a [`Secret`], whose
+//! `Debug` shows that it is set, never its value, so no log line or panic
+//! message can carry it; the database URL's `Debug` hides its password.
 
-/// What a `Debug` shows for an optional secret.
-pub fn presence(secret: &Option<String>) -> &'static str {
-    match secret {
-        Some(_) => "<set>",
-        None => "<none>",
+/// A secret setting (an API key, the sealing key). Read it with
+/// [`Secret::expose`], where it is used, never to print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<set>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(text))
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Self {
+        Self::new(text)
     }
 }
 
@@ -46,7 +72,7 @@ mod tests {
         let canary = "canary-7f3a9c";
         let database = crate::config::DatabaseSettings::with_url(format!("postgres://weft:{canary}@db/weft"));
         let llm = crate::engine::nodes::llm::LlmSettings { api_key: Some(canary.into()), ..Default::default() };
-        let key = crate::settings::SecretKeySource { key_hex: Some(canary.into()), file: "k".into() };
+        let key = crate::config::SecretKeySource { key_hex: Some(canary.into()), file: "k".into() };
         let args = <crate::config::EngineArgs as clap::FromArgMatches>::from_arg_matches(
             &<crate::config::EngineArgs as clap::Args>::augment_args(clap::Command::new("t")).get_matches_from([
                 "t",

@@ -30,9 +30,7 @@ pub fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+use crate::model::now_ms;
 
 /// The session token a request carries in its cookie, if any.
 pub fn session_token(headers: &HeaderMap) -> Option<&str> {

@@ -7,7 +7,7 @@ use argon2::Argon2;
 
 use crate::error::{AppError, AppResult};
 
-pub use super::MIN_PASSWORD_CHARS;
+pub use crate::model::MIN_PASSWORD_CHARS;
 
 pub fn check_password_rules(password: &str) -> AppResult<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {

@@ -1,5 +1,11 @@
-//! Weft's typed settings: defaults, overridden by environment variables or
-//! command-line flags (clap reads both). Secrets are never printed.
+//! What a process is started with: typed settings with defaults, overridden
+//! by environment variables or command-line flags (clap reads both). Secrets
+//! are never printed. This module imports nothing from the rest of the crate;
+//! each part turns its own settings into what it runs with.
+
+mod redact;
+
+pub use redact::{url_without_password, Secret};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,7 +31,7 @@ pub struct DatabaseSettings {
 impl std::fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseSettings")
-            .field("url", &crate::redact::url_without_password(&self.url))
+            .field("url", &url_without_password(&self.url))
             .field("pool", &self.pool)
             .finish()
     }
@@ -122,7 +128,7 @@ pub struct SiteSettings {
     #[command(flatten)]
     pub triggers: TriggerSettings,
     #[command(flatten)]
-    pub retention: crate::retention::RetentionSettings,
+    pub retention: RetentionSettings,
 }
 
 /// Webhook and cron behaviour.
@@ -223,19 +229,8 @@ fn parse_lease(text: &str) -> Result<Duration, String> {
     Ok(lease)
 }
 
-impl QueueArgs {
-    pub fn settings(&self) -> crate::engine::QueueSettings {
-        crate::engine::QueueSettings {
-            runs_executions: self.role != Role::Web,
-            max_running_executions: self.max_running_executions.max(1),
-            lease: self.lease,
-            shutdown_grace: self.shutdown_grace,
-        }
-    }
-}
-
 /// How runs are executed: concurrency limits and the node kinds' settings.
-#[derive(Clone, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// Nodes of one execution running at once.
     #[arg(long = "max-parallel-nodes", env = "WEFT_MAX_PARALLEL_NODES", default_value_t = 16)]
@@ -247,7 +242,7 @@ pub struct EngineArgs {
     #[arg(long = "llm-base-url", env = "WEFT_LLM_BASE_URL", default_value = "https://api.openai.com/v1")]
     pub llm_base_url: String,
     #[arg(long = "llm-api-key", env = "WEFT_LLM_API_KEY", hide_env_values = true)]
-    pub llm_api_key: Option<String>,
+    pub llm_api_key: Option<Secret>,
     #[arg(long = "llm-model", env = "WEFT_LLM_MODEL", default_value = "gpt-4o-mini")]
     pub llm_model: String,
     #[arg(long = "llm-timeout-ms", env = "WEFT_LLM_TIMEOUT_MS", default_value = "120000", value_parser = parse_ms)]
@@ -273,68 +268,56 @@ pub struct EngineArgs {
     /// The key (64 hex digits) that seals secrets stored in the database, such
     /// as the LLM API key. Every process sharing a database needs the same one.
     #[arg(long = "secret-key", env = "WEFT_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     /// Without `--secret-key`: a file holding it, created on first start.
     #[arg(long = "secret-key-file", env = "WEFT_SECRET_KEY_FILE", default_value = "data/secret.key")]
     pub secret_key_file: std::path::PathBuf,
 }
 
-impl std::fmt::Debug for EngineArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::redact::presence;
-        f.debug_struct("EngineArgs")
-            .field("max_parallel_nodes", &self.max_parallel_nodes)
-            .field("max_running_nodes", &self.max_running_nodes)
-            .field("llm_base_url", &self.llm_base_url)
-            .field("llm_api_key", &presence(&self.llm_api_key))
-            .field("llm_model", &self.llm_model)
-            .field("llm_timeout", &self.llm_timeout)
-            .field("llm_max_concurrency", &self.llm_max_concurrency)
-            .field("llm_cache_ttl", &self.llm_cache_ttl)
-            .field("llm_cache_capacity", &self.llm_cache_capacity)
-            .field("http_allow_loopback", &self.http_allow_loopback)
-            .field("http_allow_private", &self.http_allow_private)
-            .field("http_max_body_bytes", &self.http_max_body_bytes)
-            .field("code_memory_limit_mb", &self.code_memory_limit_mb)
-            .field("code_time_limit", &self.code_time_limit)
-            .field("secret_key", &presence(&self.secret_key))
-            .field("secret_key_file", &self.secret_key_file)
-            .finish()
+impl EngineArgs {
+    /// Where the sealing key comes from.
+    pub fn secret_key_source(&self) -> SecretKeySource {
+        SecretKeySource { key_hex: self.secret_key.clone(), file: self.secret_key_file.clone() }
     }
 }
 
-impl EngineArgs {
-    pub fn settings(&self) -> crate::engine::EngineSettings {
-        use crate::engine::nodes::{code::CodeSettings, http::HttpNodeSettings, llm::LlmSettings};
-        let defaults = crate::engine::EngineSettings::default();
-        crate::engine::EngineSettings {
-            max_parallel_nodes: self.max_parallel_nodes.max(1),
-            max_running_nodes: self.max_running_nodes.max(1),
-            http: HttpNodeSettings {
-                allow_loopback: self.http_allow_loopback,
-                allow_private: self.http_allow_private,
-                max_body_bytes: self.http_max_body_bytes,
-                ..defaults.http
-            },
-            llm: LlmSettings {
-                base_url: self.llm_base_url.clone(),
-                api_key: self.llm_api_key.clone(),
-                default_model: self.llm_model.clone(),
-                timeout: self.llm_timeout,
-                max_concurrency: self.llm_max_concurrency.max(1),
-                cache_ttl: self.llm_cache_ttl,
-                cache_capacity: self.llm_cache_capacity,
-            },
-            code: CodeSettings {
-                memory_limit_bytes: self.code_memory_limit_mb.max(1) * 1024 * 1024,
-                time_limit: self.code_time_limit,
-                ..defaults.code
-            },
-            secret_key: crate::settings::SecretKeySource {
-                key_hex: self.secret_key.clone(),
-                file: self.secret_key_file.clone(),
-            },
-            ..defaults
-        }
+/// Where the sealing key comes from: `key_hex` if given, else `file` (created
+/// with a new random key on first start, readable by its owner only).
+#[derive(Debug, Clone)]
+pub struct SecretKeySource {
+    pub key_hex: Option<Secret>,
+    pub file: PathBuf,
+}
+
+impl Default for SecretKeySource {
+    fn default() -> Self {
+        Self { key_hex: None, file: PathBuf::from("data/secret.key") }
+    }
+}
+
+/// Retention of finished executions.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionSettings {
+    /// Delete finished executions older than this many days (0: keep forever).
+    #[arg(long = "retention-max-age-days", env = "WEFT_RETENTION_MAX_AGE_DAYS", default_value_t = 30)]
+    pub max_age_days: u32,
+    /// Keep at most this many finished executions per workflow (0: no limit).
+    #[arg(long = "retention-max-per-workflow", env = "WEFT_RETENTION_MAX_PER_WORKFLOW", default_value_t = 1000)]
+    pub max_per_workflow: u32,
+    /// How often retention runs, in seconds (0: never).
+    #[arg(long = "retention-interval-secs", env = "WEFT_RETENTION_INTERVAL_SECS", default_value_t = 300)]
+    pub interval_secs: u64,
+    /// Executions deleted per transaction (small: on SQLite, each batch holds the writer).
+    #[arg(long = "retention-batch", env = "WEFT_RETENTION_BATCH", default_value_t = 100)]
+    pub batch: u32,
+    /// The most of the time retention may spend deleting (1–100 %).
+    #[arg(long = "retention-duty-percent", env = "WEFT_RETENTION_DUTY_PERCENT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub duty_percent: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self { max_age_days: 30, max_per_workflow: 1000, interval_secs: 300, batch: 100, duty_percent: 10 }
     }
 }

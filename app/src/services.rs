@@ -1,0 +1,8 @@
+//! What the server does for the pages, the REST API and the CLI, below the
+//! pages and above the store: sessions, API keys, passwords, and the one write
+//! path for workflows. Server-side only.
+
+pub mod api_keys;
+pub mod passwords;
+pub mod sessions;
+pub mod workflows;

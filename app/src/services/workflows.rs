@@ -1,0 +1,77 @@
+//! The one write path for workflows, used by the pages, the REST API and the
+//! CLI: validate, write, then announce the change (so webhook caches and the
+//! cron scheduler of every process follow). Nothing else writes workflows.
+
+use std::sync::Arc;
+
+use crate::error::{AppError, AppResult};
+use crate::model::{validate, Scope, UserId, WorkflowDefinition, WorkflowId, WorkflowSummary, WorkflowVersion};
+use crate::ports::Store;
+
+/// Told of every workflow created, saved or deleted.
+pub type WorkflowChanged = Arc<dyn Fn(WorkflowId) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Workflows {
+    store: Arc<dyn Store>,
+    changed: WorkflowChanged,
+}
+
+impl Workflows {
+    pub fn new(store: Arc<dyn Store>, changed: WorkflowChanged) -> Self {
+        Self { store, changed }
+    }
+
+    /// A new workflow (version 1) owned by `owner`.
+    pub async fn create(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary> {
+        validate(definition).map_err(AppError::Invalid)?;
+        let created = self.store.create_workflow(owner, definition).await?;
+        (self.changed)(created.id);
+        Ok(created)
+    }
+
+    /// A new version of a workflow in `scope`.
+    pub async fn save(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        definition: &WorkflowDefinition,
+    ) -> AppResult<WorkflowVersion> {
+        validate(definition).map_err(AppError::Invalid)?;
+        let saved = self.store.save_workflow_version(scope, id, definition).await?;
+        (self.changed)(id);
+        Ok(saved)
+    }
+
+    /// Deletes a workflow with its versions and executions.
+    pub async fn delete(&self, scope: Scope, id: WorkflowId) -> AppResult<()> {
+        self.store.delete_workflow(scope, id).await?;
+        (self.changed)(id);
+        Ok(())
+    }
+
+    /// Makes an earlier version current again, as a new version (versions never change).
+    pub async fn restore(&self, scope: Scope, id: WorkflowId, version: i32) -> AppResult<WorkflowVersion> {
+        let old = self.store.workflow_version(scope, id, version).await?;
+        self.save(scope, id, &old.definition).await
+    }
+
+    /// Copies the current version into a new workflow named "… (copy)". Its
+    /// triggers are left out: two workflows cannot answer the same webhook
+    /// path, and a copy should not start firing on a schedule.
+    pub async fn duplicate(&self, owner: UserId, id: WorkflowId) -> AppResult<WorkflowSummary> {
+        let mut definition = self.store.workflow(Scope::Owner(owner), id).await?.definition;
+        definition.name = format!("{} (copy)", definition.name);
+        definition.triggers.clear();
+        self.create(owner, &definition).await
+    }
+
+    /// Copies a marketplace template into `owner`'s workflows. Triggers are
+    /// left out: a webhook path belongs to one workflow, and a schedule should
+    /// not start firing just because a template was installed.
+    pub async fn install_template(&self, owner: UserId, slug: &str) -> AppResult<WorkflowSummary> {
+        let mut definition = self.store.template(slug).await?.definition;
+        definition.triggers.clear();
+        self.create(owner, &definition).await
+    }
+}

@@ -19,6 +19,7 @@ use crate::store::now_ms;
 use crate::store::rows::{page_of, ExecutionRow, NodeRunRow};
 
 impl Backend {
+    /// Upserts node states, `NODE_RUN_BATCH` rows per INSERT, in the caller's transaction.
     async fn write_node_runs(tx: &mut sqlx::Transaction<'_, Db>, runs: &[NodeRun]) -> Result<(), sqlx::Error> {
         for chunk in runs.chunks(NODE_RUN_BATCH) {
             let mut query = QueryBuilder::<Db>::new(format!("INSERT INTO node_runs ({NODE_RUN_COLUMNS}) "));

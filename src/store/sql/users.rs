@@ -13,6 +13,7 @@ use crate::store::now_ms;
 use crate::store::rows::UserRow;
 
 impl Backend {
+    /// Inserts a user through `executor`: the writer, or a set-up's transaction.
     async fn insert_user<'e>(
         executor: impl sqlx::Executor<'e, Database = Db>,
         email: &str,

@@ -1,16 +1,16 @@
 //! The store: Weft's persistence, behind the app's `Store` port.
 //!
-//! Both backends run the same SQL (written once in `sql.rs`, since SQLite and
+//! Both backends run the same SQL (written once in `sql/`, since SQLite and
 //! PostgreSQL agree on `$n` parameters, `RETURNING`, `ON CONFLICT` and row-value
 //! comparisons); each backend module adds its connection set-up, its migrations,
-//! and the few statements where the two differ (name search).
+//! and the few pieces where the two differ (its `Dialect`: locks, name search,
+//! compaction, the list pages' reader).
 
+mod dialect;
 mod error;
 mod lists;
-mod rows;
-#[macro_use]
-mod sql;
 pub mod postgres;
+mod rows;
 pub mod seed;
 pub mod sqlite;
 

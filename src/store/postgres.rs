@@ -5,6 +5,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Pool, Postgres};
 
 use crate::config::DatabaseSettings;
+use crate::store::dialect::Dialect;
+use crate::store::sqlite::PageReader;
 
 pub struct PostgresStore {
     pool: Pool<Postgres>,
@@ -24,6 +26,16 @@ impl PostgresStore {
         Ok(Self { writer: pool.clone(), pool })
     }
 
+    pub fn pool(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+}
+
+impl Dialect for PostgresStore {
+    type DB = Postgres;
+
+    const NAME: &'static str = "postgres";
+
     /// Several processes claim at once: each skips rows another is claiming
     /// instead of waiting for them.
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
@@ -31,24 +43,33 @@ impl PostgresStore {
     /// a claim (`FOR UPDATE`) but not the holder's own lease renewal.
     const HOLD_LOCK: &'static str = "FOR KEY SHARE";
 
-    pub fn pool(&self) -> &Pool<Postgres> {
+    fn reader(&self) -> &Pool<Postgres> {
         &self.pool
     }
 
+    fn writer(&self) -> &Pool<Postgres> {
+        &self.writer
+    }
+
     /// PostgreSQL's autovacuum reclaims space; nothing to do here.
-    async fn compact_storage(_pool: &Pool<Postgres>, _writer: &Pool<Postgres>) -> Result<(), sqlx::Error> {
+    async fn compact_storage(&self) -> Result<(), sqlx::Error> {
         Ok(())
     }
 
     /// List pages go through sqlx like every other query (SQLite reads them itself).
-    fn page_reader(&self) -> Option<&crate::store::sqlite::PageReader> {
+    fn page_reader(&self) -> Option<&PageReader> {
         None
+    }
+
+    /// Case-insensitive substring search, served by the `workflows_name_trgm` index.
+    fn name_search(search: &str) -> (&'static str, String, &'static str) {
+        (" AND lower(w.name) LIKE ", crate::store::like_pattern(search), " ESCAPE '\\'")
     }
 }
 
-/// Case-insensitive substring search, served by the `workflows_name_trgm` index.
-fn name_search(search: &str) -> (&'static str, String, &'static str) {
-    (" AND lower(w.name) LIKE ", crate::store::like_pattern(search), " ESCAPE '\\'")
-}
-
-impl_store!(PostgresStore, sqlx::Postgres, "postgres");
+/// The shared SQL (`store/sql/`), compiled for PostgreSQL: each backend compiles
+/// the same files against its own store and sqlx database (see `sql/mod.rs`).
+type Backend = PostgresStore;
+#[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sql;

@@ -10,6 +10,7 @@ use sqlx::{ConnectOptions, Pool, Sqlite};
 use tokio::sync::mpsc;
 
 use crate::config::DatabaseSettings;
+use crate::store::dialect::Dialect;
 
 mod pages;
 mod readers;
@@ -127,21 +128,35 @@ impl SqliteStore {
         }
     }
 
+    pub fn pool(&self) -> &Pool<Sqlite> {
+        &self.pool
+    }
+}
+
+impl Dialect for SqliteStore {
+    type DB = Sqlite;
+
+    const NAME: &'static str = "sqlite";
+
     /// SQLite has one writer: a claim is a single UPDATE, serialised with every
     /// other write, so no row locks are needed.
     const CLAIM_LOCK: &'static str = "";
     /// Node states need no lock on their execution either (see `CLAIM_LOCK`).
     const HOLD_LOCK: &'static str = "";
 
-    pub fn pool(&self) -> &Pool<Sqlite> {
+    fn reader(&self) -> &Pool<Sqlite> {
         &self.pool
+    }
+
+    fn writer(&self) -> &Pool<Sqlite> {
+        &self.writer
     }
 
     /// Frees up to 4,096 unused pages, so the file stays bounded as retention
     /// deletes rows. The vacuum writes, so it goes through the writer (and the
     /// WAL is checkpointed after it like after any write).
-    async fn compact_storage(_pool: &Pool<Sqlite>, writer: &Pool<Sqlite>) -> Result<(), sqlx::Error> {
-        sqlx::query("PRAGMA incremental_vacuum(4096)").execute(writer).await?;
+    async fn compact_storage(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("PRAGMA incremental_vacuum(4096)").execute(&self.writer).await?;
         Ok(())
     }
 
@@ -149,25 +164,29 @@ impl SqliteStore {
     fn page_reader(&self) -> Option<&PageReader> {
         Some(&self.pages)
     }
-}
 
-/// Substring search on names through the FTS5 trigram index. Trigrams need
-/// three characters; shorter searches scan the caller's workflows instead.
-/// The clause before its one parameter, the parameter, and the clause after it.
-fn name_search(search: &str) -> (&'static str, String, &'static str) {
-    if search.chars().count() >= 3 {
-        let phrase = format!("\"{}\"", search.replace('"', "\"\""));
-        (" AND w.id IN (SELECT rowid FROM workflow_names WHERE workflow_names MATCH ", phrase, ")")
-    } else {
-        // SQLite's LIKE already ignores ASCII case, and its lower() folds nothing
-        // more: no lower() here, so the scan compares the name straight from
-        // the list index (migration 0007), which SQLite reads before it seeks the
-        // row (a deferred seek): 3.5× less CPU per request at 100,000 workflows.
-        (" AND w.name LIKE ", crate::store::like_pattern(search), " ESCAPE '\\'")
+    /// Substring search on names through the FTS5 trigram index. Trigrams need
+    /// three characters; shorter searches scan the caller's workflows instead.
+    fn name_search(search: &str) -> (&'static str, String, &'static str) {
+        if search.chars().count() >= 3 {
+            let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+            (" AND w.id IN (SELECT rowid FROM workflow_names WHERE workflow_names MATCH ", phrase, ")")
+        } else {
+            // SQLite's LIKE already ignores ASCII case, and its lower() folds nothing
+            // more: no lower() here, so the scan compares the name straight from
+            // the list index (migration 0007), which SQLite reads before it seeks the
+            // row (a deferred seek): 3.5× less CPU per request at 100,000 workflows.
+            (" AND w.name LIKE ", crate::store::like_pattern(search), " ESCAPE '\\'")
+        }
     }
 }
 
-impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");
+/// The shared SQL (`store/sql/`), compiled for SQLite: each backend compiles
+/// the same files against its own store and sqlx database (see `sql/mod.rs`).
+type Backend = SqliteStore;
+#[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sql;
 
 #[cfg(test)]
 mod tests {

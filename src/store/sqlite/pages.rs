@@ -16,9 +16,9 @@ use rusqlite::Row;
 use sqlx::types::Json;
 
 use super::readers::{Readers, Sql};
+use crate::store::dialect::{Dialect, MAX_PAGE};
 use crate::store::lists;
 use crate::store::rows::{page_of, ExecutionRow, WorkflowRow};
-use crate::store::sql::MAX_PAGE;
 
 /// Reads list pages from a pool of read-only connections.
 pub(crate) struct PageReader {
@@ -40,7 +40,7 @@ impl PageReader {
     ) -> AppResult<Page<WorkflowSummary>> {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut query = Sql::default();
-        lists::workflows_page(&mut query, scope, search, super::name_search, after, limit)?;
+        lists::workflows_page(&mut query, scope, search, super::SqliteStore::name_search, after, limit)?;
         self.page(query, limit, workflow_row, |w: &WorkflowSummary| Cursor { at: w.updated_at, id: w.id }).await
     }
 

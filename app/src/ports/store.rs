@@ -1,0 +1,286 @@
+//! The store port, one trait per feature; [`Store`] is their sum. Code holding
+//! an `Arc<dyn Store>` (or `&dyn Store`) calls any feature's methods with only
+//! `Store` imported; code calling them on a concrete store imports the
+//! features too: `use app::ports::store::*`.
+//!
+//! Implemented once per backend; one test suite (tests/store/) holds every
+//! implementation to the same behaviour. Invariants every implementation keeps:
+//! - A scoped read or write of an object outside the scope answers `NotFound`.
+//! - Lists are sorted newest first and paged by key (a `Cursor`), never by offset.
+//! - Multi-row writes happen in one transaction: they land whole or not at all.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{ExecutionOutcome, Finish, HeldExecution, Lease, NewExecution};
+use crate::error::{AppError, AppResult};
+use crate::model::*;
+
+/// The store's domain operations: every feature below, on one database.
+pub trait Store:
+    HealthStore
+    + UserStore
+    + SessionStore
+    + ApiKeyStore
+    + WorkflowStore
+    + ExecutionStore
+    + QueueStore
+    + TriggerStore
+    + RetentionStore
+    + SettingStore
+    + TemplateStore
+{
+}
+
+impl<T> Store for T where
+    T: HealthStore
+        + UserStore
+        + SessionStore
+        + ApiKeyStore
+        + WorkflowStore
+        + ExecutionStore
+        + QueueStore
+        + TriggerStore
+        + RetentionStore
+        + SettingStore
+        + TemplateStore
+{
+}
+
+/// Which database this is and whether it answers.
+#[async_trait]
+pub trait HealthStore: Send + Sync + 'static {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and health checks.
+    fn backend(&self) -> &'static str;
+
+    /// Connections in the pool: (open, idle).
+    fn pool_stats(&self) -> (u32, usize);
+
+    /// Answers when the database does (used by readiness checks).
+    async fn ping(&self) -> AppResult<()>;
+}
+
+/// Users.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    async fn create_user(&self, email: &str, password_hash: Option<&str>, is_admin: bool) -> AppResult<User>;
+    /// The first start's admin, created once: of set-ups racing each other one
+    /// creates its admin, the others get a conflict.
+    async fn create_first_admin(&self, email: &str, password_hash: &str) -> AppResult<User>;
+    async fn user_by_email(&self, email: &str) -> AppResult<Option<User>>;
+    async fn count_users(&self) -> AppResult<i64>;
+    async fn user(&self, id: UserId) -> AppResult<User>;
+    /// A user who can sign in, with their password hash (users without a
+    /// password, like the built-in local user, are not found).
+    async fn credentials(&self, email: &str) -> AppResult<Option<(User, String)>>;
+    /// Whether any admin can sign in (none: the first start's set-up is due).
+    async fn has_admin(&self) -> AppResult<bool>;
+    /// Every user who can sign in, by email.
+    async fn list_users(&self) -> AppResult<Vec<User>>;
+    /// Gives everything `from` owns (workflows and executions) to `to`: what was
+    /// made before accounts existed belongs to the first admin.
+    async fn transfer_ownership(&self, from: UserId, to: UserId) -> AppResult<()>;
+}
+
+/// Browser sessions, by the SHA-256 of their token, and sign-in attempts.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    async fn create_session(&self, token_hash: &str, user: UserId, expires_at: i64) -> AppResult<()>;
+    /// The user of a session that has not expired at `now`.
+    async fn session_user(&self, token_hash: &str, now: i64) -> AppResult<Option<User>>;
+    async fn delete_session(&self, token_hash: &str) -> AppResult<()>;
+    /// Deletes sessions that expired before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: i64) -> AppResult<u64>;
+
+    // Sign-in attempts, counted in the database so that every process sharing
+    // it enforces one limit.
+    /// Records an attempt by `subject` at `at`; returns the subject's attempts
+    /// since `since`, this one included.
+    async fn record_sign_in_attempt(&self, subject: &str, at: i64, since: i64) -> AppResult<i64>;
+    /// Forgets attempts made before `before`; returns how many.
+    async fn delete_sign_in_attempts_before(&self, before: i64) -> AppResult<u64>;
+}
+
+/// API keys.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync + 'static {
+    async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey>;
+    /// The key with this prefix, its secret's hash and its user; revoked keys are not found.
+    async fn api_key_by_prefix(&self, prefix: &str) -> AppResult<Option<(ApiKey, String, User)>>;
+    async fn list_api_keys(&self, user: UserId) -> AppResult<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, user: UserId, id: i64) -> AppResult<()>;
+}
+
+/// Workflows and their versions.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync + 'static {
+    /// Creates a workflow and its version 1 in one transaction. The definition
+    /// must already be validated.
+    async fn create_workflow(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary>;
+    /// Saves a new immutable version and makes it current.
+    async fn save_workflow_version(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        definition: &WorkflowDefinition,
+    ) -> AppResult<WorkflowVersion>;
+    async fn workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<Workflow>;
+    async fn workflow_version(&self, scope: Scope, id: WorkflowId, version: i32) -> AppResult<WorkflowVersion>;
+    /// Several workflows by id with their current definitions, in two queries
+    /// however many; in the order asked, leaving out those not in scope.
+    async fn workflows(&self, scope: Scope, ids: &[WorkflowId]) -> AppResult<Vec<Workflow>>;
+    /// Versions of a workflow, newest first.
+    async fn workflow_versions(&self, scope: Scope, id: WorkflowId) -> AppResult<Vec<WorkflowVersion>>;
+    /// Workflows by last update, newest first; `search` matches names containing
+    /// it, ignoring case. Each row carries its latest execution, from the same query.
+    async fn list_workflows(
+        &self,
+        scope: Scope,
+        search: Option<&str>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> AppResult<Page<WorkflowSummary>>;
+    /// Deletes a workflow with its versions and executions.
+    async fn delete_workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<()>;
+    /// The names of several workflows at once (one query, not one per row).
+    async fn workflow_names(&self, scope: Scope, ids: &[WorkflowId]) -> AppResult<Vec<(WorkflowId, String)>>;
+}
+
+/// Executions and node runs.
+#[async_trait]
+pub trait ExecutionStore: Send + Sync + 'static {
+    async fn create_execution(&self, new: &NewExecution) -> AppResult<Execution> {
+        let mut created = self.create_executions(std::slice::from_ref(new)).await?;
+        created.pop().ok_or(AppError::Internal)
+    }
+    /// Creates several executions with one INSERT (the engine groups the runs
+    /// that start together); returns them in the order asked. One bad row (an
+    /// unknown workflow version) fails them all.
+    async fn create_executions(&self, new: &[NewExecution]) -> AppResult<Vec<Execution>>;
+    /// Upserts node states of one execution, many at once, in one transaction
+    /// (the engine batches its state changes and flushes them here). Fenced like
+    /// `finish_execution`: only the lease's holder writes; for anyone else this
+    /// writes nothing and answers `false` (another process took the execution
+    /// over, and its states are now that process's to write).
+    async fn record_node_runs(&self, execution: ExecutionId, lease_owner: &str, runs: &[NodeRun]) -> AppResult<bool>;
+    /// Writes the last node states and the final status in one transaction, so a
+    /// run reported as finished is never missing its nodes. Only the lease's
+    /// holder may finish it: for anyone else (the lease expired and another
+    /// process took the execution over) this is a `Conflict` and writes nothing.
+    async fn finish_execution(
+        &self,
+        id: ExecutionId,
+        lease_owner: &str,
+        last_runs: &[NodeRun],
+        outcome: &ExecutionOutcome,
+    ) -> AppResult<()> {
+        let finish = Finish {
+            id,
+            lease_owner: lease_owner.to_string(),
+            last_runs: last_runs.to_vec(),
+            outcome: outcome.clone(),
+        };
+        match self.finish_executions(std::slice::from_ref(&finish)).await?.as_slice() {
+            [true] => Ok(()),
+            _ => Err(AppError::Conflict(format!("execution {id} is no longer held by this process"))),
+        }
+    }
+    /// [`ExecutionStore::finish_execution`] for many executions in one
+    /// transaction (the engine's group commit); says for each whether it was
+    /// written (`false`: its lease is held by someone else, and nothing of it
+    /// was written).
+    async fn finish_executions(&self, finishes: &[Finish]) -> AppResult<Vec<bool>>;
+    async fn execution(&self, scope: Scope, id: ExecutionId) -> AppResult<Execution>;
+    async fn node_runs(&self, scope: Scope, id: ExecutionId) -> AppResult<Vec<NodeRun>>;
+    async fn list_executions(
+        &self,
+        scope: Scope,
+        filter: &ExecutionFilter,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> AppResult<Page<Execution>>;
+    /// How many executions match, counting no further than `cap` (the history
+    /// shows "more than …" rather than counting a huge history on every load).
+    async fn count_executions_up_to(&self, scope: Scope, filter: &ExecutionFilter, cap: u32) -> AppResult<i64>;
+    /// Matching executions per hour (UTC) and status, oldest hour first.
+    async fn executions_per_hour(&self, scope: Scope, filter: &ExecutionFilter) -> AppResult<Vec<HourCount>>;
+}
+
+/// The queue (see migrations/*/0005_queue_and_leases.sql).
+#[async_trait]
+pub trait QueueStore: Send + Sync + 'static {
+    /// Claims up to `limit` claimable executions (queued, or running under a
+    /// lease that expired at or before `now`), oldest first, for `lease`. Each
+    /// is claimed by one process only; claimed executions are running.
+    async fn claim_executions(&self, lease: &Lease, now: i64, limit: u32) -> AppResult<Vec<Execution>>;
+    /// The recorded node states of several executions (resuming what was claimed).
+    async fn node_runs_of(&self, ids: &[ExecutionId]) -> AppResult<Vec<NodeRun>>;
+    /// Extends every lease `lease.owner` holds to `lease.expires_at`; returns the
+    /// executions still held (one missing from it was taken over elsewhere).
+    async fn renew_leases(&self, lease: &Lease) -> AppResult<Vec<HeldExecution>>;
+    /// Ends every lease now (a single process starting on SQLite: whoever held
+    /// them is gone); returns how many running executions became claimable.
+    async fn expire_leases(&self) -> AppResult<u64>;
+    /// Hands executions back to the queue (a process shutting down): claimable at once.
+    async fn release_executions(&self, owner: &str, ids: &[ExecutionId]) -> AppResult<()>;
+    /// When the earliest lease not held by `owner` expires (`Some(0)`: something
+    /// is claimable now; `None`: nothing is queued or running elsewhere).
+    async fn next_claimable_at(&self, owner: &str) -> AppResult<Option<i64>>;
+    /// Asks for an execution to be cancelled. A queued one is cancelled here and
+    /// then (`Cancelled`); a running one is flagged for its process (`Running`).
+    /// A finished one is a `Conflict`.
+    async fn request_cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus>;
+}
+
+/// Triggers (kept in step with each saved version's `triggers`).
+#[async_trait]
+pub trait TriggerStore: Send + Sync + 'static {
+    async fn webhook(&self, path: &str) -> AppResult<Option<WebhookTarget>>;
+    /// Schedules whose next firing time is unknown or at or before `now`.
+    async fn schedules_to_plan(&self, now: i64, limit: u32) -> AppResult<Vec<Schedule>>;
+    /// Moves a schedule's next firing time from `expected` to `next`; false when
+    /// another process moved it first (so each tick fires once).
+    async fn claim_schedule(&self, id: i64, expected: Option<i64>, next: i64) -> AppResult<bool>;
+    /// The schedules of a workflow (for showing the next run times).
+    async fn workflow_schedules(&self, scope: Scope, id: WorkflowId) -> AppResult<Vec<Schedule>>;
+
+    /// The earliest planned firing time of any schedule (`None`: no schedules).
+    async fn next_schedule_time(&self) -> AppResult<Option<i64>>;
+}
+
+/// Retention. Only finished executions are ever deleted; each call deletes at
+/// most `batch` of them (with their node runs) in one short transaction.
+#[async_trait]
+pub trait RetentionStore: Send + Sync + 'static {
+    /// Deletes finished executions created before `before`; returns how many.
+    async fn delete_executions_before(&self, before: i64, batch: u32) -> AppResult<u64>;
+    /// Workflows with more than `keep` executions (one pass over the workflow index).
+    async fn workflows_with_more_executions_than(&self, keep: u32) -> AppResult<Vec<WorkflowId>>;
+    /// Deletes finished executions of one workflow beyond its newest `keep`
+    /// (found and deleted through the workflow's index, never a full scan).
+    async fn delete_executions_beyond(&self, workflow: WorkflowId, keep: u32, batch: u32) -> AppResult<u64>;
+    /// Gives freed space back (SQLite: WAL checkpoint and incremental vacuum).
+    async fn compact(&self) -> AppResult<()>;
+}
+
+/// Settings (JSON values by key).
+#[async_trait]
+pub trait SettingStore: Send + Sync + 'static {
+    async fn setting(&self, key: &str) -> AppResult<Option<Value>>;
+    async fn put_setting(&self, key: &str, value: &Value) -> AppResult<()>;
+}
+
+/// Marketplace templates.
+#[async_trait]
+pub trait TemplateStore: Send + Sync + 'static {
+    /// Inserts or replaces the template with this slug.
+    async fn upsert_template(
+        &self,
+        slug: &str,
+        description: &str,
+        definition: &WorkflowDefinition,
+        author: Option<UserId>,
+    ) -> AppResult<MarketplaceTemplate>;
+    async fn list_templates(&self, search: Option<&str>) -> AppResult<Vec<MarketplaceTemplate>>;
+    async fn template(&self, slug: &str) -> AppResult<MarketplaceTemplate>;
+}

@@ -1,0 +1,77 @@
+//! API keys: stored by prefix, with a hash of their secret.
+
+use app::error::{AppError, AppResult};
+use app::model::*;
+use app::ports::store::ApiKeyStore;
+use async_trait::async_trait;
+
+use super::Backend;
+use crate::store::dialect::Dialect;
+use crate::store::error::db_error;
+use crate::store::now_ms;
+use crate::store::rows::ApiKeyRow;
+
+#[async_trait]
+impl ApiKeyStore for Backend {
+    async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey> {
+        let row: ApiKeyRow = sqlx::query_as(
+            "INSERT INTO api_keys (user_id, name, prefix, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id, user_id, name, prefix, created_at, revoked_at",
+        )
+        .bind(user)
+        .bind(name)
+        .bind(prefix)
+        .bind(secret_hash)
+        .bind(now_ms())
+        .fetch_one(self.writer())
+        .await
+        .map_err(db_error)?;
+        Ok(row.into())
+    }
+
+    async fn api_key_by_prefix(&self, prefix: &str) -> AppResult<Option<(ApiKey, String, User)>> {
+        let row: Option<(i64, i64, String, String, i64, String, String, bool, i64)> = sqlx::query_as(
+            "SELECT k.id, k.user_id, k.name, k.prefix, k.created_at, k.secret_hash, u.email, u.is_admin, u.created_at
+             FROM api_keys k JOIN users u ON u.id = k.user_id
+             WHERE k.prefix = $1 AND k.revoked_at IS NULL",
+        )
+        .bind(prefix)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_error)?;
+        Ok(row.map(|(id, user_id, name, prefix, created_at, hash, email, is_admin, user_created_at)| {
+            (
+                ApiKey { id, user_id, name, prefix, created_at, revoked_at: None },
+                hash,
+                User { id: user_id, email, is_admin, created_at: user_created_at },
+            )
+        }))
+    }
+
+    async fn list_api_keys(&self, user: UserId) -> AppResult<Vec<ApiKey>> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(
+            "SELECT id, user_id, name, prefix, created_at, revoked_at FROM api_keys
+             WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn revoke_api_key(&self, user: UserId, id: i64) -> AppResult<()> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .bind(user)
+                .execute(self.writer())
+                .await
+                .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(AppError::NotFound("API key".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! Executions and their node runs: created, recorded and finished by the
+//! process holding their lease, and read back for the run view and the history.
+
+use std::collections::HashSet;
+
+use app::error::{AppError, AppResult};
+use app::model::*;
+use app::ports::store::ExecutionStore;
+use app::ports::{ExecutionStart, Finish, NewExecution};
+use async_trait::async_trait;
+use sqlx::types::Json;
+use sqlx::QueryBuilder;
+
+use super::{Backend, Db};
+use crate::store::dialect::{Dialect, CREATE_BATCH, FINISH_BATCH, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS};
+use crate::store::error::{db_error, not_found};
+use crate::store::lists::{self, EXECUTION_COLUMNS};
+use crate::store::now_ms;
+use crate::store::rows::{page_of, ExecutionRow, NodeRunRow};
+
+impl Backend {
+    /// Upserts node states, `NODE_RUN_BATCH` rows per INSERT, in the caller's transaction.
+    async fn write_node_runs(tx: &mut sqlx::Transaction<'_, Db>, runs: &[NodeRun]) -> Result<(), sqlx::Error> {
+        for chunk in runs.chunks(NODE_RUN_BATCH) {
+            let mut query = QueryBuilder::<Db>::new(format!("INSERT INTO node_runs ({NODE_RUN_COLUMNS}) "));
+            query.push_values(chunk, |mut row, run| {
+                row.push_bind(run.execution_id)
+                    .push_bind(run.node_id.clone())
+                    .push_bind(run.status.as_str())
+                    .push_bind(run.attempt)
+                    .push_bind(run.input.clone().map(Json))
+                    .push_bind(run.output.clone().map(Json))
+                    .push_bind(run.error.clone())
+                    .push_bind(run.started_at)
+                    .push_bind(run.finished_at);
+            });
+            query.push(
+                " ON CONFLICT (execution_id, node_id) DO UPDATE SET status = excluded.status, \
+                 attempt = excluded.attempt, input = excluded.input, output = excluded.output, \
+                 error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at",
+            );
+            query.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for Backend {
+    async fn create_executions(&self, new: &[NewExecution]) -> AppResult<Vec<Execution>> {
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let mut created = Vec::with_capacity(new.len());
+        for chunk in new.chunks(CREATE_BATCH) {
+            let mut query = QueryBuilder::<Db>::new(
+                "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at,
+                                         started_at, lease_owner, lease_expires_at) ",
+            );
+            query.push_values(chunk, |mut row, new| {
+                let (status, started_at, lease_owner, lease_expires_at) = match &new.start {
+                    ExecutionStart::Queued => (ExecutionStatus::Queued, None, None, 0),
+                    ExecutionStart::Running { lease, started_at } => {
+                        (ExecutionStatus::Running, Some(*started_at), Some(lease.owner.clone()), lease.expires_at)
+                    }
+                };
+                row.push_bind(new.workflow_id)
+                    .push_bind(new.version)
+                    .push_bind(new.owner_id)
+                    .push_bind(new.trigger.as_str())
+                    .push_bind(Json(new.input.clone()))
+                    .push_bind(status.as_str())
+                    .push_bind(started_at.unwrap_or(now))
+                    .push_bind(started_at)
+                    .push_bind(lease_owner)
+                    .push_bind(lease_expires_at);
+            });
+            query.push(format!(" RETURNING {EXECUTION_COLUMNS}"));
+            let rows: Vec<ExecutionRow> =
+                query.build_query_as().fetch_all(self.writer()).await.map_err(|e| match db_error(e) {
+                    AppError::BadRequest(_) => AppError::NotFound("workflow version".into()),
+                    other => other,
+                })?;
+            // Both backends number the rows of one INSERT in the order of its
+            // VALUES; RETURNING need not list them in that order, so sort by
+            // id, and check that each row is the one asked for.
+            let mut rows = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
+            rows.sort_by_key(|e| e.id);
+            for (asked, row) in chunk.iter().zip(&rows) {
+                if (asked.workflow_id, asked.version, asked.trigger) != (row.workflow_id, row.version, row.trigger)
+                    || RawJson::from_value(&asked.input) != row.input
+                {
+                    tracing::error!(execution = row.id, "created executions came back in an unexpected order");
+                    return Err(AppError::Internal);
+                }
+            }
+            if rows.len() != chunk.len() {
+                return Err(AppError::Internal);
+            }
+            created.extend(rows);
+        }
+        Ok(created)
+    }
+
+    async fn record_node_runs(&self, execution: ExecutionId, lease_owner: &str, runs: &[NodeRun]) -> AppResult<bool> {
+        if runs.iter().any(|run| run.execution_id != execution) {
+            return Err(AppError::BadRequest("node states of another execution".into()));
+        }
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        // The lock keeps another process from claiming the execution
+        // until these states are in: a takeover then reads them.
+        let held: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND status = 'running' {}",
+            Self::HOLD_LOCK
+        ))
+        .bind(execution)
+        .bind(lease_owner)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if held.is_none() {
+            return Ok(false);
+        }
+        Self::write_node_runs(&mut tx, runs).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn finish_executions(&self, finishes: &[Finish]) -> AppResult<Vec<bool>> {
+        if finishes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        let mut held = HashSet::new();
+        for chunk in finishes.chunks(FINISH_BATCH) {
+            // One fenced UPDATE for the whole batch: a process that lost a
+            // lease must not overwrite the states of the one that took over.
+            // (CAST rather than `::`, so that SQLite reads it too.)
+            let mut query =
+                QueryBuilder::<Db>::new("WITH ends (execution_id, owner, new_status, new_error, new_finished_at) AS (");
+            query.push_values(chunk, |mut row, finish| {
+                row.push("CAST(")
+                    .push_bind_unseparated(finish.id)
+                    .push_unseparated(" AS BIGINT)")
+                    .push("CAST(")
+                    .push_bind_unseparated(finish.lease_owner.clone())
+                    .push_unseparated(" AS TEXT)")
+                    .push("CAST(")
+                    .push_bind_unseparated(finish.outcome.status.as_str())
+                    .push_unseparated(" AS TEXT)")
+                    .push("CAST(")
+                    .push_bind_unseparated(finish.outcome.error.clone())
+                    .push_unseparated(" AS TEXT)")
+                    .push("CAST(")
+                    .push_bind_unseparated(finish.outcome.finished_at)
+                    .push_unseparated(" AS BIGINT)");
+            });
+            query.push(
+                ") UPDATE executions SET status = ends.new_status, error = ends.new_error,
+                     finished_at = ends.new_finished_at
+                 FROM ends
+                 WHERE executions.id = ends.execution_id AND executions.lease_owner = ends.owner
+                   AND executions.status = 'running'
+                 RETURNING id",
+            );
+            let written: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_error)?;
+            held.extend(written);
+        }
+        let runs: Vec<NodeRun> = finishes
+            .iter()
+            .filter(|finish| held.contains(&finish.id))
+            .flat_map(|finish| finish.last_runs.iter().cloned())
+            .collect();
+        Self::write_node_runs(&mut tx, &runs).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(finishes.iter().map(|finish| held.contains(&finish.id)).collect())
+    }
+
+    async fn execution(&self, scope: Scope, id: ExecutionId) -> AppResult<Execution> {
+        let mut query = QueryBuilder::<Db>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = "));
+        query.push_bind(id);
+        lists::scope(&mut query, "owner_id", scope);
+        let row: ExecutionRow =
+            query.build_query_as().fetch_one(self.reader()).await.map_err(not_found("execution"))?;
+        row.try_into()
+    }
+
+    async fn node_runs(&self, scope: Scope, id: ExecutionId) -> AppResult<Vec<NodeRun>> {
+        self.execution(scope, id).await?;
+        let rows: Vec<NodeRunRow> = sqlx::query_as(&format!(
+            "SELECT {NODE_RUN_COLUMNS} FROM node_runs WHERE execution_id = $1
+             ORDER BY started_at IS NULL, started_at, node_id"
+        ))
+        .bind(id)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?;
+        rows.into_iter().map(NodeRun::try_from).collect()
+    }
+
+    async fn list_executions(
+        &self,
+        scope: Scope,
+        filter: &ExecutionFilter,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> AppResult<Page<Execution>> {
+        if let Some(pages) = self.page_reader() {
+            return pages.executions(scope, filter, after, limit).await;
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut query = QueryBuilder::<Db>::new("");
+        lists::executions_page(&mut query, scope, filter, after, limit);
+        let rows: Vec<ExecutionRow> = query.build_query_as().fetch_all(self.reader()).await.map_err(db_error)?;
+        let items = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
+        Ok(page_of(items, limit, |e| Cursor { at: e.created_at, id: e.id }))
+    }
+
+    async fn count_executions_up_to(&self, scope: Scope, filter: &ExecutionFilter, cap: u32) -> AppResult<i64> {
+        // Counting stops at the cap: a million-row history costs no more than `cap` index entries.
+        let mut query = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM (SELECT 1 FROM executions WHERE 1 = 1");
+        lists::execution_filter(&mut query, scope, filter);
+        query.push(" LIMIT ").push_bind(i64::from(cap)).push(") capped");
+        query.build_query_scalar().fetch_one(self.reader()).await.map_err(db_error)
+    }
+
+    async fn executions_per_hour(&self, scope: Scope, filter: &ExecutionFilter) -> AppResult<Vec<HourCount>> {
+        let mut query = QueryBuilder::<Db>::new(
+            "SELECT (created_at / 3600000) * 3600000 AS hour, status, COUNT(*) FROM executions WHERE 1 = 1",
+        );
+        lists::execution_filter(&mut query, scope, filter);
+        query.push(" GROUP BY hour, status ORDER BY hour, status");
+        let rows: Vec<(i64, String, i64)> = query.build_query_as().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.into_iter()
+            .map(|(hour, status, count)| {
+                let status = ExecutionStatus::parse(&status).ok_or(AppError::Internal)?;
+                Ok(HourCount { hour, status, count })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,79 @@
+//! Users, sessions, sign-in attempts and the first admin.
+
+use super::*;
+
+crate::store_suite!(
+    users_are_unique_by_email,
+    sessions_find_their_user_until_they_expire_or_end,
+    sign_in_attempts_are_counted_per_subject_within_the_window,
+    only_users_with_a_password_sign_in_and_count_as_admins,
+    the_first_admin_is_created_once_even_by_racing_set_ups,
+);
+
+async fn users_are_unique_by_email(store: Arc<dyn Store>) {
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let ada = store.create_user("ada@example.com", Some("hash"), true).await.unwrap();
+    assert!(ada.is_admin);
+    let again = store.create_user("ada@example.com", None, false).await.unwrap_err();
+    assert_eq!(again, AppError::Conflict("a user with email ada@example.com already exists".into()));
+    assert_eq!(store.user_by_email("ada@example.com").await.unwrap(), Some(ada));
+    assert_eq!(store.user_by_email("nobody@example.com").await.unwrap(), None);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn sessions_find_their_user_until_they_expire_or_end(store: Arc<dyn Store>) {
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    store.create_session("hash-1", ada.id, 2_000).await.unwrap();
+    store.create_session("hash-2", ada.id, 5_000).await.unwrap();
+    assert_eq!(store.session_user("hash-1", 1_999).await.unwrap(), Some(ada.clone()));
+    assert_eq!(store.session_user("hash-1", 2_000).await.unwrap(), None, "expired at its expiry time");
+    assert_eq!(store.session_user("unknown", 0).await.unwrap(), None);
+    assert_eq!(store.delete_expired_sessions(3_000).await.unwrap(), 1);
+    assert_eq!(store.session_user("hash-2", 3_000).await.unwrap(), Some(ada));
+    store.delete_session("hash-2").await.unwrap();
+    assert_eq!(store.session_user("hash-2", 3_000).await.unwrap(), None);
+    assert!(store.create_session("hash-3", 999_999, 5_000).await.is_err(), "a session needs a real user");
+}
+
+async fn sign_in_attempts_are_counted_per_subject_within_the_window(store: Arc<dyn Store>) {
+    assert_eq!(store.record_sign_in_attempt("email:a@x.io", 1_000, 0).await.unwrap(), 1);
+    assert_eq!(store.record_sign_in_attempt("email:a@x.io", 2_000, 0).await.unwrap(), 2);
+    assert_eq!(store.record_sign_in_attempt("email:b@x.io", 2_500, 0).await.unwrap(), 1, "each subject its own");
+    // Only attempts since the window's start count.
+    assert_eq!(store.record_sign_in_attempt("email:a@x.io", 70_000, 10_000).await.unwrap(), 1);
+    assert_eq!(store.delete_sign_in_attempts_before(10_000).await.unwrap(), 3);
+    assert_eq!(store.record_sign_in_attempt("email:a@x.io", 71_000, 0).await.unwrap(), 2, "the old ones are gone");
+}
+
+async fn only_users_with_a_password_sign_in_and_count_as_admins(store: Arc<dyn Store>) {
+    let local = store.create_user(LOCAL_USER_EMAIL, None, false).await.unwrap();
+    assert!(!store.has_admin().await.unwrap());
+    assert_eq!(store.credentials(LOCAL_USER_EMAIL).await.unwrap(), None, "the local user cannot sign in");
+    let bob = store.create_user("bob@example.com", Some("bob-hash"), false).await.unwrap();
+    assert!(!store.has_admin().await.unwrap(), "bob is no admin");
+    let ada = store.create_user("ada@example.com", Some("ada-hash"), true).await.unwrap();
+    assert!(store.has_admin().await.unwrap());
+    assert_eq!(store.credentials("ada@example.com").await.unwrap(), Some((ada.clone(), "ada-hash".to_string())));
+    assert_eq!(store.list_users().await.unwrap(), vec![ada.clone(), bob]);
+
+    let made_before = store.create_workflow(local.id, &definition("Old")).await.unwrap();
+    store.transfer_ownership(local.id, ada.id).await.unwrap();
+    assert_eq!(store.workflow(Scope::Owner(ada.id), made_before.id).await.unwrap().summary.owner_id, ada.id);
+    assert!(store.workflow(Scope::Owner(local.id), made_before.id).await.is_err());
+}
+
+async fn the_first_admin_is_created_once_even_by_racing_set_ups(store: Arc<dyn Store>) {
+    let set_ups = (0..4).map(|i| {
+        let store = store.clone();
+        async move { store.create_first_admin(&format!("admin{i}@example.com"), "hash").await }
+    });
+    let results = futures::future::join_all(set_ups).await;
+    let admins: Vec<&User> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(admins.len(), 1, "exactly one set-up wins: {results:?}");
+    assert!(admins[0].is_admin);
+    let already = AppError::Conflict("Weft is already set up; sign in instead".into());
+    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| *e == already), "{results:?}");
+    assert_eq!(store.list_users().await.unwrap(), vec![admins[0].clone()]);
+    // And once it is done, it stays done.
+    assert_eq!(store.create_first_admin("late@example.com", "hash").await.unwrap_err(), already);
+}

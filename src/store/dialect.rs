@@ -22,9 +22,6 @@ pub(crate) const CREATE_BATCH: usize = 100;
 /// Executions per fenced UPDATE of a group commit: 5 parameters × 200 rows.
 pub(crate) const FINISH_BATCH: usize = 200;
 
-/// The largest page a list may ask for.
-pub(crate) const MAX_PAGE: u32 = 500;
-
 /// A backend's store, as the shared SQL uses it.
 pub(crate) trait Dialect: Send + Sync + 'static {
     type DB: sqlx::Database;

@@ -12,7 +12,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 
 use super::{Backend, Db};
-use crate::store::dialect::{Dialect, CREATE_BATCH, FINISH_BATCH, MAX_PAGE, NODE_RUN_BATCH, NODE_RUN_COLUMNS};
+use crate::store::dialect::{Dialect, CREATE_BATCH, FINISH_BATCH, NODE_RUN_BATCH, NODE_RUN_COLUMNS};
 use crate::store::error::{db_error, not_found};
 use crate::store::lists::{self, EXECUTION_COLUMNS};
 use crate::store::now_ms;
@@ -209,7 +209,7 @@ impl ExecutionStore for Backend {
         if let Some(pages) = self.page_reader() {
             return pages.executions(scope, filter, after, limit).await;
         }
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let mut query = QueryBuilder::<Db>::new("");
         lists::executions_page(&mut query, scope, filter, after, limit);
         let rows: Vec<ExecutionRow> = query.build_query_as().fetch_all(self.reader()).await.map_err(db_error)?;

@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 
 use super::{Backend, Db};
-use crate::store::dialect::{Dialect, MAX_PAGE};
+use crate::store::dialect::Dialect;
 use crate::store::error::{db_error, not_found};
 use crate::store::lists::{self, WORKFLOW_COLUMNS};
 use crate::store::now_ms;
@@ -194,7 +194,7 @@ impl WorkflowStore for Backend {
         if let Some(pages) = self.page_reader() {
             return pages.workflows(scope, search, after, limit).await;
         }
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let mut query = QueryBuilder::<Db>::new("");
         lists::workflows_page(&mut query, scope, search, Self::name_search, after, limit)?;
         let rows: Vec<WorkflowRow> = query.build_query_as().fetch_all(self.reader()).await.map_err(db_error)?;

@@ -11,12 +11,12 @@
 //! (`lists.rs`), and the store suite checks both backends give the same pages.
 
 use app::error::{AppError, AppResult};
-use app::model::{Cursor, Execution, ExecutionFilter, Page, RawJson, Scope, WorkflowSummary};
+use app::model::{Cursor, Execution, ExecutionFilter, Page, RawJson, Scope, WorkflowSummary, MAX_PAGE_SIZE};
 use rusqlite::Row;
 use sqlx::types::Json;
 
 use super::readers::{Readers, Sql};
-use crate::store::dialect::{Dialect, MAX_PAGE};
+use crate::store::dialect::Dialect;
 use crate::store::lists;
 use crate::store::rows::{page_of, ExecutionRow, WorkflowRow};
 
@@ -38,7 +38,7 @@ impl PageReader {
         after: Option<Cursor>,
         limit: u32,
     ) -> AppResult<Page<WorkflowSummary>> {
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let mut query = Sql::default();
         lists::workflows_page(&mut query, scope, search, super::SqliteStore::name_search, after, limit)?;
         self.page(query, limit, workflow_row, |w: &WorkflowSummary| Cursor { at: w.updated_at, id: w.id }).await
@@ -52,7 +52,7 @@ impl PageReader {
         after: Option<Cursor>,
         limit: u32,
     ) -> AppResult<Page<Execution>> {
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let mut query = Sql::default();
         lists::executions_page(&mut query, scope, filter, after, limit);
         self.page(query, limit, execution_row, |e: &Execution| Cursor { at: e.created_at, id: e.id }).await

@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
 use weft::config::DatabaseSettings;
 use weft::engine::scheduler::{Completion, Scheduler};
-use weft::engine::{Engine, EngineSettings};
+use weft::engine::{Engine, EngineSettings, StartRequest};
 
 fn chain(n: usize) -> WorkflowDefinition {
     let nodes: Vec<_> = (0..n)
@@ -67,7 +67,8 @@ fn bench_runs(c: &mut Criterion) {
     for (label, version) in [("chain_3_templates", &versions[0]), ("fan_out_10_templates_merge", &versions[1])] {
         group.bench_function(label, |b| {
             b.to_async(&runtime).iter(|| async {
-                let report = engine.run(version, owner.id, Trigger::Api, json!({"x": 1})).await.unwrap();
+                let report =
+                    engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({"x": 1}))).await.unwrap();
                 assert_eq!(report.status, ExecutionStatus::Succeeded);
             })
         });

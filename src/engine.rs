@@ -11,6 +11,9 @@ pub mod nodes;
 pub mod queue;
 pub mod relay;
 pub mod scheduler;
+mod start;
+
+pub use start::{RunHandle, StartRequest};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,7 +23,6 @@ use std::time::{Duration, Instant};
 use app::error::{AppError, AppResult};
 use app::model::*;
 use app::ports::{ExecutionStart, Lease, NewExecution, Store};
-use serde_json::Value;
 use tokio::sync::{broadcast, oneshot, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -134,15 +136,6 @@ pub struct Engine {
     relays: relay::Relays,
 }
 
-/// A run that has been created and is running (here, or queued for another process).
-pub struct RunHandle {
-    pub execution: Execution,
-    /// Every event of the run, from its first (subscribed before it started);
-    /// for a run in another process only its `Finished` event.
-    pub events: broadcast::Receiver<RunEvent>,
-    pub done: tokio::task::JoinHandle<AppResult<ExecutionReport>>,
-}
-
 impl Engine {
     pub fn new(store: Arc<dyn Store>, settings: EngineSettings, signals: Arc<Signals>) -> anyhow::Result<Arc<Self>> {
         let services = Arc::new(NodeServices {
@@ -197,47 +190,15 @@ impl Engine {
     }
 
     /// Creates an execution of a saved workflow version and starts running it.
-    /// The definition is validated again: a run never trusts what was stored.
-    pub async fn start(
-        self: &Arc<Self>,
-        version: &WorkflowVersion,
-        owner: UserId,
-        trigger: Trigger,
-        input: Value,
-    ) -> AppResult<RunHandle> {
-        let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
-        self.start_validated(version, workflow, owner, trigger, input).await
-    }
-
-    /// [`Engine::start`] for a caller that holds the version already validated
-    /// (webhooks cache it, so a call does not parse every template again).
     ///
     /// The execution runs here when this process runs executions and has room;
     /// otherwise it is queued, and whichever process claims it runs it.
-    pub async fn start_validated(
-        self: &Arc<Self>,
-        version: &WorkflowVersion,
-        workflow: ValidatedWorkflow,
-        owner: UserId,
-        trigger: Trigger,
-        input: Value,
-    ) -> AppResult<RunHandle> {
-        self.start_reusing(version, workflow, owner, trigger, input, Vec::new()).await
-    }
-
-    /// Starts a run that reuses results of an earlier run (re-run from a failed
-    /// node): the nodes in `reuse` are not run again, their recorded outputs
-    /// feed the rest, as when a run is resumed after a takeover.
-    pub async fn start_reusing(
-        self: &Arc<Self>,
-        version: &WorkflowVersion,
-        workflow: ValidatedWorkflow,
-        owner: UserId,
-        trigger: Trigger,
-        input: Value,
-        reuse: Vec<NodeRun>,
-    ) -> AppResult<RunHandle> {
-        let mut input = input;
+    pub async fn start(self: &Arc<Self>, request: StartRequest<'_>) -> AppResult<RunHandle> {
+        let StartRequest { version, workflow, owner, trigger, mut input, reuse } = request;
+        let workflow = match workflow {
+            Some(workflow) => workflow,
+            None => validate(&version.definition).map_err(AppError::Invalid)?,
+        };
         // A webhook's caller may send anything; see `app::model::nul`.
         app::model::nul::replace_nul(&mut input);
         if self.shutdown.is_cancelled() {
@@ -415,14 +376,8 @@ impl Engine {
     }
 
     /// Starts a run and waits for its end.
-    pub async fn run(
-        self: &Arc<Self>,
-        version: &WorkflowVersion,
-        owner: UserId,
-        trigger: Trigger,
-        input: Value,
-    ) -> AppResult<ExecutionReport> {
-        let handle = self.start(version, owner, trigger, input).await?;
+    pub async fn run(self: &Arc<Self>, request: StartRequest<'_>) -> AppResult<ExecutionReport> {
+        let handle = self.start(request).await?;
         handle.done.await.map_err(|e| {
             tracing::error!(error = %e, "a run's task failed");
             AppError::Internal

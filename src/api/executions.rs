@@ -74,7 +74,8 @@ pub async fn start(
         created_at: workflow.summary.updated_at,
         definition: workflow.definition,
     };
-    let handle = state.engine.start(&version, caller.0.id, Trigger::Api, input).await?;
+    let handle =
+        state.engine.start(crate::engine::StartRequest::new(&version, caller.0.id, Trigger::Api, input)).await?;
     if !query.wait {
         let body = json!({ "id": handle.execution.id, "status": handle.execution.status });
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());

@@ -399,7 +399,10 @@ mod tests {
         let engine =
             Engine::new(store.clone(), super::super::EngineSettings::default(), crate::signals::Signals::local())
                 .unwrap();
-        let handle = engine.start(&version, owner.id, app::model::Trigger::Api, serde_json::json!({})).await.unwrap();
+        let handle = engine
+            .start(super::super::StartRequest::new(&version, owner.id, app::model::Trigger::Api, serde_json::json!({})))
+            .await
+            .unwrap();
         assert_eq!(engine.running_executions(), 1);
 
         // Its own claimer finds the lease expired (as after a stall) and takes it.

@@ -8,7 +8,7 @@ use app::ports::{Runs, Store};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, StartRequest};
 use crate::signals::Signal;
 
 pub struct EngineRuns {
@@ -27,7 +27,10 @@ impl Runs for EngineRuns {
         reuse: Vec<NodeRun>,
     ) -> AppResult<Execution> {
         let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
-        let handle = self.engine.start_reusing(version, workflow, owner, trigger, input, reuse).await?;
+        let handle = self
+            .engine
+            .start(StartRequest::new(version, owner, trigger, input).validated(workflow).reusing(reuse))
+            .await?;
         // The run goes on in the background; the page follows its events.
         Ok(handle.execution)
     }

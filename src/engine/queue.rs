@@ -14,7 +14,6 @@
 //!   a lease and nothing is queued, idle processes make no queries at all.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,20 +47,14 @@ async fn react_to_signals(engine: Arc<Engine>) {
     let mut signals = engine.signals.subscribe();
     loop {
         match signals.recv().await {
-            Ok(Signal::Finished(id)) => engine.wake_waiters(id),
+            Ok(Signal::Finished(id)) => engine.finish_waiters.wake(id),
             Ok(Signal::Cancel(id)) => {
                 engine.cancel(id);
             }
             Ok(Signal::Watch(id)) => super::relay::watched(&engine, id, true),
             Ok(Signal::Watching(id)) => super::relay::watched(&engine, id, false),
             // Missed signals: every waiter looks at the database again.
-            Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
-                let ids: Vec<ExecutionId> =
-                    engine.finish_waiters.lock().expect("finish waiters").keys().copied().collect();
-                for id in ids {
-                    engine.wake_waiters(id);
-                }
-            }
+            Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => engine.finish_waiters.wake_all(),
             Ok(_) => {}
             Err(RecvError::Closed) => return,
         }
@@ -129,7 +122,7 @@ async fn claim_loop(engine: Arc<Engine>) {
                 while let Some(signal) = next {
                     match signal {
                         Ok(Signal::Queued) | Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
-                            engine.queue_pending.store(true, Ordering::Relaxed);
+                            engine.capacity.set_queue_pending(true);
                             plan.look_at = Some(Instant::now());
                         }
                         Ok(Signal::Leased) => plan.leased(lease),
@@ -144,8 +137,8 @@ async fn claim_loop(engine: Arc<Engine>) {
                 }
                 continue;
             }
-            _ = engine.claimer_wake.notified() => {
-                if !engine.queue_pending.load(Ordering::Relaxed) {
+            _ = engine.capacity.claimer_woken() => {
+                if !engine.capacity.queue_pending() {
                     continue;
                 }
             }
@@ -170,7 +163,7 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// Claims what there is room for; returns when to look again.
 async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
-    let room = engine.reserve_up_to(CLAIM_BATCH);
+    let room = engine.capacity.reserve_up_to(CLAIM_BATCH);
     if room == 0 {
         // Full: a finishing run wakes the claimer while the queue may hold work;
         // expired leases are looked for again a little later.
@@ -180,11 +173,11 @@ async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
     let claimed = match engine.store.claim_executions(&engine.lease(now), now, room as u32).await {
         Ok(claimed) => claimed,
         Err(error) => {
-            engine.unreserve(room);
+            engine.capacity.unreserve(room);
             return Err(error);
         }
     };
-    engine.unreserve(room - claimed.len());
+    engine.capacity.unreserve(room - claimed.len());
     let full_batch = claimed.len() == room;
     if !claimed.is_empty() {
         engine.announce_leases().await;
@@ -193,7 +186,7 @@ async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
     if full_batch {
         return Ok(Some(Instant::now()));
     }
-    engine.queue_pending.store(false, Ordering::Relaxed);
+    engine.capacity.set_queue_pending(false);
     let next = engine.store.next_claimable_at(&engine.worker_id).await?;
     Ok(next.map(|at| {
         let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
@@ -217,17 +210,17 @@ async fn resume(engine: &Arc<Engine>, claimed: Vec<Execution>) {
             // the executions back for another try.
             tracing::warn!(%error, "could not read the node states of claimed executions");
             let _ = engine.store.release_executions(&engine.worker_id, &ids).await;
-            engine.unreserve(ids.len());
+            engine.capacity.unreserve(ids.len());
             return;
         }
     }
     for execution in claimed {
-        if engine.local.lock().expect("local runs").contains_key(&execution.id) {
+        if engine.local.contains(execution.id) {
             // Its lease expired while it ran here (this process stalled) and
             // this process's own claimer took it back: the claim renewed the
             // lease, and the run already going on here goes on alone.
             tracing::warn!(execution = execution.id, "reclaimed a run still going on here; its lease had expired");
-            engine.unreserve(1);
+            engine.capacity.unreserve(1);
             continue;
         }
         let recorded = recorded.remove(&execution.id).unwrap_or_default();
@@ -236,7 +229,8 @@ async fn resume(engine: &Arc<Engine>, claimed: Vec<Execution>) {
         if !recorded.is_empty() {
             tracing::info!(execution = execution.id, nodes = recorded.len(), "resuming an execution");
         }
-        let workflow = match engine.validated_version(execution.workflow_id, execution.version).await {
+        let workflow = match engine.versions.get(engine.store.as_ref(), execution.workflow_id, execution.version).await
+        {
             Ok(workflow) => workflow,
             Err(error) => {
                 fail_unrunnable(engine, &execution, &error).await;
@@ -267,8 +261,8 @@ async fn fail_unrunnable(engine: &Arc<Engine>, execution: &Execution, error: &Ap
     if let Err(error) = engine.store.finish_execution(execution.id, &engine.worker_id, &[], &outcome).await {
         tracing::warn!(execution = execution.id, %error, "could not record the failure");
     }
-    engine.unreserve(1);
-    engine.wake_waiters(execution.id);
+    engine.capacity.unreserve(1);
+    engine.finish_waiters.wake(execution.id);
     engine.signals.finished(execution.id).await;
 }
 
@@ -284,7 +278,7 @@ async fn keep_leases(engine: Arc<Engine>) {
         if engine.shutdown.is_cancelled() && engine.running_executions() == 0 {
             return;
         }
-        if engine.local.lock().expect("local runs").is_empty() {
+        if engine.local.is_empty() {
             last_renewal = None;
             continue; // nothing held: no query
         }
@@ -310,44 +304,7 @@ async fn keep_leases(engine: Arc<Engine>) {
         }
         last_renewal = Some(began);
         let held: HashMap<ExecutionId, bool> = held.into_iter().map(|h| (h.id, h.cancel_requested)).collect();
-        let local = engine.local.lock().expect("local runs");
-        for (id, run) in local.iter().filter(|(_, run)| run.since < began) {
-            match held.get(id) {
-                Some(true) => run.control.cancel.cancel(),
-                Some(false) => {}
-                None => run.control.abandon.cancel(),
-            }
-        }
-    }
-}
-
-impl Engine {
-    /// Reserves room for up to `wanted` executions; returns how many.
-    pub(super) fn reserve_up_to(&self, wanted: usize) -> usize {
-        let max = self.settings.queue.max_running_executions.max(1);
-        let mut got = 0;
-        let _ = self.running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            got = max.saturating_sub(n).min(wanted);
-            Some(n + got)
-        });
-        got
-    }
-
-    pub(super) fn unreserve(&self, count: usize) {
-        if count > 0 {
-            self.running.fetch_sub(count, Ordering::AcqRel);
-        }
-    }
-
-    /// A workflow version, validated once per process (versions never change).
-    async fn validated_version(&self, workflow: WorkflowId, version: i32) -> AppResult<Arc<ValidatedWorkflow>> {
-        self.versions
-            .try_get_with((workflow, version), async {
-                let stored = self.store.workflow_version(Scope::Everyone, workflow, version).await?;
-                validate(&stored.definition).map(Arc::new).map_err(AppError::Invalid)
-            })
-            .await
-            .map_err(|e| (*e).clone())
+        engine.local.renewed(began, &held);
     }
 }
 
@@ -409,7 +366,7 @@ mod tests {
         let late = i64::MAX / 8;
         let claimed = store.claim_executions(&engine.lease(late), late, 10).await.unwrap();
         assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), [handle.execution.id]);
-        assert_eq!(engine.reserve_up_to(1), 1);
+        assert_eq!(engine.capacity.reserve_up_to(1), 1);
         resume(&engine, claimed).await;
         assert_eq!(engine.running_executions(), 1, "the claim's slot is given back: no second run");
 

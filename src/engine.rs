@@ -29,12 +29,13 @@ pub use report::{report_from_store, rfc3339};
 pub use settings::{EngineSettings, QueueSettings};
 pub use start::{RunHandle, StartRequest};
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::error::{AppError, AppResult};
 use app::model::*;
-use app::ports::{ExecutionStart, Lease, NewExecution, Store};
+use app::ports::{ExecutionOutcome, ExecutionStart, Lease, NewExecution, Store};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -250,6 +251,77 @@ impl Engine {
             result
         });
         (events, done)
+    }
+
+    /// Starts claimed executions, each from its recorded node states.
+    pub(super) async fn resume(self: &Arc<Self>, claimed: Vec<Execution>) {
+        let ids: Vec<ExecutionId> = claimed.iter().map(|e| e.id).collect();
+        let mut recorded: HashMap<ExecutionId, Vec<NodeRun>> = HashMap::new();
+        match self.store.node_runs_of(&ids).await {
+            Ok(runs) => {
+                for run in runs {
+                    recorded.entry(run.execution_id).or_default().push(run);
+                }
+            }
+            Err(error) => {
+                // Without the recorded states nothing can be resumed safely: hand
+                // the executions back for another try.
+                tracing::warn!(%error, "could not read the node states of claimed executions");
+                let _ = self.store.release_executions(&self.worker_id, &ids).await;
+                self.capacity.unreserve(ids.len());
+                return;
+            }
+        }
+        for execution in claimed {
+            if self.local.contains(execution.id) {
+                // Its lease expired while it ran here (this process stalled) and
+                // this process's own claimer took it back: the claim renewed the
+                // lease, and the run already going on here goes on alone.
+                tracing::warn!(execution = execution.id, "reclaimed a run still going on here; its lease had expired");
+                self.capacity.unreserve(1);
+                continue;
+            }
+            let recorded = recorded.remove(&execution.id).unwrap_or_default();
+            let kind = if recorded.is_empty() { "queued" } else { "takeover" };
+            metrics::counter!("weft_executions_claimed_total", "kind" => kind).increment(1);
+            if !recorded.is_empty() {
+                tracing::info!(execution = execution.id, nodes = recorded.len(), "resuming an execution");
+            }
+            let workflow = match self.versions.get(self.store.as_ref(), execution.workflow_id, execution.version).await
+            {
+                Ok(workflow) => workflow,
+                Err(error) => {
+                    self.fail_unrunnable(&execution, &error).await;
+                    continue;
+                }
+            };
+            let start = RunStart {
+                execution_id: execution.id,
+                started_at: execution.started_at.unwrap_or_else(now_ms),
+                workflow: (*workflow).clone(),
+                input: execution.input.to_value(),
+                recorded,
+            };
+            // The run goes on by itself; whoever waits for it is told when it ends.
+            let _ = self.launch(start, execution.trigger.as_str(), true);
+        }
+    }
+
+    /// An execution whose workflow version cannot be run (it no longer validates):
+    /// it fails with the reason instead of being claimed again and again.
+    async fn fail_unrunnable(&self, execution: &Execution, error: &AppError) {
+        tracing::warn!(execution = execution.id, %error, "a claimed execution cannot run");
+        let outcome = ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            error: Some(format!("the workflow version cannot run: {error}")),
+            finished_at: now_ms(),
+        };
+        if let Err(error) = self.store.finish_execution(execution.id, &self.worker_id, &[], &outcome).await {
+            tracing::warn!(execution = execution.id, %error, "could not record the failure");
+        }
+        self.capacity.unreserve(1);
+        self.finish_waiters.wake(execution.id);
+        self.signals.finished(execution.id).await;
     }
 
     /// What a run uses of the engine while it goes.

@@ -17,12 +17,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::error::{AppError, AppResult};
+use app::error::AppResult;
 use app::model::*;
-use app::ports::ExecutionOutcome;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::driver::RunStart;
 use super::Engine;
 use crate::signals::Signal;
 use crate::store::now_ms;
@@ -181,7 +179,7 @@ async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
     let full_batch = claimed.len() == room;
     if !claimed.is_empty() {
         engine.announce_leases().await;
-        resume(engine, claimed).await;
+        engine.resume(claimed).await;
     }
     if full_batch {
         return Ok(Some(Instant::now()));
@@ -193,77 +191,6 @@ async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
         // Claimable already, but another process was claiming it: look again soon.
         Instant::now() + wait.max(Duration::from_millis(50)) + EXPIRY_MARGIN
     }))
-}
-
-/// Starts claimed executions, each from its recorded node states.
-async fn resume(engine: &Arc<Engine>, claimed: Vec<Execution>) {
-    let ids: Vec<ExecutionId> = claimed.iter().map(|e| e.id).collect();
-    let mut recorded: HashMap<ExecutionId, Vec<NodeRun>> = HashMap::new();
-    match engine.store.node_runs_of(&ids).await {
-        Ok(runs) => {
-            for run in runs {
-                recorded.entry(run.execution_id).or_default().push(run);
-            }
-        }
-        Err(error) => {
-            // Without the recorded states nothing can be resumed safely: hand
-            // the executions back for another try.
-            tracing::warn!(%error, "could not read the node states of claimed executions");
-            let _ = engine.store.release_executions(&engine.worker_id, &ids).await;
-            engine.capacity.unreserve(ids.len());
-            return;
-        }
-    }
-    for execution in claimed {
-        if engine.local.contains(execution.id) {
-            // Its lease expired while it ran here (this process stalled) and
-            // this process's own claimer took it back: the claim renewed the
-            // lease, and the run already going on here goes on alone.
-            tracing::warn!(execution = execution.id, "reclaimed a run still going on here; its lease had expired");
-            engine.capacity.unreserve(1);
-            continue;
-        }
-        let recorded = recorded.remove(&execution.id).unwrap_or_default();
-        let kind = if recorded.is_empty() { "queued" } else { "takeover" };
-        metrics::counter!("weft_executions_claimed_total", "kind" => kind).increment(1);
-        if !recorded.is_empty() {
-            tracing::info!(execution = execution.id, nodes = recorded.len(), "resuming an execution");
-        }
-        let workflow = match engine.versions.get(engine.store.as_ref(), execution.workflow_id, execution.version).await
-        {
-            Ok(workflow) => workflow,
-            Err(error) => {
-                fail_unrunnable(engine, &execution, &error).await;
-                continue;
-            }
-        };
-        let start = RunStart {
-            execution_id: execution.id,
-            started_at: execution.started_at.unwrap_or_else(now_ms),
-            workflow: (*workflow).clone(),
-            input: execution.input.to_value(),
-            recorded,
-        };
-        // The run goes on by itself; whoever waits for it is told when it ends.
-        let _ = engine.launch(start, execution.trigger.as_str(), true);
-    }
-}
-
-/// An execution whose workflow version cannot be run (it no longer validates):
-/// it fails with the reason instead of being claimed again and again.
-async fn fail_unrunnable(engine: &Arc<Engine>, execution: &Execution, error: &AppError) {
-    tracing::warn!(execution = execution.id, %error, "a claimed execution cannot run");
-    let outcome = ExecutionOutcome {
-        status: ExecutionStatus::Failed,
-        error: Some(format!("the workflow version cannot run: {error}")),
-        finished_at: now_ms(),
-    };
-    if let Err(error) = engine.store.finish_execution(execution.id, &engine.worker_id, &[], &outcome).await {
-        tracing::warn!(execution = execution.id, %error, "could not record the failure");
-    }
-    engine.capacity.unreserve(1);
-    engine.finish_waiters.wake(execution.id);
-    engine.signals.finished(execution.id).await;
 }
 
 /// Renews this process's leases while it runs anything, and acts on what the
@@ -367,7 +294,7 @@ mod tests {
         let claimed = store.claim_executions(&engine.lease(late), late, 10).await.unwrap();
         assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), [handle.execution.id]);
         assert_eq!(engine.capacity.reserve_up_to(1), 1);
-        resume(&engine, claimed).await;
+        engine.resume(claimed).await;
         assert_eq!(engine.running_executions(), 1, "the claim's slot is given back: no second run");
 
         // The one run is still the live one: cancelling it ends it.

@@ -254,7 +254,7 @@ impl Engine {
     }
 
     /// Starts claimed executions, each from its recorded node states.
-    pub(super) async fn resume(self: &Arc<Self>, claimed: Vec<Execution>) {
+    async fn resume(self: &Arc<Self>, claimed: Vec<Execution>) {
         let ids: Vec<ExecutionId> = claimed.iter().map(|e| e.id).collect();
         let mut recorded: HashMap<ExecutionId, Vec<NodeRun>> = HashMap::new();
         match self.store.node_runs_of(&ids).await {

@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
 use weft::config::DatabaseSettings;
 use weft::engine::scheduler::{Completion, Scheduler};
-use weft::engine::{Engine, EngineSettings};
+use weft::engine::{Engine, EngineSettings, StartRequest};
 
 fn chain(n: usize) -> WorkflowDefinition {
     let nodes: Vec<_> = (0..n)
@@ -60,14 +60,15 @@ fn bench_runs(c: &mut Criterion) {
             let created = store.create_workflow(owner.id, &definition).await.unwrap();
             versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
         }
-        (Engine::new(store, EngineSettings::default(), weft::signals::Signals::local()).unwrap(), owner, versions)
+        (Engine::new(store, EngineSettings::default(), weft::bus::Bus::local()).unwrap(), owner, versions)
     });
     let engine: Arc<Engine> = engine;
     let mut group = c.benchmark_group("run");
     for (label, version) in [("chain_3_templates", &versions[0]), ("fan_out_10_templates_merge", &versions[1])] {
         group.bench_function(label, |b| {
             b.to_async(&runtime).iter(|| async {
-                let report = engine.run(version, owner.id, Trigger::Api, json!({"x": 1})).await.unwrap();
+                let report =
+                    engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({"x": 1}))).await.unwrap();
                 assert_eq!(report.status, ExecutionStatus::Succeeded);
             })
         });

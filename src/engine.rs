@@ -3,191 +3,122 @@
 //! process), persists every state change in batches, and publishes events.
 //! The [`queue`] hands executions between processes: each runs under a lease,
 //! and one whose process died is taken over and resumed elsewhere.
+//!
+//! The engine owns its parts, each a type of its own: the bounds on what runs
+//! here (`capacity`), the runs going on here (`local`), the grouped writes of
+//! starts and ends (`group_commit`), callers waiting for runs elsewhere
+//! (`waiters`) and validated versions (`versions`). A run gets only what it
+//! needs of them: a `driver::RunContext`.
 
+mod capacity;
 pub mod driver;
 pub mod events;
 pub mod follow;
 mod from_args;
 mod group_commit;
+mod local;
 pub mod nodes;
 pub mod queue;
 pub mod relay;
+mod report;
 pub mod scheduler;
+mod settings;
+mod start;
+mod versions;
+mod waiters;
+
+pub use report::{report_from_store, rfc3339};
+pub use settings::{EngineSettings, QueueSettings};
+pub use start::{RunHandle, StartRequest};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::error::{AppError, AppResult};
 use app::model::*;
-use app::ports::{ExecutionStart, Lease, NewExecution, Store};
-use serde_json::Value;
-use tokio::sync::{broadcast, oneshot, Notify, Semaphore};
+use app::ports::{ExecutionOutcome, ExecutionStart, Lease, NewExecution, Store};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use self::driver::{RunControl, RunStart};
+use self::capacity::{Capacity, NodeSlots};
+use self::driver::{RunContext, RunControl, RunStart};
 use self::events::EventHub;
-use self::nodes::code::{CodeRunner, CodeSettings};
-use self::nodes::http::{HttpNode, HttpNodeSettings};
-use self::nodes::llm::{LlmClient, LlmSettings};
+use self::group_commit::GroupedWrites;
+use self::local::LocalRuns;
+use self::nodes::code::CodeRunner;
+use self::nodes::http::HttpNode;
+use self::nodes::llm::LlmClient;
 use self::nodes::NodeServices;
-use crate::signals::{Signal, Signals};
-use crate::store::now_ms;
-
-#[derive(Debug, Clone)]
-pub struct EngineSettings {
-    /// Nodes of one execution running at once.
-    pub max_parallel_nodes: usize,
-    /// Nodes running at once across every execution of this process.
-    pub max_running_nodes: usize,
-    /// Node state changes are written at least this often…
-    pub flush_interval: Duration,
-    /// …or as soon as this many are pending.
-    pub flush_rows: usize,
-    pub queue: QueueSettings,
-    pub http: HttpNodeSettings,
-    pub llm: LlmSettings,
-    pub code: CodeSettings,
-}
-
-/// How this process takes part in the execution queue.
-#[derive(Debug, Clone)]
-pub struct QueueSettings {
-    /// Whether this process runs executions (roles `worker` and `all`) or only
-    /// queues them for others (role `web`).
-    pub runs_executions: bool,
-    /// Executions running here at once; beyond it new ones wait in the queue.
-    pub max_running_executions: usize,
-    /// How long a lease lasts without renewal: a process that dies has its
-    /// executions taken over about this long after its last renewal.
-    pub lease: Duration,
-    /// At shutdown, how long running nodes may take to finish before what is
-    /// left of their executions is handed back to the queue.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for QueueSettings {
-    fn default() -> Self {
-        Self {
-            runs_executions: true,
-            max_running_executions: 512,
-            lease: Duration::from_secs(20),
-            shutdown_grace: Duration::from_secs(10),
-        }
-    }
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self {
-            max_parallel_nodes: 16,
-            max_running_nodes: 256,
-            flush_interval: Duration::from_millis(50),
-            flush_rows: 256,
-            queue: QueueSettings::default(),
-            http: HttpNodeSettings::default(),
-            llm: LlmSettings::default(),
-            code: CodeSettings::default(),
-        }
-    }
-}
-
-/// An execution running in this process.
-struct LocalRun {
-    control: RunControl,
-    /// When it started here: a lease renewal that began earlier cannot have seen it.
-    since: Instant,
-}
+use self::versions::ValidatedVersions;
+use self::waiters::FinishWaiters;
+use crate::bus::{Bus, Notice};
+use app::model::now_ms;
 
 pub struct Engine {
     store: Arc<dyn Store>,
     services: Arc<NodeServices>,
-    process_slots: Arc<Semaphore>,
+    /// Shared with the node tasks, which hold a slot while they run.
+    slots: Arc<NodeSlots>,
+    capacity: Capacity,
     settings: EngineSettings,
     events: EventHub,
     /// Identifies this process in leases; unique per start.
     worker_id: String,
-    signals: Arc<Signals>,
-    local: Mutex<HashMap<ExecutionId, LocalRun>>,
-    /// Executions running here (what `max_running_executions` bounds).
-    running: AtomicUsize,
-    /// Set when something may wait in the queue; cleared when a claim comes back short.
-    queue_pending: AtomicBool,
-    /// Wakes the claimer: capacity freed, or work queued by this process.
-    claimer_wake: Notify,
+    signals: Arc<Bus>,
+    local: LocalRuns,
     /// When this process last told the others it holds leases.
     leases_announced: Mutex<Option<Instant>>,
-    /// Callers waiting for executions that run elsewhere.
-    finish_waiters: Mutex<HashMap<ExecutionId, Vec<oneshot::Sender<()>>>>,
-    /// Validated workflow versions by (workflow, version): versions never change,
-    /// so entries are never stale.
-    versions: moka::future::Cache<(WorkflowId, i32), Arc<ValidatedWorkflow>>,
+    finish_waiters: FinishWaiters,
+    versions: ValidatedVersions,
     shutdown: CancellationToken,
-    /// Write the starts and ends of runs in groups (see `group_commit`); started on first use.
-    creator: std::sync::OnceLock<group_commit::Grouper<NewExecution, Execution>>,
-    finisher: std::sync::OnceLock<group_commit::Grouper<app::ports::Finish, ()>>,
-    /// Nodes ready to run but waiting for a process-wide slot.
-    waiting: AtomicUsize,
+    /// Write the starts and ends of runs in groups (see `group_commit`).
+    writes: GroupedWrites,
     /// LLM text of runs here, relayed to followers elsewhere (see `relay`).
     relays: relay::Relays,
 }
 
-/// A run that has been created and is running (here, or queued for another process).
-pub struct RunHandle {
-    pub execution: Execution,
-    /// Every event of the run, from its first (subscribed before it started);
-    /// for a run in another process only its `Finished` event.
-    pub events: broadcast::Receiver<RunEvent>,
-    pub done: tokio::task::JoinHandle<AppResult<ExecutionReport>>,
-}
-
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, settings: EngineSettings, signals: Arc<Signals>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(store: Arc<dyn Store>, settings: EngineSettings, signals: Arc<Bus>) -> anyhow::Result<Arc<Self>> {
         let services = Arc::new(NodeServices {
             http: HttpNode::new(settings.http.clone())?,
             llm: LlmClient::new(settings.llm.clone())?,
             code: CodeRunner::new(settings.code.clone()),
         });
+        let worker_id = new_worker_id();
         Ok(Arc::new(Self {
+            writes: GroupedWrites::new(store.clone(), worker_id.clone()),
             store,
             services,
-            process_slots: Arc::new(Semaphore::new(settings.max_running_nodes.max(1))),
+            slots: Arc::new(NodeSlots::new(settings.max_running_nodes)),
+            capacity: Capacity::new(settings.queue.max_running_executions),
             settings,
             events: EventHub::default(),
-            worker_id: new_worker_id(),
+            worker_id,
             signals,
-            local: Mutex::new(HashMap::new()),
-            running: AtomicUsize::new(0),
-            // A new process first looks for work left by others (or by its own
-            // previous life, after a crash).
-            queue_pending: AtomicBool::new(true),
-            claimer_wake: Notify::new(),
+            local: LocalRuns::default(),
             leases_announced: Mutex::new(None),
-            finish_waiters: Mutex::new(HashMap::new()),
-            versions: moka::future::Cache::builder().max_capacity(10_000).build(),
+            finish_waiters: FinishWaiters::default(),
+            versions: ValidatedVersions::default(),
             shutdown: CancellationToken::new(),
-            creator: std::sync::OnceLock::new(),
-            finisher: std::sync::OnceLock::new(),
-            waiting: AtomicUsize::new(0),
             relays: relay::Relays::default(),
         }))
     }
 
     pub fn waiting_for_slot(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.slots.waiting()
     }
 
     /// Executions running in this process.
     pub fn running_executions(&self) -> usize {
-        self.running.load(Ordering::Relaxed)
+        self.capacity.running()
     }
 
     pub fn worker_id(&self) -> &str {
         &self.worker_id
     }
 
-    pub fn signals(&self) -> &Arc<Signals> {
+    pub fn signals(&self) -> &Arc<Bus> {
         &self.signals
     }
 
@@ -196,53 +127,21 @@ impl Engine {
     }
 
     /// Creates an execution of a saved workflow version and starts running it.
-    /// The definition is validated again: a run never trusts what was stored.
-    pub async fn start(
-        self: &Arc<Self>,
-        version: &WorkflowVersion,
-        owner: UserId,
-        trigger: Trigger,
-        input: Value,
-    ) -> AppResult<RunHandle> {
-        let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
-        self.start_validated(version, workflow, owner, trigger, input).await
-    }
-
-    /// [`Engine::start`] for a caller that holds the version already validated
-    /// (webhooks cache it, so a call does not parse every template again).
     ///
     /// The execution runs here when this process runs executions and has room;
     /// otherwise it is queued, and whichever process claims it runs it.
-    pub async fn start_validated(
-        self: &Arc<Self>,
-        version: &WorkflowVersion,
-        workflow: ValidatedWorkflow,
-        owner: UserId,
-        trigger: Trigger,
-        input: Value,
-    ) -> AppResult<RunHandle> {
-        self.start_reusing(version, workflow, owner, trigger, input, Vec::new()).await
-    }
-
-    /// Starts a run that reuses results of an earlier run (re-run from a failed
-    /// node): the nodes in `reuse` are not run again, their recorded outputs
-    /// feed the rest, as when a run is resumed after a takeover.
-    pub async fn start_reusing(
-        self: &Arc<Self>,
-        version: &WorkflowVersion,
-        workflow: ValidatedWorkflow,
-        owner: UserId,
-        trigger: Trigger,
-        input: Value,
-        reuse: Vec<NodeRun>,
-    ) -> AppResult<RunHandle> {
-        let mut input = input;
+    pub async fn start(self: &Arc<Self>, request: StartRequest<'_>) -> AppResult<RunHandle> {
+        let StartRequest { version, workflow, owner, trigger, mut input, reuse } = request;
+        let workflow = match workflow {
+            Some(workflow) => workflow,
+            None => validate(&version.definition).map_err(AppError::Invalid)?,
+        };
         // A webhook's caller may send anything; see `app::model::nul`.
         app::model::nul::replace_nul(&mut input);
         if self.shutdown.is_cancelled() {
             return Err(AppError::Unavailable("this Weft process is shutting down".into()));
         }
-        let run_here = self.settings.queue.runs_executions && self.reserve_up_to(1) == 1;
+        let run_here = self.settings.queue.runs_executions && self.capacity.reserve_up_to(1) == 1;
         let now = now_ms();
         // Reused results are written before anyone may claim the execution, so
         // it is created held by this process even when it will run elsewhere.
@@ -260,11 +159,11 @@ impl Engine {
             input: input.clone(),
             start,
         };
-        let execution = match self.create(new).await {
+        let execution = match self.writes.create(new).await {
             Ok(execution) => execution,
             Err(error) => {
                 if run_here {
-                    self.release_capacity();
+                    self.capacity.release();
                 }
                 return Err(error);
             }
@@ -288,7 +187,7 @@ impl Engine {
         }
         metrics::counter!("weft_executions_started_total", "trigger" => trigger.as_str()).increment(1);
         if run_here && taken_over {
-            self.release_capacity();
+            self.capacity.release();
         } else if run_here {
             self.announce_leases().await;
             let start = RunStart { execution_id: execution.id, started_at: now, workflow, input, recorded };
@@ -299,14 +198,14 @@ impl Engine {
             // Held only while the reused results were written: claimable now.
             self.store.release_executions(&self.worker_id, &[execution.id]).await?;
         }
-        self.queue_pending.store(true, Ordering::Relaxed);
-        self.signals.publish(Signal::Queued).await;
-        self.claimer_wake.notify_one();
+        self.capacity.set_queue_pending(true);
+        self.signals.publish(Notice::Queued).await;
+        self.capacity.wake_claimer();
         let engine = self.clone();
         let id = execution.id;
         let (finished, events) = broadcast::channel(1);
         let done = tokio::spawn(async move {
-            let report = engine.wait_elsewhere(id).await?;
+            let report = engine.finish_waiters.wait(engine.store.as_ref(), id).await?;
             let _ =
                 finished.send(RunEvent::Finished { status: report.status, error: report.error.clone(), at: now_ms() });
             Ok(report)
@@ -324,10 +223,10 @@ impl Engine {
         let id = start.execution_id;
         let (sender, events) = self.events.open(id);
         let control = RunControl::default();
-        self.local.lock().expect("local runs").insert(id, LocalRun { control: control.clone(), since: Instant::now() });
+        self.local.insert(id, control.clone());
         let engine = self.clone();
         let done = tokio::spawn(async move {
-            let result = driver::drive(&engine, start, sender, control).await;
+            let result = driver::drive(engine.run_context(), start, sender, control).await;
             let status = match &result {
                 Ok(report) => report.status.as_str(),
                 Err(AppError::Unavailable(_)) => "handed_back",
@@ -343,10 +242,10 @@ impl Engine {
                 }
             };
             metrics::counter!("weft_executions_finished_total", "status" => status, "trigger" => trigger).increment(1);
-            engine.local.lock().expect("local runs").remove(&id);
+            engine.local.remove(id);
             engine.events.close(id);
-            engine.release_capacity();
-            engine.wake_waiters(id);
+            engine.capacity.release();
+            engine.finish_waiters.wake(id);
             // Someone elsewhere may wait for an execution that was queued.
             if claimed && result.is_ok() {
                 engine.signals.finished(id).await;
@@ -356,32 +255,88 @@ impl Engine {
         (events, done)
     }
 
-    /// Waits for an execution that another process (or this one's claimer) runs.
-    async fn wait_elsewhere(self: &Arc<Self>, id: ExecutionId) -> AppResult<ExecutionReport> {
-        loop {
-            let (sender, receiver) = oneshot::channel();
+    /// Starts claimed executions, each from its recorded node states.
+    async fn resume(self: &Arc<Self>, claimed: Vec<Execution>) {
+        let ids: Vec<ExecutionId> = claimed.iter().map(|e| e.id).collect();
+        let mut recorded: HashMap<ExecutionId, Vec<NodeRun>> = HashMap::new();
+        match self.store.node_runs_of(&ids).await {
+            Ok(runs) => {
+                for run in runs {
+                    recorded.entry(run.execution_id).or_default().push(run);
+                }
+            }
+            Err(error) => {
+                // Without the recorded states nothing can be resumed safely: hand
+                // the executions back for another try.
+                tracing::warn!(%error, "could not read the node states of claimed executions");
+                let _ = self.store.release_executions(&self.worker_id, &ids).await;
+                self.capacity.unreserve(ids.len());
+                return;
+            }
+        }
+        for execution in claimed {
+            if self.local.contains(execution.id) {
+                // Its lease expired while it ran here (this process stalled) and
+                // this process's own claimer took it back: the claim renewed the
+                // lease, and the run already going on here goes on alone.
+                tracing::warn!(execution = execution.id, "reclaimed a run still going on here; its lease had expired");
+                self.capacity.unreserve(1);
+                continue;
+            }
+            let recorded = recorded.remove(&execution.id).unwrap_or_default();
+            let kind = if recorded.is_empty() { "queued" } else { "takeover" };
+            metrics::counter!("weft_executions_claimed_total", "kind" => kind).increment(1);
+            if !recorded.is_empty() {
+                tracing::info!(execution = execution.id, nodes = recorded.len(), "resuming an execution");
+            }
+            let workflow = match self.versions.get(self.store.as_ref(), execution.workflow_id, execution.version).await
             {
-                let mut waiters = self.finish_waiters.lock().expect("finish waiters");
-                let waiting = waiters.entry(id).or_default();
-                // Drop the senders of earlier rounds (and of callers that gave up).
-                waiting.retain(|waiter| !waiter.is_closed());
-                waiting.push(sender);
-            }
-            let execution = self.store.execution(Scope::Everyone, id).await?;
-            if execution.status.is_finished() {
-                let runs = self.store.node_runs(Scope::Everyone, id).await?;
-                return Ok(report_from_store(&execution, runs));
-            }
-            // A signal is a hint; look at the database now and then all the same.
-            let _ = tokio::time::timeout(Duration::from_secs(5), receiver).await;
+                Ok(workflow) => workflow,
+                Err(error) => {
+                    self.fail_unrunnable(&execution, &error).await;
+                    continue;
+                }
+            };
+            let start = RunStart {
+                execution_id: execution.id,
+                started_at: execution.started_at.unwrap_or_else(now_ms),
+                workflow: (*workflow).clone(),
+                input: execution.input.to_value(),
+                recorded,
+            };
+            // The run goes on by itself; whoever waits for it is told when it ends.
+            let _ = self.launch(start, execution.trigger.as_str(), true);
         }
     }
 
-    fn wake_waiters(&self, id: ExecutionId) {
-        if let Some(waiters) = self.finish_waiters.lock().expect("finish waiters").remove(&id) {
-            for waiter in waiters {
-                let _ = waiter.send(());
-            }
+    /// An execution whose workflow version cannot be run (it no longer validates):
+    /// it fails with the reason instead of being claimed again and again.
+    async fn fail_unrunnable(&self, execution: &Execution, error: &AppError) {
+        tracing::warn!(execution = execution.id, %error, "a claimed execution cannot run");
+        let outcome = ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            error: Some(format!("the workflow version cannot run: {error}")),
+            finished_at: now_ms(),
+        };
+        if let Err(error) = self.store.finish_execution(execution.id, &self.worker_id, &[], &outcome).await {
+            tracing::warn!(execution = execution.id, %error, "could not record the failure");
+        }
+        self.capacity.unreserve(1);
+        self.finish_waiters.wake(execution.id);
+        self.signals.finished(execution.id).await;
+    }
+
+    /// What a run uses of the engine while it goes.
+    fn run_context(&self) -> RunContext<'_> {
+        RunContext {
+            store: self.store.as_ref(),
+            worker_id: &self.worker_id,
+            services: &self.services,
+            slots: &self.slots,
+            writes: &self.writes,
+            signals: &self.signals,
+            settings: &self.settings,
+            shutdown: &self.shutdown,
         }
     }
 
@@ -401,27 +356,13 @@ impl Engine {
             due
         };
         if due {
-            self.signals.publish(Signal::Leased).await;
-        }
-    }
-
-    /// Gives back the room of a run that ended, and lets the claimer use it.
-    fn release_capacity(&self) {
-        self.unreserve(1);
-        if self.queue_pending.load(Ordering::Relaxed) {
-            self.claimer_wake.notify_one();
+            self.signals.publish(Notice::Leased).await;
         }
     }
 
     /// Starts a run and waits for its end.
-    pub async fn run(
-        self: &Arc<Self>,
-        version: &WorkflowVersion,
-        owner: UserId,
-        trigger: Trigger,
-        input: Value,
-    ) -> AppResult<ExecutionReport> {
-        let handle = self.start(version, owner, trigger, input).await?;
+    pub async fn run(self: &Arc<Self>, request: StartRequest<'_>) -> AppResult<ExecutionReport> {
+        let handle = self.start(request).await?;
         handle.done.await.map_err(|e| {
             tracing::error!(error = %e, "a run's task failed");
             AppError::Internal
@@ -430,13 +371,7 @@ impl Engine {
 
     /// Cancels an execution running here; false when it does not run here.
     pub fn cancel(&self, id: ExecutionId) -> bool {
-        match self.local.lock().expect("local runs").get(&id) {
-            Some(run) => {
-                run.control.cancel.cancel();
-                true
-            }
-            None => false,
-        }
+        self.local.cancel(id)
     }
 
     /// Events of an execution running here — what its nodes streamed so far,
@@ -482,56 +417,4 @@ fn new_worker_id() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "weft".into());
     format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>())
-}
-
-/// Milliseconds since the epoch as RFC 3339 (UTC, millisecond precision).
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
-
-/// The report of an execution as stored (for executions read back later, or
-/// run by another process).
-pub fn report_from_store(execution: &Execution, runs: Vec<NodeRun>) -> ExecutionReport {
-    build_report(
-        execution.id,
-        execution.status,
-        execution.error.clone(),
-        execution.started_at,
-        execution.finished_at,
-        runs,
-    )
-}
-
-fn build_report(
-    id: ExecutionId,
-    status: ExecutionStatus,
-    error: Option<String>,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-    runs: Vec<NodeRun>,
-) -> ExecutionReport {
-    let nodes = runs
-        .into_iter()
-        .map(|r| {
-            let report = NodeReport {
-                status: r.status,
-                output: r.output,
-                error: r.error,
-                attempts: r.attempt,
-                started_at: r.started_at.map(rfc3339),
-                finished_at: r.finished_at.map(rfc3339),
-            };
-            (r.node_id, report)
-        })
-        .collect();
-    ExecutionReport {
-        id,
-        status,
-        error,
-        started_at: started_at.map(rfc3339),
-        finished_at: finished_at.map(rfc3339),
-        nodes,
-    }
 }

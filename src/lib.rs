@@ -3,6 +3,7 @@
 //! real infrastructure into them.
 
 pub mod api;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -11,8 +12,6 @@ pub mod metrics;
 pub mod retention;
 pub mod server;
 pub mod settings;
-pub mod signals;
-#[macro_use]
 pub mod store;
 pub mod telemetry;
 pub mod triggers;

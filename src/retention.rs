@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::config::RetentionSettings;
-use crate::store::now_ms;
+use app::model::now_ms;
 use app::ports::Store;
 
 /// The shortest pause between two batches: queued writers go first.

@@ -35,9 +35,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ApiKeys, ApiState};
+use crate::bus::Bus;
 use crate::config::{DatabaseSettings, HttpLimits, Role, SecretKeySource, SiteSettings, TriggerSettings};
 use crate::engine::{Engine, EngineSettings};
-use crate::signals::Signals;
 use crate::store;
 use crate::triggers::webhooks::HookCache;
 
@@ -91,7 +91,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
     if role != Role::Worker {
         crate::marketplace::install_built_ins(store.as_ref()).await.context("installing the built-in templates")?;
     }
-    let signals = Signals::connect(database).await.context("listening for other Weft processes")?;
+    let signals = Bus::connect(database).await.context("listening for other Weft processes")?;
     let engine = Engine::new(store.clone(), engine, signals.clone())?;
     let configuration =
         crate::settings::EngineConfiguration::start(store.clone(), engine.clone(), signals.clone(), &secret_key)

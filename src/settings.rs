@@ -17,9 +17,9 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
+use crate::bus::{Bus, Notice};
 use crate::config::{Secret, SecretKeySource};
 use crate::engine::Engine;
-use crate::signals::{Signal, Signals};
 
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -124,7 +124,7 @@ struct StoredLlm {
 pub struct EngineConfiguration {
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
-    signals: Arc<Signals>,
+    signals: Arc<Bus>,
     secrets: SecretBox,
 }
 
@@ -133,7 +133,7 @@ impl EngineConfiguration {
     pub async fn start(
         store: Arc<dyn Store>,
         engine: Arc<Engine>,
-        signals: Arc<Signals>,
+        signals: Arc<Bus>,
         source: &SecretKeySource,
     ) -> anyhow::Result<Arc<Self>> {
         let configuration =
@@ -144,7 +144,7 @@ impl EngineConfiguration {
         tokio::spawn(async move {
             loop {
                 let reload = match changes.recv().await {
-                    Ok(Signal::SettingsChanged | Signal::Resync) => true,
+                    Ok(Notice::SettingsChanged | Notice::Resync) => true,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     Ok(_) => false,
@@ -221,7 +221,7 @@ impl Configuration for EngineConfiguration {
         let value = serde_json::to_value(&stored).map_err(|_| AppError::Internal)?;
         self.store.put_setting(LLM_SETTING, &value).await?;
         self.reload().await?;
-        self.signals.publish(Signal::SettingsChanged).await;
+        self.signals.publish(Notice::SettingsChanged).await;
         Ok(self.llm_provider())
     }
 }

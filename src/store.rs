@@ -37,11 +37,6 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Arc<dyn Stor
     Ok(store)
 }
 
-/// Milliseconds since the Unix epoch: the timestamp unit of every table.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 /// Refuses a search holding a NUL character with a clear 400: PostgreSQL's
 /// text cannot hold one, and in SQLite's full-text query syntax it ends the string.
 fn check_search(search: &str) -> app::error::AppResult<()> {

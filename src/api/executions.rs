@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::error::{ErrorBody, Id};
 use super::{page_position, ApiError, ApiState, Caller};
 use crate::engine::follow::{follow, RunEvents};
-use crate::engine::report_from_store;
+use crate::engine::{report_from_store, StartRequest};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -74,7 +74,7 @@ pub async fn start(
         created_at: workflow.summary.updated_at,
         definition: workflow.definition,
     };
-    let handle = state.engine.start(&version, caller.0.id, Trigger::Api, input).await?;
+    let handle = state.engine.start(StartRequest::new(&version, caller.0.id, Trigger::Api, input)).await?;
     if !query.wait {
         let body = json!({ "id": handle.execution.id, "status": handle.execution.status });
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());

@@ -15,6 +15,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, ApiState};
+use crate::engine::StartRequest;
 use crate::triggers::webhooks::Hook;
 
 pub async fn handle(
@@ -41,10 +42,9 @@ pub async fn handle(
         serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
     };
     let input = json!({ "method": method.as_str(), "path": path, "headers": headers, "query": query, "body": body });
-    let handle = state
-        .engine
-        .start_validated(&hook.version, hook.workflow.clone(), hook.target.owner_id, Trigger::Webhook, input)
-        .await?;
+    let request = StartRequest::new(&hook.version, hook.target.owner_id, Trigger::Webhook, input)
+        .validated(hook.workflow.clone());
+    let handle = state.engine.start(request).await?;
     if hook.target.mode == WebhookMode::Async {
         return Ok((StatusCode::ACCEPTED, Json(json!({ "execution_id": handle.execution.id }))).into_response());
     }

@@ -13,7 +13,7 @@ use app::services::workflows::Workflows;
 use serde_json::Value;
 
 use crate::config::{DatabaseSettings, EngineArgs};
-use crate::engine::Engine;
+use crate::engine::{Engine, StartRequest};
 use crate::{server, store};
 
 /// Exit codes: 0 the run succeeded, 1 it did not, 2 the definition or input is invalid.
@@ -73,10 +73,10 @@ async fn execute(
     let store = store::connect(database).await?;
     let owner = server::local_user(store.as_ref()).await?;
     let version = saved_version(store.clone(), owner.id, &definition).await?;
-    let engine = Engine::new(store, engine_args.into(), crate::signals::Signals::local())?;
+    let engine = Engine::new(store, engine_args.into(), crate::bus::Bus::local())?;
     // Keeps this run's lease; a one-off run claims nothing from the queue.
     engine.spawn_workers(false);
-    let mut handle = engine.start(&version, owner.id, Trigger::Cli, input).await?;
+    let mut handle = engine.start(StartRequest::new(&version, owner.id, Trigger::Cli, input)).await?;
     let id = handle.execution.id;
 
     // Progress goes to stderr with --json, so stdout carries only the result.

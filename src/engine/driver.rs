@@ -8,17 +8,40 @@ use std::time::Duration;
 
 use app::error::{AppError, AppResult};
 use app::model::*;
-use app::ports::ExecutionOutcome;
+use app::ports::{ExecutionOutcome, Store};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::capacity::NodeSlots;
 use super::events::RunEvents;
+use super::group_commit::GroupedWrites;
 use super::nodes::{NodeOutput, NodeScope, NodeServices};
+use super::report::build_report;
 use super::scheduler::{Completion, NodeIndex, NodeState, Scheduler};
-use super::{build_report, Engine};
-use crate::store::now_ms;
+use super::EngineSettings;
+use crate::bus::Bus;
+use app::model::now_ms;
+
+mod recorder;
+
+use self::recorder::{node_state, recorded_result, Recorder};
+
+/// What a run uses of the engine while it goes: its parts, borrowed (handing
+/// them over costs nothing per run).
+#[derive(Clone, Copy)]
+pub(super) struct RunContext<'a> {
+    pub store: &'a dyn Store,
+    /// Fences this process's writes: a run taken over elsewhere writes nothing.
+    pub worker_id: &'a str,
+    pub services: &'a Arc<NodeServices>,
+    pub slots: &'a Arc<NodeSlots>,
+    pub writes: &'a GroupedWrites,
+    pub signals: &'a Bus,
+    pub settings: &'a EngineSettings,
+    pub shutdown: &'a CancellationToken,
+}
 
 /// What a run starts from: a new execution, or one taken over or resumed, with
 /// the node states recorded so far.
@@ -61,37 +84,8 @@ struct TaskResult {
     result: Result<NodeOutput, String>,
 }
 
-/// The current state of every node, and which changed since the last write.
-struct Recorder {
-    runs: Vec<NodeRun>,
-    dirty: BTreeSet<NodeIndex>,
-}
-
-impl Recorder {
-    fn update(&mut self, node: NodeIndex, change: impl FnOnce(&mut NodeRun)) -> &NodeRun {
-        change(&mut self.runs[node]);
-        self.dirty.insert(node);
-        &self.runs[node]
-    }
-
-    fn take_dirty(&mut self) -> Vec<NodeRun> {
-        std::mem::take(&mut self.dirty).into_iter().map(|i| self.runs[i].clone()).collect()
-    }
-}
-
-fn node_state(status: NodeState) -> NodeStatus {
-    match status {
-        NodeState::Waiting | NodeState::Ready => NodeStatus::Queued,
-        NodeState::Running => NodeStatus::Running,
-        NodeState::Succeeded => NodeStatus::Succeeded,
-        NodeState::Failed => NodeStatus::Failed,
-        NodeState::Skipped => NodeStatus::Skipped,
-        NodeState::Cancelled => NodeStatus::Cancelled,
-    }
-}
-
 struct Run<'a> {
-    engine: &'a Arc<Engine>,
+    cx: RunContext<'a>,
     execution_id: ExecutionId,
     workflow: ValidatedWorkflow,
     input: Value,
@@ -137,8 +131,7 @@ impl Run<'_> {
         if pending.is_empty() {
             return true;
         }
-        let engine = self.engine;
-        match engine.store.record_node_runs(self.execution_id, &engine.worker_id, &pending).await {
+        match self.cx.store.record_node_runs(self.execution_id, self.cx.worker_id, &pending).await {
             Ok(held) => held,
             Err(error) => {
                 // Keep them pending: the next flush, or the final transaction, writes them.
@@ -178,16 +171,13 @@ impl Run<'_> {
             live_inputs,
         };
         let spec = self.workflow.nodes[node].clone();
-        let services = self.engine.services.clone();
-        let engine = self.engine.clone();
+        let services = self.cx.services.clone();
+        let slots = self.cx.slots.clone();
         let events = self.events.clone();
         let progress = progress.clone();
         tasks
             .spawn(async move {
-                engine.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let slot = engine.process_slots.clone().acquire_owned().await;
-                engine.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                let _slot = slot.expect("the process slots are never closed");
+                let _slot = slots.acquire().await;
                 let started = std::time::Instant::now();
                 let done = run_with_policy(&services, &spec, &scope, &events, &progress, node).await;
                 metrics::histogram!("weft_node_duration_seconds", "kind" => spec.config.kind())
@@ -247,24 +237,9 @@ impl Run<'_> {
     }
 }
 
-/// The result a node recorded before, if it ended (it is then not run again).
-fn recorded_result(node: &ValidatedNode, run: &NodeRun) -> Option<Result<NodeOutput, String>> {
-    match run.status {
-        NodeStatus::Succeeded => {
-            let value = run.output.clone().unwrap_or(Value::Null);
-            // A condition's branch is its recorded `result`.
-            let branch = matches!(node.config, NodeConfig::Condition(_))
-                .then(|| value.get("result").and_then(Value::as_bool).unwrap_or(false));
-            Some(Ok(NodeOutput { value, branch }))
-        }
-        NodeStatus::Failed => Some(Err(run.error.clone().unwrap_or_else(|| "failed".into()))),
-        _ => None,
-    }
-}
-
 /// Runs one execution to its end (or until it is abandoned or handed back).
 pub(super) async fn drive(
-    engine: &Arc<Engine>,
+    cx: RunContext<'_>,
     start: RunStart,
     events: RunEvents,
     control: RunControl,
@@ -292,7 +267,7 @@ pub(super) async fn drive(
         })
         .collect();
     let mut run = Run {
-        engine,
+        cx,
         execution_id,
         input,
         scheduler,
@@ -308,10 +283,8 @@ pub(super) async fn drive(
     let mut task_nodes: HashMap<tokio::task::Id, NodeIndex> = HashMap::new();
     // The first flush waits a whole interval: a short run then writes its node
     // states once, in the final transaction, instead of once more at start.
-    let mut flush_tick = tokio::time::interval_at(
-        tokio::time::Instant::now() + engine.settings.flush_interval,
-        engine.settings.flush_interval,
-    );
+    let mut flush_tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + cx.settings.flush_interval, cx.settings.flush_interval);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cancelled = false;
     let mut failure: Option<String> = None;
@@ -320,7 +293,7 @@ pub(super) async fn drive(
     let mut draining: Option<tokio::time::Instant> = None;
 
     loop {
-        while draining.is_none() && tasks.len() < engine.settings.max_parallel_nodes.max(1) {
+        while draining.is_none() && tasks.len() < cx.settings.max_parallel_nodes.max(1) {
             let Some(node) = run.scheduler.next_ready() else { break };
             if let Some(result) = run.replay.remove(&node) {
                 let done = TaskResult { node, attempt: run.recorder.runs[node].attempt, result };
@@ -351,8 +324,8 @@ pub(super) async fn drive(
                 run.record_decided(decided);
                 tasks.abort_all();
             }
-            _ = engine.shutdown.cancelled(), if draining.is_none() => {
-                draining = Some(tokio::time::Instant::now() + engine.settings.queue.shutdown_grace);
+            _ = cx.shutdown.cancelled(), if draining.is_none() => {
+                draining = Some(tokio::time::Instant::now() + cx.settings.queue.shutdown_grace);
             }
             _ = tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)), if draining.is_some() => {
                 // The grace period is over: stop what still runs; it runs again
@@ -404,7 +377,7 @@ pub(super) async fn drive(
                 }
             }
         }
-        if run.recorder.dirty.len() >= engine.settings.flush_rows && !run.flush().await {
+        if run.recorder.dirty.len() >= cx.settings.flush_rows && !run.flush().await {
             tasks.abort_all();
             return Err(taken_over(execution_id));
         }
@@ -420,7 +393,7 @@ pub(super) async fn drive(
     let finished_at = now_ms();
     let last_runs = run.recorder.take_dirty();
     let outcome = ExecutionOutcome { status, error: error.clone(), finished_at };
-    engine.finish(execution_id, last_runs, outcome).await?;
+    cx.writes.finish(execution_id, last_runs, outcome).await?;
     // Only now, with everything stored, is the run reported as finished.
     run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
 
@@ -436,12 +409,12 @@ async fn hand_back(run: &mut Run<'_>) -> AppResult<ExecutionReport> {
         }
     }
     let pending = run.recorder.take_dirty();
-    let engine = run.engine;
-    if !pending.is_empty() && !engine.store.record_node_runs(run.execution_id, &engine.worker_id, &pending).await? {
+    let cx = run.cx;
+    if !pending.is_empty() && !cx.store.record_node_runs(run.execution_id, cx.worker_id, &pending).await? {
         return Err(taken_over(run.execution_id));
     }
-    engine.store.release_executions(&engine.worker_id, &[run.execution_id]).await?;
-    engine.signals.publish(crate::signals::Signal::Queued).await;
+    cx.store.release_executions(cx.worker_id, &[run.execution_id]).await?;
+    cx.signals.publish(crate::bus::Notice::Queued).await;
     tracing::info!(execution = run.execution_id, "handed the run back to the queue");
     Err(handed_back())
 }

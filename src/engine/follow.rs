@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::relay::WATCH_RENEW;
 use super::Engine;
-use crate::signals::{Signal, Signals};
+use crate::bus::{Bus, Notice};
 
 /// How often the stream of an execution running in another process reads its
 /// stored state (the runner writes node states every 50 ms).
@@ -65,7 +65,7 @@ fn follow_live(receiver: broadcast::Receiver<RunEvent>) -> impl Stream<Item = Ru
 /// this stream is open; see `engine::relay`).
 fn follow_stored(
     store: Arc<dyn Store>,
-    signals: Arc<Signals>,
+    signals: Arc<Bus>,
     scope: Scope,
     execution: Execution,
 ) -> impl Stream<Item = RunEvent> {
@@ -87,9 +87,9 @@ fn follow_stored(
                     // run has surely started where it runs: a watch that came
                     // earlier may have found nothing to relay), then now and then.
                     let signal = if node_started || watched_at.is_none() {
-                        Some(Signal::Watch(id))
+                        Some(Notice::Watch(id))
                     } else if watched_at.is_some_and(|at| at.elapsed() >= WATCH_RENEW) {
-                        Some(Signal::Watching(id))
+                        Some(Notice::Watching(id))
                     } else {
                         None
                     };
@@ -106,7 +106,7 @@ fn follow_stored(
                     }
                     Ok(_) => {}
                     // Text was lost: ask for each node's text so far again.
-                    Err(RecvError::Lagged(_)) => signals.publish(Signal::Watch(id)).await,
+                    Err(RecvError::Lagged(_)) => signals.publish(Notice::Watch(id)).await,
                     // Cannot happen: this task holds the signals, and so the sender.
                     Err(RecvError::Closed) => return,
                 },

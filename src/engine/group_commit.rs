@@ -6,14 +6,12 @@
 //! fill up.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::error::{AppError, AppResult};
 use app::model::{Execution, ExecutionId, NodeRun};
 use app::ports::{ExecutionOutcome, Finish, NewExecution, Store};
 use tokio::sync::{mpsc, oneshot};
-
-use super::Engine;
 
 /// Requests written by one call at most.
 const MAX_GROUP: usize = 256;
@@ -120,7 +118,21 @@ fn held(finish: &Finish, written: bool) -> AppResult<()> {
     written.then_some(()).ok_or_else(|| AppError::Conflict(format!("execution {id} is no longer held by this process")))
 }
 
-impl Engine {
+/// The starts and ends of this process's runs, each kind written in groups
+/// by a task of its own, started on first use.
+pub(super) struct GroupedWrites {
+    store: Arc<dyn Store>,
+    /// Whose leases fence the ends.
+    lease_owner: String,
+    creator: OnceLock<Grouper<NewExecution, Execution>>,
+    finisher: OnceLock<Grouper<Finish, ()>>,
+}
+
+impl GroupedWrites {
+    pub(super) fn new(store: Arc<dyn Store>, lease_owner: String) -> Self {
+        Self { store, lease_owner, creator: OnceLock::new(), finisher: OnceLock::new() }
+    }
+
     /// Creates an execution (grouped with others created at the same time).
     pub(super) async fn create(&self, new: NewExecution) -> AppResult<Execution> {
         self.creator.get_or_init(|| creator(self.store.clone())).call(new).await
@@ -133,7 +145,7 @@ impl Engine {
         last_runs: Vec<NodeRun>,
         outcome: ExecutionOutcome,
     ) -> AppResult<()> {
-        let finish = Finish { id, lease_owner: self.worker_id.clone(), last_runs, outcome };
+        let finish = Finish { id, lease_owner: self.lease_owner.clone(), last_runs, outcome };
         self.finisher.get_or_init(|| finisher(self.store.clone())).call(finish).await
     }
 }

@@ -14,19 +14,16 @@
 //!   a lease and nothing is queued, idle processes make no queries at all.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::error::{AppError, AppResult};
+use app::error::AppResult;
 use app::model::*;
-use app::ports::ExecutionOutcome;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::driver::RunStart;
 use super::Engine;
-use crate::signals::Signal;
-use crate::store::now_ms;
+use crate::bus::Notice;
+use app::model::now_ms;
 
 /// Executions claimed by one query at most.
 const CLAIM_BATCH: usize = 64;
@@ -43,25 +40,19 @@ pub(super) fn spawn(engine: Arc<Engine>, claim: bool) {
     }
 }
 
-/// Signals about single executions: finished elsewhere, or to be cancelled.
+/// Bus about single executions: finished elsewhere, or to be cancelled.
 async fn react_to_signals(engine: Arc<Engine>) {
     let mut signals = engine.signals.subscribe();
     loop {
         match signals.recv().await {
-            Ok(Signal::Finished(id)) => engine.wake_waiters(id),
-            Ok(Signal::Cancel(id)) => {
+            Ok(Notice::Finished(id)) => engine.finish_waiters.wake(id),
+            Ok(Notice::Cancel(id)) => {
                 engine.cancel(id);
             }
-            Ok(Signal::Watch(id)) => super::relay::watched(&engine, id, true),
-            Ok(Signal::Watching(id)) => super::relay::watched(&engine, id, false),
+            Ok(Notice::Watch(id)) => super::relay::watched(&engine, id, true),
+            Ok(Notice::Watching(id)) => super::relay::watched(&engine, id, false),
             // Missed signals: every waiter looks at the database again.
-            Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
-                let ids: Vec<ExecutionId> =
-                    engine.finish_waiters.lock().expect("finish waiters").keys().copied().collect();
-                for id in ids {
-                    engine.wake_waiters(id);
-                }
-            }
+            Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => engine.finish_waiters.wake_all(),
             Ok(_) => {}
             Err(RecvError::Closed) => return,
         }
@@ -128,11 +119,11 @@ async fn claim_loop(engine: Arc<Engine>) {
                 let mut next = Some(signal);
                 while let Some(signal) = next {
                     match signal {
-                        Ok(Signal::Queued) | Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
-                            engine.queue_pending.store(true, Ordering::Relaxed);
+                        Ok(Notice::Queued) | Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
+                            engine.capacity.set_queue_pending(true);
                             plan.look_at = Some(Instant::now());
                         }
-                        Ok(Signal::Leased) => plan.leased(lease),
+                        Ok(Notice::Leased) => plan.leased(lease),
                         Ok(_) => {}
                         Err(RecvError::Closed) => return,
                     }
@@ -144,8 +135,8 @@ async fn claim_loop(engine: Arc<Engine>) {
                 }
                 continue;
             }
-            _ = engine.claimer_wake.notified() => {
-                if !engine.queue_pending.load(Ordering::Relaxed) {
+            _ = engine.capacity.claimer_woken() => {
+                if !engine.capacity.queue_pending() {
                     continue;
                 }
             }
@@ -170,7 +161,7 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// Claims what there is room for; returns when to look again.
 async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
-    let room = engine.reserve_up_to(CLAIM_BATCH);
+    let room = engine.capacity.reserve_up_to(CLAIM_BATCH);
     if room == 0 {
         // Full: a finishing run wakes the claimer while the queue may hold work;
         // expired leases are looked for again a little later.
@@ -180,96 +171,26 @@ async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
     let claimed = match engine.store.claim_executions(&engine.lease(now), now, room as u32).await {
         Ok(claimed) => claimed,
         Err(error) => {
-            engine.unreserve(room);
+            engine.capacity.unreserve(room);
             return Err(error);
         }
     };
-    engine.unreserve(room - claimed.len());
+    engine.capacity.unreserve(room - claimed.len());
     let full_batch = claimed.len() == room;
     if !claimed.is_empty() {
         engine.announce_leases().await;
-        resume(engine, claimed).await;
+        engine.resume(claimed).await;
     }
     if full_batch {
         return Ok(Some(Instant::now()));
     }
-    engine.queue_pending.store(false, Ordering::Relaxed);
+    engine.capacity.set_queue_pending(false);
     let next = engine.store.next_claimable_at(&engine.worker_id).await?;
     Ok(next.map(|at| {
         let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
         // Claimable already, but another process was claiming it: look again soon.
         Instant::now() + wait.max(Duration::from_millis(50)) + EXPIRY_MARGIN
     }))
-}
-
-/// Starts claimed executions, each from its recorded node states.
-async fn resume(engine: &Arc<Engine>, claimed: Vec<Execution>) {
-    let ids: Vec<ExecutionId> = claimed.iter().map(|e| e.id).collect();
-    let mut recorded: HashMap<ExecutionId, Vec<NodeRun>> = HashMap::new();
-    match engine.store.node_runs_of(&ids).await {
-        Ok(runs) => {
-            for run in runs {
-                recorded.entry(run.execution_id).or_default().push(run);
-            }
-        }
-        Err(error) => {
-            // Without the recorded states nothing can be resumed safely: hand
-            // the executions back for another try.
-            tracing::warn!(%error, "could not read the node states of claimed executions");
-            let _ = engine.store.release_executions(&engine.worker_id, &ids).await;
-            engine.unreserve(ids.len());
-            return;
-        }
-    }
-    for execution in claimed {
-        if engine.local.lock().expect("local runs").contains_key(&execution.id) {
-            // Its lease expired while it ran here (this process stalled) and
-            // this process's own claimer took it back: the claim renewed the
-            // lease, and the run already going on here goes on alone.
-            tracing::warn!(execution = execution.id, "reclaimed a run still going on here; its lease had expired");
-            engine.unreserve(1);
-            continue;
-        }
-        let recorded = recorded.remove(&execution.id).unwrap_or_default();
-        let kind = if recorded.is_empty() { "queued" } else { "takeover" };
-        metrics::counter!("weft_executions_claimed_total", "kind" => kind).increment(1);
-        if !recorded.is_empty() {
-            tracing::info!(execution = execution.id, nodes = recorded.len(), "resuming an execution");
-        }
-        let workflow = match engine.validated_version(execution.workflow_id, execution.version).await {
-            Ok(workflow) => workflow,
-            Err(error) => {
-                fail_unrunnable(engine, &execution, &error).await;
-                continue;
-            }
-        };
-        let start = RunStart {
-            execution_id: execution.id,
-            started_at: execution.started_at.unwrap_or_else(now_ms),
-            workflow: (*workflow).clone(),
-            input: execution.input.to_value(),
-            recorded,
-        };
-        // The run goes on by itself; whoever waits for it is told when it ends.
-        let _ = engine.launch(start, execution.trigger.as_str(), true);
-    }
-}
-
-/// An execution whose workflow version cannot be run (it no longer validates):
-/// it fails with the reason instead of being claimed again and again.
-async fn fail_unrunnable(engine: &Arc<Engine>, execution: &Execution, error: &AppError) {
-    tracing::warn!(execution = execution.id, %error, "a claimed execution cannot run");
-    let outcome = ExecutionOutcome {
-        status: ExecutionStatus::Failed,
-        error: Some(format!("the workflow version cannot run: {error}")),
-        finished_at: now_ms(),
-    };
-    if let Err(error) = engine.store.finish_execution(execution.id, &engine.worker_id, &[], &outcome).await {
-        tracing::warn!(execution = execution.id, %error, "could not record the failure");
-    }
-    engine.unreserve(1);
-    engine.wake_waiters(execution.id);
-    engine.signals.finished(execution.id).await;
 }
 
 /// Renews this process's leases while it runs anything, and acts on what the
@@ -284,7 +205,7 @@ async fn keep_leases(engine: Arc<Engine>) {
         if engine.shutdown.is_cancelled() && engine.running_executions() == 0 {
             return;
         }
-        if engine.local.lock().expect("local runs").is_empty() {
+        if engine.local.is_empty() {
             last_renewal = None;
             continue; // nothing held: no query
         }
@@ -310,44 +231,7 @@ async fn keep_leases(engine: Arc<Engine>) {
         }
         last_renewal = Some(began);
         let held: HashMap<ExecutionId, bool> = held.into_iter().map(|h| (h.id, h.cancel_requested)).collect();
-        let local = engine.local.lock().expect("local runs");
-        for (id, run) in local.iter().filter(|(_, run)| run.since < began) {
-            match held.get(id) {
-                Some(true) => run.control.cancel.cancel(),
-                Some(false) => {}
-                None => run.control.abandon.cancel(),
-            }
-        }
-    }
-}
-
-impl Engine {
-    /// Reserves room for up to `wanted` executions; returns how many.
-    pub(super) fn reserve_up_to(&self, wanted: usize) -> usize {
-        let max = self.settings.queue.max_running_executions.max(1);
-        let mut got = 0;
-        let _ = self.running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            got = max.saturating_sub(n).min(wanted);
-            Some(n + got)
-        });
-        got
-    }
-
-    pub(super) fn unreserve(&self, count: usize) {
-        if count > 0 {
-            self.running.fetch_sub(count, Ordering::AcqRel);
-        }
-    }
-
-    /// A workflow version, validated once per process (versions never change).
-    async fn validated_version(&self, workflow: WorkflowId, version: i32) -> AppResult<Arc<ValidatedWorkflow>> {
-        self.versions
-            .try_get_with((workflow, version), async {
-                let stored = self.store.workflow_version(Scope::Everyone, workflow, version).await?;
-                validate(&stored.definition).map(Arc::new).map_err(AppError::Invalid)
-            })
-            .await
-            .map_err(|e| (*e).clone())
+        engine.local.renewed(began, &held);
     }
 }
 
@@ -397,17 +281,19 @@ mod tests {
         let workflow = store.create_workflow(owner.id, &definition).await.unwrap();
         let version = store.workflow_version(Scope::Everyone, workflow.id, 1).await.unwrap();
         let engine =
-            Engine::new(store.clone(), super::super::EngineSettings::default(), crate::signals::Signals::local())
-                .unwrap();
-        let handle = engine.start(&version, owner.id, app::model::Trigger::Api, serde_json::json!({})).await.unwrap();
+            Engine::new(store.clone(), super::super::EngineSettings::default(), crate::bus::Bus::local()).unwrap();
+        let handle = engine
+            .start(super::super::StartRequest::new(&version, owner.id, app::model::Trigger::Api, serde_json::json!({})))
+            .await
+            .unwrap();
         assert_eq!(engine.running_executions(), 1);
 
         // Its own claimer finds the lease expired (as after a stall) and takes it.
         let late = i64::MAX / 8;
         let claimed = store.claim_executions(&engine.lease(late), late, 10).await.unwrap();
         assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), [handle.execution.id]);
-        assert_eq!(engine.reserve_up_to(1), 1);
-        resume(&engine, claimed).await;
+        assert_eq!(engine.capacity.reserve_up_to(1), 1);
+        engine.resume(claimed).await;
         assert_eq!(engine.running_executions(), 1, "the claim's slot is given back: no second run");
 
         // The one run is still the live one: cancelling it ends it.

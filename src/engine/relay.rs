@@ -50,7 +50,7 @@ pub(super) fn watched(engine: &Arc<Engine>, id: ExecutionId, from_start: bool) {
         return;
     }
     // A new relay starts with the text so far anyway.
-    let Some((so_far, receiver)) = engine.events.subscribe(id) else { return };
+    let Some((so_far, receiver)) = engine.subscribe(id) else { return };
     relays.insert(id, Relay { until, resend: false });
     tokio::spawn(relay(engine.clone(), id, so_far, receiver));
 }
@@ -67,7 +67,7 @@ async fn relay(
         tokio::select! {
             _ = tick.tick() => {
                 if !pending.is_empty() {
-                    engine.signals.publish_text(id, std::mem::take(&mut pending)).await;
+                    engine.signals().publish_text(id, std::mem::take(&mut pending)).await;
                 }
                 let (until, resend) = match engine.relays.running.lock().expect("relays").get_mut(&id) {
                     Some(relay) => (relay.until, std::mem::take(&mut relay.resend)),
@@ -79,7 +79,7 @@ async fn relay(
                 // The text so far, taken with a new subscription so that tokens
                 // not yet read from the old one (they are in it) are not sent twice.
                 if resend {
-                    match engine.events.subscribe(id) {
+                    match engine.subscribe(id) {
                         Some((so_far, fresh)) => {
                             pending.extend(so_far);
                             receiver = fresh;
@@ -94,12 +94,12 @@ async fn relay(
                 Ok(RunEvent::Node { .. }) => {}
                 Ok(RunEvent::Finished { .. }) | Err(RecvError::Closed) => {
                     if !pending.is_empty() {
-                        engine.signals.publish_text(id, std::mem::take(&mut pending)).await;
+                        engine.signals().publish_text(id, std::mem::take(&mut pending)).await;
                     }
                     break;
                 }
                 // Fell behind: start again from each node's whole text so far.
-                Err(RecvError::Lagged(_)) => match engine.events.subscribe(id) {
+                Err(RecvError::Lagged(_)) => match engine.subscribe(id) {
                     Some((so_far, fresh)) => {
                         pending.extend(so_far);
                         receiver = fresh;

@@ -9,23 +9,23 @@ use app::services::api_keys::ApiKeys;
 use app::services::sessions::Accounts;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::signals::{Signal, Signals};
+use crate::bus::{Bus, Notice};
 
 /// What a server function calls after revoking credentials.
-pub fn announcer(signals: Arc<Signals>) -> Arc<dyn Fn() + Send + Sync> {
-    Arc::new(move || signals.publish_later(Signal::CredentialsRevoked))
+pub fn announcer(signals: Arc<Bus>) -> Arc<dyn Fn() + Send + Sync> {
+    Arc::new(move || signals.publish_later(Notice::CredentialsRevoked))
 }
 
 /// Empties this process's caches whenever any process revokes credentials, or
 /// when signals may have been missed. Sign-outs and revocations are rare: each
 /// costs every cached session one database read.
-pub fn follow_revocations(signals: &Signals, accounts: &Arc<Accounts>, api_keys: &Arc<ApiKeys>) {
+pub fn follow_revocations(signals: &Bus, accounts: &Arc<Accounts>, api_keys: &Arc<ApiKeys>) {
     let mut changes = signals.subscribe();
     let (accounts, api_keys): (Weak<Accounts>, Weak<ApiKeys>) = (Arc::downgrade(accounts), Arc::downgrade(api_keys));
     tokio::spawn(async move {
         loop {
             let forget = match changes.recv().await {
-                Ok(Signal::CredentialsRevoked | Signal::Resync) | Err(RecvError::Lagged(_)) => true,
+                Ok(Notice::CredentialsRevoked | Notice::Resync) | Err(RecvError::Lagged(_)) => true,
                 Ok(_) => false,
                 Err(RecvError::Closed) => break,
             };

@@ -8,8 +8,8 @@ use app::ports::{Runs, Store};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::engine::Engine;
-use crate::signals::Signal;
+use crate::bus::Notice;
+use crate::engine::{Engine, StartRequest};
 
 pub struct EngineRuns {
     pub engine: Arc<Engine>,
@@ -27,7 +27,10 @@ impl Runs for EngineRuns {
         reuse: Vec<NodeRun>,
     ) -> AppResult<Execution> {
         let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
-        let handle = self.engine.start_reusing(version, workflow, owner, trigger, input, reuse).await?;
+        let handle = self
+            .engine
+            .start(StartRequest::new(version, owner, trigger, input).validated(workflow).reusing(reuse))
+            .await?;
         // The run goes on in the background; the page follows its events.
         Ok(handle.execution)
     }
@@ -35,7 +38,7 @@ impl Runs for EngineRuns {
     async fn cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus> {
         let status = self.store.request_cancel(scope, id).await?;
         if status == ExecutionStatus::Running && !self.engine.cancel(id) {
-            self.engine.signals().publish(Signal::Cancel(id)).await;
+            self.engine.signals().publish(Notice::Cancel(id)).await;
         }
         Ok(status)
     }

@@ -6,8 +6,8 @@ use app::model::WorkflowDefinition;
 use sqlx::types::Json;
 use sqlx::QueryBuilder;
 
-use super::now_ms;
 use crate::config::{Backend, DatabaseSettings};
+use app::model::now_ms;
 
 const ROWS_PER_STATEMENT: usize = 500;
 const STATUSES: [&str; 3] = ["succeeded", "failed", "succeeded"];

@@ -10,8 +10,8 @@ use app::model::{CronTrigger, Schedule, Scope, Trigger};
 use app::ports::Store;
 use serde_json::json;
 
-use crate::engine::{rfc3339, Engine};
-use crate::store::now_ms;
+use crate::engine::{rfc3339, Engine, StartRequest};
+use app::model::now_ms;
 
 /// Runs the scheduler until the process ends. Between ticks it sleeps until
 /// the earliest planned firing (at least `tick`), or until a workflow is saved
@@ -60,7 +60,7 @@ pub async fn run_due(store: &Arc<dyn Store>, engine: &Arc<Engine>) -> anyhow::Re
         if let Some(fire_at) = due {
             let version = store.workflow_version(Scope::Everyone, schedule.workflow_id, schedule.version).await?;
             let input = json!({ "scheduled_at": rfc3339(fire_at), "schedule": schedule.schedule });
-            engine.start(&version, schedule.owner_id, Trigger::Cron, input).await?;
+            engine.start(StartRequest::new(&version, schedule.owner_id, Trigger::Cron, input)).await?;
             started += 1;
         }
     }

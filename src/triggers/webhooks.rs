@@ -11,7 +11,7 @@ use app::error::{AppError, AppResult};
 use app::model::*;
 use app::ports::Store;
 
-use crate::signals::{Signal, Signals};
+use crate::bus::{Bus, Notice};
 use tokio::sync::broadcast::error::RecvError;
 
 /// A webhook's target and the definition it runs.
@@ -25,13 +25,13 @@ pub struct HookCache {
     cache: Option<moka::future::Cache<String, Arc<Hook>>>,
     /// Wakes the cron scheduler: a saved workflow may carry a new schedule.
     pub schedules_changed: Arc<tokio::sync::Notify>,
-    signals: Arc<Signals>,
+    signals: Arc<Bus>,
 }
 
 impl HookCache {
     /// `enabled: false` reads the store on every call (for measuring the cache).
     /// Follows other processes' saves through `signals`.
-    pub fn new(enabled: bool, signals: Arc<Signals>) -> Self {
+    pub fn new(enabled: bool, signals: Arc<Bus>) -> Self {
         let cache = enabled.then(|| {
             moka::future::Cache::builder()
                 .max_capacity(10_000)
@@ -51,11 +51,11 @@ impl HookCache {
         tokio::spawn(async move {
             loop {
                 match signals.recv().await {
-                    Ok(Signal::WorkflowChanged(workflow)) => {
+                    Ok(Notice::WorkflowChanged(workflow)) => {
                         forget(cache.as_ref(), workflow);
                         schedules_changed.notify_one();
                     }
-                    Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => {
+                    Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
                         if let Some(cache) = &cache {
                             cache.invalidate_all();
                         }
@@ -86,7 +86,7 @@ impl HookCache {
     pub fn workflow_changed(&self, workflow: WorkflowId) {
         forget(self.cache.as_ref(), workflow);
         self.schedules_changed.notify_one();
-        self.signals.publish_later(Signal::WorkflowChanged(workflow));
+        self.signals.publish_later(Notice::WorkflowChanged(workflow));
     }
 }
 

@@ -15,8 +15,8 @@ use super::{Backend, Db};
 use crate::store::dialect::{Dialect, CREATE_BATCH, FINISH_BATCH, NODE_RUN_BATCH, NODE_RUN_COLUMNS};
 use crate::store::error::{db_error, not_found};
 use crate::store::lists::{self, EXECUTION_COLUMNS};
-use crate::store::now_ms;
 use crate::store::rows::{page_of, ExecutionRow, NodeRunRow};
+use app::model::now_ms;
 
 impl Backend {
     /// Upserts node states, `NODE_RUN_BATCH` rows per INSERT, in the caller's transaction.

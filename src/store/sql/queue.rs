@@ -12,8 +12,8 @@ use super::{Backend, Db};
 use crate::store::dialect::{Dialect, NODE_RUN_COLUMNS};
 use crate::store::error::db_error;
 use crate::store::lists::{self, EXECUTION_COLUMNS};
-use crate::store::now_ms;
 use crate::store::rows::{ExecutionRow, NodeRunRow};
+use app::model::now_ms;
 
 impl Backend {
     /// Claims up to `limit` unfinished executions matching `condition`

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::Backend;
 use crate::store::dialect::Dialect;
 use crate::store::error::db_error;
-use crate::store::now_ms;
 use crate::store::rows::UserRow;
+use app::model::now_ms;
 
 #[async_trait]
 impl SessionStore for Backend {

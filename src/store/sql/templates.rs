@@ -11,7 +11,7 @@ use super::{Backend, Db};
 use crate::store::dialect::Dialect;
 use crate::store::error::{db_error, not_found};
 use crate::store::rows::TemplateRow;
-use crate::store::{check_search, like_pattern, now_ms};
+use crate::store::{check_search, like_pattern};
 
 #[async_trait]
 impl TemplateStore for Backend {

@@ -9,8 +9,8 @@ use sqlx::types::Json;
 use super::{Backend, Db};
 use crate::store::dialect::Dialect;
 use crate::store::error::{db_error, not_found};
-use crate::store::now_ms;
 use crate::store::rows::UserRow;
+use app::model::now_ms;
 
 impl Backend {
     /// Inserts a user through `executor`: the writer, or a set-up's transaction.

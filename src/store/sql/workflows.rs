@@ -13,8 +13,8 @@ use super::{Backend, Db};
 use crate::store::dialect::Dialect;
 use crate::store::error::{db_error, not_found};
 use crate::store::lists::{self, WORKFLOW_COLUMNS};
-use crate::store::now_ms;
 use crate::store::rows::{page_of, VersionRow, WorkflowRow};
+use app::model::now_ms;
 
 impl Backend {
     /// A workflow's list row, within the scope: its details, or `NotFound`.

@@ -1,16 +1,17 @@
-//! Signals between Weft processes: "an execution was queued", "I hold leases
-//! now", "this execution finished", "cancel this one", "this workflow changed",
-//! "credentials were revoked", "someone watches this execution". And, on a
-//! channel of their own, the LLM text of watched runs (see `engine::relay`).
+//! The bus between Weft processes. Its notices: "an execution was queued",
+//! "I hold leases now", "this execution finished", "cancel this one", "this
+//! workflow changed", "credentials were revoked", "someone watches this
+//! execution". And, on a channel of their own, the LLM text of watched runs
+//! (see `engine::relay`).
 //!
 //! On PostgreSQL they travel by LISTEN/NOTIFY on one channel, so idle
 //! processes sleep until something happens instead of polling the queue; every
-//! process (the sender too) receives each signal from the database. On SQLite
-//! there is one process, and signals stay inside it.
+//! process (the sender too) receives each notice from the database. On SQLite
+//! there is one process, and notices stay inside it.
 //!
-//! A signal is a hint, never the only way something is found: notifications
+//! A notice is a hint, never the only way something is found: notifications
 //! can be lost when the listening connection drops, so a reconnect is reported
-//! as [`Signal::Resync`] and receivers then look at the database again.
+//! as [`Notice::Resync`] and receivers then look at the database again.
 
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ const PAYLOAD_FRAME: usize = 200;
 const MAX_ESCAPED_CHAR: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
+pub enum Notice {
     /// An execution waits in the queue.
     Queued,
     /// A process took leases: if it dies, someone must take its executions over.
@@ -50,23 +51,23 @@ pub enum Signal {
     Watch(ExecutionId),
     /// The follower is still there: go on relaying for a while.
     Watching(ExecutionId),
-    /// Signals may have been missed (the listener reconnected): look again.
+    /// Bus may have been missed (the listener reconnected): look again.
     Resync,
 }
 
-impl Signal {
+impl Notice {
     fn encode(self) -> String {
         match self {
-            Signal::Queued => "queued".into(),
-            Signal::Leased => "leased".into(),
-            Signal::Finished(id) => format!("finished:{id}"),
-            Signal::Cancel(id) => format!("cancel:{id}"),
-            Signal::WorkflowChanged(id) => format!("workflow:{id}"),
-            Signal::SettingsChanged => "settings".into(),
-            Signal::CredentialsRevoked => "credentials".into(),
-            Signal::Watch(id) => format!("watch:{id}"),
-            Signal::Watching(id) => format!("watching:{id}"),
-            Signal::Resync => "resync".into(),
+            Notice::Queued => "queued".into(),
+            Notice::Leased => "leased".into(),
+            Notice::Finished(id) => format!("finished:{id}"),
+            Notice::Cancel(id) => format!("cancel:{id}"),
+            Notice::WorkflowChanged(id) => format!("workflow:{id}"),
+            Notice::SettingsChanged => "settings".into(),
+            Notice::CredentialsRevoked => "credentials".into(),
+            Notice::Watch(id) => format!("watch:{id}"),
+            Notice::Watching(id) => format!("watching:{id}"),
+            Notice::Resync => "resync".into(),
         }
     }
 
@@ -74,7 +75,7 @@ impl Signal {
     fn decode_all(text: &str) -> Vec<Self> {
         match text.strip_prefix("finished:") {
             Some(ids) if ids.contains(',') => {
-                ids.split(',').filter_map(|id| id.parse().ok()).map(Signal::Finished).collect()
+                ids.split(',').filter_map(|id| id.parse().ok()).map(Notice::Finished).collect()
             }
             _ => Self::decode(text).into_iter().collect(),
         }
@@ -86,16 +87,16 @@ impl Signal {
             None => (text, None),
         };
         Some(match (kind, id) {
-            ("queued", None) => Signal::Queued,
-            ("leased", None) => Signal::Leased,
-            ("finished", Some(id)) => Signal::Finished(id),
-            ("cancel", Some(id)) => Signal::Cancel(id),
-            ("workflow", Some(id)) => Signal::WorkflowChanged(id),
-            ("settings", None) => Signal::SettingsChanged,
-            ("credentials", None) => Signal::CredentialsRevoked,
-            ("watch", Some(id)) => Signal::Watch(id),
-            ("watching", Some(id)) => Signal::Watching(id),
-            ("resync", None) => Signal::Resync,
+            ("queued", None) => Notice::Queued,
+            ("leased", None) => Notice::Leased,
+            ("finished", Some(id)) => Notice::Finished(id),
+            ("cancel", Some(id)) => Notice::Cancel(id),
+            ("workflow", Some(id)) => Notice::WorkflowChanged(id),
+            ("settings", None) => Notice::SettingsChanged,
+            ("credentials", None) => Notice::CredentialsRevoked,
+            ("watch", Some(id)) => Notice::Watch(id),
+            ("watching", Some(id)) => Notice::Watching(id),
+            ("resync", None) => Notice::Resync,
             _ => return None,
         })
     }
@@ -159,11 +160,11 @@ impl RelayedText {
     }
 }
 
-pub struct Signals {
-    local: broadcast::Sender<Signal>,
+pub struct Bus {
+    local: broadcast::Sender<Notice>,
     /// Relayed LLM text, from this process or (PostgreSQL) any other.
     text: broadcast::Sender<std::sync::Arc<RelayedText>>,
-    /// PostgreSQL: ends waiting to be sent together (see [`Signals::finished`]).
+    /// PostgreSQL: ends waiting to be sent together (see [`Bus::finished`]).
     finished: Option<tokio::sync::mpsc::UnboundedSender<ExecutionId>>,
     /// PostgreSQL: the pool that sends NOTIFY (the listener has its own connection).
     postgres: Option<PgPool>,
@@ -171,14 +172,14 @@ pub struct Signals {
     stop: tokio_util::sync::CancellationToken,
 }
 
-impl Drop for Signals {
+impl Drop for Bus {
     fn drop(&mut self) {
         self.stop.cancel();
     }
 }
 
-impl Signals {
-    /// Signals within this process only (SQLite, and tests of one engine).
+impl Bus {
+    /// Bus within this process only (SQLite, and tests of one engine).
     pub fn local() -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self {
             local: broadcast::channel(4096).0,
@@ -189,7 +190,7 @@ impl Signals {
         })
     }
 
-    /// Signals for the configured database: LISTEN/NOTIFY on PostgreSQL.
+    /// Bus for the configured database: LISTEN/NOTIFY on PostgreSQL.
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<std::sync::Arc<Self>> {
         if settings.backend()? == Backend::Sqlite {
             return Ok(Self::local());
@@ -230,7 +231,7 @@ impl Signals {
                         }
                     }
                     Ok(Some(notification)) => {
-                        let signals = Signal::decode_all(notification.payload());
+                        let signals = Notice::decode_all(notification.payload());
                         if signals.is_empty() {
                             tracing::debug!(payload = notification.payload(), "ignoring an unknown signal");
                         }
@@ -242,12 +243,12 @@ impl Signals {
                     // in between is lost, so everyone looks at the database again.
                     Ok(None) => {
                         tracing::warn!("the signal listener reconnected");
-                        let _ = relay.send(Signal::Resync);
+                        let _ = relay.send(Notice::Resync);
                     }
                     Err(error) => {
                         tracing::warn!(%error, "the signal listener lost its connection; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
-                        let _ = relay.send(Signal::Resync);
+                        let _ = relay.send(Notice::Resync);
                     }
                 }
             }
@@ -255,7 +256,7 @@ impl Signals {
         Ok(signals)
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Signal> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
         self.local.subscribe()
     }
 
@@ -286,7 +287,7 @@ impl Signals {
 
     /// Sends a signal to every process (this one included). Failures are logged:
     /// a lost signal only delays what the database shows anyway.
-    pub async fn publish(&self, signal: Signal) {
+    pub async fn publish(&self, signal: Notice) {
         match &self.postgres {
             None => {
                 let _ = self.local.send(signal);
@@ -309,12 +310,12 @@ impl Signals {
             Some(batch) => {
                 let _ = batch.send(id);
             }
-            None => self.publish(Signal::Finished(id)).await,
+            None => self.publish(Notice::Finished(id)).await,
         }
     }
 
-    /// [`Signals::publish`] without waiting (for callers that are not async).
-    pub fn publish_later(self: &std::sync::Arc<Self>, signal: Signal) {
+    /// [`Bus::publish`] without waiting (for callers that are not async).
+    pub fn publish_later(self: &std::sync::Arc<Self>, signal: Notice) {
         let signals = self.clone();
         tokio::spawn(async move { signals.publish(signal).await });
     }
@@ -364,23 +365,23 @@ mod tests {
     #[test]
     fn signals_survive_their_text_form() {
         for signal in [
-            Signal::Queued,
-            Signal::Leased,
-            Signal::Finished(7),
-            Signal::Cancel(8),
-            Signal::WorkflowChanged(9),
-            Signal::SettingsChanged,
-            Signal::CredentialsRevoked,
-            Signal::Watch(10),
-            Signal::Watching(11),
-            Signal::Resync,
+            Notice::Queued,
+            Notice::Leased,
+            Notice::Finished(7),
+            Notice::Cancel(8),
+            Notice::WorkflowChanged(9),
+            Notice::SettingsChanged,
+            Notice::CredentialsRevoked,
+            Notice::Watch(10),
+            Notice::Watching(11),
+            Notice::Resync,
         ] {
-            assert_eq!(Signal::decode(&signal.encode()), Some(signal));
+            assert_eq!(Notice::decode(&signal.encode()), Some(signal));
         }
-        assert_eq!(Signal::decode("finished:x"), None);
-        assert_eq!(Signal::decode_all("finished:1,2"), [Signal::Finished(1), Signal::Finished(2)]);
-        assert_eq!(Signal::decode_all("finished:4"), [Signal::Finished(4)]);
-        assert_eq!(Signal::decode("dance"), None);
+        assert_eq!(Notice::decode("finished:x"), None);
+        assert_eq!(Notice::decode_all("finished:1,2"), [Notice::Finished(1), Notice::Finished(2)]);
+        assert_eq!(Notice::decode_all("finished:4"), [Notice::Finished(4)]);
+        assert_eq!(Notice::decode("dance"), None);
     }
 
     #[test]
@@ -425,10 +426,10 @@ mod tests {
 
     #[tokio::test]
     async fn local_signals_reach_every_subscriber() {
-        let signals = Signals::local();
+        let signals = Bus::local();
         let (mut a, mut b) = (signals.subscribe(), signals.subscribe());
-        signals.publish(Signal::Finished(3)).await;
-        assert_eq!(a.recv().await.unwrap(), Signal::Finished(3));
-        assert_eq!(b.recv().await.unwrap(), Signal::Finished(3));
+        signals.publish(Notice::Finished(3)).await;
+        assert_eq!(a.recv().await.unwrap(), Notice::Finished(3));
+        assert_eq!(b.recv().await.unwrap(), Notice::Finished(3));
     }
 }

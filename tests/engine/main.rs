@@ -1,0 +1,167 @@
+//! The engine end to end: real nodes, a real store (SQLite), and local fake
+//! upstreams (an OpenAI-compatible LLM server and a plain HTTP server).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod control;
+mod nodes;
+mod runs;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::model::*;
+use app::ports::Store;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use support::TestDb;
+use weft::engine::{Engine, EngineSettings, StartRequest};
+
+/// An OpenAI-compatible server. The prompt steers it: `FAIL` answers 500,
+/// `SLOW` waits two seconds, `PLAIN` answers with one JSON document even when
+/// asked to stream (as some servers do), `PAUSE` streams the first half of its
+/// answer, waits 300 ms, then the rest; otherwise `stream: true` gets events.
+#[derive(Clone, Default)]
+struct FakeLlm {
+    requests: Arc<AtomicUsize>,
+}
+
+async fn chat(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response {
+    fake.requests.fetch_add(1, Ordering::SeqCst);
+    let prompt = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    if prompt.contains("FAIL") {
+        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response();
+    }
+    if prompt.contains("SLOW") {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let answer = format!("echo: {prompt}");
+    if body["stream"] == json!(true) && !prompt.contains("PLAIN") {
+        let (first, second) = answer.split_at(answer.len() / 2);
+        let events = [
+            json!({"model": "fake-1", "choices": [{"delta": {"content": first}}]}),
+            json!({"model": "fake-1", "choices": [{"delta": {"content": second}}]}),
+            json!({"model": "fake-1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
+        ];
+        let mut chunks: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        chunks.push("data: [DONE]\n\n".into());
+        if prompt.contains("PAUSE") {
+            let body = futures::stream::iter(chunks.into_iter().enumerate()).then(|(i, chunk)| async move {
+                if i == 1 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Ok::<_, std::convert::Infallible>(chunk)
+            });
+            let headers = [(axum::http::header::CONTENT_TYPE, "text/event-stream")];
+            return (headers, axum::body::Body::from_stream(body)).into_response();
+        }
+        let text = chunks.concat();
+        return ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], text).into_response();
+    }
+    Json(json!({"model": "fake-1", "choices": [{"message": {"content": answer}}], "usage": {"total_tokens": 5}}))
+        .into_response()
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A plain upstream: `/flaky` answers 503 twice then 200; `/sluggish` hangs
+/// twice then answers at once; `/big` sends 64 KiB.
+async fn upstream() -> (String, Arc<AtomicUsize>) {
+    let flaky = Arc::new(AtomicUsize::new(0));
+    let counter = flaky.clone();
+    let sluggish = Arc::new(AtomicUsize::new(0));
+    let router = Router::new()
+        .route(
+            "/sluggish",
+            get(move || {
+                let sluggish = sluggish.clone();
+                async move {
+                    if sluggish.fetch_add(1, Ordering::SeqCst) < 2 {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    "awake"
+                }
+            }),
+        )
+        .route("/ok", get(|| async { Json(json!({"title": "Hello"})) }))
+        .route(
+            "/flaky",
+            get(move || {
+                let counter = counter.clone();
+                async move {
+                    if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+                        Err(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+                    } else {
+                        Ok("finally")
+                    }
+                }
+            }),
+        )
+        .route("/big", get(|| async { "x".repeat(64 * 1024) }));
+    (serve(router).await, flaky)
+}
+
+struct Harness {
+    _db: TestDb,
+    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
+    owner: User,
+    llm: FakeLlm,
+}
+
+async fn harness(adjust: impl FnOnce(&mut EngineSettings)) -> Harness {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let owner = store.create_user("runner@example.com", None, false).await.unwrap();
+    let llm = FakeLlm::default();
+    let llm_url = serve(Router::new().route("/v1/chat/completions", post(chat)).with_state(llm.clone())).await;
+    let mut settings = EngineSettings::default();
+    settings.llm.base_url = format!("{llm_url}/v1");
+    settings.llm.timeout = Duration::from_millis(1_000);
+    settings.http.allow_loopback = true;
+    settings.http.max_body_bytes = 16 * 1024;
+    adjust(&mut settings);
+    let engine = Engine::new(store.clone(), settings, weft::bus::Bus::local()).unwrap();
+    Harness { _db: db, store, engine, owner, llm }
+}
+
+impl Harness {
+    async fn version(&self, definition: Value) -> WorkflowVersion {
+        let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
+        let created = self.store.create_workflow(self.owner.id, &definition).await.unwrap();
+        self.store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap()
+    }
+
+    async fn run(&self, definition: Value, input: Value) -> ExecutionReport {
+        let version = self.version(definition).await;
+        self.engine.run(StartRequest::new(&version, self.owner.id, Trigger::Manual, input)).await.unwrap()
+    }
+}
+
+fn node<'a>(report: &'a ExecutionReport, id: &str) -> &'a NodeReport {
+    report.nodes.get(id).unwrap_or_else(|| panic!("no node {id} in {report:?}"))
+}
+
+/// One LLM node asking `prompt`.
+fn llm_workflow(prompt: &str, cache: bool) -> Value {
+    json!({"name": format!("ask {prompt} {cache}"), "nodes": [
+        {"id": "ask", "type": "llm", "config": {"model": "m", "prompt": prompt, "temperature": 0.2, "cache": cache}}
+    ]})
+}

@@ -1,0 +1,183 @@
+//! Runs that go their whole way: branches, parallelism and its bounds,
+//! timeouts, failures and retries.
+
+use super::*;
+
+#[tokio::test]
+async fn the_documented_example_runs_and_takes_the_right_branch() {
+    let h = harness(|_| {}).await;
+    let (base, _) = upstream().await;
+    let report = h
+        .run(
+            json!({"name": "Summarize a page", "nodes": [
+                {"id": "fetch", "type": "http", "config": {"method": "GET", "url": "{{ input.url }}"}},
+                {"id": "ok", "type": "condition", "config": {"expr": "nodes.fetch.status == 200"}},
+                {"id": "sum", "type": "llm", "config": {"model": "m", "prompt": "Summarize: {{ nodes.fetch.body.title }}"}},
+                {"id": "oops", "type": "template", "config": {"template": "fetch failed: {{ nodes.fetch.status }}"}}
+            ], "edges": [
+                {"from": "fetch", "to": "ok"},
+                {"from": "ok", "to": "sum", "branch": "true"},
+                {"from": "ok", "to": "oops", "branch": "false"}
+            ]}),
+            json!({"url": format!("{base}/ok")}),
+        )
+        .await;
+    assert_eq!(report.status, ExecutionStatus::Succeeded, "{report:?}");
+    assert_eq!(node(&report, "fetch").output.as_ref().unwrap()["body"]["title"], "Hello");
+    assert_eq!(node(&report, "ok").output, Some(json!({"result": true})));
+    let sum = node(&report, "sum").output.clone().unwrap();
+    assert_eq!((sum["text"].as_str(), sum["cached"].as_bool()), (Some("echo: Summarize: Hello"), Some(false)));
+    assert_eq!(sum["usage"]["total_tokens"], 5);
+    assert_eq!(node(&report, "oops").status, NodeStatus::Skipped);
+
+    // What was reported is what was stored.
+    let stored = h.store.node_runs(Scope::Everyone, report.id).await.unwrap();
+    assert_eq!(stored.len(), 4);
+    for run in stored {
+        assert_eq!(run.status, node(&report, &run.node_id).status, "{}", run.node_id);
+        assert_eq!(run.output, node(&report, &run.node_id).output, "{}", run.node_id);
+    }
+    let execution = h.store.execution(Scope::Everyone, report.id).await.unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    assert!(execution.finished_at.is_some());
+}
+
+#[tokio::test]
+async fn independent_nodes_run_at_the_same_time() {
+    let h = harness(|_| {}).await;
+    let report = h
+        .run(
+            json!({"name": "fan out", "nodes": [
+                {"id": "a", "type": "delay", "config": {"ms": 300}},
+                {"id": "b", "type": "delay", "config": {"ms": 300}},
+                {"id": "c", "type": "delay", "config": {"ms": 300}},
+                {"id": "all", "type": "merge"}
+            ], "edges": [{"from": "a", "to": "all"}, {"from": "b", "to": "all"}, {"from": "c", "to": "all"}]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(report.status, ExecutionStatus::Succeeded);
+    // Every branch started before any finished: their spans overlap.
+    let starts: Vec<&str> = ["a", "b", "c"].iter().map(|id| node(&report, id).started_at.as_deref().unwrap()).collect();
+    let ends: Vec<&str> = ["a", "b", "c"].iter().map(|id| node(&report, id).finished_at.as_deref().unwrap()).collect();
+    assert!(starts.iter().max() < ends.iter().min(), "starts {starts:?} ends {ends:?}");
+    let merged = node(&report, "all").output.clone().unwrap();
+    assert_eq!(merged.as_object().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn the_per_execution_bound_is_respected() {
+    let h = harness(|s| s.max_parallel_nodes = 1).await;
+    let report = h
+        .run(
+            json!({"name": "serial", "nodes": [
+                {"id": "a", "type": "delay", "config": {"ms": 50}},
+                {"id": "b", "type": "delay", "config": {"ms": 50}}
+            ]}),
+            json!({}),
+        )
+        .await;
+    let (a, b) = (node(&report, "a"), node(&report, "b"));
+    let (first, second) = if a.started_at < b.started_at { (a, b) } else { (b, a) };
+    assert!(first.finished_at.as_deref().unwrap() <= second.started_at.as_deref().unwrap(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_node_that_times_out_fails_the_run_and_cancels_the_rest() {
+    let h = harness(|_| {}).await;
+    let report = h
+        .run(
+            json!({"name": "too slow", "nodes": [
+                {"id": "slow", "type": "delay", "config": {"ms": 5000}, "timeout_ms": 50},
+                {"id": "next", "type": "template", "config": {"template": "never"}}
+            ], "edges": [{"from": "slow", "to": "next"}]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(report.status, ExecutionStatus::Failed);
+    assert_eq!(report.error.as_deref(), Some("node `slow` failed: timed out after 50 ms"));
+    assert_eq!(node(&report, "slow").error.as_deref(), Some("timed out after 50 ms"));
+    assert_eq!(node(&report, "next").status, NodeStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn a_failing_node_under_fail_cancels_running_siblings() {
+    let h = harness(|_| {}).await;
+    let report = h
+        .run(
+            json!({"name": "boom", "nodes": [
+                {"id": "boom", "type": "code", "config": {"source": "throw new Error('kaboom')"}},
+                {"id": "sleeper", "type": "delay", "config": {"ms": 5000}}
+            ]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(report.status, ExecutionStatus::Failed);
+    assert!(node(&report, "boom").error.as_deref().unwrap().contains("kaboom"));
+    assert_eq!(node(&report, "sleeper").status, NodeStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn retries_run_until_an_attempt_succeeds() {
+    let h = harness(|_| {}).await;
+    let (base, calls) = upstream().await;
+    let report = h
+        .run(
+            json!({"name": "sluggish", "nodes": [
+                {"id": "fetch", "type": "http", "config": {"method": "GET", "url": format!("{base}/sluggish")},
+                 "timeout_ms": 200, "retry": {"max_attempts": 3, "backoff_ms": 10}}
+            ]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(report.status, ExecutionStatus::Succeeded, "{report:?}");
+    assert_eq!(node(&report, "fetch").attempts, 3);
+    assert_eq!(node(&report, "fetch").output.as_ref().unwrap()["body"], "awake");
+
+    let report = h
+        .run(
+            json!({"name": "flaky", "nodes": [
+                {"id": "call", "type": "code", "config": {"source": "return 1"}},
+                {"id": "fetch", "type": "http", "config": {"method": "GET", "url": format!("{base}/flaky")},
+                 "retry": {"max_attempts": 3, "backoff_ms": 10}},
+                {"id": "check", "type": "condition", "config": {"expr": "nodes.fetch.status == 200"}}
+            ], "edges": [{"from": "call", "to": "fetch"}, {"from": "fetch", "to": "check"}]}),
+            json!({}),
+        )
+        .await;
+    // An HTTP 503 is an answer, not a failure; the condition sees it.
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(node(&report, "check").output, Some(json!({"result": false})));
+
+    let report = h
+        .run(
+            json!({"name": "flaky code", "nodes": [
+                {"id": "fetch", "type": "http", "config": {"method": "GET", "url": format!("{base}/flaky")}},
+                {"id": "insist", "type": "code", "config": {"source": "if (nodes.fetch.status != 200) throw new Error('not yet'); return nodes.fetch.body"},
+                 "retry": {"max_attempts": 3, "backoff_ms": 5}}
+            ], "edges": [{"from": "fetch", "to": "insist"}]}),
+            json!({}),
+        )
+        .await;
+    // The code node's input does not change between attempts, so it fails all three.
+    assert_eq!(node(&report, "insist").attempts, 3);
+    assert_eq!(node(&report, "insist").status, NodeStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_failure_under_continue_reaches_downstream_as_an_error() {
+    let h = harness(|_| {}).await;
+    let report = h
+        .run(
+            json!({"name": "soldier on", "nodes": [
+                {"id": "bad", "type": "code", "config": {"source": "throw new Error('nope')"}, "on_error": "continue"},
+                {"id": "report", "type": "template", "config": {"template": "error was: {{ nodes.bad.error }}"}}
+            ], "edges": [{"from": "bad", "to": "report"}]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(report.status, ExecutionStatus::Succeeded);
+    assert_eq!(node(&report, "bad").status, NodeStatus::Failed);
+    let text = node(&report, "report").output.as_ref().unwrap()["text"].as_str().unwrap().to_string();
+    assert!(text.starts_with("error was: script error") && text.contains("nope"), "{text}");
+}

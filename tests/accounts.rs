@@ -6,7 +6,8 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{browser, sign_in, signed_in_user, TestDb, PASSWORD};
+use support::client::{Api, Browser};
+use support::{TestDb, PASSWORD};
 
 on_both_backends!(
     the_first_start_leads_to_the_admin_setup_once,
@@ -21,86 +22,80 @@ fn location(response: &reqwest::Response) -> &str {
     response.headers().get("location").map(|v| v.to_str().unwrap()).unwrap_or("")
 }
 
-async fn call(client: &reqwest::Client, base: &str, function: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    client.post(format!("{base}/api/{function}")).form(form).send().await.unwrap()
-}
-
 async fn the_first_start_leads_to_the_admin_setup_once(db: &TestDb) {
     let (server, base) = support::start_server(db).await;
     // Something made before accounts existed belongs to the built-in local user.
     let local = weft::server::local_user(server.store.as_ref()).await.unwrap();
     let earlier = server.store.create_workflow(local.id, &support::definition("Made before accounts")).await.unwrap();
 
-    let anonymous = browser(None);
+    let anonymous = Browser::anonymous(&base);
     for page in ["/", "/settings", "/login"] {
-        let response = anonymous.get(format!("{base}{page}")).send().await.unwrap();
+        let response = anonymous.page(page).await;
         assert_eq!((response.status(), location(&response)), (StatusCode::SEE_OTHER, "/setup"), "{page}");
     }
-    let setup_page = anonymous.get(format!("{base}/setup")).send().await.unwrap();
+    let setup_page = anonymous.page("/setup").await;
     assert_eq!(setup_page.status(), StatusCode::OK);
     assert!(setup_page.text().await.unwrap().contains("Create the admin account"));
 
-    let short = call(&anonymous, &base, "accounts/setup", &[("email", "ada@example.com"), ("password", "short")]).await;
+    let short = anonymous.setup_admin("ada@example.com", "short").await;
     assert_eq!(short.status(), StatusCode::BAD_REQUEST);
     assert!(short.text().await.unwrap().contains("at least 8 characters"));
 
-    let created =
-        call(&anonymous, &base, "accounts/setup", &[("email", " Ada@Example.com "), ("password", PASSWORD)]).await;
+    let created = anonymous.setup_admin(" Ada@Example.com ", PASSWORD).await;
     assert_eq!(created.status(), StatusCode::OK);
     let cookie = support::session_cookie_of(&created).expect("the admin is signed in");
     let admin: Value = created.json().await.unwrap();
     assert_eq!((admin["email"].as_str(), admin["is_admin"].as_bool()), (Some("ada@example.com"), Some(true)));
 
     // Set-up is over: it cannot run again, and its page sends people to sign in.
-    let again =
-        call(&anonymous, &base, "accounts/setup", &[("email", "eve@example.com"), ("password", PASSWORD)]).await;
+    let again = anonymous.setup_admin("eve@example.com", PASSWORD).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    let setup_page = anonymous.get(format!("{base}/setup")).send().await.unwrap();
+    let setup_page = anonymous.page("/setup").await;
     assert_eq!(location(&setup_page), "/login");
 
     // The admin's session opens the pages, and what the local user owned is theirs now.
-    let session = browser(Some(&cookie));
-    let home = session.get(format!("{base}/")).send().await.unwrap();
+    let session = Browser::with_cookie(&base, &cookie);
+    let home = session.page("/").await;
     assert_eq!(home.status(), StatusCode::OK);
     let html = home.text().await.unwrap();
     assert!(html.contains("Made before accounts"), "{html}");
     assert!(html.contains("ada@example.com"), "the top bar names the user: {html}");
-    let listed: Value = call(&session, &base, "workflows/list", &[]).await.json().await.unwrap();
+    let listed: Value = session.list_workflows(&[]).await.json().await.unwrap();
     assert_eq!(listed["items"][0]["id"], json!(earlier.id));
 }
 
 async fn pages_need_a_session_and_sign_out_ends_it(db: &TestDb) {
     let (server, base) = support::start_server(db).await;
-    let session = signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
-    let anonymous = browser(None);
+    let session = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
+    let anonymous = Browser::anonymous(&base);
 
-    let response = anonymous.get(format!("{base}/settings?tab=keys")).send().await.unwrap();
+    let response = anonymous.page("/settings?tab=keys").await;
     assert_eq!((response.status(), location(&response)), (StatusCode::SEE_OTHER, "/login?next=/settings%3Ftab%3Dkeys"));
-    let forged = browser(Some("weft_session=not-a-real-session"));
-    assert_eq!(location(&forged.get(format!("{base}/")).send().await.unwrap()), "/login?next=/");
+    let forged = Browser::with_cookie(&base, "weft_session=not-a-real-session");
+    assert_eq!(location(&forged.page("/").await), "/login?next=/");
     // Server functions answer 401 to anyone not signed in.
-    assert_eq!(call(&anonymous, &base, "workflows/list", &[]).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.list_workflows(&[]).await.status(), StatusCode::UNAUTHORIZED);
 
-    assert_eq!(session.get(format!("{base}/settings")).send().await.unwrap().status(), StatusCode::OK);
-    let signed_in = session.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(session.page("/settings").await.status(), StatusCode::OK);
+    let signed_in = session.page("/login").await;
     assert_eq!(location(&signed_in), "/", "a signed-in user is not shown the sign-in page");
 
-    let signed_out = call(&session, &base, "accounts/sign-out", &[]).await;
+    let signed_out = session.sign_out().await;
     assert_eq!(signed_out.status(), StatusCode::OK);
     assert!(signed_out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     // The same cookie, replayed, opens nothing any more.
-    assert_eq!(location(&session.get(format!("{base}/")).send().await.unwrap()), "/login?next=/");
-    assert_eq!(call(&session, &base, "workflows/list", &[]).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(location(&session.page("/").await), "/login?next=/");
+    assert_eq!(session.list_workflows(&[]).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn a_wrong_password_and_an_unknown_email_look_the_same_and_attempts_are_limited(db: &TestDb) {
     let (server, base) = support::start_server(db).await;
-    signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await; // attempt 1 on ada
+    Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await; // attempt 1 on ada
 
-    let wrong = sign_in(&base, "ada@example.com", "wrong-password").await.unwrap_err();
+    let wrong = Browser::sign_in(&base, "ada@example.com", "wrong-password").await.unwrap_err();
     assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
     let wrong = wrong.text().await.unwrap();
-    let unknown = sign_in(&base, "nobody@example.com", PASSWORD).await.unwrap_err();
+    let unknown = Browser::sign_in(&base, "nobody@example.com", PASSWORD).await.unwrap_err();
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     assert_eq!(unknown.text().await.unwrap(), wrong);
     assert!(wrong.contains("the email or the password is wrong"), "{wrong}");
@@ -109,77 +104,72 @@ async fn a_wrong_password_and_an_unknown_email_look_the_same_and_attempts_are_li
     // even with the right password.
     for _ in 0..3 {
         assert_eq!(
-            sign_in(&base, "ADA@example.com", "wrong-password").await.unwrap_err().status(),
+            Browser::sign_in(&base, "ADA@example.com", "wrong-password").await.unwrap_err().status(),
             StatusCode::BAD_REQUEST
         );
     }
-    let limited = sign_in(&base, "ada@example.com", PASSWORD).await.unwrap_err();
+    let limited = Browser::sign_in(&base, "ada@example.com", PASSWORD).await.unwrap_err();
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.text().await.unwrap().contains("too many sign-in attempts"));
 }
 
 async fn only_admins_create_users_and_users_see_only_their_own_workflows(db: &TestDb) {
     let (server, base) = support::start_server(db).await;
-    let admin = signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
-    let created =
-        call(&admin, &base, "accounts/users/create", &[("email", "bob@example.com"), ("password", PASSWORD)]).await;
+    let admin = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
+    let created = admin.create_user("bob@example.com", PASSWORD).await;
     assert_eq!(created.status(), StatusCode::OK);
-    let duplicate =
-        call(&admin, &base, "accounts/users/create", &[("email", "bob@example.com"), ("password", PASSWORD)]).await;
+    let duplicate = admin.create_user("bob@example.com", PASSWORD).await;
     assert_eq!(duplicate.status(), StatusCode::CONFLICT);
-    let users: Value = call(&admin, &base, "accounts/users", &[]).await.json().await.unwrap();
+    let users: Value = admin.list_users().await.json().await.unwrap();
     let emails: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
     assert_eq!(emails, ["ada@example.com", "bob@example.com"]);
 
-    let bob = sign_in(&base, "bob@example.com", PASSWORD).await.map_err(|r| r.status()).unwrap();
-    let refused =
-        call(&bob, &base, "accounts/users/create", &[("email", "eve@example.com"), ("password", PASSWORD)]).await;
+    let bob = Browser::sign_in(&base, "bob@example.com", PASSWORD).await.map_err(|r| r.status()).unwrap();
+    let refused = bob.create_user("eve@example.com", PASSWORD).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert_eq!(call(&bob, &base, "accounts/users", &[]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(bob.list_users().await.status(), StatusCode::FORBIDDEN);
 
     let definition = serde_json::to_string(&support::definition("Ada's secret plan")).unwrap();
-    let imported = call(&admin, &base, "workflows/import", &[("definition", &definition)]).await;
+    let imported = admin.import_workflow(&definition).await;
     assert_eq!(imported.status(), StatusCode::OK);
-    let bobs: Value = call(&bob, &base, "workflows/list", &[]).await.json().await.unwrap();
+    let bobs: Value = bob.list_workflows(&[]).await.json().await.unwrap();
     assert_eq!(bobs["items"], json!([]), "bob sees none of ada's workflows");
-    let adas: Value = call(&admin, &base, "workflows/list", &[]).await.json().await.unwrap();
+    let adas: Value = admin.list_workflows(&[]).await.json().await.unwrap();
     assert_eq!(adas["items"].as_array().unwrap().len(), 1);
 }
 
 async fn an_api_key_made_in_the_settings_works_until_revoked(db: &TestDb) {
     let (server, base) = support::start_server(db).await;
-    let session = signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
-    let nameless = call(&session, &base, "accounts/api-keys/create", &[("name", "  ")]).await;
+    let session = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
+    let nameless = session.create_api_key("  ").await;
     assert_eq!(nameless.status(), StatusCode::BAD_REQUEST);
 
-    let created: Value =
-        call(&session, &base, "accounts/api-keys/create", &[("name", "deploy")]).await.json().await.unwrap();
+    let created: Value = session.create_api_key("deploy").await.json().await.unwrap();
     let secret = created["secret"].as_str().unwrap().to_string();
-    let api =
-        |key: &str| reqwest::Client::new().get(format!("{base}/api/v1/workflows")).bearer_auth(key.to_string()).send();
-    assert_eq!(api(&secret).await.unwrap().status(), StatusCode::OK);
+    let api = Api::new(&base, &secret);
+    assert_eq!(api.list_workflows("").await.0, StatusCode::OK);
 
-    let keys: Value = call(&session, &base, "accounts/api-keys", &[]).await.json().await.unwrap();
+    let keys: Value = session.list_api_keys().await.json().await.unwrap();
     assert_eq!((keys[0]["name"].as_str(), keys[0]["revoked_at"].is_null()), (Some("deploy"), true));
     assert!(keys[0].get("secret").is_none() && keys[0].get("secret_hash").is_none(), "{keys}");
 
     // Someone else cannot revoke it.
-    let bob = signed_in_user(server.store.as_ref(), &base, "bob@example.com", false).await;
-    let id = keys[0]["id"].to_string();
-    assert_eq!(call(&bob, &base, "accounts/api-keys/revoke", &[("id", &id)]).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(api(&secret).await.unwrap().status(), StatusCode::OK);
+    let bob = Browser::signed_in_user(server.store.as_ref(), &base, "bob@example.com", false).await;
+    let id = keys[0]["id"].as_i64().unwrap();
+    assert_eq!(bob.revoke_api_key(id).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(api.list_workflows("").await.0, StatusCode::OK);
 
     // Revoked through the settings page, it stops working at once (the key cache is shared).
-    assert_eq!(call(&session, &base, "accounts/api-keys/revoke", &[("id", &id)]).await.status(), StatusCode::OK);
-    assert_eq!(api(&secret).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(session.revoke_api_key(id).await.status(), StatusCode::OK);
+    assert_eq!(api.list_workflows("").await.0, StatusCode::UNAUTHORIZED);
 }
 
 async fn cross_site_server_function_calls_are_refused(db: &TestDb) {
     let (server, base) = support::start_server(db).await;
-    let session = signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
+    let session = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
     let definition = serde_json::to_string(&support::definition("Planted")).unwrap();
     let forged = session
-        .post(format!("{base}/api/workflows/import"))
+        .post_raw("/api/workflows/import")
         .header("origin", "http://evil.example")
         .form(&[("definition", &definition)])
         .send()
@@ -187,13 +177,13 @@ async fn cross_site_server_function_calls_are_refused(db: &TestDb) {
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let same_site = session
-        .post(format!("{base}/api/workflows/import"))
-        .header("origin", base.as_str())
+        .post_raw("/api/workflows/import")
+        .header("origin", session.base())
         .form(&[("definition", &definition)])
         .send()
         .await
         .unwrap();
     assert_eq!(same_site.status(), StatusCode::OK);
-    let listed: Value = call(&session, &base, "workflows/list", &[]).await.json().await.unwrap();
+    let listed: Value = session.list_workflows(&[]).await.json().await.unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the same-site import was saved");
 }

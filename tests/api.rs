@@ -2,41 +2,18 @@
 
 mod support;
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::client::Api;
 use support::TestDb;
+use weft::server::RunningServer;
 
-struct Api {
-    base: String,
-    key: String,
-    client: Client,
-    _server: weft::server::RunningServer,
-}
-
-impl Api {
-    async fn start(db: &TestDb) -> (Self, String) {
-        let (server, base) = support::start_server(db).await;
-        let user = server.store.create_user("api@example.com", None, false).await.unwrap();
-        let (_, key) = weft::api::create_api_key(server.store.as_ref(), user.id, "tests").await.unwrap();
-        let other = server.store.create_user("other@example.com", None, false).await.unwrap();
-        let (_, other_key) = weft::api::create_api_key(server.store.as_ref(), other.id, "tests").await.unwrap();
-        (Self { base: format!("{base}/api/v1"), key, client: Client::new(), _server: server }, other_key)
-    }
-
-    fn call(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key)
-    }
-
-    async fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.call(method, path);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
-    }
+/// The server, a REST client for api@example.com, and one for other@example.com.
+async fn start(db: &TestDb) -> (RunningServer, Api, Api) {
+    let (server, base) = support::start_server(db).await;
+    let api = Api::for_new_user(&server, &base, "api@example.com").await;
+    let other = Api::for_new_user(&server, &base, "other@example.com").await;
+    (server, api, other)
 }
 
 fn greeting(name: &str) -> Value {
@@ -61,62 +38,58 @@ on_both_backends!(
 );
 
 async fn workflows_are_created_listed_updated_exported_and_deleted(db: &TestDb) {
-    let (api, _) = Api::start(db).await;
-    let (status, created) = api.json(Method::POST, "/workflows", Some(greeting("Greeter"))).await;
+    let (_server, api, _) = start(db).await;
+    let (status, created) = api.create_workflow(&greeting("Greeter")).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
 
-    let (status, list) = api.json(Method::GET, "/workflows?search=greet", None).await;
+    let (status, list) = api.list_workflows("search=greet").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["items"][0]["id"], id);
 
-    let (status, updated) = api.json(Method::PUT, &format!("/workflows/{id}"), Some(greeting("Greeter v2"))).await;
+    let (status, updated) = api.update_workflow(id, &greeting("Greeter v2")).await;
     assert_eq!((status, updated["version"].as_i64()), (StatusCode::OK, Some(2)));
-    let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    let (_, got) = api.get_workflow(id).await;
     assert_eq!(got["definition"]["name"], "Greeter v2");
     assert_eq!(got["workflow"]["current_version"], 2);
 
-    let export = api.call(Method::GET, &format!("/workflows/{id}/export")).send().await.unwrap();
+    let export = api.export_workflow(id).await;
     assert!(export.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
     let exported: Value = export.json().await.unwrap();
     assert_eq!(exported, greeting("Greeter v2"));
 
-    let (status, _) = api.json(Method::DELETE, &format!("/workflows/{id}"), None).await;
+    let (status, _) = api.delete_workflow(id).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    let (status, _) = api.get_workflow(id).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 async fn executions_start_wait_list_and_stream(db: &TestDb) {
-    let (api, _) = Api::start(db).await;
-    let (_, created) = api.json(Method::POST, "/workflows", Some(greeting("Runner"))).await;
+    let (_server, api, _) = start(db).await;
+    let (_, created) = api.create_workflow(&greeting("Runner")).await;
     let id = created["id"].as_i64().unwrap();
 
-    let (status, report) = api
-        .json(Method::POST, &format!("/workflows/{id}/executions?wait=true"), Some(json!({"input": {"who": "Ada"}})))
-        .await;
+    let (status, report) = api.run_execution(id, Some(json!({"input": {"who": "Ada"}}))).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["status"], "succeeded");
     assert_eq!(report["nodes"]["hello"]["output"]["text"], "Hello Ada");
 
-    let (status, started) =
-        api.json(Method::POST, &format!("/workflows/{id}/executions"), Some(json!({"input": {}}))).await;
+    let (status, started) = api.start_execution(id, Some(json!({"input": {}}))).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let execution = started["id"].as_i64().unwrap();
     // The stream ends with `finished`, whether it attached live or after the end.
-    let events = api.call(Method::GET, &format!("/executions/{execution}/events")).send().await.unwrap();
+    let events = api.execution_events(execution).await;
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let body = events.text().await.unwrap();
     assert!(body.contains("event: finished"), "{body}");
 
-    let (_, got) = api.json(Method::GET, &format!("/executions/{execution}"), None).await;
+    let (_, got) = api.get_execution(execution).await;
     assert_eq!(got["status"], "succeeded");
-    let (_, listed) =
-        api.json(Method::GET, &format!("/executions?workflow_id={id}&status=succeeded&limit=1"), None).await;
+    let (_, listed) = api.list_executions(&format!("workflow_id={id}&status=succeeded&limit=1")).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert!(listed["next"].is_string(), "two executions, one per page: {listed}");
 
-    let (status, error) = api.json(Method::POST, &format!("/executions/{execution}/cancel"), None).await;
+    let (status, error) = api.cancel_execution(execution).await;
     assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_finished")));
 }
 
@@ -136,20 +109,20 @@ async fn events_within(mut response: reqwest::Response, window: std::time::Durat
 }
 
 async fn a_viewer_joining_mid_run_gets_the_current_state_first(db: &TestDb) {
-    let (api, _) = Api::start(db).await;
+    let (_server, api, _) = start(db).await;
     let definition = json!({"name": "Slow", "nodes": [
         {"id": "start", "type": "template", "config": {"template": "go"}},
         {"id": "wait", "type": "delay", "config": {"ms": 3000}},
         {"id": "done", "type": "template", "config": {"template": "done"}}
     ], "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "done"}]});
-    let (_, created) = api.json(Method::POST, "/workflows", Some(definition)).await;
+    let (_, created) = api.create_workflow(&definition).await;
     let id = created["id"].as_i64().unwrap();
-    let (_, started) = api.json(Method::POST, &format!("/workflows/{id}/executions"), Some(json!({"input": {}}))).await;
+    let (_, started) = api.start_execution(id, Some(json!({"input": {}}))).await;
     let execution = started["id"].as_i64().unwrap();
     // Join once `start` is done and `wait` sleeps: nothing happens for seconds,
     // so whatever arrives at once is the catch-up.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let stream = api.call(Method::GET, &format!("/executions/{execution}/events")).send().await.unwrap();
+    let stream = api.execution_events(execution).await;
     let first = events_within(stream, std::time::Duration::from_millis(800)).await;
     let state_of = |node: &str| {
         first.iter().rev().find(|(name, data)| name == "node" && data["node"] == node).map(|(_, data)| data.clone())
@@ -166,46 +139,45 @@ async fn a_viewer_joining_mid_run_gets_the_current_state_first(db: &TestDb) {
 }
 
 async fn a_workflow_declares_its_input_and_a_bad_declaration_is_refused(db: &TestDb) {
-    let (api, _) = Api::start(db).await;
+    let (_server, api, _) = start(db).await;
     let mut definition = greeting("Declared");
     definition["input"] = json!([{"name": "who", "type": "string", "required": true, "example": "Ada"}]);
-    let (status, created) = api.json(Method::POST, "/workflows", Some(definition.clone())).await;
+    let (status, created) = api.create_workflow(&definition).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
-    let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    let (_, got) = api.get_workflow(id).await;
     assert_eq!(got["definition"]["input"], definition["input"], "stored and given back as declared");
 
     definition["input"] = json!([{"name": "who", "type": "person"}]);
-    let (status, error) = api.json(Method::PUT, &format!("/workflows/{id}"), Some(definition)).await;
+    let (status, error) = api.update_workflow(id, &definition).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     assert!(error.to_string().contains("input field `who`: type `person` is not one of"), "{error}");
-    let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    let (_, got) = api.get_workflow(id).await;
     assert_eq!(got["workflow"]["current_version"], 1, "nothing saved: {got}");
 }
 
 async fn errors_are_json_with_a_code_and_4xx(db: &TestDb) {
-    let (api, _) = Api::start(db).await;
-    let no_key = api.client.get(format!("{}/workflows", api.base)).send().await.unwrap();
-    assert_eq!(no_key.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = no_key.json().await.unwrap();
+    let (_server, api, _) = start(db).await;
+    let (no_key, body) = api.without_key().list_workflows("").await;
+    assert_eq!(no_key, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");
-    let bad_key = api.client.get(format!("{}/workflows", api.base)).bearer_auth("weft_nope_nope").send().await.unwrap();
-    assert_eq!(bad_key.status(), StatusCode::UNAUTHORIZED);
+    let (bad_key, _) = api.with_key("weft_nope_nope").list_workflows("").await;
+    assert_eq!(bad_key, StatusCode::UNAUTHORIZED);
 
     // Page sizes outside 1–500 are refused, not silently changed; an empty cursor is the first page.
     for limit in ["0", "501", "4294967296"] {
-        let (status, body) = api.json(Method::GET, &format!("/executions?limit={limit}"), None).await;
+        let (status, body) = api.list_executions(&format!("limit={limit}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "limit={limit}: {body}");
     }
-    let (status, body) = api.json(Method::GET, "/workflows?limit=501", None).await;
+    let (status, body) = api.list_workflows("limit=501").await;
     assert_eq!(
         (status, body["error"]["message"].as_str()),
         (StatusCode::BAD_REQUEST, Some("limit must be between 1 and 500, not 501"))
     );
-    assert_eq!(api.json(Method::GET, "/workflows?after=&limit=200", None).await.0, StatusCode::OK);
+    assert_eq!(api.list_workflows("after=&limit=200").await.0, StatusCode::OK);
 
     let bad_json = api
-        .call(Method::POST, "/workflows")
+        .request(Method::POST, "/workflows")
         .header("content-type", "application/json")
         .body("{\"name\":")
         .send()
@@ -215,34 +187,31 @@ async fn errors_are_json_with_a_code_and_4xx(db: &TestDb) {
     assert_eq!(bad_json.json::<Value>().await.unwrap()["error"]["code"], "bad_json");
 
     let cyclic = json!({"name": "Loop", "nodes": [{"id": "a", "type": "delay", "config": {"ms": 1}}], "edges": [{"from": "a", "to": "a"}]});
-    let (status, invalid) = api.json(Method::POST, "/workflows", Some(cyclic)).await;
+    let (status, invalid) = api.create_workflow(&cyclic).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(invalid["error"]["code"], "invalid_definition");
     assert_eq!(invalid["error"]["details"][0], "the graph has a cycle: a → a");
 
-    let (status, _) = api.json(Method::GET, "/workflows/999999", None).await;
+    let (status, _) = api.get_workflow(999999).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = api.json(Method::GET, "/workflows/not-a-number", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, body) = api.json(Method::GET, "/executions?status=exploded", None).await;
+    let (status, body) = api.list_executions("status=exploded").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"]["message"].as_str().unwrap().contains("unknown status `exploded`"));
-    let (status, _) = api.json(Method::GET, "/workflows?after=garbage", None).await;
+    let (status, _) = api.list_workflows("after=garbage").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = api.json(Method::GET, "/nothing/here", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 async fn another_users_objects_are_not_found(db: &TestDb) {
-    let (api, other_key) = Api::start(db).await;
-    let (_, created) = api.json(Method::POST, "/workflows", Some(greeting("Mine"))).await;
+    let (_server, api, other) = start(db).await;
+    let (_, created) = api.create_workflow(&greeting("Mine")).await;
     let id = created["id"].as_i64().unwrap();
-    let (_, report) = api.json(Method::POST, &format!("/workflows/{id}/executions?wait=true"), None).await;
+    let (_, report) = api.run_execution(id, None).await;
     let execution = report["id"].as_i64().unwrap();
 
-    let as_other = |method: Method, path: String| {
-        api.client.request(method, format!("{}{path}", api.base)).bearer_auth(&other_key)
-    };
     for (method, path) in [
         (Method::GET, format!("/workflows/{id}")),
         (Method::PUT, format!("/workflows/{id}")),
@@ -252,23 +221,22 @@ async fn another_users_objects_are_not_found(db: &TestDb) {
         (Method::POST, format!("/executions/{execution}/cancel")),
         (Method::GET, format!("/executions/{execution}/events")),
     ] {
-        let response = as_other(method.clone(), path.clone()).json(&greeting("Theirs")).send().await.unwrap();
+        let response = other.request(method.clone(), &path).json(&greeting("Theirs")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
-    let listed: Value = as_other(Method::GET, "/executions".into()).send().await.unwrap().json().await.unwrap();
+    let (_, listed) = other.list_executions("").await;
     assert_eq!(listed["items"], json!([]));
     // The owner's workflow is untouched.
-    let (_, got) = api.json(Method::GET, &format!("/workflows/{id}"), None).await;
+    let (_, got) = api.get_workflow(id).await;
     assert_eq!(got["definition"]["name"], "Mine");
 }
 
 async fn metrics_count_requests_and_executions(db: &TestDb) {
-    let (api, _) = Api::start(db).await;
-    let (_, created) = api.json(Method::POST, "/workflows", Some(greeting("Measured"))).await;
+    let (_server, api, _) = start(db).await;
+    let (_, created) = api.create_workflow(&greeting("Measured")).await;
     let id = created["id"].as_i64().unwrap();
-    api.json(Method::POST, &format!("/workflows/{id}/executions?wait=true"), None).await;
-    let base = api.base.trim_end_matches("/api/v1");
-    let text = api.client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    api.run_execution(id, None).await;
+    let text = api.metrics().await;
     for expected in [
         "weft_http_requests_total{route=\"/api/v1/workflows\",method=\"POST\",status=\"201\"}",
         "weft_http_request_duration_seconds_bucket{route=\"/api/v1/workflows/{id}/executions\"",
@@ -284,23 +252,23 @@ async fn metrics_count_requests_and_executions(db: &TestDb) {
 }
 
 async fn templates_are_listed_and_installed(db: &TestDb) {
-    let (api, _) = Api::start(db).await;
+    let (_server, api, _) = start(db).await;
     let mut definition: app::model::WorkflowDefinition = serde_json::from_value(greeting("Greeter template")).unwrap();
     definition.triggers = vec![json!({"type": "webhook", "path": "template-hook"})];
-    api._server.store.upsert_template("greeter", "Says hello to whoever calls", &definition, None).await.unwrap();
+    _server.store.upsert_template("greeter", "Says hello to whoever calls", &definition, None).await.unwrap();
 
-    let (status, listed) = api.json(Method::GET, "/templates?search=HELLO", None).await;
+    let (status, listed) = api.list_templates("search=HELLO").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed[0]["slug"], "greeter");
-    let (_, none) = api.json(Method::GET, "/templates?search=nothing-like-it", None).await;
+    let (_, none) = api.list_templates("search=nothing-like-it").await;
     assert_eq!(none, json!([]));
 
-    let (status, installed) = api.json(Method::POST, "/templates/greeter/install", None).await;
+    let (status, installed) = api.install_template("greeter").await;
     assert_eq!((status, installed["name"].as_str()), (StatusCode::CREATED, Some("Greeter template")));
     // Installing twice works: the template's webhook is not copied, so nothing collides.
-    let (status, _) = api.json(Method::POST, "/templates/greeter/install", None).await;
+    let (status, _) = api.install_template("greeter").await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, _) = api.json(Method::POST, "/templates/no-such-template/install", None).await;
+    let (status, _) = api.install_template("no-such-template").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -308,8 +276,8 @@ async fn templates_are_listed_and_installed(db: &TestDb) {
 /// `app::model::nul`): refused where people write it, replaced where a run
 /// receives it, and never a 500.
 async fn a_nul_character_is_refused_in_definitions_and_replaced_in_run_data(db: &TestDb) {
-    let (api, _) = Api::start(db).await;
-    let (status, refused) = api.json(Method::POST, "/workflows", Some(greeting("Nul\u{0}name"))).await;
+    let (_server, api, _) = start(db).await;
+    let (status, refused) = api.create_workflow(&greeting("Nul\u{0}name")).await;
     assert_eq!(
         (status, refused["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_definition"))
@@ -326,19 +294,17 @@ async fn a_nul_character_is_refused_in_definitions_and_replaced_in_run_data(db: 
         {"id": "fetch", "type": "http", "config": {"method": "GET", "url": url}},
         {"id": "join", "type": "template", "config": {"template": "{{ input.s }}|{{ nodes.fetch.body.a }}"}}
     ], "edges": [{"from": "fetch", "to": "join"}]});
-    let (_, created) = api.json(Method::POST, "/workflows", Some(workflow)).await;
+    let (_, created) = api.create_workflow(&workflow).await;
     let id = created["id"].as_i64().unwrap();
-    let (status, report) = api
-        .json(Method::POST, &format!("/workflows/{id}/executions?wait=true"), Some(json!({"input": {"s": "a\u{0}b"}})))
-        .await;
+    let (status, report) = api.run_execution(id, Some(json!({"input": {"s": "a\u{0}b"}}))).await;
     assert_eq!((status, report["status"].as_str()), (StatusCode::OK, Some("succeeded")), "{report}");
     assert_eq!(report["nodes"]["join"]["output"]["text"], "a\u{FFFD}b|x\u{FFFD}y");
-    let (_, stored) = api.json(Method::GET, &format!("/executions/{}", report["id"]), None).await;
+    let (_, stored) = api.get_execution(report["id"].as_i64().unwrap()).await;
     assert_eq!(stored["nodes"]["fetch"]["output"]["body"]["a"], "x\u{FFFD}y", "{stored}");
 
     // Any other text that reaches the database: a 4xx, not a 500.
-    let response = api.call(Method::POST, "/templates/a%00b/install").send().await.unwrap();
-    assert!(response.status().is_client_error(), "{}", response.status());
+    let (status, _) = api.install_template("a%00b").await;
+    assert!(status.is_client_error(), "{status}");
 }
 
 /// Every `$ref` in `value`.
@@ -360,9 +326,9 @@ fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
 #[tokio::test]
 async fn the_openapi_document_describes_every_endpoint_it_lists() {
     let db = TestDb::sqlite();
-    let (api, _) = Api::start(&db).await;
+    let (_server, api, _) = start(&db).await;
     // Public: a client needs it before it has a key.
-    let response = api.client.get(format!("{}/openapi.json", api.base)).send().await.unwrap();
+    let response = api.openapi().await;
     assert_eq!(response.status(), StatusCode::OK);
     let doc: Value = response.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);

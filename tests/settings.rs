@@ -5,7 +5,6 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -13,7 +12,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{signed_in_user, TestDb};
+use support::client::Browser;
+use support::TestDb;
 
 on_both_backends!(an_admin_points_runs_at_another_llm_provider_and_its_key_stays_secret);
 
@@ -37,10 +37,6 @@ async fn fake_provider() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
     (format!("http://{addr}/v1"), seen)
 }
 
-async fn call(client: &reqwest::Client, base: &str, function: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    client.post(format!("{base}/api/{function}")).form(form).send().await.unwrap()
-}
-
 fn form<'a>(url: &'a str, key: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
     let mut form = vec![
         ("base_url", url),
@@ -55,33 +51,25 @@ fn form<'a>(url: &'a str, key: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
     form
 }
 
-async fn run_llm(client: &reqwest::Client, base: &str, workflow: &str) -> Value {
-    let started: Value =
-        call(client, base, "runs/start", &[("workflow_id", workflow), ("input", "{}")]).await.json().await.unwrap();
-    let id = started["id"].to_string();
-    for _ in 0..100 {
-        let details: Value = call(client, base, "runs/load", &[("id", &id)]).await.json().await.unwrap();
-        if details["execution"]["status"] != "running" && details["execution"]["status"] != "queued" {
-            return details;
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-    panic!("the run did not end");
+/// Runs `workflow` from the page and waits for it to end; the run's details.
+async fn run_llm(browser: &Browser, workflow: i64) -> Value {
+    let started: Value = browser.start_run(workflow, "{}").await.json().await.unwrap();
+    browser.finished_run(started["id"].as_i64().unwrap()).await
 }
 
 async fn an_admin_points_runs_at_another_llm_provider_and_its_key_stays_secret(db: &TestDb) {
     let (server, base) = support::start_server(db).await;
-    let admin = signed_in_user(server.store.as_ref(), &base, "root@example.com", true).await;
-    let user = signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
+    let admin = Browser::signed_in_user(server.store.as_ref(), &base, "root@example.com", true).await;
+    let user = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
     let (provider, seen) = fake_provider().await;
 
-    let refused = call(&user, &base, "settings/llm/save", &form(&provider, Some("sk-nope"))).await;
+    let refused = user.save_llm_settings(&form(&provider, Some("sk-nope"))).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let bad = call(&admin, &base, "settings/llm/save", &form("ftp://nowhere", None)).await;
+    let bad = admin.save_llm_settings(&form("ftp://nowhere", None)).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("http(s) URL"));
 
-    let saved = call(&admin, &base, "settings/llm/save", &form(&provider, Some("sk-test-123"))).await;
+    let saved = admin.save_llm_settings(&form(&provider, Some("sk-test-123"))).await;
     assert_eq!(saved.status(), StatusCode::OK);
     let text = saved.text().await.unwrap();
     assert!(!text.contains("sk-test-123"), "the key is never sent back: {text}");
@@ -91,29 +79,29 @@ async fn an_admin_points_runs_at_another_llm_provider_and_its_key_stays_secret(d
     let stored = server.store.setting("llm_provider").await.unwrap().expect("stored");
     assert!(!stored.to_string().contains("sk-test-123"), "{stored}");
     // Everyone may read them (without the key).
-    let read: Value = call(&user, &base, "settings/llm", &[]).await.json().await.unwrap();
+    let read: Value = user.llm_settings().await.json().await.unwrap();
     assert_eq!(read, saved);
 
     // In use at once, without a restart: the model default and the key reach the provider.
     let definition = json!({"name": "Ask", "nodes": [{"id": "ask", "type": "llm", "config": {"model": "", "prompt": "hello"}}], "edges": []});
-    let imported = call(&user, &base, "workflows/import", &[("definition", &definition.to_string())]).await;
+    let imported = user.import_workflow(&definition.to_string()).await;
     assert_eq!(imported.status(), StatusCode::OK, "an empty model means the default one");
     let imported: Value = imported.json().await.unwrap();
-    let workflow = imported["id"].to_string();
-    let details = run_llm(&user, &base, &workflow).await;
+    let workflow = imported["id"].as_i64().unwrap();
+    let details = run_llm(&user, workflow).await;
     assert_eq!(details["execution"]["status"], "succeeded", "{details}");
     let output = &details["runs"][0]["output"];
     assert_eq!((output["text"].as_str(), output["model"].as_str()), (Some("fake says: hello"), Some("fake-model")));
     assert_eq!(seen.lock().unwrap().last().cloned().flatten().as_deref(), Some("Bearer sk-test-123"));
 
     // Saving without a key keeps it; removing it stops sending it.
-    call(&admin, &base, "settings/llm/save", &form(&provider, None)).await;
-    run_llm(&user, &base, &workflow).await;
+    admin.save_llm_settings(&form(&provider, None)).await;
+    run_llm(&user, workflow).await;
     assert_eq!(seen.lock().unwrap().last().cloned().flatten().as_deref(), Some("Bearer sk-test-123"));
     let mut removing = form(&provider, None);
     removing.push(("remove_api_key", "true"));
-    let removed: Value = call(&admin, &base, "settings/llm/save", &removing).await.json().await.unwrap();
+    let removed: Value = admin.save_llm_settings(&removing).await.json().await.unwrap();
     assert_eq!(removed["has_api_key"], json!(false));
-    run_llm(&user, &base, &workflow).await;
+    run_llm(&user, workflow).await;
     assert_eq!(seen.lock().unwrap().last().cloned().flatten(), None);
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use app::model::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::client::{Api, Browser};
 use support::TestDb;
 
 on_both_backends!(
@@ -17,23 +18,11 @@ on_both_backends!(
     a_cron_schedule_fires_and_shows_its_next_times,
 );
 
-async fn setup(db: &TestDb) -> (weft::server::RunningServer, String, String) {
+/// The server, a browser to call its hooks, and a REST client for hooks@example.com.
+async fn setup(db: &TestDb) -> (weft::server::RunningServer, Browser, Api) {
     let (server, base) = support::start_server(db).await;
-    let user = server.store.create_user("hooks@example.com", None, false).await.unwrap();
-    let (_, key) = weft::api::create_api_key(server.store.as_ref(), user.id, "tests").await.unwrap();
-    (server, base, key)
-}
-
-async fn create(base: &str, key: &str, definition: Value) -> i64 {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v1/workflows"))
-        .bearer_auth(key)
-        .json(&definition)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    let api = Api::for_new_user(&server, &base, "hooks@example.com").await;
+    (server, Browser::anonymous(&base), api)
 }
 
 fn echo(path: &str, mode: &str, respond_with: Option<&str>) -> Value {
@@ -48,29 +37,22 @@ fn echo(path: &str, mode: &str, respond_with: Option<&str>) -> Value {
 }
 
 async fn a_sync_webhook_answers_with_the_named_node(db: &TestDb) {
-    let (_server, base, key) = setup(db).await;
-    create(&base, &key, echo("greet", "sync", Some("greet"))).await;
-    create(&base, &key, echo("shape", "sync", None)).await;
-    let client = reqwest::Client::new();
-    let answer =
-        client.post(format!("{base}/hooks/greet?q=7")).json(&json!({"who": "Ada", "n": 1})).send().await.unwrap();
+    let (_server, browser, api) = setup(db).await;
+    api.create_workflow_id(&echo("greet", "sync", Some("greet"))).await;
+    api.create_workflow_id(&echo("shape", "sync", None)).await;
+    let answer = browser.webhook("greet?q=7", &json!({"who": "Ada", "n": 1})).await;
     assert_eq!(answer.status(), StatusCode::OK);
     assert!(answer.headers().contains_key("x-weft-execution"));
     assert_eq!(answer.json::<Value>().await.unwrap(), json!({"text": "Hello Ada via POST, q=7"}));
     // Without respond_with, the last node answers.
-    let last = client.post(format!("{base}/hooks/shape")).json(&json!({"who": "Bob", "n": 41})).send().await.unwrap();
+    let last = browser.webhook("shape", &json!({"who": "Bob", "n": 41})).await;
     assert_eq!(last.json::<Value>().await.unwrap(), json!({"n": 42}));
 }
 
 async fn an_async_webhook_answers_202_with_the_execution(db: &TestDb) {
-    let (server, base, _key) = setup(db).await;
-    create(&base, &_key, echo("later", "async", None)).await;
-    let answer = reqwest::Client::new()
-        .post(format!("{base}/hooks/later"))
-        .json(&json!({"who": "Cy", "n": 1}))
-        .send()
-        .await
-        .unwrap();
+    let (server, browser, api) = setup(db).await;
+    api.create_workflow_id(&echo("later", "async", None)).await;
+    let answer = browser.webhook("later", &json!({"who": "Cy", "n": 1})).await;
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
     let id = answer.json::<Value>().await.unwrap()["execution_id"].as_i64().unwrap();
     let mut execution = server.store.execution(Scope::Everyone, id).await.unwrap();
@@ -86,67 +68,52 @@ async fn an_async_webhook_answers_202_with_the_execution(db: &TestDb) {
 }
 
 async fn webhook_errors_are_4xx(db: &TestDb) {
-    let (_server, base, key) = setup(db).await;
-    create(&base, &key, echo("strict", "sync", None)).await;
-    let client = reqwest::Client::new();
-    let unknown = client.post(format!("{base}/hooks/nobody-home")).send().await.unwrap();
+    let (_server, browser, api) = setup(db).await;
+    api.create_workflow_id(&echo("strict", "sync", None)).await;
+    // Raw requests: no body, the wrong method, a body that is not JSON.
+    let unknown = browser.post_raw("/hooks/nobody-home").send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let wrong_method = client.get(format!("{base}/hooks/strict")).send().await.unwrap();
+    let wrong_method = browser.get_raw("/hooks/strict").send().await.unwrap();
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     // The run itself fails (the body has no number): the hook says so with the id.
-    let failed = client.post(format!("{base}/hooks/strict")).body("not json").send().await.unwrap();
+    let failed = browser.post_raw("/hooks/strict").body("not json").send().await.unwrap();
     assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
     let body: Value = failed.json().await.unwrap();
     assert_eq!(body["error"]["code"], "run_failed");
     assert!(body["error"]["execution_id"].is_i64());
 
     // A second workflow cannot claim the path.
-    let taken = reqwest::Client::new()
-        .post(format!("{base}/api/v1/workflows"))
-        .bearer_auth(&key)
-        .json(&echo("strict", "sync", None))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let (taken, _) = api.create_workflow(&echo("strict", "sync", None)).await;
+    assert_eq!(taken, StatusCode::CONFLICT);
 }
 
 async fn a_saved_version_changes_what_the_webhook_runs(db: &TestDb) {
-    let (_server, base, key) = setup(db).await;
-    let id = create(&base, &key, echo("versioned", "sync", Some("greet"))).await;
-    let client = reqwest::Client::new();
-    let call = || client.post(format!("{base}/hooks/versioned")).json(&json!({"who": "Di", "n": 1})).send();
-    assert_eq!(call().await.unwrap().json::<Value>().await.unwrap()["text"], "Hello Di via POST, q=");
+    let (_server, browser, api) = setup(db).await;
+    let id = api.create_workflow_id(&echo("versioned", "sync", Some("greet"))).await;
+    let body = json!({"who": "Di", "n": 1});
+    let call = || browser.webhook("versioned", &body);
+    assert_eq!(call().await.json::<Value>().await.unwrap()["text"], "Hello Di via POST, q=");
     // Warm cache, then a new version: the next call runs the new version.
     let mut v2 = echo("versioned", "sync", Some("greet"));
     v2["nodes"][0]["config"]["template"] = json!("Bonjour {{ input.body.who }}");
-    let saved = client.put(format!("{base}/api/v1/workflows/{id}")).bearer_auth(&key).json(&v2).send().await.unwrap();
-    assert_eq!(saved.status(), StatusCode::OK);
-    assert_eq!(call().await.unwrap().json::<Value>().await.unwrap()["text"], "Bonjour Di");
-    client.delete(format!("{base}/api/v1/workflows/{id}")).bearer_auth(&key).send().await.unwrap();
-    assert_eq!(call().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let (saved, _) = api.update_workflow(id, &v2).await;
+    assert_eq!(saved, StatusCode::OK);
+    assert_eq!(call().await.json::<Value>().await.unwrap()["text"], "Bonjour Di");
+    api.delete_workflow(id).await;
+    assert_eq!(call().await.status(), StatusCode::NOT_FOUND);
 }
 
 async fn a_cron_schedule_fires_and_shows_its_next_times(db: &TestDb) {
-    let (server, base, key) = setup(db).await;
+    let (server, _browser, api) = setup(db).await;
     // Every minute: the first tick plans it, firing waits for the minute; so
     // move the planned time into the past to make it due now.
-    let id = create(
-        &base,
-        &key,
-        json!({"name": "Ticker", "triggers": [{"type": "cron", "schedule": "* * * * *", "timezone": "Asia/Tokyo"}],
+    let id = api
+        .create_workflow_id(
+            &json!({"name": "Ticker", "triggers": [{"type": "cron", "schedule": "* * * * *", "timezone": "Asia/Tokyo"}],
         "nodes": [{"id": "tick", "type": "template", "config": {"template": "tick at {{ input.scheduled_at }}"}}]}),
-    )
-    .await;
-    let got: Value = reqwest::Client::new()
-        .get(format!("{base}/api/v1/workflows/{id}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        )
+        .await;
+    let (_, got) = api.get_workflow(id).await;
     assert_eq!(got["schedules"][0]["next"].as_array().unwrap().len(), 3);
 
     let mut planned = None;

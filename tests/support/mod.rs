@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -184,17 +186,7 @@ pub fn browser(cookie: Option<&str>) -> reqwest::Client {
 
 /// Signs in through the sign-in server function; the client carries the session.
 pub async fn sign_in(base: &str, email: &str, password: &str) -> Result<reqwest::Client, reqwest::Response> {
-    let response = browser(None)
-        .post(format!("{base}/api/accounts/sign-in"))
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await
-        .unwrap();
-    if !response.status().is_success() {
-        return Err(response);
-    }
-    let cookie = session_cookie_of(&response).expect("sign-in sets the session cookie");
-    Ok(browser(Some(&cookie)))
+    client::Browser::sign_in(base, email, password).await.map(client::Browser::into_client)
 }
 
 /// `weft_session=…` from a response's `Set-Cookie`.
@@ -210,7 +202,5 @@ pub fn session_cookie_of(response: &reqwest::Response) -> Option<String> {
 
 /// Creates a user (through the store) and signs them in.
 pub async fn signed_in_user(store: &dyn app::ports::Store, base: &str, email: &str, admin: bool) -> reqwest::Client {
-    let hash = weft::cli::hash_password(PASSWORD).unwrap();
-    store.create_user(email, Some(&hash), admin).await.unwrap();
-    sign_in(base, email, PASSWORD).await.map_err(|r| r.status()).expect("signing in works")
+    client::Browser::signed_in_user(store, base, email, admin).await.into_client()
 }

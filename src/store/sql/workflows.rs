@@ -25,6 +25,28 @@ impl Backend {
         let row: WorkflowRow = query.build_query_as().fetch_one(self.reader()).await.map_err(not_found("workflow"))?;
         row.try_into()
     }
+
+    /// Stores a workflow's new version with its triggers, and commits.
+    async fn commit_version(
+        mut tx: sqlx::Transaction<'_, Db>,
+        id: WorkflowId,
+        version: i32,
+        definition: &WorkflowDefinition,
+        now: i64,
+    ) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(Json(definition))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        Self::write_triggers(&mut tx, id, definition).await?;
+        tx.commit().await.map_err(db_error)
+    }
 }
 
 #[async_trait]
@@ -43,17 +65,7 @@ impl WorkflowStore for Backend {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES ($1, 1, $2, $3)",
-        )
-        .bind(id)
-        .bind(Json(definition))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        Self::write_triggers(&mut tx, id, definition).await?;
-        tx.commit().await.map_err(db_error)?;
+        Self::commit_version(tx, id, 1, definition, now).await?;
         Ok(WorkflowSummary {
             id,
             owner_id: owner,
@@ -90,18 +102,7 @@ impl WorkflowStore for Backend {
         }
         query.push(" RETURNING current_version");
         let version: i32 = query.build_query_scalar().fetch_one(&mut *tx).await.map_err(not_found("workflow"))?;
-        sqlx::query(
-            "INSERT INTO workflow_versions (workflow_id, version, definition, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(version)
-        .bind(Json(definition))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        Self::write_triggers(&mut tx, id, definition).await?;
-        tx.commit().await.map_err(db_error)?;
+        Self::commit_version(tx, id, version, definition, now).await?;
         Ok(WorkflowVersion { workflow_id: id, version, definition: definition.clone(), created_at: now })
     }
 

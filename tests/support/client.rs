@@ -227,7 +227,11 @@ pub struct Api {
 impl Api {
     /// A client sending `key` to the server at `base`.
     pub fn new(base: &str, key: &str) -> Self {
-        Self { base: base.to_string(), key: Some(key.to_string()), client: Client::new() }
+        Self {
+            base: base.to_string(),
+            key: Some(key.to_string()),
+            client: Client::builder().timeout(super::REQUEST_TIMEOUT).build().unwrap(),
+        }
     }
 
     /// Creates a user and an API key for them (through the store); their client.

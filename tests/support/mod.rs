@@ -171,6 +171,10 @@ pub fn definition(name: &str) -> app::model::WorkflowDefinition {
     .expect("a valid test definition")
 }
 
+/// The longest any test request may take: a server that stops answering fails
+/// the test with a timeout instead of stalling the whole suite.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The password of every user the tests create.
 pub const PASSWORD: &str = "password-123";
 
@@ -181,7 +185,12 @@ pub fn browser(cookie: Option<&str>) -> reqwest::Client {
     if let Some(cookie) = cookie {
         headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
     }
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .unwrap()
 }
 
 /// Signs in through the sign-in server function; the client carries the session.

@@ -18,9 +18,8 @@ pub(crate) use pages::PageReader;
 use readers::Readers;
 
 /// How often the WAL is checkpointed while writes go on. Small and frequent
-/// checkpoints stall the writer least (the fsync is what it waits behind): W1
-/// at 32 connections, p99 with a checkpoint at most every 200 / 50 / 20 / 5 ms:
-/// 13–19 / 10.6–11.7 / 9.1–10.5 / 7.1–8.1 ms, in one run on a 2-core machine.
+/// checkpoints stall the writer least (the fsync is what it waits behind; the
+/// measured p99s are in the README's performance figures).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(5);
 
 /// Reader connections, for sqlx's pool and for list pages, unless

@@ -88,6 +88,9 @@ pub struct Accounts {
 /// How far back the database's count of sign-in attempts looks.
 const SIGN_IN_WINDOW: Duration = Duration::from_secs(60);
 
+/// The longest email address there can be (RFC 5321: a 254-character path).
+pub const MAX_EMAIL_BYTES: usize = 254;
+
 fn too_many_sign_ins() -> AppError {
     AppError::RateLimited("too many sign-in attempts; wait a minute and try again".into())
 }
@@ -146,8 +149,13 @@ impl Accounts {
     }
 
     /// Counts a sign-in attempt in this process; refuses it when the email or
-    /// the address has made too many lately.
+    /// the address has made too many lately. An email longer than any address
+    /// can be is refused before it is counted: the limiter keeps each email it
+    /// sees for a while, and megabyte "emails" would grow it without bound.
     pub fn check_sign_in_rate(&self, email: &str, address: Option<IpAddr>) -> AppResult<()> {
+        if email.len() > MAX_EMAIL_BYTES {
+            return Err(AppError::BadRequest(format!("an email address has at most {MAX_EMAIL_BYTES} characters")));
+        }
         if let Some(address) = address {
             self.by_address.check_key(&address).map_err(|_| too_many_sign_ins())?;
         }
@@ -221,5 +229,16 @@ mod tests {
         // ...and the address has now used its three.
         assert!(accounts.check_sign_in_rate("b@x.io", here).is_err());
         assert!(accounts.check_sign_in_rate("b@x.io", Some("10.0.0.2".parse().unwrap())).is_ok());
+    }
+
+    #[test]
+    fn an_email_longer_than_any_address_is_refused_before_it_is_counted() {
+        let accounts = Accounts::new(SignInLimits { per_email_per_minute: 1, per_address_per_minute: 1 });
+        let huge = format!("{}@x.io", "a".repeat(2 * 1024 * 1024));
+        let refused = accounts.check_sign_in_rate(&huge, None);
+        assert!(matches!(refused, Err(AppError::BadRequest(ref m)) if m.contains("at most 254")), "{refused:?}");
+        // Not counted: the address still has its one attempt.
+        assert!(accounts.check_sign_in_rate("a@x.io", Some("10.0.0.1".parse().unwrap())).is_ok());
+        assert_eq!(accounts.by_email.len(), 1, "only the real email is kept");
     }
 }

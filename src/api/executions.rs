@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::error::{ErrorBody, Id};
 use super::{page_position, ApiError, ApiState, Caller};
-use crate::engine::follow::{follow, RunEvents};
+use crate::engine::follow::{follow, RunEventStream};
 use crate::engine::{report_from_store, StartRequest};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -190,7 +190,7 @@ pub async fn events(
 
 /// The events of a run as server-sent events, named by kind. Shared by the
 /// API and the pages' event route.
-pub fn sse(events: RunEvents) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub fn sse(events: RunEventStream) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     Sse::new(events.map(|event| Ok(to_sse(&event)))).keep_alive(KeepAlive::default())
 }
 

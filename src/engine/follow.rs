@@ -24,19 +24,24 @@ use crate::bus::{Bus, Notice};
 /// stored state (the runner writes node states every 50 ms).
 const REMOTE_POLL: Duration = Duration::from_millis(250);
 
-pub type RunEvents = Pin<Box<dyn Stream<Item = RunEvent> + Send>>;
+pub type RunEventStream = Pin<Box<dyn Stream<Item = RunEvent> + Send>>;
 
 /// The run as it is (a node event per node with a state, a node that already
 /// ended preceded by its start, the streamed LLM text so far), then each change,
 /// until the run finishes or this process shuts down. A finished run replays its
 /// node states and ends.
-pub async fn follow(engine: &Engine, store: Arc<dyn Store>, scope: Scope, id: ExecutionId) -> AppResult<RunEvents> {
+pub async fn follow(
+    engine: &Engine,
+    store: Arc<dyn Store>,
+    scope: Scope,
+    id: ExecutionId,
+) -> AppResult<RunEventStream> {
     // Subscribe before reading the stored state: a run that ends in between is
     // then either followed live or read back finished (it stores its end before
     // closing its channel), never missed.
     let live = engine.subscribe(id);
     let execution = store.execution(scope, id).await?;
-    let events: RunEvents = match live {
+    let events: RunEventStream = match live {
         Some((so_far, receiver)) => Box::pin(stream::iter(so_far).chain(follow_live(receiver))),
         None => Box::pin(follow_stored(store, engine.signals().clone(), scope, execution)),
     };

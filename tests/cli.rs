@@ -129,3 +129,55 @@ fn splitting_roles_needs_postgresql() {
         assert!(stderr.contains("share a PostgreSQL database"), "{stderr}");
     }
 }
+
+/// A proxy that counts the connections it gets and answers each with 502.
+fn counting_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.read(&mut [0; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (address, connections)
+}
+
+#[test]
+fn http_nodes_ignore_proxies_from_the_environment_and_use_the_configured_one() {
+    use std::sync::atomic::Ordering;
+    let fx = Fixture::new();
+    // A proxy resolves names itself, past the address guard: it must never be picked up silently.
+    let (proxy, connections) = counting_proxy();
+    let file = fx.file(
+        "fetch.json",
+        &json!({"name": "Fetch", "nodes": [
+            {"id": "get", "type": "http", "config": {"method": "GET", "url": "http://weft-proxy-check.invalid/"}}
+        ]})
+        .to_string(),
+    );
+    let run = |extra: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weft"));
+        command
+            .args(["run", file.to_str().unwrap(), "--json"])
+            .env("WEFT_DATABASE_URL", format!("sqlite://{}/weft.db", fx.dir.path().display()))
+            .env("RUST_LOG", "warn");
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let out = command.output().unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).expect("stdout is the JSON result")
+    };
+    let from_env = run(&[("HTTP_PROXY", &proxy), ("http_proxy", &proxy), ("ALL_PROXY", &proxy)]);
+    assert_eq!(from_env["status"], "failed", "the name does not resolve: {from_env}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "the environment's proxy was used");
+
+    let configured = run(&[("WEFT_HTTP_PROXY", &proxy)]);
+    assert_eq!(configured["nodes"]["get"]["output"]["status"], 502, "{configured}");
+    assert!(connections.load(Ordering::SeqCst) >= 1);
+}

@@ -3,8 +3,10 @@
 //! are never printed. This module imports nothing from the rest of the crate;
 //! each part turns its own settings into what it runs with.
 
+mod hosts;
 mod redact;
 
+pub use hosts::{unbracketed, AllowedHost};
 pub use redact::{url_without_password, Secret};
 
 use std::path::PathBuf;
@@ -259,6 +261,14 @@ pub struct EngineArgs {
     /// Let `http` nodes reach private, link-local and metadata addresses.
     #[arg(long = "http-allow-private", env = "WEFT_HTTP_ALLOW_PRIVATE")]
     pub http_allow_private: bool,
+    /// Hosts `http` nodes may reach whatever their address, comma-separated:
+    /// `name`, `name:port`, `10.0.0.5:8080`, `[fd00::1]:443`.
+    #[arg(long = "http-allow-hosts", env = "WEFT_HTTP_ALLOW_HOSTS", value_delimiter = ',')]
+    pub http_allow_hosts: Vec<AllowedHost>,
+    /// A proxy for every `http` node request (`http://proxy:3128`). It resolves
+    /// names itself, past the address guard. `HTTP_PROXY` and friends are ignored.
+    #[arg(long = "http-proxy", env = "WEFT_HTTP_PROXY")]
+    pub http_proxy: Option<String>,
     #[arg(long = "http-max-body-bytes", env = "WEFT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub http_max_body_bytes: usize,
     #[arg(long = "code-memory-limit-mb", env = "WEFT_CODE_MEMORY_LIMIT_MB", default_value_t = 64)]

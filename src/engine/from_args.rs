@@ -24,6 +24,8 @@ impl From<&EngineArgs> for EngineSettings {
             http: HttpNodeSettings {
                 allow_loopback: args.http_allow_loopback,
                 allow_private: args.http_allow_private,
+                allowed_hosts: args.http_allow_hosts.clone(),
+                proxy: args.http_proxy.clone(),
                 max_body_bytes: args.http_max_body_bytes,
                 ..defaults.http
             },

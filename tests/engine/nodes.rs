@@ -132,3 +132,96 @@ async fn http_nodes_refuse_loopback_unless_allowed_and_cap_bodies() {
         .await;
     assert_eq!(node(&big, "get").error.as_deref(), Some("the response body is larger than the 16384-byte limit"));
 }
+
+/// A loopback service an attacker wants to reach, counting every request it gets.
+async fn internal_target() -> (u16, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            "internal secrets"
+        }
+    });
+    let base = serve(router).await;
+    (base.rsplit(':').next().unwrap().parse().unwrap(), hits)
+}
+
+/// A redirector: `/to?url=…` answers 302 to that URL.
+async fn redirector() -> String {
+    #[derive(serde::Deserialize)]
+    struct To {
+        url: String,
+    }
+    let router =
+        Router::new()
+            .route(
+                "/to",
+                get(|axum::extract::Query(to): axum::extract::Query<To>| async move {
+                    axum::response::Redirect::to(&to.url)
+                }),
+            )
+            .route("/ok", get(|| async { "public page" }));
+    serve(router).await
+}
+
+#[tokio::test]
+async fn a_redirect_to_an_internal_address_is_refused_in_every_spelling() {
+    let (port, hits) = internal_target().await;
+    let redirector = redirector().await;
+    // Only the redirector is reachable (an admin-allowed host); loopback is refused.
+    let allowed: weft::config::AllowedHost = redirector.trim_start_matches("http://").parse().unwrap();
+    let h = harness(move |s| {
+        s.http.allow_loopback = false;
+        s.http.allowed_hosts = vec![allowed];
+    })
+    .await;
+    let fetch = |url: String| {
+        let target = format!("{redirector}/to?url={}", urlencode(&url));
+        json!({"name": format!("hop to {url}"), "nodes": [
+            {"id": "get", "type": "http", "config": {"method": "GET", "url": target}}
+        ]})
+    };
+
+    // Redirects are still followed where they lead somewhere allowed.
+    let fine = h.run(fetch(format!("{redirector}/ok")), json!({})).await;
+    assert_eq!(node(&fine, "get").output.as_ref().unwrap()["body"], "public page");
+
+    for hop in [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://2130706433:{port}/"),
+        format!("http://0x7f.0.0.1:{port}/"),
+        format!("http://0.0.0.0:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://[::1]:{port}/"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+    ] {
+        let report = h.run(fetch(hop.clone()), json!({})).await;
+        let error = node(&report, "get").error.clone().unwrap_or_else(|| panic!("{hop} was followed: {report:?}"));
+        assert!(error.contains("refusing to connect to"), "{hop}: {error}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no request reached the internal service");
+}
+
+#[tokio::test]
+async fn redirect_chains_stop_after_five_hops() {
+    let redirector = redirector().await;
+    let mut url = format!("{redirector}/ok");
+    for _ in 0..6 {
+        url = format!("{redirector}/to?url={}", urlencode(&url));
+    }
+    let h = harness(|_| {}).await;
+    let long = h
+        .run(
+            json!({"name": "long", "nodes": [{"id": "get", "type": "http", "config": {"method": "GET", "url": url}}]}),
+            json!({}),
+        )
+        .await;
+    let error = node(&long, "get").error.clone().unwrap();
+    assert!(error.contains("more than 5 redirects"), "{error}");
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

@@ -1,20 +1,17 @@
 //! `http` nodes: one shared, pooled client; templated method, url, headers and
-//! body; a timeout; a cap on the response size; and a guard that refuses
-//! loopback, private, link-local and metadata addresses unless allowed.
-//!
-//! The guard sits in the client's DNS resolver, so the address checked is the
-//! address connected to (no window for DNS rebinding); URLs with a literal IP
-//! never reach a resolver and are checked before the request.
+//! body; a timeout; a cap on the response size; and a guard ([`guard`]) that
+//! refuses every address that is not public unless allowed.
 
-use std::net::{IpAddr, SocketAddr};
+pub mod guard;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use app::model::node_config::HttpConfig;
 use futures::StreamExt;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::{Map, Value};
 
+use self::guard::{AddressPolicy, AllowedHost, Destinations, GuardedResolver};
 use super::template::render;
 use super::NodeScope;
 
@@ -22,8 +19,15 @@ use super::NodeScope;
 #[derive(Debug, Clone)]
 pub struct HttpNodeSettings {
     pub allow_loopback: bool,
-    /// Private, link-local, carrier-grade NAT and cloud metadata addresses.
+    /// Every other address that is not public: private, link-local, metadata,
+    /// carrier-grade NAT, reserved, multicast.
     pub allow_private: bool,
+    /// Hosts reachable whatever their address (internal services meant to be called).
+    pub allowed_hosts: Vec<AllowedHost>,
+    /// A proxy every request goes through. The proxy resolves names itself, so
+    /// the address guard only sees IP literals: the proxy must do its own filtering.
+    /// Without it no proxy is used, whatever `HTTP_PROXY` says.
+    pub proxy: Option<String>,
     pub max_body_bytes: usize,
     pub default_timeout: Duration,
 }
@@ -33,88 +37,39 @@ impl Default for HttpNodeSettings {
         Self {
             allow_loopback: false,
             allow_private: false,
+            allowed_hosts: Vec::new(),
+            proxy: None,
             max_body_bytes: 10 * 1024 * 1024,
             default_timeout: Duration::from_secs(30),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddressPolicy {
-    pub allow_loopback: bool,
-    pub allow_private: bool,
-}
-
-impl AddressPolicy {
-    /// Why an address is refused, or `None` when it may be reached.
-    pub fn refusal(self, ip: IpAddr) -> Option<&'static str> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-            v4 => v4,
-        };
-        if ip.is_loopback() {
-            return (!self.allow_loopback).then_some("a loopback address");
-        }
-        let private = match ip {
-            IpAddr::V4(v4) => {
-                let [a, b, ..] = v4.octets();
-                v4.is_private()
-                    || v4.is_link_local()
-                    || v4.is_unspecified()
-                    || v4.is_broadcast()
-                    || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-            }
-            IpAddr::V6(v6) => {
-                let first = v6.segments()[0];
-                v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-            }
-        };
-        (private && !self.allow_private).then_some("a private, link-local or metadata address")
-    }
-}
-
-/// A resolver that drops refused addresses, so the client can only connect to allowed ones.
-struct GuardedResolver {
-    policy: AddressPolicy,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> =
-                resolved.iter().copied().filter(|a| policy.refusal(a.ip()).is_none()).collect();
-            if allowed.is_empty() {
-                let why = resolved.first().and_then(|a| policy.refusal(a.ip())).unwrap_or("no address");
-                return Err(format!("refusing to connect to {host}: it resolves to {why}").into());
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
-    }
-}
-
 pub struct HttpNode {
     client: reqwest::Client,
     settings: HttpNodeSettings,
+    destinations: Arc<Destinations>,
 }
 
 impl HttpNode {
     pub fn new(settings: HttpNodeSettings) -> anyhow::Result<Self> {
-        let policy = AddressPolicy { allow_loopback: settings.allow_loopback, allow_private: settings.allow_private };
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
+        let destinations = Arc::new(Destinations {
+            policy: AddressPolicy { allow_loopback: settings.allow_loopback, allow_private: settings.allow_private },
+            allowed_hosts: settings.allowed_hosts.clone(),
+        });
+        let mut builder = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver { destinations: destinations.clone() }))
             .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(32)
-            // Redirects could lead anywhere; the resolver still guards every hop.
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()?;
-        Ok(Self { client, settings })
-    }
-
-    fn policy(&self) -> AddressPolicy {
-        AddressPolicy { allow_loopback: self.settings.allow_loopback, allow_private: self.settings.allow_private }
+            // Every hop is checked like the first request: a redirect to an IP
+            // literal never reaches the resolver.
+            .redirect(destinations.redirect_policy())
+            // A proxy from the environment would resolve names past the guard.
+            .no_proxy();
+        if let Some(proxy) = &settings.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(proxy)?);
+        }
+        Ok(Self { client: builder.build()?, settings, destinations })
     }
 
     pub async fn run(&self, config: &HttpConfig, scope: &NodeScope) -> Result<Value, String> {
@@ -124,14 +79,7 @@ impl HttpNode {
         let url_text = render("url", &config.url, scope)?;
         let url = reqwest::Url::parse(url_text.trim())
             .map_err(|e| format!("url: `{}` is not a valid URL ({e})", url_text.trim()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("url: only http and https are allowed, not `{}`", url.scheme()));
-        }
-        if let Some(ip) = literal_ip(&url) {
-            if let Some(why) = self.policy().refusal(ip) {
-                return Err(format!("refusing to connect to {ip}: it is {why}"));
-            }
-        }
+        self.destinations.check_url(&url)?;
         let timeout = config.timeout_ms.map(Duration::from_millis).unwrap_or(self.settings.default_timeout);
         let mut request = self.client.request(method, url).timeout(timeout);
         for (name, value) in config.headers.iter().flatten() {
@@ -186,14 +134,6 @@ impl HttpNode {
     }
 }
 
-fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
-    match url.host()? {
-        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
-        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
-        url::Host::Domain(_) => None,
-    }
-}
-
 /// A reqwest error with its cause chain (the resolver's refusal is in there).
 fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
@@ -207,40 +147,4 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const STRICT: AddressPolicy = AddressPolicy { allow_loopback: false, allow_private: false };
-
-    #[test]
-    fn internal_addresses_are_refused_by_default() {
-        for ip in [
-            "127.0.0.1",
-            "::1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(STRICT.refusal(ip.parse().unwrap()).is_some(), "{ip} should be refused");
-        }
-        for ip in ["93.184.216.34", "2606:2800:220:1::1", "1.1.1.1"] {
-            assert_eq!(STRICT.refusal(ip.parse().unwrap()), None, "{ip} should be allowed");
-        }
-    }
-
-    #[test]
-    fn loopback_can_be_allowed_alone() {
-        let policy = AddressPolicy { allow_loopback: true, allow_private: false };
-        assert_eq!(policy.refusal("127.0.0.1".parse().unwrap()), None);
-        assert!(policy.refusal("10.0.0.1".parse().unwrap()).is_some());
-    }
 }

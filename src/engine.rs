@@ -49,6 +49,7 @@ use self::local::LocalRuns;
 use self::nodes::code::CodeRunner;
 use self::nodes::http::HttpNode;
 use self::nodes::llm::LlmClient;
+use self::nodes::template::Templates;
 use self::nodes::NodeServices;
 use self::versions::ValidatedVersions;
 use self::waiters::FinishWaiters;
@@ -81,6 +82,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(store: Arc<dyn Store>, settings: EngineSettings, signals: Arc<Bus>) -> anyhow::Result<Arc<Self>> {
         let services = Arc::new(NodeServices {
+            templates: Templates::new(settings.templates.clone()),
             http: HttpNode::new(settings.http.clone())?,
             llm: LlmClient::new(settings.llm.clone())?,
             code: CodeRunner::new(settings.code.clone()),

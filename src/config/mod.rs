@@ -271,6 +271,13 @@ pub struct EngineArgs {
     pub http_proxy: Option<String>,
     #[arg(long = "http-max-body-bytes", env = "WEFT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub http_max_body_bytes: usize,
+    /// Steps one template render may take before it is stopped (about a
+    /// second of work at the default).
+    #[arg(long = "template-fuel", env = "WEFT_TEMPLATE_FUEL", default_value_t = 20_000_000)]
+    pub template_fuel: u64,
+    /// The longest text one template may render.
+    #[arg(long = "template-max-output-bytes", env = "WEFT_TEMPLATE_MAX_OUTPUT_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub template_max_output_bytes: usize,
     #[arg(long = "code-memory-limit-mb", env = "WEFT_CODE_MEMORY_LIMIT_MB", default_value_t = 64)]
     pub code_memory_limit_mb: usize,
     #[arg(long = "code-time-limit-ms", env = "WEFT_CODE_TIME_LIMIT_MS", default_value = "5000", value_parser = parse_ms)]

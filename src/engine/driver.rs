@@ -9,7 +9,7 @@ use std::time::Duration;
 use app::error::{AppError, AppResult};
 use app::model::*;
 use app::ports::{ExecutionOutcome, Store};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::NodeSlots;
 use super::events::RunEvents;
 use super::group_commit::GroupedWrites;
-use super::nodes::{NodeOutput, NodeScope, NodeServices};
+use super::nodes::{NodeOutput, NodeScope, NodeServices, Outputs};
 use super::report::build_report;
 use super::scheduler::{Completion, NodeIndex, NodeState, Scheduler};
 use super::EngineSettings;
@@ -88,10 +88,10 @@ struct Run<'a> {
     cx: RunContext<'a>,
     execution_id: ExecutionId,
     workflow: ValidatedWorkflow,
-    input: Value,
+    input: Arc<Value>,
     scheduler: Scheduler,
     recorder: Recorder,
-    outputs: Map<String, Value>,
+    outputs: Outputs,
     events: RunEvents,
     /// Results recorded before a takeover or restart: these nodes are not run
     /// again, their recorded results are fed to the scheduler instead.
@@ -156,10 +156,13 @@ impl Run<'_> {
         let live_inputs: Vec<String> =
             self.scheduler.live_inputs(node).into_iter().map(|i| self.scheduler.id(i).to_string()).collect();
         let recorded_input = if live_inputs.is_empty() {
-            self.input.clone()
+            Value::clone(&self.input)
         } else {
             Value::Object(
-                live_inputs.iter().filter_map(|id| self.outputs.get(id).map(|v| (id.clone(), v.clone()))).collect(),
+                live_inputs
+                    .iter()
+                    .filter_map(|id| self.outputs.get(id).map(|v| (id.clone(), Value::clone(v))))
+                    .collect(),
             )
         };
         self.recorder.update(node, |r| r.input = Some(recorded_input));
@@ -203,7 +206,7 @@ impl Run<'_> {
         let now = now_ms();
         let (completion, failure) = match result {
             Ok(output) => {
-                self.outputs.insert(id.clone(), output.value.clone());
+                self.outputs.insert(id.clone(), Arc::new(output.value.clone()));
                 if !replayed {
                     self.recorder.update(node, |r| {
                         r.status = NodeStatus::Succeeded;
@@ -217,7 +220,7 @@ impl Run<'_> {
             }
             Err(error) => {
                 if self.workflow.nodes[node].policy.on_error == OnError::Continue {
-                    self.outputs.insert(id.clone(), json!({ "error": error }));
+                    self.outputs.insert(id.clone(), Arc::new(json!({ "error": error })));
                 }
                 if !replayed {
                     self.recorder.update(node, |r| {
@@ -269,10 +272,10 @@ pub(super) async fn drive(
     let mut run = Run {
         cx,
         execution_id,
-        input,
+        input: Arc::new(input),
         scheduler,
         recorder: Recorder { runs, dirty },
-        outputs: Map::new(),
+        outputs: Outputs::new(),
         events,
         workflow,
         replay,

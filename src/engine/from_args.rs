@@ -1,6 +1,6 @@
 //! The engine's settings from the start-up flags (`config`).
 
-use super::nodes::{code::CodeSettings, http::HttpNodeSettings, llm::LlmSettings};
+use super::nodes::{code::CodeSettings, http::HttpNodeSettings, llm::LlmSettings, template::TemplateSettings};
 use super::{EngineSettings, QueueSettings};
 use crate::config::{EngineArgs, QueueArgs, Role};
 
@@ -42,6 +42,11 @@ impl From<&EngineArgs> for EngineSettings {
                 memory_limit_bytes: args.code_memory_limit_mb.max(1) * 1024 * 1024,
                 time_limit: args.code_time_limit,
                 ..defaults.code
+            },
+            templates: TemplateSettings {
+                fuel: args.template_fuel.max(1),
+                max_output_bytes: args.template_max_output_bytes,
+                ..defaults.templates
             },
             ..defaults
         }

@@ -4,6 +4,7 @@
 pub mod code;
 pub mod http;
 pub mod llm;
+pub mod pool;
 pub mod template;
 
 use std::sync::Arc;
@@ -14,6 +15,11 @@ use serde_json::{Map, Value};
 
 use super::events::RunEvents;
 
+/// The outputs of the nodes decided so far, by node id. Cloning it is cheap
+/// (a persistent map of shared outputs): every node start takes a snapshot,
+/// so a long chain costs linear, not quadratic, time and memory.
+pub type Outputs = imbl::OrdMap<String, Arc<Value>>;
+
 /// Everything a node sees: the run's input and the outputs of decided nodes.
 #[derive(Debug, Clone)]
 pub struct NodeScope {
@@ -23,19 +29,12 @@ pub struct NodeScope {
     /// after a crash passes it on (`http` nodes send it as `Idempotency-Key`)
     /// so the service it calls can tell a repeat from a new request.
     pub idempotency_key: String,
-    pub input: Value,
+    pub input: Arc<Value>,
     /// `nodes.<id>` for every node decided so far: its output, or `{"error": …}`
     /// for a node that failed under `on_error: continue`.
-    pub nodes: Map<String, Value>,
+    pub nodes: Outputs,
     /// Upstream nodes whose output reaches this node (what `merge` collects).
     pub live_inputs: Vec<String>,
-}
-
-impl NodeScope {
-    /// The minijinja context: `input`, `nodes` and `idempotency_key`.
-    pub fn context(&self) -> minijinja::Value {
-        minijinja::context! { input => &self.input, nodes => &self.nodes, idempotency_key => &self.idempotency_key }
-    }
 }
 
 /// What a node produced.
@@ -53,8 +52,9 @@ impl NodeOutput {
 }
 
 /// The shared clients and limits nodes run with: one HTTP client, one LLM
-/// client with its cache, one code sandbox pool.
+/// client with its cache, one code sandbox pool, one template pool.
 pub struct NodeServices {
+    pub templates: template::Templates,
     pub http: http::HttpNode,
     pub llm: llm::LlmClient,
     pub code: code::CodeRunner,
@@ -68,16 +68,16 @@ impl NodeServices {
         events: &RunEvents,
     ) -> Result<NodeOutput, String> {
         match config {
-            NodeConfig::Template(c) => template::render_node(c, scope).map(NodeOutput::value),
+            NodeConfig::Template(c) => self.templates.render_node(c, scope).await.map(NodeOutput::value),
             NodeConfig::Condition(c) => {
-                let result = template::evaluate_condition(&c.expr, scope)?;
+                let result = self.templates.evaluate_condition(&c.expr, scope).await?;
                 Ok(NodeOutput { value: serde_json::json!({ "result": result }), branch: Some(result) })
             }
             NodeConfig::Merge(_) => {
                 let merged: Map<String, Value> = scope
                     .live_inputs
                     .iter()
-                    .filter_map(|id| scope.nodes.get(id).map(|v| (id.clone(), v.clone())))
+                    .filter_map(|id| scope.nodes.get(id).map(|v| (id.clone(), Value::clone(v))))
                     .collect();
                 Ok(NodeOutput::value(Value::Object(merged)))
             }
@@ -86,8 +86,8 @@ impl NodeServices {
                 tokio::time::sleep(Duration::from_millis(c.ms)).await;
                 Ok(NodeOutput::value(serde_json::json!({ "waited_ms": started.elapsed().as_millis() as u64 })))
             }
-            NodeConfig::Http(c) => self.http.run(c, scope).await.map(NodeOutput::value),
-            NodeConfig::Llm(c) => self.llm.run_node(c, scope, events).await.map(NodeOutput::value),
+            NodeConfig::Http(c) => self.http.run(c, scope, &self.templates).await.map(NodeOutput::value),
+            NodeConfig::Llm(c) => self.llm.run_node(c, scope, events, &self.templates).await.map(NodeOutput::value),
             NodeConfig::Code(c) => self.code.run(c, scope).await.map(NodeOutput::value),
         }
     }

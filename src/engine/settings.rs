@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::nodes::code::CodeSettings;
 use super::nodes::http::HttpNodeSettings;
 use super::nodes::llm::LlmSettings;
+use super::nodes::template::TemplateSettings;
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -20,6 +21,7 @@ pub struct EngineSettings {
     pub http: HttpNodeSettings,
     pub llm: LlmSettings,
     pub code: CodeSettings,
+    pub templates: TemplateSettings,
 }
 
 /// How this process takes part in the execution queue.
@@ -60,6 +62,7 @@ impl Default for EngineSettings {
             http: HttpNodeSettings::default(),
             llm: LlmSettings::default(),
             code: CodeSettings::default(),
+            templates: TemplateSettings::default(),
         }
     }
 }

@@ -127,6 +127,15 @@ macro_rules! on_both_backends {
 
 /// Starts the real server on 127.0.0.1:0 over `db`; returns it and its base URL.
 pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) {
+    start_server_with(db, |_| {}).await
+}
+
+/// [`start_server`] with engine settings changed by `adjust`.
+#[allow(dead_code)] // not every test binary changes them
+pub async fn start_server_with(
+    db: &TestDb,
+    adjust: impl FnOnce(&mut weft::engine::EngineSettings),
+) -> (weft::server::RunningServer, String) {
     // Server warnings go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
@@ -145,6 +154,7 @@ pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) 
     let options = weft::server::load_site_options(&site).expect("site options");
     let mut engine = weft::engine::EngineSettings::default();
     engine.http.allow_loopback = true;
+    adjust(&mut engine);
     let settings = weft::server::ServerSettings {
         database: db.settings.clone(),
         engine,

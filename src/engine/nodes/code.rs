@@ -2,17 +2,16 @@
 //!
 //! The sandbox is a bare QuickJS context: the language and its built-ins, no
 //! modules, so no file, network or process access. Each run gets its own runtime
-//! with a memory limit and an interrupt deadline, on a blocking thread (a busy
-//! script never stalls the async workers), bounded by a semaphore.
+//! with a memory limit and an interrupt deadline, on a low-priority thread of
+//! a [`SandboxPool`] (a busy script never stalls the async workers).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::model::node_config::CodeConfig;
 use rquickjs::{CatchResultExt, Context, Function, Runtime};
 use serde_json::Value;
-use tokio::sync::Semaphore;
 
+use super::pool::SandboxPool;
 use super::NodeScope;
 
 #[derive(Debug, Clone)]
@@ -32,24 +31,20 @@ impl Default for CodeSettings {
 
 pub struct CodeRunner {
     settings: CodeSettings,
-    permits: Arc<Semaphore>,
+    pool: SandboxPool,
 }
 
 impl CodeRunner {
     pub fn new(settings: CodeSettings) -> Self {
-        Self { permits: Arc::new(Semaphore::new(settings.max_concurrency.max(1))), settings }
+        Self { pool: SandboxPool::new("weft-code", settings.max_concurrency), settings }
     }
 
     pub async fn run(&self, config: &CodeConfig, scope: &NodeScope) -> Result<Value, String> {
-        let _permit =
-            self.permits.clone().acquire_owned().await.map_err(|_| "the sandbox is shutting down".to_string())?;
         let source = config.source.clone();
-        let input = serde_json::to_string(&scope.input).map_err(|e| e.to_string())?;
+        let input = serde_json::to_string(&*scope.input).map_err(|e| e.to_string())?;
         let nodes = serde_json::to_string(&scope.nodes).map_err(|e| e.to_string())?;
         let settings = self.settings.clone();
-        tokio::task::spawn_blocking(move || run_script(&source, &input, &nodes, &settings))
-            .await
-            .map_err(|e| format!("the sandbox crashed: {e}"))?
+        self.pool.run(move || run_script(&source, &input, &nodes, &settings)).await?
     }
 }
 

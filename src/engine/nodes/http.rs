@@ -12,7 +12,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use self::guard::{AddressPolicy, AllowedHost, Destinations, GuardedResolver};
-use super::template::render;
+use super::template::Templates;
 use super::NodeScope;
 
 /// Which destinations HTTP nodes may reach, and how much they may read.
@@ -72,22 +72,31 @@ impl HttpNode {
         Ok(Self { client: builder.build()?, settings, destinations })
     }
 
-    pub async fn run(&self, config: &HttpConfig, scope: &NodeScope) -> Result<Value, String> {
-        let method = render("method", &config.method, scope)?.trim().to_uppercase();
+    pub async fn run(&self, config: &HttpConfig, scope: &NodeScope, templates: &Templates) -> Result<Value, String> {
+        // Every templated field in one render job: method, url, headers, then a text body.
+        let mut fields = vec![("method".to_string(), config.method.clone()), ("url".to_string(), config.url.clone())];
+        let headers: Vec<(String, String)> =
+            config.headers.iter().flatten().map(|(n, v)| (n.clone(), v.clone())).collect();
+        fields.extend(headers.iter().map(|(name, value)| (format!("headers.{name}"), value.clone())));
+        if let Some(Value::String(text)) = &config.body {
+            fields.push(("body".to_string(), text.clone()));
+        }
+        let mut rendered = templates.render_fields(fields, scope).await?.into_iter();
+        let method = rendered.next().unwrap_or_default().trim().to_uppercase();
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| format!("method: `{method}` is not an HTTP method"))?;
-        let url_text = render("url", &config.url, scope)?;
+        let url_text = rendered.next().unwrap_or_default();
         let url = reqwest::Url::parse(url_text.trim())
             .map_err(|e| format!("url: `{}` is not a valid URL ({e})", url_text.trim()))?;
         self.destinations.check_url(&url)?;
         let timeout = config.timeout_ms.map(Duration::from_millis).unwrap_or(self.settings.default_timeout);
         let mut request = self.client.request(method, url).timeout(timeout);
-        for (name, value) in config.headers.iter().flatten() {
-            request = request.header(name.as_str(), render(&format!("headers.{name}"), value, scope)?);
+        for (name, _) in &headers {
+            request = request.header(name.as_str(), rendered.next().unwrap_or_default());
         }
         request = match &config.body {
             None => request,
-            Some(Value::String(text)) => request.body(render("body", text, scope)?),
+            Some(Value::String(_)) => request.body(rendered.next().unwrap_or_default()),
             Some(json) => request.json(json),
         };
         request = request.header("x-weft-node", &scope.node_id);

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use super::template::render;
+use super::template::Templates;
 use super::NodeScope;
 use crate::config::Secret;
 use crate::engine::events::RunEvents;
@@ -142,14 +142,23 @@ impl LlmClient {
         self.current().cache.invalidate_all();
     }
 
-    pub async fn run_node(&self, config: &LlmConfig, scope: &NodeScope, events: &RunEvents) -> Result<Value, String> {
+    pub async fn run_node(
+        &self,
+        config: &LlmConfig,
+        scope: &NodeScope,
+        events: &RunEvents,
+        templates: &Templates,
+    ) -> Result<Value, String> {
         let current = self.current();
         let model =
             if config.model.trim().is_empty() { current.settings.default_model.clone() } else { config.model.clone() };
         let key = CacheKey {
             model,
-            system: config.system.as_deref().map(|s| render("system", s, scope)).transpose()?,
-            prompt: render("prompt", &config.prompt, scope)?,
+            system: match config.system.as_deref() {
+                Some(system) => Some(templates.render("system", system, scope).await?),
+                None => None,
+            },
+            prompt: templates.render("prompt", &config.prompt, scope).await?,
             temperature_bits: config.temperature.map(f64::to_bits),
             max_tokens: config.max_tokens,
         };

@@ -1,47 +1,171 @@
 //! `template` and `condition` nodes, and the template rendering other nodes use.
+//!
+//! A template is code a user wrote, run on the server: a loop of 10^10 steps or
+//! a gigabyte of text must not stall anything else. So a template renders off
+//! the async runtime (on a [`SandboxPool`] of low-priority threads), with
+//! fuel (a budget of steps that stops a runaway loop) and a cap on the text it
+//! writes. A node's timeout is real: the node stops waiting at its limit, and
+//! the fuel ends the render soon after. Text without template syntax (a fixed
+//! URL, `GET`) is used as it is, without a trip to the pool.
+
+mod context;
+
+use std::io;
+use std::sync::Arc;
 
 use app::model::node_config::TemplateConfig;
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
 
+use self::context::ScopeContext;
+use super::pool::SandboxPool;
 use super::NodeScope;
 
-fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(undefined);
-    env
+#[derive(Debug, Clone)]
+pub struct TemplateSettings {
+    /// Steps one render may take (minijinja fuel): about a second of work.
+    pub fuel: u64,
+    /// The longest text one render may produce.
+    pub max_output_bytes: usize,
+    /// Renders running at once, across all runs.
+    pub max_concurrency: usize,
 }
 
-/// Renders one template text with `input` and `nodes`. Errors name the field
-/// and the line.
-pub fn render(field: &str, source: &str, scope: &NodeScope) -> Result<String, String> {
-    // Lenient: a missing optional value (`{{ input.query.q }}`) prints as empty,
-    // while a typo in a path (`{{ nodes.fetc.body }}`) is still an error, since
-    // reading an attribute of an undefined value fails.
-    environment(UndefinedBehavior::Lenient).render_str(source, scope.context()).map_err(|e| match e.line() {
-        Some(line) => {
-            format!("{field}: template error at line {line}: {}", e.detail().unwrap_or(&e.kind().to_string()))
-        }
-        None => format!("{field}: template error: {e}"),
-    })
-}
-
-pub fn render_node(config: &TemplateConfig, scope: &NodeScope) -> Result<Value, String> {
-    let text = render("template", &config.template, scope)?;
-    if config.json {
-        serde_json::from_str(&text)
-            .map_err(|e| format!("template: the rendered text is not JSON ({e}): {}", snippet(&text)))
-    } else {
-        Ok(serde_json::json!({ "text": text }))
+impl Default for TemplateSettings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self { fuel: 20_000_000, max_output_bytes: 8 * 1024 * 1024, max_concurrency: cores.max(2) }
     }
 }
 
-/// Evaluates a condition expression to true or false (minijinja truthiness).
-pub fn evaluate_condition(expr: &str, scope: &NodeScope) -> Result<bool, String> {
-    // Lenient: `nodes.fetch.error` is simply false when the node has no error.
-    let env = environment(UndefinedBehavior::Lenient);
-    let compiled = env.compile_expression(expr).map_err(|e| format!("expr: {e}"))?;
-    compiled.eval(scope.context()).map(|v| v.is_true()).map_err(|e| format!("expr: {e}"))
+/// Renders templates and evaluates conditions under the limits above.
+pub struct Templates {
+    environment: Arc<Environment<'static>>,
+    settings: TemplateSettings,
+    pool: SandboxPool,
+}
+
+impl Templates {
+    pub fn new(settings: TemplateSettings) -> Self {
+        let mut environment = Environment::new();
+        // Lenient: a missing optional value (`{{ input.query.q }}`) prints as
+        // empty, while a typo in a path (`{{ nodes.fetc.body }}`) is still an
+        // error, since reading an attribute of an undefined value fails.
+        environment.set_undefined_behavior(UndefinedBehavior::Lenient);
+        environment.set_fuel(Some(settings.fuel));
+        Self {
+            environment: Arc::new(environment),
+            pool: SandboxPool::new("weft-template", settings.max_concurrency),
+            settings,
+        }
+    }
+
+    /// Renders one template text with `input` and `nodes`. Errors name the field and the line.
+    pub async fn render(&self, field: &str, source: &str, scope: &NodeScope) -> Result<String, String> {
+        let mut rendered = self.render_fields(vec![(field.to_string(), source.to_string())], scope).await?;
+        Ok(rendered.pop().unwrap_or_default())
+    }
+
+    /// Renders several fields of one node in one trip to the pool, in order.
+    pub async fn render_fields(&self, fields: Vec<(String, String)>, scope: &NodeScope) -> Result<Vec<String>, String> {
+        if !fields.iter().any(|(_, source)| has_template_syntax(source)) {
+            return Ok(fields.into_iter().map(|(_, source)| source).collect());
+        }
+        let cap = self.settings.max_output_bytes;
+        let fuel = self.settings.fuel;
+        self.off_runtime(scope, move |environment, context| {
+            fields
+                .iter()
+                .map(|(field, source)| render_capped(environment, source, context.clone(), cap, fuel, field))
+                .collect()
+        })
+        .await?
+    }
+
+    pub async fn render_node(&self, config: &TemplateConfig, scope: &NodeScope) -> Result<Value, String> {
+        let text = self.render("template", &config.template, scope).await?;
+        if config.json {
+            serde_json::from_str(&text)
+                .map_err(|e| format!("template: the rendered text is not JSON ({e}): {}", snippet(&text)))
+        } else {
+            Ok(serde_json::json!({ "text": text }))
+        }
+    }
+
+    /// Evaluates a condition expression to true or false (minijinja truthiness).
+    pub async fn evaluate_condition(&self, expr: &str, scope: &NodeScope) -> Result<bool, String> {
+        let expr = expr.to_string();
+        let fuel = self.settings.fuel;
+        self.off_runtime(scope, move |environment, context| {
+            let compiled = environment.compile_expression(&expr).map_err(|e| format!("expr: {e}"))?;
+            compiled.eval(context).map(|v| v.is_true()).map_err(|e| explain("expr", &e, fuel, 0))
+        })
+        .await?
+    }
+
+    /// Runs `work` on the pool once a thread is free.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        scope: &NodeScope,
+        work: impl FnOnce(&Environment<'static>, minijinja::Value) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let environment = self.environment.clone();
+        let context = ScopeContext::value(scope);
+        // A runaway keeps its thread until its fuel runs out, even when the node stopped waiting.
+        self.pool.run(move || work(&environment, context)).await
+    }
+}
+
+/// Whether minijinja would do anything with this text but print it.
+fn has_template_syntax(source: &str) -> bool {
+    source.contains("{{") || source.contains("{%") || source.contains("{#")
+}
+
+fn render_capped(
+    environment: &Environment<'static>,
+    source: &str,
+    context: minijinja::Value,
+    cap: usize,
+    fuel: u64,
+    field: &str,
+) -> Result<String, String> {
+    let template = environment.template_from_str(source).map_err(|e| explain(field, &e, fuel, cap))?;
+    let mut out = CappedWriter { text: Vec::new(), cap };
+    template.render_captured_to(context, &mut out).map_err(|e| explain(field, &e, fuel, cap))?;
+    String::from_utf8(out.text).map_err(|e| format!("{field}: the rendered text is not UTF-8 ({e})"))
+}
+
+/// Collects rendered text, refusing to grow past `cap` bytes.
+struct CappedWriter {
+    text: Vec<u8>,
+    cap: usize,
+}
+
+impl io::Write for CappedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.text.len() + buf.len() > self.cap {
+            return Err(io::Error::other("output limit"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn explain(field: &str, error: &minijinja::Error, fuel: u64, cap: usize) -> String {
+    match error.kind() {
+        ErrorKind::OutOfFuel => format!("{field}: the template took more than its {fuel} steps and was stopped"),
+        ErrorKind::WriteFailure => format!("{field}: the rendered text is larger than the {cap}-byte limit"),
+        kind => match error.line() {
+            Some(line) => {
+                format!("{field}: template error at line {line}: {}", error.detail().unwrap_or(&kind.to_string()))
+            }
+            None => format!("{field}: template error: {error}"),
+        },
+    }
 }
 
 fn snippet(text: &str) -> String {
@@ -58,47 +182,92 @@ mod tests {
     use serde_json::json;
 
     fn scope() -> NodeScope {
-        let mut nodes = serde_json::Map::new();
-        nodes.insert("fetch".into(), json!({"status": 200, "body": {"title": "Hi"}}));
+        let mut nodes = super::super::Outputs::new();
+        nodes.insert("fetch".into(), Arc::new(json!({"status": 200, "body": {"title": "Hi"}})));
         NodeScope {
             node_id: "t".into(),
             idempotency_key: "weft-1-t".into(),
-            input: json!({"url": "http://x"}),
+            input: Arc::new(json!({"url": "http://x"})),
             nodes,
             live_inputs: vec!["fetch".into()],
         }
     }
 
-    #[test]
-    fn templates_see_input_and_upstream_outputs() {
-        let config = TemplateConfig { template: "{{ input.url }} {{ nodes.fetch.body.title }}".into(), json: false };
-        assert_eq!(render_node(&config, &scope()).unwrap(), json!({"text": "http://x Hi"}));
+    fn templates() -> Templates {
+        Templates::new(TemplateSettings { fuel: 100_000, max_output_bytes: 1024, max_concurrency: 2 })
     }
 
-    #[test]
-    fn a_json_template_yields_the_parsed_value() {
+    async fn render(template: &str) -> Result<Value, String> {
+        templates().render_node(&TemplateConfig { template: template.into(), json: false }, &scope()).await
+    }
+
+    #[tokio::test]
+    async fn templates_see_input_and_upstream_outputs() {
+        assert_eq!(
+            render("{{ input.url }} {{ nodes.fetch.body.title }}").await.unwrap(),
+            json!({"text": "http://x Hi"})
+        );
+        assert_eq!(render("{% for k in nodes %}{{ k }}{% endfor %}").await.unwrap(), json!({"text": "fetch"}));
+        assert_eq!(render("{{ idempotency_key }}").await.unwrap(), json!({"text": "weft-1-t"}));
+    }
+
+    #[tokio::test]
+    async fn a_json_template_yields_the_parsed_value() {
         let config =
             TemplateConfig { template: r#"{"ok": {{ (nodes.fetch.status == 200) | tojson }}}"#.into(), json: true };
-        assert_eq!(render_node(&config, &scope()).unwrap(), json!({"ok": true}));
+        assert_eq!(templates().render_node(&config, &scope()).await.unwrap(), json!({"ok": true}));
     }
 
-    #[test]
-    fn conditions_follow_truthiness() {
-        assert!(evaluate_condition("nodes.fetch.status == 200", &scope()).unwrap());
-        assert!(!evaluate_condition("nodes.fetch.status >= 400", &scope()).unwrap());
+    #[tokio::test]
+    async fn conditions_follow_truthiness() {
+        let templates = templates();
+        assert!(templates.evaluate_condition("nodes.fetch.status == 200", &scope()).await.unwrap());
+        assert!(!templates.evaluate_condition("nodes.fetch.status >= 400", &scope()).await.unwrap());
+        assert!(!templates.evaluate_condition("nodes.fetch.error", &scope()).await.unwrap());
     }
 
-    #[test]
-    fn an_undefined_name_in_a_template_is_an_error() {
-        let config = TemplateConfig { template: "{{ nodes.fetc.body }}".into(), json: false };
-        assert!(render_node(&config, &scope()).is_err());
-        assert!(!evaluate_condition("nodes.fetch.error", &scope()).unwrap());
+    #[tokio::test]
+    async fn an_undefined_name_in_a_template_is_an_error() {
+        assert!(render("{{ nodes.fetc.body }}").await.is_err());
     }
 
-    #[test]
-    fn rendering_errors_name_the_field_and_line() {
-        let config = TemplateConfig { template: "ok\n{{ 1 + \"a\" }}".into(), json: false };
-        let error = render_node(&config, &scope()).unwrap_err();
+    #[tokio::test]
+    async fn rendering_errors_name_the_field_and_line() {
+        let error = render("ok\n{{ 1 + \"a\" }}").await.unwrap_err();
         assert!(error.starts_with("template: template error at line 2"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_runaway_loop_runs_out_of_fuel() {
+        let error = render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+            .await
+            .unwrap_err();
+        assert_eq!(error, "template: the template took more than its 100000 steps and was stopped");
+        let error = templates().evaluate_condition("range(100000) | map('string') | join | length > 0", &scope()).await;
+        assert_eq!(error.unwrap_err(), "expr: the template took more than its 100000 steps and was stopped");
+        // Work done inside one step (building, copying, searching, printing a
+        // huge sequence) is charged too, so none of it can take the process's memory.
+        for runaway in [
+            "{{ (range(100000) * 1000) | list | length }}",
+            "{{ -1 in range(100000) * 1000 }}",
+            "{% set ns = namespace(s='a') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+            "{{ ('a' * 100000000) | length }}",
+        ] {
+            let error = render(runaway).await.unwrap_err();
+            assert!(error.contains("steps and was stopped") || error.contains("too large"), "{runaway}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rendered_text_is_capped() {
+        let error = render("{{ 'a' * 100000 }}").await.unwrap_err();
+        assert_eq!(error, "template: the rendered text is larger than the 1024-byte limit");
+        assert!(render("{{ 'a' * 1000 }}").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn text_without_template_syntax_is_used_as_it_is() {
+        let fields = vec![("method".to_string(), "GET".to_string()), ("url".to_string(), "http://x/{y}".to_string())];
+        assert_eq!(templates().render_fields(fields, &scope()).await.unwrap(), ["GET", "http://x/{y}"]);
     }
 }

@@ -82,6 +82,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(store: Arc<dyn Store>, settings: EngineSettings, signals: Arc<Bus>) -> anyhow::Result<Arc<Self>> {
         let services = Arc::new(NodeServices {
+            max_output_bytes: settings.max_output_bytes,
             templates: Templates::new(settings.templates.clone()),
             http: HttpNode::new(settings.http.clone())?,
             llm: LlmClient::new(settings.llm.clone())?,

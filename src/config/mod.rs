@@ -240,6 +240,9 @@ pub struct EngineArgs {
     /// Nodes running at once across all executions of this process.
     #[arg(long = "max-running-nodes", env = "WEFT_MAX_RUNNING_NODES", default_value_t = 256)]
     pub max_running_nodes: usize,
+    /// The largest output one node may produce (as JSON); a bigger one fails the node.
+    #[arg(long = "max-node-output-bytes", env = "WEFT_MAX_NODE_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_node_output_bytes: usize,
     /// OpenAI-compatible API base URL (OpenAI, Ollama, vLLM, llama.cpp).
     #[arg(long = "llm-base-url", env = "WEFT_LLM_BASE_URL", default_value = "https://api.openai.com/v1")]
     pub llm_base_url: String,

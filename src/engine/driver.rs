@@ -180,9 +180,8 @@ impl Run<'_> {
         let progress = progress.clone();
         tasks
             .spawn(async move {
-                let _slot = slots.acquire().await;
                 let started = std::time::Instant::now();
-                let done = run_with_policy(&services, &spec, &scope, &events, &progress, node).await;
+                let done = run_with_policy(&services, &slots, &spec, &scope, &events, &progress, node).await;
                 metrics::histogram!("weft_node_duration_seconds", "kind" => spec.config.kind())
                     .record(started.elapsed().as_secs_f64());
                 done
@@ -422,9 +421,12 @@ async fn hand_back(run: &mut Run<'_>) -> AppResult<ExecutionReport> {
     Err(handed_back())
 }
 
-/// One node, with its timeout and retries.
+/// One node, with its timeout and retries. Each attempt holds one of the
+/// process's node slots while it works; a `delay` node, and any node between
+/// attempts, holds none: waiting takes nothing from other runs.
 async fn run_with_policy(
     services: &Arc<NodeServices>,
+    slots: &NodeSlots,
     node: &ValidatedNode,
     scope: &NodeScope,
     events: &RunEvents,
@@ -435,6 +437,10 @@ async fn run_with_policy(
     let backoff = node.policy.retry.map(|r| r.backoff_ms).unwrap_or(0);
     let mut attempt = 1;
     loop {
+        let slot = match node.config {
+            NodeConfig::Delay(_) => None,
+            _ => Some(slots.acquire().await),
+        };
         let _ = progress.send(Progress::AttemptStarted { node: index, attempt, at: now_ms() });
         events.attempt_started(&scope.node_id);
         let work = services.run(&node.config, scope, events);
@@ -444,6 +450,7 @@ async fn run_with_policy(
                 .unwrap_or_else(|_| Err(format!("timed out after {ms} ms"))),
             None => work.await,
         };
+        drop(slot);
         match result {
             Err(_) if attempt < max_attempts => {
                 // Exponential backoff: backoff_ms, 2×, 4×, … (capped at a minute).

@@ -21,6 +21,7 @@ impl From<&EngineArgs> for EngineSettings {
         Self {
             max_parallel_nodes: args.max_parallel_nodes.max(1),
             max_running_nodes: args.max_running_nodes.max(1),
+            max_output_bytes: args.max_node_output_bytes,
             http: HttpNodeSettings {
                 allow_loopback: args.http_allow_loopback,
                 allow_private: args.http_allow_private,

@@ -54,6 +54,9 @@ impl NodeOutput {
 /// The shared clients and limits nodes run with: one HTTP client, one LLM
 /// client with its cache, one code sandbox pool, one template pool.
 pub struct NodeServices {
+    /// The largest output (as JSON) a node may produce: it is stored, sent
+    /// to every follower and read by every downstream node.
+    pub max_output_bytes: usize,
     pub templates: template::Templates,
     pub http: http::HttpNode,
     pub llm: llm::LlmClient,
@@ -62,6 +65,23 @@ pub struct NodeServices {
 
 impl NodeServices {
     pub async fn run(
+        self: &Arc<Self>,
+        config: &NodeConfig,
+        scope: &NodeScope,
+        events: &RunEvents,
+    ) -> Result<NodeOutput, String> {
+        let output = self.run_kind(config, scope, events).await?;
+        let size = json_size(&output.value);
+        if size > self.max_output_bytes {
+            return Err(format!(
+                "the output is {size} bytes of JSON, more than the {}-byte limit for one node",
+                self.max_output_bytes
+            ));
+        }
+        Ok(output)
+    }
+
+    async fn run_kind(
         self: &Arc<Self>,
         config: &NodeConfig,
         scope: &NodeScope,
@@ -91,4 +111,22 @@ impl NodeServices {
             NodeConfig::Code(c) => self.code.run(c, scope).await.map(NodeOutput::value),
         }
     }
+}
+
+/// How many bytes `value` takes as JSON, without building the text.
+fn json_size(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }

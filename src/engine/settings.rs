@@ -13,6 +13,8 @@ pub struct EngineSettings {
     pub max_parallel_nodes: usize,
     /// Nodes running at once across every execution of this process.
     pub max_running_nodes: usize,
+    /// The largest output one node may produce, as JSON.
+    pub max_output_bytes: usize,
     /// Node state changes are written at least this often…
     pub flush_interval: Duration,
     /// …or as soon as this many are pending.
@@ -56,6 +58,7 @@ impl Default for EngineSettings {
         Self {
             max_parallel_nodes: 16,
             max_running_nodes: 256,
+            max_output_bytes: 16 * 1024 * 1024,
             flush_interval: Duration::from_millis(50),
             flush_rows: 256,
             queue: QueueSettings::default(),

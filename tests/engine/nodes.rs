@@ -225,3 +225,21 @@ async fn redirect_chains_stop_after_five_hops() {
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn an_output_larger_than_the_limit_fails_its_node_and_nothing_downstream_sees_it() {
+    let h = harness(|s| s.max_output_bytes = 64 * 1024).await;
+    let report = h
+        .run(
+            json!({"name": "big", "nodes": [
+                {"id": "big", "type": "code", "config": {"source": "return new Array(100000).fill('x');"}},
+                {"id": "after", "type": "template", "config": {"template": "{{ nodes.big | length }}"}}
+            ], "edges": [{"from": "big", "to": "after"}]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(report.status, ExecutionStatus::Failed);
+    let error = node(&report, "big").error.clone().unwrap();
+    assert_eq!(error, "the output is 400001 bytes of JSON, more than the 65536-byte limit for one node");
+    assert!(node(&report, "after").output.is_none());
+}

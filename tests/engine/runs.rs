@@ -181,3 +181,28 @@ async fn a_failure_under_continue_reaches_downstream_as_an_error() {
     let text = node(&report, "report").output.as_ref().unwrap()["text"].as_str().unwrap().to_string();
     assert!(text.starts_with("error was: script error") && text.contains("nope"), "{text}");
 }
+
+#[tokio::test]
+async fn waiting_nodes_hold_no_slot_so_others_run_meanwhile() {
+    let h = harness(|s| s.max_running_nodes = 2).await;
+    let sleeper =
+        h.version(json!({"name": "sleep", "nodes": [{"id": "nap", "type": "delay", "config": {"ms": 3000}}]})).await;
+    let mut sleeping = Vec::new();
+    for _ in 0..4 {
+        sleeping
+            .push(h.engine.start(StartRequest::new(&sleeper, h.owner.id, Trigger::Manual, json!({}))).await.unwrap());
+    }
+    // Four sleepers on two slots: a quick run still gets a slot at once.
+    let started = std::time::Instant::now();
+    let quick = h
+        .run(
+            json!({"name": "quick", "nodes": [{"id": "hi", "type": "template", "config": {"template": "hi"}}]}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(quick.status, ExecutionStatus::Succeeded);
+    assert!(started.elapsed() < Duration::from_millis(1500), "the quick run waited {:?}", started.elapsed());
+    for handle in sleeping {
+        assert_eq!(handle.done.await.unwrap().unwrap().status, ExecutionStatus::Succeeded);
+    }
+}

@@ -122,6 +122,14 @@ pub struct ConditionConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MergeConfig {}
 
+/// The longest a `delay` node waits, and the longest `timeout_ms`: a day.
+/// Longer waits hold a run in memory for no purpose.
+pub const MAX_WAIT_MS: u64 = 24 * 60 * 60 * 1000;
+/// The most attempts a retry policy may ask for.
+pub const MAX_RETRY_ATTEMPTS: u32 = 10;
+/// The longest first backoff of a retry policy: an hour (later waits double, up to a minute each in practice).
+pub const MAX_RETRY_BACKOFF_MS: u64 = 60 * 60 * 1000;
+
 /// `delay`: waits, then reports how long it waited.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DelayConfig {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
 use super::node_config::{
     CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, NodeConfig, NodePolicy, OnError,
-    RetryPolicy, TemplateConfig, NODE_KINDS,
+    RetryPolicy, TemplateConfig, MAX_RETRY_ATTEMPTS, MAX_RETRY_BACKOFF_MS, MAX_WAIT_MS, NODE_KINDS,
 };
 
 /// One problem in a definition. `nodes` lists the node ids the editor should
@@ -194,9 +194,16 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
             if c.method.trim().is_empty() {
                 fail("config.method is empty".into());
             }
-            if c.timeout_ms == Some(0) {
-                fail("config.timeout_ms must be more than 0".into());
+            match c.timeout_ms {
+                Some(0) => fail("config.timeout_ms must be more than 0".into()),
+                Some(ms) if ms > MAX_WAIT_MS => {
+                    fail(format!("config.timeout_ms must be at most {MAX_WAIT_MS} (a day), not {ms}"))
+                }
+                _ => {}
             }
+        }
+        NodeConfig::Delay(c) if c.ms > MAX_WAIT_MS => {
+            fail(format!("config.ms must be at most {MAX_WAIT_MS} (a day), not {}", c.ms))
         }
         NodeConfig::Llm(c) => {
             // An empty model means the instance's default model (settings page).
@@ -268,6 +275,12 @@ fn node_policy(node: &NodeDefinition) -> Result<NodePolicy, ValidationError> {
         None => None,
         Some(v) => match serde_json::from_value::<u64>(v.clone()) {
             Ok(0) => return Err(ValidationError::at(id, format!("node `{id}`: timeout_ms must be more than 0"))),
+            Ok(ms) if ms > MAX_WAIT_MS => {
+                return Err(ValidationError::at(
+                    id,
+                    format!("node `{id}`: timeout_ms must be at most {MAX_WAIT_MS} (a day), not {ms}"),
+                ))
+            }
             Ok(ms) => Some(ms),
             Err(e) => return Err(field_error("timeout_ms", e)),
         },
@@ -278,6 +291,24 @@ fn node_policy(node: &NodeDefinition) -> Result<NodePolicy, ValidationError> {
             let retry: RetryPolicy = serde_json::from_value(v.clone()).map_err(|e| field_error("retry", e))?;
             if retry.max_attempts == 0 {
                 return Err(ValidationError::at(id, format!("node `{id}`: retry.max_attempts must be at least 1")));
+            }
+            if retry.max_attempts > MAX_RETRY_ATTEMPTS {
+                return Err(ValidationError::at(
+                    id,
+                    format!(
+                        "node `{id}`: retry.max_attempts must be at most {MAX_RETRY_ATTEMPTS}, not {}",
+                        retry.max_attempts
+                    ),
+                ));
+            }
+            if retry.backoff_ms > MAX_RETRY_BACKOFF_MS {
+                return Err(ValidationError::at(
+                    id,
+                    format!(
+                        "node `{id}`: retry.backoff_ms must be at most {MAX_RETRY_BACKOFF_MS} (an hour), not {}",
+                        retry.backoff_ms
+                    ),
+                ));
             }
             Some(retry)
         }

@@ -246,3 +246,29 @@ fn a_declared_input_is_checked_and_named_by_its_field() {
     assert!(found.iter().any(|m| m.starts_with("input field `url`: type `url` is not one of")), "{found:?}");
     assert!(found.contains(&"input field `n`: the example is a string, not a number".to_string()), "{found:?}");
 }
+
+#[test]
+fn waits_and_retries_are_bounded_so_no_run_holds_the_process_for_ever() {
+    let errors = messages(json!({"name": "w", "nodes": [
+        {"id": "nap", "type": "delay", "config": {"ms": 1_000_000_000_000_000u64}},
+        {"id": "slow", "type": "template", "timeout_ms": 86_400_001, "config": {"template": "x"}},
+        {"id": "again", "type": "template", "retry": {"max_attempts": 1_000_000}, "config": {"template": "x"}},
+        {"id": "later", "type": "template", "retry": {"max_attempts": 3, "backoff_ms": 86_400_000}, "config": {"template": "x"}},
+        {"id": "fetch", "type": "http", "config": {"method": "GET", "url": "https://x", "timeout_ms": 86_400_001}}
+    ]}));
+    assert_eq!(
+        errors,
+        [
+            "node `nap` (delay): config.ms must be at most 86400000 (a day), not 1000000000000000",
+            "node `slow`: timeout_ms must be at most 86400000 (a day), not 86400001",
+            "node `again`: retry.max_attempts must be at most 10, not 1000000",
+            "node `later`: retry.backoff_ms must be at most 3600000 (an hour), not 86400000",
+            "node `fetch` (http): config.timeout_ms must be at most 86400000 (a day), not 86400001",
+        ]
+    );
+    assert!(validate(&definition(json!({"name": "w", "nodes": [
+        {"id": "nap", "type": "delay", "config": {"ms": 86_400_000}},
+        {"id": "again", "type": "template", "retry": {"max_attempts": 10, "backoff_ms": 3_600_000}, "config": {"template": "x"}}
+    ]})))
+    .is_ok());
+}

@@ -193,7 +193,14 @@ impl Engine {
             self.capacity.release();
         } else if run_here {
             self.announce_leases().await;
-            let start = RunStart { execution_id: execution.id, started_at: now, workflow, input, recorded };
+            let start = RunStart {
+                execution_id: execution.id,
+                owner: execution.owner_id,
+                started_at: now,
+                workflow,
+                input,
+                recorded,
+            };
             let (events, done) = self.launch(start, trigger.as_str(), false);
             return Ok(RunHandle { execution, events, done });
         }
@@ -302,6 +309,7 @@ impl Engine {
             };
             let start = RunStart {
                 execution_id: execution.id,
+                owner: execution.owner_id,
                 started_at: execution.started_at.unwrap_or_else(now_ms),
                 workflow: (*workflow).clone(),
                 input: execution.input.to_value(),

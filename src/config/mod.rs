@@ -258,6 +258,10 @@ pub struct EngineArgs {
     pub llm_cache_ttl: Duration,
     #[arg(long = "llm-cache-capacity", env = "WEFT_LLM_CACHE_CAPACITY", default_value_t = 10_000)]
     pub llm_cache_capacity: u64,
+    /// Let users share cached LLM answers (off: each user has their own, so a
+    /// cached answer tells nobody what another user asked).
+    #[arg(long = "llm-cache-shared", env = "WEFT_LLM_CACHE_SHARED")]
+    pub llm_cache_shared: bool,
     /// Let `http` nodes reach loopback addresses (127.0.0.0/8, ::1).
     #[arg(long = "http-allow-loopback", env = "WEFT_HTTP_ALLOW_LOOPBACK")]
     pub http_allow_loopback: bool,

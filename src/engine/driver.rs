@@ -47,6 +47,8 @@ pub(super) struct RunContext<'a> {
 /// the node states recorded so far.
 pub(super) struct RunStart {
     pub execution_id: ExecutionId,
+    /// Whose run it is: what the run's nodes may share is scoped to them.
+    pub owner: UserId,
     pub started_at: i64,
     pub workflow: ValidatedWorkflow,
     pub input: Value,
@@ -87,6 +89,7 @@ struct TaskResult {
 struct Run<'a> {
     cx: RunContext<'a>,
     execution_id: ExecutionId,
+    owner: UserId,
     workflow: ValidatedWorkflow,
     input: Arc<Value>,
     scheduler: Scheduler,
@@ -168,6 +171,7 @@ impl Run<'_> {
         self.recorder.update(node, |r| r.input = Some(recorded_input));
         let scope = NodeScope {
             node_id: self.scheduler.id(node).to_string(),
+            owner: self.owner,
             idempotency_key: format!("weft-{}-{}", self.execution_id, self.scheduler.id(node)),
             input: self.input.clone(),
             nodes: self.outputs.clone(),
@@ -246,7 +250,7 @@ pub(super) async fn drive(
     events: RunEvents,
     control: RunControl,
 ) -> AppResult<ExecutionReport> {
-    let RunStart { execution_id, started_at, workflow, input, recorded } = start;
+    let RunStart { execution_id, owner, started_at, workflow, input, recorded } = start;
     let scheduler = Scheduler::new(&workflow);
     let mut recorded: HashMap<String, NodeRun> = recorded.into_iter().map(|r| (r.node_id.clone(), r)).collect();
     let mut replay = HashMap::new();
@@ -271,6 +275,7 @@ pub(super) async fn drive(
     let mut run = Run {
         cx,
         execution_id,
+        owner,
         input: Arc::new(input),
         scheduler,
         recorder: Recorder { runs, dirty },

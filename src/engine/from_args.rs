@@ -38,6 +38,7 @@ impl From<&EngineArgs> for EngineSettings {
                 max_concurrency: args.llm_max_concurrency.max(1),
                 cache_ttl: args.llm_cache_ttl,
                 cache_capacity: args.llm_cache_capacity,
+                cache_shared: args.llm_cache_shared,
             },
             code: CodeSettings {
                 memory_limit_bytes: args.code_memory_limit_mb.max(1) * 1024 * 1024,

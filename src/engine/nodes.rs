@@ -24,6 +24,8 @@ pub type Outputs = imbl::OrdMap<String, Arc<Value>>;
 #[derive(Debug, Clone)]
 pub struct NodeScope {
     pub node_id: String,
+    /// The owner of the run.
+    pub owner: app::model::UserId,
     /// The same for every attempt of this node in this execution, in this
     /// process or in one that takes the execution over: a node that runs again
     /// after a crash passes it on (`http` nodes send it as `Idempotency-Key`)
@@ -71,7 +73,7 @@ impl NodeServices {
         events: &RunEvents,
     ) -> Result<NodeOutput, String> {
         let output = self.run_kind(config, scope, events).await?;
-        let size = json_size(&output.value);
+        let size = crate::weigh::json_bytes(&output.value);
         if size > self.max_output_bytes {
             return Err(format!(
                 "the output is {size} bytes of JSON, more than the {}-byte limit for one node",
@@ -111,22 +113,4 @@ impl NodeServices {
             NodeConfig::Code(c) => self.code.run(c, scope).await.map(NodeOutput::value),
         }
     }
-}
-
-/// How many bytes `value` takes as JSON, without building the text.
-fn json_size(value: &Value) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
 }

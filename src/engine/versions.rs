@@ -14,7 +14,14 @@ pub(super) struct ValidatedVersions {
 
 impl Default for ValidatedVersions {
     fn default() -> Self {
-        Self { cache: moka::future::Cache::builder().max_capacity(10_000).build() }
+        Self {
+            cache: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .weigher(|_, workflow: &Arc<ValidatedWorkflow>| {
+                    crate::weigh::in_pages(crate::weigh::json_bytes(&workflow.definition))
+                })
+                .build(),
+        }
     }
 }
 

@@ -35,6 +35,9 @@ impl HookCache {
         let cache = enabled.then(|| {
             moka::future::Cache::builder()
                 .max_capacity(10_000)
+                .weigher(|path: &String, hook: &Arc<Hook>| {
+                    crate::weigh::in_pages(path.len() + crate::weigh::json_bytes(&hook.version.definition))
+                })
                 .time_to_live(Duration::from_secs(60))
                 .support_invalidation_closures()
                 .build()

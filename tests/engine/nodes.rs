@@ -243,3 +243,18 @@ async fn an_output_larger_than_the_limit_fails_its_node_and_nothing_downstream_s
     assert_eq!(error, "the output is 400001 bytes of JSON, more than the 65536-byte limit for one node");
     assert!(node(&report, "after").output.is_none());
 }
+
+#[tokio::test]
+async fn cached_llm_answers_are_not_shared_between_users_unless_configured() {
+    for (shared, upstream_calls) in [(false, 2), (true, 1)] {
+        let h = harness(|s| s.llm.cache_shared = shared).await;
+        let other = h.store.create_user("other@example.com", None, false).await.unwrap();
+        h.run(llm_workflow("what did they ask", true), json!({})).await;
+        let definition: WorkflowDefinition = serde_json::from_value(llm_workflow("what did they ask", true)).unwrap();
+        let created = h.store.create_workflow(other.id, &definition).await.unwrap();
+        let version = h.store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap();
+        let report = h.engine.run(StartRequest::new(&version, other.id, Trigger::Manual, json!({}))).await.unwrap();
+        assert_eq!(node(&report, "ask").output.as_ref().unwrap()["cached"], shared, "shared: {shared}");
+        assert_eq!(h.llm.requests.load(Ordering::SeqCst), upstream_calls, "shared: {shared}");
+    }
+}

@@ -34,6 +34,9 @@ pub struct LlmSettings {
     pub max_concurrency: usize,
     pub cache_ttl: Duration,
     pub cache_capacity: u64,
+    /// Whether users share cached answers. Off by default: a `cached: true`
+    /// would tell one user what another asked.
+    pub cache_shared: bool,
 }
 
 impl Default for LlmSettings {
@@ -46,6 +49,7 @@ impl Default for LlmSettings {
             max_concurrency: 16,
             cache_ttl: Duration::from_secs(24 * 3600),
             cache_capacity: 10_000,
+            cache_shared: false,
         }
     }
 }
@@ -54,6 +58,8 @@ impl Default for LlmSettings {
 /// key can be hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
+    /// The run's owner, unless answers are shared between users.
+    owner: Option<app::model::UserId>,
     model: String,
     system: Option<String>,
     prompt: String,
@@ -96,6 +102,10 @@ impl Configured {
             Some(previous) => previous.cache.clone(),
             None => moka::future::Cache::builder()
                 .max_capacity(settings.cache_capacity)
+                .weigher(|key: &CacheKey, answer: &Arc<LlmAnswer>| {
+                    let system = key.system.as_ref().map_or(0, String::len);
+                    crate::weigh::in_pages(key.prompt.len() + system + answer.text.len())
+                })
                 .time_to_live(settings.cache_ttl.max(Duration::from_millis(1)))
                 .build(),
         };
@@ -153,6 +163,7 @@ impl LlmClient {
         let model =
             if config.model.trim().is_empty() { current.settings.default_model.clone() } else { config.model.clone() };
         let key = CacheKey {
+            owner: (!current.settings.cache_shared).then_some(scope.owner),
             model,
             system: match config.system.as_deref() {
                 Some(system) => Some(templates.render("system", system, scope).await?),

@@ -186,6 +186,7 @@ mod tests {
         nodes.insert("fetch".into(), Arc::new(json!({"status": 200, "body": {"title": "Hi"}})));
         NodeScope {
             node_id: "t".into(),
+            owner: 1,
             idempotency_key: "weft-1-t".into(),
             input: Arc::new(json!({"url": "http://x"})),
             nodes,

@@ -80,6 +80,8 @@ pub struct Accounts {
     limits: SignInLimits,
     /// The minute this process last swept old sign-in attempts from the database.
     attempts_swept: AtomicI64,
+    /// The minute this process last dropped the limiters' idle keys.
+    limiters_pruned: AtomicI64,
     /// Once an admin exists it always will (nobody deletes the last one), so
     /// the set-up check stops asking the database.
     admin_exists: AtomicBool,
@@ -107,6 +109,7 @@ impl Accounts {
             by_address: RateLimiter::keyed(per_minute(limits.per_address_per_minute)),
             limits,
             attempts_swept: AtomicI64::new(0),
+            limiters_pruned: AtomicI64::new(0),
             admin_exists: AtomicBool::new(false),
         })
     }
@@ -156,10 +159,28 @@ impl Accounts {
         if email.len() > MAX_EMAIL_BYTES {
             return Err(AppError::BadRequest(format!("an email address has at most {MAX_EMAIL_BYTES} characters")));
         }
+        let minute = now_ms() / 60_000;
+        if self.limiters_pruned.fetch_max(minute, Ordering::Relaxed) < minute {
+            self.prune_limiters();
+        }
         if let Some(address) = address {
             self.by_address.check_key(&address).map_err(|_| too_many_sign_ins())?;
         }
         self.by_email.check_key(&email.to_lowercase()).map_err(|_| too_many_sign_ins())
+    }
+
+    /// Drops the limiters' keys that have no attempt left to remember (done
+    /// once a minute): without it every email and address ever tried stays.
+    pub fn prune_limiters(&self) {
+        self.by_email.retain_recent();
+        self.by_email.shrink_to_fit();
+        self.by_address.retain_recent();
+        self.by_address.shrink_to_fit();
+    }
+
+    /// Emails and addresses the limiters remember.
+    pub fn limited_keys(&self) -> usize {
+        self.by_email.len() + self.by_address.len()
     }
 
     /// Counts a sign-in attempt in the database; refuses it when the email or
@@ -229,6 +250,20 @@ mod tests {
         // ...and the address has now used its three.
         assert!(accounts.check_sign_in_rate("b@x.io", here).is_err());
         assert!(accounts.check_sign_in_rate("b@x.io", Some("10.0.0.2".parse().unwrap())).is_ok());
+    }
+
+    #[test]
+    fn the_limiters_forget_keys_whose_attempts_have_expired() {
+        // 60,000 a minute: one attempt is forgotten after a millisecond.
+        let accounts = Accounts::new(SignInLimits { per_email_per_minute: 60_000, per_address_per_minute: 60_000 });
+        for i in 0..1000 {
+            let address = Some(std::net::IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]));
+            accounts.check_sign_in_rate(&format!("user{i}@x.io"), address).unwrap();
+        }
+        assert_eq!(accounts.limited_keys(), 2000);
+        std::thread::sleep(Duration::from_millis(20));
+        accounts.prune_limiters();
+        assert_eq!(accounts.limited_keys(), 0);
     }
 
     #[test]

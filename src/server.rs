@@ -113,6 +113,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
         hooks: hooks.clone(),
         workflows: workflows.clone(),
     };
+    app::model::triggers::set_min_schedule_interval(std::time::Duration::from_secs(triggers.cron_min_interval_secs));
     if role != Role::Web && !triggers.cron_tick.is_zero() {
         crate::triggers::cron::spawn(
             store.clone(),

@@ -142,11 +142,15 @@ pub struct TriggerSettings {
     /// How often the cron scheduler looks for due schedules; 0 turns it off.
     #[arg(long = "cron-tick-ms", env = "WEFT_CRON_TICK_MS", default_value = "1000", value_parser = parse_ms)]
     pub cron_tick: Duration,
+    /// The shortest interval between two firings of one schedule, in seconds:
+    /// faster schedules are refused when saved, and stored ones are slowed to it.
+    #[arg(long = "cron-min-interval-secs", env = "WEFT_CRON_MIN_INTERVAL_SECS", default_value_t = 60)]
+    pub cron_min_interval_secs: u64,
 }
 
 impl Default for TriggerSettings {
     fn default() -> Self {
-        Self { webhook_cache: true, cron_tick: Duration::from_secs(1) }
+        Self { webhook_cache: true, cron_tick: Duration::from_secs(1), cron_min_interval_secs: 60 }
     }
 }
 

@@ -51,9 +51,13 @@ pub fn spawn(
 pub async fn run_due(store: &Arc<dyn Store>, engine: &Arc<Engine>) -> anyhow::Result<usize> {
     let now = now_ms();
     let mut started = 0;
+    let min_interval = app::model::triggers::min_schedule_interval().as_millis() as i64;
     for schedule in store.schedules_to_plan(now, 100).await? {
-        let Some(next) = next_after(&schedule, now) else { continue };
         let due = schedule.next_fire_at.filter(|at| *at <= now);
+        // A stored schedule that fires more often than the instance allows
+        // (saved before the limit, or under a lower one) fires at most once per interval.
+        let earliest = due.map_or(now, |fired| now.max(fired + min_interval - 1));
+        let Some(next) = next_after(&schedule, earliest) else { continue };
         if !store.claim_schedule(schedule.id, schedule.next_fire_at, next).await? {
             continue; // another process planned or fired it
         }

@@ -108,7 +108,7 @@ async fn a_cron_tick_fires_once_across_three_processes() {
     let workflow = store.create_workflow(owner.id, &definition).await.unwrap().id;
     let mut processes = Vec::new();
     for name in ["a", "b", "c"] {
-        processes.push(Weft::start(&db, logs.path(), name, &[]).await);
+        processes.push(Weft::start(&db, logs.path(), name, &["--cron-min-interval-secs", "1"]).await);
     }
     tokio::time::sleep(Duration::from_millis(4_500)).await;
     drop(processes);

@@ -102,7 +102,7 @@ pub fn parse_triggers(raw: &[serde_json::Value], node_ids: &[&str]) -> Result<Ve
                     ));
                 } else {
                     #[cfg(feature = "ssr")]
-                    if let Err(message) = next_fire_time(&cron, chrono::Utc::now()) {
+                    if let Err(message) = check_schedule(&cron, min_schedule_interval()) {
                         errors.push(format!("{label}: {message}"));
                     }
                 }
@@ -115,6 +115,48 @@ pub fn parse_triggers(raw: &[serde_json::Value], node_ids: &[&str]) -> Result<Ve
     } else {
         Err(errors)
     }
+}
+
+/// The shortest interval between two firings of one schedule (a minute unless
+/// the instance sets another at start): a schedule that fires every second
+/// would take the queue from everyone else.
+#[cfg(feature = "ssr")]
+static MIN_SCHEDULE_INTERVAL: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
+#[cfg(feature = "ssr")]
+pub const DEFAULT_MIN_SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sets the instance's minimum interval; the first call wins (done once at start).
+#[cfg(feature = "ssr")]
+pub fn set_min_schedule_interval(interval: std::time::Duration) {
+    let _ = MIN_SCHEDULE_INTERVAL.set(interval);
+}
+
+#[cfg(feature = "ssr")]
+pub fn min_schedule_interval() -> std::time::Duration {
+    MIN_SCHEDULE_INTERVAL.get().copied().unwrap_or(DEFAULT_MIN_SCHEDULE_INTERVAL)
+}
+
+/// A schedule is valid when it parses, fires, and never fires twice within
+/// the minimum interval (checked over its next 200 firings, which covers
+/// every pattern of a minute's seconds and an hour's minutes).
+#[cfg(feature = "ssr")]
+fn check_schedule(cron: &CronTrigger, min: std::time::Duration) -> Result<(), String> {
+    let min = chrono::Duration::from_std(min).unwrap_or(chrono::Duration::MAX);
+    let mut previous = next_fire_time(cron, chrono::Utc::now())?;
+    for _ in 0..200 {
+        let Ok(next) = next_fire_time(cron, previous) else { return Ok(()) };
+        if next - previous < min {
+            return Err(format!(
+                "schedule `{}` fires {} s apart; this instance allows at most one firing every {} s",
+                cron.schedule,
+                (next - previous).num_seconds(),
+                min.num_seconds()
+            ));
+        }
+        previous = next;
+    }
+    Ok(())
 }
 
 /// The first firing time of a schedule strictly after `after`, in its time zone.
@@ -139,6 +181,20 @@ pub fn next_fire_time(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn schedules_faster_than_the_minimum_interval_are_refused() {
+        let minute = std::time::Duration::from_secs(60);
+        let cron = |schedule: &str| CronTrigger { schedule: schedule.into(), timezone: "UTC".into() };
+        let error = check_schedule(&cron("* * * * * *"), minute).unwrap_err();
+        assert_eq!(error, "schedule `* * * * * *` fires 1 s apart; this instance allows at most one firing every 60 s");
+        // Twice within one minute, once an hour: the short gap is found.
+        assert!(check_schedule(&cron("0,30 0 * * * *"), minute).is_err());
+        assert!(check_schedule(&cron("*/20 * * * * *"), std::time::Duration::from_secs(10)).is_ok());
+        for fine in ["* * * * *", "0 9 * * 1-5", "0 */5 * * * *"] {
+            assert!(check_schedule(&cron(fine), minute).is_ok(), "{fine}");
+        }
+    }
 
     #[test]
     fn the_next_firing_time_follows_the_time_zone() {

@@ -26,6 +26,8 @@ cleanup() {
 trap cleanup EXIT
 psql "$admin" -qc "CREATE DATABASE $name"
 export WEFT_DATABASE_URL="$url" RUST_LOG=warn
+# Throughput runs measure the engine, not the webhook rate limits.
+export WEFT_WEBHOOK_CALLS_PER_PATH_PER_SECOND=0 WEFT_WEBHOOK_CALLS_PER_USER_PER_SECOND=0
 sql() { psql "$url" -qAtc "$1"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

@@ -26,6 +26,8 @@ port="$(free_port)"
 upstream_port="$(free_port)"
 base="http://127.0.0.1:$port"
 export RUST_LOG=warn WEFT_DATABASE_URL="$db"
+# Throughput runs measure the engine, not the webhook rate limits.
+export WEFT_WEBHOOK_CALLS_PER_PATH_PER_SECOND=0 WEFT_WEBHOOK_CALLS_PER_USER_PER_SECOND=0
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT

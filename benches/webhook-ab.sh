@@ -15,6 +15,8 @@ measure() { # binary label
     local bin=$1 label=$2 work port key pid
     work="$(mktemp -d)"
     export WEFT_DATABASE_URL="sqlite://$work/weft.db" RUST_LOG=warn
+    # Throughput runs measure the engine, not the webhook rate limits.
+    export WEFT_WEBHOOK_CALLS_PER_PATH_PER_SECOND=0 WEFT_WEBHOOK_CALLS_PER_USER_PER_SECOND=0
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     echo "password1234" | "$bin" user create ab@weft.invalid >/dev/null 2>&1
     key="$("$bin" api-key create --user ab@weft.invalid 2>/dev/null)"

@@ -6,7 +6,7 @@
 mod auth;
 mod error;
 mod executions;
-mod hooks;
+pub mod hooks;
 pub mod openapi;
 mod templates;
 mod workflows;
@@ -34,6 +34,8 @@ pub struct ApiState {
     pub runs: Arc<dyn Runs>,
     pub keys: Arc<ApiKeys>,
     pub hooks: Arc<HookCache>,
+    /// How often webhooks may be called.
+    pub hook_limits: Arc<hooks::limits::WebhookLimits>,
     pub workflows: Workflows,
 }
 

@@ -111,6 +111,10 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
         runs: runs.clone(),
         keys: api_keys.clone(),
         hooks: hooks.clone(),
+        hook_limits: Arc::new(crate::api::hooks::limits::WebhookLimits::new(
+            triggers.webhook_calls_per_path_per_second,
+            triggers.webhook_calls_per_user_per_second,
+        )),
         workflows: workflows.clone(),
     };
     app::model::triggers::set_min_schedule_interval(std::time::Duration::from_secs(triggers.cron_min_interval_secs));

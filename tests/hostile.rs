@@ -21,9 +21,9 @@ fn hooked(path: &str, node: Value) -> Value {
 }
 
 async fn runaway_templates_and_scripts_fail_at_their_limits_while_the_server_keeps_answering(db: &TestDb) {
-    let (server, base) = support::start_server_with(db, |engine| {
-        engine.code.time_limit = Duration::from_secs(2);
-        engine.max_running_nodes = 64;
+    let (server, base) = support::start_server_with(db, |settings| {
+        settings.engine.code.time_limit = Duration::from_secs(2);
+        settings.engine.max_running_nodes = 64;
     })
     .await;
     let api = Api::for_new_user(&server, &base, "attacker@example.com").await;

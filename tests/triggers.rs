@@ -16,6 +16,7 @@ on_both_backends!(
     webhook_errors_are_4xx,
     a_saved_version_changes_what_the_webhook_runs,
     a_cron_schedule_fires_and_shows_its_next_times,
+    a_flooded_webhook_answers_429_with_retry_after_and_creates_nothing,
 );
 
 /// The server, a browser to call its hooks, and a REST client for hooks@example.com.
@@ -140,4 +141,38 @@ async fn a_cron_schedule_fires_and_shows_its_next_times(db: &TestDb) {
     assert_eq!(fired.len(), 1, "the due tick fired exactly once");
     assert_eq!(fired[0].trigger, Trigger::Cron);
     assert_eq!(fired[0].input.to_value()["scheduled_at"], "1970-01-01T00:00:01.000Z");
+}
+
+async fn a_flooded_webhook_answers_429_with_retry_after_and_creates_nothing(db: &TestDb) {
+    let (server, base) = support::start_server_with(db, |settings| {
+        settings.triggers.webhook_calls_per_path_per_second = 100;
+        settings.triggers.webhook_calls_per_user_per_second = 1;
+    })
+    .await;
+    let api = Api::for_new_user(&server, &base, "flood@example.com").await;
+    let browser = Browser::anonymous(&base);
+    let workflow = api.create_workflow_id(&echo("flood", "async", None)).await;
+    api.create_workflow_id(&echo("other", "async", None)).await;
+    let mut accepted = 0;
+    let mut refused = None;
+    for _ in 0..30 {
+        let answer = browser.webhook("flood", &json!({"who": "x", "n": 1})).await;
+        match answer.status() {
+            StatusCode::ACCEPTED => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused = Some(answer),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // The budget is the owner's (one a second, bursts of two): their other hook waits as well.
+    let other = browser.webhook("other", &json!({"who": "x", "n": 1})).await;
+    assert_eq!(other.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A burst of twice the rate, then one more a second as time passes.
+    assert!((2..5).contains(&accepted), "accepted {accepted} of 30");
+    let refused = refused.expect("the flood was refused");
+    assert!(refused.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let filter = ExecutionFilter { workflow_id: Some(workflow), ..Default::default() };
+    let stored = server.store.list_executions(Scope::Everyone, &filter, None, 100).await.unwrap().items;
+    assert_eq!(stored.len(), accepted, "a refused call creates no execution");
 }

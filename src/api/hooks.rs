@@ -3,6 +3,8 @@
 //! (or the last node that ran); asynchronous ones answer 202 with the id.
 //! What a path runs comes from the [`HookCache`](crate::triggers::webhooks::HookCache).
 
+pub mod limits;
+
 use std::collections::BTreeMap;
 
 use app::error::AppError;
@@ -27,6 +29,9 @@ pub async fn handle(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let hook = state.hooks.resolve(&state.store, &path).await?;
+    if let Err(too_many) = state.hook_limits.check(&path, hook.target.owner_id) {
+        return Ok(too_many);
+    }
     if method.as_str() != hook.target.method {
         let message = format!("this webhook accepts {} requests", hook.target.method);
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message));

@@ -146,11 +146,31 @@ pub struct TriggerSettings {
     /// faster schedules are refused when saved, and stored ones are slowed to it.
     #[arg(long = "cron-min-interval-secs", env = "WEFT_CRON_MIN_INTERVAL_SECS", default_value_t = 60)]
     pub cron_min_interval_secs: u64,
+    /// Calls a second one webhook path takes in this process (bursts of twice that); 0: no limit.
+    #[arg(
+        long = "webhook-calls-per-path-per-second",
+        env = "WEFT_WEBHOOK_CALLS_PER_PATH_PER_SECOND",
+        default_value_t = 100
+    )]
+    pub webhook_calls_per_path_per_second: u32,
+    /// Calls a second all of one user's webhooks take in this process (bursts of twice that); 0: no limit.
+    #[arg(
+        long = "webhook-calls-per-user-per-second",
+        env = "WEFT_WEBHOOK_CALLS_PER_USER_PER_SECOND",
+        default_value_t = 300
+    )]
+    pub webhook_calls_per_user_per_second: u32,
 }
 
 impl Default for TriggerSettings {
     fn default() -> Self {
-        Self { webhook_cache: true, cron_tick: Duration::from_secs(1), cron_min_interval_secs: 60 }
+        Self {
+            webhook_cache: true,
+            cron_tick: Duration::from_secs(1),
+            cron_min_interval_secs: 60,
+            webhook_calls_per_path_per_second: 100,
+            webhook_calls_per_user_per_second: 300,
+        }
     }
 }
 

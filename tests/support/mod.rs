@@ -130,11 +130,11 @@ pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) 
     start_server_with(db, |_| {}).await
 }
 
-/// [`start_server`] with engine settings changed by `adjust`.
+/// [`start_server`] with settings changed by `adjust`.
 #[allow(dead_code)] // not every test binary changes them
 pub async fn start_server_with(
     db: &TestDb,
-    adjust: impl FnOnce(&mut weft::engine::EngineSettings),
+    adjust: impl FnOnce(&mut weft::server::ServerSettings),
 ) -> (weft::server::RunningServer, String) {
     // Server warnings go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
@@ -154,8 +154,7 @@ pub async fn start_server_with(
     let options = weft::server::load_site_options(&site).expect("site options");
     let mut engine = weft::engine::EngineSettings::default();
     engine.http.allow_loopback = true;
-    adjust(&mut engine);
-    let settings = weft::server::ServerSettings {
+    let mut settings = weft::server::ServerSettings {
         database: db.settings.clone(),
         engine,
         secret_key: Default::default(),
@@ -163,6 +162,7 @@ pub async fn start_server_with(
         limits: site.limits,
         triggers: site.triggers,
     };
+    adjust(&mut settings);
     let running = weft::server::start(settings, options).await.expect("the server starts");
     let base = format!("http://{}", running.addr);
     (running, base)

@@ -24,6 +24,7 @@ mod report;
 pub mod scheduler;
 mod settings;
 mod start;
+pub mod stream_quota;
 mod versions;
 mod waiters;
 
@@ -77,6 +78,8 @@ pub struct Engine {
     writes: GroupedWrites,
     /// LLM text of runs here, relayed to followers elsewhere (see `relay`).
     relays: relay::Relays,
+    /// Event streams open per user (see `stream_quota`).
+    streams: stream_quota::StreamQuota,
 }
 
 impl Engine {
@@ -89,6 +92,7 @@ impl Engine {
             code: CodeRunner::new(settings.code.clone()),
         });
         let worker_id = new_worker_id();
+        let streams = stream_quota::StreamQuota::new(settings.max_event_streams_per_user);
         Ok(Arc::new(Self {
             writes: GroupedWrites::new(store.clone(), worker_id.clone()),
             store,
@@ -105,6 +109,7 @@ impl Engine {
             versions: ValidatedVersions::default(),
             shutdown: CancellationToken::new(),
             relays: relay::Relays::default(),
+            streams,
         }))
     }
 

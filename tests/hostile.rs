@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 use support::client::{Api, Browser};
 use support::TestDb;
 
-on_both_backends!(runaway_templates_and_scripts_fail_at_their_limits_while_the_server_keeps_answering);
+on_both_backends!(
+    runaway_templates_and_scripts_fail_at_their_limits_while_the_server_keeps_answering,
+    one_user_holds_only_so_many_event_streams,
+);
 
 /// A workflow behind an asynchronous webhook at `path`, running `node`.
 fn hooked(path: &str, node: Value) -> Value {
@@ -115,4 +118,38 @@ async fn wait_finished(server: &weft::server::RunningServer, id: i64) -> Executi
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+async fn one_user_holds_only_so_many_event_streams(db: &TestDb) {
+    let (server, base) =
+        support::start_server_with(db, |settings| settings.engine.max_event_streams_per_user = 2).await;
+    let api = Api::for_new_user(&server, &base, "watcher@example.com").await;
+    let other = Api::for_new_user(&server, &base, "other@example.com").await;
+    let slow = json!({"name": "slow", "nodes": [{"id": "nap", "type": "delay", "config": {"ms": 5000}}]});
+    let workflow = api.create_workflow_id(&slow).await;
+    let (status, started) =
+        api.json(reqwest::Method::POST, &format!("/workflows/{workflow}/executions"), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["execution_id"].as_i64().or_else(|| started["id"].as_i64()).unwrap();
+    let open = |api: &Api| api.request(reqwest::Method::GET, &format!("/executions/{id}/events")).send();
+    let first = open(&api).await.unwrap();
+    let second = open(&api).await.unwrap();
+    assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK));
+    let third = open(&api).await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = third.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("2 event streams are open already"), "{body}");
+    // Another user is counted apart (and this run is not theirs to see); closing a stream frees its place.
+    let elsewhere = other.request(reqwest::Method::GET, &format!("/executions/{id}/events")).send().await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    drop(first);
+    let mut reopened = open(&api).await.unwrap();
+    for _ in 0..50 {
+        if reopened.status() == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        reopened = open(&api).await.unwrap();
+    }
+    assert_eq!(reopened.status(), StatusCode::OK);
 }

@@ -185,7 +185,7 @@ pub async fn events(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    Ok(sse(follow(&state.engine, state.store.clone(), caller.readable(), id).await?))
+    Ok(sse(follow(&state.engine, state.store.clone(), caller.0.id, caller.readable(), id).await?))
 }
 
 /// The events of a run as server-sent events, named by kind. Shared by the

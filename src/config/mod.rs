@@ -264,6 +264,9 @@ pub struct EngineArgs {
     /// Nodes running at once across all executions of this process.
     #[arg(long = "max-running-nodes", env = "WEFT_MAX_RUNNING_NODES", default_value_t = 256)]
     pub max_running_nodes: usize,
+    /// Event streams (live run views) one user may hold open in each process.
+    #[arg(long = "max-event-streams-per-user", env = "WEFT_MAX_EVENT_STREAMS_PER_USER", default_value_t = 32)]
+    pub max_event_streams_per_user: usize,
     /// The largest output one node may produce (as JSON); a bigger one fails the node.
     #[arg(long = "max-node-output-bytes", env = "WEFT_MAX_NODE_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_node_output_bytes: usize,

@@ -29,13 +29,15 @@ pub type RunEventStream = Pin<Box<dyn Stream<Item = RunEvent> + Send>>;
 /// The run as it is (a node event per node with a state, a node that already
 /// ended preceded by its start, the streamed LLM text so far), then each change,
 /// until the run finishes or this process shuts down. A finished run replays its
-/// node states and ends.
+/// node states and ends. `viewer` holds one of their event streams while it is open.
 pub async fn follow(
     engine: &Engine,
     store: Arc<dyn Store>,
+    viewer: UserId,
     scope: Scope,
     id: ExecutionId,
 ) -> AppResult<RunEventStream> {
+    let permit = engine.streams.open(viewer)?;
     // Subscribe before reading the stored state: a run that ends in between is
     // then either followed live or read back finished (it stores its end before
     // closing its channel), never missed.
@@ -45,6 +47,11 @@ pub async fn follow(
         Some((so_far, receiver)) => Box::pin(stream::iter(so_far).chain(follow_live(receiver))),
         None => Box::pin(follow_stored(store, engine.signals().clone(), scope, execution)),
     };
+    // The permit lives as long as the stream.
+    let events = events.map(move |event| {
+        let _open = &permit;
+        event
+    });
     Ok(Box::pin(events.take_until(engine.shutting_down())))
 }
 

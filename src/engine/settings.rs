@@ -13,6 +13,8 @@ pub struct EngineSettings {
     pub max_parallel_nodes: usize,
     /// Nodes running at once across every execution of this process.
     pub max_running_nodes: usize,
+    /// Event streams one user may hold open in this process.
+    pub max_event_streams_per_user: usize,
     /// The largest output one node may produce, as JSON.
     pub max_output_bytes: usize,
     /// Node state changes are written at least this often…
@@ -59,6 +61,7 @@ impl Default for EngineSettings {
             max_parallel_nodes: 16,
             max_running_nodes: 256,
             max_output_bytes: 16 * 1024 * 1024,
+            max_event_streams_per_user: 32,
             flush_interval: Duration::from_millis(50),
             flush_rows: 256,
             queue: QueueSettings::default(),

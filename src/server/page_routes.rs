@@ -63,7 +63,7 @@ async fn events(State(routes): State<PageRoutes>, headers: HeaderMap, Path(id): 
     let result = async {
         let user = viewer(&routes.ctx, &headers).await?;
         let scope = if user.is_admin { Scope::Everyone } else { Scope::Owner(user.id) };
-        follow(&routes.engine, routes.ctx.store.clone(), scope, id_of(&id, "execution")?).await
+        follow(&routes.engine, routes.ctx.store.clone(), user.id, scope, id_of(&id, "execution")?).await
     }
     .await;
     match result {

@@ -97,7 +97,7 @@ impl Engine {
             writes: GroupedWrites::new(store.clone(), worker_id.clone()),
             store,
             services,
-            slots: Arc::new(NodeSlots::new(settings.max_running_nodes)),
+            slots: Arc::new(NodeSlots::new(settings.max_running_nodes, settings.max_user_share_percent)),
             capacity: Capacity::new(settings.queue.max_running_executions),
             settings,
             events: EventHub::default(),

@@ -264,6 +264,11 @@ pub struct EngineArgs {
     /// Nodes running at once across all executions of this process.
     #[arg(long = "max-running-nodes", env = "WEFT_MAX_RUNNING_NODES", default_value_t = 256)]
     pub max_running_nodes: usize,
+    /// The share of the running-node slots one user's runs may hold, in
+    /// percent: the rest stays for other users' runs.
+    #[arg(long = "max-user-share-percent", env = "WEFT_MAX_USER_SHARE_PERCENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_user_share_percent: u32,
     /// Event streams (live run views) one user may hold open in each process.
     #[arg(long = "max-event-streams-per-user", env = "WEFT_MAX_EVENT_STREAMS_PER_USER", default_value_t = 32)]
     pub max_event_streams_per_user: usize,

@@ -2,8 +2,11 @@
 //! fills freed room from the queue), and nodes running at once in the process.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use tokio::sync::{Notify, Semaphore, SemaphorePermit};
+use app::model::UserId;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 /// Room for executions here: what `max_running_executions` bounds.
 pub(super) struct Capacity {
@@ -74,27 +77,49 @@ impl Capacity {
     }
 }
 
-/// Nodes running at once across every execution of this process.
+/// Nodes running at once across every execution of this process, and of
+/// them, at most a share per user: one user's runs cannot take every slot
+/// while others' wait.
 pub(super) struct NodeSlots {
     slots: Semaphore,
     /// Nodes ready to run but waiting for a slot.
     waiting: AtomicUsize,
+    per_user: usize,
+    users: std::sync::Mutex<std::collections::HashMap<UserId, Arc<Semaphore>>>,
+}
+
+/// A node's slot: its user's share and the process's.
+pub(super) struct NodeSlot<'a> {
+    _process: SemaphorePermit<'a>,
+    _user: OwnedSemaphorePermit,
 }
 
 impl NodeSlots {
-    pub(super) fn new(max_running_nodes: usize) -> Self {
-        Self { slots: Semaphore::new(max_running_nodes.max(1)), waiting: AtomicUsize::new(0) }
+    /// `user_share_percent` of `max_running_nodes` (at least one) is the most one user holds.
+    pub(super) fn new(max_running_nodes: usize, user_share_percent: u32) -> Self {
+        let max = max_running_nodes.max(1);
+        let per_user = (max * user_share_percent.clamp(1, 100) as usize / 100).max(1);
+        Self { slots: Semaphore::new(max), waiting: AtomicUsize::new(0), per_user, users: Default::default() }
+    }
+
+    fn user_share(&self, user: UserId) -> Arc<Semaphore> {
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        users.entry(user).or_insert_with(|| Arc::new(Semaphore::new(self.per_user))).clone()
     }
 
     pub(super) fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Waits for a slot; the node runs while it holds it.
-    pub(super) async fn acquire(&self) -> SemaphorePermit<'_> {
+    /// Waits for a slot of `user`'s share, then of the process; the node runs while it holds it.
+    pub(super) async fn acquire(&self, user: UserId) -> NodeSlot<'_> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
+        let share = self.user_share(user).acquire_owned().await;
         let slot = self.slots.acquire().await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        slot.expect("the process slots are never closed")
+        NodeSlot {
+            _process: slot.expect("the process slots are never closed"),
+            _user: share.expect("user shares are never closed"),
+        }
     }
 }

@@ -444,7 +444,7 @@ async fn run_with_policy(
     loop {
         let slot = match node.config {
             NodeConfig::Delay(_) => None,
-            _ => Some(slots.acquire().await),
+            _ => Some(slots.acquire(scope.owner).await),
         };
         let _ = progress.send(Progress::AttemptStarted { node: index, attempt, at: now_ms() });
         events.attempt_started(&scope.node_id);

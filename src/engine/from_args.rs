@@ -23,6 +23,7 @@ impl From<&EngineArgs> for EngineSettings {
             max_running_nodes: args.max_running_nodes.max(1),
             max_output_bytes: args.max_node_output_bytes,
             max_event_streams_per_user: args.max_event_streams_per_user.max(1),
+            max_user_share_percent: args.max_user_share_percent,
             http: HttpNodeSettings {
                 allow_loopback: args.http_allow_loopback,
                 allow_private: args.http_allow_private,

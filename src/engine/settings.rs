@@ -13,6 +13,8 @@ pub struct EngineSettings {
     pub max_parallel_nodes: usize,
     /// Nodes running at once across every execution of this process.
     pub max_running_nodes: usize,
+    /// The share of `max_running_nodes` one user's nodes may hold (percent).
+    pub max_user_share_percent: u32,
     /// Event streams one user may hold open in this process.
     pub max_event_streams_per_user: usize,
     /// The largest output one node may produce, as JSON.
@@ -62,6 +64,7 @@ impl Default for EngineSettings {
             max_running_nodes: 256,
             max_output_bytes: 16 * 1024 * 1024,
             max_event_streams_per_user: 32,
+            max_user_share_percent: 50,
             flush_interval: Duration::from_millis(50),
             flush_rows: 256,
             queue: QueueSettings::default(),

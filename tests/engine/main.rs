@@ -82,7 +82,7 @@ async fn serve(router: Router) -> String {
 }
 
 /// A plain upstream: `/flaky` answers 503 twice then 200; `/sluggish` hangs
-/// twice then answers at once; `/big` sends 64 KiB.
+/// twice then answers at once; `/slow` answers after 1.5 s; `/big` sends 64 KiB.
 async fn upstream() -> (String, Arc<AtomicUsize>) {
     let flaky = Arc::new(AtomicUsize::new(0));
     let counter = flaky.clone();
@@ -101,6 +101,13 @@ async fn upstream() -> (String, Arc<AtomicUsize>) {
             }),
         )
         .route("/ok", get(|| async { Json(json!({"title": "Hello"})) }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                "slow"
+            }),
+        )
         .route(
             "/flaky",
             get(move || {

@@ -206,3 +206,38 @@ async fn waiting_nodes_hold_no_slot_so_others_run_meanwhile() {
         assert_eq!(handle.done.await.unwrap().unwrap().status, ExecutionStatus::Succeeded);
     }
 }
+
+#[tokio::test]
+async fn one_users_runs_cannot_take_every_node_slot() {
+    // Four slots, half of them at most for one user.
+    let h = harness(|s| {
+        s.max_running_nodes = 4;
+        s.max_user_share_percent = 50;
+    })
+    .await;
+    let (base, _) = upstream().await;
+    let busy = h
+        .version(json!({"name": "busy", "nodes": [
+            {"id": "get", "type": "http", "config": {"method": "GET", "url": format!("{base}/slow")}}
+        ]}))
+        .await;
+    let mut hogging = Vec::new();
+    for _ in 0..6 {
+        hogging.push(h.engine.start(StartRequest::new(&busy, h.owner.id, Trigger::Manual, json!({}))).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let other = h.store.create_user("other@example.com", None, false).await.unwrap();
+    let quick: WorkflowDefinition = serde_json::from_value(
+        json!({"name": "quick", "nodes": [{"id": "hi", "type": "template", "config": {"template": "hi"}}]}),
+    )
+    .unwrap();
+    let created = h.store.create_workflow(other.id, &quick).await.unwrap();
+    let version = h.store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap();
+    let started = std::time::Instant::now();
+    let report = h.engine.run(StartRequest::new(&version, other.id, Trigger::Manual, json!({}))).await.unwrap();
+    assert_eq!(report.status, ExecutionStatus::Succeeded);
+    assert!(started.elapsed() < Duration::from_millis(1000), "the other user waited {:?}", started.elapsed());
+    for handle in hogging {
+        assert_eq!(handle.done.await.unwrap().unwrap().status, ExecutionStatus::Succeeded);
+    }
+}

@@ -95,6 +95,8 @@ struct Run<'a> {
     scheduler: Scheduler,
     recorder: Recorder,
     outputs: Outputs,
+    /// The size of `input` and `outputs` as JSON.
+    scope_bytes: usize,
     events: RunEvents,
     /// Results recorded before a takeover or restart: these nodes are not run
     /// again, their recorded results are fed to the scheduler instead.
@@ -175,6 +177,7 @@ impl Run<'_> {
             idempotency_key: format!("weft-{}-{}", self.execution_id, self.scheduler.id(node)),
             input: self.input.clone(),
             nodes: self.outputs.clone(),
+            bytes: self.scope_bytes,
             live_inputs,
         };
         let spec = self.workflow.nodes[node].clone();
@@ -209,6 +212,7 @@ impl Run<'_> {
         let now = now_ms();
         let (completion, failure) = match result {
             Ok(output) => {
+                self.scope_bytes += crate::weigh::json_bytes(&output.value);
                 self.outputs.insert(id.clone(), Arc::new(output.value.clone()));
                 if !replayed {
                     self.recorder.update(node, |r| {
@@ -223,6 +227,7 @@ impl Run<'_> {
             }
             Err(error) => {
                 if self.workflow.nodes[node].policy.on_error == OnError::Continue {
+                    self.scope_bytes += error.len();
                     self.outputs.insert(id.clone(), Arc::new(json!({ "error": error })));
                 }
                 if !replayed {
@@ -272,6 +277,7 @@ pub(super) async fn drive(
             }
         })
         .collect();
+    let scope_bytes = crate::weigh::json_bytes(&input);
     let mut run = Run {
         cx,
         execution_id,
@@ -280,6 +286,7 @@ pub(super) async fn drive(
         scheduler,
         recorder: Recorder { runs, dirty },
         outputs: Outputs::new(),
+        scope_bytes,
         events,
         workflow,
         replay,

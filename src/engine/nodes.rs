@@ -35,6 +35,9 @@ pub struct NodeScope {
     /// `nodes.<id>` for every node decided so far: its output, or `{"error": …}`
     /// for a node that failed under `on_error: continue`.
     pub nodes: Outputs,
+    /// The size of `input` and `nodes` as JSON: small scopes render templates
+    /// without leaving the runtime (see `template`).
+    pub bytes: usize,
     /// Upstream nodes whose output reaches this node (what `merge` collects).
     pub live_inputs: Vec<String>,
 }

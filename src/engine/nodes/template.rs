@@ -41,6 +41,8 @@ impl Default for TemplateSettings {
 /// Renders templates and evaluates conditions under the limits above.
 pub struct Templates {
     environment: Arc<Environment<'static>>,
+    /// The same, with [`INLINE_FUEL`].
+    inline_environment: Environment<'static>,
     settings: TemplateSettings,
     pool: SandboxPool,
 }
@@ -52,9 +54,12 @@ impl Templates {
         // empty, while a typo in a path (`{{ nodes.fetc.body }}`) is still an
         // error, since reading an attribute of an undefined value fails.
         environment.set_undefined_behavior(UndefinedBehavior::Lenient);
+        let mut inline_environment = environment.clone();
+        inline_environment.set_fuel(Some(INLINE_FUEL.min(settings.fuel)));
         environment.set_fuel(Some(settings.fuel));
         Self {
             environment: Arc::new(environment),
+            inline_environment,
             pool: SandboxPool::new("weft-template", settings.max_concurrency),
             settings,
         }
@@ -66,20 +71,16 @@ impl Templates {
         Ok(rendered.pop().unwrap_or_default())
     }
 
-    /// Renders several fields of one node in one trip to the pool, in order.
+    /// Renders several fields of one node (in one trip to the pool when it
+    /// comes to that), in order.
     pub async fn render_fields(&self, fields: Vec<(String, String)>, scope: &NodeScope) -> Result<Vec<String>, String> {
         if !fields.iter().any(|(_, source)| has_template_syntax(source)) {
             return Ok(fields.into_iter().map(|(_, source)| source).collect());
         }
-        let cap = self.settings.max_output_bytes;
-        let fuel = self.settings.fuel;
-        self.off_runtime(scope, move |environment, context| {
-            fields
-                .iter()
-                .map(|(field, source)| render_capped(environment, source, context.clone(), cap, fuel, field))
-                .collect()
-        })
-        .await?
+        match self.execute(Job::Fields(fields), scope).await? {
+            Done::Fields(texts) => Ok(texts),
+            Done::Condition(_) => Err("the template renderer mixed up its jobs".to_string()),
+        }
     }
 
     pub async fn render_node(&self, config: &TemplateConfig, scope: &NodeScope) -> Result<Value, String> {
@@ -94,25 +95,88 @@ impl Templates {
 
     /// Evaluates a condition expression to true or false (minijinja truthiness).
     pub async fn evaluate_condition(&self, expr: &str, scope: &NodeScope) -> Result<bool, String> {
-        let expr = expr.to_string();
-        let fuel = self.settings.fuel;
-        self.off_runtime(scope, move |environment, context| {
-            let compiled = environment.compile_expression(&expr).map_err(|e| format!("expr: {e}"))?;
-            compiled.eval(context).map(|v| v.is_true()).map_err(|e| explain("expr", &e, fuel, 0))
-        })
-        .await?
+        match self.execute(Job::Condition(expr.to_string()), scope).await? {
+            Done::Condition(result) => Ok(result),
+            Done::Fields(_) => Err("the template renderer mixed up its jobs".to_string()),
+        }
     }
 
-    /// Runs `work` on the pool once a thread is free.
-    async fn off_runtime<T: Send + 'static>(
-        &self,
-        scope: &NodeScope,
-        work: impl FnOnce(&Environment<'static>, minijinja::Value) -> T + Send + 'static,
-    ) -> Result<T, String> {
+    /// Small jobs over small data render right here, within [`INLINE_FUEL`]
+    /// (microseconds, so the runtime is never held up): most templates are
+    /// `{{ input.url }}`, and a trip to another thread would cost more than
+    /// the render. A job that needs more fuel, or reads more data, is done
+    /// on the pool with the full budget (rendering has no side effects, so
+    /// starting over is safe).
+    async fn execute(&self, job: Job, scope: &NodeScope) -> Result<Done, String> {
+        let cap = self.settings.max_output_bytes;
+        if scope.bytes <= INLINE_SCOPE_BYTES {
+            match run_job(&job, &self.inline_environment, ScopeContext::value(scope), cap) {
+                Err(Failed::OutOfFuel(_)) => {}
+                Err(Failed::Other(message)) => return Err(message),
+                Ok(done) => return Ok(done),
+            }
+        }
         let environment = self.environment.clone();
         let context = ScopeContext::value(scope);
+        let fuel = self.settings.fuel;
         // A runaway keeps its thread until its fuel runs out, even when the node stopped waiting.
-        self.pool.run(move || work(&environment, context)).await
+        self.pool
+            .run(move || {
+                run_job(&job, &environment, context, cap).map_err(|failed| match failed {
+                    Failed::OutOfFuel(field) => {
+                        format!("{field}: the template took more than its {fuel} steps and was stopped")
+                    }
+                    Failed::Other(message) => message,
+                })
+            })
+            .await?
+    }
+}
+
+/// The fuel of a render done on the async runtime: a few microseconds of work.
+const INLINE_FUEL: u64 = 20_000;
+/// The most data (input and outputs, as JSON) a render done on the runtime may read.
+const INLINE_SCOPE_BYTES: usize = 64 * 1024;
+
+/// What one render does: fields of a node, or a condition.
+enum Job {
+    Fields(Vec<(String, String)>),
+    Condition(String),
+}
+
+enum Done {
+    Fields(Vec<String>),
+    Condition(bool),
+}
+
+enum Failed {
+    /// The field whose render ran out of fuel.
+    OutOfFuel(String),
+    Other(String),
+}
+
+fn run_job(
+    job: &Job,
+    environment: &Environment<'static>,
+    context: minijinja::Value,
+    cap: usize,
+) -> Result<Done, Failed> {
+    let failed = |field: &str, error: minijinja::Error| match error.kind() {
+        ErrorKind::OutOfFuel => Failed::OutOfFuel(field.to_string()),
+        _ => Failed::Other(explain(field, &error, cap)),
+    };
+    match job {
+        Job::Fields(fields) => fields
+            .iter()
+            .map(|(field, source)| {
+                render_capped(environment, source, context.clone(), cap).map_err(|e| failed(field, e))
+            })
+            .collect::<Result<_, _>>()
+            .map(Done::Fields),
+        Job::Condition(expr) => {
+            let compiled = environment.compile_expression(expr).map_err(|e| Failed::Other(format!("expr: {e}")))?;
+            compiled.eval(context).map(|v| Done::Condition(v.is_true())).map_err(|e| failed("expr", e))
+        }
     }
 }
 
@@ -126,13 +190,12 @@ fn render_capped(
     source: &str,
     context: minijinja::Value,
     cap: usize,
-    fuel: u64,
-    field: &str,
-) -> Result<String, String> {
-    let template = environment.template_from_str(source).map_err(|e| explain(field, &e, fuel, cap))?;
+) -> Result<String, minijinja::Error> {
+    let template = environment.template_from_str(source)?;
     let mut out = CappedWriter { text: Vec::new(), cap };
-    template.render_captured_to(context, &mut out).map_err(|e| explain(field, &e, fuel, cap))?;
-    String::from_utf8(out.text).map_err(|e| format!("{field}: the rendered text is not UTF-8 ({e})"))
+    template.render_captured_to(context, &mut out)?;
+    // Templates are text and the writer is fed whole UTF-8 pieces.
+    Ok(String::from_utf8_lossy(&out.text).into_owned())
 }
 
 /// Collects rendered text, refusing to grow past `cap` bytes.
@@ -155,9 +218,8 @@ impl io::Write for CappedWriter {
     }
 }
 
-fn explain(field: &str, error: &minijinja::Error, fuel: u64, cap: usize) -> String {
+fn explain(field: &str, error: &minijinja::Error, cap: usize) -> String {
     match error.kind() {
-        ErrorKind::OutOfFuel => format!("{field}: the template took more than its {fuel} steps and was stopped"),
         ErrorKind::WriteFailure => format!("{field}: the rendered text is larger than the {cap}-byte limit"),
         kind => match error.line() {
             Some(line) => {
@@ -190,6 +252,7 @@ mod tests {
             idempotency_key: "weft-1-t".into(),
             input: Arc::new(json!({"url": "http://x"})),
             nodes,
+            bytes: 100,
             live_inputs: vec!["fetch".into()],
         }
     }
@@ -210,6 +273,20 @@ mod tests {
         );
         assert_eq!(render("{% for k in nodes %}{{ k }}{% endfor %}").await.unwrap(), json!({"text": "fetch"}));
         assert_eq!(render("{{ idempotency_key }}").await.unwrap(), json!({"text": "weft-1-t"}));
+    }
+
+    #[tokio::test]
+    async fn small_and_large_scopes_render_alike_on_and_off_the_runtime() {
+        let mut large = scope();
+        large.bytes = usize::MAX;
+        for scope in [scope(), large] {
+            let config = TemplateConfig { template: "{{ input.url }} {{ nodes.fetch.status }}".into(), json: false };
+            assert_eq!(templates().render_node(&config, &scope).await.unwrap(), json!({"text": "http://x 200"}));
+            assert!(templates()
+                .render_node(&TemplateConfig { template: "{{ 1 + }}".into(), json: false }, &scope)
+                .await
+                .is_err());
+        }
     }
 
     #[tokio::test]

@@ -1,6 +1,9 @@
 //! What a run costs. `scheduler/*` is the pure scheduling overhead (no I/O) of a
 //! whole workflow; `run/*` is a whole execution through the engine on a SQLite
-//! store: create, run every node, persist, finish.
+//! store: create, run every node, persist, finish. `chain_length/*` runs chains
+//! of 2,500, 10,000 and 40,000 templates, each reading the one before: the time
+//! per node stays flat when a run's cost is linear in its length (every node
+//! start used to copy every output so far).
 
 use std::sync::Arc;
 
@@ -76,5 +79,46 @@ fn bench_runs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_scheduler, bench_runs);
+/// A chain where each template reads its predecessor's output.
+fn reading_chain(n: usize) -> WorkflowDefinition {
+    let nodes: Vec<_> = (0..n)
+        .map(|i| {
+            let template = if i == 0 { "start".to_string() } else { format!("{{{{ nodes.t{}.text | length }}}}", i - 1) };
+            json!({"id": format!("t{i}"), "type": "template", "config": {"template": template}})
+        })
+        .collect();
+    let edges: Vec<_> = (1..n).map(|i| json!({"from": format!("t{}", i - 1), "to": format!("t{i}")})).collect();
+    serde_json::from_value(json!({"name": format!("reading chain {n}"), "nodes": nodes, "edges": edges})).unwrap()
+}
+
+fn bench_chain_length(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings::with_url(format!("sqlite://{}/chains.db", dir.path().display()));
+    let lengths = [2_500, 10_000, 40_000];
+    let (engine, owner, versions) = runtime.block_on(async {
+        let store = weft::store::connect(&settings).await.unwrap();
+        let owner = store.create_user("chains@example.com", None, false).await.unwrap();
+        let mut versions = Vec::new();
+        for n in lengths {
+            let created = store.create_workflow(owner.id, &reading_chain(n)).await.unwrap();
+            versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
+        }
+        (Engine::new(store, EngineSettings::default(), weft::bus::Bus::local()).unwrap(), owner, versions)
+    });
+    let mut group = c.benchmark_group("chain_length");
+    group.sample_size(10);
+    for (n, version) in lengths.iter().zip(&versions) {
+        group.throughput(criterion::Throughput::Elements(*n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), version, |b, version| {
+            b.to_async(&runtime).iter(|| async {
+                let report = engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({}))).await.unwrap();
+                assert_eq!(report.status, ExecutionStatus::Succeeded);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_scheduler, bench_runs, bench_chain_length);
 criterion_main!(benches);

@@ -83,7 +83,8 @@ fn bench_runs(c: &mut Criterion) {
 fn reading_chain(n: usize) -> WorkflowDefinition {
     let nodes: Vec<_> = (0..n)
         .map(|i| {
-            let template = if i == 0 { "start".to_string() } else { format!("{{{{ nodes.t{}.text | length }}}}", i - 1) };
+            let template =
+                if i == 0 { "start".to_string() } else { format!("{{{{ nodes.t{}.text | length }}}}", i - 1) };
             json!({"id": format!("t{i}"), "type": "template", "config": {"template": template}})
         })
         .collect();

@@ -40,6 +40,6 @@ mod tests {
         assert_eq!(in_pages(0), 1);
         assert_eq!(in_pages(4095), 1);
         assert_eq!(in_pages(100 * 1024 * 1024), 25_601);
-        assert_eq!(json_bytes(&serde_json::json!({"a": [1, 2]})), 13);
+        assert_eq!(json_bytes(&serde_json::json!({"a": [1, 2]})), 11);
     }
 }

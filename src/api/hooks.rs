@@ -30,7 +30,7 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let hook = state.hooks.resolve(&state.store, &path).await?;
     if let Err(too_many) = state.hook_limits.check(&path, hook.target.owner_id) {
-        return Ok(too_many);
+        return Ok(*too_many);
     }
     if method.as_str() != hook.target.method {
         let message = format!("this webhook accepts {} requests", hook.target.method);

@@ -8,7 +8,26 @@ crate::store_suite!(
     sign_in_attempts_are_counted_per_subject_within_the_window,
     only_users_with_a_password_sign_in_and_count_as_admins,
     the_first_admin_is_created_once_even_by_racing_set_ups,
+    a_new_password_replaces_the_old_and_other_sessions_end,
 );
+
+async fn a_new_password_replaces_the_old_and_other_sessions_end(store: Arc<dyn Store>) {
+    let ada = store.create_user("ada@example.com", Some("old-hash"), false).await.unwrap();
+    let bob = store.create_user("bob@example.com", Some("bob-hash"), false).await.unwrap();
+    store.set_password_hash(ada.id, "new-hash").await.unwrap();
+    assert_eq!(store.credentials("ada@example.com").await.unwrap().unwrap().1, "new-hash");
+    assert_eq!(store.set_password_hash(999_999, "x").await.unwrap_err(), AppError::NotFound("user".into()));
+    for hash in ["ada-here", "ada-phone", "ada-laptop"] {
+        store.create_session(hash, ada.id, 9_000).await.unwrap();
+    }
+    store.create_session("bob-here", bob.id, 9_000).await.unwrap();
+    assert_eq!(store.delete_user_sessions(ada.id, Some("ada-here")).await.unwrap(), 2);
+    assert_eq!(store.session_user("ada-here", 0).await.unwrap(), Some(ada.clone()));
+    assert_eq!(store.session_user("ada-phone", 0).await.unwrap(), None);
+    assert_eq!(store.delete_user_sessions(ada.id, None).await.unwrap(), 1);
+    assert_eq!(store.session_user("ada-here", 0).await.unwrap(), None);
+    assert_eq!(store.session_user("bob-here", 0).await.unwrap(), Some(bob), "other users keep theirs");
+}
 
 async fn users_are_unique_by_email(store: Arc<dyn Store>) {
     assert_eq!(store.count_users().await.unwrap(), 0);

@@ -73,6 +73,8 @@ pub trait UserStore: Send + Sync + 'static {
     /// A user who can sign in, with their password hash (users without a
     /// password, like the built-in local user, are not found).
     async fn credentials(&self, email: &str) -> AppResult<Option<(User, String)>>;
+    /// Replaces a user's password hash.
+    async fn set_password_hash(&self, user: UserId, password_hash: &str) -> AppResult<()>;
     /// Whether any admin can sign in (none: the first start's set-up is due).
     async fn has_admin(&self) -> AppResult<bool>;
     /// Every user who can sign in, by email.
@@ -89,6 +91,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The user of a session that has not expired at `now`.
     async fn session_user(&self, token_hash: &str, now: i64) -> AppResult<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> AppResult<()>;
+    /// Ends every session of `user` but the one whose hash is `keep`; returns how many ended.
+    async fn delete_user_sessions(&self, user: UserId, keep: Option<&str>) -> AppResult<u64>;
     /// Deletes sessions that expired before `now`; returns how many.
     async fn delete_expired_sessions(&self, now: i64) -> AppResult<u64>;
 

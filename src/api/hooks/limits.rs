@@ -38,7 +38,7 @@ impl WebhookLimits {
     }
 
     /// Counts a call to `path` (owned by `owner`); a 429 response when over a limit.
-    pub fn check(&self, path: &str, owner: UserId) -> Result<(), Response> {
+    pub fn check(&self, path: &str, owner: UserId) -> Result<(), Box<Response>> {
         let minute = now_ms() / 60_000;
         if self.pruned.fetch_max(minute, Ordering::Relaxed) < minute {
             self.by_path.iter().for_each(|l| l.retain_recent());
@@ -58,7 +58,7 @@ impl WebhookLimits {
     }
 }
 
-fn too_many(wait: std::time::Duration, what: &str) -> Response {
+fn too_many(wait: std::time::Duration, what: &str) -> Box<Response> {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let body = json!({ "error": {
         "code": "rate_limited",
@@ -66,7 +66,7 @@ fn too_many(wait: std::time::Duration, what: &str) -> Response {
     }});
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
     response.headers_mut().insert("retry-after", HeaderValue::from(seconds.max(1)));
-    response
+    Box::new(response)
 }
 
 #[cfg(test)]

@@ -47,6 +47,17 @@ impl SessionStore for Backend {
             .map_err(db_error)
     }
 
+    async fn delete_user_sessions(&self, user: UserId, keep: Option<&str>) -> AppResult<u64> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user)
+            // No token hashes to the empty text: without one to keep, every session ends.
+            .bind(keep.unwrap_or(""))
+            .execute(self.writer())
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(db_error)
+    }
+
     async fn delete_expired_sessions(&self, now: i64) -> AppResult<u64> {
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now)

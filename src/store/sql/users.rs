@@ -98,6 +98,19 @@ impl UserStore for Backend {
         Ok(row.map(|(id, email, is_admin, created_at, hash)| (User { id, email, is_admin, created_at }, hash)))
     }
 
+    async fn set_password_hash(&self, user: UserId, password_hash: &str) -> AppResult<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user)
+            .execute(self.writer())
+            .await
+            .map_err(db_error)?;
+        match done.rows_affected() {
+            0 => Err(AppError::NotFound("user".into())),
+            _ => Ok(()),
+        }
+    }
+
     async fn has_admin(&self) -> AppResult<bool> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_admin AND password_hash IS NOT NULL)")
             .fetch_one(self.reader())

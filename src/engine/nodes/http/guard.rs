@@ -100,8 +100,7 @@ fn classify_v6(ip: Ipv6Addr) -> Reach {
     // 2000::/3 (unique local, link-local, multicast, NAT64 64:ff9b::/96,
     // IPv4-compatible ::/96, unspecified) is internal.
     let global_unicast = (first & 0xe000) == 0x2000;
-    let tunnelled_or_reserved =
-        (first == 0x2001 && second < 0x0200) || (first == 0x2001 && second == 0x0db8) || first == 0x2002;
+    let tunnelled_or_reserved = (first == 0x2001 && (second < 0x0200 || second == 0x0db8)) || first == 0x2002;
     if global_unicast && !tunnelled_or_reserved {
         Reach::Global
     } else {

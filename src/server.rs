@@ -112,6 +112,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
         keys: api_keys.clone(),
         hooks: hooks.clone(),
         workflows: workflows.clone(),
+        webhook_headers: Arc::new(api::KeptHeaders::new(&triggers.webhook_headers)),
     };
     if role != Role::Web && !triggers.cron_tick.is_zero() {
         crate::triggers::cron::spawn(

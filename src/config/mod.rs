@@ -142,11 +142,26 @@ pub struct TriggerSettings {
     /// How often the cron scheduler looks for due schedules; 0 turns it off.
     #[arg(long = "cron-tick-ms", env = "WEFT_CRON_TICK_MS", default_value = "1000", value_parser = parse_ms)]
     pub cron_tick: Duration,
+    /// Request headers a webhook keeps in the run's input besides the built-in
+    /// harmless ones (content type, user agent, event names…), comma-separated.
+    #[arg(long = "webhook-headers", env = "WEFT_WEBHOOK_HEADERS", value_delimiter = ',', value_parser = parse_header_name)]
+    pub webhook_headers: Vec<String>,
+}
+
+/// A header name as HTTP spells it (lower case), or why it is not one.
+fn parse_header_name(text: &str) -> Result<String, String> {
+    let name = text.trim().to_ascii_lowercase();
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!("`{text}` is not a header name"))
+    }
 }
 
 impl Default for TriggerSettings {
     fn default() -> Self {
-        Self { webhook_cache: true, cron_tick: Duration::from_secs(1) }
+        Self { webhook_cache: true, cron_tick: Duration::from_secs(1), webhook_headers: Vec::new() }
     }
 }
 
@@ -182,6 +197,13 @@ mod tests {
     fn an_unknown_scheme_is_a_clear_error() {
         let error = DatabaseSettings::with_url("mysql://h/db").backend().unwrap_err().to_string();
         assert_eq!(error, "unsupported database URL scheme `mysql`: use sqlite://PATH or postgres://…");
+    }
+
+    #[test]
+    fn webhook_header_names_are_checked_and_lower_cased() {
+        assert_eq!(parse_header_name(" X-Shopify-Topic ").unwrap(), "x-shopify-topic");
+        assert_eq!(parse_header_name("x y").unwrap_err(), "`x y` is not a header name");
+        assert!(parse_header_name("").is_err());
     }
 
     #[test]

@@ -127,6 +127,14 @@ macro_rules! on_both_backends {
 
 /// Starts the real server on 127.0.0.1:0 over `db`; returns it and its base URL.
 pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) {
+    start_server_with(db, |_| {}).await
+}
+
+/// [`start_server`] with the settings changed by `configure` first.
+pub async fn start_server_with(
+    db: &TestDb,
+    configure: impl FnOnce(&mut weft::server::ServerSettings),
+) -> (weft::server::RunningServer, String) {
     // Server warnings go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
@@ -145,7 +153,7 @@ pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) 
     let options = weft::server::load_site_options(&site).expect("site options");
     let mut engine = weft::engine::EngineSettings::default();
     engine.http.allow_loopback = true;
-    let settings = weft::server::ServerSettings {
+    let mut settings = weft::server::ServerSettings {
         database: db.settings.clone(),
         engine,
         secret_key: Default::default(),
@@ -153,6 +161,7 @@ pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) 
         limits: site.limits,
         triggers: site.triggers,
     };
+    configure(&mut settings);
     let running = weft::server::start(settings, options).await.expect("the server starts");
     let base = format!("http://{}", running.addr);
     (running, base)

@@ -176,6 +176,7 @@ fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs, que
                 role: queue.role,
                 limits: site.limits.clone(),
                 triggers: site.triggers.clone(),
+                edge: site.edge.clone(),
             };
             let running = server::start(settings, options).await?;
             if queue.role != crate::config::Role::Web {

@@ -3,6 +3,7 @@
 
 mod access;
 mod credentials;
+mod edge;
 mod page_routes;
 mod runs;
 
@@ -36,7 +37,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ApiKeys, ApiState};
 use crate::bus::Bus;
-use crate::config::{DatabaseSettings, HttpLimits, Role, SecretKeySource, SiteSettings, TriggerSettings};
+use crate::config::{DatabaseSettings, EdgeSettings, HttpLimits, Role, SecretKeySource, SiteSettings, TriggerSettings};
 use crate::engine::{Engine, EngineSettings};
 use crate::store;
 use crate::triggers::webhooks::HookCache;
@@ -80,12 +81,13 @@ pub struct ServerSettings {
     pub role: Role,
     pub limits: HttpLimits,
     pub triggers: TriggerSettings,
+    pub edge: EdgeSettings,
 }
 
 /// Connects the store (migrating it), binds the listen address and serves in a
 /// background task. With port 0 the OS picks a free port (tests do this).
 pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::Result<RunningServer> {
-    let ServerSettings { database, engine, secret_key, role, limits, triggers } = settings;
+    let ServerSettings { database, engine, secret_key, role, limits, triggers, edge } = settings;
     let (database, limits, triggers) = (&database, &limits, &triggers);
     let store = store::connect(database).await?;
     if role != Role::Worker {
@@ -123,7 +125,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
         );
     }
     let router = match role {
-        Role::Worker => health_router(api, limits),
+        Role::Worker => health_router(api, limits, &edge),
         Role::Web | Role::All => {
             let accounts = Accounts::new(SignInLimits::default());
             credentials::follow_revocations(&signals, &accounts, &api_keys);
@@ -137,7 +139,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
                 workflows,
                 credentials_revoked,
             };
-            router(ctx, api, limits, options)
+            router(ctx, api, limits, &edge, options)
         }
     };
     let stop = tokio_util::sync::CancellationToken::new();
@@ -179,14 +181,22 @@ pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
     }
 }
 
-/// `/healthz`, `/readyz` and `/metrics`: what every role serves.
-fn health_routes<S: Clone + Send + Sync + 'static>(api: &ApiState) -> Router<S> {
+/// `/healthz`, `/readyz` and `/metrics`: what every role serves (`/metrics`
+/// only to whom [`edge::MetricsAccess`] lets in).
+fn health_routes<S: Clone + Send + Sync + 'static>(api: &ApiState, edge: &EdgeSettings) -> Router<S> {
     crate::metrics::handle();
     let (metrics_store, metrics_engine) = (api.store.clone(), api.engine.clone());
     let store = api.store.clone();
+    let metrics_access = axum::middleware::from_fn_with_state(
+        Arc::new(edge::MetricsAccess::new(edge.metrics_token.clone())),
+        edge::metrics_access,
+    );
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(move || crate::metrics::render(metrics_store.clone(), metrics_engine.clone())))
+        .route(
+            "/metrics",
+            get(move || crate::metrics::render(metrics_store.clone(), metrics_engine.clone())).layer(metrics_access),
+        )
         .route(
             "/readyz",
             get(move || {
@@ -202,11 +212,17 @@ fn health_routes<S: Clone + Send + Sync + 'static>(api: &ApiState) -> Router<S> 
 }
 
 /// A worker's router: health and metrics only.
-pub fn health_router(api: ApiState, limits: &HttpLimits) -> Router {
-    with_layers(health_routes(&api), limits)
+pub fn health_router(api: ApiState, limits: &HttpLimits, edge: &EdgeSettings) -> Router {
+    with_layers(health_routes(&api, edge), limits)
 }
 
-pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: LeptosOptions) -> Router {
+pub fn router(
+    ctx: ServerContext,
+    api: ApiState,
+    limits: &HttpLimits,
+    edge: &EdgeSettings,
+    options: LeptosOptions,
+) -> Router {
     let routes = generate_route_list(App);
     let access = axum::middleware::from_fn_with_state(ctx.clone(), access::page_access);
     let page_routes = page_routes::router(ctx.clone(), api.engine.clone());
@@ -220,7 +236,7 @@ pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: L
         .layer(axum::middleware::from_fn(access::same_origin_server_functions))
         .layer(axum::middleware::from_fn(access::server_function_status));
     let router = Router::new()
-        .merge(health_routes(&api))
+        .merge(health_routes(&api, edge))
         .nest("/api/v1", api::router(api.clone()))
         .nest("/hooks", api::hooks_router(api))
         .merge(pages)

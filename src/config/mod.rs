@@ -131,6 +131,18 @@ pub struct SiteSettings {
     pub triggers: TriggerSettings,
     #[command(flatten)]
     pub retention: RetentionSettings,
+    #[command(flatten)]
+    pub edge: EdgeSettings,
+}
+
+/// How the process meets the network: who may read `/metrics`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EdgeSettings {
+    /// A token `/metrics` requires, as `Authorization: Bearer <token>`. Without
+    /// one, `/metrics` answers only requests from this machine's loopback
+    /// addresses that no proxy forwarded.
+    #[arg(long = "metrics-token", env = "WEFT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
 }
 
 /// Webhook and cron behaviour.

@@ -149,6 +149,7 @@ pub async fn start_server_with(
             ..Default::default()
         },
         retention: Default::default(),
+        edge: Default::default(),
     };
     let options = weft::server::load_site_options(&site).expect("site options");
     let mut engine = weft::engine::EngineSettings::default();
@@ -160,6 +161,7 @@ pub async fn start_server_with(
         role: weft::config::Role::All,
         limits: site.limits,
         triggers: site.triggers,
+        edge: site.edge,
     };
     configure(&mut settings);
     let running = weft::server::start(settings, options).await.expect("the server starts");

@@ -22,6 +22,8 @@ pub struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once per process: the size of the `serve` settings costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the web app and API (the default).

@@ -138,6 +138,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
                 configuration,
                 workflows,
                 credentials_revoked,
+                secure_cookies: edge.served_over_https(),
             };
             router(ctx, api, limits, &edge, options)
         }
@@ -242,7 +243,11 @@ pub fn router(
         .merge(pages)
         .merge(page_routes)
         // The "not found" page shows the top bar too, so it needs the context.
-        .fallback(leptos_axum::file_and_error_handler_with_context(context, shell));
+        .fallback(leptos_axum::file_and_error_handler_with_context(context, shell))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(edge::ClientAddresses::new(edge.trusted_proxies.clone())),
+            edge::client_address,
+        ));
     with_layers(router, limits).with_state(options)
 }
 

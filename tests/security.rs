@@ -10,6 +10,10 @@ use support::TestDb;
 on_both_backends!(
     metrics_without_a_token_answer_only_local_requests_that_no_proxy_forwarded,
     metrics_with_a_token_require_it_from_everyone,
+    the_session_cookie_is_secure_when_weft_is_served_over_https,
+    the_session_cookie_is_not_secure_without_an_https_public_url,
+    sign_in_limits_count_the_forwarded_client_behind_a_trusted_proxy,
+    sign_in_limits_ignore_x_forwarded_for_from_anyone_else,
 );
 
 /// Without `WEFT_METRICS_TOKEN`, `/metrics` is for a Prometheus on the same
@@ -51,4 +55,96 @@ async fn metrics_with_a_token_require_it_from_everyone(db: &TestDb) {
     assert!(allowed.text().await.unwrap().contains("weft_http_requests_total"));
     // The token is for /metrics only: health stays open to load balancers.
     assert_eq!(browser.healthz().await.status(), StatusCode::OK);
+}
+
+/// The `Set-Cookie` of a sign-in (as `email`, with the test password) and of a sign-out.
+async fn session_cookies(server: &weft::server::RunningServer, base: &str) -> (String, String) {
+    let hash = weft::cli::hash_password(support::PASSWORD).unwrap();
+    server.store.create_user("cookie@example.com", Some(&hash), false).await.unwrap();
+    let browser = Browser::anonymous(base);
+    let form = [("email", "cookie@example.com"), ("password", support::PASSWORD)];
+    let signed_in = browser.server_fn("accounts/sign-in", &form).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let set = signed_in.headers()["set-cookie"].to_str().unwrap().to_string();
+    let cookie = support::session_cookie_of(&signed_in).unwrap();
+    let signed_out = Browser::with_cookie(base, &cookie).sign_out().await;
+    let unset = signed_out.headers()["set-cookie"].to_str().unwrap().to_string();
+    (set, unset)
+}
+
+/// Served over HTTPS (`WEFT_PUBLIC_URL=https://…`), the session cookie is
+/// `Secure`: a browser never sends it over plain HTTP, where anyone on the
+/// path could read it (a link to `http://` the same host is enough).
+async fn the_session_cookie_is_secure_when_weft_is_served_over_https(db: &TestDb) {
+    let (server, base) = support::start_server_with(db, |settings| {
+        settings.edge.public_url = Some("https://weft.example.com".into());
+    })
+    .await;
+    let (set, unset) = session_cookies(&server, &base).await;
+    for cookie in [&set, &unset] {
+        let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+        assert!(attributes.contains(&"Secure"), "{cookie}");
+        assert!(attributes.contains(&"HttpOnly") && attributes.contains(&"SameSite=Strict"), "{cookie}");
+    }
+}
+
+/// Without an `https` public URL (a local install on http://127.0.0.1) the
+/// cookie cannot be `Secure`: the browser would drop it on plain HTTP.
+async fn the_session_cookie_is_not_secure_without_an_https_public_url(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let (set, _) = session_cookies(&server, &base).await;
+    assert!(!set.split(';').any(|a| a.trim() == "Secure"), "{set}");
+}
+
+/// Tries to sign in as a new unknown email each time (so only the per-address
+/// limit can refuse), with `X-Forwarded-For: forwarded`; the status.
+async fn sign_in_from(browser: &Browser, attempt: usize, forwarded: &str) -> StatusCode {
+    let email = format!("nobody{attempt}@example.com");
+    let form = [("email", email.as_str()), ("password", "wrong-password")];
+    let response = browser
+        .post_raw("/api/accounts/sign-in")
+        .header("x-forwarded-for", forwarded)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    response.status()
+}
+
+/// The sign-in limiter allows 30 attempts a minute per client address. Behind
+/// a trusted proxy every request comes from the proxy: the client is the last
+/// address in `X-Forwarded-For` that is not a trusted proxy (what the proxy
+/// itself appended), so clients are counted apart, and one cannot escape its
+/// count by putting other addresses in front of its own.
+async fn sign_in_limits_count_the_forwarded_client_behind_a_trusted_proxy(db: &TestDb) {
+    let (_server, base) = support::start_server_with(db, |settings| {
+        settings.edge.trusted_proxies = vec!["127.0.0.1".parse().unwrap(), "10.9.0.0/16".parse().unwrap()];
+    })
+    .await;
+    let browser = Browser::anonymous(&base);
+    for attempt in 0..30 {
+        assert_eq!(sign_in_from(&browser, attempt, "203.0.113.1").await, StatusCode::BAD_REQUEST, "attempt {attempt}");
+    }
+    assert_eq!(sign_in_from(&browser, 30, "203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
+    // Spoofed entries in front of the proxy's own do not help, nor does an
+    // inner trusted proxy after the client.
+    assert_eq!(sign_in_from(&browser, 31, "198.51.100.7, 203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(sign_in_from(&browser, 32, "198.51.100.7, 203.0.113.1, 10.9.0.4").await, StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy has its own count.
+    assert_eq!(sign_in_from(&browser, 33, "203.0.113.2").await, StatusCode::BAD_REQUEST);
+}
+
+/// From a peer that is not a trusted proxy, `X-Forwarded-For` is whatever the
+/// client wrote: a fresh made-up address per attempt must not reset its count.
+async fn sign_in_limits_ignore_x_forwarded_for_from_anyone_else(db: &TestDb) {
+    let (_server, base) = support::start_server_with(db, |settings| {
+        settings.edge.trusted_proxies = vec!["10.9.0.0/16".parse().unwrap()];
+    })
+    .await;
+    let browser = Browser::anonymous(&base);
+    for attempt in 0..30 {
+        let made_up = format!("198.51.100.{attempt}");
+        assert_eq!(sign_in_from(&browser, attempt, &made_up).await, StatusCode::BAD_REQUEST, "attempt {attempt}");
+    }
+    assert_eq!(sign_in_from(&browser, 30, "198.51.100.200").await, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -83,7 +83,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        let edge = crate::config::EdgeSettings { metrics_token: Some(canary.into()) };
+        let edge = crate::config::EdgeSettings { metrics_token: Some(canary.into()), ..Default::default() };
         let printed =
             [format!("{database:?}"), format!("{llm:?}"), format!("{key:?}"), format!("{args:?}"), format!("{edge:?}")];
         for printed in printed {

@@ -1,14 +1,85 @@
-//! Where the process meets the network: who may read `/metrics`.
+//! Where the process meets the network: who the client is behind a proxy,
+//! and who may read `/metrics`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use app::server_context::ClientAddress;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::config::Secret;
+use crate::config::{Secret, TrustedProxy};
+
+/// Who the client of a request is: the TCP peer, unless the peer is one of
+/// the trusted proxies (`WEFT_TRUSTED_PROXIES`); then the last address in
+/// `X-Forwarded-For` that is not a trusted proxy. Each proxy appends the
+/// address it got the request from, so reading from the right, the first
+/// untrusted entry was written by a trusted proxy; what stands left of it was
+/// written by the client and could be anything.
+#[derive(Debug)]
+pub struct ClientAddresses {
+    trusted: Vec<TrustedProxy>,
+}
+
+impl ClientAddresses {
+    pub fn new(trusted: Vec<TrustedProxy>) -> Self {
+        Self { trusted }
+    }
+
+    fn is_trusted(&self, address: IpAddr) -> bool {
+        self.trusted.iter().any(|proxy| proxy.contains(address))
+    }
+
+    /// The client of a request from `peer` carrying `headers`.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        // Every X-Forwarded-For line, in order, as one list.
+        let entries: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for entry in entries.iter().rev() {
+            // Something a trusted proxy would not write: stop at the last
+            // address known good rather than guess.
+            let Some(address) = forwarded_address(entry) else { break };
+            client = address;
+            if !self.is_trusted(address) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// An `X-Forwarded-For` entry's address: `203.0.113.9`, `2001:db8::1`, or
+/// with a port, `203.0.113.9:4711` or `[2001:db8::1]:4711`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let address = entry.parse::<IpAddr>().or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip())).ok()?;
+    Some(address.to_canonical())
+}
+
+/// Puts the request's [`ClientAddress`] in its extensions, for the sign-in
+/// limits (and anything else that counts per client).
+pub async fn client_address(
+    State(addresses): State<Arc<ClientAddresses>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()) {
+        let client = addresses.client(peer, request.headers());
+        request.extensions_mut().insert(ClientAddress(client));
+    }
+    next.run(request).await
+}
 
 /// Who may read `/metrics`.
 ///
@@ -116,6 +187,41 @@ mod tests {
 
     fn status(result: Result<(), MetricsRefusal>) -> StatusCode {
         result.map_or_else(|r| r.into_response().status(), |()| StatusCode::OK)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
+        let addresses = ClientAddresses::new(vec!["10.0.0.2".parse().unwrap(), "10.9.0.0/16".parse().unwrap()]);
+        let forwarded = |value: &str| headers(&[("x-forwarded-for", value)]);
+        // Not a proxy: its X-Forwarded-For is whatever it wrote.
+        assert_eq!(addresses.client(ip("203.0.113.5"), &forwarded("198.51.100.1")), ip("203.0.113.5"));
+        // A trusted proxy: the last entry that is not a trusted proxy.
+        assert_eq!(addresses.client(ip("10.0.0.2"), &forwarded("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(addresses.client(ip("10.0.0.2"), &forwarded("198.51.100.1, 203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(
+            addresses.client(ip("10.0.0.2"), &forwarded("198.51.100.1,203.0.113.7, 10.9.3.4")),
+            ip("203.0.113.7")
+        );
+        assert_eq!(addresses.client(ip("::ffff:10.0.0.2"), &forwarded("203.0.113.7:5555")), ip("203.0.113.7"));
+        assert_eq!(addresses.client(ip("10.0.0.2"), &forwarded("[2001:db8::7]:443")), ip("2001:db8::7"));
+        // Several header lines are one list, in order.
+        let mut lines = forwarded("198.51.100.1");
+        lines.append("x-forwarded-for", "203.0.113.8".parse().unwrap());
+        assert_eq!(addresses.client(ip("10.0.0.2"), &lines), ip("203.0.113.8"));
+        // Without the header, or with garbage where the proxy writes, the
+        // last address known: the proxy itself, or the inner proxy.
+        assert_eq!(addresses.client(ip("10.0.0.2"), &HeaderMap::new()), ip("10.0.0.2"));
+        assert_eq!(addresses.client(ip("10.0.0.2"), &forwarded("unknown")), ip("10.0.0.2"));
+        assert_eq!(addresses.client(ip("10.0.0.2"), &forwarded("junk, 10.9.0.1")), ip("10.9.0.1"));
+        // Only trusted proxies all the way: the first of them.
+        assert_eq!(addresses.client(ip("10.0.0.2"), &forwarded("10.9.0.1, 10.9.0.2")), ip("10.9.0.1"));
+        // No trusted proxies at all: always the peer.
+        let none = ClientAddresses::new(Vec::new());
+        assert_eq!(none.client(ip("127.0.0.1"), &forwarded("203.0.113.7")), ip("127.0.0.1"));
     }
 
     #[test]

@@ -32,6 +32,7 @@ use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -227,7 +228,10 @@ pub fn router(
     let routes = generate_route_list(App);
     let access = axum::middleware::from_fn_with_state(ctx.clone(), access::page_access);
     let page_routes = page_routes::router(ctx.clone(), api.engine.clone());
-    let context = move || provide_context(ctx.clone());
+    let context = move || {
+        provide_context(ctx.clone());
+        edge::provide_page_policy();
+    };
     let pages = Router::new()
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
@@ -251,13 +255,26 @@ pub fn router(
     with_layers(router, limits).with_state(options)
 }
 
-/// Request ids, a trace span per request (method, matched route, request id),
+/// Security headers on every answer (outermost, so timeouts and refusals get
+/// them too; a page's own Content-Security-Policy, with its nonce, is kept),
+/// request ids, a trace span per request (method, matched route, request id),
 /// compression (gzip and brotli; tiny bodies and event streams are left alone),
 /// a timeout and a body limit.
 fn with_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, limits: &HttpLimits) -> Router<S> {
+    use axum::http::{header, HeaderValue};
     let request_id = HeaderName::from_static("x-request-id");
     router.layer(
         ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+            .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(edge::STATIC_POLICY),
+            ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());

@@ -3,8 +3,8 @@
 
 mod support;
 
-use reqwest::StatusCode;
-use support::client::Browser;
+use reqwest::{Method, StatusCode};
+use support::client::{Api, Browser};
 use support::TestDb;
 
 on_both_backends!(
@@ -14,6 +14,7 @@ on_both_backends!(
     the_session_cookie_is_not_secure_without_an_https_public_url,
     sign_in_limits_count_the_forwarded_client_behind_a_trusted_proxy,
     sign_in_limits_ignore_x_forwarded_for_from_anyone_else,
+    every_answer_carries_the_security_headers,
 );
 
 /// Without `WEFT_METRICS_TOKEN`, `/metrics` is for a Prometheus on the same
@@ -147,4 +148,100 @@ async fn sign_in_limits_ignore_x_forwarded_for_from_anyone_else(db: &TestDb) {
         assert_eq!(sign_in_from(&browser, attempt, &made_up).await, StatusCode::BAD_REQUEST, "attempt {attempt}");
     }
     assert_eq!(sign_in_from(&browser, 30, "198.51.100.200").await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The policy's directives by name: `script-src` → its sources.
+fn directives(policy: &str) -> std::collections::HashMap<String, Vec<String>> {
+    policy
+        .split(';')
+        .filter_map(|directive| {
+            let mut words = directive.split_whitespace().map(str::to_string);
+            Some((words.next()?, words.collect()))
+        })
+        .collect()
+}
+
+/// Checks the headers every answer carries; the answer's policy.
+fn assert_security_headers(what: &str, response: &reqwest::Response) -> String {
+    let headers = response.headers();
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{what}");
+    assert_eq!(header("referrer-policy").as_deref(), Some("same-origin"), "{what}");
+    assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{what}");
+    let policy = header("content-security-policy").unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"));
+    assert_eq!(headers.get_all("content-security-policy").iter().count(), 1, "{what}: one policy");
+    let directives = directives(&policy);
+    let sources = |name: &str| directives.get(name).unwrap_or_else(|| panic!("{what}: no {name} in {policy}")).clone();
+    assert_eq!(sources("frame-ancestors"), ["'none'"], "{what}");
+    assert_eq!(sources("object-src"), ["'none'"], "{what}");
+    assert_eq!(sources("base-uri"), ["'self'"], "{what}");
+    assert_eq!(sources("default-src"), ["'self'"], "{what}");
+    let script = sources("script-src");
+    assert!(script.contains(&"'wasm-unsafe-eval'".to_string()), "{what}: {policy}");
+    for forbidden in ["'unsafe-eval'", "'unsafe-inline'", "*", "data:", "http:", "https:"] {
+        assert!(!script.contains(&forbidden.to_string()), "{what}: {forbidden} in {policy}");
+    }
+    assert!(!sources("style-src").contains(&"'unsafe-inline'".to_string()), "{what}: {policy}");
+    policy
+}
+
+/// The nonce every inline `<script>` of `html` carries (all the same one).
+fn script_nonce(html: &str) -> String {
+    let mut nonces = std::collections::BTreeSet::new();
+    for script in html.split("<script").skip(1) {
+        let tag = &script[..script.find('>').unwrap()];
+        let nonce = tag.split("nonce=\"").nth(1).unwrap_or_else(|| panic!("a script without a nonce: <script{tag}>"));
+        nonces.insert(nonce[..nonce.find('"').unwrap()].to_string());
+    }
+    assert_eq!(nonces.len(), 1, "one nonce per page: {nonces:?}");
+    nonces.into_iter().next().unwrap()
+}
+
+/// Every answer (pages, server functions, the API, its errors, static files,
+/// health) says: no sniffing, no framing, no referrer beyond this site, and a
+/// Content-Security-Policy. A page's policy allows exactly its own inline
+/// scripts, by a nonce fresh for each answer, and WebAssembly; never eval.
+async fn every_answer_carries_the_security_headers(db: &TestDb) {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("pkg/weft.css"), "body { margin: 0 }").unwrap();
+    std::fs::write(site.path().join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    let root = site.path().to_str().unwrap().to_string();
+    let (server, base) = support::start_server_with_site(db, |_| {}, |options| options.site_root = root.into()).await;
+    let admin = Browser::signed_in_user(server.store.as_ref(), &base, "admin@example.com", true).await;
+    let anonymous = admin.without_session();
+    let api = Api::for_new_user(&server, &base, "api@example.com").await;
+
+    let mut nonces = Vec::new();
+    for (what, browser, path) in [("home page", &admin, "/"), ("sign-in page", &anonymous, "/login")] {
+        let page = browser.page(path).await;
+        assert_eq!(page.status(), StatusCode::OK, "{what}");
+        let policy = assert_security_headers(what, &page);
+        let html = page.text().await.unwrap();
+        let nonce = script_nonce(&html);
+        let script = directives(&policy)["script-src"].clone();
+        assert!(script.contains(&format!("'nonce-{nonce}'")), "{what}: the page's nonce in {policy}");
+        nonces.push(nonce);
+    }
+    assert_ne!(nonces[0], nonces[1], "a fresh nonce for each answer");
+
+    let others = [
+        ("an API answer", api.request(Method::GET, "/workflows").send().await.unwrap(), StatusCode::OK),
+        (
+            "an API error",
+            api.without_key().request(Method::GET, "/workflows").send().await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("the OpenAPI document", api.request(Method::GET, "/openapi.json").send().await.unwrap(), StatusCode::OK),
+        ("a server function", admin.list_users().await, StatusCode::OK),
+        ("a stylesheet", anonymous.page("/pkg/weft.css").await, StatusCode::OK),
+        ("a static file", anonymous.page("/favicon.svg").await, StatusCode::OK),
+        ("a missing page", admin.page("/no-such-page").await, StatusCode::NOT_FOUND),
+        ("a redirect to sign in", anonymous.page("/history").await, StatusCode::SEE_OTHER),
+        ("health", anonymous.healthz().await, StatusCode::OK),
+    ];
+    for (what, response, status) in others {
+        assert_eq!(response.status(), status, "{what}");
+        assert_security_headers(what, &response);
+    }
 }

@@ -1,16 +1,60 @@
 //! Where the process meets the network: who the client is behind a proxy,
-//! and who may read `/metrics`.
+//! who may read `/metrics`, and the security headers of every answer.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use app::server_context::ClientAddress;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::{Secret, TrustedProxy};
+
+/// What every answer's Content-Security-Policy says besides scripts: nothing
+/// from other sites, no plugins, no `<base>` elsewhere, no framing (with
+/// `X-Frame-Options: DENY` for older browsers), forms post here only.
+/// Stylesheets come from this site only; inline `style` *attributes* are
+/// allowed (`style-src-attr`), since the server renders the virtualized list's
+/// row positions and the charts' widths as `style="top: …"` before hydration;
+/// a `<style>` element is not.
+macro_rules! policy_base {
+    () => {
+        "default-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'; \
+         style-src 'self'; style-src-attr 'unsafe-inline'"
+    };
+}
+const POLICY_BASE: &str = policy_base!();
+
+/// The policy of answers that are not pages (the API, server functions,
+/// static files): scripts from this site only.
+pub const STATIC_POLICY: &str = concat!(policy_base!(), "; script-src 'self' 'wasm-unsafe-eval'");
+
+/// A page's policy: scripts from this site (the hydration bundle and the lazy
+/// routes' chunks, loaded by `import()`), the page's inline scripts by their
+/// nonce (the hydration bootstrap and the resources resolved while streaming:
+/// Leptos puts the response's nonce on each), and compiling WebAssembly.
+/// Never `'unsafe-eval'` or `'unsafe-inline'` for scripts. Under
+/// `cargo leptos watch` the reload script's websocket is allowed too.
+fn page_policy(nonce: &str) -> String {
+    let reload = if std::env::var_os("LEPTOS_WATCH").is_some() { "; connect-src 'self' ws: wss:" } else { "" };
+    format!("{POLICY_BASE}; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'{reload}")
+}
+
+/// Sets the page's Content-Security-Policy with the nonce Leptos made for
+/// this response; called in every render's context (server functions have no
+/// nonce and keep [`STATIC_POLICY`]).
+pub fn provide_page_policy() {
+    use leptos::prelude::use_context;
+    let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    if let Ok(policy) = HeaderValue::from_str(&page_policy(&nonce)) {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+    }
+}
 
 /// Who the client of a request is: the TCP peer, unless the peer is one of
 /// the trusted proxies (`WEFT_TRUSTED_PROXIES`); then the last address in
@@ -251,6 +295,14 @@ mod tests {
             assert_eq!(status(access.check(peer("127.0.0.1"), &bearer(wrong))), StatusCode::UNAUTHORIZED, "{wrong}");
         }
         assert_eq!(status(access.check(peer("127.0.0.1"), &HeaderMap::new())), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn the_static_policy_is_the_page_policy_with_scripts_from_this_site_only() {
+        assert_eq!(STATIC_POLICY, format!("{POLICY_BASE}; script-src 'self' 'wasm-unsafe-eval'"));
+        let page = page_policy("abc");
+        assert!(page.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval'"), "{page}");
+        assert!(!page.contains(" 'unsafe-eval'") && !page.contains("script-src 'unsafe-inline'"), "{page}");
     }
 
     #[test]

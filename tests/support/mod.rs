@@ -135,6 +135,16 @@ pub async fn start_server_with(
     db: &TestDb,
     configure: impl FnOnce(&mut weft::server::ServerSettings),
 ) -> (weft::server::RunningServer, String) {
+    start_server_with_site(db, configure, |_| {}).await
+}
+
+/// [`start_server_with`], and the site options (where static files are
+/// served from…) changed by `configure_site`.
+pub async fn start_server_with_site(
+    db: &TestDb,
+    configure: impl FnOnce(&mut weft::server::ServerSettings),
+    configure_site: impl FnOnce(&mut leptos::prelude::LeptosOptions),
+) -> (weft::server::RunningServer, String) {
     // Server warnings go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
@@ -151,7 +161,8 @@ pub async fn start_server_with(
         retention: Default::default(),
         edge: Default::default(),
     };
-    let options = weft::server::load_site_options(&site).expect("site options");
+    let mut options = weft::server::load_site_options(&site).expect("site options");
+    configure_site(&mut options);
     let mut engine = weft::engine::EngineSettings::default();
     engine.http.allow_loopback = true;
     let mut settings = weft::server::ServerSettings {

@@ -38,7 +38,7 @@ async fn metrics_without_a_token_answer_only_local_requests_that_no_proxy_forwar
 
 /// With `WEFT_METRICS_TOKEN`, `/metrics` wants it, even from loopback.
 async fn metrics_with_a_token_require_it_from_everyone(db: &TestDb) {
-    let (_server, base) = support::start_server_with(db, |settings| {
+    let (_server, base) = support::start_server_configured(db, |settings| {
         settings.edge.metrics_token = Some("metrics-s3cret".into());
     })
     .await;
@@ -77,7 +77,7 @@ async fn session_cookies(server: &weft::server::RunningServer, base: &str) -> (S
 /// `Secure`: a browser never sends it over plain HTTP, where anyone on the
 /// path could read it (a link to `http://` the same host is enough).
 async fn the_session_cookie_is_secure_when_weft_is_served_over_https(db: &TestDb) {
-    let (server, base) = support::start_server_with(db, |settings| {
+    let (server, base) = support::start_server_configured(db, |settings| {
         settings.edge.public_url = Some("https://weft.example.com".into());
     })
     .await;
@@ -118,7 +118,7 @@ async fn sign_in_from(browser: &Browser, attempt: usize, forwarded: &str) -> Sta
 /// itself appended), so clients are counted apart, and one cannot escape its
 /// count by putting other addresses in front of its own.
 async fn sign_in_limits_count_the_forwarded_client_behind_a_trusted_proxy(db: &TestDb) {
-    let (_server, base) = support::start_server_with(db, |settings| {
+    let (_server, base) = support::start_server_configured(db, |settings| {
         settings.edge.trusted_proxies = vec!["127.0.0.1".parse().unwrap(), "10.9.0.0/16".parse().unwrap()];
     })
     .await;
@@ -138,7 +138,7 @@ async fn sign_in_limits_count_the_forwarded_client_behind_a_trusted_proxy(db: &T
 /// From a peer that is not a trusted proxy, `X-Forwarded-For` is whatever the
 /// client wrote: a fresh made-up address per attempt must not reset its count.
 async fn sign_in_limits_ignore_x_forwarded_for_from_anyone_else(db: &TestDb) {
-    let (_server, base) = support::start_server_with(db, |settings| {
+    let (_server, base) = support::start_server_configured(db, |settings| {
         settings.edge.trusted_proxies = vec!["10.9.0.0/16".parse().unwrap()];
     })
     .await;
@@ -207,7 +207,8 @@ async fn every_answer_carries_the_security_headers(db: &TestDb) {
     std::fs::write(site.path().join("pkg/weft.css"), "body { margin: 0 }").unwrap();
     std::fs::write(site.path().join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
     let root = site.path().to_str().unwrap().to_string();
-    let (server, base) = support::start_server_with_site(db, |_| {}, |options| options.site_root = root.into()).await;
+    let (server, base) =
+        support::start_server_configured_site(db, |_| {}, |options| options.site_root = root.into()).await;
     let admin = Browser::signed_in_user(server.store.as_ref(), &base, "admin@example.com", true).await;
     let anonymous = admin.without_session();
     let api = Api::for_new_user(&server, &base, "api@example.com").await;

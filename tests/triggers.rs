@@ -195,7 +195,7 @@ async fn a_webhook_keeps_no_credential_headers(db: &TestDb) {
 
 /// `WEFT_WEBHOOK_HEADERS` names further headers to keep (any spelling).
 async fn a_webhook_keeps_the_extra_headers_named_in_the_settings(db: &TestDb) {
-    let (server, base) = support::start_server_with(db, |settings| {
+    let (server, base) = support::start_server_configured(db, |settings| {
         settings.triggers.webhook_headers = vec!["x-shop-topic".into()];
     })
     .await;

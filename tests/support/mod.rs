@@ -127,20 +127,20 @@ macro_rules! on_both_backends {
 
 /// Starts the real server on 127.0.0.1:0 over `db`; returns it and its base URL.
 pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) {
-    start_server_with(db, |_| {}).await
+    start_server_configured(db, |_| {}).await
 }
 
 /// [`start_server`] with the settings changed by `configure` first.
-pub async fn start_server_with(
+pub async fn start_server_configured(
     db: &TestDb,
     configure: impl FnOnce(&mut weft::server::ServerSettings),
 ) -> (weft::server::RunningServer, String) {
-    start_server_with_site(db, configure, |_| {}).await
+    start_server_configured_site(db, configure, |_| {}).await
 }
 
-/// [`start_server_with`], and the site options (where static files are
+/// [`start_server_configured`], and the site options (where static files are
 /// served from…) changed by `configure_site`.
-pub async fn start_server_with_site(
+pub async fn start_server_configured_site(
     db: &TestDb,
     configure: impl FnOnce(&mut weft::server::ServerSettings),
     configure_site: impl FnOnce(&mut leptos::prelude::LeptosOptions),

@@ -21,6 +21,7 @@ use axum::Router;
 pub use auth::{create_api_key, ApiKeys, Caller};
 pub use error::ApiError;
 pub use executions::sse;
+pub use hooks::KeptHeaders;
 
 use crate::engine::Engine;
 use crate::triggers::webhooks::HookCache;
@@ -37,6 +38,8 @@ pub struct ApiState {
     /// How often webhooks may be called.
     pub hook_limits: Arc<hooks::limits::WebhookLimits>,
     pub workflows: Workflows,
+    /// The request headers webhooks keep in their runs' input.
+    pub webhook_headers: Arc<KeptHeaders>,
 }
 
 /// Where a page starts and how long it is, from `after` and `limit` query values.

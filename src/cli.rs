@@ -22,6 +22,8 @@ pub struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once per process: the size of the `serve` settings costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the web app and API (the default).
@@ -176,6 +178,7 @@ fn serve(database: DatabaseSettings, site: SiteSettings, engine: EngineArgs, que
                 role: queue.role,
                 limits: site.limits.clone(),
                 triggers: site.triggers.clone(),
+                edge: site.edge.clone(),
             };
             let running = server::start(settings, options).await?;
             if queue.role != crate::config::Role::Web {

@@ -3,6 +3,7 @@
 
 mod access;
 mod credentials;
+mod edge;
 mod page_routes;
 mod runs;
 
@@ -31,12 +32,13 @@ use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ApiKeys, ApiState};
 use crate::bus::Bus;
-use crate::config::{DatabaseSettings, HttpLimits, Role, SecretKeySource, SiteSettings, TriggerSettings};
+use crate::config::{DatabaseSettings, EdgeSettings, HttpLimits, Role, SecretKeySource, SiteSettings, TriggerSettings};
 use crate::engine::{Engine, EngineSettings};
 use crate::store;
 use crate::triggers::webhooks::HookCache;
@@ -80,12 +82,13 @@ pub struct ServerSettings {
     pub role: Role,
     pub limits: HttpLimits,
     pub triggers: TriggerSettings,
+    pub edge: EdgeSettings,
 }
 
 /// Connects the store (migrating it), binds the listen address and serves in a
 /// background task. With port 0 the OS picks a free port (tests do this).
 pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::Result<RunningServer> {
-    let ServerSettings { database, engine, secret_key, role, limits, triggers } = settings;
+    let ServerSettings { database, engine, secret_key, role, limits, triggers, edge } = settings;
     let (database, limits, triggers) = (&database, &limits, &triggers);
     let store = store::connect(database).await?;
     if role != Role::Worker {
@@ -116,6 +119,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
             triggers.webhook_calls_per_user_per_second,
         )),
         workflows: workflows.clone(),
+        webhook_headers: Arc::new(api::KeptHeaders::new(&triggers.webhook_headers)),
     };
     app::model::triggers::set_min_schedule_interval(std::time::Duration::from_secs(triggers.cron_min_interval_secs));
     if role != Role::Web && !triggers.cron_tick.is_zero() {
@@ -127,7 +131,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
         );
     }
     let router = match role {
-        Role::Worker => health_router(api, limits),
+        Role::Worker => health_router(api, limits, &edge),
         Role::Web | Role::All => {
             let accounts = Accounts::new(SignInLimits::default());
             credentials::follow_revocations(&signals, &accounts, &api_keys);
@@ -140,8 +144,9 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
                 configuration,
                 workflows,
                 credentials_revoked,
+                secure_cookies: edge.served_over_https(),
             };
-            router(ctx, api, limits, options)
+            router(ctx, api, limits, &edge, options)
         }
     };
     let stop = tokio_util::sync::CancellationToken::new();
@@ -183,14 +188,22 @@ pub async fn local_user(store: &dyn Store) -> anyhow::Result<User> {
     }
 }
 
-/// `/healthz`, `/readyz` and `/metrics`: what every role serves.
-fn health_routes<S: Clone + Send + Sync + 'static>(api: &ApiState) -> Router<S> {
+/// `/healthz`, `/readyz` and `/metrics`: what every role serves (`/metrics`
+/// only to whom [`edge::MetricsAccess`] lets in).
+fn health_routes<S: Clone + Send + Sync + 'static>(api: &ApiState, edge: &EdgeSettings) -> Router<S> {
     crate::metrics::handle();
     let (metrics_store, metrics_engine) = (api.store.clone(), api.engine.clone());
     let store = api.store.clone();
+    let metrics_access = axum::middleware::from_fn_with_state(
+        Arc::new(edge::MetricsAccess::new(edge.metrics_token.clone())),
+        edge::metrics_access,
+    );
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(move || crate::metrics::render(metrics_store.clone(), metrics_engine.clone())))
+        .route(
+            "/metrics",
+            get(move || crate::metrics::render(metrics_store.clone(), metrics_engine.clone())).layer(metrics_access),
+        )
         .route(
             "/readyz",
             get(move || {
@@ -206,15 +219,24 @@ fn health_routes<S: Clone + Send + Sync + 'static>(api: &ApiState) -> Router<S> 
 }
 
 /// A worker's router: health and metrics only.
-pub fn health_router(api: ApiState, limits: &HttpLimits) -> Router {
-    with_layers(health_routes(&api), limits)
+pub fn health_router(api: ApiState, limits: &HttpLimits, edge: &EdgeSettings) -> Router {
+    with_layers(health_routes(&api, edge), limits)
 }
 
-pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: LeptosOptions) -> Router {
+pub fn router(
+    ctx: ServerContext,
+    api: ApiState,
+    limits: &HttpLimits,
+    edge: &EdgeSettings,
+    options: LeptosOptions,
+) -> Router {
     let routes = generate_route_list(App);
     let access = axum::middleware::from_fn_with_state(ctx.clone(), access::page_access);
     let page_routes = page_routes::router(ctx.clone(), api.engine.clone());
-    let context = move || provide_context(ctx.clone());
+    let context = move || {
+        provide_context(ctx.clone());
+        edge::provide_page_policy();
+    };
     let pages = Router::new()
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
@@ -224,23 +246,40 @@ pub fn router(ctx: ServerContext, api: ApiState, limits: &HttpLimits, options: L
         .layer(axum::middleware::from_fn(access::same_origin_server_functions))
         .layer(axum::middleware::from_fn(access::server_function_status));
     let router = Router::new()
-        .merge(health_routes(&api))
+        .merge(health_routes(&api, edge))
         .nest("/api/v1", api::router(api.clone()))
         .nest("/hooks", api::hooks_router(api))
         .merge(pages)
         .merge(page_routes)
         // The "not found" page shows the top bar too, so it needs the context.
-        .fallback(leptos_axum::file_and_error_handler_with_context(context, shell));
+        .fallback(leptos_axum::file_and_error_handler_with_context(context, shell))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(edge::ClientAddresses::new(edge.trusted_proxies.clone())),
+            edge::client_address,
+        ));
     with_layers(router, limits).with_state(options)
 }
 
-/// Request ids, a trace span per request (method, matched route, request id),
+/// Security headers on every answer (outermost, so timeouts and refusals get
+/// them too; a page's own Content-Security-Policy, with its nonce, is kept),
+/// request ids, a trace span per request (method, matched route, request id),
 /// compression (gzip and brotli; tiny bodies and event streams are left alone),
 /// a timeout and a body limit.
 fn with_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, limits: &HttpLimits) -> Router<S> {
+    use axum::http::{header, HeaderValue};
     let request_id = HeaderName::from_static("x-request-id");
     router.layer(
         ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+            .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(edge::STATIC_POLICY),
+            ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());

@@ -24,7 +24,7 @@ fn hooked(path: &str, node: Value) -> Value {
 }
 
 async fn runaway_templates_and_scripts_fail_at_their_limits_while_the_server_keeps_answering(db: &TestDb) {
-    let (server, base) = support::start_server_with(db, |settings| {
+    let (server, base) = support::start_server_configured(db, |settings| {
         settings.engine.code.time_limit = Duration::from_secs(2);
         settings.engine.max_running_nodes = 64;
     })
@@ -122,7 +122,7 @@ async fn wait_finished(server: &weft::server::RunningServer, id: i64) -> Executi
 
 async fn one_user_holds_only_so_many_event_streams(db: &TestDb) {
     let (server, base) =
-        support::start_server_with(db, |settings| settings.engine.max_event_streams_per_user = 2).await;
+        support::start_server_configured(db, |settings| settings.engine.max_event_streams_per_user = 2).await;
     let api = Api::for_new_user(&server, &base, "watcher@example.com").await;
     let other = Api::for_new_user(&server, &base, "other@example.com").await;
     let slow = json!({"name": "slow", "nodes": [{"id": "nap", "type": "delay", "config": {"ms": 5000}}]});

@@ -15,7 +15,10 @@ use serde_json::{json, Value};
 use support::client::Browser;
 use support::TestDb;
 
-on_both_backends!(an_admin_points_runs_at_another_llm_provider_and_its_key_stays_secret);
+on_both_backends!(
+    an_admin_points_runs_at_another_llm_provider_and_its_key_stays_secret,
+    a_non_admin_can_neither_read_nor_see_the_llm_settings
+);
 
 /// A provider that records the `Authorization` header of each call and answers plainly.
 async fn fake_provider() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
@@ -78,8 +81,8 @@ async fn an_admin_points_runs_at_another_llm_provider_and_its_key_stays_secret(d
     // Stored sealed.
     let stored = server.store.setting("llm_provider").await.unwrap().expect("stored");
     assert!(!stored.to_string().contains("sk-test-123"), "{stored}");
-    // Everyone may read them (without the key).
-    let read: Value = user.llm_settings().await.json().await.unwrap();
+    // Admins read them back (without the key).
+    let read: Value = admin.llm_settings().await.json().await.unwrap();
     assert_eq!(read, saved);
 
     // In use at once, without a restart: the model default and the key reach the provider.
@@ -104,4 +107,33 @@ async fn an_admin_points_runs_at_another_llm_provider_and_its_key_stays_secret(d
     assert_eq!(removed["has_api_key"], json!(false));
     run_llm(&user, workflow).await;
     assert_eq!(seen.lock().unwrap().last().cloned().flatten(), None);
+}
+
+/// The provider's address names internal hosts: only admins read it, and the
+/// settings page shows the section to admins only.
+async fn a_non_admin_can_neither_read_nor_see_the_llm_settings(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let admin = Browser::signed_in_user(server.store.as_ref(), &base, "root@example.com", true).await;
+    let user = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
+    let internal = "http://llm.corp.internal:11434/v1";
+    assert_eq!(admin.save_llm_settings(&form(internal, None)).await.status(), StatusCode::OK);
+
+    let refused = user.llm_settings().await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("only an admin"), "a clear refusal: {text}");
+    assert!(!text.contains("llm.corp.internal"), "{text}");
+    let anonymous = user.without_session().llm_settings().await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let page = user.page("/settings").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("data-testid=\"settings-page\""), "the settings page itself is shown: {html}");
+    assert!(!html.contains("llm.corp.internal"), "no internal host on a non-admin's page: {html}");
+    assert!(!html.contains("data-testid=\"llm-settings\""), "no LLM section for a non-admin: {html}");
+
+    let admin_page = admin.page("/settings").await.text().await.unwrap();
+    assert!(admin_page.contains("data-testid=\"llm-settings\""), "{admin_page}");
+    assert!(admin_page.contains("llm.corp.internal"), "{admin_page}");
 }

@@ -17,6 +17,8 @@ on_both_backends!(
     a_saved_version_changes_what_the_webhook_runs,
     a_cron_schedule_fires_and_shows_its_next_times,
     a_flooded_webhook_answers_429_with_retry_after_and_creates_nothing,
+    a_webhook_keeps_no_credential_headers,
+    a_webhook_keeps_the_extra_headers_named_in_the_settings,
 );
 
 /// The server, a browser to call its hooks, and a REST client for hooks@example.com.
@@ -144,7 +146,7 @@ async fn a_cron_schedule_fires_and_shows_its_next_times(db: &TestDb) {
 }
 
 async fn a_flooded_webhook_answers_429_with_retry_after_and_creates_nothing(db: &TestDb) {
-    let (server, base) = support::start_server_with(db, |settings| {
+    let (server, base) = support::start_server_configured(db, |settings| {
         settings.triggers.webhook_calls_per_path_per_second = 100;
         settings.triggers.webhook_calls_per_user_per_second = 1;
     })
@@ -175,4 +177,74 @@ async fn a_flooded_webhook_answers_429_with_retry_after_and_creates_nothing(db: 
     let filter = ExecutionFilter { workflow_id: Some(workflow), ..Default::default() };
     let stored = server.store.list_executions(Scope::Everyone, &filter, None, 100).await.unwrap().items;
     assert_eq!(stored.len(), accepted, "a refused call creates no execution");
+}
+
+/// The input of the execution `answer` (an async hook's 202) started, once it ended.
+async fn finished_input(server: &weft::server::RunningServer, answer: reqwest::Response) -> Value {
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    let id = answer.json::<Value>().await.unwrap()["execution_id"].as_i64().unwrap();
+    for _ in 0..100 {
+        let execution = server.store.execution(Scope::Everyone, id).await.unwrap();
+        if execution.status.is_finished() {
+            return execution.input.to_value();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("execution {id} did not finish");
+}
+
+/// Callers put credentials in headers (a proxy's, the sender's own, a
+/// signature): a run's input is stored and shown to its owner, so only
+/// harmless headers are kept, by name.
+async fn a_webhook_keeps_no_credential_headers(db: &TestDb) {
+    let (server, browser, api) = setup(db).await;
+    api.create_workflow_id(&echo("github", "async", None)).await;
+    let answer = browser
+        .post_raw("/hooks/github")
+        .header("Authorization", "Bearer sk-secret-1")
+        .header("Cookie", "weft_session=secret-2")
+        .header("X-Api-Key", "secret-3")
+        .header("Proxy-Authorization", "Basic c2VjcmV0LTQ=")
+        .header("X-Hub-Signature-256", "sha256=secret-5")
+        .header("X-Gitlab-Token", "secret-6")
+        .header("User-Agent", "GitHub-Hookshot/abc")
+        .header("X-GitHub-Event", "push")
+        .header("Content-Type", "application/json")
+        .body(r#"{"who": "Ed", "n": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    let input = finished_input(&server, answer).await;
+    let headers = input["headers"].as_object().expect("headers are an object");
+    for secret in
+        ["authorization", "cookie", "x-api-key", "proxy-authorization", "x-hub-signature-256", "x-gitlab-token"]
+    {
+        assert!(!headers.contains_key(secret), "{secret} was kept: {input}");
+    }
+    assert!(!input.to_string().contains("secret-"), "{input}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["user-agent"], "GitHub-Hookshot/abc");
+    assert_eq!(headers["x-github-event"], "push");
+    assert_eq!(input["body"]["who"], "Ed");
+}
+
+/// `WEFT_WEBHOOK_HEADERS` names further headers to keep (any spelling).
+async fn a_webhook_keeps_the_extra_headers_named_in_the_settings(db: &TestDb) {
+    let (server, base) = support::start_server_configured(db, |settings| {
+        settings.triggers.webhook_headers = vec!["x-shop-topic".into()];
+    })
+    .await;
+    let api = Api::for_new_user(&server, &base, "hooks@example.com").await;
+    api.create_workflow_id(&echo("shop", "async", None)).await;
+    let answer = Browser::anonymous(&base)
+        .post_raw("/hooks/shop")
+        .header("X-Shop-Topic", "orders/create")
+        .header("X-Shop-Hmac", "secret-1")
+        .json(&json!({"who": "Flo", "n": 1}))
+        .send()
+        .await
+        .unwrap();
+    let input = finished_input(&server, answer).await;
+    assert_eq!(input["headers"]["x-shop-topic"], "orders/create", "{input}");
+    assert!(input["headers"].get("x-shop-hmac").is_none(), "{input}");
 }

@@ -26,6 +26,8 @@ pub struct ServerContext {
     /// Tells every process that a session ended or an API key was revoked,
     /// so none keeps accepting it from its cache.
     pub credentials_revoked: Arc<dyn Fn() + Send + Sync>,
+    /// Whether the session cookie is `Secure` (Weft is served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl ServerContext {
@@ -100,8 +102,18 @@ pub fn set_cookie(value: &str) {
     }
 }
 
-/// The address of the client making the request (for sign-in rate limits).
+/// The client's address as the server worked it out (the TCP peer, or what a
+/// trusted proxy says in `X-Forwarded-For`), put in the request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+/// The address of the client making the request (for sign-in rate limits):
+/// the server's [`ClientAddress`], else the TCP peer.
 pub fn client_address() -> Option<std::net::IpAddr> {
     let parts = use_context::<http::request::Parts>()?;
-    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
+    parts
+        .extensions
+        .get::<ClientAddress>()
+        .map(|client| client.0)
+        .or_else(|| parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip()))
 }

@@ -1,5 +1,5 @@
-//! The settings page: the instance's LLM provider (admins change it), the
-//! viewer's API keys, and users for admins.
+//! The settings page: the viewer's API keys; for admins, the instance's LLM
+//! provider and the users.
 
 mod llm;
 
@@ -11,7 +11,8 @@ pub use llm::*;
 use crate::accounts::{ApiKeysSection, UsersSection, ViewerResource};
 use crate::ui::use_hydrated;
 
-/// Settings: the viewer's API keys; users, for admins (lazy-loaded).
+/// Settings: the viewer's API keys; the LLM provider and users, for admins
+/// (lazy-loaded).
 pub struct SettingsPage;
 
 #[lazy_route]
@@ -28,16 +29,17 @@ impl LazyRoute for SettingsPage {
 fn settings_view() -> impl IntoView {
     let hydrated = use_hydrated();
     let viewer = expect_context::<ViewerResource>().0;
+    let is_admin = move || async move { viewer.await.ok().and_then(|v| v.user).is_some_and(|u| u.is_admin) };
     view! {
         <main class="page" data-testid="settings-page" data-hydrated=move || hydrated.get().to_string()>
             <h1>"Settings"</h1>
-            <LlmSection/>
+            // The LLM provider's address names internal hosts: admins only.
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move { is_admin().await.then(|| view! { <LlmSection/> }) })}
+            </Transition>
             <ApiKeysSection/>
             <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let is_admin = viewer.await.ok().and_then(|v| v.user).is_some_and(|u| u.is_admin);
-                    is_admin.then(|| view! { <UsersSection/> })
-                })}
+                {move || Suspend::new(async move { is_admin().await.then(|| view! { <UsersSection/> }) })}
             </Transition>
         </main>
     }

@@ -2,10 +2,15 @@
 //! run's input. Synchronous hooks answer with the output of the node they name
 //! (or the last node that ran); asynchronous ones answer 202 with the id.
 //! What a path runs comes from the [`HookCache`](crate::triggers::webhooks::HookCache).
+//!
+//! Only the headers named in [`KeptHeaders`] reach the input: a run's input is
+//! stored and shown, and callers put credentials in headers under any name
+//! (`Authorization`, `X-Api-Key`, a proxy's, a signature), so a list of what to
+//! drop is never complete; a list of what to keep is.
 
 pub mod limits;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use app::error::AppError;
 use app::model::*;
@@ -36,11 +41,7 @@ pub async fn handle(
         let message = format!("this webhook accepts {} requests", hook.target.method);
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message));
     }
-    let headers: Map<String, Value> = headers
-        .iter()
-        .filter(|(name, _)| *name != axum::http::header::AUTHORIZATION && *name != axum::http::header::COOKIE)
-        .map(|(name, value)| (name.as_str().to_string(), Value::String(value.to_str().unwrap_or_default().to_string())))
-        .collect();
+    let headers = state.webhook_headers.input(&headers);
     let body = if body.is_empty() {
         Value::Null
     } else {
@@ -75,4 +76,77 @@ fn answering_node<'a>(hook: &'a Hook, report: &ExecutionReport) -> Option<&'a st
     }
     let order = app::model::validation::topological_order(&hook.version.definition);
     order.into_iter().rev().find(|id| report.nodes.get(*id).is_some_and(|n| n.status == NodeStatus::Succeeded))
+}
+
+/// The request headers a webhook keeps in its run's input, by name.
+#[derive(Debug, Clone)]
+pub struct KeptHeaders(BTreeSet<String>);
+
+impl KeptHeaders {
+    /// What every webhook keeps: describing the request and naming the event,
+    /// never authenticating it. Senders' event headers are listed by name
+    /// (GitHub, GitLab, Gitea, Bitbucket, Shopify); their signature and token
+    /// headers (`X-Hub-Signature-256`, `X-Gitlab-Token`, …) are not kept.
+    pub const BUILT_IN: &[&str] = &[
+        "accept",
+        "accept-language",
+        "content-length",
+        "content-type",
+        "user-agent",
+        "x-event-key",
+        "x-forwarded-for",
+        "x-gitea-delivery",
+        "x-gitea-event",
+        "x-github-delivery",
+        "x-github-event",
+        "x-gitlab-event",
+        "x-request-id",
+        "x-shopify-topic",
+    ];
+
+    /// The built-in names and `extra` (lower-case header names, from
+    /// `WEFT_WEBHOOK_HEADERS`).
+    pub fn new(extra: &[String]) -> Self {
+        let names = Self::BUILT_IN.iter().map(|n| n.to_string()).chain(extra.iter().map(|n| n.to_ascii_lowercase()));
+        Self(names.collect())
+    }
+
+    /// The kept headers of a request as the input's `headers` object; a
+    /// header sent several times has its values joined with `, `.
+    pub fn input(&self, headers: &HeaderMap) -> Map<String, Value> {
+        let mut kept = Map::new();
+        for name in headers.keys().filter(|name| self.0.contains(name.as_str())) {
+            let values: Vec<String> =
+                headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+            kept.insert(name.as_str().to_string(), Value::String(values.join(", ")));
+        }
+        kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_named_headers_are_kept_and_repeated_ones_are_joined() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("authorization", "Bearer a"),
+            ("x-api-key", "b"),
+            ("content-type", "application/json"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-for", "10.0.0.2"),
+            ("x-shop-secret", "c"),
+        ] {
+            headers.append(axum::http::HeaderName::from_static(name), value.parse().unwrap());
+        }
+        let kept = KeptHeaders::new(&[]).input(&headers);
+        assert_eq!(
+            Value::Object(kept),
+            json!({"content-type": "application/json", "x-forwarded-for": "10.0.0.1, 10.0.0.2"})
+        );
+        let kept = KeptHeaders::new(&["X-Shop-Secret".into()]).input(&headers);
+        assert_eq!(kept["x-shop-secret"], "c");
+    }
 }

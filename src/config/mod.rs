@@ -4,9 +4,11 @@
 //! each part turns its own settings into what it runs with.
 
 mod hosts;
+mod proxies;
 mod redact;
 
 pub use hosts::{unbracketed, AllowedHost};
+pub use proxies::TrustedProxy;
 pub use redact::{url_without_password, Secret};
 
 use std::path::PathBuf;
@@ -131,6 +133,28 @@ pub struct SiteSettings {
     pub triggers: TriggerSettings,
     #[command(flatten)]
     pub retention: RetentionSettings,
+    #[command(flatten)]
+    pub edge: EdgeSettings,
+}
+
+/// How the process meets the network: the address browsers reach it at, the
+/// proxies in front of it, who may read `/metrics`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EdgeSettings {
+    /// The address browsers use to reach Weft (`https://weft.example.com`).
+    /// When it is `https`, the session cookie is `Secure`.
+    #[arg(long = "public-url", env = "WEFT_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Reverse proxies in front of Weft, comma-separated addresses or networks
+    /// (`10.0.0.5,fd00::/8`). Only a request whose TCP peer is one of them has
+    /// its client address taken from `X-Forwarded-For`.
+    #[arg(long = "trusted-proxies", env = "WEFT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<TrustedProxy>,
+    /// A token `/metrics` requires, as `Authorization: Bearer <token>`. Without
+    /// one, `/metrics` answers only requests from this machine's loopback
+    /// addresses that no proxy forwarded.
+    #[arg(long = "metrics-token", env = "WEFT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
 }
 
 /// Webhook and cron behaviour.
@@ -160,6 +184,38 @@ pub struct TriggerSettings {
         default_value_t = 300
     )]
     pub webhook_calls_per_user_per_second: u32,
+    /// Request headers a webhook keeps in the run's input besides the built-in
+    /// harmless ones (content type, user agent, event names…), comma-separated.
+    #[arg(long = "webhook-headers", env = "WEFT_WEBHOOK_HEADERS", value_delimiter = ',', value_parser = parse_header_name)]
+    pub webhook_headers: Vec<String>,
+}
+
+impl EdgeSettings {
+    /// Whether browsers reach Weft over HTTPS (the public URL says so).
+    pub fn served_over_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
+/// An `http` or `https` URL with a host, as `url` writes it (scheme in lower
+/// case). Kept as text: a parsed `Url` would make the settings large.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("`{text}` is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` is not an http(s) URL with a host (https://weft.example.com)"));
+    }
+    Ok(url.to_string())
+}
+
+/// A header name as HTTP spells it (lower case), or why it is not one.
+fn parse_header_name(text: &str) -> Result<String, String> {
+    let name = text.trim().to_ascii_lowercase();
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!("`{text}` is not a header name"))
+    }
 }
 
 impl Default for TriggerSettings {
@@ -170,6 +226,7 @@ impl Default for TriggerSettings {
             cron_min_interval_secs: 60,
             webhook_calls_per_path_per_second: 100,
             webhook_calls_per_user_per_second: 300,
+            webhook_headers: Vec::new(),
         }
     }
 }
@@ -206,6 +263,22 @@ mod tests {
     fn an_unknown_scheme_is_a_clear_error() {
         let error = DatabaseSettings::with_url("mysql://h/db").backend().unwrap_err().to_string();
         assert_eq!(error, "unsupported database URL scheme `mysql`: use sqlite://PATH or postgres://…");
+    }
+
+    #[test]
+    fn the_public_url_is_an_http_or_https_url() {
+        assert_eq!(parse_public_url(" HTTPS://Weft.Example.com ").unwrap(), "https://weft.example.com/");
+        assert!(parse_public_url("http://127.0.0.1:3000").is_ok());
+        for bad in ["weft.example.com", "ftp://weft.example.com", "https://", "file:///tmp"] {
+            assert!(parse_public_url(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn webhook_header_names_are_checked_and_lower_cased() {
+        assert_eq!(parse_header_name(" X-Shopify-Topic ").unwrap(), "x-shopify-topic");
+        assert_eq!(parse_header_name("x y").unwrap_err(), "`x y` is not a header name");
+        assert!(parse_header_name("").is_err());
     }
 
     #[test]

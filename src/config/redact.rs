@@ -83,7 +83,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        for printed in [format!("{database:?}"), format!("{llm:?}"), format!("{key:?}"), format!("{args:?}")] {
+        let edge = crate::config::EdgeSettings { metrics_token: Some(canary.into()), ..Default::default() };
+        let printed =
+            [format!("{database:?}"), format!("{llm:?}"), format!("{key:?}"), format!("{args:?}"), format!("{edge:?}")];
+        for printed in printed {
             assert!(!printed.contains(canary), "{printed}");
             assert!(printed.contains("<set>") || printed.contains("***"), "{printed}");
         }

@@ -127,14 +127,23 @@ macro_rules! on_both_backends {
 
 /// Starts the real server on 127.0.0.1:0 over `db`; returns it and its base URL.
 pub async fn start_server(db: &TestDb) -> (weft::server::RunningServer, String) {
-    start_server_with(db, |_| {}).await
+    start_server_configured(db, |_| {}).await
 }
 
-/// [`start_server`] with settings changed by `adjust`.
-#[allow(dead_code)] // not every test binary changes them
-pub async fn start_server_with(
+/// [`start_server`] with the settings changed by `configure` first.
+pub async fn start_server_configured(
     db: &TestDb,
-    adjust: impl FnOnce(&mut weft::server::ServerSettings),
+    configure: impl FnOnce(&mut weft::server::ServerSettings),
+) -> (weft::server::RunningServer, String) {
+    start_server_configured_site(db, configure, |_| {}).await
+}
+
+/// [`start_server_configured`], and the site options (where static files are
+/// served from…) changed by `configure_site`.
+pub async fn start_server_configured_site(
+    db: &TestDb,
+    configure: impl FnOnce(&mut weft::server::ServerSettings),
+    configure_site: impl FnOnce(&mut leptos::prelude::LeptosOptions),
 ) -> (weft::server::RunningServer, String) {
     // Server warnings go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
@@ -150,8 +159,10 @@ pub async fn start_server_with(
             ..Default::default()
         },
         retention: Default::default(),
+        edge: Default::default(),
     };
-    let options = weft::server::load_site_options(&site).expect("site options");
+    let mut options = weft::server::load_site_options(&site).expect("site options");
+    configure_site(&mut options);
     let mut engine = weft::engine::EngineSettings::default();
     engine.http.allow_loopback = true;
     let mut settings = weft::server::ServerSettings {
@@ -161,8 +172,9 @@ pub async fn start_server_with(
         role: weft::config::Role::All,
         limits: site.limits,
         triggers: site.triggers,
+        edge: site.edge,
     };
-    adjust(&mut settings);
+    configure(&mut settings);
     let running = weft::server::start(settings, options).await.expect("the server starts");
     let base = format!("http://{}", running.addr);
     (running, base)

@@ -69,7 +69,7 @@ pub async fn set_up_admin(email: String, password: String) -> Result<User, AppEr
                 ctx.store.transfer_ownership(local.id, admin.id).await?;
             }
             let token = ctx.accounts.start_session(ctx.store.as_ref(), &admin).await?;
-            set_cookie(&sessions::session_cookie(&token));
+            set_cookie(&sessions::session_cookie(&token, ctx.secure_cookies));
             Ok(admin)
         }
         .await,
@@ -96,7 +96,7 @@ pub async fn sign_in(email: String, password: String) -> Result<User, AppError> 
             }
             let user = user.ok_or_else(wrong)?;
             let token = ctx.accounts.start_session(ctx.store.as_ref(), &user).await?;
-            set_cookie(&sessions::session_cookie(&token));
+            set_cookie(&sessions::session_cookie(&token, ctx.secure_cookies));
             Ok(user)
         }
         .await,
@@ -112,7 +112,7 @@ pub async fn sign_out() -> Result<(), AppError> {
                 ctx.accounts.end_session(ctx.store.as_ref(), &token).await?;
                 (ctx.credentials_revoked)();
             }
-            set_cookie(&sessions::expired_session_cookie());
+            set_cookie(&sessions::expired_session_cookie(ctx.secure_cookies));
             Ok(())
         }
         .await,

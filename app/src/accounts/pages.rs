@@ -100,9 +100,72 @@ fn setup_view() -> impl IntoView {
     }
 }
 
-/// Where to go after signing in: a path on this site only (never another site).
+/// Where to go after signing in: a path on this site only (never another site),
+/// else `/`.
+///
+/// A browser reads a URL more loosely than it looks: it drops ASCII tab, LF and
+/// CR anywhere, trims leading and trailing control characters and spaces, and
+/// treats `\` as `/` — so `/\t/evil.example` or `/\evil.example` is
+/// `//evil.example`, another site. The value is judged as the browser will read
+/// it, and again percent-decoded (until it stops changing, a few rounds at most)
+/// so that no encoding of those characters slips through either; whatever
+/// starts with anything but a single `/` (a scheme, `//`, `/\`) is refused.
+/// What is kept is the value with those characters removed, so the browser
+/// goes exactly where it was judged to go.
 fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\")).unwrap_or_else(|| "/".into())
+    next.map(|next| browser_reading(&next)).filter(|next| is_local_path(next)).unwrap_or_else(|| "/".into())
+}
+
+/// `url` as the WHATWG URL parser reads it before anything else: ASCII tab, LF
+/// and CR removed, leading and trailing C0 controls and spaces trimmed.
+fn browser_reading(url: &str) -> String {
+    let kept: String = url.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
+    kept.trim_matches(|c: char| c <= ' ').to_string()
+}
+
+/// Whether `path` (already read as a browser would) and every percent-decoding
+/// of it is a path on this origin: one `/` first, then neither `/` nor `\`.
+fn is_local_path(path: &str) -> bool {
+    let single_slash = |p: &str| {
+        let mut chars = p.chars();
+        chars.next() == Some('/') && !matches!(chars.next(), Some('/' | '\\'))
+    };
+    let mut reading = path.to_string();
+    // Each round must change the text, so four rounds unwrap four encodings;
+    // anything wrapped deeper is refused rather than followed.
+    for _ in 0..4 {
+        if !single_slash(&reading) {
+            return false;
+        }
+        let decoded = browser_reading(&percent_decode(&reading));
+        if decoded == reading {
+            return true;
+        }
+        reading = decoded;
+    }
+    false
+}
+
+/// `%XX` sequences turned into their bytes (invalid UTF-8 replaced); a `%` not
+/// followed by two hex digits is kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The sign-in page (lazy-loaded).
@@ -336,12 +399,50 @@ fn UserTable(users: Vec<User>) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
+    use super::safe_next;
+
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(super::safe_next(Some("/settings".into())), "/settings");
-        assert_eq!(super::safe_next(Some("//evil.example".into())), "/");
-        assert_eq!(super::safe_next(Some("https://evil.example".into())), "/");
-        assert_eq!(super::safe_next(Some("/\\evil.example".into())), "/");
-        assert_eq!(super::safe_next(None), "/");
+        assert_eq!(safe_next(Some("/settings".into())), "/settings");
+        assert_eq!(safe_next(Some("/workflows/7?tab=runs#top".into())), "/workflows/7?tab=runs#top");
+        assert_eq!(safe_next(Some("/history?from=2026-01-01%2012%3A00".into())), "/history?from=2026-01-01%2012%3A00");
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some(String::new())), "/");
+    }
+
+    /// Every spelling a browser turns into another site: it drops ASCII tab, LF
+    /// and CR anywhere in a URL, trims leading control characters and spaces,
+    /// and reads `\` as `/`. The query map hands `next` over decoded once; a
+    /// value encoded twice reaches us still holding `%09` and friends.
+    #[test]
+    fn no_spelling_of_another_site_is_followed_after_sign_in() {
+        let attacks = [
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "HTTPS://evil.example",
+            "javascript:alert(1)",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/\t\\evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "\u{0}//evil.example",
+            "/%09/evil.example",
+            "/%0a/evil.example",
+            "/%0A/evil.example",
+            "/%0d/evil.example",
+            "/%2F/evil.example",
+            "/%5C/evil.example",
+            "%2F%2Fevil.example",
+            "/%2509/evil.example",
+            "/\\t/evil",
+            "evil.example",
+        ];
+        for attack in attacks {
+            assert_eq!(safe_next(Some(attack.into())), "/", "{attack:?} must lead home");
+        }
     }
 }

@@ -46,14 +46,21 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The `Set-Cookie` value that hands `token` to the browser (JavaScript cannot
-/// read it; other sites' pages cannot make the browser send it).
-pub fn session_cookie(token: &str) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_LIFETIME.as_secs())
+/// read it; other sites' pages cannot make the browser send it; when `secure`,
+/// it never travels over plain HTTP).
+pub fn session_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}; Max-Age={}",
+        SESSION_LIFETIME.as_secs()
+    )
 }
 
-/// The `Set-Cookie` value that removes the session cookie.
-pub fn expired_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+/// The `Set-Cookie` value that removes the session cookie (a `Secure` cookie
+/// is only replaced by another `Secure` one).
+pub fn expired_session_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict{secure}; Max-Age=0")
 }
 
 /// Sign-in attempts allowed: per email (guessing one account's password) and

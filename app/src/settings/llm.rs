@@ -8,12 +8,14 @@ pub use crate::model::LlmProvider;
 #[cfg(feature = "ssr")]
 use crate::server_context::{with_status, ServerContext};
 
+/// The LLM settings (admins only: the base URL names hosts of the internal
+/// network, which other users have no business knowing). Never the key.
 #[server(endpoint = "settings/llm")]
 pub async fn llm_settings() -> Result<LlmProvider, AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
-            ctx.viewer().await?;
+            ctx.admin().await?;
             Ok(ctx.configuration.llm_provider())
         }
         .await,
@@ -62,20 +64,19 @@ pub async fn save_llm_settings(
     )
 }
 
-/// The LLM provider's form: admins change it; everyone else sees it.
+/// The LLM provider's form, for admins only (the settings page shows it to
+/// them alone; the server functions refuse everyone else).
 #[component]
 pub fn LlmSection() -> impl IntoView {
     let save = ServerAction::<SaveLlmSettings>::new();
     let current = Resource::new(move || save.version().get(), |_| llm_settings());
-    let viewer = expect_context::<crate::accounts::ViewerResource>().0;
     view! {
         <section class="card" data-testid="llm-settings">
             <h2>"LLM provider"</h2>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    let is_admin = viewer.await.ok().and_then(|v| v.user).is_some_and(|u| u.is_admin);
                     match current.await {
-                        Ok(provider) => view! { <LlmForm provider is_admin save/> }.into_any(),
+                        Ok(provider) => view! { <LlmForm provider save/> }.into_any(),
                         Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -85,7 +86,7 @@ pub fn LlmSection() -> impl IntoView {
 }
 
 #[component]
-fn LlmForm(provider: LlmProvider, is_admin: bool, save: ServerAction<SaveLlmSettings>) -> impl IntoView {
+fn LlmForm(provider: LlmProvider, save: ServerAction<SaveLlmSettings>) -> impl IntoView {
     let base_url = RwSignal::new(provider.base_url.clone());
     let model = RwSignal::new(provider.default_model.clone());
     let ttl = RwSignal::new(provider.cache_ttl_secs.to_string());
@@ -108,7 +109,7 @@ fn LlmForm(provider: LlmProvider, is_admin: bool, save: ServerAction<SaveLlmSett
     let text_input = move |label: &'static str, testid: &'static str, value: RwSignal<String>, kind: &'static str| {
         view! {
             <label>{label}
-                <input type=kind data-testid=testid prop:value=value disabled=!is_admin
+                <input type=kind data-testid=testid prop:value=value
                     on:input=move |ev| value.set(event_target_value(&ev))/>
             </label>
         }
@@ -120,28 +121,23 @@ fn LlmForm(provider: LlmProvider, is_admin: bool, save: ServerAction<SaveLlmSett
     };
     view! {
         <form class="form" on:submit=submit>
-            {(!is_admin).then(|| view! { <p class="muted">"Only an admin can change these."</p> })}
             {text_input("Base URL (OpenAI-compatible)", "llm-base-url", base_url, "url")}
             {text_input("Default model", "llm-model", model, "text")}
             <p class="muted" data-testid="llm-key-state">{key_state}</p>
-            {is_admin.then(|| view! {
-                <label>"New API key (leave empty to keep the current one)"
-                    <input type="password" autocomplete="off" data-testid="llm-api-key" prop:value=api_key
-                        on:input=move |ev| api_key.set(event_target_value(&ev))/>
-                </label>
-                <label class="check">
-                    <input type="checkbox" prop:checked=remove_key on:change=move |ev| remove_key.set(event_target_checked(&ev))/>
-                    "Remove the stored key"
-                </label>
-            })}
+            <label>"New API key (leave empty to keep the current one)"
+                <input type="password" autocomplete="off" data-testid="llm-api-key" prop:value=api_key
+                    on:input=move |ev| api_key.set(event_target_value(&ev))/>
+            </label>
+            <label class="check">
+                <input type="checkbox" prop:checked=remove_key on:change=move |ev| remove_key.set(event_target_checked(&ev))/>
+                "Remove the stored key"
+            </label>
             {text_input("Cache answers for (seconds)", "llm-cache-ttl", ttl, "number")}
             {text_input("Cache size (answers)", "llm-cache-capacity", capacity, "number")}
             {text_input("Concurrent LLM requests", "llm-concurrency", concurrency, "number")}
             <p class="error" role="alert">{move || save.value().get().and_then(Result::err).map(|e| e.to_string())}</p>
             {move || save.value().get().and_then(Result::ok).map(|_| view! { <p data-testid="llm-saved">"Saved; in use now."</p> })}
-            {is_admin.then(|| view! {
-                <button type="submit" data-testid="save-llm" disabled=move || save.pending().get()>"Save"</button>
-            })}
+            <button type="submit" data-testid="save-llm" disabled=move || save.pending().get()>"Save"</button>
         </form>
     }
 }

@@ -16,6 +16,8 @@ on_both_backends!(
     only_admins_create_users_and_users_see_only_their_own_workflows,
     an_api_key_made_in_the_settings_works_until_revoked,
     cross_site_server_function_calls_are_refused,
+    a_new_password_signs_out_the_other_sessions,
+    sign_out_everywhere_ends_every_session,
 );
 
 fn location(response: &reqwest::Response) -> &str {
@@ -140,7 +142,7 @@ async fn only_admins_create_users_and_users_see_only_their_own_workflows(db: &Te
 
 async fn an_api_key_made_in_the_settings_works_until_revoked(db: &TestDb) {
     let (server, base) = support::start_server(db).await;
-    let session = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
+    let session = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
     let nameless = session.create_api_key("  ").await;
     assert_eq!(nameless.status(), StatusCode::BAD_REQUEST);
 
@@ -186,4 +188,42 @@ async fn cross_site_server_function_calls_are_refused(db: &TestDb) {
     assert_eq!(same_site.status(), StatusCode::OK);
     let listed: Value = session.list_workflows(&[]).await.json().await.unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the same-site import was saved");
+}
+
+async fn a_new_password_signs_out_the_other_sessions(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let here = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
+    let elsewhere = Browser::sign_in(&base, "ada@example.com", PASSWORD).await.unwrap();
+    assert_eq!(elsewhere.page("/settings").await.status(), StatusCode::OK);
+
+    let wrong = here.server_fn("accounts/password", &[("current", "not it at all"), ("new", "a brand new one")]).await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    assert!(wrong.text().await.unwrap().contains("the current password is wrong"));
+    let short = here.server_fn("accounts/password", &[("current", PASSWORD), ("new", "short")]).await;
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+    let changed = here.server_fn("accounts/password", &[("current", PASSWORD), ("new", "a brand new one")]).await;
+    assert_eq!(changed.status(), StatusCode::OK, "{}", changed.text().await.unwrap());
+
+    assert_eq!(here.page("/settings").await.status(), StatusCode::OK, "this session goes on");
+    assert_eq!(elsewhere.page("/settings").await.status(), StatusCode::SEE_OTHER, "the other one ended");
+    // (Signing in to check would hit the per-email limit: the changes counted as attempts.)
+    let (_, hash) = server.store.credentials("ada@example.com").await.unwrap().unwrap();
+    assert!(!app::services::passwords::verify_password(PASSWORD.into(), Some(hash.clone())).await);
+    assert!(app::services::passwords::verify_password("a brand new one".into(), Some(hash)).await);
+    let anonymous = Browser::anonymous(&base).server_fn("accounts/password", &[("current", "x"), ("new", "y")]).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn sign_out_everywhere_ends_every_session(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let here = Browser::signed_in_user(server.store.as_ref(), &base, "bo@example.com", true).await;
+    let elsewhere = Browser::sign_in(&base, "bo@example.com", PASSWORD).await.unwrap();
+    let other_user = Browser::signed_in_user(server.store.as_ref(), &base, "cy@example.com", false).await;
+    let ended = here.server_fn("accounts/sign-out-everywhere", &[]).await;
+    assert_eq!(ended.status(), StatusCode::OK);
+    assert_eq!(ended.json::<Value>().await.unwrap(), json!(2));
+    for session in [&here, &elsewhere] {
+        assert_eq!(session.page("/settings").await.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(other_user.page("/settings").await.status(), StatusCode::OK, "other users keep their sessions");
 }

@@ -8,7 +8,7 @@ use leptos_router::{lazy_route, LazyRoute};
 
 pub use llm::*;
 
-use crate::accounts::{ApiKeysSection, UsersSection, ViewerResource};
+use crate::accounts::{ApiKeysSection, OwnAccountSection, UsersSection, ViewerResource};
 use crate::ui::use_hydrated;
 
 /// Settings: the viewer's API keys; the LLM provider and users, for admins
@@ -37,6 +37,7 @@ fn settings_view() -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move { is_admin().await.then(|| view! { <LlmSection/> }) })}
             </Transition>
+            <OwnAccountSection/>
             <ApiKeysSection/>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move { is_admin().await.then(|| view! { <UsersSection/> }) })}

@@ -119,6 +119,50 @@ pub async fn sign_out() -> Result<(), AppError> {
     )
 }
 
+/// Changes the viewer's password, given the current one, and signs out every
+/// other session of theirs (a stolen session ends with the old password).
+#[server(endpoint = "accounts/password")]
+pub async fn change_password(current: String, new: String) -> Result<(), AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let user = ctx.viewer().await?;
+            // Guessing the current password through this form counts like signing in.
+            ctx.accounts.check_sign_in_rate(&user.email, client_address())?;
+            ctx.accounts.check_shared_sign_in_rate(ctx.store.as_ref(), &user.email, client_address()).await?;
+            passwords::check_password_rules(&new)?;
+            let hash = ctx.store.credentials(&user.email).await?.map(|(_, hash)| hash);
+            if !passwords::verify_password(current, hash).await {
+                return Err(AppError::BadRequest("the current password is wrong".into()));
+            }
+            let hash = passwords::hash_password(new).await?;
+            ctx.store.set_password_hash(user.id, &hash).await?;
+            let token = ServerContext::session_token();
+            ctx.accounts.end_other_sessions(ctx.store.as_ref(), user.id, token.as_deref()).await?;
+            (ctx.credentials_revoked)();
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Ends every session of the viewer, this one included: for a lost laptop or
+/// a shared computer left signed in.
+#[server(endpoint = "accounts/sign-out-everywhere")]
+pub async fn sign_out_everywhere() -> Result<u64, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let user = ctx.viewer().await?;
+            let ended = ctx.accounts.end_other_sessions(ctx.store.as_ref(), user.id, None).await?;
+            (ctx.credentials_revoked)();
+            set_cookie(&sessions::expired_session_cookie(ctx.secure_cookies));
+            Ok(ended)
+        }
+        .await,
+    )
+}
+
 /// Every user who can sign in (admins only).
 #[server(endpoint = "accounts/users")]
 pub async fn list_users() -> Result<Vec<User>, AppError> {

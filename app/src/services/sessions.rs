@@ -14,7 +14,7 @@ use http::HeaderMap;
 use rand::distr::{Alphanumeric, SampleString};
 
 use crate::error::{AppError, AppResult};
-use crate::model::User;
+use crate::model::{User, UserId};
 use crate::ports::Store;
 
 pub const SESSION_COOKIE: &str = "weft_session";
@@ -150,6 +150,16 @@ impl Accounts {
     /// request of each reads its session from the database again.
     pub fn forget_cached_sessions(&self) {
         self.cache.invalidate_all();
+    }
+
+    /// Ends every session of `user` but the one of `keep` (a session token);
+    /// returns how many ended. Cached sessions here are forgotten at once;
+    /// other processes forget theirs when told (see `credentials_revoked`).
+    pub async fn end_other_sessions(&self, store: &dyn Store, user: UserId, keep: Option<&str>) -> AppResult<u64> {
+        let keep = keep.map(sha256_hex);
+        let ended = store.delete_user_sessions(user, keep.as_deref()).await?;
+        self.cache.invalidate_all();
+        Ok(ended)
     }
 
     pub async fn end_session(&self, store: &dyn Store, token: &str) -> AppResult<()> {

@@ -126,3 +126,39 @@ test('each page is a lazy route: its code is fetched when the page is first show
   await expect(ui(page).workflowsPage).toHaveAttribute('data-hydrated', 'true');
   expect(wasm.some((p) => p.includes('workflows_page_view'))).toBe(true);
 });
+
+test('a user changes their password in the settings, which signs out their other session, then signs out everywhere', async ({ page, browser }) => {
+  // The admin creates the user (the admin's own password stays as the other tests expect it).
+  const email = `${unique('mover').replace(/\W+/g, '-')}@weft.test`;
+  await openFromMenu(page, 'settings-link', 'settings-page');
+  await page.getByTestId('new-user-email').fill(email);
+  await page.getByTestId('new-user-password').fill('first-password-1');
+  await page.getByTestId('create-user').click();
+  await expect(page.getByTestId('user-row').filter({ hasText: email })).toHaveCount(1);
+
+  const laptop = await freshPage(browser);
+  const phone = await freshPage(browser);
+  await signIn(laptop, { email, password: 'first-password-1' });
+  await signIn(phone, { email, password: 'first-password-1' });
+
+  await openFromMenu(laptop, 'settings-link', 'settings-page');
+  const account = laptop.getByTestId('own-account');
+  await account.getByTestId('current-password').fill('first-password-1');
+  await account.getByTestId('new-password').fill('short');
+  await expect(account.getByText('3 more characters needed')).toBeVisible();
+  await expect(account.getByTestId('change-password')).toBeDisabled();
+  await account.getByTestId('new-password').fill('second-password-2');
+  await account.getByTestId('change-password').click();
+  await expect(account.getByTestId('password-changed')).toBeVisible();
+
+  // The phone's session ended; the laptop's goes on.
+  await phone.goto('/settings');
+  await expect(phone).toHaveURL(/\/login/);
+  await laptop.reload();
+  await expect(laptop.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+
+  laptop.once('dialog', (d) => d.accept());
+  await laptop.getByTestId('own-account').getByTestId('sign-out-everywhere').click();
+  await expect(laptop).toHaveURL(/\/login/);
+  await signIn(laptop, { email, password: 'second-password-2' });
+});

@@ -179,6 +179,7 @@ pub async fn cancel(State(state): State<ApiState>, caller: Caller, Id(id): Id) -
         (status = 200, description = "An event stream; each event's data is a RunEvent", content_type = "text/event-stream", body = RunEvent),
         (status = 404, description = "No such execution", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 429, description = "The caller holds as many event streams as one user may (WEFT_MAX_EVENT_STREAMS_PER_USER)", body = ErrorBody),
     ))]
 pub async fn events(
     State(state): State<ApiState>,

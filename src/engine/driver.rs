@@ -212,7 +212,7 @@ impl Run<'_> {
         let now = now_ms();
         let (completion, failure) = match result {
             Ok(output) => {
-                self.scope_bytes += crate::weigh::json_bytes(&output.value);
+                self.scope_bytes += output.bytes.unwrap_or_else(|| crate::weigh::json_bytes(&output.value));
                 self.outputs.insert(id.clone(), Arc::new(output.value.clone()));
                 if !replayed {
                     self.recorder.update(node, |r| {

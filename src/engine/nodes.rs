@@ -48,11 +48,13 @@ pub struct NodeOutput {
     pub value: Value,
     /// The result of a condition node: which branch is taken.
     pub branch: Option<bool>,
+    /// The size of `value` as JSON, once measured (outputs read back after a restart are not).
+    pub bytes: Option<usize>,
 }
 
 impl NodeOutput {
     fn value(value: Value) -> Self {
-        Self { value, branch: None }
+        Self { value, branch: None, bytes: None }
     }
 }
 
@@ -75,8 +77,9 @@ impl NodeServices {
         scope: &NodeScope,
         events: &RunEvents,
     ) -> Result<NodeOutput, String> {
-        let output = self.run_kind(config, scope, events).await?;
+        let mut output = self.run_kind(config, scope, events).await?;
         let size = crate::weigh::json_bytes(&output.value);
+        output.bytes = Some(size);
         if size > self.max_output_bytes {
             return Err(format!(
                 "the output is {size} bytes of JSON, more than the {}-byte limit for one node",
@@ -96,7 +99,7 @@ impl NodeServices {
             NodeConfig::Template(c) => self.templates.render_node(c, scope).await.map(NodeOutput::value),
             NodeConfig::Condition(c) => {
                 let result = self.templates.evaluate_condition(&c.expr, scope).await?;
-                Ok(NodeOutput { value: serde_json::json!({ "result": result }), branch: Some(result) })
+                Ok(NodeOutput { value: serde_json::json!({ "result": result }), branch: Some(result), bytes: None })
             }
             NodeConfig::Merge(_) => {
                 let merged: Map<String, Value> = scope

@@ -46,7 +46,7 @@ pub(super) fn recorded_result(node: &ValidatedNode, run: &NodeRun) -> Option<Res
             // A condition's branch is its recorded `result`.
             let branch = matches!(node.config, NodeConfig::Condition(_))
                 .then(|| value.get("result").and_then(Value::as_bool).unwrap_or(false));
-            Some(Ok(NodeOutput { value, branch }))
+            Some(Ok(NodeOutput { value, branch, bytes: None }))
         }
         NodeStatus::Failed => Some(Err(run.error.clone().unwrap_or_else(|| "failed".into()))),
         _ => None,

@@ -162,3 +162,34 @@ test('a user changes their password in the settings, which signs out their other
   await expect(laptop).toHaveURL(/\/login/);
   await signIn(laptop, { email, password: 'second-password-2' });
 });
+
+test('every page works under the Content-Security-Policy, with no violation on the way', async ({ page }) => {
+  const violations: string[] = [];
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      (window as unknown as { __csp: string[] }).__csp ??= [];
+      (window as unknown as { __csp: string[] }).__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+  });
+  const collect = async () => {
+    violations.push(...await page.evaluate(() => (window as unknown as { __csp?: string[] }).__csp ?? []));
+  };
+  const response = await page.goto('/');
+  expect(response!.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+  await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+  await collect();
+  for (const [link, pageId] of [['history-link', 'history-page'], ['marketplace-link', 'marketplace-page'], ['settings-link', 'settings-page']]) {
+    await page.getByTestId(link).click();
+    await expect(page.getByTestId(pageId)).toHaveAttribute('data-hydrated', 'true');
+    await collect();
+  }
+  await page.locator('.user-menu').getByRole('link', { name: 'Workflows' }).click();
+  await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('new-workflow').click();
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  await collect();
+  expect(violations).toEqual([]);
+});

@@ -17,6 +17,7 @@ on_both_backends!(
     a_saved_version_changes_what_the_webhook_runs,
     a_cron_schedule_fires_and_shows_its_next_times,
     a_flooded_webhook_answers_429_with_retry_after_and_creates_nothing,
+    a_stored_every_second_schedule_fires_at_most_once_a_minute,
     a_webhook_keeps_no_credential_headers,
     a_webhook_keeps_the_extra_headers_named_in_the_settings,
 );
@@ -247,4 +248,31 @@ async fn a_webhook_keeps_the_extra_headers_named_in_the_settings(db: &TestDb) {
     let input = finished_input(&server, answer).await;
     assert_eq!(input["headers"]["x-shop-topic"], "orders/create", "{input}");
     assert!(input["headers"].get("x-shop-hmac").is_none(), "{input}");
+}
+
+/// A schedule saved before the minimum interval existed (stored directly, as
+/// an old database holds it) is tried at most once a minute, its start refused
+/// with the validation message, and holds up no other schedule.
+async fn a_stored_every_second_schedule_fires_at_most_once_a_minute(db: &TestDb) {
+    let (server, base) = support::start_server_configured(db, |settings| {
+        settings.triggers.cron_tick = Duration::ZERO; // this test drives the scheduler itself
+    })
+    .await;
+    let api = Api::for_new_user(&server, &base, "ticks@example.com").await;
+    let every_second = json!({"name": "Every second", "triggers": [{"type": "cron", "schedule": "* * * * * *", "timezone": "UTC"}],
+        "nodes": [{"id": "tick", "type": "template", "config": {"template": "tick"}}]});
+    let (status, body) = api.create_workflow(&every_second).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "refused when saved: {body}");
+    assert!(body.to_string().contains("fires 1 s apart"), "{body}");
+
+    let owner = server.store.user_by_email("ticks@example.com").await.unwrap().unwrap();
+    let definition: WorkflowDefinition = serde_json::from_value(every_second).unwrap();
+    let id = server.store.create_workflow(owner.id, &definition).await.unwrap().id;
+    weft::triggers::cron::run_due(&server.store, &server.engine).await.unwrap(); // plans it
+    let schedule = server.store.workflow_schedules(Scope::Everyone, id).await.unwrap().remove(0);
+    let now = app::model::now_ms();
+    assert!(server.store.claim_schedule(schedule.id, schedule.next_fire_at, now - 1).await.unwrap());
+    assert_eq!(weft::triggers::cron::run_due(&server.store, &server.engine).await.unwrap(), 0, "refused, not an error");
+    let next = server.store.workflow_schedules(Scope::Everyone, id).await.unwrap()[0].next_fire_at.unwrap();
+    assert!(next >= now - 1 + 59_000, "the next firing is a minute after this one, not a second: {}", next - now);
 }

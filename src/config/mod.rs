@@ -167,7 +167,7 @@ pub struct TriggerSettings {
     #[arg(long = "cron-tick-ms", env = "WEFT_CRON_TICK_MS", default_value = "1000", value_parser = parse_ms)]
     pub cron_tick: Duration,
     /// The shortest interval between two firings of one schedule, in seconds:
-    /// faster schedules are refused when saved, and stored ones are slowed to it.
+    /// faster schedules are refused when saved, and a stored one is tried at most once per interval.
     #[arg(long = "cron-min-interval-secs", env = "WEFT_CRON_MIN_INTERVAL_SECS", default_value_t = 60)]
     pub cron_min_interval_secs: u64,
     /// Calls a second one webhook path takes in this process (bursts of twice that); 0: no limit.

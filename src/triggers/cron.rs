@@ -55,7 +55,8 @@ pub async fn run_due(store: &Arc<dyn Store>, engine: &Arc<Engine>) -> anyhow::Re
     for schedule in store.schedules_to_plan(now, 100).await? {
         let due = schedule.next_fire_at.filter(|at| *at <= now);
         // A stored schedule that fires more often than the instance allows
-        // (saved before the limit, or under a lower one) fires at most once per interval.
+        // (saved before the limit) is tried at most once per interval; its
+        // start is refused with the validation message, as a save would be.
         let earliest = due.map_or(now, |fired| now.max(fired + min_interval - 1));
         let Some(next) = next_after(&schedule, earliest) else { continue };
         if !store.claim_schedule(schedule.id, schedule.next_fire_at, next).await? {
@@ -64,8 +65,12 @@ pub async fn run_due(store: &Arc<dyn Store>, engine: &Arc<Engine>) -> anyhow::Re
         if let Some(fire_at) = due {
             let version = store.workflow_version(Scope::Everyone, schedule.workflow_id, schedule.version).await?;
             let input = json!({ "scheduled_at": rfc3339(fire_at), "schedule": schedule.schedule });
-            engine.start(StartRequest::new(&version, schedule.owner_id, Trigger::Cron, input)).await?;
-            started += 1;
+            match engine.start(StartRequest::new(&version, schedule.owner_id, Trigger::Cron, input)).await {
+                Ok(_) => started += 1,
+                // One workflow that cannot start must not hold up the other schedules.
+                Err(error) => tracing::warn!(schedule = schedule.id, workflow = schedule.workflow_id, %error,
+                    "a scheduled run could not start"),
+            }
         }
     }
     Ok(started)

@@ -383,8 +383,8 @@ pub struct EngineArgs {
     pub http_proxy: Option<String>,
     #[arg(long = "http-max-body-bytes", env = "WEFT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub http_max_body_bytes: usize,
-    /// Steps one template render may take before it is stopped (about a
-    /// second of work at the default).
+    /// Fuel one template render may use before it is stopped (minijinja:
+    /// steps, plus bytes built and items iterated).
     #[arg(long = "template-fuel", env = "WEFT_TEMPLATE_FUEL", default_value_t = 20_000_000)]
     pub template_fuel: u64,
     /// The longest text one template may render.

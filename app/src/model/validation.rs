@@ -270,16 +270,14 @@ fn line_and_column(source: &str, byte_offset: usize) -> (usize, usize) {
 
 fn node_policy(node: &NodeDefinition) -> Result<NodePolicy, ValidationError> {
     let id = node.id.as_str();
-    let field_error = |field: &str, e: serde_json::Error| ValidationError::at(id, format!("node `{id}`: {field}: {e}"));
+    let invalid = |message: String| ValidationError::at(id, format!("node `{id}`: {message}"));
+    let field_error = |field: &str, e: serde_json::Error| invalid(format!("{field}: {e}"));
     let timeout_ms = match &node.timeout_ms {
         None => None,
         Some(v) => match serde_json::from_value::<u64>(v.clone()) {
-            Ok(0) => return Err(ValidationError::at(id, format!("node `{id}`: timeout_ms must be more than 0"))),
+            Ok(0) => return Err(invalid("timeout_ms must be more than 0".into())),
             Ok(ms) if ms > MAX_WAIT_MS => {
-                return Err(ValidationError::at(
-                    id,
-                    format!("node `{id}`: timeout_ms must be at most {MAX_WAIT_MS} (a day), not {ms}"),
-                ))
+                return Err(invalid(format!("timeout_ms must be at most {MAX_WAIT_MS} (a day), not {ms}")))
             }
             Ok(ms) => Some(ms),
             Err(e) => return Err(field_error("timeout_ms", e)),
@@ -289,35 +287,27 @@ fn node_policy(node: &NodeDefinition) -> Result<NodePolicy, ValidationError> {
         None => None,
         Some(v) => {
             let retry: RetryPolicy = serde_json::from_value(v.clone()).map_err(|e| field_error("retry", e))?;
-            if retry.max_attempts == 0 {
-                return Err(ValidationError::at(id, format!("node `{id}`: retry.max_attempts must be at least 1")));
+            let RetryPolicy { max_attempts, backoff_ms } = retry;
+            if max_attempts == 0 {
+                return Err(invalid("retry.max_attempts must be at least 1".into()));
             }
-            if retry.max_attempts > MAX_RETRY_ATTEMPTS {
-                return Err(ValidationError::at(
-                    id,
-                    format!(
-                        "node `{id}`: retry.max_attempts must be at most {MAX_RETRY_ATTEMPTS}, not {}",
-                        retry.max_attempts
-                    ),
-                ));
+            if max_attempts > MAX_RETRY_ATTEMPTS {
+                return Err(invalid(format!(
+                    "retry.max_attempts must be at most {MAX_RETRY_ATTEMPTS}, not {max_attempts}"
+                )));
             }
-            if retry.backoff_ms > MAX_RETRY_BACKOFF_MS {
-                return Err(ValidationError::at(
-                    id,
-                    format!(
-                        "node `{id}`: retry.backoff_ms must be at most {MAX_RETRY_BACKOFF_MS} (an hour), not {}",
-                        retry.backoff_ms
-                    ),
-                ));
+            if backoff_ms > MAX_RETRY_BACKOFF_MS {
+                return Err(invalid(format!(
+                    "retry.backoff_ms must be at most {MAX_RETRY_BACKOFF_MS} (an hour), not {backoff_ms}"
+                )));
             }
             Some(retry)
         }
     };
     let on_error = match &node.on_error {
         None => OnError::default(),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-            ValidationError::at(id, format!("node `{id}`: on_error must be \"fail\" or \"continue\", not {v}"))
-        })?,
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| invalid(format!("on_error must be \"fail\" or \"continue\", not {v}")))?,
     };
     Ok(NodePolicy { timeout_ms, retry, on_error })
 }

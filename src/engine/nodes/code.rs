@@ -24,8 +24,11 @@ pub struct CodeSettings {
 
 impl Default for CodeSettings {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Self { memory_limit_bytes: 64 * 1024 * 1024, time_limit: Duration::from_secs(5), max_concurrency: cores }
+        Self {
+            memory_limit_bytes: 64 * 1024 * 1024,
+            time_limit: Duration::from_secs(5),
+            max_concurrency: super::pool::cores(),
+        }
     }
 }
 

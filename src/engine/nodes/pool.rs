@@ -15,6 +15,11 @@ use tokio::sync::{oneshot, Semaphore};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The cores this process may use: the default size of the sandbox pools.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
 /// A fixed number of low-priority threads; jobs beyond them wait their turn.
 pub struct SandboxPool {
     jobs: mpsc::Sender<Job>,

@@ -23,7 +23,7 @@ use super::NodeScope;
 
 #[derive(Debug, Clone)]
 pub struct TemplateSettings {
-    /// Steps one render may take (minijinja fuel): about a second of work.
+    /// Fuel one render may use (minijinja: steps, bytes built, items iterated).
     pub fuel: u64,
     /// The longest text one render may produce.
     pub max_output_bytes: usize,
@@ -33,8 +33,7 @@ pub struct TemplateSettings {
 
 impl Default for TemplateSettings {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Self { fuel: 20_000_000, max_output_bytes: 8 * 1024 * 1024, max_concurrency: cores.max(2) }
+        Self { fuel: 20_000_000, max_output_bytes: 8 * 1024 * 1024, max_concurrency: super::pool::cores().max(2) }
     }
 }
 

@@ -98,6 +98,12 @@ enum ApiKeyCommand {
         user: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// The key stops working after this many days (1 to 3650; default: no expiry).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// The key may only read (GET requests); anything else is refused with 403.
+        #[arg(long)]
+        read_only: bool,
         #[command(flatten)]
         database: DatabaseSettings,
     },
@@ -146,8 +152,8 @@ pub fn main() -> ExitCode {
         Command::User { command: UserCommand::Create { email, admin, database } } => {
             block_on(accounts::create_user(&email, admin, &database))
         }
-        Command::ApiKey { command: ApiKeyCommand::Create { user, name, database } } => {
-            block_on(accounts::create_api_key(&user, &name, &database))
+        Command::ApiKey { command: ApiKeyCommand::Create { user, name, expires_in_days, read_only, database } } => {
+            block_on(accounts::create_api_key(&user, &name, expires_in_days, read_only, &database))
         }
     }
 }

@@ -98,7 +98,7 @@ impl Engine {
             store,
             services,
             slots: Arc::new(NodeSlots::new(settings.max_running_nodes, settings.max_user_share_percent)),
-            capacity: Capacity::new(settings.queue.max_running_executions),
+            capacity: Capacity::new(settings.queue.max_running_executions, settings.max_user_share_percent),
             settings,
             events: EventHub::default(),
             worker_id,
@@ -149,7 +149,7 @@ impl Engine {
         if self.shutdown.is_cancelled() {
             return Err(AppError::Unavailable("this Weft process is shutting down".into()));
         }
-        let run_here = self.settings.queue.runs_executions && self.capacity.reserve_up_to(1) == 1;
+        let run_here = self.settings.queue.runs_executions && self.capacity.admit(owner);
         let now = now_ms();
         // Reused results are written before anyone may claim the execution, so
         // it is created held by this process even when it will run elsewhere.
@@ -171,7 +171,7 @@ impl Engine {
             Ok(execution) => execution,
             Err(error) => {
                 if run_here {
-                    self.capacity.release();
+                    self.capacity.release(owner);
                 }
                 return Err(error);
             }
@@ -195,7 +195,7 @@ impl Engine {
         }
         metrics::counter!("weft_executions_started_total", "trigger" => trigger.as_str()).increment(1);
         if run_here && taken_over {
-            self.capacity.release();
+            self.capacity.release(owner);
         } else if run_here {
             self.announce_leases().await;
             let start = RunStart {
@@ -236,6 +236,7 @@ impl Engine {
         claimed: bool,
     ) -> (broadcast::Receiver<RunEvent>, tokio::task::JoinHandle<AppResult<ExecutionReport>>) {
         let id = start.execution_id;
+        let owner = start.owner;
         let (sender, events) = self.events.open(id);
         let control = RunControl::default();
         self.local.insert(id, control.clone());
@@ -259,7 +260,7 @@ impl Engine {
             metrics::counter!("weft_executions_finished_total", "status" => status, "trigger" => trigger).increment(1);
             engine.local.remove(id);
             engine.events.close(id);
-            engine.capacity.release();
+            engine.capacity.release(owner);
             engine.finish_waiters.wake(id);
             // Someone elsewhere may wait for an execution that was queued.
             if claimed && result.is_ok() {
@@ -285,7 +286,9 @@ impl Engine {
                 // the executions back for another try.
                 tracing::warn!(%error, "could not read the node states of claimed executions");
                 let _ = self.store.release_executions(&self.worker_id, &ids).await;
-                self.capacity.unreserve(ids.len());
+                for execution in &claimed {
+                    self.capacity.release(execution.owner_id);
+                }
                 return;
             }
         }
@@ -295,7 +298,7 @@ impl Engine {
                 // this process's own claimer took it back: the claim renewed the
                 // lease, and the run already going on here goes on alone.
                 tracing::warn!(execution = execution.id, "reclaimed a run still going on here; its lease had expired");
-                self.capacity.unreserve(1);
+                self.capacity.release(execution.owner_id);
                 continue;
             }
             let recorded = recorded.remove(&execution.id).unwrap_or_default();
@@ -337,7 +340,7 @@ impl Engine {
         if let Err(error) = self.store.finish_execution(execution.id, &self.worker_id, &[], &outcome).await {
             tracing::warn!(execution = execution.id, %error, "could not record the failure");
         }
-        self.capacity.unreserve(1);
+        self.capacity.release(execution.owner_id);
         self.finish_waiters.wake(execution.id);
         self.signals.finished(execution.id).await;
     }

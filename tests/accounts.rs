@@ -18,6 +18,8 @@ on_both_backends!(
     cross_site_server_function_calls_are_refused,
     a_new_password_signs_out_the_other_sessions,
     sign_out_everywhere_ends_every_session,
+    a_disabled_user_can_do_nothing_until_an_admin_enables_them_again,
+    api_keys_expire_and_read_only_keys_only_read,
 );
 
 fn location(response: &reqwest::Response) -> &str {
@@ -226,4 +228,102 @@ async fn sign_out_everywhere_ends_every_session(db: &TestDb) {
         assert_eq!(session.page("/settings").await.status(), StatusCode::SEE_OTHER);
     }
     assert_eq!(other_user.page("/settings").await.status(), StatusCode::OK, "other users keep their sessions");
+}
+
+async fn a_disabled_user_can_do_nothing_until_an_admin_enables_them_again(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let admin = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
+    let created: Value = admin.create_user("bob@example.com", PASSWORD).await.json().await.unwrap();
+    let bob_id = created["id"].as_i64().unwrap().to_string();
+    let bob = Browser::sign_in(&base, "bob@example.com", PASSWORD).await.map_err(|r| r.status()).unwrap();
+    let (_, key) =
+        weft::api::create_api_key(server.store.as_ref(), created["id"].as_i64().unwrap(), "bob's", Default::default())
+            .await
+            .unwrap();
+    let bobs_api = Api::new(&base, &key);
+    let hook = json!({"name": "Bob's hook", "triggers": [{"type": "webhook", "path": "bobs-hook", "mode": "sync"}],
+        "nodes": [{"id": "hi", "type": "template", "config": {"template": "hi"}}]});
+    assert_eq!(bobs_api.create_workflow(&hook).await.0, StatusCode::CREATED);
+    let anonymous = Browser::anonymous(&base);
+    assert_eq!(anonymous.webhook("bobs-hook", &json!({})).await.status(), StatusCode::OK);
+
+    // Only an admin disables, and not themselves.
+    let not_admin = bob.server_fn("accounts/users/disable", &[("id", &bob_id), ("disabled", "true")]).await;
+    assert_eq!(not_admin.status(), StatusCode::FORBIDDEN);
+    let ada_id = server.store.user_by_email("ada@example.com").await.unwrap().unwrap().id.to_string();
+    let themselves = admin.server_fn("accounts/users/disable", &[("id", &ada_id), ("disabled", "true")]).await;
+    assert_eq!(themselves.status(), StatusCode::BAD_REQUEST);
+    assert!(themselves.text().await.unwrap().contains("cannot disable your own account"));
+
+    let disabled = admin.server_fn("accounts/users/disable", &[("id", &bob_id), ("disabled", "true")]).await;
+    assert_eq!(disabled.status(), StatusCode::OK, "{}", disabled.text().await.unwrap());
+    assert!(disabled.json::<Value>().await.unwrap()["disabled_at"].is_i64());
+    // Everything of bob's stops at once: session, key, webhook, and signing in again.
+    assert_eq!(bob.page("/settings").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(bobs_api.list_workflows("").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.webhook("bobs-hook", &json!({})).await.status(), StatusCode::NOT_FOUND);
+    let refused = Browser::sign_in(&base, "bob@example.com", PASSWORD).await.err().expect("no sign-in");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("this account is disabled"));
+    let users: Value = admin.list_users().await.json().await.unwrap();
+    let bob_row = users.as_array().unwrap().iter().find(|u| u["email"] == "bob@example.com").unwrap();
+    assert!(bob_row["disabled_at"].is_i64(), "{users}");
+    // Nothing of theirs was deleted.
+    let bobs_workflows = server
+        .store
+        .list_workflows(app::model::Scope::Owner(bob_row["id"].as_i64().unwrap()), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(bobs_workflows.items.len(), 1);
+
+    let enabled = admin.server_fn("accounts/users/disable", &[("id", &bob_id), ("disabled", "false")]).await;
+    assert_eq!(enabled.status(), StatusCode::OK);
+    assert!(enabled.json::<Value>().await.unwrap()["disabled_at"].is_null());
+    assert!(Browser::sign_in(&base, "bob@example.com", PASSWORD).await.is_ok());
+    assert_eq!(bobs_api.list_workflows("").await.0, StatusCode::OK);
+    assert_eq!(anonymous.webhook("bobs-hook", &json!({})).await.status(), StatusCode::OK);
+}
+
+async fn api_keys_expire_and_read_only_keys_only_read(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let session = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", true).await;
+    for days in ["0", "3651"] {
+        let refused = session.server_fn("accounts/api-keys/create", &[("name", "x"), ("expires_in_days", days)]).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{days}");
+        assert!(refused.text().await.unwrap().contains("1 to 3650 days"));
+    }
+
+    let made = session
+        .server_fn("accounts/api-keys/create", &[("name", "reader"), ("expires_in_days", "30"), ("read_only", "true")])
+        .await;
+    assert_eq!(made.status(), StatusCode::OK, "{}", made.text().await.unwrap());
+    let made: Value = made.json().await.unwrap();
+    let in_30_days = app::model::now_ms() + 30 * 86_400_000;
+    let expires_at = made["key"]["expires_at"].as_i64().unwrap();
+    assert!((in_30_days - expires_at).abs() < 60_000, "{made}");
+    assert_eq!(made["key"]["read_only"], json!(true));
+    let reader = Api::new(&base, made["secret"].as_str().unwrap());
+    assert_eq!(reader.list_workflows("").await.0, StatusCode::OK);
+    let (status, body) =
+        reader.create_workflow(&serde_json::to_value(support::definition("Not allowed")).unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], json!("read_only_key"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("is read-only"), "{body}");
+    assert!(server.store.list_workflows(app::model::Scope::Everyone, None, None, 10).await.unwrap().items.is_empty());
+
+    // A key past its expiry says so.
+    let ada = server.store.user_by_email("ada@example.com").await.unwrap().unwrap();
+    let limits = app::model::ApiKeyLimits { expires_at: Some(app::model::now_ms() - 1_000), read_only: false };
+    let (_, old) = weft::api::create_api_key(server.store.as_ref(), ada.id, "old", limits).await.unwrap();
+    let (status, body) = Api::new(&base, &old).list_workflows("").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], json!("key_expired"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("expired at"), "{body}");
+    // A key without limits works as before.
+    let (_, plain) =
+        weft::api::create_api_key(server.store.as_ref(), ada.id, "plain", Default::default()).await.unwrap();
+    assert_eq!(
+        Api::new(&base, &plain).create_workflow(&serde_json::to_value(support::definition("Allowed")).unwrap()).await.0,
+        StatusCode::CREATED
+    );
 }

@@ -40,6 +40,19 @@ pub fn encode_query_value(value: &str) -> String {
 }
 
 /// Formats a millisecond timestamp as `YYYY-MM-DD HH:MM` (UTC).
+/// Now, in milliseconds since the epoch, in the browser as on the server
+/// (the standard library's clock panics in WebAssembly).
+pub fn now_ms() -> i64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        web_sys::window().and_then(|w| w.performance()).map(|p| (p.time_origin() + p.now()) as i64).unwrap_or(0)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        crate::model::now_ms()
+    }
+}
+
 pub fn format_time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -127,6 +127,61 @@ test('each page is a lazy route: its code is fetched when the page is first show
   expect(wasm.some((p) => p.includes('workflows_page_view'))).toBe(true);
 });
 
+test('an admin disables a user, who is signed out and cannot sign in until enabled again', async ({ page, browser }) => {
+  const email = `${unique('leaver').replace(/\W+/g, '-')}@weft.test`;
+  await openFromMenu(page, 'settings-link', 'settings-page');
+  await page.getByTestId('new-user-email').fill(email);
+  await page.getByTestId('new-user-password').fill('leaver-password-1');
+  await page.getByTestId('create-user').click();
+  const row = page.getByTestId('user-row').filter({ hasText: email });
+  await expect(row.getByTestId('user-state')).toHaveText('active');
+  // The admin's own row has no button: nobody disables themselves.
+  await expect(page.getByTestId('user-row').filter({ hasText: ADMIN.email }).getByTestId('toggle-user')).toHaveCount(0);
+
+  const theirs = await freshPage(browser);
+  await signIn(theirs, { email, password: 'leaver-password-1' });
+
+  page.once('dialog', (d) => d.accept());
+  await row.getByTestId('toggle-user').click();
+  await expect(row.getByTestId('user-state')).toContainText('disabled since');
+  await expect(row.getByTestId('toggle-user')).toHaveText('Enable');
+
+  // Their session ended, and signing in says why.
+  await theirs.goto('/settings');
+  await expect(theirs).toHaveURL(/\/login/);
+  await expect(theirs.getByTestId('sign-in-page')).toHaveAttribute('data-hydrated', 'true');
+  await theirs.getByTestId('email').fill(email);
+  await theirs.getByTestId('password').fill('leaver-password-1');
+  await theirs.getByTestId('sign-in').click();
+  await expect(theirs.getByTestId('sign-in-error')).toHaveText('this account is disabled; an admin can enable it again');
+
+  await row.getByTestId('toggle-user').click();
+  await expect(row.getByTestId('user-state')).toHaveText('active');
+  await signIn(theirs, { email, password: 'leaver-password-1' });
+});
+
+test('a read-only API key with an expiry reads through the REST API and cannot change anything', async ({ page, playwright }) => {
+  await openFromMenu(page, 'settings-link', 'settings-page');
+  const name = unique('dashboard');
+  await page.getByTestId('api-key-name').fill(name);
+  await page.getByTestId('api-key-expiry').selectOption('7');
+  await page.getByTestId('api-key-read-only').check();
+  await page.getByTestId('create-api-key').click();
+  const secret = (await page.getByTestId('new-api-key-secret').textContent())!.trim();
+  const row = page.getByTestId('api-key-row').filter({ hasText: name });
+  await expect(row).toContainText('read-only');
+  await expect(row).toContainText('active');
+  await expect(row).not.toContainText('never');
+
+  const api = await playwright.request.newContext({ baseURL: test.info().project.use.baseURL, storageState: { cookies: [], origins: [] } });
+  const headers = { Authorization: `Bearer ${secret}` };
+  expect((await api.get('/api/v1/workflows', { headers })).status()).toBe(200);
+  const refused = await api.post('/api/v1/workflows', { headers, data: { name: 'nope', nodes: [{ id: 'a', type: 'template', config: { template: 'x' } }] } });
+  expect(refused.status()).toBe(403);
+  expect((await refused.json()).error.code).toBe('read_only_key');
+  await api.dispose();
+});
+
 test('a user changes their password in the settings, which signs out their other session, then signs out everywhere', async ({ page, browser }) => {
   // The admin creates the user (the admin's own password stays as the other tests expect it).
   const email = `${unique('mover').replace(/\W+/g, '-')}@weft.test`;

@@ -79,7 +79,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable and machine-readable: `not_found`, `bad_request`, `bad_json`,
     /// `too_large`, `invalid_definition`, `conflict`, `already_finished`,
-    /// `unauthorized`, `method_not_allowed`, `unavailable`, `internal`, …
+    /// `unauthorized`, `key_expired`, `read_only_key`, `forbidden`,
+    /// `method_not_allowed`, `rate_limited`, `unavailable`, `internal`, …
     pub code: &'static str,
     pub message: String,
     /// Every problem, when there are several (validation).

@@ -11,7 +11,9 @@ use super::{executions, templates, workflows};
     info(
         title = "Weft REST API",
         description = "Workflows, executions and marketplace templates. Every call needs \
-                       `Authorization: Bearer <API key>`; a key acts as its user. Errors are \
+                       `Authorization: Bearer <API key>`; a key acts as its user. A key past its expiry \
+                       is refused with 401 `key_expired`; a read-only key may only `GET` (anything \
+                       else is 403 `read_only_key`). Errors are \
                        `{\"error\": {\"code\", \"message\", \"details\"?}}` with a 4xx status."
     ),
     paths(

@@ -41,11 +41,18 @@ pub async fn create_user(email: &str, admin: bool, database: &DatabaseSettings) 
     report(result)
 }
 
-pub async fn create_api_key(email: &str, name: &str, database: &DatabaseSettings) -> ExitCode {
+pub async fn create_api_key(
+    email: &str,
+    name: &str,
+    expires_in_days: Option<u32>,
+    read_only: bool,
+    database: &DatabaseSettings,
+) -> ExitCode {
     let result = async {
+        let limits = app::services::api_keys::key_limits(expires_in_days, read_only, app::model::now_ms())?;
         let store = store::connect(database).await?;
         let user = store.user_by_email(email).await?.ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?;
-        let (key, secret) = crate::api::create_api_key(store.as_ref(), user.id, name).await?;
+        let (key, secret) = crate::api::create_api_key(store.as_ref(), user.id, name, limits).await?;
         eprintln!("API key {} ({}) for {}; it is shown only this once:", key.prefix, key.name, user.email);
         println!("{secret}");
         anyhow::Ok(())

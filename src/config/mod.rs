@@ -337,8 +337,9 @@ pub struct EngineArgs {
     /// Nodes running at once across all executions of this process.
     #[arg(long = "max-running-nodes", env = "WEFT_MAX_RUNNING_NODES", default_value_t = 256)]
     pub max_running_nodes: usize,
-    /// The share of the running-node slots one user's runs may hold, in
-    /// percent: the rest stays for other users' runs.
+    /// The share of this process's running executions and running-node slots
+    /// one user's runs may hold, in percent: the rest stays for other users'
+    /// runs (a user's further runs wait in the queue while others' are claimed).
     #[arg(long = "max-user-share-percent", env = "WEFT_MAX_USER_SHARE_PERCENT", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_user_share_percent: u32,

@@ -4,15 +4,21 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use app::model::UserId;
+use app::model::{Execution, UserId};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
-/// Room for executions here: what `max_running_executions` bounds.
+/// Room for executions here: what `max_running_executions` bounds, and of
+/// it at most a share per user, so one user's queue of a thousand runs cannot
+/// keep another user's run waiting behind it.
 pub(super) struct Capacity {
     max: usize,
-    /// Executions running here.
+    /// Executions running here (or reserved for a claim under way).
     running: AtomicUsize,
+    /// The most executions of one user running here at once.
+    per_user: usize,
+    /// Executions running here per user (users with none are not kept).
+    users: std::sync::Mutex<std::collections::HashMap<UserId, usize>>,
     /// Set when something may wait in the queue; cleared when a claim comes back short.
     queue_pending: AtomicBool,
     /// Wakes the claimer: capacity freed, or work queued by this process.
@@ -20,10 +26,14 @@ pub(super) struct Capacity {
 }
 
 impl Capacity {
-    pub(super) fn new(max_running_executions: usize) -> Self {
+    /// `user_share_percent` of `max_running_executions` (at least one) is the most one user runs.
+    pub(super) fn new(max_running_executions: usize, user_share_percent: u32) -> Self {
+        let max = max_running_executions.max(1);
         Self {
-            max: max_running_executions.max(1),
+            max,
             running: AtomicUsize::new(0),
+            per_user: share_of(max, user_share_percent),
+            users: Default::default(),
             // A new process first looks for work left by others (or by its own
             // previous life, after a crash).
             queue_pending: AtomicBool::new(true),
@@ -51,12 +61,61 @@ impl Capacity {
         }
     }
 
-    /// Gives back the room of a run that ended, and lets the claimer use it.
-    pub(super) fn release(&self) {
+    /// Room for one run of `user` here: false when the process is full or
+    /// the user runs their share already (the run then waits in the queue).
+    pub(super) fn admit(&self, user: UserId) -> bool {
+        if self.reserve_up_to(1) == 0 {
+            return false;
+        }
+        if self.take_user_room(user) {
+            return true;
+        }
+        self.unreserve(1);
+        false
+    }
+
+    /// Splits claimed executions (for which room is reserved already) into
+    /// those admitted to run here and those whose user runs their share
+    /// already: the caller hands those back to the queue and unreserves their room.
+    pub(super) fn admit_claimed(&self, claimed: Vec<Execution>) -> (Vec<Execution>, Vec<Execution>) {
+        claimed.into_iter().partition(|execution| self.take_user_room(execution.owner_id))
+    }
+
+    /// The users who run their share here: the claimer leaves their queued runs for later.
+    pub(super) fn users_at_share(&self) -> Vec<UserId> {
+        let users = self.lock_users();
+        users.iter().filter(|(_, running)| **running >= self.per_user).map(|(user, _)| *user).collect()
+    }
+
+    fn take_user_room(&self, user: UserId) -> bool {
+        let mut users = self.lock_users();
+        let running = users.entry(user).or_insert(0);
+        if *running >= self.per_user {
+            return false;
+        }
+        *running += 1;
+        true
+    }
+
+    /// Gives back the room of a run of `user` that ended (or never began), and lets the claimer use it.
+    pub(super) fn release(&self, user: UserId) {
+        {
+            let mut users = self.lock_users();
+            if let Some(running) = users.get_mut(&user) {
+                *running -= 1;
+                if *running == 0 {
+                    users.remove(&user);
+                }
+            }
+        }
         self.unreserve(1);
         if self.queue_pending() {
             self.claimer_wake.notify_one();
         }
+    }
+
+    fn lock_users(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UserId, usize>> {
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn queue_pending(&self) -> bool {
@@ -75,6 +134,11 @@ impl Capacity {
     pub(super) async fn claimer_woken(&self) {
         self.claimer_wake.notified().await
     }
+}
+
+/// `percent` of `max`, at least one.
+fn share_of(max: usize, percent: u32) -> usize {
+    (max * percent.clamp(1, 100) as usize / 100).max(1)
 }
 
 /// Nodes running at once across every execution of this process, and of
@@ -98,7 +162,7 @@ impl NodeSlots {
     /// `user_share_percent` of `max_running_nodes` (at least one) is the most one user holds.
     pub(super) fn new(max_running_nodes: usize, user_share_percent: u32) -> Self {
         let max = max_running_nodes.max(1);
-        let per_user = (max * user_share_percent.clamp(1, 100) as usize / 100).max(1);
+        let per_user = share_of(max, user_share_percent);
         Self { slots: Semaphore::new(max), waiting: AtomicUsize::new(0), per_user, users: Default::default() }
     }
 
@@ -121,5 +185,54 @@ impl NodeSlots {
             _process: slot.expect("the process slots are never closed"),
             _user: share.expect("user shares are never closed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_gets_their_share_of_the_room_and_others_the_rest() {
+        let capacity = Capacity::new(4, 50);
+        assert!(capacity.admit(1) && capacity.admit(1));
+        assert!(!capacity.admit(1), "user 1 runs their share");
+        assert_eq!(capacity.users_at_share(), [1]);
+        assert_eq!(capacity.running(), 2, "a refused admission reserves nothing");
+        assert!(capacity.admit(2) && capacity.admit(2));
+        assert!(!capacity.admit(3), "the process is full");
+        capacity.release(1);
+        assert!(capacity.users_at_share() == [2]);
+        assert!(capacity.admit(3));
+        assert_eq!(capacity.running(), 4);
+    }
+
+    fn queued(id: i64, owner_id: UserId) -> Execution {
+        Execution {
+            id,
+            workflow_id: 1,
+            version: 1,
+            owner_id,
+            trigger: app::model::Trigger::Api,
+            input: app::model::RawJson::from_value(&serde_json::json!({})),
+            status: app::model::ExecutionStatus::Running,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_claimed_batch_keeps_only_what_each_users_share_has_room_for() {
+        let capacity = Capacity::new(10, 20);
+        assert!(capacity.admit(7));
+        let claimed: Vec<Execution> =
+            [7, 7, 8, 8, 8].into_iter().enumerate().map(|(i, owner)| queued(i as i64, owner)).collect();
+        assert_eq!(capacity.reserve_up_to(5), 5);
+        let (kept, over) = capacity.admit_claimed(claimed);
+        let owners = |runs: &[Execution]| runs.iter().map(|e| e.owner_id).collect::<Vec<_>>();
+        assert_eq!(owners(&kept), [7, 8, 8], "two each at most, one of 7's running already");
+        assert_eq!(owners(&over), [7, 8]);
     }
 }

@@ -168,15 +168,29 @@ async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
         return Ok(Some(Instant::now() + engine.settings.queue.lease / 4));
     }
     let now = now_ms();
-    let claimed = match engine.store.claim_executions(&engine.lease(now), now, room as u32).await {
+    // Users who run their share here already: their queued runs wait, the
+    // others' are claimed past them.
+    let skip = engine.capacity.users_at_share();
+    let claimed = match engine.store.claim_executions(&engine.lease(now), now, room as u32, &skip).await {
         Ok(claimed) => claimed,
         Err(error) => {
             engine.capacity.unreserve(room);
             return Err(error);
         }
     };
-    engine.capacity.unreserve(room - claimed.len());
     let full_batch = claimed.len() == room;
+    // One batch may hold more of a user's runs than their share has room for.
+    let (claimed, over_share) = engine.capacity.admit_claimed(claimed);
+    engine.capacity.unreserve(room - claimed.len());
+    if !over_share.is_empty() {
+        let ids: Vec<ExecutionId> = over_share.iter().map(|e| e.id).collect();
+        match engine.store.release_executions(&engine.worker_id, &ids).await {
+            // Back in the queue: a process with room for that user may take them.
+            Ok(()) => engine.signals.publish(Notice::Queued).await,
+            // Their leases expire and they are claimed again then.
+            Err(error) => tracing::warn!(%error, "could not hand back the runs of users at their share"),
+        }
+    }
     if !claimed.is_empty() {
         engine.announce_leases().await;
         engine.resume(claimed).await;
@@ -184,8 +198,11 @@ async fn claim_once(engine: &Arc<Engine>) -> AppResult<Option<Instant>> {
     if full_batch {
         return Ok(Some(Instant::now()));
     }
-    engine.capacity.set_queue_pending(false);
-    let next = engine.store.next_claimable_at(&engine.worker_id).await?;
+    let skip = engine.capacity.users_at_share();
+    // With users at their share, a run of theirs that ends may free room for
+    // the queued runs left behind: the claimer looks again when one ends.
+    engine.capacity.set_queue_pending(!skip.is_empty());
+    let next = engine.store.next_claimable_at(&engine.worker_id, &skip).await?;
     Ok(next.map(|at| {
         let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
         // Claimable already, but another process was claiming it: look again soon.
@@ -290,9 +307,11 @@ mod tests {
 
         // Its own claimer finds the lease expired (as after a stall) and takes it.
         let late = i64::MAX / 8;
-        let claimed = store.claim_executions(&engine.lease(late), late, 10).await.unwrap();
+        let claimed = store.claim_executions(&engine.lease(late), late, 10, &[]).await.unwrap();
         assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), [handle.execution.id]);
         assert_eq!(engine.capacity.reserve_up_to(1), 1);
+        let (claimed, over_share) = engine.capacity.admit_claimed(claimed);
+        assert!(over_share.is_empty());
         engine.resume(claimed).await;
         assert_eq!(engine.running_executions(), 1, "the claim's slot is given back: no second run");
 

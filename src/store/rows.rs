@@ -14,11 +14,15 @@ pub(crate) struct UserRow {
     pub email: String,
     pub is_admin: bool,
     pub created_at: i64,
+    pub disabled_at: Option<i64>,
 }
+
+/// The columns of a [`UserRow`].
+pub(crate) const USER_COLUMNS: &str = "id, email, is_admin, created_at, disabled_at";
 
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
-        User { id: r.id, email: r.email, is_admin: r.is_admin, created_at: r.created_at }
+        User { id: r.id, email: r.email, is_admin: r.is_admin, created_at: r.created_at, disabled_at: r.disabled_at }
     }
 }
 
@@ -188,7 +192,12 @@ pub(crate) struct ApiKeyRow {
     pub prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub read_only: bool,
 }
+
+/// The columns of an [`ApiKeyRow`].
+pub(crate) const API_KEY_COLUMNS: &str = "id, user_id, name, prefix, created_at, revoked_at, expires_at, read_only";
 
 impl From<ApiKeyRow> for ApiKey {
     fn from(r: ApiKeyRow) -> Self {
@@ -199,6 +208,8 @@ impl From<ApiKeyRow> for ApiKey {
             prefix: r.prefix,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
+            expires_at: r.expires_at,
+            read_only: r.read_only,
         }
     }
 }

@@ -58,7 +58,8 @@ impl HookCache {
                         forget(cache.as_ref(), workflow);
                         schedules_changed.notify_one();
                     }
-                    Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
+                    // Credentials revoked may mean a user was disabled: their paths stop answering.
+                    Ok(Notice::Resync | Notice::CredentialsRevoked) | Err(RecvError::Lagged(_)) => {
                         if let Some(cache) = &cache {
                             cache.invalidate_all();
                         }

@@ -164,7 +164,7 @@ fn five_steps(url: &str) -> WorkflowDefinition {
 
 async fn owner_with_key(store: &dyn Store) -> (User, String) {
     let user = store.create_user("cluster@example.com", None, false).await.unwrap();
-    let (_, key) = weft::api::create_api_key(store, user.id, "cluster").await.unwrap();
+    let (_, key) = weft::api::create_api_key(store, user.id, "cluster", Default::default()).await.unwrap();
     (user, key)
 }
 

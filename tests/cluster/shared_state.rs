@@ -71,7 +71,8 @@ async fn revoked_credentials_stop_working_in_every_process_at_once() {
     let _serial = one_at_a_time().await;
     let Some(TwoProcesses { db, logs: _logs, root, a, b }) = TwoProcesses::start().await else { return };
     let store = db.store().await;
-    let (key, secret) = app::services::api_keys::create_api_key(store.as_ref(), root.id, "cluster").await.unwrap();
+    let (key, secret) =
+        app::services::api_keys::create_api_key(store.as_ref(), root.id, "cluster", Default::default()).await.unwrap();
     let admin = support::sign_in(&a.base, "root@example.com", support::PASSWORD).await.map_err(|r| r.status()).unwrap();
 
     // b caches both: the key (a minute) and the session (30 s).

@@ -56,7 +56,7 @@ async fn a_run_taken_over_by_another_process_stops_at_its_next_write() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let heir = app::ports::Lease { owner: "heir".into(), expires_at: i64::MAX / 4 };
-    let claimed = h.store.claim_executions(&heir, i64::MAX / 8, 10).await.unwrap();
+    let claimed = h.store.claim_executions(&heir, i64::MAX / 8, 10, &[]).await.unwrap();
     assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
     let at_takeover = stored_statuses().await;
 

@@ -241,3 +241,46 @@ async fn one_users_runs_cannot_take_every_node_slot() {
         assert_eq!(handle.done.await.unwrap().unwrap().status, ExecutionStatus::Succeeded);
     }
 }
+
+#[tokio::test]
+async fn one_users_queue_of_runs_cannot_keep_another_users_run_waiting() {
+    // Room for four executions, half of them at most for one user.
+    let h = harness(|s| {
+        s.queue.max_running_executions = 4;
+        s.max_user_share_percent = 50;
+    })
+    .await;
+    // The claimer, which runs the queued executions as room frees up.
+    h.engine.spawn_workers(true);
+    let sleeper =
+        h.version(json!({"name": "sleeper", "nodes": [{"id": "nap", "type": "delay", "config": {"ms": 1000}}]})).await;
+    let mut queued = Vec::new();
+    for _ in 0..6 {
+        queued.push(h.engine.start(StartRequest::new(&sleeper, h.owner.id, Trigger::Manual, json!({}))).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut running = 0;
+    for handle in &queued {
+        let execution = h.store.execution(Scope::Everyone, handle.execution.id).await.unwrap();
+        running += usize::from(execution.status == ExecutionStatus::Running);
+    }
+    assert_eq!(running, 2, "two run, four wait in the queue (the claimer passed them over)");
+    assert_eq!(h.engine.running_executions(), 2);
+
+    let other = h.store.create_user("other@example.com", None, false).await.unwrap();
+    let quick: WorkflowDefinition = serde_json::from_value(
+        json!({"name": "quick", "nodes": [{"id": "hi", "type": "template", "config": {"template": "hi"}}]}),
+    )
+    .unwrap();
+    let created = h.store.create_workflow(other.id, &quick).await.unwrap();
+    let version = h.store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap();
+    let started = std::time::Instant::now();
+    let report = h.engine.run(StartRequest::new(&version, other.id, Trigger::Manual, json!({}))).await.unwrap();
+    assert_eq!(report.status, ExecutionStatus::Succeeded);
+    assert!(started.elapsed() < Duration::from_millis(700), "the other user waited {:?}", started.elapsed());
+
+    // The queued runs are claimed as the first ones end, two at a time.
+    for handle in queued {
+        assert_eq!(handle.done.await.unwrap().unwrap().status, ExecutionStatus::Succeeded);
+    }
+}

@@ -9,7 +9,66 @@ crate::store_suite!(
     only_users_with_a_password_sign_in_and_count_as_admins,
     the_first_admin_is_created_once_even_by_racing_set_ups,
     a_new_password_replaces_the_old_and_other_sessions_end,
+    a_disabled_user_has_no_session_no_key_and_no_triggers_until_enabled,
+    api_keys_keep_their_expiry_and_scope,
 );
+
+async fn a_disabled_user_has_no_session_no_key_and_no_triggers_until_enabled(store: Arc<dyn Store>) {
+    let bob = store.create_user("bob@example.com", Some("bob-hash"), false).await.unwrap();
+    let ada = store.create_user("ada@example.com", Some("ada-hash"), false).await.unwrap();
+    store.create_session("bob-session", bob.id, 9_000).await.unwrap();
+    store.create_session("ada-session", ada.id, 9_000).await.unwrap();
+    store.create_api_key(bob.id, "k", "bobprefix", "hash", ApiKeyLimits::default()).await.unwrap();
+    let triggered =
+        with_triggers("Bob's", json!([{"type": "webhook", "path": "bobs"}, {"type": "cron", "schedule": "* * * * *"}]));
+    store.create_workflow(bob.id, &triggered).await.unwrap();
+    store
+        .create_workflow(ada.id, &with_triggers("Ada's", json!([{"type": "cron", "schedule": "* * * * *"}])))
+        .await
+        .unwrap();
+    assert_eq!(store.schedules_to_plan(1_000, 10).await.unwrap().len(), 2);
+
+    store.set_user_disabled(bob.id, true).await.unwrap();
+    let at = store.user(bob.id).await.unwrap().disabled_at.expect("disabled");
+    store.set_user_disabled(bob.id, true).await.unwrap();
+    assert_eq!(store.user(bob.id).await.unwrap().disabled_at, Some(at), "disabling again keeps the first time");
+    assert_eq!(store.session_user("bob-session", 0).await.unwrap(), None);
+    assert!(store.api_key_by_prefix("bobprefix").await.unwrap().is_none());
+    assert_eq!(store.webhook("bobs").await.unwrap(), None);
+    let planned = store.schedules_to_plan(1_000, 10).await.unwrap();
+    assert_eq!(planned.iter().map(|s| s.owner_id).collect::<Vec<_>>(), [ada.id], "only ada's schedule");
+    // Sign-in finds the account (to say it is disabled); the list shows it; ada is untouched.
+    assert_eq!(store.credentials("bob@example.com").await.unwrap().unwrap().0.disabled_at, Some(at));
+    let listed = store.list_users().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|u| (u.email.as_str(), u.disabled_at.is_some())).collect::<Vec<_>>(),
+        [("ada@example.com", false), ("bob@example.com", true)]
+    );
+    assert_eq!(store.session_user("ada-session", 0).await.unwrap().map(|u| u.id), Some(ada.id));
+
+    store.set_user_disabled(bob.id, false).await.unwrap();
+    assert_eq!(store.session_user("bob-session", 0).await.unwrap().map(|u| u.disabled_at), Some(None));
+    assert!(store.api_key_by_prefix("bobprefix").await.unwrap().is_some());
+    assert!(store.webhook("bobs").await.unwrap().is_some());
+    assert_eq!(store.schedules_to_plan(1_000, 10).await.unwrap().len(), 2);
+    assert_eq!(store.set_user_disabled(999_999, true).await.unwrap_err(), AppError::NotFound("user".into()));
+}
+
+async fn api_keys_keep_their_expiry_and_scope(store: Arc<dyn Store>) {
+    let ada = store.create_user("ada@example.com", Some("h"), false).await.unwrap();
+    let limits = ApiKeyLimits { expires_at: Some(86_400_000), read_only: true };
+    let made = store.create_api_key(ada.id, "reader", "readerprefix", "hash", limits).await.unwrap();
+    assert_eq!((made.expires_at, made.read_only), (Some(86_400_000), true));
+    assert!(made.expired(86_400_000) && !made.expired(86_399_999));
+    let plain = store.create_api_key(ada.id, "plain", "plainprefix", "hash", ApiKeyLimits::default()).await.unwrap();
+    assert_eq!((plain.expires_at, plain.read_only), (None, false));
+    assert!(!plain.expired(i64::MAX));
+    let (found, hash, user) = store.api_key_by_prefix("readerprefix").await.unwrap().unwrap();
+    assert_eq!((found, hash.as_str(), user.id), (made.clone(), "hash", ada.id));
+    let listed = store.list_api_keys(ada.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&made) && listed.contains(&plain));
+}
 
 async fn a_new_password_replaces_the_old_and_other_sessions_end(store: Arc<dyn Store>) {
     let ada = store.create_user("ada@example.com", Some("old-hash"), false).await.unwrap();

@@ -19,7 +19,7 @@ async fn executions_record_node_runs_in_batches_and_finish_atomically(store: Arc
     let execution = store.create_execution(&new).await.unwrap();
     assert_eq!(execution.status, ExecutionStatus::Queued);
     assert_eq!(execution.input.to_value(), json!({"who": "world"}));
-    let claimed = store.claim_executions(&lease(WORKER, 60_000), 1_000, 10).await.unwrap();
+    let claimed = store.claim_executions(&lease(WORKER, 60_000), 1_000, 10, &[]).await.unwrap();
     assert_eq!(ids(&claimed), [execution.id]);
     assert_eq!((claimed[0].status, claimed[0].started_at), (ExecutionStatus::Running, Some(1_000)));
 
@@ -210,9 +210,9 @@ async fn an_execution_started_at_once_is_created_running(store: Arc<dyn Store>) 
         (ExecutionStatus::Running, Some(42), 42)
     );
     // Leased to its creator: nobody else may claim it before the lease expires.
-    assert!(store.claim_executions(&lease("other", 90_000), 59_999, 10).await.unwrap().is_empty());
-    assert_eq!(store.next_claimable_at("other").await.unwrap(), Some(60_000));
-    assert_eq!(store.next_claimable_at(WORKER).await.unwrap(), None, "its own leases are not counted");
+    assert!(store.claim_executions(&lease("other", 90_000), 59_999, 10, &[]).await.unwrap().is_empty());
+    assert_eq!(store.next_claimable_at("other", &[]).await.unwrap(), Some(60_000));
+    assert_eq!(store.next_claimable_at(WORKER, &[]).await.unwrap(), None, "its own leases are not counted");
 }
 
 async fn executions_created_together_come_back_in_order(store: Arc<dyn Store>) {

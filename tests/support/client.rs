@@ -237,7 +237,8 @@ impl Api {
     /// Creates a user and an API key for them (through the store); their client.
     pub async fn for_new_user(server: &weft::server::RunningServer, base: &str, email: &str) -> Self {
         let user = server.store.create_user(email, None, false).await.unwrap();
-        let (_, key) = weft::api::create_api_key(server.store.as_ref(), user.id, "tests").await.unwrap();
+        let (_, key) =
+            weft::api::create_api_key(server.store.as_ref(), user.id, "tests", Default::default()).await.unwrap();
         Self::new(base, &key)
     }
 

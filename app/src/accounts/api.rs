@@ -95,6 +95,9 @@ pub async fn sign_in(email: String, password: String) -> Result<User, AppError> 
                 return Err(wrong());
             }
             let user = user.ok_or_else(wrong)?;
+            if user.disabled_at.is_some() {
+                return Err(AppError::Forbidden("this account is disabled; an admin can enable it again".into()));
+            }
             let token = ctx.accounts.start_session(ctx.store.as_ref(), &user).await?;
             set_cookie(&sessions::session_cookie(&token, ctx.secure_cookies));
             Ok(user)
@@ -192,6 +195,31 @@ pub async fn create_user(email: String, password: String, admin: Option<String>)
     )
 }
 
+/// Disables a user, or enables them again (admins only; not oneself).
+/// Disabling ends their sessions and stops their keys in every process at
+/// once, and their webhooks and schedules start nothing; nothing of theirs is deleted.
+#[server(endpoint = "accounts/users/disable")]
+pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<User, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let admin = ctx.admin().await?;
+            if admin.id == id && disabled {
+                return Err(AppError::BadRequest("you cannot disable your own account".into()));
+            }
+            ctx.store.set_user_disabled(id, disabled).await?;
+            if disabled {
+                ctx.accounts.end_other_sessions(ctx.store.as_ref(), id, None).await?;
+            }
+            // Every process forgets the user's cached sessions, keys and
+            // webhook paths, and looks at the schedules again.
+            (ctx.credentials_revoked)();
+            ctx.store.user(id).await
+        }
+        .await,
+    )
+}
+
 /// The viewer's API keys, revoked ones included (newest first).
 #[server(endpoint = "accounts/api-keys")]
 pub async fn list_api_keys() -> Result<Vec<ApiKey>, AppError> {
@@ -205,13 +233,20 @@ pub async fn list_api_keys() -> Result<Vec<ApiKey>, AppError> {
     )
 }
 
+/// Creates an API key for the viewer: `expires_in_days` (none: it never
+/// expires) and `read_only` (it may only read) limit what it can do.
 #[server(endpoint = "accounts/api-keys/create")]
-pub async fn create_api_key(name: String) -> Result<CreatedApiKey, AppError> {
+pub async fn create_api_key(
+    name: String,
+    #[server(default)] expires_in_days: Option<u32>,
+    #[server(default)] read_only: bool,
+) -> Result<CreatedApiKey, AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
             let user = ctx.viewer().await?;
-            let (key, secret) = api_keys::create_api_key(ctx.store.as_ref(), user.id, &name).await?;
+            let limits = api_keys::key_limits(expires_in_days, read_only, crate::model::now_ms())?;
+            let (key, secret) = api_keys::create_api_key(ctx.store.as_ref(), user.id, &name, limits).await?;
             Ok(CreatedApiKey { key, secret })
         }
         .await,

@@ -255,9 +255,16 @@ pub fn ApiKeysSection() -> impl IntoView {
     let revoke = ServerAction::<RevokeApiKey>::new();
     let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
     let (name, set_name) = signal(String::new());
+    // Days, or empty for a key that never expires.
+    let (expiry, set_expiry) = signal(String::from("90"));
+    let (read_only, set_read_only) = signal(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        create.dispatch(CreateApiKey { name: name.get_untracked() });
+        create.dispatch(CreateApiKey {
+            name: name.get_untracked(),
+            expires_in_days: expiry.get_untracked().parse().ok(),
+            read_only: read_only.get_untracked(),
+        });
         set_name.set(String::new());
     };
     view! {
@@ -267,6 +274,21 @@ pub fn ApiKeysSection() -> impl IntoView {
             <form class="inline-form" on:submit=submit>
                 <input type="text" placeholder="Name, e.g. deploy script" required maxlength="100"
                     data-testid="api-key-name" prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev))/>
+                <label class="check">
+                    "Expires "
+                    <select data-testid="api-key-expiry" prop:value=expiry on:change=move |ev| set_expiry.set(event_target_value(&ev))>
+                        <option value="7">"in 7 days"</option>
+                        <option value="30">"in 30 days"</option>
+                        <option value="90">"in 90 days"</option>
+                        <option value="365">"in a year"</option>
+                        <option value="">"never"</option>
+                    </select>
+                </label>
+                <label class="check">
+                    <input type="checkbox" data-testid="api-key-read-only" prop:checked=read_only
+                        on:change=move |ev| set_read_only.set(event_target_checked(&ev))/>
+                    "read-only"
+                </label>
                 <button type="submit" data-testid="create-api-key" disabled=move || create.pending().get()>"Create key"</button>
             </form>
             {move || match create.value().get() {
@@ -298,10 +320,11 @@ fn ApiKeyTable(keys: Vec<ApiKey>, revoke: ServerAction<RevokeApiKey>) -> impl In
     }
     view! {
         <table class="table">
-            <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"State"</th><th></th></tr></thead>
+            <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Expires"</th><th>"Access"</th><th>"State"</th><th></th></tr></thead>
             <tbody>
                 {keys.into_iter().map(|key| {
                     let id = key.id;
+                    let expired = key.expired(crate::ui::now_ms());
                     let confirm_and_revoke = move |_| {
                         let sure = web_sys::window()
                             .and_then(|w| w.confirm_with_message("Revoke this key? Programs using it stop working.").ok())
@@ -315,7 +338,15 @@ fn ApiKeyTable(keys: Vec<ApiKey>, revoke: ServerAction<RevokeApiKey>) -> impl In
                             <td>{key.name}</td>
                             <td><code>{format!("weft_{}_…", key.prefix)}</code></td>
                             <td>{format_time(key.created_at)}</td>
-                            <td>{if key.revoked_at.is_some() { "revoked" } else { "active" }}</td>
+                            <td>{key.expires_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
+                            <td>{if key.read_only { "read-only" } else { "read and write" }}</td>
+                            <td>{if key.revoked_at.is_some() {
+                                "revoked"
+                            } else if expired {
+                                "expired"
+                            } else {
+                                "active"
+                            }}</td>
                             <td>{key.revoked_at.is_none().then(|| view! {
                                 <button class="link danger" data-testid="revoke-api-key" on:click=confirm_and_revoke>"Revoke"</button>
                             })}</td>
@@ -332,7 +363,9 @@ fn ApiKeyTable(keys: Vec<ApiKey>, revoke: ServerAction<RevokeApiKey>) -> impl In
 #[component]
 pub fn UsersSection() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
-    let users = Resource::new(move || create.version().get(), |_| list_users());
+    let disable = ServerAction::<SetUserDisabled>::new();
+    let users = Resource::new(move || (create.version().get(), disable.version().get()), |_| list_users());
+    let viewer = expect_context::<ViewerResource>().0;
     let (email, set_email) = signal(String::new());
     let (password, set_password) = signal(String::new());
     let (admin, set_admin) = signal(false);
@@ -367,10 +400,12 @@ pub fn UsersSection() -> impl IntoView {
                 <button type="submit" data-testid="create-user" disabled=move || create.pending().get()>"Create user"</button>
             </form>
             <p class="error" role="alert">{move || error_text(create.value().get())}</p>
+            <p class="error" role="alert">{move || error_text(disable.value().get())}</p>
             <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
                 {move || Suspend::new(async move {
+                    let me = viewer.await.ok().and_then(|v| v.user).map(|u| u.id);
                     match users.await {
-                        Ok(users) => view! { <UserTable users/> }.into_any(),
+                        Ok(users) => view! { <UserTable users me disable/> }.into_any(),
                         Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -379,18 +414,42 @@ pub fn UsersSection() -> impl IntoView {
     }
 }
 
+/// The users, each with a button to disable or enable them (not the viewer).
 #[component]
-fn UserTable(users: Vec<User>) -> impl IntoView {
+fn UserTable(users: Vec<User>, me: Option<i64>, disable: ServerAction<SetUserDisabled>) -> impl IntoView {
     view! {
         <table class="table">
-            <thead><tr><th>"Email"</th><th>"Role"</th><th>"Since"</th></tr></thead>
+            <thead><tr><th>"Email"</th><th>"Role"</th><th>"Since"</th><th>"State"</th><th></th></tr></thead>
             <tbody>
-                {users.into_iter().map(|user| view! {
-                    <tr data-testid="user-row">
-                        <td>{user.email}</td>
-                        <td>{if user.is_admin { "admin" } else { "user" }}</td>
-                        <td>{format_time(user.created_at)}</td>
-                    </tr>
+                {users.into_iter().map(|user| {
+                    let id = user.id;
+                    let disabled = user.disabled_at.is_some();
+                    let toggle = move |_| {
+                        let question = "Disable this user? They are signed out everywhere, their API keys, webhooks \
+                            and schedules stop working until you enable them again. Nothing of theirs is deleted.";
+                        let sure = disabled
+                            || web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(false);
+                        if sure {
+                            disable.dispatch(SetUserDisabled { id, disabled: !disabled });
+                        }
+                    };
+                    view! {
+                        <tr data-testid="user-row">
+                            <td>{user.email}</td>
+                            <td>{if user.is_admin { "admin" } else { "user" }}</td>
+                            <td>{format_time(user.created_at)}</td>
+                            <td data-testid="user-state">{match user.disabled_at {
+                                Some(at) => format!("disabled since {}", format_time(at)),
+                                None => "active".into(),
+                            }}</td>
+                            <td>{(me != Some(id)).then(|| view! {
+                                <button class=if disabled { "link" } else { "link danger" } data-testid="toggle-user"
+                                    disabled=move || disable.pending().get() on:click=toggle>
+                                    {if disabled { "Enable" } else { "Disable" }}
+                                </button>
+                            })}</td>
+                        </tr>
+                    }
                 }).collect_view()}
             </tbody>
         </table>

@@ -24,6 +24,11 @@ pub struct User {
     pub email: String,
     pub is_admin: bool,
     pub created_at: i64,
+    /// When an admin disabled the account (`None`: it is active). A disabled
+    /// user cannot sign in, their sessions and keys stop working and their
+    /// triggers start nothing; what they own is kept.
+    #[serde(default)]
+    pub disabled_at: Option<i64>,
 }
 
 /// An API key as its owner sees it (the secret is shown once, at creation).
@@ -35,6 +40,26 @@ pub struct ApiKey {
     pub prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When the key stops working (`None`: never).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// A read-only key may only read (GET); anything else is refused with 403.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl ApiKey {
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// What a new API key may do, and for how long.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyLimits {
+    /// When it stops working (`None`: never).
+    pub expires_at: Option<i64>,
+    pub read_only: bool,
 }
 
 /// What a webhook path runs: the workflow's current version, as its owner.

@@ -77,8 +77,10 @@ pub trait UserStore: Send + Sync + 'static {
     async fn set_password_hash(&self, user: UserId, password_hash: &str) -> AppResult<()>;
     /// Whether any admin can sign in (none: the first start's set-up is due).
     async fn has_admin(&self) -> AppResult<bool>;
-    /// Every user who can sign in, by email.
+    /// Every user who can sign in, by email (disabled ones too).
     async fn list_users(&self) -> AppResult<Vec<User>>;
+    /// Disables a user (now) or enables them again.
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> AppResult<()>;
     /// Gives everything `from` owns (workflows and executions) to `to`: what was
     /// made before accounts existed belongs to the first admin.
     async fn transfer_ownership(&self, from: UserId, to: UserId) -> AppResult<()>;
@@ -108,8 +110,17 @@ pub trait SessionStore: Send + Sync + 'static {
 /// API keys.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync + 'static {
-    async fn create_api_key(&self, user: UserId, name: &str, prefix: &str, secret_hash: &str) -> AppResult<ApiKey>;
-    /// The key with this prefix, its secret's hash and its user; revoked keys are not found.
+    async fn create_api_key(
+        &self,
+        user: UserId,
+        name: &str,
+        prefix: &str,
+        secret_hash: &str,
+        limits: ApiKeyLimits,
+    ) -> AppResult<ApiKey>;
+    /// The key with this prefix, its secret's hash and its user; revoked keys,
+    /// and keys of disabled users, are not found (expired ones are: the caller
+    /// says that they expired).
     async fn api_key_by_prefix(&self, prefix: &str) -> AppResult<Option<(ApiKey, String, User)>>;
     async fn list_api_keys(&self, user: UserId) -> AppResult<Vec<ApiKey>>;
     async fn revoke_api_key(&self, user: UserId, id: i64) -> AppResult<()>;
@@ -216,7 +227,9 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Claims up to `limit` claimable executions (queued, or running under a
     /// lease that expired at or before `now`), oldest first, for `lease`. Each
     /// is claimed by one process only; claimed executions are running.
-    async fn claim_executions(&self, lease: &Lease, now: i64, limit: u32) -> AppResult<Vec<Execution>>;
+    /// Queued executions of the owners in `skip` are left in the queue.
+    async fn claim_executions(&self, lease: &Lease, now: i64, limit: u32, skip: &[UserId])
+        -> AppResult<Vec<Execution>>;
     /// The recorded node states of several executions (resuming what was claimed).
     async fn node_runs_of(&self, ids: &[ExecutionId]) -> AppResult<Vec<NodeRun>>;
     /// Extends every lease `lease.owner` holds to `lease.expires_at`; returns the
@@ -228,8 +241,9 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Hands executions back to the queue (a process shutting down): claimable at once.
     async fn release_executions(&self, owner: &str, ids: &[ExecutionId]) -> AppResult<()>;
     /// When the earliest lease not held by `owner` expires (`Some(0)`: something
-    /// is claimable now; `None`: nothing is queued or running elsewhere).
-    async fn next_claimable_at(&self, owner: &str) -> AppResult<Option<i64>>;
+    /// is claimable now; `None`: nothing is queued or running elsewhere),
+    /// leaving out the queued executions of the owners in `skip`.
+    async fn next_claimable_at(&self, owner: &str, skip: &[UserId]) -> AppResult<Option<i64>>;
     /// Asks for an execution to be cancelled. A queued one is cancelled here and
     /// then (`Cancelled`); a running one is flagged for its process (`Running`).
     /// A finished one is a `Conflict`.

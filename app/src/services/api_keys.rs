@@ -10,7 +10,7 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use super::sessions::sha256_hex;
 use crate::error::{AppError, AppResult};
-use crate::model::{ApiKey, User, UserId};
+use crate::model::{ApiKey, ApiKeyLimits, User, UserId};
 use crate::ports::Store;
 
 const KEY_PREFIX: &str = "weft_";
@@ -30,8 +30,30 @@ impl Default for ApiKeys {
     }
 }
 
+/// The longest an API key may be made to last, in days (ten years).
+pub const MAX_KEY_DAYS: u32 = 3650;
+
+/// What a key made now may do: read only or not, and for `expires_in_days` (`None`: no expiry).
+pub fn key_limits(expires_in_days: Option<u32>, read_only: bool, now: i64) -> AppResult<ApiKeyLimits> {
+    let expires_at = match expires_in_days {
+        None => None,
+        Some(days @ 1..=MAX_KEY_DAYS) => Some(now + i64::from(days) * 86_400_000),
+        Some(days) => {
+            return Err(AppError::BadRequest(format!(
+                "an API key lasts 1 to {MAX_KEY_DAYS} days, or has no expiry; {days} days is not allowed"
+            )))
+        }
+    };
+    Ok(ApiKeyLimits { expires_at, read_only })
+}
+
 /// Creates a key for a user; returns the record and the full key (shown once).
-pub async fn create_api_key(store: &dyn Store, user: UserId, name: &str) -> AppResult<(ApiKey, String)> {
+pub async fn create_api_key(
+    store: &dyn Store,
+    user: UserId,
+    name: &str,
+    limits: ApiKeyLimits,
+) -> AppResult<(ApiKey, String)> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::BadRequest("an API key needs a name of 1 to 100 characters".into()));
@@ -40,15 +62,17 @@ pub async fn create_api_key(store: &dyn Store, user: UserId, name: &str) -> AppR
         let mut rng = rand::rng();
         (Alphanumeric.sample_string(&mut rng, 10), Alphanumeric.sample_string(&mut rng, 32))
     };
-    let key = store.create_api_key(user, name, &prefix, &sha256_hex(&secret)).await?;
+    let key = store.create_api_key(user, name, &prefix, &sha256_hex(&secret), limits).await?;
     Ok((key, format!("{KEY_PREFIX}{prefix}_{secret}")))
 }
 
 impl ApiKeys {
-    pub async fn authenticate(&self, store: &dyn Store, presented: &str) -> AppResult<User> {
+    /// The key presented and its user. An expired key is returned too (with
+    /// its expiry): the caller refuses it with a message that says so.
+    pub async fn authenticate(&self, store: &dyn Store, presented: &str) -> AppResult<Arc<(ApiKey, User)>> {
         let cache_key = sha256_hex(presented);
         if let Some(hit) = self.cache.get(&cache_key).await {
-            return Ok(hit.1.clone());
+            return Ok(hit);
         }
         let (prefix, secret) =
             presented.strip_prefix(KEY_PREFIX).and_then(|rest| rest.split_once('_')).ok_or(AppError::Unauthorized)?;
@@ -56,8 +80,9 @@ impl ApiKeys {
         if !constant_time_eq(sha256_hex(secret).as_bytes(), secret_hash.as_bytes()) {
             return Err(AppError::Unauthorized);
         }
-        self.cache.insert(cache_key, Arc::new((key, user.clone()))).await;
-        Ok(user)
+        let found = Arc::new((key, user));
+        self.cache.insert(cache_key, found.clone()).await;
+        Ok(found)
     }
 
     /// Forgets every cached key (another process revoked one).

@@ -39,9 +39,26 @@ impl Backend {
     }
 }
 
+/// ` AND owner_id NOT IN (…)` for the owners in `skip` (numbers, written
+/// into the statement: the list changes with every claim, so a prepared
+/// statement per length would be no better).
+fn not_owned_by(skip: &[UserId]) -> String {
+    if skip.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<String> = skip.iter().map(|id| id.to_string()).collect();
+    format!(" AND owner_id NOT IN ({})", ids.join(", "))
+}
+
 #[async_trait]
 impl QueueStore for Backend {
-    async fn claim_executions(&self, lease: &Lease, now: i64, limit: u32) -> AppResult<Vec<Execution>> {
+    async fn claim_executions(
+        &self,
+        lease: &Lease,
+        now: i64,
+        limit: u32,
+        skip: &[UserId],
+    ) -> AppResult<Vec<Execution>> {
         // Takeovers first (leases that expired, oldest expiry first), then
         // the queue in order (0: queued, or handed back): a long queue
         // must not delay the takeover of a dead process's executions.
@@ -55,7 +72,8 @@ impl QueueStore for Backend {
             .await?;
         let room = limit.saturating_sub(claimed.len() as u32);
         if room > 0 {
-            claimed.extend(self.claim_where(lease, now, "lease_expires_at = 0 ORDER BY id", room).await?);
+            let queued = format!("lease_expires_at = 0{} ORDER BY id", not_owned_by(skip));
+            claimed.extend(self.claim_where(lease, now, &queued, room).await?);
         }
         Ok(claimed)
     }
@@ -116,11 +134,17 @@ impl QueueStore for Backend {
         query.build().execute(self.writer()).await.map(|_| ()).map_err(db_error)
     }
 
-    async fn next_claimable_at(&self, owner: &str) -> AppResult<Option<i64>> {
-        sqlx::query_scalar(
+    async fn next_claimable_at(&self, owner: &str, skip: &[UserId]) -> AppResult<Option<i64>> {
+        // A skipped owner's runs count while leased elsewhere (a takeover
+        // claims them whoever owns them), not while queued.
+        let skipped = match not_owned_by(skip) {
+            none if none.is_empty() => none,
+            not_owned => format!(" AND (lease_expires_at > 0 OR ({}))", not_owned.trim_start_matches(" AND ")),
+        };
+        sqlx::query_scalar(&format!(
             "SELECT MIN(lease_expires_at) FROM executions
-             WHERE status IN ('queued', 'running') AND (lease_owner IS NULL OR lease_owner <> $1)",
-        )
+             WHERE status IN ('queued', 'running') AND (lease_owner IS NULL OR lease_owner <> $1){skipped}"
+        ))
         .bind(owner)
         .fetch_one(self.reader())
         .await

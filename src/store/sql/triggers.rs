@@ -67,7 +67,9 @@ impl TriggerStore for Backend {
     async fn webhook(&self, path: &str) -> AppResult<Option<WebhookTarget>> {
         let row: Option<(String, i64, i64, i32, String, String, Option<String>)> = sqlx::query_as(
             "SELECT h.path, h.workflow_id, w.owner_id, w.current_version, h.method, h.mode, h.respond_with
-             FROM webhooks h JOIN workflows w ON w.id = h.workflow_id WHERE h.path = $1",
+             FROM webhooks h JOIN workflows w ON w.id = h.workflow_id
+             JOIN users u ON u.id = w.owner_id AND u.disabled_at IS NULL
+             WHERE h.path = $1",
         )
         .bind(path)
         .fetch_optional(self.reader())
@@ -88,7 +90,8 @@ impl TriggerStore for Backend {
         let rows: Vec<(i64, i64, i64, i32, String, String, Option<i64>)> = sqlx::query_as(
             "SELECT s.id, s.workflow_id, w.owner_id, w.current_version, s.schedule, s.timezone, s.next_fire_at
              FROM schedules s JOIN workflows w ON w.id = s.workflow_id
-             WHERE s.next_fire_at IS NULL OR s.next_fire_at <= $1
+             JOIN users u ON u.id = w.owner_id AND u.disabled_at IS NULL
+             WHERE (s.next_fire_at IS NULL OR s.next_fire_at <= $1)
              ORDER BY s.next_fire_at LIMIT $2",
         )
         .bind(now)
@@ -135,9 +138,13 @@ impl TriggerStore for Backend {
     }
 
     async fn next_schedule_time(&self) -> AppResult<Option<i64>> {
-        sqlx::query_scalar("SELECT MIN(COALESCE(next_fire_at, 0)) FROM schedules")
-            .fetch_one(self.reader())
-            .await
-            .map_err(db_error)
+        // A disabled user's schedules wait (and fire once when they are enabled again).
+        sqlx::query_scalar(
+            "SELECT MIN(COALESCE(s.next_fire_at, 0)) FROM schedules s JOIN workflows w ON w.id = s.workflow_id
+             JOIN users u ON u.id = w.owner_id AND u.disabled_at IS NULL",
+        )
+        .fetch_one(self.reader())
+        .await
+        .map_err(db_error)
     }
 }

@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use super::{Backend, Db};
 use crate::store::dialect::Dialect;
 use crate::store::error::{db_error, not_found};
-use crate::store::rows::UserRow;
+use crate::store::rows::{UserRow, USER_COLUMNS};
 use app::model::now_ms;
 
 impl Backend {
@@ -20,10 +20,10 @@ impl Backend {
         password_hash: Option<&str>,
         is_admin: bool,
     ) -> AppResult<User> {
-        let row: UserRow = sqlx::query_as(
+        let row: UserRow = sqlx::query_as(&format!(
             "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)
-             RETURNING id, email, is_admin, created_at",
-        )
+             RETURNING {USER_COLUMNS}"
+        ))
         .bind(email)
         .bind(password_hash)
         .bind(is_admin)
@@ -65,7 +65,7 @@ impl UserStore for Backend {
     }
 
     async fn user_by_email(&self, email: &str) -> AppResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as("SELECT id, email, is_admin, created_at FROM users WHERE email = $1")
+        let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
             .bind(email)
             .fetch_optional(self.reader())
             .await
@@ -78,7 +78,7 @@ impl UserStore for Backend {
     }
 
     async fn user(&self, id: UserId) -> AppResult<User> {
-        let row: UserRow = sqlx::query_as("SELECT id, email, is_admin, created_at FROM users WHERE id = $1")
+        let row: UserRow = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_one(self.reader())
             .await
@@ -87,15 +87,17 @@ impl UserStore for Backend {
     }
 
     async fn credentials(&self, email: &str) -> AppResult<Option<(User, String)>> {
-        let row: Option<(i64, String, bool, i64, String)> = sqlx::query_as(
-            "SELECT id, email, is_admin, created_at, password_hash FROM users
+        let row: Option<(i64, String, bool, i64, Option<i64>, String)> = sqlx::query_as(
+            "SELECT id, email, is_admin, created_at, disabled_at, password_hash FROM users
              WHERE email = $1 AND password_hash IS NOT NULL",
         )
         .bind(email)
         .fetch_optional(self.reader())
         .await
         .map_err(db_error)?;
-        Ok(row.map(|(id, email, is_admin, created_at, hash)| (User { id, email, is_admin, created_at }, hash)))
+        Ok(row.map(|(id, email, is_admin, created_at, disabled_at, hash)| {
+            (User { id, email, is_admin, created_at, disabled_at }, hash)
+        }))
     }
 
     async fn set_password_hash(&self, user: UserId, password_hash: &str) -> AppResult<()> {
@@ -119,13 +121,29 @@ impl UserStore for Backend {
     }
 
     async fn list_users(&self) -> AppResult<Vec<User>> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT id, email, is_admin, created_at FROM users WHERE password_hash IS NOT NULL ORDER BY email",
+        let rows: Vec<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE password_hash IS NOT NULL ORDER BY email"))
+                .fetch_all(self.reader())
+                .await
+                .map_err(db_error)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn set_user_disabled(&self, user: UserId, disabled: bool) -> AppResult<()> {
+        // Disabling keeps the first time: disabling twice does not move it.
+        let done = sqlx::query(
+            "UPDATE users SET disabled_at = CASE WHEN $1 THEN COALESCE(disabled_at, $2) ELSE NULL END WHERE id = $3",
         )
-        .fetch_all(self.reader())
+        .bind(disabled)
+        .bind(now_ms())
+        .bind(user)
+        .execute(self.writer())
         .await
         .map_err(db_error)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        match done.rows_affected() {
+            0 => Err(AppError::NotFound("user".into())),
+            _ => Ok(()),
+        }
     }
 
     async fn transfer_ownership(&self, from: UserId, to: UserId) -> AppResult<()> {

@@ -3,7 +3,9 @@
 //! store: create, run every node, persist, finish. `chain_length/*` runs chains
 //! of 2,500, 10,000 and 40,000 templates, each reading the one before: the time
 //! per node stays flat when a run's cost is linear in its length (every node
-//! start used to copy every output so far).
+//! start used to copy every output so far). `code_chain_length/*` does the
+//! same with chains of 250 and 1,000 code nodes, each output 1 KB: a script
+//! used to be handed every output so far, as JSON.
 
 use std::sync::Arc;
 
@@ -121,5 +123,47 @@ fn bench_chain_length(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_scheduler, bench_runs, bench_chain_length);
+/// A chain of code nodes, each returning 1 KB and reading its predecessor's count.
+fn code_chain(n: usize) -> WorkflowDefinition {
+    let nodes: Vec<_> = (0..n)
+        .map(|i| {
+            let before = if i == 0 { "0".to_string() } else { format!("nodes.c{}.n", i - 1) };
+            let source = format!("return {{ n: {before} + 1, text: 'x'.repeat(1000) }};");
+            json!({"id": format!("c{i}"), "type": "code", "config": {"source": source}})
+        })
+        .collect();
+    let edges: Vec<_> = (1..n).map(|i| json!({"from": format!("c{}", i - 1), "to": format!("c{i}")})).collect();
+    serde_json::from_value(json!({"name": format!("code chain {n}"), "nodes": nodes, "edges": edges})).unwrap()
+}
+
+fn bench_code_chain_length(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings::with_url(format!("sqlite://{}/code-chains.db", dir.path().display()));
+    let lengths = [250, 1_000];
+    let (engine, owner, versions) = runtime.block_on(async {
+        let store = weft::store::connect(&settings).await.unwrap();
+        let owner = store.create_user("code@example.com", None, false).await.unwrap();
+        let mut versions = Vec::new();
+        for n in lengths {
+            let created = store.create_workflow(owner.id, &code_chain(n)).await.unwrap();
+            versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
+        }
+        (Engine::new(store, EngineSettings::default(), weft::bus::Bus::local()).unwrap(), owner, versions)
+    });
+    let mut group = c.benchmark_group("code_chain_length");
+    group.sample_size(10);
+    for (n, version) in lengths.iter().zip(&versions) {
+        group.throughput(criterion::Throughput::Elements(*n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), version, |b, version| {
+            b.to_async(&runtime).iter(|| async {
+                let report = engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({}))).await.unwrap();
+                assert_eq!(report.status, ExecutionStatus::Succeeded, "{:?}", report.error);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_scheduler, bench_runs, bench_chain_length, bench_code_chain_length);
 criterion_main!(benches);

@@ -262,7 +262,7 @@ async fn a_disabled_user_can_do_nothing_until_an_admin_enables_them_again(db: &T
     assert_eq!(bob.page("/settings").await.status(), StatusCode::SEE_OTHER);
     assert_eq!(bobs_api.list_workflows("").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(anonymous.webhook("bobs-hook", &json!({})).await.status(), StatusCode::NOT_FOUND);
-    let refused = Browser::sign_in(&base, "bob@example.com", PASSWORD).await.err().expect("no sign-in");
+    let Err(refused) = Browser::sign_in(&base, "bob@example.com", PASSWORD).await else { panic!("bob signed in") };
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("this account is disabled"));
     let users: Value = admin.list_users().await.json().await.unwrap();

@@ -33,14 +33,16 @@ fn settings_view() -> impl IntoView {
     view! {
         <main class="page" data-testid="settings-page" data-hydrated=move || hydrated.get().to_string()>
             <h1>"Settings"</h1>
-            // The LLM provider's address names internal hosts: admins only.
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move { is_admin().await.then(|| view! { <LlmSection/> }) })}
-            </Transition>
             <OwnAccountSection/>
             <ApiKeysSection/>
+            // Admins only (the LLM provider's address names internal hosts).
+            // One suspense for both: the resources they make are then made in
+            // the same order on the server and in the browser, which hydration
+            // needs (two suspenses resumed in either order made it panic now and then).
             <Transition fallback=|| ()>
-                {move || Suspend::new(async move { is_admin().await.then(|| view! { <UsersSection/> }) })}
+                {move || Suspend::new(async move {
+                    is_admin().await.then(|| view! { <LlmSection/> <UsersSection/> })
+                })}
             </Transition>
         </main>
     }

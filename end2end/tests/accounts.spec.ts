@@ -115,16 +115,21 @@ test('an API key made in the settings works on the REST API until it is revoked'
 test('each page is a lazy route: its code is fetched when the page is first shown', async ({ page }) => {
   const wasm: string[] = [];
   page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname); });
+  // A hydration mismatch panics in the WASM app: the page looks fine and no link works.
+  const crashes: string[] = [];
+  page.on('pageerror', (e) => crashes.push(e.message));
   // A deep link on purpose: the first load of a page other than the list.
   await page.goto('/settings');
   await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
   expect(wasm.some((p) => p.includes('settings_page_view'))).toBe(true);
   expect(wasm.some((p) => p.includes('workflows_page_view'))).toBe(false);
+  expect(crashes).toEqual([]);
 
   // Navigating in the app (no page load) fetches the list's code then.
   await page.locator('.user-menu').getByRole('link', { name: 'Workflows' }).click();
   await expect(ui(page).workflowsPage).toHaveAttribute('data-hydrated', 'true');
   expect(wasm.some((p) => p.includes('workflows_page_view'))).toBe(true);
+  expect(crashes).toEqual([]);
 });
 
 test('an admin disables a user, who is signed out and cannot sign in until enabled again', async ({ page, browser }) => {

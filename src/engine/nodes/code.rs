@@ -4,6 +4,11 @@
 //! modules, so no file, network or process access. Each run gets its own runtime
 //! with a memory limit and an interrupt deadline, on a low-priority thread of
 //! a [`SandboxPool`] (a busy script never stalls the async workers).
+//!
+//! `nodes` is read lazily: a script is handed a proxy that brings a node's
+//! output into the sandbox (as JSON) the first time the script reads it. Handing
+//! over every output up front cost each code node the size of the whole run so
+//! far: a chain of code nodes was quadratic in its length.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +17,7 @@ use rquickjs::{CatchResultExt, Context, Function, Runtime};
 use serde_json::Value;
 
 use super::pool::SandboxPool;
-use super::NodeScope;
+use super::{NodeScope, Outputs};
 
 #[derive(Debug, Clone)]
 pub struct CodeSettings {
@@ -45,14 +50,30 @@ impl CodeRunner {
     pub async fn run(&self, config: &CodeConfig, scope: &NodeScope) -> Result<Value, String> {
         let source = config.source.clone();
         let input = serde_json::to_string(&*scope.input).map_err(|e| e.to_string())?;
-        let nodes = serde_json::to_string(&scope.nodes).map_err(|e| e.to_string())?;
+        // Shared, not copied: the script takes what it reads.
+        let nodes = scope.nodes.clone();
         let settings = self.settings.clone();
         self.pool.run(move || run_script(&source, &input, &nodes, &settings)).await?
     }
 }
 
+/// Makes `nodes` in the script's scope: a read-only view of the outputs, each
+/// fetched (and parsed) on its first read. `Object.keys(nodes)`, `in` and
+/// `JSON.stringify(nodes)` see every node; what a script assigns to it stays
+/// in the script (as with the copy it used to get). One line, so the script's own
+/// line numbers move by one as before.
+const LAZY_NODES: &str = "const nodes = (() => { const seen = new Map(); \
+    const read = (key) => { if (typeof key !== 'string') return undefined; \
+    if (!seen.has(key)) { const text = __weft_node(key); seen.set(key, text === undefined ? undefined : JSON.parse(text)); } \
+    return seen.get(key); }; \
+    return new Proxy({}, { get: (_, key) => read(key), has: (_, key) => typeof key === 'string' && __weft_node_ids().includes(key), \
+    ownKeys: () => __weft_node_ids(), \
+    set: (_, key, value) => { seen.set(key, value); return true; }, deleteProperty: (_, key) => { seen.set(key, undefined); return true; }, \
+    getOwnPropertyDescriptor: (_, key) => { const value = read(key); \
+    return value === undefined ? undefined : { value, enumerable: true, configurable: true, writable: true }; } }); })();";
+
 /// Runs one script to completion (or to its limits) on the calling thread.
-pub fn run_script(source: &str, input: &str, nodes: &str, settings: &CodeSettings) -> Result<Value, String> {
+pub fn run_script(source: &str, input: &str, nodes: &Outputs, settings: &CodeSettings) -> Result<Value, String> {
     let runtime = Runtime::new().map_err(|e| format!("cannot start the sandbox: {e}"))?;
     runtime.set_memory_limit(settings.memory_limit_bytes);
     runtime.set_max_stack_size(1024 * 1024);
@@ -73,11 +94,18 @@ pub fn run_script(source: &str, input: &str, nodes: &str, settings: &CodeSetting
                 format!("script error: {text}")
             }
         };
-        let wrapped = format!("(function (input, nodes) {{\n{source}\n}})");
+        let wrapped = format!("(function (input, __weft_node, __weft_node_ids) {{ {LAZY_NODES}\n{source}\n}})");
         let function: Function = ctx.eval(wrapped).catch(&ctx).map_err(explain)?;
         let input = ctx.json_parse(input).catch(&ctx).map_err(explain)?;
-        let nodes = ctx.json_parse(nodes).catch(&ctx).map_err(explain)?;
-        let result: rquickjs::Value = function.call((input, nodes)).catch(&ctx).map_err(explain)?;
+        let outputs = nodes.clone();
+        let node = Function::new(ctx.clone(), move |id: String| -> Option<String> {
+            outputs.get(&id).and_then(|value| serde_json::to_string(&**value).ok())
+        })
+        .catch(&ctx)
+        .map_err(explain)?;
+        let ids: Vec<String> = nodes.keys().cloned().collect();
+        let node_ids = Function::new(ctx.clone(), move || ids.clone()).catch(&ctx).map_err(explain)?;
+        let result: rquickjs::Value = function.call((input, node, node_ids)).catch(&ctx).map_err(explain)?;
         let json = ctx.json_stringify(result).catch(&ctx).map_err(explain)?;
         match json {
             None => Ok(Value::Null),
@@ -100,7 +128,10 @@ mod tests {
             time_limit: Duration::from_millis(300),
             max_concurrency: 1,
         };
-        run_script(source, r#"{"n": 20}"#, r#"{"a": {"text": "hi"}}"#, &settings)
+        let mut nodes = Outputs::new();
+        nodes.insert("a".into(), std::sync::Arc::new(json!({"text": "hi"})));
+        nodes.insert("b".into(), std::sync::Arc::new(json!([1, 2])));
+        run_script(source, r#"{"n": 20}"#, &nodes, &settings)
     }
 
     #[test]
@@ -110,6 +141,20 @@ mod tests {
             json!({"sum": 21, "text": "HI"})
         );
         assert_eq!(run("return undefined;").unwrap(), json!(null));
+    }
+
+    #[test]
+    fn nodes_read_lazily_still_look_like_an_object() {
+        assert_eq!(
+            run("return [Object.keys(nodes), 'a' in nodes, 'c' in nodes, nodes.c, JSON.stringify(nodes), nodes.b.length];")
+                .unwrap(),
+            json!([["a", "b"], true, false, null, r#"{"a":{"text":"hi"},"b":[1,2]}"#, 2])
+        );
+        // The same read twice is the same object, and changes stay in the script.
+        assert_eq!(
+            run("nodes.a.extra = 1; const before = nodes.a.extra; nodes.b = 5; return [before, nodes.b];").unwrap(),
+            json!([1, 5])
+        );
     }
 
     #[test]

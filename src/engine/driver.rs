@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::NodeSlots;
 use super::events::RunEvents;
 use super::group_commit::GroupedWrites;
-use super::nodes::{NodeOutput, NodeScope, NodeServices, Outputs};
+use super::nodes::{NodeOutput, NodeScope, NodeServices, Outputs, ScopeSizes};
 use super::report::build_report;
 use super::scheduler::{Completion, NodeIndex, NodeState, Scheduler};
 use super::EngineSettings;
@@ -95,8 +95,8 @@ struct Run<'a> {
     scheduler: Scheduler,
     recorder: Recorder,
     outputs: Outputs,
-    /// The size of `input` and `outputs` as JSON.
-    scope_bytes: usize,
+    /// The size of `input` and of each of `outputs` as JSON.
+    sizes: ScopeSizes,
     events: RunEvents,
     /// Results recorded before a takeover or restart: these nodes are not run
     /// again, their recorded results are fed to the scheduler instead.
@@ -177,7 +177,7 @@ impl Run<'_> {
             idempotency_key: format!("weft-{}-{}", self.execution_id, self.scheduler.id(node)),
             input: self.input.clone(),
             nodes: self.outputs.clone(),
-            bytes: self.scope_bytes,
+            sizes: self.sizes.clone(),
             live_inputs,
         };
         let spec = self.workflow.nodes[node].clone();
@@ -212,7 +212,8 @@ impl Run<'_> {
         let now = now_ms();
         let (completion, failure) = match result {
             Ok(output) => {
-                self.scope_bytes += output.bytes.unwrap_or_else(|| crate::weigh::json_bytes(&output.value));
+                let bytes = output.bytes.unwrap_or_else(|| crate::weigh::json_bytes(&output.value));
+                self.sizes.outputs.insert(id.clone(), bytes);
                 self.outputs.insert(id.clone(), Arc::new(output.value.clone()));
                 if !replayed {
                     self.recorder.update(node, |r| {
@@ -227,8 +228,9 @@ impl Run<'_> {
             }
             Err(error) => {
                 if self.workflow.nodes[node].policy.on_error == OnError::Continue {
-                    self.scope_bytes += error.len();
-                    self.outputs.insert(id.clone(), Arc::new(json!({ "error": error })));
+                    let output = json!({ "error": error });
+                    self.sizes.outputs.insert(id.clone(), crate::weigh::json_bytes(&output));
+                    self.outputs.insert(id.clone(), Arc::new(output));
                 }
                 if !replayed {
                     self.recorder.update(node, |r| {
@@ -277,7 +279,7 @@ pub(super) async fn drive(
             }
         })
         .collect();
-    let scope_bytes = crate::weigh::json_bytes(&input);
+    let sizes = ScopeSizes { input: crate::weigh::json_bytes(&input), outputs: Default::default() };
     let mut run = Run {
         cx,
         execution_id,
@@ -286,7 +288,7 @@ pub(super) async fn drive(
         scheduler,
         recorder: Recorder { runs, dirty },
         outputs: Outputs::new(),
-        scope_bytes,
+        sizes,
         events,
         workflow,
         replay,

@@ -35,11 +35,18 @@ pub struct NodeScope {
     /// `nodes.<id>` for every node decided so far: its output, or `{"error": …}`
     /// for a node that failed under `on_error: continue`.
     pub nodes: Outputs,
-    /// The size of `input` and `nodes` as JSON: small scopes render templates
-    /// without leaving the runtime (see `template`).
-    pub bytes: usize,
+    /// The size of `input` and of each output as JSON: a template that reads
+    /// little renders without leaving the runtime (see `template`).
+    pub sizes: ScopeSizes,
     /// Upstream nodes whose output reaches this node (what `merge` collects).
     pub live_inputs: Vec<String>,
+}
+
+/// The size of a scope's parts as JSON.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeSizes {
+    pub input: usize,
+    pub outputs: imbl::OrdMap<String, usize>,
 }
 
 /// What a node produced.

@@ -17,7 +17,7 @@ use app::model::node_config::TemplateConfig;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
 
-use self::context::ScopeContext;
+use self::context::{ReadBudget, ScopeContext};
 use super::pool::SandboxPool;
 use super::NodeScope;
 
@@ -44,6 +44,9 @@ pub struct Templates {
     inline_environment: Environment<'static>,
     settings: TemplateSettings,
     pool: SandboxPool,
+    /// Renders done on the pool (tests tell where a render happened).
+    #[cfg(test)]
+    pool_renders: std::sync::atomic::AtomicUsize,
 }
 
 impl Templates {
@@ -61,6 +64,8 @@ impl Templates {
             inline_environment,
             pool: SandboxPool::new("weft-template", settings.max_concurrency),
             settings,
+            #[cfg(test)]
+            pool_renders: Default::default(),
         }
     }
 
@@ -108,15 +113,18 @@ impl Templates {
     /// starting over is safe).
     async fn execute(&self, job: Job, scope: &NodeScope) -> Result<Done, String> {
         let cap = self.settings.max_output_bytes;
-        if scope.bytes <= INLINE_SCOPE_BYTES {
-            match run_job(&job, &self.inline_environment, ScopeContext::value(scope), cap) {
-                Err(Failed::OutOfFuel(_)) => {}
-                Err(Failed::Other(message)) => return Err(message),
-                Ok(done) => return Ok(done),
-            }
+        let budget = ReadBudget::new(INLINE_READ_BYTES);
+        match run_job(&job, &self.inline_environment, ScopeContext::value(scope, Some(budget.clone())), cap) {
+            // It read more than a render on the runtime may: whatever came of it does not count.
+            _ if budget.exceeded() => {}
+            Err(Failed::OutOfFuel(_)) => {}
+            Err(Failed::Other(message)) => return Err(message),
+            Ok(done) => return Ok(done),
         }
+        #[cfg(test)]
+        self.pool_renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let environment = self.environment.clone();
-        let context = ScopeContext::value(scope);
+        let context = ScopeContext::value(scope, None);
         let fuel = self.settings.fuel;
         // A runaway keeps its thread until its fuel runs out, even when the node stopped waiting.
         self.pool
@@ -134,8 +142,10 @@ impl Templates {
 
 /// The fuel of a render done on the async runtime: a few microseconds of work.
 const INLINE_FUEL: u64 = 20_000;
-/// The most data (input and outputs, as JSON) a render done on the runtime may read.
-const INLINE_SCOPE_BYTES: usize = 64 * 1024;
+/// The most data (input and outputs, as JSON) a render done on the runtime may
+/// read: a template reading one small output of a long run stays here, however
+/// big the run's other outputs are.
+const INLINE_READ_BYTES: usize = 64 * 1024;
 
 /// What one render does: fields of a node, or a condition.
 enum Job {
@@ -250,8 +260,11 @@ mod tests {
             owner: 1,
             idempotency_key: "weft-1-t".into(),
             input: Arc::new(json!({"url": "http://x"})),
+            sizes: super::super::ScopeSizes {
+                input: 20,
+                outputs: nodes.keys().map(|id| (id.clone(), 40_usize)).collect(),
+            },
             nodes,
-            bytes: 100,
             live_inputs: vec!["fetch".into()],
         }
     }
@@ -275,17 +288,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn small_and_large_scopes_render_alike_on_and_off_the_runtime() {
+    async fn small_and_large_reads_render_alike_on_and_off_the_runtime() {
         let mut large = scope();
-        large.bytes = usize::MAX;
-        for scope in [scope(), large] {
+        large.sizes.outputs.insert("fetch".into(), usize::MAX);
+        for (scope, on_pool) in [(scope(), 0), (large, 1)] {
+            let templates = templates();
             let config = TemplateConfig { template: "{{ input.url }} {{ nodes.fetch.status }}".into(), json: false };
-            assert_eq!(templates().render_node(&config, &scope).await.unwrap(), json!({"text": "http://x 200"}));
-            assert!(templates()
+            assert_eq!(templates.render_node(&config, &scope).await.unwrap(), json!({"text": "http://x 200"}));
+            assert_eq!(templates.pool_renders.load(std::sync::atomic::Ordering::Relaxed), on_pool);
+            assert!(templates
                 .render_node(&TemplateConfig { template: "{{ 1 + }}".into(), json: false }, &scope)
                 .await
                 .is_err());
         }
+    }
+
+    #[tokio::test]
+    async fn a_render_reading_little_of_a_big_run_stays_on_the_runtime() {
+        // A long run's outputs weigh far more than the budget; the template reads one small one.
+        let mut big = scope();
+        for i in 0..5_000 {
+            big.nodes.insert(format!("t{i}"), Arc::new(json!({"text": "x".repeat(100)})));
+            big.sizes.outputs.insert(format!("t{i}"), 111);
+        }
+        let templates = templates();
+        let config = TemplateConfig { template: "{{ nodes.t4999.text | length }}".into(), json: false };
+        assert_eq!(templates.render_node(&config, &big).await.unwrap(), json!({"text": "100"}));
+        assert_eq!(templates.pool_renders.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // Reading a big output goes to the pool, and gives what it would have given here.
+        big.sizes.outputs.insert("t0".into(), 100_000);
+        let all = TemplateConfig { template: "{{ nodes.t0.text | length }}".into(), json: false };
+        assert_eq!(templates.render_node(&all, &big).await.unwrap(), json!({"text": "100"}));
+        assert_eq!(templates.pool_renders.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[tokio::test]

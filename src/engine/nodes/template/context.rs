@@ -4,15 +4,46 @@
 //! Converting every upstream output for every render would cost as much as all
 //! outputs so far, for each node: quadratic in the length of a chain. Here a
 //! node's output is converted the first time a render reads it, once per render.
+//! A render on the async runtime also has a [`ReadBudget`]: reading more than
+//! it allows makes the render be done again on the pool.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
 use minijinja::Value as TemplateValue;
 use serde_json::Value;
 
-use super::super::{NodeScope, Outputs};
+use super::super::{NodeScope, Outputs, ScopeSizes};
+
+/// How much data (as JSON) a render may still convert. A read beyond it is
+/// refused (the value is undefined to the template) and remembered: the
+/// render's result does not count, and it is done again without a budget.
+#[derive(Debug)]
+pub struct ReadBudget {
+    left: AtomicUsize,
+    exceeded: AtomicBool,
+}
+
+impl ReadBudget {
+    pub fn new(bytes: usize) -> Arc<Self> {
+        Arc::new(Self { left: AtomicUsize::new(bytes), exceeded: AtomicBool::new(false) })
+    }
+
+    pub fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, bytes: usize) -> bool {
+        let taken =
+            self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes)).is_ok();
+        if !taken {
+            self.exceeded.store(true, Ordering::Relaxed);
+        }
+        taken
+    }
+}
 
 #[derive(Debug)]
 pub struct ScopeContext {
@@ -20,17 +51,27 @@ pub struct ScopeContext {
     nodes: TemplateValue,
     idempotency_key: String,
     converted_input: Mutex<Option<TemplateValue>>,
+    sizes: ScopeSizes,
+    budget: Option<Arc<ReadBudget>>,
 }
 
 impl ScopeContext {
-    /// The template context of a node (cheap: the outputs are shared, not copied).
-    pub fn value(scope: &NodeScope) -> TemplateValue {
-        let nodes = NodesContext { outputs: scope.nodes.clone(), converted: Mutex::default() };
+    /// The template context of a node (cheap: the outputs are shared, not
+    /// copied), reading at most `budget` of its data when there is one.
+    pub fn value(scope: &NodeScope, budget: Option<Arc<ReadBudget>>) -> TemplateValue {
+        let nodes = NodesContext {
+            outputs: scope.nodes.clone(),
+            converted: Mutex::default(),
+            sizes: scope.sizes.outputs.clone(),
+            budget: budget.clone(),
+        };
         TemplateValue::from_object(Self {
             input: scope.input.clone(),
             nodes: TemplateValue::from_object(nodes),
             idempotency_key: scope.idempotency_key.clone(),
             converted_input: Mutex::default(),
+            sizes: scope.sizes.clone(),
+            budget,
         })
     }
 }
@@ -40,6 +81,9 @@ impl Object for ScopeContext {
         match key.as_str()? {
             "input" => {
                 let mut converted = self.converted_input.lock().unwrap_or_else(|e| e.into_inner());
+                if converted.is_none() && self.budget.as_ref().is_some_and(|b| !b.take(self.sizes.input)) {
+                    return None;
+                }
                 Some(converted.get_or_insert_with(|| TemplateValue::from(Serde(&*self.input))).clone())
             }
             "nodes" => Some(self.nodes.clone()),
@@ -58,6 +102,8 @@ impl Object for ScopeContext {
 struct NodesContext {
     outputs: Outputs,
     converted: Mutex<HashMap<String, TemplateValue>>,
+    sizes: imbl::OrdMap<String, usize>,
+    budget: Option<Arc<ReadBudget>>,
 }
 
 impl Object for NodesContext {
@@ -69,6 +115,14 @@ impl Object for NodesContext {
         let id = key.as_str()?;
         let output = self.outputs.get(id)?;
         let mut converted = self.converted.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = converted.get(id) {
+            return Some(value.clone());
+        }
+        // An output measured nowhere counts as too big for a budget.
+        let size = self.sizes.get(id).copied().unwrap_or(usize::MAX);
+        if self.budget.as_ref().is_some_and(|b| !b.take(size)) {
+            return None;
+        }
         Some(converted.entry(id.to_string()).or_insert_with(|| TemplateValue::from(Serde(&**output))).clone())
     }
 

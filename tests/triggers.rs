@@ -85,6 +85,8 @@ async fn webhook_errors_are_4xx(db: &TestDb) {
     let body: Value = failed.json().await.unwrap();
     assert_eq!(body["error"]["code"], "run_failed");
     assert!(body["error"]["execution_id"].is_i64());
+    // Only that it failed: the reason (here the template's error) is for the owner.
+    assert_eq!(body["error"]["message"], "the run ended failed; its owner can see why in the run view");
 
     // A second workflow cannot claim the path.
     let (taken, _) = api.create_workflow(&echo("strict", "sync", None)).await;

@@ -56,7 +56,9 @@ pub async fn handle(
     }
     let report = handle.done.await.map_err(|_| AppError::Internal)??;
     if report.status != ExecutionStatus::Succeeded {
-        let message = report.error.clone().unwrap_or_else(|| format!("the run ended {}", report.status));
+        // The caller may be anyone who knows the path: the reason (an
+        // upstream's answer, a template's text) is for the owner, in the run view.
+        let message = format!("the run ended {}; its owner can see why in the run view", report.status);
         let body = json!({ "error": { "code": "run_failed", "message": message, "execution_id": report.id } });
         return Ok((StatusCode::BAD_GATEWAY, Json(body)).into_response());
     }

@@ -95,28 +95,33 @@ fn reading_chain(n: usize) -> WorkflowDefinition {
 }
 
 fn bench_chain_length(c: &mut Criterion) {
+    bench_chains(c, "chain_length", [2_500, 10_000, 40_000].map(|n| (n, reading_chain(n))));
+}
+
+/// Runs each chain (its length, its definition) through the engine on a
+/// SQLite store, as one group with the time per node as throughput.
+fn bench_chains<const N: usize>(c: &mut Criterion, group: &str, chains: [(usize, WorkflowDefinition); N]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let settings = DatabaseSettings::with_url(format!("sqlite://{}/chains.db", dir.path().display()));
-    let lengths = [2_500, 10_000, 40_000];
     let (engine, owner, versions) = runtime.block_on(async {
         let store = weft::store::connect(&settings).await.unwrap();
         let owner = store.create_user("chains@example.com", None, false).await.unwrap();
         let mut versions = Vec::new();
-        for n in lengths {
-            let created = store.create_workflow(owner.id, &reading_chain(n)).await.unwrap();
+        for (_, definition) in &chains {
+            let created = store.create_workflow(owner.id, definition).await.unwrap();
             versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
         }
         (Engine::new(store, EngineSettings::default(), weft::bus::Bus::local()).unwrap(), owner, versions)
     });
-    let mut group = c.benchmark_group("chain_length");
+    let mut group = c.benchmark_group(group);
     group.sample_size(10);
-    for (n, version) in lengths.iter().zip(&versions) {
+    for ((n, _), version) in chains.iter().zip(&versions) {
         group.throughput(criterion::Throughput::Elements(*n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), version, |b, version| {
             b.to_async(&runtime).iter(|| async {
                 let report = engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({}))).await.unwrap();
-                assert_eq!(report.status, ExecutionStatus::Succeeded);
+                assert_eq!(report.status, ExecutionStatus::Succeeded, "{:?}", report.error);
             })
         });
     }
@@ -137,32 +142,7 @@ fn code_chain(n: usize) -> WorkflowDefinition {
 }
 
 fn bench_code_chain_length(c: &mut Criterion) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let settings = DatabaseSettings::with_url(format!("sqlite://{}/code-chains.db", dir.path().display()));
-    let lengths = [250, 1_000];
-    let (engine, owner, versions) = runtime.block_on(async {
-        let store = weft::store::connect(&settings).await.unwrap();
-        let owner = store.create_user("code@example.com", None, false).await.unwrap();
-        let mut versions = Vec::new();
-        for n in lengths {
-            let created = store.create_workflow(owner.id, &code_chain(n)).await.unwrap();
-            versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
-        }
-        (Engine::new(store, EngineSettings::default(), weft::bus::Bus::local()).unwrap(), owner, versions)
-    });
-    let mut group = c.benchmark_group("code_chain_length");
-    group.sample_size(10);
-    for (n, version) in lengths.iter().zip(&versions) {
-        group.throughput(criterion::Throughput::Elements(*n as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), version, |b, version| {
-            b.to_async(&runtime).iter(|| async {
-                let report = engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({}))).await.unwrap();
-                assert_eq!(report.status, ExecutionStatus::Succeeded, "{:?}", report.error);
-            })
-        });
-    }
-    group.finish();
+    bench_chains(c, "code_chain_length", [250, 1_000].map(|n| (n, code_chain(n))));
 }
 
 criterion_group!(benches, bench_scheduler, bench_runs, bench_chain_length, bench_code_chain_length);

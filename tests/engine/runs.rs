@@ -226,13 +226,7 @@ async fn one_users_runs_cannot_take_every_node_slot() {
         hogging.push(h.engine.start(StartRequest::new(&busy, h.owner.id, Trigger::Manual, json!({}))).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let other = h.store.create_user("other@example.com", None, false).await.unwrap();
-    let quick: WorkflowDefinition = serde_json::from_value(
-        json!({"name": "quick", "nodes": [{"id": "hi", "type": "template", "config": {"template": "hi"}}]}),
-    )
-    .unwrap();
-    let created = h.store.create_workflow(other.id, &quick).await.unwrap();
-    let version = h.store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap();
+    let (other, version) = other_users_quick_workflow(&h).await;
     let started = std::time::Instant::now();
     let report = h.engine.run(StartRequest::new(&version, other.id, Trigger::Manual, json!({}))).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Succeeded);
@@ -267,13 +261,7 @@ async fn one_users_queue_of_runs_cannot_keep_another_users_run_waiting() {
     assert_eq!(running, 2, "two run, four wait in the queue (the claimer passed them over)");
     assert_eq!(h.engine.running_executions(), 2);
 
-    let other = h.store.create_user("other@example.com", None, false).await.unwrap();
-    let quick: WorkflowDefinition = serde_json::from_value(
-        json!({"name": "quick", "nodes": [{"id": "hi", "type": "template", "config": {"template": "hi"}}]}),
-    )
-    .unwrap();
-    let created = h.store.create_workflow(other.id, &quick).await.unwrap();
-    let version = h.store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap();
+    let (other, version) = other_users_quick_workflow(&h).await;
     let started = std::time::Instant::now();
     let report = h.engine.run(StartRequest::new(&version, other.id, Trigger::Manual, json!({}))).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Succeeded);
@@ -283,4 +271,15 @@ async fn one_users_queue_of_runs_cannot_keep_another_users_run_waiting() {
     for handle in queued {
         assert_eq!(handle.done.await.unwrap().unwrap().status, ExecutionStatus::Succeeded);
     }
+}
+
+/// Another user, and a one-template workflow of theirs.
+async fn other_users_quick_workflow(h: &Harness) -> (User, WorkflowVersion) {
+    let other = h.store.create_user("other@example.com", None, false).await.unwrap();
+    let quick: WorkflowDefinition = serde_json::from_value(
+        json!({"name": "quick", "nodes": [{"id": "hi", "type": "template", "config": {"template": "hi"}}]}),
+    )
+    .unwrap();
+    let created = h.store.create_workflow(other.id, &quick).await.unwrap();
+    (other, h.store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap())
 }

@@ -138,7 +138,7 @@ impl TriggerStore for Backend {
     }
 
     async fn next_schedule_time(&self) -> AppResult<Option<i64>> {
-        // A disabled user's schedules wait (and fire once when they are enabled again).
+        // A disabled user's schedules wait until they are enabled again.
         sqlx::query_scalar(
             "SELECT MIN(COALESCE(s.next_fire_at, 0)) FROM schedules s JOIN workflows w ON w.id = s.workflow_id
              JOIN users u ON u.id = w.owner_id AND u.disabled_at IS NULL",

@@ -65,7 +65,17 @@ fn bench_runs(c: &mut Criterion) {
             let created = store.create_workflow(owner.id, &definition).await.unwrap();
             versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
         }
-        (Engine::new(store, EngineSettings::default(), weft::bus::Bus::local()).unwrap(), owner, versions)
+        (
+            Engine::new(
+                store,
+                EngineSettings::default(),
+                weft::bus::Bus::local(),
+                std::sync::Arc::new(weft::secrets::SecretBox::ephemeral()),
+            )
+            .unwrap(),
+            owner,
+            versions,
+        )
     });
     let engine: Arc<Engine> = engine;
     let mut group = c.benchmark_group("run");
@@ -112,7 +122,17 @@ fn bench_chains<const N: usize>(c: &mut Criterion, group: &str, chains: [(usize,
             let created = store.create_workflow(owner.id, definition).await.unwrap();
             versions.push(store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap());
         }
-        (Engine::new(store, EngineSettings::default(), weft::bus::Bus::local()).unwrap(), owner, versions)
+        (
+            Engine::new(
+                store,
+                EngineSettings::default(),
+                weft::bus::Bus::local(),
+                std::sync::Arc::new(weft::secrets::SecretBox::ephemeral()),
+            )
+            .unwrap(),
+            owner,
+            versions,
+        )
     });
     let mut group = c.benchmark_group(group);
     group.sample_size(10);

@@ -4,6 +4,7 @@
 //! answers 404.
 
 mod auth;
+mod credentials;
 mod error;
 mod executions;
 pub mod hooks;
@@ -14,6 +15,7 @@ mod workflows;
 use std::sync::Arc;
 
 use app::ports::{Runs, Store};
+use app::services::credentials::Credentials;
 use app::services::workflows::Workflows;
 use axum::routing::{get, post};
 use axum::Router;
@@ -38,6 +40,7 @@ pub struct ApiState {
     /// How often webhooks may be called.
     pub hook_limits: Arc<hooks::limits::WebhookLimits>,
     pub workflows: Workflows,
+    pub credentials: Credentials,
     /// The request headers webhooks keep in their runs' input.
     pub webhook_headers: Arc<KeptHeaders>,
 }
@@ -65,6 +68,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/executions/{id}", get(executions::get))
         .route("/executions/{id}/cancel", post(executions::cancel))
         .route("/executions/{id}/events", get(executions::events))
+        .route("/credentials", post(credentials::create).get(credentials::list))
+        .route("/credentials/{name}", axum::routing::put(credentials::replace).delete(credentials::delete))
         .route("/templates", get(templates::list))
         .route("/templates/{slug}/install", post(templates::install))
         .route("/openapi.json", get(openapi::document))

@@ -83,11 +83,18 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, settings: EngineSettings, signals: Arc<Bus>) -> anyhow::Result<Arc<Self>> {
+    /// `secrets` opens the credentials `http` nodes use.
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: EngineSettings,
+        signals: Arc<Bus>,
+        secrets: Arc<crate::secrets::SecretBox>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let vault = nodes::http::credentials::CredentialVault::new(store.clone(), secrets);
         let services = Arc::new(NodeServices {
             max_output_bytes: settings.max_output_bytes,
             templates: Templates::new(settings.templates.clone()),
-            http: HttpNode::new(settings.http.clone())?,
+            http: HttpNode::new(settings.http.clone(), vault)?,
             llm: LlmClient::new(settings.llm.clone())?,
             code: CodeRunner::new(settings.code.clone()),
         });

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod marketplace;
 pub mod metrics;
 pub mod retention;
+pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod store;

@@ -95,9 +95,10 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
         crate::marketplace::install_built_ins(store.as_ref()).await.context("installing the built-in templates")?;
     }
     let signals = Bus::connect(database).await.context("listening for other Weft processes")?;
-    let engine = Engine::new(store.clone(), engine, signals.clone())?;
+    let secrets = Arc::new(crate::secrets::SecretBox::load(&secret_key).context("the secret key")?);
+    let engine = Engine::new(store.clone(), engine, signals.clone(), secrets.clone())?;
     let configuration =
-        crate::settings::EngineConfiguration::start(store.clone(), engine.clone(), signals.clone(), &secret_key)
+        crate::settings::EngineConfiguration::start(store.clone(), engine.clone(), signals.clone(), secrets.clone())
             .await?;
     engine.spawn_workers(true);
     let listener =
@@ -108,6 +109,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
     let runs = Arc::new(EngineRuns { engine: engine.clone(), store: store.clone() });
     let changed = hooks.clone();
     let workflows = Workflows::new(store.clone(), Arc::new(move |id| changed.workflow_changed(id)));
+    let credentials = app::services::credentials::Credentials::new(store.clone(), secrets.clone());
     let api = ApiState {
         store: store.clone(),
         engine: engine.clone(),
@@ -119,6 +121,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
             triggers.webhook_calls_per_user_per_second,
         )),
         workflows: workflows.clone(),
+        credentials: credentials.clone(),
         webhook_headers: Arc::new(api::KeptHeaders::new(&triggers.webhook_headers)),
     };
     app::model::triggers::set_min_schedule_interval(std::time::Duration::from_secs(triggers.cron_min_interval_secs));
@@ -143,6 +146,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
                 runs,
                 configuration,
                 workflows,
+                credentials,
                 credentials_revoked,
                 secure_cookies: edge.served_over_https(),
             };

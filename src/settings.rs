@@ -1,112 +1,22 @@
 //! Instance settings changed in the browser (the [`Configuration`] port): kept
 //! in the `settings` table, held in memory, applied to the engine at once, and
 //! announced to the other processes (signal `settings`), which read them again.
-//! Secrets among them (the LLM API key) are sealed with ChaCha20-Poly1305 under
-//! a key that never enters the database.
+//! Secrets among them (the LLM API key) are sealed ([`SecretBox`]) under a key
+//! that never enters the database.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use app::error::{AppError, AppResult};
 use app::model::LlmProvider;
 use app::ports::{Configuration, Store};
 use async_trait::async_trait;
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
 use crate::bus::{Bus, Notice};
-use crate::config::{Secret, SecretKeySource};
+use crate::config::Secret;
 use crate::engine::Engine;
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim();
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
-}
-
-/// Seals and opens secrets: `hex(nonce ‖ ciphertext)`, a fresh random nonce each time.
-pub struct SecretBox {
-    cipher: ChaCha20Poly1305,
-}
-
-impl SecretBox {
-    pub fn from_key(key: &[u8; 32]) -> Self {
-        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(key)) }
-    }
-
-    pub fn load(source: &SecretKeySource) -> anyhow::Result<Self> {
-        let hex = match &source.key_hex {
-            Some(hex) => hex.expose().to_owned(),
-            None => match std::fs::read_to_string(&source.file) {
-                Ok(text) => text,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => create_key_file(&source.file)?,
-                Err(error) => return Err(error).with_context(|| format!("reading {}", source.file.display())),
-            },
-        };
-        let key: [u8; 32] = from_hex(&hex)
-            .and_then(|bytes| bytes.try_into().ok())
-            .context("the secret key must be 64 hex digits (32 bytes)")?;
-        Ok(Self::from_key(&key))
-    }
-
-    pub fn seal(&self, plain: &str) -> AppResult<String> {
-        let nonce: [u8; 12] = rand::random();
-        let sealed =
-            self.cipher.encrypt(Nonce::from_slice(&nonce), plain.as_bytes()).map_err(|_| AppError::Internal)?;
-        Ok(to_hex(&[nonce.as_slice(), &sealed].concat()))
-    }
-
-    pub fn open(&self, sealed: &str) -> AppResult<String> {
-        let bytes = from_hex(sealed).filter(|b| b.len() > 12).ok_or(AppError::Internal)?;
-        let (nonce, ciphertext) = bytes.split_at(12);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| {
-            tracing::error!("a stored secret cannot be opened: was the secret key changed?");
-            AppError::Internal
-        })?;
-        String::from_utf8(plain).map_err(|_| AppError::Internal)
-    }
-}
-
-fn create_key_file(path: &PathBuf) -> anyhow::Result<String> {
-    use std::io::Write;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let key: [u8; 32] = rand::random();
-    let hex = to_hex(&key);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(hex.as_bytes())?;
-            tracing::info!(path = %path.display(), "created a new secret key; back it up with the database");
-            Ok(hex)
-        }
-        // Another process created it at the same moment: use theirs, once written.
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            for _ in 0..100 {
-                let text = std::fs::read_to_string(path)?;
-                if text.trim().len() == 64 {
-                    return Ok(text);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            anyhow::bail!("{} exists but holds no key", path.display())
-        }
-        Err(error) => Err(error).with_context(|| format!("creating {}", path.display())),
-    }
-}
+use crate::secrets::SecretBox;
 
 const LLM_SETTING: &str = "llm_provider";
 
@@ -125,7 +35,7 @@ pub struct EngineConfiguration {
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
     signals: Arc<Bus>,
-    secrets: SecretBox,
+    secrets: Arc<SecretBox>,
 }
 
 impl EngineConfiguration {
@@ -134,10 +44,9 @@ impl EngineConfiguration {
         store: Arc<dyn Store>,
         engine: Arc<Engine>,
         signals: Arc<Bus>,
-        source: &SecretKeySource,
+        secrets: Arc<SecretBox>,
     ) -> anyhow::Result<Arc<Self>> {
-        let configuration =
-            Arc::new(Self { store, engine, signals, secrets: SecretBox::load(source).context("the secret key")? });
+        let configuration = Arc::new(Self { store, engine, signals, secrets });
         configuration.reload().await?;
         let mut changes = configuration.signals.subscribe();
         let follower = Arc::downgrade(&configuration);
@@ -223,32 +132,5 @@ impl Configuration for EngineConfiguration {
         self.reload().await?;
         self.signals.publish(Notice::SettingsChanged).await;
         Ok(self.llm_provider())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sealed_secrets_open_only_with_their_key() {
-        let secrets = SecretBox::from_key(&[7; 32]);
-        let sealed = secrets.seal("sk-live-123").unwrap();
-        assert!(!sealed.contains("sk-live"));
-        assert_ne!(sealed, secrets.seal("sk-live-123").unwrap(), "a fresh nonce each time");
-        assert_eq!(secrets.open(&sealed).unwrap(), "sk-live-123");
-        assert!(SecretBox::from_key(&[8; 32]).open(&sealed).is_err());
-        assert!(secrets.open("zz").is_err());
-    }
-
-    #[test]
-    fn a_key_file_is_created_once_and_reused() {
-        let dir = std::env::temp_dir().join(format!("weft-key-{}", rand::random::<u64>()));
-        let source = SecretKeySource { key_hex: None, file: dir.join("secret.key") };
-        let sealed = SecretBox::load(&source).unwrap().seal("x").unwrap();
-        assert_eq!(SecretBox::load(&source).unwrap().open(&sealed).unwrap(), "x");
-        let bad = SecretKeySource { key_hex: Some("abc".into()), file: dir.join("unused") };
-        assert!(SecretBox::load(&bad).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! The workflow model shared by the browser and the server.
 
 pub mod clock;
+pub mod credentials;
 pub mod definition;
 pub mod input;
 pub mod llm_provider;
@@ -14,6 +15,10 @@ pub mod triggers;
 pub mod validation;
 
 pub use clock::now_ms;
+pub use credentials::{
+    check_credential_name, credentials_used, literal_secret_headers, literal_secret_warnings, Credential,
+    CredentialOwner, CredentialValue, SealedCredential, WorkflowRef, CREDENTIAL_KINDS,
+};
 pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
 pub use input::{example_input, input_problems, parse_input_fields, InputField};
 pub use llm_provider::LlmProvider;

@@ -97,3 +97,10 @@ pub trait Configuration: Send + Sync + 'static {
         api_key: Option<String>,
     ) -> AppResult<crate::model::LlmProvider>;
 }
+
+/// Seals a secret for storage. The app side can seal but never open: a
+/// credential's value goes in and is only ever opened by the engine, when it
+/// sends a request.
+pub trait Sealer: Send + Sync + 'static {
+    fn seal(&self, plain: &str) -> AppResult<String>;
+}

@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::model::{Scope, User};
 use crate::ports::{Configuration, Runs, Store};
 use crate::services::api_keys::ApiKeys;
+use crate::services::credentials::Credentials;
 use crate::services::sessions::{session_token, Accounts};
 use crate::services::workflows::Workflows;
 
@@ -23,6 +24,8 @@ pub struct ServerContext {
     pub configuration: Arc<dyn Configuration>,
     /// Every workflow write goes through it.
     pub workflows: Workflows,
+    /// Credentials: sealed on the way in, never read back.
+    pub credentials: Credentials,
     /// Tells every process that a session ended or an API key was revoked,
     /// so none keeps accepting it from its cache.
     pub credentials_revoked: Arc<dyn Fn() + Send + Sync>,

@@ -4,13 +4,13 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{executions, templates, workflows};
+use super::{credentials, executions, templates, workflows};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Weft REST API",
-        description = "Workflows, executions and marketplace templates. Every call needs \
+        description = "Workflows, executions, credentials and marketplace templates. Every call needs \
                        `Authorization: Bearer <API key>`; a key acts as its user. A key past its expiry \
                        is refused with 401 `key_expired`; a read-only key may only `GET` (anything \
                        else is 403 `read_only_key`). Errors are \
@@ -30,6 +30,10 @@ use super::{executions, templates, workflows};
         executions::events,
         templates::list,
         templates::install,
+        credentials::create,
+        credentials::list,
+        credentials::replace,
+        credentials::delete,
     ),
     modifiers(&ApiKeyAuth),
     security(("api_key" = [])),
@@ -37,6 +41,7 @@ use super::{executions, templates, workflows};
         (name = "workflows", description = "Create, list, read, version, delete and export workflows"),
         (name = "executions", description = "Start runs, follow them, list and cancel them"),
         (name = "templates", description = "The marketplace"),
+        (name = "credentials", description = "Named secrets `http` nodes use by reference; values are write-only"),
     )
 )]
 pub struct ApiDoc;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use app::model::*;
 use app::ports::Store;
 use app::services::workflows::Workflows;
@@ -73,7 +74,8 @@ async fn execute(
     let store = store::connect(database).await?;
     let owner = server::local_user(store.as_ref()).await?;
     let version = saved_version(store.clone(), owner.id, &definition).await?;
-    let engine = Engine::new(store, engine_args.into(), crate::bus::Bus::local())?;
+    let secrets = crate::secrets::SecretBox::load(&engine_args.secret_key_source()).context("the secret key")?;
+    let engine = Engine::new(store, engine_args.into(), crate::bus::Bus::local(), std::sync::Arc::new(secrets))?;
     // Keeps this run's lease; a one-off run claims nothing from the queue.
     engine.spawn_workers(false);
     let mut handle = engine.start(StartRequest::new(&version, owner.id, Trigger::Cli, input)).await?;

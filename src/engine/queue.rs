@@ -297,8 +297,13 @@ mod tests {
         .unwrap();
         let workflow = store.create_workflow(owner.id, &definition).await.unwrap();
         let version = store.workflow_version(Scope::Everyone, workflow.id, 1).await.unwrap();
-        let engine =
-            Engine::new(store.clone(), super::super::EngineSettings::default(), crate::bus::Bus::local()).unwrap();
+        let engine = Engine::new(
+            store.clone(),
+            super::super::EngineSettings::default(),
+            crate::bus::Bus::local(),
+            Arc::new(crate::secrets::SecretBox::ephemeral()),
+        )
+        .unwrap();
         let handle = engine
             .start(super::super::StartRequest::new(&version, owner.id, app::model::Trigger::Api, serde_json::json!({})))
             .await

@@ -22,6 +22,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use support::TestDb;
 use weft::engine::{Engine, EngineSettings, StartRequest};
+use weft::secrets::SecretBox;
 
 /// An OpenAI-compatible server. The prompt steers it: `FAIL` answers 500,
 /// `SLOW` waits two seconds, `PLAIN` answers with one JSON document even when
@@ -145,7 +146,8 @@ async fn harness(adjust: impl FnOnce(&mut EngineSettings)) -> Harness {
     settings.http.allow_loopback = true;
     settings.http.max_body_bytes = 16 * 1024;
     adjust(&mut settings);
-    let engine = Engine::new(store.clone(), settings, weft::bus::Bus::local()).unwrap();
+    let engine =
+        Engine::new(store.clone(), settings, weft::bus::Bus::local(), Arc::new(SecretBox::ephemeral())).unwrap();
     Harness { _db: db, store, engine, owner, llm }
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod credentials;
 mod executions;
 mod queue;
 mod retention;

@@ -51,6 +51,7 @@ pub async fn install_template(slug: String) -> Result<WorkflowSummary, AppError>
 
 /// Publishes the current version of one of the viewer's workflows as a
 /// template (without its triggers); publishing it again updates the template.
+/// Refused while an `http` node holds a literal secret header.
 #[server(endpoint = "marketplace/publish")]
 pub async fn publish_template(workflow_id: WorkflowId, description: String) -> Result<MarketplaceTemplate, AppError> {
     with_status(
@@ -64,6 +65,13 @@ pub async fn publish_template(workflow_id: WorkflowId, description: String) -> R
             let workflow = ctx.store.workflow(Scope::Owner(author.id), workflow_id).await?;
             let mut definition = workflow.definition;
             definition.triggers.clear();
+            // A template is read by everyone: a secret written into a header would be published with it.
+            if let Some((node, header)) = crate::model::literal_secret_headers(&definition).into_iter().next() {
+                return Err(AppError::BadRequest(format!(
+                    "node `{node}` (http) has a literal `{header}` header, which would publish a secret: \
+                     store the value as a credential, set config.credential on the node, and publish again"
+                )));
+            }
             let slug = user_slug(author.id, &definition.name);
             ctx.store.upsert_template(&slug, description, &definition, Some(author.id)).await
         }

@@ -74,6 +74,10 @@ pub struct HttpConfig {
     pub body: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// The name of a credential (the owner's, else a shared one) the engine
+    /// applies when it sends the request: templates never see its value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// `llm`: one chat completion from an OpenAI-compatible provider.

@@ -201,6 +201,11 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
                 }
                 _ => {}
             }
+            if let Some(name) = &c.credential {
+                if let Err(message) = super::credentials::check_credential_name(name) {
+                    fail(format!("config.credential: {message}"));
+                }
+            }
         }
         NodeConfig::Delay(c) if c.ms > MAX_WAIT_MS => {
             fail(format!("config.ms must be at most {MAX_WAIT_MS} (a day), not {}", c.ms))

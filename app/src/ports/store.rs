@@ -29,6 +29,7 @@ pub trait Store:
     + RetentionStore
     + SettingStore
     + TemplateStore
+    + CredentialStore
 {
 }
 
@@ -44,6 +45,7 @@ impl<T> Store for T where
         + RetentionStore
         + SettingStore
         + TemplateStore
+        + CredentialStore
 {
 }
 
@@ -301,4 +303,33 @@ pub trait TemplateStore: Send + Sync + 'static {
     ) -> AppResult<MarketplaceTemplate>;
     async fn list_templates(&self, search: Option<&str>) -> AppResult<Vec<MarketplaceTemplate>>;
     async fn template(&self, slug: &str) -> AppResult<MarketplaceTemplate>;
+}
+
+/// Credentials: sealed values by name, a user's own or shared by an admin.
+/// The store never sees a value in the clear.
+#[async_trait]
+pub trait CredentialStore: Send + Sync + 'static {
+    /// A new credential; `Conflict` when its owner already has one of that name.
+    async fn create_credential(
+        &self,
+        owner: CredentialOwner,
+        created_by: UserId,
+        name: &str,
+        kind: &str,
+        sealed: &str,
+    ) -> AppResult<Credential>;
+    /// The credentials `user` may use (their own, then the shared ones), by
+    /// name, each with the user's workflows that use it. No values.
+    async fn list_credentials(&self, user: UserId) -> AppResult<Vec<Credential>>;
+    /// Replaces a credential's value (and kind), keeping its name: workflows
+    /// that use it go on working. `NotFound` when there is none.
+    async fn replace_credential(&self, owner: CredentialOwner, name: &str, kind: &str, sealed: &str) -> AppResult<()>;
+    /// Deletes a credential, unless a workflow's current version uses it:
+    /// then `Conflict`, naming those workflows.
+    async fn delete_credential(&self, owner: CredentialOwner, name: &str) -> AppResult<()>;
+    /// What a run of `user` sends for `name`: their own credential of that
+    /// name, else the shared one.
+    async fn credential_for_run(&self, user: UserId, name: &str) -> AppResult<Option<SealedCredential>>;
+    /// Records that a run sent credential `id` at `at`.
+    async fn mark_credential_used(&self, id: i64, at: i64) -> AppResult<()>;
 }

@@ -1,7 +1,9 @@
 //! `http` nodes: one shared, pooled client; templated method, url, headers and
-//! body; a timeout; a cap on the response size; and a guard ([`guard`]) that
-//! refuses every address that is not public unless allowed.
+//! body; a timeout; a cap on the response size; a guard ([`guard`]) that
+//! refuses every address that is not public unless allowed; and credentials
+//! ([`credentials`]) applied by reference and masked in what comes back.
 
+pub mod credentials;
 pub mod guard;
 
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use app::model::node_config::HttpConfig;
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
+use self::credentials::{CredentialVault, OpenedCredential};
 use self::guard::{AddressPolicy, AllowedHost, Destinations, GuardedResolver};
 use super::template::Templates;
 use super::NodeScope;
@@ -47,36 +50,72 @@ impl Default for HttpNodeSettings {
 
 pub struct HttpNode {
     client: reqwest::Client,
+    /// For requests that carry a credential: redirects stay on the first origin.
+    credentialed_client: reqwest::Client,
     settings: HttpNodeSettings,
     destinations: Arc<Destinations>,
+    vault: CredentialVault,
 }
 
 impl HttpNode {
-    pub fn new(settings: HttpNodeSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: HttpNodeSettings, vault: CredentialVault) -> anyhow::Result<Self> {
         let destinations = Arc::new(Destinations {
             policy: AddressPolicy { allow_loopback: settings.allow_loopback, allow_private: settings.allow_private },
             allowed_hosts: settings.allowed_hosts.clone(),
         });
-        let mut builder = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { destinations: destinations.clone() }))
-            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(32)
-            // Every hop is checked like the first request: a redirect to an IP
-            // literal never reaches the resolver.
-            .redirect(destinations.redirect_policy())
-            // A proxy from the environment would resolve names past the guard.
-            .no_proxy();
-        if let Some(proxy) = &settings.proxy {
-            builder = builder.proxy(reqwest::Proxy::all(proxy)?);
-        }
-        Ok(Self { client: builder.build()?, settings, destinations })
+        let client = |same_origin_only: bool| -> anyhow::Result<reqwest::Client> {
+            let mut builder = reqwest::Client::builder()
+                .dns_resolver(Arc::new(GuardedResolver { destinations: destinations.clone() }))
+                .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
+                .pool_max_idle_per_host(32)
+                // Every hop is checked like the first request: a redirect to an IP
+                // literal never reaches the resolver.
+                .redirect(destinations.redirect_policy(same_origin_only))
+                // A proxy from the environment would resolve names past the guard.
+                .no_proxy();
+            if let Some(proxy) = &settings.proxy {
+                builder = builder.proxy(reqwest::Proxy::all(proxy)?);
+            }
+            Ok(builder.build()?)
+        };
+        Ok(Self { client: client(false)?, credentialed_client: client(true)?, settings, destinations, vault })
     }
 
     pub async fn run(&self, config: &HttpConfig, scope: &NodeScope, templates: &Templates) -> Result<Value, String> {
+        let credential = match &config.credential {
+            Some(name) => Some(self.vault.open(scope.owner, name).await?),
+            None => None,
+        };
+        let result = self.exchange(config, scope, templates, credential.as_ref()).await;
+        match &credential {
+            None => result,
+            // Whatever comes back may quote the secret: an echoing upstream, an
+            // error naming the URL its query parameter is on.
+            Some(credential) => {
+                let masker = credential.masker();
+                result.map(|value| masker.value(value)).map_err(|error| masker.text(&error).into_owned())
+            }
+        }
+    }
+
+    async fn exchange(
+        &self,
+        config: &HttpConfig,
+        scope: &NodeScope,
+        templates: &Templates,
+        credential: Option<&OpenedCredential>,
+    ) -> Result<Value, String> {
         // Every templated field in one render job: method, url, headers, then a text body.
         let mut fields = vec![("method".to_string(), config.method.clone()), ("url".to_string(), config.url.clone())];
-        let headers: Vec<(String, String)> =
-            config.headers.iter().flatten().map(|(n, v)| (n.clone(), v.clone())).collect();
+        // The credential's header replaces one of the same name the workflow sets.
+        let replaced = credential.and_then(OpenedCredential::header_name);
+        let headers: Vec<(String, String)> = config
+            .headers
+            .iter()
+            .flatten()
+            .filter(|(name, _)| !replaced.is_some_and(|r| r.eq_ignore_ascii_case(name)))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
         fields.extend(headers.iter().map(|(name, value)| (format!("headers.{name}"), value.clone())));
         if let Some(Value::String(text)) = &config.body {
             fields.push(("body".to_string(), text.clone()));
@@ -86,11 +125,18 @@ impl HttpNode {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| format!("method: `{method}` is not an HTTP method"))?;
         let url_text = rendered.next().unwrap_or_default();
-        let url = reqwest::Url::parse(url_text.trim())
+        let mut url = reqwest::Url::parse(url_text.trim())
             .map_err(|e| format!("url: `{}` is not a valid URL ({e})", url_text.trim()))?;
         self.destinations.check_url(&url)?;
+        let client = match credential {
+            Some(credential) => {
+                credential.apply_to_url(&mut url);
+                &self.credentialed_client
+            }
+            None => &self.client,
+        };
         let timeout = config.timeout_ms.map(Duration::from_millis).unwrap_or(self.settings.default_timeout);
-        let mut request = self.client.request(method, url).timeout(timeout);
+        let mut request = client.request(method, url).timeout(timeout);
         for (name, _) in &headers {
             request = request.header(name.as_str(), rendered.next().unwrap_or_default());
         }
@@ -99,6 +145,9 @@ impl HttpNode {
             Some(Value::String(_)) => request.body(rendered.next().unwrap_or_default()),
             Some(json) => request.json(json),
         };
+        if let Some(credential) = credential {
+            request = credential.apply_to_request(request);
+        }
         request = request.header("x-weft-node", &scope.node_id);
         // Unless the workflow sets its own: a repeat after a takeover carries the same key.
         if !config.headers.iter().flatten().any(|(name, _)| name.eq_ignore_ascii_case("idempotency-key")) {

@@ -45,6 +45,7 @@ impl Backend {
         .await
         .map_err(db_error)?;
         Self::write_triggers(&mut tx, id, definition).await?;
+        Self::write_credential_uses(&mut tx, id, definition).await?;
         tx.commit().await.map_err(db_error)
     }
 }

@@ -148,12 +148,19 @@ impl Destinations {
     }
 
     /// The redirect policy: at most [`MAX_REDIRECTS`] hops, each checked like the first request.
-    pub fn redirect_policy(self: &Arc<Self>) -> reqwest::redirect::Policy {
+    /// With `same_origin_only` (requests that carry a credential), a redirect
+    /// to another origin is not followed: the 3xx answer is the node's output,
+    /// and the credential never reaches a host it was not meant for.
+    pub fn redirect_policy(self: &Arc<Self>, same_origin_only: bool) -> reqwest::redirect::Policy {
         let destinations = self.clone();
         reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
                 let error = format!("more than {MAX_REDIRECTS} redirects");
                 return attempt.error(error);
+            }
+            let first = attempt.previous().first().map(|url| url.origin());
+            if same_origin_only && first.is_some_and(|origin| origin != attempt.url().origin()) {
+                return attempt.stop();
             }
             match destinations.check_url(attempt.url()) {
                 Ok(()) => attempt.follow(),

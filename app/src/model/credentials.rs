@@ -1,0 +1,301 @@
+//! Credentials: named secrets a workflow uses by reference (`"credential":
+//! "github"` on an `http` node). Their values are sealed at rest, applied by the
+//! engine when it sends a request, masked in whatever an upstream answers, and
+//! never shown again after they are saved: what anyone reads of a credential is
+//! its [`Credential`] record (name, kind, use), never its [`CredentialValue`].
+
+use serde::{Deserialize, Serialize};
+
+use super::definition::WorkflowDefinition;
+use super::records::{UserId, WorkflowId};
+
+/// The kinds of credential, as the API and the UI name them.
+pub const CREDENTIAL_KINDS: [&str; 4] = ["bearer", "basic", "header", "query"];
+
+/// The longest credential name.
+pub const MAX_CREDENTIAL_NAME_LEN: usize = 64;
+
+/// The shortest secret part of a credential. Shorter values are not secrets
+/// worth the name, and masking them in what upstreams answer would garble it.
+pub const MIN_SECRET_LEN: usize = 6;
+
+/// The largest secret part (a JWT or a PEM-sized token fits easily).
+pub const MAX_SECRET_LEN: usize = 16 * 1024;
+
+/// What a credential holds, by kind.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CredentialValue {
+    /// `Authorization: Bearer <token>`.
+    Bearer { token: String },
+    /// `Authorization: Basic base64(username:password)`.
+    Basic { username: String, password: String },
+    /// One header of the credential's choosing, e.g. `X-Api-Key: <value>`.
+    Header { name: String, value: String },
+    /// One query parameter added to the URL, e.g. `?api_key=<value>`.
+    Query { name: String, value: String },
+}
+
+/// Never print a value, not even in a debug log.
+impl std::fmt::Debug for CredentialValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CredentialValue::{}(…)", self.kind())
+    }
+}
+
+impl CredentialValue {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CredentialValue::Bearer { .. } => "bearer",
+            CredentialValue::Basic { .. } => "basic",
+            CredentialValue::Header { .. } => "header",
+            CredentialValue::Query { .. } => "query",
+        }
+    }
+
+    /// Reads `{"kind", "data"}` as the API sends it, with a message naming the
+    /// field that is wrong.
+    pub fn from_parts(kind: &str, data: serde_json::Value) -> Result<Self, String> {
+        if !CREDENTIAL_KINDS.contains(&kind) {
+            return Err(format!("kind must be one of {}, not `{kind}`", CREDENTIAL_KINDS.join(", ")));
+        }
+        let tagged = serde_json::json!({ "kind": kind, "data": data });
+        let value: Self = serde_json::from_value(tagged).map_err(|e| {
+            let fields = match kind {
+                "bearer" => "{\"token\"}",
+                "basic" => "{\"username\", \"password\"}",
+                _ => "{\"name\", \"value\"}",
+            };
+            format!("data of a {kind} credential must be {fields} ({e})")
+        })?;
+        value.check()?;
+        Ok(value)
+    }
+
+    /// Checks what serde cannot: lengths, and that a header or parameter name is usable.
+    pub fn check(&self) -> Result<(), String> {
+        let secret = |field: &str, value: &str| {
+            let len = value.chars().count();
+            if len < MIN_SECRET_LEN {
+                Err(format!("data.{field} must be at least {MIN_SECRET_LEN} characters"))
+            } else if value.len() > MAX_SECRET_LEN {
+                Err(format!("data.{field} must be at most {MAX_SECRET_LEN} bytes"))
+            } else if value.chars().any(|c| c.is_control()) {
+                Err(format!("data.{field} must not contain control characters"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            CredentialValue::Bearer { token } => secret("token", token),
+            CredentialValue::Basic { username, password } => {
+                if username.is_empty() || username.contains(':') || username.chars().any(|c| c.is_control()) {
+                    return Err("data.username must be non-empty, without `:` or control characters".into());
+                }
+                secret("password", password)
+            }
+            CredentialValue::Header { name, value } => {
+                let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+                if name.is_empty() || name.len() > 128 || !name.chars().all(token_char) {
+                    return Err(format!("data.name `{name}` is not a header name"));
+                }
+                secret("value", value)
+            }
+            CredentialValue::Query { name, value } => {
+                if name.trim().is_empty() || name.len() > 128 {
+                    return Err("data.name must be a query parameter name of 1 to 128 bytes".into());
+                }
+                secret("value", value)
+            }
+        }
+    }
+}
+
+/// Checks a credential's name: what workflows write in `"credential"`.
+pub fn check_credential_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_CREDENTIAL_NAME_LEN {
+        return Err(format!("a credential name must be 1 to {MAX_CREDENTIAL_NAME_LEN} characters"));
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || *c == '.')) {
+        return Err(format!("credential name `{name}` contains `{bad}`: use letters, digits, `_`, `-` and `.`"));
+    }
+    Ok(())
+}
+
+/// A workflow, by id and name, as a credential's "used by" lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WorkflowRef {
+    pub id: WorkflowId,
+    pub name: String,
+}
+
+/// A credential as anyone may see it: everything but its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Credential {
+    pub id: i64,
+    pub name: String,
+    /// `bearer`, `basic`, `header` or `query`.
+    pub kind: String,
+    /// Made by an admin for every user: anyone may use it, nobody can read it.
+    /// A user's own credential of the same name is used instead.
+    pub shared: bool,
+    /// The email of who made it.
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    /// When its value was last replaced.
+    pub updated_at: i64,
+    /// When a run last sent it.
+    pub last_used_at: Option<i64>,
+    /// The viewer's workflows whose current version uses it.
+    pub used_by: Vec<WorkflowRef>,
+}
+
+/// A credential as the engine reads it: sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCredential {
+    pub id: i64,
+    pub name: String,
+    pub sealed: String,
+}
+
+/// Where a credential belongs: to one user, or to every user (made by an admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialOwner {
+    User(UserId),
+    Shared,
+}
+
+impl CredentialOwner {
+    pub fn user(self) -> Option<UserId> {
+        match self {
+            CredentialOwner::User(user) => Some(user),
+            CredentialOwner::Shared => None,
+        }
+    }
+}
+
+/// The credential names a definition refers to, sorted, each once (what a
+/// credential's "used by" list is built from).
+pub fn credentials_used(definition: &WorkflowDefinition) -> Vec<String> {
+    let mut names: Vec<String> = definition
+        .nodes
+        .iter()
+        .filter_map(|node| node.config.get("credential")?.as_str())
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Words in a header name that say its value is a secret.
+const SECRET_HEADER_WORDS: [&str; 7] = ["authorization", "api-key", "apikey", "api_key", "token", "secret", "cookie"];
+
+/// The `http` nodes' headers that look like a secret written into the
+/// definition (`Authorization: Bearer sk-…`), as (node, header) pairs: such a
+/// value is stored in every version and shown to whoever reads the workflow.
+/// A value computed by a template (`{{ … }}`) is not literal.
+pub fn literal_secret_headers(definition: &WorkflowDefinition) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for node in definition.nodes.iter().filter(|n| n.kind == "http") {
+        let Some(headers) = node.config.get("headers").and_then(|h| h.as_object()) else { continue };
+        for (name, value) in headers {
+            let lower = name.to_ascii_lowercase();
+            let literal = value.as_str().is_some_and(|v| !v.trim().is_empty() && !v.contains("{{"));
+            if literal && SECRET_HEADER_WORDS.iter().any(|word| lower.contains(word)) {
+                found.push((node.id.clone(), name.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// What the editor and the API say of each literal secret header.
+pub fn literal_secret_warnings(definition: &WorkflowDefinition) -> Vec<String> {
+    literal_secret_headers(definition)
+        .into_iter()
+        .map(|(node, header)| {
+            format!(
+                "node `{node}` (http): header `{header}` holds a literal value that looks like a secret; \
+                 store it as a credential and set config.credential instead"
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_are_read_by_kind_with_messages_naming_the_field() {
+        let bearer = CredentialValue::from_parts("bearer", json!({"token": "ghp_canary123"})).unwrap();
+        assert_eq!(bearer.kind(), "bearer");
+        let error = CredentialValue::from_parts("bearer", json!({"token": "abc"})).unwrap_err();
+        assert!(error.contains("data.token") && error.contains("at least 6"), "{error}");
+        let error = CredentialValue::from_parts("basic", json!({"user": "x"})).unwrap_err();
+        assert!(error.contains("username") && error.contains("password"), "{error}");
+        let error = CredentialValue::from_parts("oauth9", json!({})).unwrap_err();
+        assert!(error.contains("kind must be one of"), "{error}");
+        let error = CredentialValue::from_parts("header", json!({"name": "X Key", "value": "secret-1"})).unwrap_err();
+        assert!(error.contains("not a header name"), "{error}");
+        let error = CredentialValue::from_parts("bearer", json!({"token": "line\nbreak"})).unwrap_err();
+        assert!(error.contains("control characters"), "{error}");
+        let error = CredentialValue::from_parts("bearer", json!({"token": "long-enough", "extra": 1})).unwrap_err();
+        assert!(error.contains("unknown field"), "{error}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_value() {
+        let value = CredentialValue::Bearer { token: "ghp_canary123".into() };
+        assert!(!format!("{value:?}").contains("canary"));
+    }
+
+    #[test]
+    fn names_are_plain_words() {
+        assert!(check_credential_name("github").is_ok());
+        assert!(check_credential_name("stripe.live_2").is_ok());
+        assert!(check_credential_name("").is_err());
+        assert!(check_credential_name("two words").unwrap_err().contains("` `"));
+        assert!(check_credential_name(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn a_definition_lists_the_credentials_its_nodes_name() {
+        let definition: WorkflowDefinition = serde_json::from_value(json!({
+            "name": "w",
+            "nodes": [
+                {"id": "a", "type": "http", "config": {"method": "GET", "url": "https://x", "credential": "gh"}},
+                {"id": "b", "type": "http", "config": {"method": "GET", "url": "https://x", "credential": "gh"}},
+                {"id": "c", "type": "http", "config": {"method": "GET", "url": "https://x", "credential": "api"}},
+                {"id": "d", "type": "template", "config": {"template": "x"}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(credentials_used(&definition), vec!["api".to_string(), "gh".to_string()]);
+    }
+
+    #[test]
+    fn literal_secret_headers_are_found_and_templated_ones_are_not() {
+        let definition: WorkflowDefinition = serde_json::from_value(json!({
+            "name": "w",
+            "nodes": [
+                {"id": "a", "type": "http", "config": {"method": "GET", "url": "https://x", "headers": {
+                    "Authorization": "Bearer sk-live-1", "X-Api-Key": "k-123456", "Accept": "text/plain",
+                    "X-Auth-Token": "{{ input.token }}"
+                }}},
+                {"id": "b", "type": "template", "config": {"template": "Authorization: x"}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            literal_secret_headers(&definition),
+            vec![("a".to_string(), "Authorization".to_string()), ("a".to_string(), "X-Api-Key".to_string())]
+        );
+        assert!(literal_secret_warnings(&definition)[0].contains("node `a` (http): header `Authorization`"));
+    }
+}

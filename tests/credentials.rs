@@ -1,0 +1,253 @@
+//! Credentials over real HTTP: made and managed through the REST API, used by
+//! an `http` node against a local upstream that checks them, and a canary
+//! value looked for behind every door a secret could leak through.
+
+mod support;
+
+use axum::extract::RawQuery;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::client::Api;
+use support::TestDb;
+
+on_both_backends!(
+    a_canary_credential_reaches_the_upstream_and_nothing_else,
+    credentials_are_managed_by_name_and_refuse_bad_input_with_4xx,
+    a_shared_credential_is_an_admins_to_make_and_everyones_to_use,
+);
+
+const CANARY: &str = "canary-7f3a9c41e2";
+
+/// An upstream that wants `Bearer CANARY` (or `?key=CANARY`) and echoes
+/// everything it was sent: in its body, and in a response header.
+async fn echoing_upstream() -> String {
+    async fn echo(headers: HeaderMap, RawQuery(query): RawQuery) -> axum::response::Response {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let query = query.unwrap_or_default();
+        let status = if auth == format!("Bearer {CANARY}") || query.contains(CANARY) {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        let seen: Value = headers.iter().map(|(n, v)| (n.to_string(), json!(v.to_str().unwrap_or("")))).collect();
+        (status, [("x-echo-authorization", auth)], axum::Json(json!({"headers": seen, "query": query}))).into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // `/hop` sends the caller to the same server under another origin (`localhost`).
+    let elsewhere = format!("http://localhost:{}/echo", addr.port());
+    let hop = move || async move { axum::response::Redirect::temporary(&elsewhere) };
+    let routes = axum::Router::new().route("/echo", axum::routing::get(echo)).route("/hop", axum::routing::get(hop));
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    format!("http://{addr}")
+}
+
+/// Everything the database holds, as text: every row of every table.
+async fn everything_stored(db: &TestDb) -> String {
+    use sqlx::{Connection, Row};
+    let url = db.settings.url.clone();
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let mut all = String::new();
+        for table in tables {
+            let rows = sqlx::query(&format!("SELECT t::text FROM \"{table}\" t")).fetch_all(&mut conn).await.unwrap();
+            for row in rows {
+                all.push_str(&row.get::<String, _>(0));
+                all.push('\n');
+            }
+        }
+        all
+    } else {
+        // The file and its write-ahead log, byte for byte.
+        let path = url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
+        let mut all = String::new();
+        for file in [path.clone(), format!("{path}-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                all.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        all
+    }
+}
+
+fn assert_no_canary(door: &str, text: &str) {
+    assert!(!text.contains(CANARY), "the canary leaked through {door}: {text}");
+}
+
+async fn a_canary_credential_reaches_the_upstream_and_nothing_else(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let api = Api::for_new_user(&server, &base, "canary@example.com").await;
+    let upstream = echoing_upstream().await;
+
+    let (status, created) = api
+        .json(Method::POST, "/credentials", Some(json!({"name": "svc", "kind": "bearer", "data": {"token": CANARY}})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_no_canary("the create answer", &created.to_string());
+    let (status, _) = api
+        .json(
+            Method::POST,
+            "/credentials",
+            Some(json!({"name": "svc-q", "kind": "query", "data": {"name": "key", "value": CANARY}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let workflow = json!({"name": "Call the service", "nodes": [
+        {"id": "call", "type": "http", "config": {"method": "GET", "url": format!("{upstream}/echo"), "credential": "svc"}},
+        {"id": "by_query", "type": "http", "config": {"method": "GET", "url": format!("{upstream}/echo?x=1"), "credential": "svc-q"}},
+        {"id": "down", "type": "http", "on_error": "continue",
+         "config": {"method": "GET", "url": "http://127.0.0.1:9/echo", "credential": "svc-q"}},
+        {"id": "hop", "type": "http", "config": {"method": "GET", "url": format!("{upstream}/hop"), "credential": "svc"}},
+        {"id": "show", "type": "template", "config": {"template": "{{ nodes.call.body.headers.authorization }} {{ nodes.down.error }}"}}
+    ], "edges": [{"from": "call", "to": "show"}, {"from": "by_query", "to": "show"}, {"from": "down", "to": "show"}]});
+    let id = api.create_workflow_id(&workflow).await;
+    let (status, report) = api.run_execution(id, Some(json!({"input": {}}))).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_no_canary("the run's answer", &report.to_string());
+    let execution = report["id"].as_i64().expect("an execution id");
+    let (_, details) = api.get_execution(execution).await;
+    let text = details.to_string();
+    assert_no_canary("the run view", &text);
+    // The upstream got it (200, not 401) and echoed it back, masked.
+    let node = |id: &str| &details["nodes"][id];
+    assert_eq!(node("call")["output"]["status"], 200, "{details}");
+    assert_eq!(node("call")["output"]["body"]["headers"]["authorization"], "Bearer ********");
+    assert_eq!(node("call")["output"]["headers"]["x-echo-authorization"], "Bearer ********");
+    assert_eq!(node("by_query")["output"]["status"], 200, "{details}");
+    assert_eq!(node("by_query")["output"]["body"]["query"], "x=1&key=********");
+    let error = node("down")["error"].as_str().unwrap_or_default();
+    assert!(error.contains("key=********"), "the error quotes the URL, masked: {details}");
+    assert_eq!(node("show")["output"]["text"], "Bearer ******** ".to_string() + error);
+    // A redirect to another origin is not followed with the credential.
+    assert_eq!(node("hop")["output"]["status"], 307, "{details}");
+
+    // Versions, exports, lists, events, metrics, the database: no canary anywhere.
+    let (_, got) = api.get_workflow(id).await;
+    assert_no_canary("the workflow", &got.to_string());
+    assert_no_canary("the export", &api.export_workflow(id).await.text().await.unwrap());
+    let (_, listed) = api.json(Method::GET, "/credentials", None).await;
+    assert_no_canary("the credential list", &listed.to_string());
+    assert_eq!(listed[0]["used_by"], json!([{"id": id, "name": "Call the service"}]), "{listed}");
+    assert!(listed[0]["last_used_at"].is_i64(), "{listed}");
+    let (_, executions) = api.list_executions("").await;
+    assert_no_canary("the history", &executions.to_string());
+    let events = api.execution_events(execution).await.text().await.unwrap();
+    assert!(events.contains("Bearer ********"), "{events}");
+    assert_no_canary("the event stream", &events);
+    assert_no_canary("the metrics", &api.metrics().await);
+    let stored = everything_stored(db).await;
+    assert!(stored.contains("Call the service") && stored.contains("x=1&key=********"), "the check reads the data");
+    assert_no_canary("the database", &stored);
+    server.stop.cancel();
+}
+
+async fn credentials_are_managed_by_name_and_refuse_bad_input_with_4xx(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let api = Api::for_new_user(&server, &base, "manager@example.com").await;
+    let post = |body: Value| {
+        let api = api.clone();
+        async move { api.json(Method::POST, "/credentials", Some(body)).await }
+    };
+    for (body, status, says) in [
+        (json!({"name": "has space", "kind": "bearer", "data": {"token": "long-enough"}}), 400, "contains ` `"),
+        (json!({"name": "ok", "kind": "oauth9", "data": {}}), 400, "kind must be one of"),
+        (json!({"name": "ok", "kind": "basic", "data": {"username": "u"}}), 400, "password"),
+        (json!({"name": "ok", "kind": "bearer", "data": {"token": "short"}}), 400, "data.token must be at least 6"),
+        (json!({"name": "ok", "kind": "bearer", "data": {"token": "long-enough"}, "shared": true}), 403, "admin"),
+        (json!({"name": "ok", "kind": "bearer"}), 422, "data"),
+    ] {
+        let (got, answer) = post(body.clone()).await;
+        assert_eq!(got.as_u16(), status, "{body} → {answer}");
+        assert!(answer.to_string().contains(says), "{body} → {answer}");
+    }
+    let (status, _) = post(json!({"name": "gh", "kind": "bearer", "data": {"token": "first-token"}})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, answer) = post(json!({"name": "gh", "kind": "bearer", "data": {"token": "other-token"}})).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+
+    // Replaced under its name; a workflow using it keeps it from being deleted.
+    let replace = json!({"kind": "header", "data": {"name": "X-Api-Key", "value": "second-value"}});
+    let (status, answer) = api.json(Method::PUT, "/credentials/gh", Some(replace.clone())).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let (status, _) = api.json(Method::PUT, "/credentials/missing", Some(replace)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, listed) = api.json(Method::GET, "/credentials", None).await;
+    assert_eq!(listed[0]["kind"], "header");
+    let workflow = json!({"name": "Uses gh", "nodes": [
+        {"id": "call", "type": "http", "config": {"method": "GET", "url": "https://example.com", "credential": "gh"}}
+    ]});
+    let id = api.create_workflow_id(&workflow).await;
+    let (status, answer) = api.json(Method::DELETE, "/credentials/gh", None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(answer["error"]["message"].as_str().unwrap().contains(&format!("Uses gh (#{id})")), "{answer}");
+    api.delete_workflow(id).await;
+    let (status, _) = api.json(Method::DELETE, "/credentials/gh", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // A node naming a credential that does not exist fails with a message that says so.
+    let workflow = json!({"name": "Missing", "nodes": [
+        {"id": "call", "type": "http", "config": {"method": "GET", "url": "https://example.com", "credential": "nope"}}
+    ]});
+    let id = api.create_workflow_id(&workflow).await;
+    let (_, report) = api.run_execution(id, None).await;
+    assert!(report.to_string().contains("credential `nope` does not exist"), "{report}");
+    // An invalid name in a definition is a validation message naming node and field.
+    let bad = json!({"name": "Bad", "nodes": [
+        {"id": "call", "type": "http", "config": {"method": "GET", "url": "https://example.com", "credential": "a b"}}
+    ]});
+    let (status, answer) = api.create_workflow(&bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.to_string().contains("node `call` (http): config.credential"), "{answer}");
+    server.stop.cancel();
+}
+
+async fn a_shared_credential_is_an_admins_to_make_and_everyones_to_use(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let admin_user = server.store.create_user("root@example.com", None, true).await.unwrap();
+    let (_, key) =
+        weft::api::create_api_key(server.store.as_ref(), admin_user.id, "t", Default::default()).await.unwrap();
+    let admin = Api::new(&base, &key);
+    let user = Api::for_new_user(&server, &base, "user@example.com").await;
+    let upstream = echoing_upstream().await;
+    let (status, made) = admin
+        .json(
+            Method::POST,
+            "/credentials",
+            Some(json!({"name": "team", "kind": "bearer", "data": {"token": CANARY}, "shared": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["shared"], true);
+    let (_, seen) = user.json(Method::GET, "/credentials", None).await;
+    assert_eq!(seen[0]["name"], "team");
+    assert_eq!(seen[0]["shared"], true);
+    // The user can use it, but not replace or delete it.
+    let (status, _) = user
+        .json(
+            Method::PUT,
+            "/credentials/team?shared=true",
+            Some(json!({"kind": "bearer", "data": {"token": "mine-now"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = user.json(Method::DELETE, "/credentials/team", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not theirs to delete");
+    let workflow = json!({"name": "Team call", "nodes": [
+        {"id": "call", "type": "http", "config": {"method": "GET", "url": format!("{upstream}/echo"), "credential": "team"}}
+    ]});
+    let id = user.create_workflow_id(&workflow).await;
+    let (_, report) = user.run_execution(id, None).await;
+    assert_no_canary("the run's answer", &report.to_string());
+    assert!(report.to_string().contains("Bearer ********"), "{report}");
+    let (status, answer) = admin.json(Method::DELETE, "/credentials/team?shared=true", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the user's workflow uses it: {answer}");
+    server.stop.cancel();
+}

@@ -162,6 +162,8 @@ fn Editor(opened: Opened) -> impl IntoView {
     // Validation follows the graph and the configs, never positions: dragging
     // does not revalidate.
     let problems = Memo::new(move |_| validate(&state.definition(true)).err().unwrap_or_default());
+    // Not problems (saving goes on), but worth saying while it is typed.
+    let warnings = Memo::new(move |_| crate::model::literal_secret_warnings(&state.definition(true)));
     let invalid =
         Memo::new(move |_| problems.with(|p| p.iter().flat_map(|e| e.nodes.iter().cloned()).collect::<HashSet<_>>()));
     // Compared with what was saved, not flagged by edits: undoing back to the
@@ -315,6 +317,11 @@ fn Editor(opened: Opened) -> impl IntoView {
             <aside class="editor-side">
                 <ul class="problems" data-testid="editor-problems" role="alert">
                     {move || problems.get().into_iter().map(|p| view! { <li>{p.message}</li> }).collect_view()}
+                </ul>
+                <ul class="warnings" data-testid="editor-warnings">
+                    {move || warnings.get().into_iter().map(|w| view! {
+                        <li>{w}" " <a href="/credentials" target="_blank">"Manage credentials"</a></li>
+                    }).collect_view()}
                 </ul>
                 <Panel state/>
             </aside>

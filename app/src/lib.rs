@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod credentials;
 pub mod editor;
 pub mod error;
 pub mod graph;
@@ -70,6 +71,7 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("executions"), ParamSegment("id")) view={Lazy::<runs::RunPage>::new()}/>
                 <Route path=StaticSegment("history") view={Lazy::<history::HistoryPage>::new()}/>
                 <Route path=StaticSegment("marketplace") view={Lazy::<marketplace::MarketplacePage>::new()}/>
+                <Route path=StaticSegment("credentials") view={Lazy::<credentials::CredentialsPage>::new()}/>
                 <Route path=StaticSegment("settings") view={Lazy::<settings::SettingsPage>::new()}/>
                 <Route path=StaticSegment("login") view={Lazy::<accounts::SignInPage>::new()}/>
                 <Route path=StaticSegment("setup") view={Lazy::<accounts::SetupPage>::new()}/>

@@ -236,6 +236,7 @@ pub fn UserMenu() -> impl IntoView {
                         <a href="/">"Workflows"</a>
                         <a href="/history" data-testid="history-link">"History"</a>
                         <a href="/marketplace" data-testid="marketplace-link">"Marketplace"</a>
+                        <a href="/credentials" data-testid="credentials-link">"Credentials"</a>
                         <a href="/settings" data-testid="settings-link">"Settings"</a>
                         <span class="muted" data-testid="signed-in-as">{user.email}</span>
                         <button class="link" data-testid="sign-out" on:click=move |_| { sign_out.dispatch(SignOut {}); }>

@@ -125,6 +125,8 @@ pub enum FieldType {
     /// A JSON value typed as text (http headers): kept as the text while it
     /// does not parse, so validation names the problem and saving waits.
     Json,
+    /// The name of one of the user's credentials, picked from a list.
+    Credential,
 }
 
 /// A field of a node kind's form: (config key, label, type, optional: removed when empty).
@@ -136,6 +138,7 @@ pub fn fields(kind: &str) -> &'static [Field] {
         "http" => &[
             ("method", "Method", Select(&["GET", "POST", "PUT", "PATCH", "DELETE"]), false),
             ("url", "URL (template)", Text, false),
+            ("credential", "Credential (sent with the request; its value is never shown)", Credential, true),
             ("headers", "Headers (JSON object: name → template)", Json, true),
             ("body", "Body (template)", TextArea, true),
             ("timeout_ms", "Request timeout (ms)", Number, true),

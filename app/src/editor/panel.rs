@@ -91,6 +91,7 @@ fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> i
             </label>
         }.into_any(),
         FieldType::Json => view! { <JsonField node state field/> }.into_any(),
+        FieldType::Credential => view! { <CredentialField node state field/> }.into_any(),
         // Each option says whether it is chosen: a select's value set before
         // its options exist (they are added after its attributes) is lost.
         FieldType::Select(options) => view! {
@@ -140,6 +141,47 @@ fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> imp
                 prop:value=move || text.get() on:focus=move |_| state.checkpoint() on:input=on_input></textarea>
             {move || problem().map(|p| view! { <span class="field-problem" data-testid=format!("field-{key}-problem")>{p}</span> })}
         </label>
+    }
+}
+
+/// The credential an http node sends, picked from the viewer's credentials
+/// and the shared ones (names only: values never reach the browser). A name
+/// that no longer exists stays selected and is marked missing.
+#[component]
+fn CredentialField(node: EditorNode, state: EditorState, field: &'static Field) -> impl IntoView {
+    let (key, label, _, _) = *field;
+    let value = move || node.config.with(|c| field_text(c, key));
+    let set = move |text: String| node.config.update(|c| set_field(c, field, &text));
+    // Read in the browser only: the panel is never rendered on the server.
+    let choices = LocalResource::new(|| async {
+        let listed = crate::credentials::list_credentials().await.map(|l| l.credentials).unwrap_or_default();
+        listed.into_iter().map(|c| (c.name, c.shared)).collect::<Vec<_>>()
+    });
+    view! {
+        <label>{label}
+            <Suspense fallback=|| view! { <select disabled><option>"Loading…"</option></select> }>
+                {move || Suspend::new(async move {
+                    let choices = choices.await;
+                    let current = value();
+                    let missing = (!current.is_empty() && !choices.iter().any(|(name, _)| *name == current)).then_some(current);
+                    view! {
+                        <select data-testid=format!("field-{key}") on:focus=move |_| state.checkpoint()
+                            on:change=move |ev| set(event_target_value(&ev))>
+                            <option value="" prop:selected=move || value().is_empty()>"none"</option>
+                            {choices.into_iter().map(|(name, shared)| {
+                                let shown = if shared { format!("{name} (shared)") } else { name.clone() };
+                                let chosen = name.clone();
+                                view! { <option value=name prop:selected=move || value() == chosen>{shown}</option> }
+                            }).collect_view()}
+                            {missing.map(|name| view! {
+                                <option value=name.clone() selected>{format!("{name} (missing)")}</option>
+                            })}
+                        </select>
+                    }
+                })}
+            </Suspense>
+        </label>
+        <a class="muted" href="/credentials" target="_blank" data-testid="manage-credentials">"Manage credentials"</a>
     }
 }
 

@@ -1,0 +1,257 @@
+//! `/credentials`: the viewer's credentials and the shared ones, what uses
+//! each, and forms to make one, replace a value, or delete one.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{lazy_route, LazyRoute};
+
+use super::api::*;
+use crate::model::{Credential, CREDENTIAL_KINDS};
+use crate::ui::{format_time, use_hydrated};
+
+pub struct CredentialsPage;
+
+#[lazy_route]
+impl LazyRoute for CredentialsPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        credentials_view().into_any()
+    }
+}
+
+/// The labels of the form's two fields for a kind: (field, value); no field for a bearer token.
+fn labels(kind: &str) -> (Option<&'static str>, &'static str) {
+    match kind {
+        "bearer" => (None, "Token"),
+        "basic" => (Some("Username"), "Password"),
+        "header" => (Some("Header name, e.g. X-Api-Key"), "Header value"),
+        _ => (Some("Parameter name, e.g. api_key"), "Parameter value"),
+    }
+}
+
+fn describe_kind(kind: &str) -> &'static str {
+    match kind {
+        "bearer" => "Bearer token",
+        "basic" => "Basic auth",
+        "header" => "Custom header",
+        "query" => "Query parameter",
+        _ => "Unknown",
+    }
+}
+
+/// The kind select and the one or two fields the kind needs. `testid` prefixes their test ids.
+#[component]
+fn ValueFields(
+    kind: RwSignal<String>,
+    field: RwSignal<String>,
+    value: RwSignal<String>,
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <select data-testid=format!("{testid}-kind") prop:value=move || kind.get()
+            on:change=move |ev| kind.set(event_target_value(&ev))>
+            {CREDENTIAL_KINDS.map(|k| view! { <option value=k>{describe_kind(k)}</option> }).collect_view()}
+        </select>
+        {move || labels(&kind.get()).0.map(|label| view! {
+            <input type="text" placeholder=label aria-label=label required data-testid=format!("{testid}-field")
+                prop:value=move || field.get() on:input=move |ev| field.set(event_target_value(&ev))/>
+        })}
+        <input type="password" autocomplete="off" required minlength="6"
+            placeholder=move || labels(&kind.get()).1 aria-label=move || labels(&kind.get()).1
+            data-testid=format!("{testid}-value")
+            prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+    }
+}
+
+fn credentials_view() -> impl IntoView {
+    let hydrated = use_hydrated();
+    let create = ServerAction::<CreateCredential>::new();
+    let replace = ServerAction::<ReplaceCredential>::new();
+    let delete = ServerAction::<DeleteCredential>::new();
+    let list = Resource::new(
+        move || (create.version().get(), replace.version().get(), delete.version().get()),
+        |_| list_credentials(),
+    );
+    let (name, kind, field, value) = (
+        RwSignal::new(String::new()),
+        RwSignal::new("bearer".to_string()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    let shared = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(CreateCredential {
+            name: name.get_untracked(),
+            kind: kind.get_untracked(),
+            field: field.get_untracked(),
+            value: value.get_untracked(),
+            shared: shared.get_untracked(),
+        });
+    };
+    // The value leaves the page once sent: it is never shown again.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            name.set(String::new());
+            field.set(String::new());
+            value.set(String::new());
+        }
+    });
+    let problem = move || {
+        [
+            create.value().get().and_then(Result::err),
+            replace.value().get().and_then(Result::err),
+            delete.value().get().and_then(Result::err),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|error| view! { <p class="error" role="alert" data-testid="credential-error">{error.to_string()}</p> })
+    };
+    view! {
+        <Title text="Credentials · Weft"/>
+        <main class="page" data-testid="credentials-page" data-hydrated=move || hydrated.get().to_string()>
+            <h1>"Credentials"</h1>
+            <p class="muted">
+                "Secrets your workflows use by name: an " <code>"http"</code> " node with "
+                <code>"\"credential\": \"github\""</code>
+                " sends it with the request. A value is stored encrypted and never shown again: not here, not in runs, \
+                 exports or templates (an upstream that echoes it is recorded as " <code>"********"</code> ")."
+            </p>
+            <section class="card">
+                <h2>"New credential"</h2>
+                <form class="inline-form" on:submit=submit data-testid="credential-form">
+                    <input type="text" placeholder="Name, e.g. github" aria-label="Name" required maxlength="64"
+                        pattern="[A-Za-z0-9_.\\-]+" title="letters, digits, _ - and ."
+                        data-testid="credential-name" prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))/>
+                    <ValueFields kind field value testid="credential"/>
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            list.await.ok().filter(|l| l.can_share).map(|_| view! {
+                                <label class="check">
+                                    <input type="checkbox" data-testid="credential-shared" prop:checked=move || shared.get()
+                                        on:change=move |ev| shared.set(event_target_checked(&ev))/>
+                                    "shared with every user"
+                                </label>
+                            })
+                        })}
+                    </Transition>
+                    <button type="submit" data-testid="create-credential" disabled=move || create.pending().get()>"Save credential"</button>
+                </form>
+                {problem}
+            </section>
+            <section class="card">
+                <h2>"Your credentials"</h2>
+                <Transition fallback=|| view! { <p class="muted">"Loading credentials…"</p> }>
+                    {move || Suspend::new(async move {
+                        match list.await {
+                            Ok(list) => view! { <CredentialTable credentials=list.credentials can_share=list.can_share replace delete/> }.into_any(),
+                            Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+        </main>
+    }
+}
+
+#[component]
+fn CredentialTable(
+    credentials: Vec<Credential>,
+    can_share: bool,
+    replace: ServerAction<ReplaceCredential>,
+    delete: ServerAction<DeleteCredential>,
+) -> impl IntoView {
+    if credentials.is_empty() {
+        return view! { <p class="muted" data-testid="no-credentials">"No credentials yet."</p> }.into_any();
+    }
+    // The credential whose value is being replaced, by name.
+    let replacing = RwSignal::new(None::<String>);
+    view! {
+        <table class="table" data-testid="credential-table">
+            <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Owner"</th><th>"Last used"</th><th>"Used by"</th><th></th></tr></thead>
+            <tbody>
+                {credentials.into_iter().map(|credential| {
+                    let Credential { name, kind, shared, created_by, last_used_at, used_by, .. } = credential;
+                    let manageable = !shared || can_share;
+                    let row_name = name.clone();
+                    let confirm_and_delete = {
+                        let name = name.clone();
+                        move |_| {
+                            let sure = web_sys::window()
+                                .and_then(|w| w.confirm_with_message(&format!("Delete credential {name}?")).ok())
+                                .unwrap_or(false);
+                            if sure {
+                                delete.dispatch(DeleteCredential { name: name.clone(), shared });
+                            }
+                        }
+                    };
+                    let start_replacing = {
+                        let name = name.clone();
+                        move |_| replacing.set(Some(name.clone()))
+                    };
+                    let is_replacing = {
+                        let name = name.clone();
+                        move || replacing.get().as_deref() == Some(name.as_str())
+                    };
+                    let count = used_by.len();
+                    view! {
+                        <tr data-testid="credential-row" data-name=name.clone()>
+                            <td><code>{name.clone()}</code></td>
+                            <td>{describe_kind(&kind)}</td>
+                            <td>{if shared { "shared".to_string() } else { created_by.unwrap_or_else(|| "you".into()) }}</td>
+                            <td>{last_used_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
+                            <td data-testid="credential-used-by">
+                                {if count == 0 { "no workflow".to_string() } else if count == 1 { "1 workflow: ".to_string() } else { format!("{count} workflows: ") }}
+                                {used_by.into_iter().map(|w| view! { <a href=format!("/workflows/{}", w.id)>{w.name}</a>" " }).collect_view()}
+                            </td>
+                            <td>{manageable.then(|| view! {
+                                <button class="link" data-testid="replace-credential" on:click=start_replacing>"Replace value"</button>
+                                " "
+                                <button class="link danger" data-testid="delete-credential" on:click=confirm_and_delete>"Delete"</button>
+                            })}</td>
+                        </tr>
+                        {move || is_replacing().then(|| view! { <ReplaceRow name=row_name.clone() kind=kind.clone() shared replace replacing/> })}
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// The form that replaces one credential's value under the same name.
+#[component]
+fn ReplaceRow(
+    name: String,
+    kind: String,
+    shared: bool,
+    replace: ServerAction<ReplaceCredential>,
+    replacing: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let (kind, field, value) = (RwSignal::new(kind), RwSignal::new(String::new()), RwSignal::new(String::new()));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        replace.dispatch(ReplaceCredential {
+            name: name.clone(),
+            kind: kind.get_untracked(),
+            field: field.get_untracked(),
+            value: value.get_untracked(),
+            shared,
+        });
+        replacing.set(None);
+    };
+    view! {
+        <tr><td colspan="6">
+            <form class="inline-form" on:submit=submit data-testid="replace-form">
+                <ValueFields kind field value testid="replace"/>
+                <button type="submit" data-testid="save-replacement">"Replace"</button>
+                <button type="button" class="link" on:click=move |_| replacing.set(None)>"Cancel"</button>
+            </form>
+        </td></tr>
+    }
+}

@@ -20,7 +20,93 @@ on_both_backends!(
     a_stored_every_second_schedule_fires_at_most_once_a_minute,
     a_webhook_keeps_no_credential_headers,
     a_webhook_keeps_the_extra_headers_named_in_the_settings,
+    a_signed_webhook_checks_githubs_documented_signature_and_refuses_the_rest,
+    a_webhook_with_a_credential_wants_it_sent,
 );
+
+/// A workflow whose webhook `path` answers with the request's body and wants `auth`.
+fn guarded(path: &str, auth: Value) -> Value {
+    json!({
+        "name": format!("Guarded {path}"),
+        "nodes": [{"id": "echo", "type": "template", "config": {"template": "got {{ input.body }}"}}],
+        "triggers": [{"type": "webhook", "path": path, "auth": auth}]
+    })
+}
+
+async fn executions_count(api: &Api) -> usize {
+    api.list_executions("").await.1["items"].as_array().map_or(0, Vec::len)
+}
+
+/// GitHub's own example ("Validating webhook deliveries"): secret
+/// `It's a Secret to Everybody`, payload `Hello, World!`, signature
+/// `sha256=757107ea…3e17`. A wrong, missing or unprefixed signature is 401
+/// and starts nothing.
+async fn a_signed_webhook_checks_githubs_documented_signature_and_refuses_the_rest(db: &TestDb) {
+    let (_server, browser, api) = setup(db).await;
+    let secret = json!({"name": "gh-hook", "kind": "bearer", "data": {"token": "It's a Secret to Everybody"}});
+    let (status, _) = api.json(reqwest::Method::POST, "/credentials", Some(secret)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let auth = json!({"type": "hmac", "credential": "gh-hook", "header": "X-Hub-Signature-256", "prefix": "sha256="});
+    api.create_workflow_id(&guarded("github", auth)).await;
+    let documented = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    let call = |signature: Option<&str>, body: &'static str| {
+        let mut request = browser.post_raw("/hooks/github").header("content-type", "text/plain").body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        request.send()
+    };
+    let signed = call(Some(documented), "Hello, World!").await.unwrap();
+    assert_eq!(signed.status(), StatusCode::OK);
+    assert_eq!(signed.json::<Value>().await.unwrap()["text"], "got Hello, World!");
+    let runs = executions_count(&api).await;
+    assert_eq!(runs, 1, "the signed call ran");
+    for (signature, body) in [
+        (Some(documented), "Hello, World?"),
+        (Some(&documented["sha256=".len()..]), "Hello, World!"),
+        (Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18"), "Hello, World!"),
+        (Some("sha256=zz"), "Hello, World!"),
+        (None, "Hello, World!"),
+    ] {
+        let refused = call(signature, body).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{signature:?} {body}");
+        let answer: Value = refused.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "webhook_unauthorized");
+    }
+    assert_eq!(executions_count(&api).await, runs, "a refused call starts nothing");
+}
+
+/// `auth: {"type": "credential"}`: the caller sends the credential as an http node would.
+async fn a_webhook_with_a_credential_wants_it_sent(db: &TestDb) {
+    let (_server, browser, api) = setup(db).await;
+    let token =
+        json!({"name": "hook-token", "kind": "header", "data": {"name": "X-Webhook-Token", "value": "tok-9f2e7d"}});
+    assert_eq!(api.json(reqwest::Method::POST, "/credentials", Some(token)).await.0, StatusCode::CREATED);
+    api.create_workflow_id(&guarded("tokened", json!({"type": "credential", "credential": "hook-token"}))).await;
+    let bare = browser.webhook("tokened", &json!("hi")).await;
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    let wrong =
+        browser.post_raw("/hooks/tokened").header("x-webhook-token", "tok-9f2e7").json(&json!("hi")).send().await;
+    assert_eq!(wrong.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let right =
+        browser.post_raw("/hooks/tokened").header("x-webhook-token", "tok-9f2e7d").json(&json!("hi")).send().await;
+    let right = right.unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    assert_eq!(right.json::<Value>().await.unwrap()["text"], "got hi");
+    // A webhook's credential is in use: deleting it is refused.
+    let (status, _) = api.json(reqwest::Method::DELETE, "/credentials/hook-token", None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // A bad auth in a definition is a validation message naming the trigger and field.
+    let bad = guarded("bad", json!({"type": "hmac", "credential": "x y", "header": "", "tolerance_secs": 0}));
+    let (status, answer) = api.create_workflow(&bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = answer.to_string();
+    for says in
+        ["trigger #1: auth.credential", "auth.header `` is not a header name", "auth.tolerance_secs must be 1 to 86400"]
+    {
+        assert!(text.contains(says), "{says} in {text}");
+    }
+}
 
 /// The server, a browser to call its hooks, and a REST client for hooks@example.com.
 async fn setup(db: &TestDb) -> (weft::server::RunningServer, Browser, Api) {

@@ -27,5 +27,5 @@ pub use paging::{normalized_search, page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE}
 pub use records::*;
 pub use rerun::{reusable_results, RerunVersion};
 pub use run::{ExecutionReport, NodeReport, RunEvent};
-pub use triggers::{CronTrigger, TriggerDefinition, WebhookMode, WebhookTrigger};
+pub use triggers::{CronTrigger, TriggerDefinition, WebhookAuth, WebhookMode, WebhookTrigger};
 pub use validation::{validate, ValidatedNode, ValidatedWorkflow, ValidationError};

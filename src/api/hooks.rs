@@ -8,6 +8,7 @@
 //! (`Authorization`, `X-Api-Key`, a proxy's, a signature), so a list of what to
 //! drop is never complete; a list of what to keep is.
 
+pub mod auth;
 pub mod limits;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,6 +41,20 @@ pub async fn handle(
     if method.as_str() != hook.target.method {
         let message = format!("this webhook accepts {} requests", hook.target.method);
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message));
+    }
+    if let Some(auth) = &hook.auth {
+        let vault = state.engine.services().http.vault();
+        let call = auth::Call { headers: &headers, query: &query, body: &body, now_secs: now_ms() / 1000 };
+        let passed = match vault.open(hook.target.owner_id, auth.credential()).await {
+            Ok(credential) => auth::check(auth, &credential, &call).map_err(str::to_owned),
+            Err(why) => Err(why),
+        };
+        if let Err(why) = passed {
+            // For whoever reads the logs; the caller learns only that it failed.
+            tracing::info!(path, workflow = hook.target.workflow_id, why, "webhook call refused");
+            let message = "this webhook needs a valid credential or signature";
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "webhook_unauthorized", message));
+        }
     }
     let headers = state.webhook_headers.input(&headers);
     let body = if body.is_empty() {

@@ -19,6 +19,8 @@ pub struct Hook {
     pub target: WebhookTarget,
     pub version: WorkflowVersion,
     pub workflow: ValidatedWorkflow,
+    /// What its callers must prove (the trigger's `auth`).
+    pub auth: Option<WebhookAuth>,
 }
 
 pub struct HookCache {
@@ -77,7 +79,11 @@ impl HookCache {
             let target = store.webhook(path).await?.ok_or_else(|| AppError::NotFound("webhook".into()))?;
             let version = store.workflow_version(Scope::Everyone, target.workflow_id, target.version).await?;
             let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
-            Ok::<_, AppError>(Arc::new(Hook { target, version, workflow }))
+            let auth = version.definition.typed_triggers().into_iter().find_map(|trigger| match trigger {
+                TriggerDefinition::Webhook(hook) if hook.path == target.path => hook.auth,
+                _ => None,
+            });
+            Ok::<_, AppError>(Arc::new(Hook { target, version, workflow, auth }))
         };
         match &self.cache {
             None => load.await,

@@ -176,16 +176,13 @@ impl CredentialOwner {
     }
 }
 
-/// The credential names a definition refers to, sorted, each once (what a
-/// credential's "used by" list is built from).
+/// The credential names a definition refers to (its `http` nodes' and its
+/// webhooks'), sorted, each once: what a credential's "used by" list is built from.
 pub fn credentials_used(definition: &WorkflowDefinition) -> Vec<String> {
-    let mut names: Vec<String> = definition
-        .nodes
-        .iter()
-        .filter_map(|node| node.config.get("credential")?.as_str())
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let by_nodes = definition.nodes.iter().filter_map(|node| node.config.get("credential")?.as_str());
+    let by_webhooks = definition.triggers.iter().filter_map(|trigger| trigger.get("auth")?.get("credential")?.as_str());
+    let mut names: Vec<String> =
+        by_nodes.chain(by_webhooks).filter(|name| !name.is_empty()).map(str::to_owned).collect();
     names.sort();
     names.dedup();
     names
@@ -273,10 +270,11 @@ mod tests {
                 {"id": "b", "type": "http", "config": {"method": "GET", "url": "https://x", "credential": "gh"}},
                 {"id": "c", "type": "http", "config": {"method": "GET", "url": "https://x", "credential": "api"}},
                 {"id": "d", "type": "template", "config": {"template": "x"}}
-            ]
+            ],
+            "triggers": [{"type": "webhook", "path": "p", "auth": {"type": "credential", "credential": "hook"}}]
         }))
         .unwrap();
-        assert_eq!(credentials_used(&definition), vec!["api".to_string(), "gh".to_string()]);
+        assert_eq!(credentials_used(&definition), ["api", "gh", "hook"]);
     }
 
     #[test]

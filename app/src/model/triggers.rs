@@ -29,6 +29,93 @@ pub struct WebhookTrigger {
     /// The node whose output answers a synchronous call; default: the last node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub respond_with: Option<String>,
+    /// What a caller must prove; without it anyone who knows the path may call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<WebhookAuth>,
+}
+
+/// How a webhook checks its caller, each against one of the owner's
+/// credentials (or a shared one). A call that fails the check gets 401 and
+/// starts nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum WebhookAuth {
+    /// The caller sends the credential as an `http` node would: a bearer
+    /// token, basic auth, a header, or a query parameter.
+    Credential { credential: String },
+    /// An HMAC-SHA256 signature, in hex, of the body (GitHub:
+    /// `X-Hub-Signature-256: sha256=…`), or of `signed_payload` with
+    /// `{timestamp}` and `{body}` filled in (Slack: `v0:{timestamp}:{body}`),
+    /// keyed with the credential's secret. With `timestamp_header`, a
+    /// timestamp (seconds) further than `tolerance_secs` from now is refused:
+    /// a captured call cannot be replayed later.
+    Hmac {
+        credential: String,
+        header: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        prefix: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp_header: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed_payload: Option<String>,
+        #[serde(default = "five_minutes")]
+        tolerance_secs: u64,
+    },
+    /// Stripe's `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `{t}.{body}`).
+    Stripe {
+        credential: String,
+        #[serde(default = "five_minutes")]
+        tolerance_secs: u64,
+    },
+}
+
+fn five_minutes() -> u64 {
+    300
+}
+
+impl WebhookAuth {
+    pub fn credential(&self) -> &str {
+        match self {
+            WebhookAuth::Credential { credential }
+            | WebhookAuth::Hmac { credential, .. }
+            | WebhookAuth::Stripe { credential, .. } => credential,
+        }
+    }
+
+    /// What serde cannot check; messages name the field.
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(message) = super::credentials::check_credential_name(self.credential()) {
+            problems.push(format!("auth.credential: {message}"));
+        }
+        let tolerance = match self {
+            WebhookAuth::Hmac { header, timestamp_header, signed_payload, tolerance_secs, .. } => {
+                let header_name = |h: &str| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                if !header_name(header) {
+                    problems.push(format!("auth.header `{header}` is not a header name"));
+                }
+                if let Some(name) = timestamp_header.as_deref().filter(|h| !header_name(h)) {
+                    problems.push(format!("auth.timestamp_header `{name}` is not a header name"));
+                }
+                match (signed_payload, timestamp_header) {
+                    (Some(payload), _) if !payload.contains("{body}") => {
+                        problems.push("auth.signed_payload must contain {body}".into())
+                    }
+                    (Some(payload), None) if payload.contains("{timestamp}") => {
+                        problems.push("auth.signed_payload uses {timestamp}: set auth.timestamp_header too".into())
+                    }
+                    _ => {}
+                }
+                Some(*tolerance_secs)
+            }
+            WebhookAuth::Stripe { tolerance_secs, .. } => Some(*tolerance_secs),
+            WebhookAuth::Credential { .. } => None,
+        };
+        if let Some(secs) = tolerance.filter(|s| !(1..=86_400).contains(s)) {
+            problems.push(format!("auth.tolerance_secs must be 1 to 86400, not {secs}"));
+        }
+        problems
+    }
 }
 
 fn post() -> String {
@@ -90,6 +177,9 @@ pub fn parse_triggers(raw: &[serde_json::Value], node_ids: &[&str]) -> Result<Ve
                     if !node_ids.contains(&node.as_str()) {
                         errors.push(format!("{label}: respond_with names unknown node `{node}`"));
                     }
+                }
+                if let Some(auth) = &hook.auth {
+                    errors.extend(auth.check().into_iter().map(|problem| format!("{label}: {problem}")));
                 }
                 triggers.push(TriggerDefinition::Webhook(hook));
             }

@@ -81,6 +81,11 @@ impl HttpNode {
         Ok(Self { client: client(false)?, credentialed_client: client(true)?, settings, destinations, vault })
     }
 
+    /// The credentials nodes send, which webhooks check callers against too.
+    pub fn vault(&self) -> &CredentialVault {
+        &self.vault
+    }
+
     pub async fn run(&self, config: &HttpConfig, scope: &NodeScope, templates: &Templates) -> Result<Value, String> {
         let credential = match &config.credential {
             Some(name) => Some(self.vault.open(scope.owner, name).await?),

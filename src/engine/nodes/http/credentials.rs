@@ -61,6 +61,36 @@ pub struct OpenedCredential {
 }
 
 impl OpenedCredential {
+    #[cfg(test)]
+    pub fn for_tests(value: CredentialValue) -> Self {
+        Self { value }
+    }
+
+    pub fn value(&self) -> &CredentialValue {
+        &self.value
+    }
+
+    /// The secret part: what signs a webhook's payload (a token, a password, a value).
+    pub fn secret(&self) -> &str {
+        match &self.value {
+            CredentialValue::Bearer { token } => token,
+            CredentialValue::Basic { password, .. } => password,
+            CredentialValue::Header { value, .. } | CredentialValue::Query { value, .. } => value,
+        }
+    }
+
+    /// The `Authorization` header value of a bearer or basic credential.
+    pub fn authorization(&self) -> Option<String> {
+        match &self.value {
+            CredentialValue::Bearer { token } => Some(format!("Bearer {token}")),
+            CredentialValue::Basic { username, password } => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+                Some(format!("Basic {encoded}"))
+            }
+            _ => None,
+        }
+    }
+
     /// The header this credential sets, if any (a workflow's own header of that
     /// name gives way to it).
     pub fn header_name(&self) -> Option<&str> {
@@ -87,10 +117,8 @@ impl OpenedCredential {
             Some((reqwest::header::HeaderName::try_from(name).ok()?, value))
         };
         let pair = match &self.value {
-            CredentialValue::Bearer { token } => header("authorization", format!("Bearer {token}")),
-            CredentialValue::Basic { username, password } => {
-                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-                header("authorization", format!("Basic {encoded}"))
+            CredentialValue::Bearer { .. } | CredentialValue::Basic { .. } => {
+                self.authorization().and_then(|value| header("authorization", value))
             }
             CredentialValue::Header { name, value } => header(name, value.clone()),
             CredentialValue::Query { .. } => None,

@@ -10,12 +10,14 @@ mod executions;
 pub mod hooks;
 pub mod openapi;
 mod templates;
+mod variables;
 mod workflows;
 
 use std::sync::Arc;
 
 use app::ports::{Runs, Store};
 use app::services::credentials::Credentials;
+use app::services::variables::Variables;
 use app::services::workflows::Workflows;
 use axum::routing::{get, post};
 use axum::Router;
@@ -41,6 +43,7 @@ pub struct ApiState {
     pub hook_limits: Arc<hooks::limits::WebhookLimits>,
     pub workflows: Workflows,
     pub credentials: Credentials,
+    pub variables: Variables,
     /// The request headers webhooks keep in their runs' input.
     pub webhook_headers: Arc<KeptHeaders>,
 }
@@ -70,6 +73,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/executions/{id}/events", get(executions::events))
         .route("/credentials", post(credentials::create).get(credentials::list))
         .route("/credentials/{name}", axum::routing::put(credentials::replace).delete(credentials::delete))
+        .route("/variables", get(variables::list))
+        .route("/variables/{name}", axum::routing::put(variables::set).delete(variables::delete))
         .route("/templates", get(templates::list))
         .route("/templates/{slug}/install", post(templates::install))
         .route("/openapi.json", get(openapi::document))

@@ -110,6 +110,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
     let changed = hooks.clone();
     let workflows = Workflows::new(store.clone(), Arc::new(move |id| changed.workflow_changed(id)));
     let credentials = app::services::credentials::Credentials::new(store.clone(), secrets.clone());
+    let variables = app::services::variables::Variables::new(store.clone());
     let api = ApiState {
         store: store.clone(),
         engine: engine.clone(),
@@ -122,6 +123,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
         )),
         workflows: workflows.clone(),
         credentials: credentials.clone(),
+        variables: variables.clone(),
         webhook_headers: Arc::new(api::KeptHeaders::new(&triggers.webhook_headers)),
     };
     app::model::triggers::set_min_schedule_interval(std::time::Duration::from_secs(triggers.cron_min_interval_secs));
@@ -147,6 +149,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
                 configuration,
                 workflows,
                 credentials,
+                variables,
                 credentials_revoked,
                 secure_cookies: edge.served_over_https(),
             };

@@ -35,7 +35,50 @@ on_both_backends!(
     metrics_count_requests_and_executions,
     templates_are_listed_and_installed,
     a_nul_character_is_refused_in_definitions_and_replaced_in_run_data,
+    templates_read_the_owners_variables_over_the_instances,
 );
+
+/// `vars.NAME`: the instance's variables (set by an admin), the user's own over them.
+async fn templates_read_the_owners_variables_over_the_instances(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let root = server.store.create_user("root@example.com", None, true).await.unwrap();
+    let (_, key) = weft::api::create_api_key(server.store.as_ref(), root.id, "t", Default::default()).await.unwrap();
+    let admin = Api::new(&base, &key);
+    let api = Api::for_new_user(&server, &base, "vars@example.com").await;
+    let put = |api: &Api, path: &str, value: &str| {
+        let (api, path, value) = (api.clone(), path.to_string(), value.to_string());
+        async move { api.json(Method::PUT, &path, Some(json!({"value": value}))).await.0 }
+    };
+    assert_eq!(
+        put(&admin, "/variables/base_url?shared=true", "https://instance.example").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(put(&admin, "/variables/channel?shared=true", "#ops").await, StatusCode::NO_CONTENT);
+    assert_eq!(put(&api, "/variables/base_url", "https://mine.example").await, StatusCode::NO_CONTENT);
+    assert_eq!(put(&api, "/variables/team?shared=true", "x").await, StatusCode::FORBIDDEN);
+    assert_eq!(put(&api, "/variables/bad-name", "x").await, StatusCode::BAD_REQUEST);
+    let workflow = json!({"name": "Uses vars", "nodes": [
+        {"id": "say", "type": "template", "config": {"template": "{{ vars.base_url }} {{ vars.channel }} [{{ vars.missing }}]"}}
+    ]});
+    let id = api.create_workflow_id(&workflow).await;
+    let (_, report) = api.run_execution(id, None).await;
+    assert_eq!(report["nodes"]["say"]["output"]["text"], "https://mine.example #ops []", "{report}");
+    // The admin's own runs see the instance's value.
+    let id = admin.create_workflow_id(&workflow).await;
+    let (_, report) = admin.run_execution(id, None).await;
+    assert_eq!(report["nodes"]["say"]["output"]["text"], "https://instance.example #ops []", "{report}");
+    let (_, listed) = api.json(Method::GET, "/variables", None).await;
+    let seen: Vec<(String, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap().to_string(), v["shared"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(seen, [("base_url".into(), false), ("base_url".into(), true), ("channel".into(), true)]);
+    assert_eq!(api.json(Method::DELETE, "/variables/base_url", None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(api.json(Method::DELETE, "/variables/base_url", None).await.0, StatusCode::NOT_FOUND);
+    server.stop.cancel();
+}
 
 async fn workflows_are_created_listed_updated_exported_and_deleted(db: &TestDb) {
     let (_server, api, _) = start(db).await;

@@ -13,11 +13,12 @@ pub mod rerun;
 pub mod run;
 pub mod triggers;
 pub mod validation;
+pub mod variables;
 
 pub use clock::now_ms;
 pub use credentials::{
     check_credential_name, credentials_used, literal_secret_headers, literal_secret_warnings, Credential,
-    CredentialOwner, CredentialValue, SealedCredential, WorkflowRef, CREDENTIAL_KINDS,
+    CredentialValue, Ownership, SealedCredential, WorkflowRef, CREDENTIAL_KINDS,
 };
 pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
 pub use input::{example_input, input_problems, parse_input_fields, InputField};
@@ -29,3 +30,4 @@ pub use rerun::{reusable_results, RerunVersion};
 pub use run::{ExecutionReport, NodeReport, RunEvent};
 pub use triggers::{CronTrigger, TriggerDefinition, WebhookAuth, WebhookMode, WebhookTrigger};
 pub use validation::{validate, ValidatedNode, ValidatedWorkflow, ValidationError};
+pub use variables::{check_variable, reads_variables, Variable};

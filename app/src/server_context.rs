@@ -11,6 +11,7 @@ use crate::ports::{Configuration, Runs, Store};
 use crate::services::api_keys::ApiKeys;
 use crate::services::credentials::Credentials;
 use crate::services::sessions::{session_token, Accounts};
+use crate::services::variables::Variables;
 use crate::services::workflows::Workflows;
 
 /// Provided by the server to every server function and SSR render.
@@ -26,6 +27,8 @@ pub struct ServerContext {
     pub workflows: Workflows,
     /// Credentials: sealed on the way in, never read back.
     pub credentials: Credentials,
+    /// Variables templates read as `vars.NAME`.
+    pub variables: Variables,
     /// Tells every process that a session ended or an API key was revoked,
     /// so none keeps accepting it from its cache.
     pub credentials_revoked: Arc<dyn Fn() + Send + Sync>,

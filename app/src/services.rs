@@ -6,4 +6,5 @@ pub mod api_keys;
 pub mod credentials;
 pub mod passwords;
 pub mod sessions;
+pub mod variables;
 pub mod workflows;

@@ -1,12 +1,14 @@
-//! The settings page: the viewer's API keys; for admins, the instance's LLM
-//! provider and the users.
+//! The settings page: the viewer's account, API keys and variables; for
+//! admins, the instance's LLM provider and the users.
 
 mod llm;
+mod variables;
 
 use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 
 pub use llm::*;
+pub use variables::*;
 
 use crate::accounts::{ApiKeysSection, OwnAccountSection, UsersSection, ViewerResource};
 use crate::ui::use_hydrated;
@@ -35,6 +37,7 @@ fn settings_view() -> impl IntoView {
             <h1>"Settings"</h1>
             <OwnAccountSection/>
             <ApiKeysSection/>
+            <VariablesSection/>
             // Admins only (the LLM provider's address names internal hosts).
             // One suspense for both: the resources they make are then made in
             // the same order on the server and in the browser, which hydration

@@ -43,9 +43,9 @@ pub struct CredentialValueBody {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SharedQuery {
-    /// Act on the shared credential of that name (admins only).
+    /// Act on the shared (instance-wide) one of that name (admins only).
     #[serde(default)]
-    shared: bool,
+    pub(super) shared: bool,
 }
 
 /// Creates a credential. Its value is sealed and never shown again.

@@ -4,13 +4,13 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{credentials, executions, templates, workflows};
+use super::{credentials, executions, templates, variables, workflows};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Weft REST API",
-        description = "Workflows, executions, credentials and marketplace templates. Every call needs \
+        description = "Workflows, executions, credentials, variables and marketplace templates. Every call needs \
                        `Authorization: Bearer <API key>`; a key acts as its user. A key past its expiry \
                        is refused with 401 `key_expired`; a read-only key may only `GET` (anything \
                        else is 403 `read_only_key`). Errors are \
@@ -34,6 +34,9 @@ use super::{credentials, executions, templates, workflows};
         credentials::list,
         credentials::replace,
         credentials::delete,
+        variables::list,
+        variables::set,
+        variables::delete,
     ),
     modifiers(&ApiKeyAuth),
     security(("api_key" = [])),
@@ -41,6 +44,7 @@ use super::{credentials, executions, templates, workflows};
         (name = "workflows", description = "Create, list, read, version, delete and export workflows"),
         (name = "executions", description = "Start runs, follow them, list and cancel them"),
         (name = "templates", description = "The marketplace"),
+        (name = "variables", description = "Values templates read as `vars.NAME`: the caller's own over the instance's"),
         (name = "credentials", description = "Named secrets `http` nodes use by reference; values are write-only"),
     )
 )]

@@ -92,6 +92,8 @@ struct Run<'a> {
     owner: UserId,
     workflow: ValidatedWorkflow,
     input: Arc<Value>,
+    /// The owner's variables, for templates (`vars`).
+    vars: Arc<Value>,
     scheduler: Scheduler,
     recorder: Recorder,
     outputs: Outputs,
@@ -179,6 +181,7 @@ impl Run<'_> {
             nodes: self.outputs.clone(),
             sizes: self.sizes.clone(),
             live_inputs,
+            vars: self.vars.clone(),
         };
         let spec = self.workflow.nodes[node].clone();
         let services = self.cx.services.clone();
@@ -280,11 +283,19 @@ pub(super) async fn drive(
         })
         .collect();
     let sizes = ScopeSizes { input: crate::weigh::json_bytes(&input), outputs: Default::default() };
+    // One read per run, and none for a workflow whose templates never mention them.
+    let vars = if reads_variables(&workflow.nodes) {
+        let vars = cx.store.variables_for_run(owner).await?;
+        Arc::new(Value::Object(vars.into_iter().map(|(name, value)| (name, Value::String(value))).collect()))
+    } else {
+        Arc::new(Value::Object(Default::default()))
+    };
     let mut run = Run {
         cx,
         execution_id,
         owner,
         input: Arc::new(input),
+        vars,
         scheduler,
         recorder: Recorder { runs, dirty },
         outputs: Outputs::new(),

@@ -40,6 +40,9 @@ pub struct NodeScope {
     pub sizes: ScopeSizes,
     /// Upstream nodes whose output reaches this node (what `merge` collects).
     pub live_inputs: Vec<String>,
+    /// `vars` in templates: the owner's variables over the instance's, read
+    /// once per run (an empty object for workflows that never mention them).
+    pub vars: Arc<Value>,
 }
 
 /// The size of a scope's parts as JSON.

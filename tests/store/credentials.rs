@@ -21,17 +21,16 @@ fn using(name: &str, credential: &str) -> WorkflowDefinition {
 async fn credentials_are_per_user_and_a_users_own_hides_the_shared_one(store: Arc<dyn Store>) {
     let ada = user(store.as_ref(), "ada@example.com").await;
     let bob = user(store.as_ref(), "bob@example.com").await;
-    let made =
-        store.create_credential(CredentialOwner::User(ada.id), ada.id, "gh", "bearer", "sealed-ada").await.unwrap();
+    let made = store.create_credential(Ownership::User(ada.id), ada.id, "gh", "bearer", "sealed-ada").await.unwrap();
     assert_eq!((made.name.as_str(), made.kind.as_str(), made.shared), ("gh", "bearer", false));
     assert_eq!(made.created_by.as_deref(), Some("ada@example.com"));
-    let again = store.create_credential(CredentialOwner::User(ada.id), ada.id, "gh", "basic", "x").await;
+    let again = store.create_credential(Ownership::User(ada.id), ada.id, "gh", "basic", "x").await;
     assert_eq!(again.unwrap_err(), AppError::Conflict("a credential named `gh` already exists".into()));
     // Another user may use the same name; so may a shared credential.
-    store.create_credential(CredentialOwner::User(bob.id), bob.id, "gh", "bearer", "sealed-bob").await.unwrap();
-    store.create_credential(CredentialOwner::Shared, ada.id, "gh", "header", "sealed-shared").await.unwrap();
-    store.create_credential(CredentialOwner::Shared, ada.id, "slack", "bearer", "sealed-slack").await.unwrap();
-    assert!(store.create_credential(CredentialOwner::Shared, bob.id, "slack", "bearer", "x").await.is_err());
+    store.create_credential(Ownership::User(bob.id), bob.id, "gh", "bearer", "sealed-bob").await.unwrap();
+    store.create_credential(Ownership::Shared, ada.id, "gh", "header", "sealed-shared").await.unwrap();
+    store.create_credential(Ownership::Shared, ada.id, "slack", "bearer", "sealed-slack").await.unwrap();
+    assert!(store.create_credential(Ownership::Shared, bob.id, "slack", "bearer", "x").await.is_err());
 
     let for_run = |user: UserId, name: &'static str| {
         let store = store.clone();
@@ -53,7 +52,7 @@ async fn credentials_are_per_user_and_a_users_own_hides_the_shared_one(store: Ar
 
 async fn a_credential_is_replaced_under_its_name_and_marked_when_used(store: Arc<dyn Store>) {
     let ada = user(store.as_ref(), "ada@example.com").await;
-    let owner = CredentialOwner::User(ada.id);
+    let owner = Ownership::User(ada.id);
     let made = store.create_credential(owner, ada.id, "api", "bearer", "one").await.unwrap();
     store.replace_credential(owner, "api", "header", "two").await.unwrap();
     let found = store.credential_for_run(ada.id, "api").await.unwrap().unwrap();
@@ -66,7 +65,7 @@ async fn a_credential_is_replaced_under_its_name_and_marked_when_used(store: Arc
         AppError::NotFound("credential `missing`".into())
     );
     // Only an admin's service call reaches the shared namespace; the store keeps them apart.
-    assert!(store.replace_credential(CredentialOwner::Shared, "api", "bearer", "x").await.is_err());
+    assert!(store.replace_credential(Ownership::Shared, "api", "bearer", "x").await.is_err());
 
     store.mark_credential_used(made.id, 1_000_000).await.unwrap();
     store.mark_credential_used(made.id, 1_030_000).await.unwrap();
@@ -79,9 +78,9 @@ async fn a_credential_is_replaced_under_its_name_and_marked_when_used(store: Arc
 async fn a_credential_in_use_is_not_deleted_and_the_refusal_names_the_workflows(store: Arc<dyn Store>) {
     let ada = user(store.as_ref(), "ada@example.com").await;
     let bob = user(store.as_ref(), "bob@example.com").await;
-    let owner = CredentialOwner::User(ada.id);
+    let owner = Ownership::User(ada.id);
     store.create_credential(owner, ada.id, "gh", "bearer", "s").await.unwrap();
-    store.create_credential(CredentialOwner::Shared, ada.id, "shared-gh", "bearer", "s").await.unwrap();
+    store.create_credential(Ownership::Shared, ada.id, "shared-gh", "bearer", "s").await.unwrap();
     let first = store.create_workflow(ada.id, &using("Sync issues", "gh")).await.unwrap();
     let second = store.create_workflow(ada.id, &using("Triage", "gh")).await.unwrap();
     let bobs = store.create_workflow(bob.id, &using("Bob's", "shared-gh")).await.unwrap();
@@ -101,7 +100,7 @@ async fn a_credential_in_use_is_not_deleted_and_the_refusal_names_the_workflows(
     let refused = store.delete_credential(owner, "gh").await.unwrap_err();
     let AppError::Conflict(message) = refused else { panic!("expected a conflict, got {refused:?}") };
     assert!(message.contains(&format!("Sync issues (#{})", first.id)) && message.contains("Triage"), "{message}");
-    assert!(store.delete_credential(CredentialOwner::Shared, "shared-gh").await.is_err(), "bob's workflow uses it");
+    assert!(store.delete_credential(Ownership::Shared, "shared-gh").await.is_err(), "bob's workflow uses it");
 
     // A new version without the reference frees it; deleting a workflow does too.
     store.save_workflow_version(Scope::Owner(ada.id), first.id, &definition("Sync issues")).await.unwrap();
@@ -111,6 +110,6 @@ async fn a_credential_in_use_is_not_deleted_and_the_refusal_names_the_workflows(
     assert_eq!(store.delete_credential(owner, "gh").await.unwrap_err(), AppError::NotFound("credential `gh`".into()));
 
     // Bob's own credential of that name makes the shared one free to go.
-    store.create_credential(CredentialOwner::User(bob.id), bob.id, "shared-gh", "bearer", "b").await.unwrap();
-    store.delete_credential(CredentialOwner::Shared, "shared-gh").await.unwrap();
+    store.create_credential(Ownership::User(bob.id), bob.id, "shared-gh", "bearer", "b").await.unwrap();
+    store.delete_credential(Ownership::Shared, "shared-gh").await.unwrap();
 }

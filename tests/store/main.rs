@@ -11,6 +11,7 @@ mod queue;
 mod retention;
 mod settings;
 mod triggers;
+mod variables;
 mod workflows;
 
 use std::sync::Arc;

@@ -160,18 +160,19 @@ pub struct SealedCredential {
     pub sealed: String,
 }
 
-/// Where a credential belongs: to one user, or to every user (made by an admin).
+/// Where a credential or a variable belongs: to one user, or to every user
+/// (made by an admin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialOwner {
+pub enum Ownership {
     User(UserId),
     Shared,
 }
 
-impl CredentialOwner {
+impl Ownership {
     pub fn user(self) -> Option<UserId> {
         match self {
-            CredentialOwner::User(user) => Some(user),
-            CredentialOwner::Shared => None,
+            Ownership::User(user) => Some(user),
+            Ownership::Shared => None,
         }
     }
 }

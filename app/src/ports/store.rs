@@ -30,6 +30,7 @@ pub trait Store:
     + SettingStore
     + TemplateStore
     + CredentialStore
+    + VariableStore
 {
 }
 
@@ -46,6 +47,7 @@ impl<T> Store for T where
         + SettingStore
         + TemplateStore
         + CredentialStore
+        + VariableStore
 {
 }
 
@@ -312,7 +314,7 @@ pub trait CredentialStore: Send + Sync + 'static {
     /// A new credential; `Conflict` when its owner already has one of that name.
     async fn create_credential(
         &self,
-        owner: CredentialOwner,
+        owner: Ownership,
         created_by: UserId,
         name: &str,
         kind: &str,
@@ -323,13 +325,26 @@ pub trait CredentialStore: Send + Sync + 'static {
     async fn list_credentials(&self, user: UserId) -> AppResult<Vec<Credential>>;
     /// Replaces a credential's value (and kind), keeping its name: workflows
     /// that use it go on working. `NotFound` when there is none.
-    async fn replace_credential(&self, owner: CredentialOwner, name: &str, kind: &str, sealed: &str) -> AppResult<()>;
+    async fn replace_credential(&self, owner: Ownership, name: &str, kind: &str, sealed: &str) -> AppResult<()>;
     /// Deletes a credential, unless a workflow's current version uses it:
     /// then `Conflict`, naming those workflows.
-    async fn delete_credential(&self, owner: CredentialOwner, name: &str) -> AppResult<()>;
+    async fn delete_credential(&self, owner: Ownership, name: &str) -> AppResult<()>;
     /// What a run of `user` sends for `name`: their own credential of that
     /// name, else the shared one.
     async fn credential_for_run(&self, user: UserId, name: &str) -> AppResult<Option<SealedCredential>>;
     /// Records that a run sent credential `id` at `at`.
     async fn mark_credential_used(&self, id: i64, at: i64) -> AppResult<()>;
+}
+
+/// Variables: a user's own and the instance's, by name.
+#[async_trait]
+pub trait VariableStore: Send + Sync + 'static {
+    /// Sets a variable (made or replaced); `BadRequest` past the most an owner may hold.
+    async fn put_variable(&self, owner: Ownership, name: &str, value: &str) -> AppResult<()>;
+    /// `NotFound` when there is none.
+    async fn delete_variable(&self, owner: Ownership, name: &str) -> AppResult<()>;
+    /// The user's variables and the instance's, by name (both kept: the list says which is which).
+    async fn list_variables(&self, user: UserId) -> AppResult<Vec<Variable>>;
+    /// What a run of `user` reads as `vars`: the instance's, overridden by the user's own.
+    async fn variables_for_run(&self, user: UserId) -> AppResult<std::collections::BTreeMap<String, String>>;
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::{AppError, AppResult};
-use crate::model::{check_credential_name, Credential, CredentialOwner, CredentialValue, User};
+use crate::model::{check_credential_name, Credential, CredentialValue, Ownership, User};
 use crate::ports::{Sealer, Store};
 
 #[derive(Clone)]
@@ -23,10 +23,10 @@ impl Credentials {
     }
 
     /// Whose credential `user` acts on: their own, or (admins only) the shared one.
-    fn owner(user: &User, shared: bool) -> AppResult<CredentialOwner> {
+    fn owner(user: &User, shared: bool) -> AppResult<Ownership> {
         match shared {
-            false => Ok(CredentialOwner::User(user.id)),
-            true if user.is_admin => Ok(CredentialOwner::Shared),
+            false => Ok(Ownership::User(user.id)),
+            true if user.is_admin => Ok(Ownership::Shared),
             true => Err(AppError::Forbidden("only an admin can manage shared credentials".into())),
         }
     }

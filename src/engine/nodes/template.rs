@@ -266,6 +266,7 @@ mod tests {
             },
             nodes,
             live_inputs: vec!["fetch".into()],
+            vars: Arc::new(json!({"base_url": "https://api.example"})),
         }
     }
 
@@ -285,6 +286,7 @@ mod tests {
         );
         assert_eq!(render("{% for k in nodes %}{{ k }}{% endfor %}").await.unwrap(), json!({"text": "fetch"}));
         assert_eq!(render("{{ idempotency_key }}").await.unwrap(), json!({"text": "weft-1-t"}));
+        assert_eq!(render("{{ vars.base_url }}/v1").await.unwrap(), json!({"text": "https://api.example/v1"}));
     }
 
     #[tokio::test]

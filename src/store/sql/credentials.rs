@@ -44,12 +44,12 @@ const CREDENTIAL_COLUMNS: &str = "SELECT c.id, c.owner_id, c.name, c.kind, u.ema
         c.updated_at, c.last_used_at FROM credentials c LEFT JOIN users u ON u.id = c.created_by";
 
 /// `AND <column> = owner` for a user's credential, `AND <column> IS NULL` for a shared one.
-fn push_owner(query: &mut QueryBuilder<'_, Db>, column: &str, owner: CredentialOwner) {
+pub(super) fn push_owner(query: &mut QueryBuilder<'_, Db>, column: &str, owner: Ownership) {
     match owner {
-        CredentialOwner::User(user) => {
+        Ownership::User(user) => {
             query.push(format!(" AND {column} = ")).push_bind(user);
         }
-        CredentialOwner::Shared => {
+        Ownership::Shared => {
             query.push(format!(" AND {column} IS NULL"));
         }
     }
@@ -84,7 +84,7 @@ impl Backend {
 impl CredentialStore for Backend {
     async fn create_credential(
         &self,
-        owner: CredentialOwner,
+        owner: Ownership,
         created_by: UserId,
         name: &str,
         kind: &str,
@@ -147,7 +147,7 @@ impl CredentialStore for Backend {
         Ok(credentials)
     }
 
-    async fn replace_credential(&self, owner: CredentialOwner, name: &str, kind: &str, sealed: &str) -> AppResult<()> {
+    async fn replace_credential(&self, owner: Ownership, name: &str, kind: &str, sealed: &str) -> AppResult<()> {
         let mut query = QueryBuilder::<Db>::new("UPDATE credentials SET kind = ");
         query.push_bind(kind).push(", sealed = ").push_bind(sealed).push(", updated_at = ").push_bind(now_ms());
         query.push(" WHERE name = ").push_bind(name);
@@ -159,7 +159,7 @@ impl CredentialStore for Backend {
         Ok(())
     }
 
-    async fn delete_credential(&self, owner: CredentialOwner, name: &str) -> AppResult<()> {
+    async fn delete_credential(&self, owner: Ownership, name: &str) -> AppResult<()> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         // The workflows that would lose it: the owner's that name it (for a
         // shared one, every user's that name it and have no own credential of that name).
@@ -169,10 +169,10 @@ impl CredentialStore for Backend {
         );
         users.push_bind(name);
         match owner {
-            CredentialOwner::User(user) => {
+            Ownership::User(user) => {
                 users.push(" AND w.owner_id = ").push_bind(user);
             }
-            CredentialOwner::Shared => {
+            Ownership::Shared => {
                 users.push(
                     " AND NOT EXISTS (SELECT 1 FROM credentials own
                        WHERE own.owner_id = w.owner_id AND own.name = wc.name)",

@@ -22,6 +22,7 @@ mod settings;
 mod templates;
 mod triggers;
 mod users;
+mod variables;
 mod workflows;
 
 use super::Backend;

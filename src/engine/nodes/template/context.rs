@@ -1,4 +1,4 @@
-//! What a template sees (`input`, `nodes`, `idempotency_key`), converted to
+//! What a template sees (`input`, `nodes`, `vars`, `idempotency_key`), converted to
 //! template values only where the template looks.
 //!
 //! Converting every upstream output for every render would cost as much as all
@@ -50,6 +50,7 @@ pub struct ScopeContext {
     input: Arc<Value>,
     nodes: TemplateValue,
     idempotency_key: String,
+    vars: Arc<Value>,
     converted_input: Mutex<Option<TemplateValue>>,
     sizes: ScopeSizes,
     budget: Option<Arc<ReadBudget>>,
@@ -69,6 +70,7 @@ impl ScopeContext {
             input: scope.input.clone(),
             nodes: TemplateValue::from_object(nodes),
             idempotency_key: scope.idempotency_key.clone(),
+            vars: scope.vars.clone(),
             converted_input: Mutex::default(),
             sizes: scope.sizes.clone(),
             budget,
@@ -87,13 +89,15 @@ impl Object for ScopeContext {
                 Some(converted.get_or_insert_with(|| TemplateValue::from(Serde(&*self.input))).clone())
             }
             "nodes" => Some(self.nodes.clone()),
+            // Small (at most 200 values of 8 KiB): converted whole when read.
+            "vars" => Some(TemplateValue::from(Serde(&*self.vars))),
             "idempotency_key" => Some(TemplateValue::from(self.idempotency_key.as_str())),
             _ => None,
         }
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["input", "nodes", "idempotency_key"])
+        Enumerator::Str(&["input", "nodes", "vars", "idempotency_key"])
     }
 }
 

@@ -76,10 +76,16 @@ if shape == "fan":
 print(json.dumps({"name": f"load {path}", "triggers": [{"type": "webhook", "path": path}], "nodes": nodes, "edges": edges}))
 PY
 }
-api -X POST "$base/api/v1/workflows" -d "$(templates chain 3 w1)" >/dev/null
-api -X POST "$base/api/v1/workflows" -d "$(templates fan 10 w2)" >/dev/null
-api -X POST "$base/api/v1/workflows" -d "{\"name\": \"load w3\", \"triggers\": [{\"type\": \"webhook\", \"path\": \"w3\"}],
-  \"nodes\": [{\"id\": \"call\", \"type\": \"http\", \"config\": {\"method\": \"GET\", \"url\": \"http://127.0.0.1:$upstream_port/\"}}]}" >/dev/null
+# A webhook's URL is /hooks/{id}/{path}, read back from the workflow (a build
+# from before webhook ids answers no `webhooks`: then /hooks/{path}).
+hook_url() { # path; reads the create answer on stdin
+    local id; id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    api "$base/api/v1/workflows/$id" | python3 -c 'import json,sys; h=json.load(sys.stdin).get("webhooks"); print(h[0]["url"] if h else "/hooks/"+sys.argv[1])' "$1"
+}
+w1=$(api -X POST "$base/api/v1/workflows" -d "$(templates chain 3 w1)" | hook_url w1)
+w2=$(api -X POST "$base/api/v1/workflows" -d "$(templates fan 10 w2)" | hook_url w2)
+w3=$(api -X POST "$base/api/v1/workflows" -d "{\"name\": \"load w3\", \"triggers\": [{\"type\": \"webhook\", \"path\": \"w3\"}],
+  \"nodes\": [{\"id\": \"call\", \"type\": \"http\", \"config\": {\"method\": \"GET\", \"url\": \"http://127.0.0.1:$upstream_port/\"}}]}" | hook_url w3)
 
 # A cursor half-way down the list (50,000 workflows deep at full size), found by paging.
 cursor=""
@@ -108,9 +114,9 @@ print(f"| {name} | {c} | {float(f['rps']):.0f} | {f['p50_ms']} | {f['p95_ms']} |
 PY
 }
 export WORK_REPORT="$work/report.md"
-for c in 1 8 32; do run W1 "$c" POST "$base/hooks/w1" '{"who": "load"}'; done
-for c in 1 8 32; do run W2 "$c" POST "$base/hooks/w2" '{"who": "load"}'; done
-for c in 1 8 32; do run W3 "$c" POST "$base/hooks/w3" '{"who": "load"}'; done
+for c in 1 8 32; do run W1 "$c" POST "$base$w1" '{"who": "load"}'; done
+for c in 1 8 32; do run W2 "$c" POST "$base$w2" '{"who": "load"}'; done
+for c in 1 8 32; do run W3 "$c" POST "$base$w3" '{"who": "load"}'; done
 for c in 1 32; do run "workflows, first page" "$c" GET "$base/api/v1/workflows?limit=50"; done
 for c in 1 32; do run "workflows, deep page" "$c" GET "$base/api/v1/workflows?limit=50&after=$cursor"; done
 for c in 1 32; do run "history, first page" "$c" GET "$base/api/v1/executions?limit=50"; done

@@ -22,30 +22,39 @@ measure() { # binary label
     key="$("$bin" api-key create --user ab@weft.invalid 2>/dev/null)"
     "$bin" serve --addr "127.0.0.1:$port" --retention-interval-secs 0 >"$work/log" 2>&1 & pid=$!
     until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.02; done
-    local api=(curl -sS --fail-with-body -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json')
-    "${api[@]}" -X POST "http://127.0.0.1:$port/api/v1/workflows" -d "$(python3 - <<'PY'
+    local api=(curl -sS --fail-with-body -H "Authorization: Bearer $key" -H 'Content-Type: application/json')
+    # A webhook's URL is /hooks/{id}/{path}, read back from the workflow (a
+    # build from before webhook ids answers no `webhooks`: then /hooks/{path}).
+    hook_url() { # path; reads the create answer on stdin
+        local id; id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+        "${api[@]}" "http://127.0.0.1:$port/api/v1/workflows/$id" \
+            | python3 -c 'import json,sys; h=json.load(sys.stdin).get("webhooks"); print(h[0]["url"] if h else "/hooks/"+sys.argv[1])' "$1"
+    }
+    local url_w1 url_w2
+    url_w1=$("${api[@]}" -X POST "http://127.0.0.1:$port/api/v1/workflows" -d "$(python3 - <<'PY'
 import json
 nodes = [{"id": f"t{i}", "type": "template", "config": {"template": "step %d {{ input.body.who }}" % i}} for i in range(3)]
 print(json.dumps({"name": "w1", "triggers": [{"type": "webhook", "path": "w1"}], "nodes": nodes,
                   "edges": [{"from": "t0", "to": "t1"}, {"from": "t1", "to": "t2"}]}))
 PY
-)"
-    "${api[@]}" -X POST "http://127.0.0.1:$port/api/v1/workflows" -d "$(python3 - <<'PY'
+)" | hook_url w1)
+    url_w2=$("${api[@]}" -X POST "http://127.0.0.1:$port/api/v1/workflows" -d "$(python3 - <<'PY'
 import json
 nodes = [{"id": f"t{i}", "type": "template", "config": {"template": "step %d {{ input.body.who }}" % i}} for i in range(10)]
 nodes.append({"id": "all", "type": "merge"})
 print(json.dumps({"name": "w2", "triggers": [{"type": "webhook", "path": "w2"}], "nodes": nodes,
                   "edges": [{"from": f"t{i}", "to": "all"} for i in range(10)]}))
 PY
-)"
-    local hz before after line
+)" | hook_url w2)
+    local hz before after line url
     hz=$(getconf CLK_TCK)
     for w in w1 w2; do
+        if [ "$w" = w1 ]; then url=$url_w1; else url=$url_w2; fi
         WRK_METHOD=POST WRK_BODY='{"who": "load"}' WRK_TOKEN=$key wrk -t2 -c32 -d2s \
-            -s benches/load/report.lua "http://127.0.0.1:$port/hooks/$w" >/dev/null
+            -s benches/load/report.lua "http://127.0.0.1:$port$url" >/dev/null
         before=$(awk '{print $14 + $15}' /proc/$pid/stat)
         line=$(WRK_METHOD=POST WRK_BODY='{"who": "load"}' WRK_TOKEN=$key wrk -t2 -c32 -d"${seconds}s" \
-            -s benches/load/report.lua "http://127.0.0.1:$port/hooks/$w" | grep '^RESULT')
+            -s benches/load/report.lua "http://127.0.0.1:$port$url" | grep '^RESULT')
         after=$(awk '{print $14 + $15}' /proc/$pid/stat)
         python3 - "$label" "$w" "$line" "$before" "$after" "$hz" <<'PY'
 import sys

@@ -243,9 +243,9 @@ async fn a_disabled_user_can_do_nothing_until_an_admin_enables_them_again(db: &T
     let bobs_api = Api::new(&base, &key);
     let hook = json!({"name": "Bob's hook", "triggers": [{"type": "webhook", "path": "bobs-hook", "mode": "sync"}],
         "nodes": [{"id": "hi", "type": "template", "config": {"template": "hi"}}]});
-    assert_eq!(bobs_api.create_workflow(&hook).await.0, StatusCode::CREATED);
+    let bobs_hook = bobs_api.create_hook(&hook).await;
     let anonymous = Browser::anonymous(&base);
-    assert_eq!(anonymous.webhook("bobs-hook", &json!({})).await.status(), StatusCode::OK);
+    assert_eq!(anonymous.webhook(&bobs_hook, &json!({})).await.status(), StatusCode::OK);
 
     // Only an admin disables, and not themselves.
     let not_admin = bob.server_fn("accounts/users/disable", &[("id", &bob_id), ("disabled", "true")]).await;
@@ -261,7 +261,7 @@ async fn a_disabled_user_can_do_nothing_until_an_admin_enables_them_again(db: &T
     // Everything of bob's stops at once: session, key, webhook, and signing in again.
     assert_eq!(bob.page("/settings").await.status(), StatusCode::SEE_OTHER);
     assert_eq!(bobs_api.list_workflows("").await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(anonymous.webhook("bobs-hook", &json!({})).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(anonymous.webhook(&bobs_hook, &json!({})).await.status(), StatusCode::NOT_FOUND);
     let Err(refused) = Browser::sign_in(&base, "bob@example.com", PASSWORD).await else { panic!("bob signed in") };
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("this account is disabled"));
@@ -281,7 +281,7 @@ async fn a_disabled_user_can_do_nothing_until_an_admin_enables_them_again(db: &T
     assert!(enabled.json::<Value>().await.unwrap()["disabled_at"].is_null());
     assert!(Browser::sign_in(&base, "bob@example.com", PASSWORD).await.is_ok());
     assert_eq!(bobs_api.list_workflows("").await.0, StatusCode::OK);
-    assert_eq!(anonymous.webhook("bobs-hook", &json!({})).await.status(), StatusCode::OK);
+    assert_eq!(anonymous.webhook(&bobs_hook, &json!({})).await.status(), StatusCode::OK);
 }
 
 async fn api_keys_expire_and_read_only_keys_only_read(db: &TestDb) {

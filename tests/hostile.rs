@@ -37,28 +37,30 @@ async fn runaway_templates_and_scripts_fail_at_their_limits_while_the_server_kee
     let api = Api::for_new_user(&server, &base, "attacker@example.com").await;
     let browser = Browser::anonymous(&base);
     let spin = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
-    api.create_workflow_id(&hooked(
-        "spin-template",
-        json!({"id": "spin", "type": "template", "timeout_ms": 300, "config": {"template": spin}}),
-    ))
-    .await;
-    api.create_workflow_id(&hooked(
+    let spin_template = api
+        .create_hook(&hooked(
+            "spin-template",
+            json!({"id": "spin", "type": "template", "timeout_ms": 300, "config": {"template": spin}}),
+        ))
+        .await;
+    let spin_condition = api.create_hook(&hooked(
         "spin-condition",
         json!({"id": "spin", "type": "condition", "timeout_ms": 300,
                "config": {"expr": "range(100000) | map('string') | join | length > (range(100000) * 1000) | list | length"}}),
     ))
     .await;
-    api.create_workflow_id(&hooked(
-        "spin-code",
-        json!({"id": "spin", "type": "code", "config": {"source": "while (true) {}"}}),
-    ))
-    .await;
-    api.create_workflow_id(&hooked("ping", json!({"id": "hi", "type": "template", "config": {"template": "hi"}})))
+    let spin_code = api
+        .create_hook(&hooked(
+            "spin-code",
+            json!({"id": "spin", "type": "code", "config": {"source": "while (true) {}"}}),
+        ))
         .await;
+    let ping =
+        api.create_hook(&hooked("ping", json!({"id": "hi", "type": "template", "config": {"template": "hi"}}))).await;
 
     let mut runaways = Vec::new();
     for i in 0..32 {
-        let path = ["spin-template", "spin-condition", "spin-code", "spin-code"][i % 4];
+        let path = [&spin_template, &spin_condition, &spin_code, &spin_code][i % 4];
         let answer = browser.webhook(path, &json!({})).await;
         assert_eq!(answer.status(), StatusCode::ACCEPTED, "{path}");
         runaways.push(answer.json::<Value>().await.unwrap()["execution_id"].as_i64().unwrap());
@@ -67,11 +69,11 @@ async fn runaway_templates_and_scripts_fail_at_their_limits_while_the_server_kee
     let flood_until = Instant::now() + Duration::from_secs(3);
     let floods: Vec<_> = (0..4)
         .map(|_| {
-            let browser = browser.clone();
+            let (browser, ping) = (browser.clone(), ping.clone());
             tokio::spawn(async move {
                 let mut answered = 0;
                 while Instant::now() < flood_until {
-                    if browser.webhook("ping", &json!({})).await.status() == StatusCode::ACCEPTED {
+                    if browser.webhook(&ping, &json!({})).await.status() == StatusCode::ACCEPTED {
                         answered += 1;
                     }
                 }

@@ -47,10 +47,10 @@ async fn a_signed_webhook_checks_githubs_documented_signature_and_refuses_the_re
     let (status, _) = api.json(reqwest::Method::POST, "/credentials", Some(secret)).await;
     assert_eq!(status, StatusCode::CREATED);
     let auth = json!({"type": "hmac", "credential": "gh-hook", "header": "X-Hub-Signature-256", "prefix": "sha256="});
-    api.create_workflow_id(&guarded("github", auth)).await;
+    let github = api.create_hook(&guarded("github", auth)).await;
     let documented = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
     let call = |signature: Option<&str>, body: &'static str| {
-        let mut request = browser.post_raw("/hooks/github").header("content-type", "text/plain").body(body);
+        let mut request = browser.post_raw(&format!("/hooks/{github}")).header("content-type", "text/plain").body(body);
         if let Some(signature) = signature {
             request = request.header("x-hub-signature-256", signature);
         }
@@ -82,14 +82,13 @@ async fn a_webhook_with_a_credential_wants_it_sent(db: &TestDb) {
     let token =
         json!({"name": "hook-token", "kind": "header", "data": {"name": "X-Webhook-Token", "value": "tok-9f2e7d"}});
     assert_eq!(api.json(reqwest::Method::POST, "/credentials", Some(token)).await.0, StatusCode::CREATED);
-    api.create_workflow_id(&guarded("tokened", json!({"type": "credential", "credential": "hook-token"}))).await;
-    let bare = browser.webhook("tokened", &json!("hi")).await;
+    let tokened = api.create_hook(&guarded("tokened", json!({"type": "credential", "credential": "hook-token"}))).await;
+    let url = format!("/hooks/{tokened}");
+    let bare = browser.webhook(&tokened, &json!("hi")).await;
     assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
-    let wrong =
-        browser.post_raw("/hooks/tokened").header("x-webhook-token", "tok-9f2e7").json(&json!("hi")).send().await;
+    let wrong = browser.post_raw(&url).header("x-webhook-token", "tok-9f2e7").json(&json!("hi")).send().await;
     assert_eq!(wrong.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let right =
-        browser.post_raw("/hooks/tokened").header("x-webhook-token", "tok-9f2e7d").json(&json!("hi")).send().await;
+    let right = browser.post_raw(&url).header("x-webhook-token", "tok-9f2e7d").json(&json!("hi")).send().await;
     let right = right.unwrap();
     assert_eq!(right.status(), StatusCode::OK);
     assert_eq!(right.json::<Value>().await.unwrap()["text"], "got hi");
@@ -128,21 +127,21 @@ fn echo(path: &str, mode: &str, respond_with: Option<&str>) -> Value {
 
 async fn a_sync_webhook_answers_with_the_named_node(db: &TestDb) {
     let (_server, browser, api) = setup(db).await;
-    api.create_workflow_id(&echo("greet", "sync", Some("greet"))).await;
-    api.create_workflow_id(&echo("shape", "sync", None)).await;
-    let answer = browser.webhook("greet?q=7", &json!({"who": "Ada", "n": 1})).await;
+    let greet = api.create_hook(&echo("greet", "sync", Some("greet"))).await;
+    let shape = api.create_hook(&echo("shape", "sync", None)).await;
+    let answer = browser.webhook(&format!("{greet}?q=7"), &json!({"who": "Ada", "n": 1})).await;
     assert_eq!(answer.status(), StatusCode::OK);
     assert!(answer.headers().contains_key("x-weft-execution"));
     assert_eq!(answer.json::<Value>().await.unwrap(), json!({"text": "Hello Ada via POST, q=7"}));
     // Without respond_with, the last node answers.
-    let last = browser.webhook("shape", &json!({"who": "Bob", "n": 41})).await;
+    let last = browser.webhook(&shape, &json!({"who": "Bob", "n": 41})).await;
     assert_eq!(last.json::<Value>().await.unwrap(), json!({"n": 42}));
 }
 
 async fn an_async_webhook_answers_202_with_the_execution(db: &TestDb) {
     let (server, browser, api) = setup(db).await;
-    api.create_workflow_id(&echo("later", "async", None)).await;
-    let answer = browser.webhook("later", &json!({"who": "Cy", "n": 1})).await;
+    let later = api.create_hook(&echo("later", "async", None)).await;
+    let answer = browser.webhook(&later, &json!({"who": "Cy", "n": 1})).await;
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
     let id = answer.json::<Value>().await.unwrap()["execution_id"].as_i64().unwrap();
     let mut execution = server.store.execution(Scope::Everyone, id).await.unwrap();
@@ -159,14 +158,16 @@ async fn an_async_webhook_answers_202_with_the_execution(db: &TestDb) {
 
 async fn webhook_errors_are_4xx(db: &TestDb) {
     let (_server, browser, api) = setup(db).await;
-    api.create_workflow_id(&echo("strict", "sync", None)).await;
+    let strict = format!("/hooks/{}", api.create_hook(&echo("strict", "sync", None)).await);
     // Raw requests: no body, the wrong method, a body that is not JSON.
     let unknown = browser.post_raw("/hooks/nobody-home").send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let wrong_method = browser.get_raw("/hooks/strict").send().await.unwrap();
+    // The path alone, without the webhook's id, reaches nothing.
+    assert_eq!(browser.post_raw("/hooks/strict").send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let wrong_method = browser.get_raw(&strict).send().await.unwrap();
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     // The run itself fails (the body has no number): the hook says so with the id.
-    let failed = browser.post_raw("/hooks/strict").body("not json").send().await.unwrap();
+    let failed = browser.post_raw(&strict).body("not json").send().await.unwrap();
     assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
     let body: Value = failed.json().await.unwrap();
     assert_eq!(body["error"]["code"], "run_failed");
@@ -174,16 +175,17 @@ async fn webhook_errors_are_4xx(db: &TestDb) {
     // Only that it failed: the reason (here the template's error) is for the owner.
     assert_eq!(body["error"]["message"], "the run ended failed; its owner can see why in the run view");
 
-    // A second workflow cannot claim the path.
-    let (taken, _) = api.create_workflow(&echo("strict", "sync", None)).await;
-    assert_eq!(taken, StatusCode::CONFLICT);
+    // Another workflow (anyone's) may use the same path: its webhook has its own id.
+    let other = api.create_hook(&echo("strict", "sync", None)).await;
+    assert!(other.ends_with("/strict") && format!("/hooks/{other}") != strict);
 }
 
 async fn a_saved_version_changes_what_the_webhook_runs(db: &TestDb) {
     let (_server, browser, api) = setup(db).await;
     let id = api.create_workflow_id(&echo("versioned", "sync", Some("greet"))).await;
+    let address = api.hook_address(id).await;
     let body = json!({"who": "Di", "n": 1});
-    let call = || browser.webhook("versioned", &body);
+    let call = || browser.webhook(&address, &body);
     assert_eq!(call().await.json::<Value>().await.unwrap()["text"], "Hello Di via POST, q=");
     // Warm cache, then a new version: the next call runs the new version.
     let mut v2 = echo("versioned", "sync", Some("greet"));
@@ -191,6 +193,7 @@ async fn a_saved_version_changes_what_the_webhook_runs(db: &TestDb) {
     let (saved, _) = api.update_workflow(id, &v2).await;
     assert_eq!(saved, StatusCode::OK);
     assert_eq!(call().await.json::<Value>().await.unwrap()["text"], "Bonjour Di");
+    assert_eq!(api.hook_address(id).await, address, "a new version keeps the webhook's address");
     api.delete_workflow(id).await;
     assert_eq!(call().await.status(), StatusCode::NOT_FOUND);
 }
@@ -243,11 +246,12 @@ async fn a_flooded_webhook_answers_429_with_retry_after_and_creates_nothing(db: 
     let api = Api::for_new_user(&server, &base, "flood@example.com").await;
     let browser = Browser::anonymous(&base);
     let workflow = api.create_workflow_id(&echo("flood", "async", None)).await;
-    api.create_workflow_id(&echo("other", "async", None)).await;
+    let flood = api.hook_address(workflow).await;
+    let other = api.create_hook(&echo("other", "async", None)).await;
     let mut accepted = 0;
     let mut refused = None;
     for _ in 0..30 {
-        let answer = browser.webhook("flood", &json!({"who": "x", "n": 1})).await;
+        let answer = browser.webhook(&flood, &json!({"who": "x", "n": 1})).await;
         match answer.status() {
             StatusCode::ACCEPTED => accepted += 1,
             StatusCode::TOO_MANY_REQUESTS => refused = Some(answer),
@@ -255,7 +259,7 @@ async fn a_flooded_webhook_answers_429_with_retry_after_and_creates_nothing(db: 
         }
     }
     // The budget is the owner's (one a second, bursts of two): their other hook waits as well.
-    let other = browser.webhook("other", &json!({"who": "x", "n": 1})).await;
+    let other = browser.webhook(&other, &json!({"who": "x", "n": 1})).await;
     assert_eq!(other.status(), StatusCode::TOO_MANY_REQUESTS);
     // A burst of twice the rate, then one more a second as time passes.
     assert!((2..5).contains(&accepted), "accepted {accepted} of 30");
@@ -287,9 +291,9 @@ async fn finished_input(server: &weft::server::RunningServer, answer: reqwest::R
 /// harmless headers are kept, by name.
 async fn a_webhook_keeps_no_credential_headers(db: &TestDb) {
     let (server, browser, api) = setup(db).await;
-    api.create_workflow_id(&echo("github", "async", None)).await;
+    let github = api.create_hook(&echo("github", "async", None)).await;
     let answer = browser
-        .post_raw("/hooks/github")
+        .post_raw(&format!("/hooks/{github}"))
         .header("Authorization", "Bearer sk-secret-1")
         .header("Cookie", "weft_session=secret-2")
         .header("X-Api-Key", "secret-3")
@@ -324,9 +328,9 @@ async fn a_webhook_keeps_the_extra_headers_named_in_the_settings(db: &TestDb) {
     })
     .await;
     let api = Api::for_new_user(&server, &base, "hooks@example.com").await;
-    api.create_workflow_id(&echo("shop", "async", None)).await;
+    let shop = api.create_hook(&echo("shop", "async", None)).await;
     let answer = Browser::anonymous(&base)
-        .post_raw("/hooks/shop")
+        .post_raw(&format!("/hooks/{shop}"))
         .header("X-Shop-Topic", "orders/create")
         .header("X-Shop-Hmac", "secret-1")
         .json(&json!({"who": "Flo", "n": 1}))

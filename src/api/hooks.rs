@@ -1,4 +1,4 @@
-//! `/hooks/{path}`: the request (method, headers, query, body) becomes the
+//! `/hooks/{id}/{path}`: the request (method, headers, query, body) becomes the
 //! run's input. Synchronous hooks answer with the output of the node they name
 //! (or the last node that ran); asynchronous ones answer 202 with the id.
 //! What a path runs comes from the [`HookCache`](crate::triggers::webhooks::HookCache).
@@ -62,7 +62,8 @@ pub async fn handle(
     } else {
         serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
     };
-    let input = json!({ "method": method.as_str(), "path": path, "headers": headers, "query": query, "body": body });
+    let input =
+        json!({ "method": method.as_str(), "path": hook.path, "headers": headers, "query": query, "body": body });
     let request = StartRequest::new(&hook.version, hook.target.owner_id, Trigger::Webhook, input)
         .validated(hook.workflow.clone());
     let handle = state.engine.start(request).await?;

@@ -72,7 +72,8 @@ pub async fn list(
     Ok(Json(state.store.list_workflows(caller.own(), search, after, limit).await?))
 }
 
-/// A workflow: `{"workflow": summary, "definition": …, "schedules": [{"schedule", "timezone", "next": [3 times]}]}`.
+/// A workflow: `{"workflow": summary, "definition": …, "schedules": [{"schedule", "timezone", "next": [3 times]}],
+/// "webhooks": [{"method", "url"}]}` (a webhook's URL is `/hooks/{id}/{path}`, its id random and kept across versions).
 #[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = i64, Path)),
     responses(
         (status = 200, description = "The workflow with its current definition", body = Object),
@@ -92,7 +93,19 @@ pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> A
             _ => None,
         })
         .collect();
-    Ok(Json(json!({ "workflow": workflow.summary, "definition": workflow.definition, "schedules": upcoming })))
+    let webhooks: Vec<Value> = state
+        .store
+        .webhook_addresses(id)
+        .await?
+        .into_iter()
+        .map(|(method, address)| json!({ "method": method, "url": format!("/hooks/{address}") }))
+        .collect();
+    Ok(Json(json!({
+        "workflow": workflow.summary,
+        "definition": workflow.definition,
+        "schedules": upcoming,
+        "webhooks": webhooks,
+    })))
 }
 
 /// Saves a new immutable version: `{"workflow_id", "version"}`.

@@ -19,6 +19,8 @@ pub struct Hook {
     pub target: WebhookTarget,
     pub version: WorkflowVersion,
     pub workflow: ValidatedWorkflow,
+    /// The trigger's path, as its definition says (the address without its id).
+    pub path: String,
     /// What its callers must prove (the trigger's `auth`).
     pub auth: Option<WebhookAuth>,
 }
@@ -79,11 +81,15 @@ impl HookCache {
             let target = store.webhook(path).await?.ok_or_else(|| AppError::NotFound("webhook".into()))?;
             let version = store.workflow_version(Scope::Everyone, target.workflow_id, target.version).await?;
             let workflow = validate(&version.definition).map_err(AppError::Invalid)?;
-            let auth = version.definition.typed_triggers().into_iter().find_map(|trigger| match trigger {
-                TriggerDefinition::Webhook(hook) if hook.path == target.path => hook.auth,
+            let trigger = version.definition.typed_triggers().into_iter().find_map(|trigger| match trigger {
+                TriggerDefinition::Webhook(hook) if triggers::hook_address_matches(&target.path, &hook.path) => {
+                    Some(hook)
+                }
                 _ => None,
             });
-            Ok::<_, AppError>(Arc::new(Hook { target, version, workflow, auth }))
+            let (path, auth) =
+                trigger.map(|hook| (hook.path, hook.auth)).unwrap_or_else(|| (target.path.clone(), None));
+            Ok::<_, AppError>(Arc::new(Hook { target, version, workflow, path, auth }))
         };
         match &self.cache {
             None => load.await,

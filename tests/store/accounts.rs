@@ -21,7 +21,8 @@ async fn a_disabled_user_has_no_session_no_key_and_no_triggers_until_enabled(sto
     store.create_api_key(bob.id, "k", "bobprefix", "hash", ApiKeyLimits::default()).await.unwrap();
     let triggered =
         with_triggers("Bob's", json!([{"type": "webhook", "path": "bobs"}, {"type": "cron", "schedule": "* * * * *"}]));
-    store.create_workflow(bob.id, &triggered).await.unwrap();
+    let bobs = store.create_workflow(bob.id, &triggered).await.unwrap();
+    let bobs_address = store.webhook_addresses(bobs.id).await.unwrap()[0].1.clone();
     store
         .create_workflow(ada.id, &with_triggers("Ada's", json!([{"type": "cron", "schedule": "* * * * *"}])))
         .await
@@ -34,7 +35,7 @@ async fn a_disabled_user_has_no_session_no_key_and_no_triggers_until_enabled(sto
     assert_eq!(store.user(bob.id).await.unwrap().disabled_at, Some(at), "disabling again keeps the first time");
     assert_eq!(store.session_user("bob-session", 0).await.unwrap(), None);
     assert!(store.api_key_by_prefix("bobprefix").await.unwrap().is_none());
-    assert_eq!(store.webhook("bobs").await.unwrap(), None);
+    assert_eq!(store.webhook(&bobs_address).await.unwrap(), None);
     let planned = store.schedules_to_plan(1_000, 10).await.unwrap();
     assert_eq!(planned.iter().map(|s| s.owner_id).collect::<Vec<_>>(), [ada.id], "only ada's schedule");
     // Sign-in finds the account (to say it is disabled); the list shows it; ada is untouched.
@@ -49,7 +50,7 @@ async fn a_disabled_user_has_no_session_no_key_and_no_triggers_until_enabled(sto
     store.set_user_disabled(bob.id, false).await.unwrap();
     assert_eq!(store.session_user("bob-session", 0).await.unwrap().map(|u| u.disabled_at), Some(None));
     assert!(store.api_key_by_prefix("bobprefix").await.unwrap().is_some());
-    assert!(store.webhook("bobs").await.unwrap().is_some());
+    assert!(store.webhook(&bobs_address).await.unwrap().is_some());
     assert_eq!(store.schedules_to_plan(1_000, 10).await.unwrap().len(), 2);
     assert_eq!(store.set_user_disabled(999_999, true).await.unwrap_err(), AppError::NotFound("user".into()));
 }

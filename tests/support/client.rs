@@ -295,6 +295,20 @@ impl Api {
         created["id"].as_i64().unwrap()
     }
 
+    /// The address (`{id}/{path}`, called at `/hooks/{address}`) of a workflow's first webhook.
+    pub async fn hook_address(&self, workflow: i64) -> String {
+        let (status, got) = self.get_workflow(workflow).await;
+        assert_eq!(status, StatusCode::OK, "{got}");
+        let url = got["webhooks"][0]["url"].as_str().unwrap_or_else(|| panic!("a webhook in {got}"));
+        url.strip_prefix("/hooks/").expect("a /hooks/ URL").to_string()
+    }
+
+    /// Creates a workflow with a webhook; the webhook's address.
+    pub async fn create_hook(&self, definition: &Value) -> String {
+        let id = self.create_workflow_id(definition).await;
+        self.hook_address(id).await
+    }
+
     /// GET `/workflows?{query}`.
     pub async fn list_workflows(&self, query: &str) -> (StatusCode, Value) {
         self.json(Method::GET, &Self::with_query("/workflows", query), None).await

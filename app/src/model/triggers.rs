@@ -144,6 +144,20 @@ fn utc() -> String {
     "UTC".into()
 }
 
+/// The length of a webhook's id: 22 letters and digits, about 131 bits, so
+/// an address cannot be guessed or claimed by someone else.
+pub const HOOK_ID_LEN: usize = 22;
+
+/// Whether a stored webhook address serves the trigger with this path:
+/// `{id}/{path}`, or the bare path of a webhook saved before ids existed.
+pub fn hook_address_matches(address: &str, path: &str) -> bool {
+    address == path
+        || address
+            .strip_suffix(path)
+            .and_then(|prefix| prefix.strip_suffix('/'))
+            .is_some_and(|id| id.len() == HOOK_ID_LEN && id.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// Parses and checks the shape of each trigger; messages name the trigger.
@@ -270,6 +284,15 @@ pub fn next_fire_time(
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_serves_its_path_with_an_id_or_bare() {
+        let id = "a".repeat(HOOK_ID_LEN);
+        assert!(hook_address_matches(&format!("{id}/orders/new"), "orders/new"));
+        assert!(hook_address_matches("orders/new", "orders/new"), "saved before ids");
+        assert!(!hook_address_matches(&format!("{id}/orders/new"), "new"));
+        assert!(!hook_address_matches("short/orders", "orders"));
+    }
     use chrono::TimeZone;
 
     #[test]

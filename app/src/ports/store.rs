@@ -257,7 +257,12 @@ pub trait QueueStore: Send + Sync + 'static {
 /// Triggers (kept in step with each saved version's `triggers`).
 #[async_trait]
 pub trait TriggerStore: Send + Sync + 'static {
-    async fn webhook(&self, path: &str) -> AppResult<Option<WebhookTarget>>;
+    /// What `/hooks/{address}` runs. A webhook's address is `{id}/{path}`, the
+    /// id random and kept across versions; webhooks saved before ids existed
+    /// keep their bare path.
+    async fn webhook(&self, address: &str) -> AppResult<Option<WebhookTarget>>;
+    /// A workflow's webhooks: (method, address), by address.
+    async fn webhook_addresses(&self, workflow: WorkflowId) -> AppResult<Vec<(String, String)>>;
     /// Schedules whose next firing time is unknown or at or before `now`.
     async fn schedules_to_plan(&self, now: i64, limit: u32) -> AppResult<Vec<Schedule>>;
     /// Moves a schedule's next firing time from `expected` to `next`; false when

@@ -57,8 +57,8 @@ impl Workflows {
     }
 
     /// Copies the current version into a new workflow named "… (copy)". Its
-    /// triggers are left out: two workflows cannot answer the same webhook
-    /// path, and a copy should not start firing on a schedule.
+    /// triggers are left out: a copy should not start answering webhooks or
+    /// firing on a schedule before its owner says so.
     pub async fn duplicate(&self, owner: UserId, id: WorkflowId) -> AppResult<WorkflowSummary> {
         let mut definition = self.store.workflow(Scope::Owner(owner), id).await?.definition;
         definition.name = format!("{} (copy)", definition.name);
@@ -67,8 +67,8 @@ impl Workflows {
     }
 
     /// Copies a marketplace template into `owner`'s workflows. Triggers are
-    /// left out: a webhook path belongs to one workflow, and a schedule should
-    /// not start firing just because a template was installed.
+    /// left out: a webhook or a schedule should not start working just
+    /// because a template was installed.
     pub async fn install_template(&self, owner: UserId, slug: &str) -> AppResult<WorkflowSummary> {
         let mut definition = self.store.template(slug).await?.definition;
         definition.triggers.clear();

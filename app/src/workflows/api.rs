@@ -82,6 +82,9 @@ pub struct WorkflowDetails {
     pub schedules: Vec<crate::model::Schedule>,
     /// Its latest executions, newest first.
     pub recent: Vec<crate::model::Execution>,
+    /// Its webhooks: (method, address), called at `/hooks/{address}`.
+    #[serde(default)]
+    pub webhooks: Vec<(String, String)>,
 }
 
 /// How many recent executions the workflow page lists.
@@ -95,13 +98,15 @@ pub async fn load_workflow(id: WorkflowId) -> Result<WorkflowDetails, AppError> 
             let scope = ctx.own_scope().await?;
             let filter = crate::model::ExecutionFilter { workflow_id: Some(id), ..Default::default() };
             // Independent reads, issued together.
-            let (workflow, versions, schedules, recent) = futures::try_join!(
+            // (The addresses are read only if the workflow is the viewer's: try_join fails as a whole.)
+            let (workflow, versions, schedules, recent, webhooks) = futures::try_join!(
                 ctx.store.workflow(scope, id),
                 ctx.store.workflow_versions(scope, id),
                 ctx.store.workflow_schedules(scope, id),
                 ctx.store.list_executions(scope, &filter, None, RECENT_RUNS),
+                ctx.store.webhook_addresses(id),
             )?;
-            Ok(WorkflowDetails { workflow, versions, schedules, recent: recent.items })
+            Ok(WorkflowDetails { workflow, versions, schedules, recent: recent.items, webhooks })
         }
         .await,
     )

@@ -58,22 +58,11 @@ impl LazyRoute for WorkflowPage {
 
 #[component]
 fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>) -> impl IntoView {
-    let WorkflowDetails { workflow, versions, schedules, recent } = details;
+    let WorkflowDetails { workflow, versions, schedules, recent, webhooks } = details;
     // The editor, opened from here, needs no request for the definition.
     super::WorkflowCache::expect().put(workflow.clone());
     let summary = workflow.summary;
     let id = summary.id;
-    let webhooks: Vec<String> = workflow
-        .definition
-        .triggers
-        .iter()
-        .filter(|t| t.get("type").and_then(|v| v.as_str()) == Some("webhook"))
-        .map(|t| {
-            let method = t.get("method").and_then(|v| v.as_str()).unwrap_or("POST").to_uppercase();
-            let path = t.get("path").and_then(|v| v.as_str()).unwrap_or_default();
-            format!("{method} /hooks/{path}")
-        })
-        .collect();
     view! {
         <h1 data-testid="workflow-name">{summary.name}</h1>
         <p class="muted" data-testid="workflow-meta">
@@ -88,7 +77,13 @@ fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>)
             <h2>"Triggers"</h2>
             {(webhooks.is_empty() && schedules.is_empty()).then(|| view! { <p class="muted">"Started by hand, the API or the CLI only."</p> })}
             <ul>
-                {webhooks.into_iter().map(|w| view! { <li><code>{w}</code></li> }).collect_view()}
+                {webhooks.into_iter().map(|(method, address)| {
+                    let url = format!("/hooks/{address}");
+                    view! {
+                        <li data-testid="webhook"><code>{method}" "<span data-testid="webhook-url">{url.clone()}</span></code>
+                            " " <crate::ui::CopyButton text=url/></li>
+                    }
+                }).collect_view()}
                 {schedules.into_iter().map(|s| view! { <ScheduleItem schedule=s/> }).collect_view()}
             </ul>
         </section>

@@ -1,6 +1,7 @@
 //! Triggers: the webhooks and schedules of each workflow's current version.
 
 use app::error::{AppError, AppResult};
+use app::model::triggers::hook_address_matches;
 use app::model::*;
 use app::ports::store::TriggerStore;
 use async_trait::async_trait;
@@ -10,6 +11,12 @@ use crate::store::dialect::Dialect;
 use crate::store::error::db_error;
 use crate::store::rows::schedule_from_row;
 
+/// A new webhook id: random letters and digits (see `HOOK_ID_LEN`).
+fn new_hook_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), app::model::triggers::HOOK_ID_LEN)
+}
+
 impl Backend {
     /// Replaces a workflow's webhook and schedule rows with those of `definition`.
     pub(super) async fn write_triggers(
@@ -17,6 +24,12 @@ impl Backend {
         workflow_id: WorkflowId,
         definition: &WorkflowDefinition,
     ) -> AppResult<()> {
+        // A webhook keeps its address across versions: callers keep their URL.
+        let kept: Vec<String> = sqlx::query_scalar("SELECT path FROM webhooks WHERE workflow_id = $1")
+            .bind(workflow_id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_error)?;
         sqlx::query("DELETE FROM webhooks WHERE workflow_id = $1")
             .bind(workflow_id)
             .execute(&mut **tx)
@@ -30,12 +43,17 @@ impl Backend {
         for trigger in definition.typed_triggers() {
             match trigger {
                 TriggerDefinition::Webhook(hook) => {
+                    let address = kept
+                        .iter()
+                        .find(|address| hook_address_matches(address, &hook.path))
+                        .cloned()
+                        .unwrap_or_else(|| format!("{}/{}", new_hook_id(), hook.path));
                     let mode = match hook.mode {
                         WebhookMode::Sync => "sync",
                         WebhookMode::Async => "async",
                     };
                     sqlx::query("INSERT INTO webhooks (path, workflow_id, method, mode, respond_with) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(&hook.path)
+                        .bind(&address)
                         .bind(workflow_id)
                         .bind(&hook.method)
                         .bind(mode)
@@ -64,6 +82,14 @@ impl Backend {
 
 #[async_trait]
 impl TriggerStore for Backend {
+    async fn webhook_addresses(&self, workflow: WorkflowId) -> AppResult<Vec<(String, String)>> {
+        sqlx::query_as("SELECT method, path FROM webhooks WHERE workflow_id = $1 ORDER BY path")
+            .bind(workflow)
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_error)
+    }
+
     async fn webhook(&self, path: &str) -> AppResult<Option<WebhookTarget>> {
         let row: Option<(String, i64, i64, i32, String, String, Option<String>)> = sqlx::query_as(
             "SELECT h.path, h.workflow_id, w.owner_id, w.current_version, h.method, h.mode, h.respond_with

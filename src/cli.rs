@@ -1,4 +1,5 @@
-//! The command line: `weft serve` (the default), `weft run FILE` and `weft check FILE`.
+//! The command line: `weft serve` (the default), `weft run FILE`, `weft check FILE`,
+//! and the administration commands (`user`, `api-key`, `secrets`, `seed`).
 
 mod accounts;
 mod run;
@@ -48,6 +49,11 @@ enum Command {
     ApiKey {
         #[command(subcommand)]
         command: ApiKeyCommand,
+    },
+    /// Seal secrets under a new key (see the README's key rotation).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
     },
     /// Fill the database with generated workflows and executions (for load tests).
     Seed {
@@ -109,6 +115,21 @@ enum ApiKeyCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Print a new random key (64 hex digits) for `WEFT_SECRET_KEY`.
+    NewKey,
+    /// Re-seal every stored secret (credentials, the LLM API key) under the
+    /// current key, in one transaction; secrets sealed under
+    /// `--secret-key-previous` are opened with it.
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        secret_key: crate::config::SecretKeyArgs,
+    },
+}
+
 fn block_on(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(work),
@@ -141,6 +162,31 @@ pub fn main() -> ExitCode {
                 Ok(seeded) => {
                     let (w, e, owner) = (seeded.workflows, seeded.executions, seeded.owner_id);
                     println!("seeded {w} workflows and {e} executions for user {owner} in {:.1?}", started.elapsed());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("weft: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Command::Secrets { command: SecretsCommand::NewKey } => {
+            println!("{}", crate::secrets::SecretBox::new_key_hex());
+            ExitCode::SUCCESS
+        }
+        Command::Secrets { command: SecretsCommand::Rotate { database, secret_key } } => block_on(async move {
+            let result = async {
+                let secrets = crate::secrets::SecretBox::load(&secret_key.source())?;
+                let store = crate::store::connect(&database).await?;
+                crate::secrets::reseal_all(store.as_ref(), &secrets).await
+            }
+            .await;
+            match result {
+                Ok(done) => {
+                    println!(
+                        "re-sealed {} credentials and {} settings under the current key",
+                        done.credentials, done.settings
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
@@ -252,6 +298,8 @@ mod tests {
             &["weft", "run", "w.json", "--input", "{}", "--json"],
             &["weft", "user", "create", "--admin", "a@example.com"],
             &["weft", "api-key", "create", "--user", "a@example.com"],
+            &["weft", "secrets", "new-key"],
+            &["weft", "secrets", "rotate", "--secret-key-file", "k", "--secret-key-previous", "00"],
         ] {
             let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             if let Some(Command::Serve { site, engine, .. }) = cli.command {

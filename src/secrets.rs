@@ -23,14 +23,27 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// Seals and opens secrets: `hex(nonce ‖ ciphertext)`, a fresh random nonce each time.
+/// Seals and opens secrets: `hex(nonce ‖ ciphertext)`, a fresh random nonce
+/// each time. During a key rotation it also opens what the previous key sealed.
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
+    previous: Option<ChaCha20Poly1305>,
 }
 
 impl SecretBox {
     pub fn from_key(key: &[u8; 32]) -> Self {
-        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(key)) }
+        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(key)), previous: None }
+    }
+
+    /// This box, also opening what `previous` sealed (while a rotation is under way).
+    pub fn with_previous(mut self, previous: &[u8; 32]) -> Self {
+        self.previous = Some(ChaCha20Poly1305::new(Key::from_slice(previous)));
+        self
+    }
+
+    /// A new random key, as 64 hex digits.
+    pub fn new_key_hex() -> String {
+        to_hex(&rand::random::<[u8; 32]>())
     }
 
     /// A box with a random key, for tests and benchmarks: nothing it seals
@@ -48,10 +61,17 @@ impl SecretBox {
                 Err(error) => return Err(error).with_context(|| format!("reading {}", source.file.display())),
             },
         };
-        let key: [u8; 32] = from_hex(&hex)
-            .and_then(|bytes| bytes.try_into().ok())
-            .context("the secret key must be 64 hex digits (32 bytes)")?;
-        Ok(Self::from_key(&key))
+        let key = key_bytes(&hex).context("the secret key must be 64 hex digits (32 bytes)")?;
+        let secrets = Self::from_key(&key);
+        match &source.previous_hex {
+            None => Ok(secrets),
+            Some(previous) => {
+                let previous =
+                    key_bytes(previous.expose()).context("the previous secret key must be 64 hex digits (32 bytes)")?;
+                anyhow::ensure!(previous != key, "the previous secret key is the current one");
+                Ok(secrets.with_previous(&previous))
+            }
+        }
     }
 
     pub fn seal(&self, plain: &str) -> AppResult<String> {
@@ -64,12 +84,62 @@ impl SecretBox {
     pub fn open(&self, sealed: &str) -> AppResult<String> {
         let bytes = from_hex(sealed).filter(|b| b.len() > 12).ok_or(AppError::Internal)?;
         let (nonce, ciphertext) = bytes.split_at(12);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| {
+        let nonce = Nonce::from_slice(nonce);
+        let opened = self.cipher.decrypt(nonce, ciphertext).or_else(|error| match &self.previous {
+            Some(previous) => previous.decrypt(nonce, ciphertext),
+            None => Err(error),
+        });
+        let plain = opened.map_err(|_| {
             tracing::error!("a stored secret cannot be opened: was the secret key changed?");
             AppError::Internal
         })?;
         String::from_utf8(plain).map_err(|_| AppError::Internal)
     }
+}
+
+fn key_bytes(hex: &str) -> Option<[u8; 32]> {
+    from_hex(hex).and_then(|bytes| bytes.try_into().ok())
+}
+
+/// What a re-sealing pass changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resealed {
+    pub credentials: usize,
+    pub settings: usize,
+}
+
+/// Re-seals every stored secret under the box's current key, in one
+/// transaction: each credential, and each `…_sealed` field of the settings
+/// (the LLM API key). What cannot be opened (with the current or the previous
+/// key) stops the pass before anything is written.
+pub async fn reseal_all(store: &dyn app::ports::Store, secrets: &SecretBox) -> anyhow::Result<Resealed> {
+    let mut credentials = Vec::new();
+    for (id, sealed) in store.sealed_credentials().await? {
+        let plain = secrets
+            .open(&sealed)
+            .map_err(|_| anyhow::anyhow!("credential #{id} cannot be opened with the current or the previous key"))?;
+        credentials.push((id, secrets.seal(&plain)?));
+    }
+    let mut settings = Vec::new();
+    for (key, mut value) in store.settings().await? {
+        let mut changed = false;
+        if let Some(fields) = value.as_object_mut() {
+            for (name, field) in fields.iter_mut().filter(|(name, _)| name.ends_with("_sealed")) {
+                if let Some(sealed) = field.as_str() {
+                    let plain = secrets.open(sealed).map_err(|_| {
+                        anyhow::anyhow!("setting {key}.{name} cannot be opened with the current or the previous key")
+                    })?;
+                    *field = serde_json::Value::String(secrets.seal(&plain)?);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            settings.push((key, value));
+        }
+    }
+    store.reseal(&credentials, &settings).await?;
+    Ok(Resealed { credentials: credentials.len(), settings: settings.len() })
 }
 
 fn create_key_file(path: &PathBuf) -> anyhow::Result<String> {
@@ -123,15 +193,19 @@ mod tests {
         assert_eq!(secrets.open(&sealed).unwrap(), "sk-live-123");
         assert!(SecretBox::from_key(&[8; 32]).open(&sealed).is_err());
         assert!(secrets.open("zz").is_err());
+        // While rotating, the new box opens what the old key sealed; it seals under the new key only.
+        let rotating = SecretBox::from_key(&[8; 32]).with_previous(&[7; 32]);
+        assert_eq!(rotating.open(&sealed).unwrap(), "sk-live-123");
+        assert!(secrets.open(&rotating.seal("new").unwrap()).is_err());
     }
 
     #[test]
     fn a_key_file_is_created_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("weft-key-{}", rand::random::<u64>()));
-        let source = SecretKeySource { key_hex: None, file: dir.join("secret.key") };
+        let source = SecretKeySource { key_hex: None, file: dir.join("secret.key"), previous_hex: None };
         let sealed = SecretBox::load(&source).unwrap().seal("x").unwrap();
         assert_eq!(SecretBox::load(&source).unwrap().open(&sealed).unwrap(), "x");
-        let bad = SecretKeySource { key_hex: Some("abc".into()), file: dir.join("unused") };
+        let bad = SecretKeySource { key_hex: Some("abc".into()), file: dir.join("unused"), previous_hex: None };
         assert!(SecretBox::load(&bad).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }

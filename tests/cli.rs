@@ -181,3 +181,18 @@ fn http_nodes_ignore_proxies_from_the_environment_and_use_the_configured_one() {
     assert_eq!(configured["nodes"]["get"]["output"]["status"], 502, "{configured}");
     assert!(connections.load(Ordering::SeqCst) >= 1);
 }
+
+#[test]
+fn secrets_new_key_prints_a_key_and_rotate_reseals_under_it() {
+    let fx = Fixture::new();
+    let out = fx.weft(&["secrets", "new-key"]);
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    let old = "11".repeat(32);
+    let out = fx.weft(&["secrets", "rotate", "--secret-key", &key, "--secret-key-previous", &old]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed 0 credentials"));
+    let out = fx.weft(&["secrets", "rotate", "--secret-key", &key, "--secret-key-previous", &key]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the previous secret key is the current one"));
+}

@@ -16,6 +16,7 @@ on_both_backends!(
     a_canary_credential_reaches_the_upstream_and_nothing_else,
     credentials_are_managed_by_name_and_refuse_bad_input_with_4xx,
     a_shared_credential_is_an_admins_to_make_and_everyones_to_use,
+    a_key_rotation_reseals_every_secret_so_only_the_new_key_opens_them,
 );
 
 const CANARY: &str = "canary-7f3a9c41e2";
@@ -250,4 +251,42 @@ async fn a_shared_credential_is_an_admins_to_make_and_everyones_to_use(db: &Test
     let (status, answer) = admin.json(Method::DELETE, "/credentials/team?shared=true", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "the user's workflow uses it: {answer}");
     server.stop.cancel();
+}
+
+/// `weft secrets rotate`'s pass: every credential and the LLM key end up
+/// sealed under the new key (the old one opens nothing), in one transaction;
+/// a secret no key opens stops the pass before anything is written.
+async fn a_key_rotation_reseals_every_secret_so_only_the_new_key_opens_them(db: &TestDb) {
+    use std::sync::Arc;
+    use weft::secrets::{reseal_all, SecretBox};
+    let store = db.store().await;
+    let (old, new) = ([1u8; 32], [2u8; 32]);
+    let old_box = Arc::new(SecretBox::from_key(&old));
+    let user = store.create_user("rotate@example.com", None, false).await.unwrap();
+    let credentials = app::services::credentials::Credentials::new(store.clone(), old_box.clone());
+    for name in ["one", "two"] {
+        credentials.create(&user, name, "bearer", json!({"token": CANARY}), false).await.unwrap();
+    }
+    let llm = json!({"base_url": "http://127.0.0.1:9", "api_key_sealed": old_box.seal("sk-rotate-me").unwrap()});
+    store.put_setting("llm_provider", &llm).await.unwrap();
+
+    // A box that opens neither key's secrets stops the pass; nothing changes.
+    let stranger = SecretBox::from_key(&[3u8; 32]);
+    assert!(reseal_all(store.as_ref(), &stranger).await.is_err());
+    let before = store.sealed_credentials().await.unwrap();
+    assert!(before.iter().all(|(_, sealed)| old_box.open(sealed).is_ok()));
+
+    let rotating = SecretBox::from_key(&new).with_previous(&old);
+    let done = reseal_all(store.as_ref(), &rotating).await.unwrap();
+    assert_eq!((done.credentials, done.settings), (2, 1));
+    let new_only = SecretBox::from_key(&new);
+    for (_, sealed) in store.sealed_credentials().await.unwrap() {
+        assert!(new_only.open(&sealed).unwrap().contains(CANARY));
+        assert!(old_box.open(&sealed).is_err(), "the old key opens nothing any more");
+    }
+    let setting = store.setting("llm_provider").await.unwrap().unwrap();
+    assert_eq!(new_only.open(setting["api_key_sealed"].as_str().unwrap()).unwrap(), "sk-rotate-me");
+    assert_eq!(setting["base_url"], "http://127.0.0.1:9", "the rest of the setting is kept");
+    // Running it again (all already under the new key) is harmless.
+    assert!(reseal_all(store.as_ref(), &new_only).await.is_ok());
 }

@@ -395,33 +395,63 @@ pub struct EngineArgs {
     pub code_memory_limit_mb: usize,
     #[arg(long = "code-time-limit-ms", env = "WEFT_CODE_TIME_LIMIT_MS", default_value = "5000", value_parser = parse_ms)]
     pub code_time_limit: Duration,
-    /// The key (64 hex digits) that seals secrets stored in the database, such
-    /// as the LLM API key. Every process sharing a database needs the same one.
-    #[arg(long = "secret-key", env = "WEFT_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<Secret>,
-    /// Without `--secret-key`: a file holding it, created on first start.
-    #[arg(long = "secret-key-file", env = "WEFT_SECRET_KEY_FILE", default_value = "data/secret.key")]
-    pub secret_key_file: std::path::PathBuf,
+    #[command(flatten)]
+    pub secret_key: SecretKeyArgs,
 }
 
 impl EngineArgs {
     /// Where the sealing key comes from.
     pub fn secret_key_source(&self) -> SecretKeySource {
-        SecretKeySource { key_hex: self.secret_key.clone(), file: self.secret_key_file.clone() }
+        self.secret_key.source()
+    }
+}
+
+/// The key that seals secrets stored in the database (the LLM API key,
+/// credentials), and during a rotation the one it replaces.
+#[derive(Debug, Clone, Args)]
+pub struct SecretKeyArgs {
+    /// The key (64 hex digits). Every process sharing a database needs the same one.
+    #[arg(id = "secret_key", long = "secret-key", env = "WEFT_SECRET_KEY", hide_env_values = true)]
+    pub key: Option<Secret>,
+    /// Without `--secret-key`: a file holding it, created on first start.
+    #[arg(
+        id = "secret_key_file",
+        long = "secret-key-file",
+        env = "WEFT_SECRET_KEY_FILE",
+        default_value = "data/secret.key"
+    )]
+    pub file: std::path::PathBuf,
+    /// While rotating: the key being replaced. Secrets sealed under it still
+    /// open; everything new is sealed under the current key, and
+    /// `weft secrets rotate` re-seals the rest.
+    #[arg(
+        id = "secret_key_previous",
+        long = "secret-key-previous",
+        env = "WEFT_SECRET_KEY_PREVIOUS",
+        hide_env_values = true
+    )]
+    pub previous: Option<Secret>,
+}
+
+impl SecretKeyArgs {
+    pub fn source(&self) -> SecretKeySource {
+        SecretKeySource { key_hex: self.key.clone(), file: self.file.clone(), previous_hex: self.previous.clone() }
     }
 }
 
 /// Where the sealing key comes from: `key_hex` if given, else `file` (created
-/// with a new random key on first start, readable by its owner only).
+/// with a new random key on first start, readable by its owner only); and the
+/// key being rotated away from, if any.
 #[derive(Debug, Clone)]
 pub struct SecretKeySource {
     pub key_hex: Option<Secret>,
     pub file: PathBuf,
+    pub previous_hex: Option<Secret>,
 }
 
 impl Default for SecretKeySource {
     fn default() -> Self {
-        Self { key_hex: None, file: PathBuf::from("data/secret.key") }
+        Self { key_hex: None, file: PathBuf::from("data/secret.key"), previous_hex: None }
     }
 }
 

@@ -72,13 +72,19 @@ mod tests {
         let canary = "canary-7f3a9c";
         let database = crate::config::DatabaseSettings::with_url(format!("postgres://weft:{canary}@db/weft"));
         let llm = crate::engine::nodes::llm::LlmSettings { api_key: Some(canary.into()), ..Default::default() };
-        let key = crate::config::SecretKeySource { key_hex: Some(canary.into()), file: "k".into() };
+        let key = crate::config::SecretKeySource {
+            key_hex: Some(canary.into()),
+            file: "k".into(),
+            previous_hex: Some(canary.into()),
+        };
         let args = <crate::config::EngineArgs as clap::FromArgMatches>::from_arg_matches(
             &<crate::config::EngineArgs as clap::Args>::augment_args(clap::Command::new("t")).get_matches_from([
                 "t",
                 "--llm-api-key",
                 canary,
                 "--secret-key",
+                canary,
+                "--secret-key-previous",
                 canary,
             ]),
         )

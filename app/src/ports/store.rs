@@ -295,6 +295,8 @@ pub trait RetentionStore: Send + Sync + 'static {
 pub trait SettingStore: Send + Sync + 'static {
     async fn setting(&self, key: &str) -> AppResult<Option<Value>>;
     async fn put_setting(&self, key: &str, value: &Value) -> AppResult<()>;
+    /// Every setting, by key.
+    async fn settings(&self) -> AppResult<Vec<(String, Value)>>;
 }
 
 /// Marketplace templates.
@@ -339,6 +341,11 @@ pub trait CredentialStore: Send + Sync + 'static {
     async fn credential_for_run(&self, user: UserId, name: &str) -> AppResult<Option<SealedCredential>>;
     /// Records that a run sent credential `id` at `at`.
     async fn mark_credential_used(&self, id: i64, at: i64) -> AppResult<()>;
+    /// Every credential's sealed value, by id (to re-seal them under a new key).
+    async fn sealed_credentials(&self) -> AppResult<Vec<(i64, String)>>;
+    /// Writes re-sealed credentials and settings in one transaction: after a
+    /// key rotation, all of them or none are under the new key.
+    async fn reseal(&self, credentials: &[(i64, String)], settings: &[(String, Value)]) -> AppResult<()>;
 }
 
 /// Variables: a user's own and the instance's, by name.

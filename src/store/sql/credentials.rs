@@ -6,6 +6,8 @@ use app::error::{AppError, AppResult};
 use app::model::*;
 use app::ports::store::CredentialStore;
 use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::QueryBuilder;
 
 use super::{Backend, Db};
@@ -210,6 +212,34 @@ impl CredentialStore for Backend {
         .await
         .map_err(db_error)?;
         Ok(found.map(|(id, name, sealed)| SealedCredential { id, name, sealed }))
+    }
+
+    async fn sealed_credentials(&self) -> AppResult<Vec<(i64, String)>> {
+        sqlx::query_as("SELECT id, sealed FROM credentials ORDER BY id")
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_error)
+    }
+
+    async fn reseal(&self, credentials: &[(i64, String)], settings: &[(String, Value)]) -> AppResult<()> {
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        for (id, sealed) in credentials {
+            sqlx::query("UPDATE credentials SET sealed = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        for (key, value) in settings {
+            sqlx::query("UPDATE settings SET value = $1 WHERE key = $2")
+                .bind(Json(value))
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
     }
 
     async fn mark_credential_used(&self, id: i64, at: i64) -> AppResult<()> {

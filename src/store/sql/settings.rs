@@ -21,6 +21,14 @@ impl SettingStore for Backend {
         Ok(value.map(|j| j.0))
     }
 
+    async fn settings(&self) -> AppResult<Vec<(String, Value)>> {
+        let rows: Vec<(String, Json<Value>)> = sqlx::query_as("SELECT key, value FROM settings ORDER BY key")
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|(key, value)| (key, value.0)).collect())
+    }
+
     async fn put_setting(&self, key: &str, value: &Value) -> AppResult<()> {
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2)

@@ -85,7 +85,7 @@ impl WebhookAuth {
     /// What serde cannot check; messages name the field.
     fn check(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Err(message) = super::credentials::check_credential_name(self.credential()) {
+        if let Err(message) = crate::model::credentials::check_credential_name(self.credential()) {
             problems.push(format!("auth.credential: {message}"));
         }
         let tolerance = match self {

@@ -202,7 +202,7 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
                 _ => {}
             }
             if let Some(name) = &c.credential {
-                if let Err(message) = super::credentials::check_credential_name(name) {
+                if let Err(message) = crate::model::credentials::check_credential_name(name) {
                     fail(format!("config.credential: {message}"));
                 }
             }

@@ -385,18 +385,25 @@ async fn the_openapi_document_describes_every_endpoint_it_lists() {
     }
     documented.sort();
     let expected = [
+        "DELETE /api/v1/credentials/{name}",
+        "DELETE /api/v1/variables/{name}",
         "DELETE /api/v1/workflows/{id}",
+        "GET /api/v1/credentials",
         "GET /api/v1/executions",
         "GET /api/v1/executions/{id}",
         "GET /api/v1/executions/{id}/events",
         "GET /api/v1/templates",
+        "GET /api/v1/variables",
         "GET /api/v1/workflows",
         "GET /api/v1/workflows/{id}",
         "GET /api/v1/workflows/{id}/export",
+        "POST /api/v1/credentials",
         "POST /api/v1/executions/{id}/cancel",
         "POST /api/v1/templates/{slug}/install",
         "POST /api/v1/workflows",
         "POST /api/v1/workflows/{id}/executions",
+        "PUT /api/v1/credentials/{name}",
+        "PUT /api/v1/variables/{name}",
         "PUT /api/v1/workflows/{id}",
     ];
     assert_eq!(documented, expected);

@@ -67,6 +67,13 @@ async fn a_credential_is_replaced_under_its_name_and_marked_when_used(store: Arc
     // Only an admin's service call reaches the shared namespace; the store keeps them apart.
     assert!(store.replace_credential(Ownership::Shared, "api", "bearer", "x").await.is_err());
 
+    // At most so many per owner.
+    for i in 1..app::model::credentials::MAX_CREDENTIALS {
+        store.create_credential(owner, ada.id, &format!("c{i}"), "bearer", "s").await.unwrap();
+    }
+    let refused = store.create_credential(owner, ada.id, "one-more", "bearer", "s").await.unwrap_err();
+    assert!(matches!(refused, AppError::BadRequest(ref m) if m.contains("at most 200")), "{refused:?}");
+
     store.mark_credential_used(made.id, 1_000_000).await.unwrap();
     store.mark_credential_used(made.id, 1_030_000).await.unwrap();
     let listed = store.list_credentials(ada.id).await.unwrap();

@@ -12,6 +12,9 @@ use super::records::{UserId, WorkflowId};
 /// The kinds of credential, as the API and the UI name them.
 pub const CREDENTIAL_KINDS: [&str; 4] = ["bearer", "basic", "header", "query"];
 
+/// The most credentials one user (or the instance, shared) may hold.
+pub const MAX_CREDENTIALS: i64 = 200;
+
 /// The longest credential name.
 pub const MAX_CREDENTIAL_NAME_LEN: usize = 64;
 

@@ -93,6 +93,14 @@ impl CredentialStore for Backend {
         sealed: &str,
     ) -> AppResult<Credential> {
         let now = now_ms();
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM credentials WHERE 1 = 1");
+        push_owner(&mut count, "owner_id", owner);
+        let held: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(db_error)?;
+        if held >= app::model::credentials::MAX_CREDENTIALS {
+            let max = app::model::credentials::MAX_CREDENTIALS;
+            return Err(AppError::BadRequest(format!("at most {max} credentials: delete one before adding `{name}`")));
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO credentials (owner_id, name, kind, sealed, created_by, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -103,7 +111,7 @@ impl CredentialStore for Backend {
         .bind(sealed)
         .bind(created_by)
         .bind(now)
-        .fetch_one(self.writer())
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match db_error(e) {
             AppError::Conflict(_) => AppError::Conflict(format!("a credential named `{name}` already exists")),
@@ -111,7 +119,8 @@ impl CredentialStore for Backend {
         })?;
         let mut query = QueryBuilder::<Db>::new(CREDENTIAL_COLUMNS);
         query.push(" WHERE c.id = ").push_bind(id);
-        let row: CredentialRow = query.build_query_as().fetch_one(self.writer()).await.map_err(db_error)?;
+        let row: CredentialRow = query.build_query_as().fetch_one(&mut *tx).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
         Ok(row.into())
     }
 

@@ -113,12 +113,17 @@ pub struct Resealed {
 /// (the LLM API key). What cannot be opened (with the current or the previous
 /// key) stops the pass before anything is written.
 pub async fn reseal_all(store: &dyn app::ports::Store, secrets: &SecretBox) -> anyhow::Result<Resealed> {
-    let mut credentials = Vec::new();
-    for (id, sealed) in store.sealed_credentials().await? {
-        let plain = secrets
-            .open(&sealed)
-            .map_err(|_| anyhow::anyhow!("credential #{id} cannot be opened with the current or the previous key"))?;
-        credentials.push((id, secrets.seal(&plain)?));
+    let mut credentials = store.sealed_credentials().await?;
+    for credential in &mut credentials {
+        let id = credential.id;
+        let reseal = |sealed: &str| -> anyhow::Result<String> {
+            let plain = secrets.open(sealed).map_err(|_| {
+                anyhow::anyhow!("credential #{id} cannot be opened with the current or the previous key")
+            })?;
+            Ok(secrets.seal(&plain)?)
+        };
+        credential.sealed = reseal(&credential.sealed)?;
+        credential.tokens = credential.tokens.as_deref().map(reseal).transpose()?;
     }
     let mut settings = Vec::new();
     for (key, mut value) in store.settings().await? {

@@ -4,6 +4,7 @@
 mod access;
 mod credentials;
 mod edge;
+mod oauth;
 mod page_routes;
 mod runs;
 
@@ -240,6 +241,7 @@ pub fn router(
     let routes = generate_route_list(App);
     let access = axum::middleware::from_fn_with_state(ctx.clone(), access::page_access);
     let page_routes = page_routes::router(ctx.clone(), api.engine.clone());
+    let oauth_routes = oauth::router(ctx.clone(), api.engine.clone(), edge.public_url.clone());
     let context = move || {
         provide_context(ctx.clone());
         edge::provide_page_policy();
@@ -258,6 +260,7 @@ pub fn router(
         .nest("/hooks", api::hooks_router(api))
         .merge(pages)
         .merge(page_routes)
+        .merge(oauth_routes)
         // The "not found" page shows the top bar too, so it needs the context.
         .fallback(leptos_axum::file_and_error_handler_with_context(context, shell))
         .layer(axum::middleware::from_fn_with_state(

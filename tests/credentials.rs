@@ -45,39 +45,6 @@ async fn echoing_upstream() -> String {
     format!("http://{addr}")
 }
 
-/// Everything the database holds, as text: every row of every table.
-async fn everything_stored(db: &TestDb) -> String {
-    use sqlx::{Connection, Row};
-    let url = db.settings.url.clone();
-    if url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-        let mut all = String::new();
-        for table in tables {
-            let rows = sqlx::query(&format!("SELECT t::text FROM \"{table}\" t")).fetch_all(&mut conn).await.unwrap();
-            for row in rows {
-                all.push_str(&row.get::<String, _>(0));
-                all.push('\n');
-            }
-        }
-        all
-    } else {
-        // The file and its write-ahead log, byte for byte.
-        let path = url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
-        let mut all = String::new();
-        for file in [path.clone(), format!("{path}-wal")] {
-            if let Ok(bytes) = std::fs::read(&file) {
-                all.push_str(&String::from_utf8_lossy(&bytes));
-            }
-        }
-        all
-    }
-}
-
 fn assert_no_canary(door: &str, text: &str) {
     assert!(!text.contains(CANARY), "the canary leaked through {door}: {text}");
 }
@@ -144,7 +111,7 @@ async fn a_canary_credential_reaches_the_upstream_and_nothing_else(db: &TestDb) 
     assert!(events.contains("Bearer ********"), "{events}");
     assert_no_canary("the event stream", &events);
     assert_no_canary("the metrics", &api.metrics().await);
-    let stored = everything_stored(db).await;
+    let stored = support::everything_stored(db).await;
     assert!(stored.contains("Call the service") && stored.contains("x=1&key=********"), "the check reads the data");
     assert_no_canary("the database", &stored);
     server.stop.cancel();
@@ -267,6 +234,10 @@ async fn a_key_rotation_reseals_every_secret_so_only_the_new_key_opens_them(db: 
     for name in ["one", "two"] {
         credentials.create(&user, name, "bearer", json!({"token": CANARY}), false).await.unwrap();
     }
+    // An OAuth2 credential's tokens are re-sealed with its value.
+    let first = store.sealed_credentials().await.unwrap()[0].id;
+    let tokens = old_box.seal(r#"{"access_token":"at-rotate-me"}"#).unwrap();
+    assert!(store.save_credential_tokens(first, None, &tokens).await.unwrap());
     let llm = json!({"base_url": "http://127.0.0.1:9", "api_key_sealed": old_box.seal("sk-rotate-me").unwrap()});
     store.put_setting("llm_provider", &llm).await.unwrap();
 
@@ -274,15 +245,20 @@ async fn a_key_rotation_reseals_every_secret_so_only_the_new_key_opens_them(db: 
     let stranger = SecretBox::from_key(&[3u8; 32]);
     assert!(reseal_all(store.as_ref(), &stranger).await.is_err());
     let before = store.sealed_credentials().await.unwrap();
-    assert!(before.iter().all(|(_, sealed)| old_box.open(sealed).is_ok()));
+    assert!(before.iter().all(|c| old_box.open(&c.sealed).is_ok()));
+    assert_eq!(before[0].tokens.as_deref(), Some(tokens.as_str()));
 
     let rotating = SecretBox::from_key(&new).with_previous(&old);
     let done = reseal_all(store.as_ref(), &rotating).await.unwrap();
     assert_eq!((done.credentials, done.settings), (2, 1));
     let new_only = SecretBox::from_key(&new);
-    for (_, sealed) in store.sealed_credentials().await.unwrap() {
-        assert!(new_only.open(&sealed).unwrap().contains(CANARY));
-        assert!(old_box.open(&sealed).is_err(), "the old key opens nothing any more");
+    for credential in store.sealed_credentials().await.unwrap() {
+        assert!(new_only.open(&credential.sealed).unwrap().contains(CANARY));
+        assert!(old_box.open(&credential.sealed).is_err(), "the old key opens nothing any more");
+        if let Some(tokens) = &credential.tokens {
+            assert!(new_only.open(tokens).unwrap().contains("at-rotate-me"));
+            assert!(old_box.open(tokens).is_err());
+        }
     }
     let setting = store.setting("llm_provider").await.unwrap().unwrap();
     assert_eq!(new_only.open(setting["api_key_sealed"].as_str().unwrap()).unwrap(), "sk-rotate-me");

@@ -11,6 +11,7 @@ mod guard;
 mod model;
 mod panel;
 mod state;
+mod triggers;
 
 use std::collections::HashSet;
 

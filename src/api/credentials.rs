@@ -15,14 +15,17 @@ use super::{ApiError, ApiState, Caller};
 type ApiResult<T> = Result<T, ApiError>;
 
 /// A new credential. `data` by kind: bearer `{"token"}`, basic
-/// `{"username", "password"}`, header `{"name", "value"}`, query `{"name", "value"}`.
+/// `{"username", "password"}`, header `{"name", "value"}`, query `{"name", "value"}`,
+/// oauth2 `{"grant": "client_credentials" | "authorization_code", "token_url",
+/// "authorize_url" (authorization code), "client_id", "client_secret", "scope"?}`
+/// (an authorization-code credential is connected from the credentials page).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
     /// What workflows write in an `http` node's `"credential"` (letters, digits, `_`, `-`, `.`).
     #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.-]+$")]
     name: String,
-    /// `bearer`, `basic`, `header` or `query`.
+    /// `bearer`, `basic`, `header`, `query` or `oauth2`.
     kind: String,
     #[schema(value_type = Object)]
     data: Value,

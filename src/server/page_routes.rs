@@ -30,7 +30,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(ctx: ServerContext, engine: Arc<
         .with_state(PageRoutes { ctx, engine })
 }
 
-async fn viewer(ctx: &ServerContext, headers: &HeaderMap) -> Result<User, AppError> {
+pub(super) async fn viewer(ctx: &ServerContext, headers: &HeaderMap) -> Result<User, AppError> {
     let token = session_token(headers).ok_or(AppError::Unauthorized)?;
     ctx.accounts.user(ctx.store.as_ref(), token).await?.ok_or(AppError::Unauthorized)
 }

@@ -7,6 +7,7 @@ crate::store_suite!(
     credentials_are_per_user_and_a_users_own_hides_the_shared_one,
     a_credential_is_replaced_under_its_name_and_marked_when_used,
     a_credential_in_use_is_not_deleted_and_the_refusal_names_the_workflows,
+    oauth_tokens_are_swapped_only_from_what_was_read_and_forgotten_with_the_value,
 );
 
 fn using(name: &str, credential: &str) -> WorkflowDefinition {
@@ -119,4 +120,33 @@ async fn a_credential_in_use_is_not_deleted_and_the_refusal_names_the_workflows(
     // Bob's own credential of that name makes the shared one free to go.
     store.create_credential(Ownership::User(bob.id), bob.id, "shared-gh", "bearer", "b").await.unwrap();
     store.delete_credential(Ownership::Shared, "shared-gh").await.unwrap();
+}
+
+async fn oauth_tokens_are_swapped_only_from_what_was_read_and_forgotten_with_the_value(store: Arc<dyn Store>) {
+    let ada = user(store.as_ref(), "ada@example.com").await;
+    let owner = Ownership::User(ada.id);
+    let made = store.create_credential(owner, ada.id, "google", "oauth2", "sealed-client").await.unwrap();
+    assert_eq!(made.connected_at, None);
+    let read = store.owned_credential(owner, "google").await.unwrap().unwrap();
+    assert_eq!((read.id, read.tokens.as_deref()), (made.id, None));
+    assert!(store.owned_credential(Ownership::Shared, "google").await.unwrap().is_none());
+
+    // First tokens: only from "none yet".
+    assert!(store.save_credential_tokens(made.id, None, "tokens-1").await.unwrap());
+    assert!(!store.save_credential_tokens(made.id, None, "tokens-x").await.unwrap(), "someone else stored first");
+    // A refresh: only from the tokens that were read; a second refresher loses.
+    assert!(store.save_credential_tokens(made.id, Some("tokens-1"), "tokens-2").await.unwrap());
+    assert!(!store.save_credential_tokens(made.id, Some("tokens-1"), "tokens-3").await.unwrap());
+    let by_id = store.credential_by_id(made.id).await.unwrap().unwrap();
+    assert_eq!(by_id.tokens.as_deref(), Some("tokens-2"));
+    assert_eq!(store.credential_for_run(ada.id, "google").await.unwrap().unwrap().tokens.as_deref(), Some("tokens-2"));
+    let listed = store.list_credentials(ada.id).await.unwrap();
+    assert!(listed[0].connected_at.is_some());
+
+    // A new value (another client) forgets the tokens obtained with the old one.
+    store.replace_credential(owner, "google", "oauth2", "sealed-client-2").await.unwrap();
+    let replaced = store.credential_by_id(made.id).await.unwrap().unwrap();
+    assert_eq!((replaced.sealed.as_str(), replaced.tokens), ("sealed-client-2", None));
+    assert_eq!(store.list_credentials(ada.id).await.unwrap()[0].connected_at, None);
+    assert!(store.credential_by_id(made.id + 1000).await.unwrap().is_none());
 }

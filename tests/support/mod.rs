@@ -235,3 +235,37 @@ pub fn session_cookie_of(response: &reqwest::Response) -> Option<String> {
 pub async fn signed_in_user(store: &dyn app::ports::Store, base: &str, email: &str, admin: bool) -> reqwest::Client {
     client::Browser::signed_in_user(store, base, email, admin).await.into_client()
 }
+
+/// Everything the database holds, as text: every row of every table
+/// (PostgreSQL), or the SQLite file and its write-ahead log byte for byte.
+/// What a secret is looked for in.
+pub async fn everything_stored(db: &TestDb) -> String {
+    use sqlx::Row;
+    let url = db.settings.url.clone();
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let mut all = String::new();
+        for table in tables {
+            let rows = sqlx::query(&format!("SELECT t::text FROM \"{table}\" t")).fetch_all(&mut conn).await.unwrap();
+            for row in rows {
+                all.push_str(&row.get::<String, _>(0));
+                all.push('\n');
+            }
+        }
+        all
+    } else {
+        let path = url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
+        let mut all = String::new();
+        for file in [path.clone(), format!("{path}-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                all.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        all
+    }
+}

@@ -1,6 +1,7 @@
 //! Server functions of the credentials page. The form sends one `name` and
 //! one `value` field whatever the kind (a bearer token is a value; basic auth
-//! is a username and a password): [`credential_data`] makes the kind's data.
+//! is a username and a password; an OAuth2 client is an id and a secret, plus
+//! [`OAuthFields`]): [`credential_data`] makes the kind's data.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,11 +18,30 @@ pub struct CredentialList {
     pub can_share: bool,
 }
 
-/// The API's `data` for a kind, from the form's two fields.
-pub fn credential_data(kind: &str, name: &str, value: &str) -> serde_json::Value {
+/// The OAuth2 form's fields besides the client's id and secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OAuthFields {
+    /// `authorization_code` or `client_credentials`.
+    pub grant: String,
+    pub token_url: String,
+    pub authorize_url: String,
+    pub scope: String,
+}
+
+/// The API's `data` for a kind, from the form's fields.
+pub fn credential_data(kind: &str, name: &str, value: &str, oauth: &OAuthFields) -> serde_json::Value {
+    let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_string());
     match kind {
         "bearer" => serde_json::json!({ "token": value }),
         "basic" => serde_json::json!({ "username": name, "password": value }),
+        "oauth2" => serde_json::json!({
+            "grant": oauth.grant,
+            "token_url": oauth.token_url.trim(),
+            "authorize_url": optional(&oauth.authorize_url).filter(|_| oauth.grant != "client_credentials"),
+            "client_id": name.trim(),
+            "client_secret": value,
+            "scope": optional(&oauth.scope),
+        }),
         _ => serde_json::json!({ "name": name, "value": value }),
     }
 }
@@ -38,6 +58,8 @@ pub async fn list_credentials() -> Result<CredentialList, AppError> {
     )
 }
 
+// One argument per form field (an OAuth2 client has six).
+#[allow(clippy::too_many_arguments)]
 #[server(endpoint = "credentials/create")]
 pub async fn create_credential(
     name: String,
@@ -45,18 +67,25 @@ pub async fn create_credential(
     #[server(default)] field: String,
     value: String,
     #[server(default)] shared: bool,
+    #[server(default)] grant: String,
+    #[server(default)] token_url: String,
+    #[server(default)] authorize_url: String,
+    #[server(default)] scope: String,
 ) -> Result<Credential, AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
             let user = ctx.viewer().await?;
-            let data = credential_data(&kind, &field, &value);
+            let oauth = OAuthFields { grant, token_url, authorize_url, scope };
+            let data = credential_data(&kind, &field, &value, &oauth);
             ctx.credentials.create(&user, name.trim(), &kind, data, shared).await
         }
         .await,
     )
 }
 
+// One argument per form field (an OAuth2 client has six).
+#[allow(clippy::too_many_arguments)]
 #[server(endpoint = "credentials/replace")]
 pub async fn replace_credential(
     name: String,
@@ -64,12 +93,17 @@ pub async fn replace_credential(
     #[server(default)] field: String,
     value: String,
     #[server(default)] shared: bool,
+    #[server(default)] grant: String,
+    #[server(default)] token_url: String,
+    #[server(default)] authorize_url: String,
+    #[server(default)] scope: String,
 ) -> Result<(), AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
             let user = ctx.viewer().await?;
-            let data = credential_data(&kind, &field, &value);
+            let oauth = OAuthFields { grant, token_url, authorize_url, scope };
+            let data = credential_data(&kind, &field, &value, &oauth);
             ctx.credentials.replace(&user, &name, &kind, data, shared).await
         }
         .await,

@@ -7,7 +7,7 @@ use leptos_router::{lazy_route, LazyRoute};
 
 use super::api::*;
 use crate::model::{Credential, CREDENTIAL_KINDS};
-use crate::ui::{format_time, use_hydrated};
+use crate::ui::{encode_query_value, format_time, use_hydrated};
 
 pub struct CredentialsPage;
 
@@ -28,6 +28,7 @@ fn labels(kind: &str) -> (Option<&'static str>, &'static str) {
         "bearer" => (None, "Token"),
         "basic" => (Some("Username"), "Password"),
         "header" => (Some("Header name, e.g. X-Api-Key"), "Header value"),
+        "oauth2" => (Some("Client ID"), "Client secret"),
         _ => (Some("Parameter name, e.g. api_key"), "Parameter value"),
     }
 }
@@ -38,32 +39,118 @@ fn describe_kind(kind: &str) -> &'static str {
         "basic" => "Basic auth",
         "header" => "Custom header",
         "query" => "Query parameter",
+        "oauth2" => "OAuth2",
         _ => "Unknown",
     }
 }
 
-/// The kind select and the one or two fields the kind needs. `testid` prefixes their test ids.
-#[component]
-fn ValueFields(
+/// The value part of a credential form, one signal per input.
+#[derive(Clone, Copy)]
+struct ValueForm {
     kind: RwSignal<String>,
+    /// The name-like field: a username, a header or parameter name, a client id.
     field: RwSignal<String>,
+    /// The secret: a token, a password, a value, a client secret.
     value: RwSignal<String>,
-    testid: &'static str,
-) -> impl IntoView {
+    grant: RwSignal<String>,
+    token_url: RwSignal<String>,
+    authorize_url: RwSignal<String>,
+    scope: RwSignal<String>,
+}
+
+impl ValueForm {
+    fn new(kind: &str) -> Self {
+        Self {
+            kind: RwSignal::new(kind.to_string()),
+            field: RwSignal::new(String::new()),
+            value: RwSignal::new(String::new()),
+            grant: RwSignal::new("authorization_code".to_string()),
+            token_url: RwSignal::new(String::new()),
+            authorize_url: RwSignal::new(String::new()),
+            scope: RwSignal::new(String::new()),
+        }
+    }
+
+    /// Forgets what was typed (a secret leaves the page once sent).
+    fn clear(&self) {
+        for signal in [self.field, self.value, self.token_url, self.authorize_url, self.scope] {
+            signal.set(String::new());
+        }
+    }
+}
+
+/// A text input bound to `signal`.
+fn text_input(signal: RwSignal<String>, label: &'static str, testid: String, required: bool) -> impl IntoView {
+    view! {
+        <input type="text" placeholder=label aria-label=label required=required data-testid=testid
+            prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev))/>
+    }
+}
+
+/// The URL providers send people back to, to register with the provider.
+fn callback_url() -> String {
+    #[cfg(feature = "hydrate")]
+    if let Some(origin) = web_sys::window().and_then(|w| w.location().origin().ok()) {
+        return format!("{origin}/oauth/callback");
+    }
+    "<this address>/oauth/callback".to_string()
+}
+
+/// The kind select and the fields the kind needs. `testid` prefixes their test ids.
+#[component]
+fn ValueFields(form: ValueForm, testid: &'static str) -> AnyView {
+    let ValueForm { kind, field, value, grant, token_url, authorize_url, scope } = form;
+    let is_oauth = move || kind.get() == "oauth2";
+    let oauth_fields = move || {
+        is_oauth().then(|| {
+            let code_grant = move || grant.get() == "authorization_code";
+            view! {
+                <select data-testid=format!("{testid}-grant") aria-label="Grant" prop:value=move || grant.get()
+                    on:change=move |ev| grant.set(event_target_value(&ev))>
+                    <option value="authorization_code">"Authorization code (a person signs in)"</option>
+                    <option value="client_credentials">"Client credentials (machine to machine)"</option>
+                </select>
+                {move || code_grant().then(|| text_input(authorize_url, "Authorize URL", format!("{testid}-authorize-url"), true))}
+                {text_input(token_url, "Token URL", format!("{testid}-token-url"), true)}
+                {text_input(scope, "Scopes (space-separated)", format!("{testid}-scope"), false)}
+                {move || code_grant().then(|| view! {
+                    <p class="muted hint" data-testid=format!("{testid}-callback")>
+                        "Register " <code>{callback_url()}</code> " as the redirect URI at the provider, then press Connect."
+                    </p>
+                })}
+            }
+        })
+    };
     view! {
         <select data-testid=format!("{testid}-kind") prop:value=move || kind.get()
             on:change=move |ev| kind.set(event_target_value(&ev))>
             {CREDENTIAL_KINDS.map(|k| view! { <option value=k>{describe_kind(k)}</option> }).collect_view()}
         </select>
-        {move || labels(&kind.get()).0.map(|label| view! {
-            <input type="text" placeholder=label aria-label=label required data-testid=format!("{testid}-field")
-                prop:value=move || field.get() on:input=move |ev| field.set(event_target_value(&ev))/>
-        })}
+        {move || labels(&kind.get()).0.map(|label| text_input(field, label, format!("{testid}-field"), true))}
         <input type="password" autocomplete="off" required minlength="6"
             placeholder=move || labels(&kind.get()).1 aria-label=move || labels(&kind.get()).1
             data-testid=format!("{testid}-value")
             prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+        {oauth_fields}
     }
+    .into_any()
+}
+
+/// What the Connect button came back with (`/oauth/callback` or
+/// `/oauth/connect` send the browser here with `?connected=` or `?oauth_error=`).
+fn connection_outcome() -> AnyView {
+    let query = leptos_router::hooks::use_query_map();
+    let outcome = move || {
+        let query = query.get();
+        if let Some(name) = query.get("connected") {
+            Some(view! { <p class="notice" role="status" data-testid="oauth-connected">{format!("Connected {name}.")}</p> }.into_any())
+        } else {
+            query.get("oauth_error").map(|error| {
+                view! { <p class="error" role="alert" data-testid="oauth-error">{format!("Not connected: {error}")}</p> }.into_any()
+            })
+        }
+    };
+    outcome.into_any()
 }
 
 fn credentials_view() -> impl IntoView {
@@ -75,29 +162,28 @@ fn credentials_view() -> impl IntoView {
         move || (create.version().get(), replace.version().get(), delete.version().get()),
         |_| list_credentials(),
     );
-    let (name, kind, field, value) = (
-        RwSignal::new(String::new()),
-        RwSignal::new("bearer".to_string()),
-        RwSignal::new(String::new()),
-        RwSignal::new(String::new()),
-    );
+    let name = RwSignal::new(String::new());
+    let form = ValueForm::new("bearer");
     let shared = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         create.dispatch(CreateCredential {
             name: name.get_untracked(),
-            kind: kind.get_untracked(),
-            field: field.get_untracked(),
-            value: value.get_untracked(),
+            kind: form.kind.get_untracked(),
+            field: form.field.get_untracked(),
+            value: form.value.get_untracked(),
             shared: shared.get_untracked(),
+            grant: form.grant.get_untracked(),
+            token_url: form.token_url.get_untracked(),
+            authorize_url: form.authorize_url.get_untracked(),
+            scope: form.scope.get_untracked(),
         });
     };
     // The value leaves the page once sent: it is never shown again.
     Effect::new(move |_| {
         if let Some(Ok(_)) = create.value().get() {
             name.set(String::new());
-            field.set(String::new());
-            value.set(String::new());
+            form.clear();
         }
     });
     let problem = move || {
@@ -115,6 +201,7 @@ fn credentials_view() -> impl IntoView {
         <Title text="Credentials · Weft"/>
         <main class="page" data-testid="credentials-page" data-hydrated=move || hydrated.get().to_string()>
             <h1>"Credentials"</h1>
+            {connection_outcome()}
             <p class="muted">
                 "Secrets your workflows use by name: an " <code>"http"</code> " node with "
                 <code>"\"credential\": \"github\""</code>
@@ -128,7 +215,7 @@ fn credentials_view() -> impl IntoView {
                         pattern="[A-Za-z0-9_.\\-]+" title="letters, digits, _ - and ."
                         data-testid="credential-name" prop:value=move || name.get()
                         on:input=move |ev| name.set(event_target_value(&ev))/>
-                    <ValueFields kind field value testid="credential"/>
+                    <ValueFields form testid="credential"/>
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
                             list.await.ok().filter(|l| l.can_share).map(|_| view! {
@@ -176,8 +263,18 @@ fn CredentialTable(
             <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Owner"</th><th>"Last used"</th><th>"Used by"</th><th></th></tr></thead>
             <tbody>
                 {credentials.into_iter().map(|credential| {
-                    let Credential { name, kind, shared, created_by, last_used_at, used_by, .. } = credential;
-                    let manageable = !shared || can_share;
+                    let Credential { name, kind, shared, created_by, last_used_at, connected_at, used_by, .. } = credential;
+                    // Connect: a full page load (the provider's sign-in, then back here).
+                    let connect = (kind == "oauth2" && manageable_by(shared, can_share)).then(|| {
+                        let href = format!("/oauth/connect/{}{}", encode_query_value(&name), if shared { "?shared=true" } else { "" });
+                        let label = if connected_at.is_some() { "Reconnect" } else { "Connect" };
+                        view! { <a class="button small" rel="external" href=href data-testid="connect-credential">{label}</a> " " }
+                    });
+                    let connection = (kind == "oauth2").then(|| match connected_at {
+                        Some(at) => view! { <span class="muted" data-testid="credential-connected">{format!(" · connected {}", format_time(at))}</span> }.into_any(),
+                        None => view! { <span class="muted" data-testid="credential-not-connected">" · not connected"</span> }.into_any(),
+                    });
+                    let manageable = manageable_by(shared, can_share);
                     let row_name = name.clone();
                     let confirm_and_delete = {
                         let name = name.clone();
@@ -202,14 +299,14 @@ fn CredentialTable(
                     view! {
                         <tr data-testid="credential-row" data-name=name.clone()>
                             <td><code>{name.clone()}</code></td>
-                            <td>{describe_kind(&kind)}</td>
+                            <td>{describe_kind(&kind)}{connection}</td>
                             <td>{if shared { "shared".to_string() } else { created_by.unwrap_or_else(|| "you".into()) }}</td>
                             <td>{last_used_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
                             <td data-testid="credential-used-by">
                                 {if count == 0 { "no workflow".to_string() } else if count == 1 { "1 workflow: ".to_string() } else { format!("{count} workflows: ") }}
                                 {used_by.into_iter().map(|w| view! { <a href=format!("/workflows/{}", w.id)>{w.name}</a>" " }).collect_view()}
                             </td>
-                            <td>{manageable.then(|| view! {
+                            <td>{connect}{manageable.then(|| view! {
                                 <button class="link" data-testid="replace-credential" on:click=start_replacing>"Replace value"</button>
                                 " "
                                 <button class="link danger" data-testid="delete-credential" on:click=confirm_and_delete>"Delete"</button>
@@ -224,6 +321,11 @@ fn CredentialTable(
     .into_any()
 }
 
+/// Whether the viewer may change a credential: their own, or (admins) a shared one.
+fn manageable_by(shared: bool, can_share: bool) -> bool {
+    !shared || can_share
+}
+
 /// The form that replaces one credential's value under the same name.
 #[component]
 fn ReplaceRow(
@@ -233,22 +335,26 @@ fn ReplaceRow(
     replace: ServerAction<ReplaceCredential>,
     replacing: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let (kind, field, value) = (RwSignal::new(kind), RwSignal::new(String::new()), RwSignal::new(String::new()));
+    let form = ValueForm::new(&kind);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         replace.dispatch(ReplaceCredential {
             name: name.clone(),
-            kind: kind.get_untracked(),
-            field: field.get_untracked(),
-            value: value.get_untracked(),
+            kind: form.kind.get_untracked(),
+            field: form.field.get_untracked(),
+            value: form.value.get_untracked(),
             shared,
+            grant: form.grant.get_untracked(),
+            token_url: form.token_url.get_untracked(),
+            authorize_url: form.authorize_url.get_untracked(),
+            scope: form.scope.get_untracked(),
         });
         replacing.set(None);
     };
     view! {
         <tr><td colspan="6">
             <form class="inline-form" on:submit=submit data-testid="replace-form">
-                <ValueFields kind field value testid="replace"/>
+                <ValueFields form testid="replace"/>
                 <button type="submit" data-testid="save-replacement">"Replace"</button>
                 <button type="button" class="link" on:click=move |_| replacing.set(None)>"Cancel"</button>
             </form>

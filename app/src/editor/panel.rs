@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use super::model::{field_text, fields, headers_problem, set_field, Field, FieldType, PolicyField};
 use super::state::{EditorNode, EditorState, Selection};
+use super::triggers::TriggersForm;
 
 #[component]
 pub fn Panel(state: EditorState) -> impl IntoView {
@@ -36,6 +37,7 @@ pub fn Panel(state: EditorState) -> impl IntoView {
                         on:input=move |ev| state.name.set(event_target_value(&ev))/>
                 </label>
                 <InputDeclaration state/>
+                <TriggersForm state/>
                 <p class="muted">"Add nodes from the palette (or with the + beside a selected node's right dot, to add one after it), drag from a node's right dot to another's left dot (or back) to connect, select and press Delete to remove. Ctrl+Z / Ctrl+Shift+Z undo and redo, Ctrl+S saves."</p>
             </section>
         }
@@ -144,44 +146,60 @@ fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> imp
     }
 }
 
-/// The credential an http node sends, picked from the viewer's credentials
-/// and the shared ones (names only: values never reach the browser). A name
-/// that no longer exists stays selected and is marked missing.
+/// The credential an http node sends.
 #[component]
 fn CredentialField(node: EditorNode, state: EditorState, field: &'static Field) -> impl IntoView {
     let (key, label, _, _) = *field;
-    let value = move || node.config.with(|c| field_text(c, key));
-    let set = move |text: String| node.config.update(|c| set_field(c, field, &text));
+    let value = Signal::derive(move || node.config.with(|c| field_text(c, key)));
+    let set = Callback::new(move |text: String| node.config.update(|c| set_field(c, field, &text)));
+    view! {
+        <label>{label}
+            <CredentialSelect value set state testid=format!("field-{key}")/>
+        </label>
+        <a class="muted" href="/credentials" target="_blank" data-testid="manage-credentials">"Manage credentials"</a>
+    }
+}
+
+/// A credential picked from the viewer's credentials and the shared ones
+/// (names only: values never reach the browser). A name that no longer
+/// exists stays selected and is marked missing.
+#[component]
+pub(super) fn CredentialSelect(
+    value: Signal<String>,
+    set: Callback<String>,
+    state: EditorState,
+    testid: String,
+) -> impl IntoView {
     // Read in the browser only: the panel is never rendered on the server.
     let choices = LocalResource::new(|| async {
         let listed = crate::credentials::list_credentials().await.map(|l| l.credentials).unwrap_or_default();
         listed.into_iter().map(|c| (c.name, c.shared)).collect::<Vec<_>>()
     });
     view! {
-        <label>{label}
-            <Suspense fallback=|| view! { <select disabled><option>"Loading…"</option></select> }>
-                {move || Suspend::new(async move {
+        <Suspense fallback=|| view! { <select disabled><option>"Loading…"</option></select> }>
+            {move || {
+                let testid = testid.clone();
+                Suspend::new(async move {
                     let choices = choices.await;
-                    let current = value();
+                    let current = value.get();
                     let missing = (!current.is_empty() && !choices.iter().any(|(name, _)| *name == current)).then_some(current);
                     view! {
-                        <select data-testid=format!("field-{key}") on:focus=move |_| state.checkpoint()
-                            on:change=move |ev| set(event_target_value(&ev))>
-                            <option value="" prop:selected=move || value().is_empty()>"none"</option>
+                        <select data-testid=testid on:focus=move |_| state.checkpoint()
+                            on:change=move |ev| set.run(event_target_value(&ev))>
+                            <option value="" prop:selected=move || value.get().is_empty()>"none"</option>
                             {choices.into_iter().map(|(name, shared)| {
                                 let shown = if shared { format!("{name} (shared)") } else { name.clone() };
                                 let chosen = name.clone();
-                                view! { <option value=name prop:selected=move || value() == chosen>{shown}</option> }
+                                view! { <option value=name prop:selected=move || value.get() == chosen>{shown}</option> }
                             }).collect_view()}
                             {missing.map(|name| view! {
                                 <option value=name.clone() selected>{format!("{name} (missing)")}</option>
                             })}
                         </select>
                     }
-                })}
-            </Suspense>
-        </label>
-        <a class="muted" href="/credentials" target="_blank" data-testid="manage-credentials">"Manage credentials"</a>
+                })
+            }}
+        </Suspense>
     }
 }
 

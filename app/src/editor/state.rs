@@ -47,6 +47,8 @@ pub struct EditorState {
     pub name: RwSignal<String>,
     /// The declared input (raw: validation names what is wrong in it).
     pub input: RwSignal<Option<Value>>,
+    /// Webhooks and schedules, as the definition writes them (the trigger form edits them).
+    pub triggers: RwSignal<Vec<Value>>,
     pub nodes: RwSignal<Vec<EditorNode>>,
     pub edges: RwSignal<Vec<Edge>>,
     pub selected: RwSignal<Selection>,
@@ -72,6 +74,7 @@ impl EditorState {
             base: StoredValue::new(definition.clone()),
             name: RwSignal::new(definition.name.clone()),
             input: RwSignal::new(definition.input.clone()),
+            triggers: RwSignal::new(definition.triggers.clone()),
             nodes: RwSignal::new(Vec::new()),
             edges: RwSignal::new(Vec::new()),
             selected: RwSignal::new(Selection::None),
@@ -114,6 +117,7 @@ impl EditorState {
         let nodes: Vec<EditorNode> = definition.nodes.iter().cloned().map(|n| self.make_node(n)).collect();
         self.name.set(definition.name.clone());
         self.input.set(definition.input.clone());
+        self.triggers.set(definition.triggers.clone());
         self.edges.set(definition.edges.clone());
         self.nodes.set(nodes);
         self.base.set_value(definition);
@@ -153,11 +157,13 @@ impl EditorState {
         if track {
             definition.name = self.name.get();
             definition.input = self.input.get();
+            definition.triggers = self.triggers.get();
             definition.nodes = self.nodes.with(read_nodes);
             definition.edges = self.edges.get();
         } else {
             definition.name = self.name.get_untracked();
             definition.input = self.input.get_untracked();
+            definition.triggers = self.triggers.get_untracked();
             definition.nodes = self.nodes.with_untracked(read_nodes);
             definition.edges = self.edges.get_untracked();
         }

@@ -10,7 +10,7 @@ use super::definition::WorkflowDefinition;
 use super::records::{UserId, WorkflowId};
 
 /// The kinds of credential, as the API and the UI name them.
-pub const CREDENTIAL_KINDS: [&str; 4] = ["bearer", "basic", "header", "query"];
+pub const CREDENTIAL_KINDS: [&str; 5] = ["bearer", "basic", "header", "query", "oauth2"];
 
 /// The most credentials one user (or the instance, shared) may hold.
 pub const MAX_CREDENTIALS: i64 = 200;
@@ -37,6 +37,39 @@ pub enum CredentialValue {
     Header { name: String, value: String },
     /// One query parameter added to the URL, e.g. `?api_key=<value>`.
     Query { name: String, value: String },
+    /// An OAuth2 client: requests carry `Authorization: Bearer <access token>`,
+    /// a token Weft obtains and refreshes itself.
+    OAuth2(OAuth2Client),
+}
+
+/// How an OAuth2 credential obtains its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthGrant {
+    /// Machine to machine: Weft asks the token endpoint with the client's id
+    /// and secret whenever it needs a token.
+    ClientCredentials,
+    /// On behalf of a person: they press Connect, sign in at the provider, and
+    /// come back through Weft's `/oauth/callback`; Weft keeps the refresh token.
+    AuthorizationCode,
+}
+
+/// What a user enters for an OAuth2 credential (the tokens are kept apart).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Client {
+    pub grant: OAuthGrant,
+    /// Where tokens come from, e.g. `https://oauth2.googleapis.com/token`.
+    pub token_url: String,
+    /// Where a person signs in (authorization code only), e.g.
+    /// `https://accounts.google.com/o/oauth2/v2/auth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Space-separated scopes, as the provider names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Never print a value, not even in a debug log.
@@ -53,6 +86,15 @@ impl CredentialValue {
             CredentialValue::Basic { .. } => "basic",
             CredentialValue::Header { .. } => "header",
             CredentialValue::Query { .. } => "query",
+            CredentialValue::OAuth2(_) => "oauth2",
+        }
+    }
+
+    /// The OAuth2 client, for a credential of that kind.
+    pub fn oauth2(&self) -> Option<&OAuth2Client> {
+        match self {
+            CredentialValue::OAuth2(client) => Some(client),
+            _ => None,
         }
     }
 
@@ -67,6 +109,10 @@ impl CredentialValue {
             let fields = match kind {
                 "bearer" => "{\"token\"}",
                 "basic" => "{\"username\", \"password\"}",
+                "oauth2" => {
+                    "{\"grant\": \"client_credentials\" or \"authorization_code\", \"token_url\", \"authorize_url\" \
+                     (authorization code), \"client_id\", \"client_secret\", \"scope\"?}"
+                }
                 _ => "{\"name\", \"value\"}",
             };
             format!("data of a {kind} credential must be {fields} ({e})")
@@ -110,6 +156,35 @@ impl CredentialValue {
                 }
                 secret("value", value)
             }
+            CredentialValue::OAuth2(client) => {
+                let endpoint = |field: &str, url: &str| {
+                    let lower = url.to_ascii_lowercase();
+                    let scheme = lower.starts_with("https://") || lower.starts_with("http://");
+                    if !scheme || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                        Err(format!("data.{field} must be an http or https URL, not `{url}`"))
+                    } else {
+                        Ok(())
+                    }
+                };
+                endpoint("token_url", &client.token_url)?;
+                match (&client.authorize_url, client.grant) {
+                    (Some(url), _) => endpoint("authorize_url", url)?,
+                    (None, OAuthGrant::AuthorizationCode) => {
+                        return Err("data.authorize_url is needed for the authorization_code grant".into())
+                    }
+                    (None, OAuthGrant::ClientCredentials) => {}
+                }
+                if client.client_id.trim().is_empty()
+                    || client.client_id.len() > 1024
+                    || client.client_id.chars().any(|c| c.is_control())
+                {
+                    return Err("data.client_id must be 1 to 1024 characters, without control characters".into());
+                }
+                if client.scope.as_deref().is_some_and(|s| s.len() > 2048 || s.chars().any(|c| c.is_control())) {
+                    return Err("data.scope must be at most 2048 characters, without control characters".into());
+                }
+                secret("client_secret", &client.client_secret)
+            }
         }
     }
 }
@@ -139,7 +214,7 @@ pub struct WorkflowRef {
 pub struct Credential {
     pub id: i64,
     pub name: String,
-    /// `bearer`, `basic`, `header` or `query`.
+    /// `bearer`, `basic`, `header`, `query` or `oauth2`.
     pub kind: String,
     /// Made by an admin for every user: anyone may use it, nobody can read it.
     /// A user's own credential of the same name is used instead.
@@ -151,6 +226,8 @@ pub struct Credential {
     pub updated_at: i64,
     /// When a run last sent it.
     pub last_used_at: Option<i64>,
+    /// OAuth2: when Weft last obtained tokens for it (None: not connected yet).
+    pub connected_at: Option<i64>,
     /// The viewer's workflows whose current version uses it.
     pub used_by: Vec<WorkflowRef>,
 }
@@ -161,6 +238,8 @@ pub struct SealedCredential {
     pub id: i64,
     pub name: String,
     pub sealed: String,
+    /// OAuth2: the tokens obtained so far, sealed.
+    pub tokens: Option<String>,
 }
 
 /// Where a credential or a variable belongs: to one user, or to every user
@@ -248,6 +327,30 @@ mod tests {
         assert!(error.contains("control characters"), "{error}");
         let error = CredentialValue::from_parts("bearer", json!({"token": "long-enough", "extra": 1})).unwrap_err();
         assert!(error.contains("unknown field"), "{error}");
+    }
+
+    #[test]
+    fn oauth2_clients_name_the_field_that_is_wrong() {
+        let data = |extra: serde_json::Value| {
+            let mut data = json!({"grant": "authorization_code", "token_url": "https://auth.example/token",
+                "authorize_url": "https://auth.example/authorize", "client_id": "weft", "client_secret": "s3cret-1"});
+            data.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            data
+        };
+        let value = CredentialValue::from_parts("oauth2", data(json!({"scope": "repo read:user"}))).unwrap();
+        assert_eq!(value.kind(), "oauth2");
+        assert_eq!(value.oauth2().unwrap().grant, OAuthGrant::AuthorizationCode);
+        let error = CredentialValue::from_parts("oauth2", data(json!({"authorize_url": null}))).unwrap_err();
+        assert!(error.contains("data.authorize_url is needed"), "{error}");
+        let error = CredentialValue::from_parts("oauth2", data(json!({"token_url": "ftp://x"}))).unwrap_err();
+        assert!(error.contains("data.token_url"), "{error}");
+        let error = CredentialValue::from_parts("oauth2", data(json!({"client_secret": "abc"}))).unwrap_err();
+        assert!(error.contains("data.client_secret"), "{error}");
+        let error = CredentialValue::from_parts("oauth2", data(json!({"grant": "password"}))).unwrap_err();
+        assert!(error.contains("client_credentials"), "{error}");
+        let machine = json!({"grant": "client_credentials", "token_url": "https://auth.example/token",
+            "client_id": "weft", "client_secret": "s3cret-1"});
+        assert!(CredentialValue::from_parts("oauth2", machine).is_ok());
     }
 
     #[test]

@@ -341,11 +341,19 @@ pub trait CredentialStore: Send + Sync + 'static {
     async fn credential_for_run(&self, user: UserId, name: &str) -> AppResult<Option<SealedCredential>>;
     /// Records that a run sent credential `id` at `at`.
     async fn mark_credential_used(&self, id: i64, at: i64) -> AppResult<()>;
-    /// Every credential's sealed value, by id (to re-seal them under a new key).
-    async fn sealed_credentials(&self) -> AppResult<Vec<(i64, String)>>;
+    /// The credential `name` of exactly `owner` (a user's own, or the shared one).
+    async fn owned_credential(&self, owner: Ownership, name: &str) -> AppResult<Option<SealedCredential>>;
+    /// Credential `id`, whoever owns it (an OAuth2 callback names it by id).
+    async fn credential_by_id(&self, id: i64) -> AppResult<Option<SealedCredential>>;
+    /// Stores an OAuth2 credential's new tokens if its tokens are still
+    /// `previous` (compare and swap: when two processes refresh at once, one
+    /// write wins and the other reads the winner's tokens). `false` when they changed.
+    async fn save_credential_tokens(&self, id: i64, previous: Option<&str>, tokens: &str) -> AppResult<bool>;
+    /// Every credential's sealed value and tokens (to re-seal them under a new key).
+    async fn sealed_credentials(&self) -> AppResult<Vec<SealedCredential>>;
     /// Writes re-sealed credentials and settings in one transaction: after a
     /// key rotation, all of them or none are under the new key.
-    async fn reseal(&self, credentials: &[(i64, String)], settings: &[(String, Value)]) -> AppResult<()>;
+    async fn reseal(&self, credentials: &[SealedCredential], settings: &[(String, Value)]) -> AppResult<()>;
 }
 
 /// Variables: a user's own and the instance's, by name.

@@ -29,6 +29,10 @@ impl Call<'_> {
 /// Whether `call` passes `auth` with `credential` (the one `auth` names); the
 /// reason when it does not.
 pub fn check(auth: &WebhookAuth, credential: &OpenedCredential, call: &Call<'_>) -> Result<(), &'static str> {
+    if credential.value().oauth2().is_some() {
+        // Its tokens are for calling out; nobody calls in with them.
+        return Err("an oauth2 credential cannot check a webhook's callers");
+    }
     match auth {
         WebhookAuth::Credential { .. } => presents(credential, call),
         WebhookAuth::Hmac { header, prefix, timestamp_header, signed_payload, tolerance_secs, .. } => {
@@ -64,6 +68,7 @@ fn presents(credential: &OpenedCredential, call: &Call<'_>) -> Result<(), &'stat
         }
         CredentialValue::Header { name, value } => (call.header(name), value.clone()),
         CredentialValue::Query { name, value } => (call.query.get(name).map(String::as_str), value.clone()),
+        CredentialValue::OAuth2(_) => return Err("an oauth2 credential cannot check a webhook's callers"),
     };
     let sent = sent.ok_or("the credential was not sent")?;
     same(sent.as_bytes(), expected.as_bytes()).then_some(()).ok_or("the credential does not match")

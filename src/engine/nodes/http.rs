@@ -5,6 +5,7 @@
 
 pub mod credentials;
 pub mod guard;
+pub mod oauth;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,7 +79,9 @@ impl HttpNode {
             }
             Ok(builder.build()?)
         };
-        Ok(Self { client: client(false)?, credentialed_client: client(true)?, settings, destinations, vault })
+        let credentialed_client = client(true)?;
+        let vault = vault.with_token_client(credentialed_client.clone());
+        Ok(Self { client: client(false)?, credentialed_client, settings, destinations, vault })
     }
 
     /// The credentials nodes send, which webhooks check callers against too.
@@ -87,11 +90,22 @@ impl HttpNode {
     }
 
     pub async fn run(&self, config: &HttpConfig, scope: &NodeScope, templates: &Templates) -> Result<Value, String> {
-        let credential = match &config.credential {
-            Some(name) => Some(self.vault.open(scope.owner, name).await?),
+        let mut credential = match &config.credential {
+            Some(name) => Some(self.vault.open_to_send(scope.owner, name, None).await?),
             None => None,
         };
-        let result = self.exchange(config, scope, templates, credential.as_ref()).await;
+        let mut result = self.exchange(config, scope, templates, credential.as_ref()).await;
+        // An OAuth2 token the upstream refuses (revoked, or expired early) is
+        // replaced once and the request sent again.
+        let refused = credential
+            .as_ref()
+            .and_then(|c| c.access_token().map(str::to_owned))
+            .filter(|_| matches!(&result, Ok(answer) if answer["status"] == 401));
+        if let (Some(stale), Some(name)) = (refused, &config.credential) {
+            let renewed = self.vault.open_to_send(scope.owner, name, Some(&stale)).await?;
+            result = self.exchange(config, scope, templates, Some(&renewed)).await;
+            credential = Some(renewed);
+        }
         match &credential {
             None => result,
             // Whatever comes back may quote the secret: an echoing upstream, an

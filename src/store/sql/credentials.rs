@@ -24,6 +24,7 @@ struct CredentialRow {
     created_at: i64,
     updated_at: i64,
     last_used_at: Option<i64>,
+    connected_at: Option<i64>,
 }
 
 impl From<CredentialRow> for Credential {
@@ -37,13 +38,21 @@ impl From<CredentialRow> for Credential {
             created_at: row.created_at,
             updated_at: row.updated_at,
             last_used_at: row.last_used_at,
+            connected_at: row.connected_at,
             used_by: Vec::new(),
         }
     }
 }
 
+/// `id, name, sealed, tokens_sealed`.
+type SealedRow = (i64, String, String, Option<String>);
+
+fn sealed_credential((id, name, sealed, tokens): SealedRow) -> SealedCredential {
+    SealedCredential { id, name, sealed, tokens }
+}
+
 const CREDENTIAL_COLUMNS: &str = "SELECT c.id, c.owner_id, c.name, c.kind, u.email AS created_by, c.created_at,
-        c.updated_at, c.last_used_at FROM credentials c LEFT JOIN users u ON u.id = c.created_by";
+        c.updated_at, c.last_used_at, c.connected_at FROM credentials c LEFT JOIN users u ON u.id = c.created_by";
 
 /// `AND <column> = owner` for a user's credential, `AND <column> IS NULL` for a shared one.
 pub(super) fn push_owner(query: &mut QueryBuilder<'_, Db>, column: &str, owner: Ownership) {
@@ -161,6 +170,8 @@ impl CredentialStore for Backend {
     async fn replace_credential(&self, owner: Ownership, name: &str, kind: &str, sealed: &str) -> AppResult<()> {
         let mut query = QueryBuilder::<Db>::new("UPDATE credentials SET kind = ");
         query.push_bind(kind).push(", sealed = ").push_bind(sealed).push(", updated_at = ").push_bind(now_ms());
+        // Tokens belong to the value they were obtained with.
+        query.push(", tokens_sealed = NULL, connected_at = NULL");
         query.push(" WHERE name = ").push_bind(name);
         push_owner(&mut query, "owner_id", owner);
         let done = query.build().execute(self.writer()).await.map_err(db_error)?;
@@ -211,31 +222,64 @@ impl CredentialStore for Backend {
     }
 
     async fn credential_for_run(&self, user: UserId, name: &str) -> AppResult<Option<SealedCredential>> {
-        let found: Option<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, name, sealed FROM credentials WHERE name = $1 AND (owner_id = $2 OR owner_id IS NULL)
+        sqlx::query_as(
+            "SELECT id, name, sealed, tokens_sealed FROM credentials WHERE name = $1 AND (owner_id = $2 OR owner_id IS NULL)
              ORDER BY owner_id IS NULL LIMIT 1",
         )
         .bind(name)
         .bind(user)
         .fetch_optional(self.reader())
         .await
-        .map_err(db_error)?;
-        Ok(found.map(|(id, name, sealed)| SealedCredential { id, name, sealed }))
+        .map(|found| found.map(sealed_credential))
+        .map_err(db_error)
     }
 
-    async fn sealed_credentials(&self) -> AppResult<Vec<(i64, String)>> {
-        sqlx::query_as("SELECT id, sealed FROM credentials ORDER BY id")
-            .fetch_all(self.reader())
+    async fn owned_credential(&self, owner: Ownership, name: &str) -> AppResult<Option<SealedCredential>> {
+        let mut query =
+            QueryBuilder::<Db>::new("SELECT id, name, sealed, tokens_sealed FROM credentials WHERE name = ");
+        query.push_bind(name);
+        push_owner(&mut query, "owner_id", owner);
+        let found = query.build_query_as().fetch_optional(self.reader()).await.map_err(db_error)?;
+        Ok(found.map(sealed_credential))
+    }
+
+    async fn credential_by_id(&self, id: i64) -> AppResult<Option<SealedCredential>> {
+        sqlx::query_as("SELECT id, name, sealed, tokens_sealed FROM credentials WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reader())
             .await
+            .map(|found| found.map(sealed_credential))
             .map_err(db_error)
     }
 
-    async fn reseal(&self, credentials: &[(i64, String)], settings: &[(String, Value)]) -> AppResult<()> {
+    async fn save_credential_tokens(&self, id: i64, previous: Option<&str>, tokens: &str) -> AppResult<bool> {
+        let mut query = QueryBuilder::<Db>::new("UPDATE credentials SET tokens_sealed = ");
+        query.push_bind(tokens).push(", connected_at = ").push_bind(now_ms());
+        query.push(" WHERE id = ").push_bind(id);
+        match previous {
+            Some(previous) => query.push(" AND tokens_sealed = ").push_bind(previous),
+            None => query.push(" AND tokens_sealed IS NULL"),
+        };
+        let done = query.build().execute(self.writer()).await.map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn sealed_credentials(&self) -> AppResult<Vec<SealedCredential>> {
+        let rows: Vec<SealedRow> =
+            sqlx::query_as("SELECT id, name, sealed, tokens_sealed FROM credentials ORDER BY id")
+                .fetch_all(self.reader())
+                .await
+                .map_err(db_error)?;
+        Ok(rows.into_iter().map(sealed_credential).collect())
+    }
+
+    async fn reseal(&self, credentials: &[SealedCredential], settings: &[(String, Value)]) -> AppResult<()> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
-        for (id, sealed) in credentials {
-            sqlx::query("UPDATE credentials SET sealed = $1 WHERE id = $2")
-                .bind(sealed)
-                .bind(id)
+        for credential in credentials {
+            sqlx::query("UPDATE credentials SET sealed = $1, tokens_sealed = $2 WHERE id = $3")
+                .bind(&credential.sealed)
+                .bind(&credential.tokens)
+                .bind(credential.id)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;

@@ -6,11 +6,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use app::model::{now_ms, CredentialValue, UserId};
+use app::model::{now_ms, CredentialValue, SealedCredential, UserId};
 use app::ports::Store;
 use base64::Engine as _;
 use serde_json::Value;
 
+use super::oauth::Tokens;
 use crate::secrets::SecretBox;
 
 /// What a masked secret reads as.
@@ -18,19 +19,58 @@ pub const MASK: &str = "********";
 
 /// Opens the credentials runs refer to.
 pub struct CredentialVault {
-    store: Arc<dyn Store>,
-    secrets: Arc<SecretBox>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) secrets: Arc<SecretBox>,
+    /// What asks OAuth2 token endpoints: the `http` node's guarded client
+    /// (a token URL is as user-written as any node's URL).
+    pub(super) token_client: reqwest::Client,
+    /// One OAuth2 refresh at a time per credential in this process: a burst of
+    /// requests after expiry makes one token request, not one each.
+    pub(super) refreshing: moka::future::Cache<i64, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl CredentialVault {
     pub fn new(store: Arc<dyn Store>, secrets: Arc<SecretBox>) -> Self {
-        Self { store, secrets }
+        let refreshing = moka::future::Cache::builder().time_to_idle(std::time::Duration::from_secs(600)).build();
+        Self { store, secrets, token_client: reqwest::Client::new(), refreshing }
+    }
+
+    /// Token requests go through `client` (set by the `http` node, whose client it is).
+    pub(super) fn with_token_client(mut self, client: reqwest::Client) -> Self {
+        self.token_client = client;
+        self
     }
 
     /// The credential `name` as a run of `owner` uses it: their own, else a shared one.
     /// Read from the store every time, so a replaced value applies at once in
     /// every process (one indexed read per request that uses a credential).
+    /// An OAuth2 credential's tokens are not fetched: this is what a webhook
+    /// checks its caller against ([`Self::open_to_send`] is what a request sends).
     pub async fn open(&self, owner: UserId, name: &str) -> Result<OpenedCredential, String> {
+        Ok(self.read(owner, name).await?.1)
+    }
+
+    /// The credential `name` ready to go on a request: for OAuth2, with an
+    /// access token that is not about to expire (obtained or refreshed now if
+    /// needed). `stale` is an access token the upstream just refused with a
+    /// 401: a new one is obtained even if it has not expired.
+    pub async fn open_to_send(
+        &self,
+        owner: UserId,
+        name: &str,
+        stale: Option<&str>,
+    ) -> Result<OpenedCredential, String> {
+        let (sealed, mut opened) = self.read(owner, name).await?;
+        if let CredentialValue::OAuth2(client) = &opened.value {
+            let tokens = self.access_token(&sealed, client, stale).await;
+            // The token endpoint's answer may quote the client secret.
+            let tokens = tokens.map_err(|error| opened.masker().text(&error).into_owned())?;
+            opened.tokens = Some(tokens);
+        }
+        Ok(opened)
+    }
+
+    async fn read(&self, owner: UserId, name: &str) -> Result<(SealedCredential, OpenedCredential), String> {
         let sealed = self
             .store
             .credential_for_run(owner, name)
@@ -39,31 +79,44 @@ impl CredentialVault {
             .ok_or_else(|| {
                 format!("credential `{name}` does not exist: create it on the credentials page (or ask an admin to share one)")
             })?;
-        let value = self
-            .secrets
-            .open(&sealed.sealed)
-            .ok()
-            .and_then(|plain| serde_json::from_str::<CredentialValue>(&plain).ok())
-            .ok_or_else(|| format!("credential `{name}` cannot be opened: was the instance's secret key changed?"))?;
-        let store = self.store.clone();
+        let value = self.open_value(&sealed)?;
+        let (store, id) = (self.store.clone(), sealed.id);
         tokio::spawn(async move {
-            if let Err(error) = store.mark_credential_used(sealed.id, now_ms()).await {
+            if let Err(error) = store.mark_credential_used(id, now_ms()).await {
                 tracing::debug!(%error, "could not record a credential's last use");
             }
         });
-        Ok(OpenedCredential { value })
+        Ok((sealed, OpenedCredential { value, tokens: None }))
+    }
+
+    pub(super) fn open_value(&self, sealed: &SealedCredential) -> Result<CredentialValue, String> {
+        self.secrets.open(&sealed.sealed).ok().and_then(|plain| serde_json::from_str(&plain).ok()).ok_or_else(|| {
+            format!("credential `{}` cannot be opened: was the instance's secret key changed?", sealed.name)
+        })
     }
 }
 
 /// A credential in the clear, for the length of one request.
 pub struct OpenedCredential {
     value: CredentialValue,
+    /// OAuth2: the tokens the request is sent with.
+    tokens: Option<Tokens>,
 }
 
 impl OpenedCredential {
+    /// A credential's value without tokens (what masks the value's own secrets).
+    pub fn for_value(value: CredentialValue) -> Self {
+        Self { value, tokens: None }
+    }
+
     #[cfg(test)]
     pub fn for_tests(value: CredentialValue) -> Self {
-        Self { value }
+        Self::for_value(value)
+    }
+
+    /// The OAuth2 access token this request carries (to name it stale after a 401).
+    pub fn access_token(&self) -> Option<&str> {
+        self.tokens.as_ref().map(|tokens| tokens.access_token.as_str())
     }
 
     pub fn value(&self) -> &CredentialValue {
@@ -76,6 +129,7 @@ impl OpenedCredential {
             CredentialValue::Bearer { token } => token,
             CredentialValue::Basic { password, .. } => password,
             CredentialValue::Header { value, .. } | CredentialValue::Query { value, .. } => value,
+            CredentialValue::OAuth2(client) => &client.client_secret,
         }
     }
 
@@ -87,6 +141,7 @@ impl OpenedCredential {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
                 Some(format!("Basic {encoded}"))
             }
+            CredentialValue::OAuth2(_) => self.access_token().map(|token| format!("Bearer {token}")),
             _ => None,
         }
     }
@@ -95,7 +150,9 @@ impl OpenedCredential {
     /// name gives way to it).
     pub fn header_name(&self) -> Option<&str> {
         match &self.value {
-            CredentialValue::Bearer { .. } | CredentialValue::Basic { .. } => Some("authorization"),
+            CredentialValue::Bearer { .. } | CredentialValue::Basic { .. } | CredentialValue::OAuth2(_) => {
+                Some("authorization")
+            }
             CredentialValue::Header { name, .. } => Some(name),
             CredentialValue::Query { .. } => None,
         }
@@ -117,7 +174,7 @@ impl OpenedCredential {
             Some((reqwest::header::HeaderName::try_from(name).ok()?, value))
         };
         let pair = match &self.value {
-            CredentialValue::Bearer { .. } | CredentialValue::Basic { .. } => {
+            CredentialValue::Bearer { .. } | CredentialValue::Basic { .. } | CredentialValue::OAuth2(_) => {
                 self.authorization().and_then(|value| header("authorization", value))
             }
             CredentialValue::Header { name, value } => header(name, value.clone()),
@@ -141,6 +198,17 @@ impl OpenedCredential {
             CredentialValue::Query { value, .. } => {
                 let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
                 vec![value.clone(), encoded]
+            }
+            CredentialValue::OAuth2(client) => {
+                let mut secrets = vec![client.client_secret.clone()];
+                if let Some(tokens) = &self.tokens {
+                    secrets.push(tokens.access_token.clone());
+                    secrets.extend(tokens.refresh_token.clone());
+                }
+                // Tokens come from a server, not a person: one too short to
+                // be worth the name would garble whatever it is masked in.
+                secrets.retain(|secret| secret.len() >= app::model::credentials::MIN_SECRET_LEN);
+                secrets
             }
         };
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -187,7 +255,7 @@ mod tests {
     use super::*;
 
     fn opened(value: CredentialValue) -> OpenedCredential {
-        OpenedCredential { value }
+        OpenedCredential { value, tokens: None }
     }
 
     #[test]

@@ -114,6 +114,10 @@ async fn a_canary_credential_reaches_the_upstream_and_nothing_else(db: &TestDb) 
     let stored = support::everything_stored(db).await;
     assert!(stored.contains("Call the service") && stored.contains("x=1&key=********"), "the check reads the data");
     assert_no_canary("the database", &stored);
+    // Every log line down to debug (Weft, the HTTP client and server, sqlx).
+    let logs = support::logs();
+    assert!(logs.contains("route=\"/api/v1/credentials\""), "the check reads the logs");
+    assert_no_canary("the logs", &logs);
     server.stop.cancel();
 }
 
@@ -174,6 +178,18 @@ async fn credentials_are_managed_by_name_and_refuse_bad_input_with_4xx(db: &Test
     let (status, answer) = api.create_workflow(&bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(answer.to_string().contains("node `call` (http): config.credential"), "{answer}");
+
+    // A literal secret header is allowed, with a warning naming node and header.
+    let literal = json!({"name": "Literal", "nodes": [{"id": "call", "type": "http",
+        "config": {"method": "GET", "url": "https://api.example", "headers": {"Authorization": "Bearer sk-live-123"}}}]});
+    let (status, created) = api.create_workflow(&literal).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let warning = created["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("node `call` (http): header `Authorization`"), "{created}");
+    assert!(created["id"].is_i64() && created["name"] == "Literal", "the summary is still there: {created}");
+    let (status, saved) = api.update_workflow(created["id"].as_i64().unwrap(), &literal).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["warnings"].as_array().map(Vec::len), Some(1), "{saved}");
     server.stop.cancel();
 }
 

@@ -258,6 +258,7 @@ async fn authorization_code_connects_through_the_browser_and_refreshes_before_ex
         ("the history", executions.to_string()),
         ("the run view", details.to_string()),
         ("the run answer", report.to_string()),
+        ("the logs (down to debug)", support::logs()),
     ] {
         assert!(!text.contains(MARK), "a secret leaked through {door}: {text}");
     }

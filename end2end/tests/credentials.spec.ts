@@ -1,5 +1,6 @@
 import { test, expect, type Page } from '@playwright/test';
 import http from 'node:http';
+import { createHash, createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ui } from './selectors';
 
@@ -95,4 +96,149 @@ test('a bearer credential made on its page, picked in the http form, reaches the
   } finally {
     upstream.close();
   }
+});
+
+// A provider that signs its person in at once: `/authorize` sends the browser
+// straight back with a code; `/token` trades it (checking the PKCE verifier)
+// for an access token; `/api` wants that token.
+function fakeProvider(clientSecret: string): Promise<{ base: string; close: () => void; seen: string[] }> {
+  const seen: string[] = [];
+  const codes = new Map<string, { challenge: string; redirect: string }>();
+  const tokens = new Set<string>();
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://provider');
+    if (url.pathname === '/authorize') {
+      const code = `code-${codes.size + 1}`;
+      codes.set(code, { challenge: url.searchParams.get('code_challenge') ?? '', redirect: url.searchParams.get('redirect_uri') ?? '' });
+      const back = new URL(url.searchParams.get('redirect_uri') ?? '');
+      back.searchParams.set('code', code);
+      back.searchParams.set('state', url.searchParams.get('state') ?? '');
+      res.writeHead(302, { location: back.toString() });
+      res.end();
+    } else if (url.pathname === '/token') {
+      let body = '';
+      req.on('data', (chunk) => { body += chunk; });
+      req.on('end', () => {
+        const form = new URLSearchParams(body);
+        const issued = codes.get(form.get('code') ?? '');
+        const verifier = createHash('sha256').update(form.get('code_verifier') ?? '').digest('base64url');
+        if (!issued || issued.challenge !== verifier || form.get('client_secret') !== clientSecret) {
+          res.writeHead(400, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: 'invalid_grant' }));
+          return;
+        }
+        const token = `at-${Date.now()}-provider`;
+        tokens.add(token);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: 3600, refresh_token: `rt-${token}` }));
+      });
+    } else {
+      const auth = String(req.headers.authorization ?? '');
+      seen.push(auth);
+      res.writeHead(tokens.has(auth.replace('Bearer ', '')) ? 200 : 401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ you_sent: auth }));
+    }
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as AddressInfo;
+    resolve({ base: `http://127.0.0.1:${port}`, close: () => server.close(), seen });
+  }));
+}
+
+test('an OAuth2 credential connects through the provider and its token reaches the API', async ({ page }) => {
+  const secret = `client-secret-${Date.now()}`;
+  const credential = `calendar-${Date.now()}`;
+  const provider = await fakeProvider(secret);
+  try {
+    await openCredentials(page);
+    await page.getByTestId('credential-name').fill(credential);
+    await page.getByTestId('credential-kind').selectOption('oauth2');
+    await expect(page.getByTestId('credential-callback')).toContainText('/oauth/callback');
+    await page.getByTestId('credential-field').fill('weft-e2e');
+    await page.getByTestId('credential-value').fill(secret);
+    await page.getByTestId('credential-authorize-url').fill(`${provider.base}/authorize`);
+    await page.getByTestId('credential-token-url').fill(`${provider.base}/token`);
+    await page.getByTestId('credential-scope').fill('calendar.readonly');
+    await page.getByTestId('create-credential').click();
+    const row = page.locator(`[data-testid=credential-row][data-name="${credential}"]`);
+    await expect(row).toContainText('OAuth2');
+    await expect(row.getByTestId('credential-not-connected')).toBeVisible();
+
+    // Connect: to the provider's sign-in and back through Weft's callback.
+    await row.getByTestId('connect-credential').click();
+    await expect(page.getByTestId('oauth-connected')).toHaveText(`Connected ${credential}.`);
+    await expect(page.getByTestId('credentials-page')).toHaveAttribute('data-hydrated', 'true');
+    await expect(row.getByTestId('credential-connected')).toBeVisible();
+    await expect(row.getByTestId('connect-credential')).toHaveText('Reconnect');
+    await page.screenshot({ path: 'test-results/credentials-oauth.png', fullPage: true });
+
+    // A workflow that uses it: the API gets the provider's token, the run shows it masked.
+    const name = unique('Read the calendar');
+    await page.goto('/');
+    const $ = ui(page);
+    await expect($.workflowsPage).toHaveAttribute('data-hydrated', 'true');
+    await $.definitionInput.fill(JSON.stringify({
+      name, nodes: [{ id: 'events', type: 'http', config: { method: 'GET', url: `${provider.base}/api`, credential } }], edges: [],
+    }));
+    await $.importButton.click();
+    await $.workflowRows.filter({ hasText: name }).getByTestId('workflow-link').click();
+    await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('run-button').click();
+    await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+    await page.locator('[data-testid=node-row][data-node=events]').click();
+    await expect(page.getByTestId('node-output')).toContainText('Bearer ********');
+    expect(provider.seen.at(-1)).toMatch(/^Bearer at-\d+-provider$/);
+    expect(await page.content()).not.toContain('-provider');
+    expect(await page.content()).not.toContain(secret);
+  } finally {
+    provider.close();
+  }
+});
+
+test('a webhook with a signature check is set up in the editor and refuses unsigned calls', async ({ page, request }) => {
+  const signingSecret = `whsec-${Date.now()}-e2e`;
+  const credential = `hook-${Date.now()}`;
+  await openCredentials(page);
+  await page.getByTestId('credential-name').fill(credential);
+  await page.getByTestId('credential-value').fill(signingSecret);
+  await page.getByTestId('create-credential').click();
+  await expect(page.locator(`[data-testid=credential-row][data-name="${credential}"]`)).toBeVisible();
+
+  const name = unique('Signed webhook');
+  await page.goto('/');
+  const $ = ui(page);
+  await expect($.workflowsPage).toHaveAttribute('data-hydrated', 'true');
+  await $.definitionInput.fill(JSON.stringify({
+    name, nodes: [{ id: 'echo', type: 'template', config: { template: 'got {{ input.body.event }}' } }], edges: [],
+  }));
+  await $.importButton.click();
+  await $.workflowRows.filter({ hasText: name }).getByTestId('workflow-link').click();
+  await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('edit-workflow').click();
+  await expect(page.getByTestId('editor-title')).toHaveText(name);
+
+  // The workflow panel's trigger form: a webhook that wants a GitHub-style signature.
+  const form = page.getByTestId('triggers-form');
+  await form.getByTestId('add-webhook').click();
+  await form.getByTestId('trigger-0-path').fill('deploys');
+  await form.getByTestId('trigger-0-auth').selectOption('hmac');
+  await expect(form.getByTestId('trigger-0-auth-header')).toHaveValue('X-Hub-Signature-256');
+  await form.getByTestId('trigger-0-credential').selectOption(credential);
+  await page.screenshot({ path: 'test-results/editor-trigger-form.png', fullPage: true });
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v2');
+
+  // The workflow page shows its URL; unsigned calls are refused, signed ones run.
+  await page.getByTestId('editor-back').click();
+  const address = await page.getByTestId('webhook-url').textContent();
+  expect(address).toMatch(/^\/hooks\/[A-Za-z0-9_-]{22}\/deploys$/);
+  const body = JSON.stringify({ event: 'deployed' });
+  const unsigned = await request.post(address!, { data: body, headers: { 'content-type': 'application/json' } });
+  expect(unsigned.status()).toBe(401);
+  const signature = 'sha256=' + createHmac('sha256', signingSecret).update(body).digest('hex');
+  const signed = await request.post(address!, {
+    data: body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature },
+  });
+  expect(signed.status()).toBe(200);
+  expect(await signed.text()).toContain('got deployed');
 });

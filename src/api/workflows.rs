@@ -21,10 +21,20 @@ fn definition_from(body: Result<Json<Value>, JsonRejection>) -> ApiResult<Workfl
     Ok(definition)
 }
 
+/// A workflow just made, with advice about its definition.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CreatedWorkflow {
+    #[serde(flatten)]
+    workflow: WorkflowSummary,
+    /// What the definition should not do but may (e.g. an `http` header
+    /// holding a literal secret: store it as a credential instead).
+    warnings: Vec<String>,
+}
+
 /// Creates a workflow (version 1) from a definition.
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = WorkflowDefinition,
     responses(
-        (status = 201, description = "Created", body = WorkflowSummary),
+        (status = 201, description = "Created, with `warnings` (advice, e.g. a literal secret header)", body = CreatedWorkflow),
         (status = 400, description = "Not JSON, or not a definition", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
@@ -35,10 +45,11 @@ pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
     body: Result<Json<Value>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<WorkflowSummary>)> {
+) -> ApiResult<(StatusCode, Json<CreatedWorkflow>)> {
     let definition = definition_from(body)?;
     let created = state.workflows.create(caller.0.id, &definition).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let warnings = app::model::literal_secret_warnings(&definition);
+    Ok((StatusCode::CREATED, Json(CreatedWorkflow { workflow: created, warnings })))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -108,7 +119,8 @@ pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> A
     })))
 }
 
-/// Saves a new immutable version: `{"workflow_id", "version"}`.
+/// Saves a new immutable version: `{"workflow_id", "version", "warnings"}`
+/// (`warnings`: advice about the definition, e.g. a literal secret header).
 #[utoipa::path(put, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = i64, Path)),
     request_body = WorkflowDefinition,
     responses(
@@ -128,7 +140,8 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let definition = definition_from(body)?;
     let version = state.workflows.save(caller.own(), id, &definition).await?;
-    Ok(Json(json!({ "workflow_id": version.workflow_id, "version": version.version })))
+    let warnings = app::model::literal_secret_warnings(&definition);
+    Ok(Json(json!({ "workflow_id": version.workflow_id, "version": version.version, "warnings": warnings })))
 }
 
 /// Deletes a workflow with its versions and executions.

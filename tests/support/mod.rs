@@ -145,11 +145,7 @@ pub async fn start_server_configured_site(
     configure: impl FnOnce(&mut weft::server::ServerSettings),
     configure_site: impl FnOnce(&mut leptos::prelude::LeptosOptions),
 ) -> (weft::server::RunningServer, String) {
-    // Server warnings go to the test's captured output: shown when a test fails.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-        .with_test_writer()
-        .try_init();
+    capture_logs();
     let site = weft::config::SiteSettings {
         site_config: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Leptos.toml"),
         addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -268,4 +264,47 @@ pub async fn everything_stored(db: &TestDb) -> String {
         }
         all
     }
+}
+
+/// Every log line the servers of this test binary wrote (every crate, down to
+/// debug), for tests that look for a secret in the logs.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps the last few megabytes: a long test binary does not grow it without bound.
+const MAX_LOGS: usize = 8 * 1024 * 1024;
+
+struct LogBuffer;
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut logs = LOGS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if logs.len() + bytes.len() > MAX_LOGS {
+            let drop = (logs.len() + bytes.len() - MAX_LOGS).min(logs.len());
+            logs.drain(..drop);
+        }
+        logs.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the test binary's log subscriber once: warnings to the test's
+/// captured output (shown when a test fails), everything down to debug (from
+/// Weft, sqlx, hyper, reqwest…) to [`logs`].
+fn capture_logs() {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let to_test_output = tracing_subscriber::fmt::TestWriter::new().with_max_level(tracing::Level::WARN);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .with_ansi(false)
+        .with_writer(to_test_output.and(|| LogBuffer))
+        .try_init();
+}
+
+/// What [`capture_logs`] kept so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())).into_owned()
 }

@@ -31,7 +31,10 @@ pub struct CredentialVault {
 
 impl CredentialVault {
     pub fn new(store: Arc<dyn Store>, secrets: Arc<SecretBox>) -> Self {
-        let refreshing = moka::future::Cache::builder().time_to_idle(std::time::Duration::from_secs(600)).build();
+        let refreshing = moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_idle(std::time::Duration::from_secs(600))
+            .build();
         Self { store, secrets, token_client: reqwest::Client::new(), refreshing }
     }
 

@@ -9,7 +9,7 @@ pub use accounts::hash_password;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use app::model::{validate, WorkflowDefinition};
+use app::model::{validate_to_save, WorkflowDefinition};
 use clap::{Parser, Subcommand};
 
 use crate::config::{DatabaseSettings, EngineArgs, QueueArgs, SiteSettings};
@@ -268,7 +268,7 @@ fn check(file: &PathBuf) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match validate(&definition) {
+    match validate_to_save(&definition) {
         Ok(valid) => {
             println!("{}: valid ({} nodes)", file.display(), valid.nodes.len());
             ExitCode::SUCCESS

@@ -2,7 +2,7 @@
 //! compiled into the binary and written to the store when the server starts
 //! (an upsert by slug, so a new release updates them).
 
-use app::model::{validate, WorkflowDefinition};
+use app::model::{validate_to_save, WorkflowDefinition};
 use app::ports::Store;
 use serde::Deserialize;
 
@@ -32,7 +32,7 @@ pub fn built_in_templates() -> anyhow::Result<Vec<BuiltInTemplate>> {
         .iter()
         .map(|text| {
             let template: BuiltInTemplate = serde_json::from_str(text)?;
-            validate(&template.definition).map_err(|errors| {
+            validate_to_save(&template.definition).map_err(|errors| {
                 let messages: Vec<String> = errors.into_iter().map(|e| e.message).collect();
                 anyhow::anyhow!("built-in template {}: {}", template.slug, messages.join("; "))
             })?;

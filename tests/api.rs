@@ -36,6 +36,7 @@ on_both_backends!(
     templates_are_listed_and_installed,
     a_nul_character_is_refused_in_definitions_and_replaced_in_run_data,
     templates_read_the_owners_variables_over_the_instances,
+    unknown_fields_are_refused_on_save_but_a_stored_workflow_with_one_still_runs,
 );
 
 /// `vars.NAME`: the instance's variables (set by an admin), the user's own over them.
@@ -425,4 +426,31 @@ async fn the_openapi_document_describes_every_endpoint_it_lists() {
         assert_ne!(body["error"]["message"], "no such API endpoint", "{method} {path} is documented but not served");
     }
     db.cleanup().await;
+}
+
+async fn unknown_fields_are_refused_on_save_but_a_stored_workflow_with_one_still_runs(db: &TestDb) {
+    let (server, api, _) = start(db).await;
+    let mut typo = greeting("Typo");
+    typo["nodes"][1]["config"]["timout_ms"] = json!(5);
+    typo["nodes"][0]["for_each"] = json!("input.items");
+    let (status, refused) = api.create_workflow(&typo).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let text = refused.to_string();
+    assert!(text.contains("node `hello`: unknown field `for_each`"), "{text}");
+    assert!(text.contains("node `wait` (delay): config.timout_ms is not a field of a delay node"), "{text}");
+
+    // One stored before the check (written straight to the store): it opens, runs, and keeps its field.
+    let owner = server.store.user_by_email("api@example.com").await.unwrap().unwrap();
+    let definition: app::model::WorkflowDefinition = serde_json::from_value(typo.clone()).unwrap();
+    let stored = server.store.create_workflow(owner.id, &definition).await.unwrap();
+    let (status, report) = api.run_execution(stored.id, Some(json!({"input": {"who": "Ada"}}))).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let (_, got) = api.get_workflow(stored.id).await;
+    assert_eq!(got["definition"]["nodes"][0]["for_each"], "input.items", "nothing stored is lost");
+    // Saving it again asks for the fields to go.
+    let (status, _) = api.update_workflow(stored.id, &typo).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, saved) = api.update_workflow(stored.id, &greeting("Typo")).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
 }

@@ -21,7 +21,7 @@ use leptos_router::{lazy_route, LazyRoute};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{validate, Position, ValidationError, Workflow, WorkflowDefinition, WorkflowId, NODE_KINDS};
+use crate::model::{validate_to_save, Position, ValidationError, Workflow, WorkflowDefinition, WorkflowId, NODE_KINDS};
 use crate::ui::use_hydrated;
 use crate::workflows::{import_workflow, save_workflow, starter_definition, WorkflowCache};
 use canvas::{reveal_offset, Canvas, Viewport};
@@ -162,7 +162,9 @@ fn Editor(opened: Opened) -> impl IntoView {
     let viewport = RwSignal::new(Viewport { x: 40.0, y: 40.0, scale: 1.0 });
     // Validation follows the graph and the configs, never positions: dragging
     // does not revalidate.
-    let problems = Memo::new(move |_| validate(&state.definition(true)).err().unwrap_or_default());
+    let problems = Memo::new(move |_| validate_to_save(&state.definition(true)).err().unwrap_or_default());
+    let has_unknown_fields =
+        Memo::new(move |_| !crate::model::validation::unknown_fields(&state.definition(true)).is_empty());
     // Not problems (saving goes on), but worth saying while it is typed.
     let warnings = Memo::new(move |_| crate::model::literal_secret_warnings(&state.definition(true)));
     let invalid =
@@ -319,6 +321,11 @@ fn Editor(opened: Opened) -> impl IntoView {
                 <ul class="problems" data-testid="editor-problems" role="alert">
                     {move || problems.get().into_iter().map(|p| view! { <li>{p.message}</li> }).collect_view()}
                 </ul>
+                {move || has_unknown_fields.get().then(|| view! {
+                    <button class="link" data-testid="remove-unknown-fields" on:click=move |_| state.remove_unknown_fields()>
+                        "Remove the unknown fields"
+                    </button>
+                })}
                 <ul class="warnings" data-testid="editor-warnings">
                     {move || warnings.get().into_iter().map(|w| view! {
                         <li>{w}" " <a href="/credentials" target="_blank">"Manage credentials"</a></li>

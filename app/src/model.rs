@@ -29,5 +29,5 @@ pub use records::*;
 pub use rerun::{reusable_results, RerunVersion};
 pub use run::{ExecutionReport, NodeReport, RunEvent};
 pub use triggers::{CronTrigger, TriggerDefinition, WebhookAuth, WebhookMode, WebhookTrigger};
-pub use validation::{validate, ValidatedNode, ValidatedWorkflow, ValidationError};
+pub use validation::{validate, validate_to_save, ValidatedNode, ValidatedWorkflow, ValidationError};
 pub use variables::{check_variable, reads_variables, Variable};

@@ -224,7 +224,7 @@ test('a webhook with a signature check is set up in the editor and refuses unsig
   await form.getByTestId('trigger-0-auth').selectOption('hmac');
   await expect(form.getByTestId('trigger-0-auth-header')).toHaveValue('X-Hub-Signature-256');
   await form.getByTestId('trigger-0-credential').selectOption(credential);
-  await page.screenshot({ path: 'test-results/editor-trigger-form.png', fullPage: true });
+  await form.screenshot({ path: 'test-results/editor-trigger-form.png' });
   await page.getByTestId('save').click();
   await expect(page.getByTestId('save-status')).toHaveText('Saved as v2');
 

@@ -188,6 +188,14 @@ impl EditorState {
         self.can_redo.set(self.redo.with_value(|r| !r.is_empty()));
     }
 
+    /// Drops every field Weft does not know (one undo step): a workflow
+    /// stored before such fields were refused can then be saved.
+    pub fn remove_unknown_fields(&self) {
+        self.checkpoint();
+        let clean = crate::model::validation::without_unknown_fields(&self.definition(false));
+        self.load(clean);
+    }
+
     pub fn undo(&self) {
         let Some(previous) = self.undo.try_update_value(|u| u.pop()).flatten() else { return };
         let current = self.definition(false);

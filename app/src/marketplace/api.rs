@@ -72,6 +72,8 @@ pub async fn publish_template(workflow_id: WorkflowId, description: String) -> R
                      store the value as a credential, set config.credential on the node, and publish again"
                 )));
             }
+            // Whoever installs it saves it: fields Weft does not know would be refused then.
+            crate::model::validate_to_save(&definition).map_err(AppError::Invalid)?;
             let slug = user_slug(author.id, &definition.name);
             ctx.store.upsert_template(&slug, description, &definition, Some(author.id)).await
         }

@@ -127,6 +127,21 @@ pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Ve
     Ok(ValidatedWorkflow { definition: definition.clone(), nodes, edges: definition.edges.clone() })
 }
 
+/// [`validate`], and no field Weft does not know ([`unknown_fields`]): what
+/// saving a definition (and publishing, and the editor) asks. Running asks
+/// only [`validate`], so a workflow stored before a field was checked still runs.
+pub fn validate_to_save(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Vec<ValidationError>> {
+    let unknown = unknown_fields(definition);
+    match validate(definition) {
+        Ok(valid) if unknown.is_empty() => Ok(valid),
+        Ok(_) => Err(unknown),
+        Err(mut errors) => {
+            errors.extend(unknown);
+            Err(errors)
+        }
+    }
+}
+
 fn validate_node(node: &NodeDefinition) -> Result<ValidatedNode, Vec<ValidationError>> {
     let id = node.id.as_str();
     let mut errors = Vec::new();
@@ -421,3 +436,6 @@ pub fn find_cycle(definition: &WorkflowDefinition) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests;
+mod unknown_fields;
+
+pub use unknown_fields::{unknown_fields, without_unknown_fields};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::error::{AppError, AppResult};
-use crate::model::{validate, Scope, UserId, WorkflowDefinition, WorkflowId, WorkflowSummary, WorkflowVersion};
+use crate::model::{validate_to_save, Scope, UserId, WorkflowDefinition, WorkflowId, WorkflowSummary, WorkflowVersion};
 use crate::ports::Store;
 
 /// Told of every workflow created, saved or deleted.
@@ -24,7 +24,7 @@ impl Workflows {
 
     /// A new workflow (version 1) owned by `owner`.
     pub async fn create(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary> {
-        validate(definition).map_err(AppError::Invalid)?;
+        validate_to_save(definition).map_err(AppError::Invalid)?;
         let created = self.store.create_workflow(owner, definition).await?;
         (self.changed)(created.id);
         Ok(created)
@@ -37,7 +37,7 @@ impl Workflows {
         id: WorkflowId,
         definition: &WorkflowDefinition,
     ) -> AppResult<WorkflowVersion> {
-        validate(definition).map_err(AppError::Invalid)?;
+        validate_to_save(definition).map_err(AppError::Invalid)?;
         let saved = self.store.save_workflow_version(scope, id, definition).await?;
         (self.changed)(id);
         Ok(saved)

@@ -9,7 +9,7 @@ use leptos_use_signal_debounce_throttle::signal_debounced;
 use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow};
 use crate::error::AppError;
 use crate::model::MAX_PAGE_SIZE;
-use crate::model::{validate, Page, WorkflowDefinition, WorkflowSummary};
+use crate::model::{validate_to_save, Page, WorkflowDefinition, WorkflowSummary};
 use crate::ui::{format_time, use_hydrated};
 
 /// Every row has this height (CSS `.workflow-row`), so the rows in view follow
@@ -238,7 +238,7 @@ fn check_definition(text: &str) -> Vec<String> {
     }
     match WorkflowDefinition::from_json(text) {
         Err(message) => vec![message],
-        Ok(definition) => match validate(&definition) {
+        Ok(definition) => match validate_to_save(&definition) {
             Ok(_) => Vec::new(),
             Err(errors) => errors.into_iter().map(|e| e.message).collect(),
         },

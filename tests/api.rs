@@ -37,6 +37,7 @@ on_both_backends!(
     a_nul_character_is_refused_in_definitions_and_replaced_in_run_data,
     templates_read_the_owners_variables_over_the_instances,
     unknown_fields_are_refused_on_save_but_a_stored_workflow_with_one_still_runs,
+    a_switch_takes_the_first_case_that_holds_else_default,
 );
 
 /// `vars.NAME`: the instance's variables (set by an admin), the user's own over them.
@@ -453,4 +454,42 @@ async fn unknown_fields_are_refused_on_save_but_a_stored_workflow_with_one_still
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, saved) = api.update_workflow(stored.id, &greeting("Typo")).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
+}
+
+async fn a_switch_takes_the_first_case_that_holds_else_default(db: &TestDb) {
+    let (_server, api, _) = start(db).await;
+    let reply = |id: &str, text: &str| json!({"id": id, "type": "template", "config": {"template": text}});
+    let workflow = json!({"name": "Route by size", "nodes": [
+        {"id": "route", "type": "switch", "config": {"cases": [
+            {"name": "huge", "expr": "input.n > 100"},
+            {"name": "big", "expr": "input.n > 10"},
+            {"name": "also_big", "expr": "input.n > 10"}
+        ]}},
+        reply("huge", "huge"), reply("big", "big"), reply("other", "other"),
+        {"id": "done", "type": "merge", "config": {}}
+    ], "edges": [
+        {"from": "route", "to": "huge", "branch": "huge"},
+        {"from": "route", "to": "big", "branch": "big"},
+        {"from": "route", "to": "big", "branch": "also_big"},
+        {"from": "route", "to": "other", "branch": "default"},
+        {"from": "huge", "to": "done"}, {"from": "big", "to": "done"}, {"from": "other", "to": "done"}
+    ]});
+    let id = api.create_workflow_id(&workflow).await;
+    for (n, case, ran, skipped) in
+        [(500, "huge", "huge", "big"), (50, "big", "big", "other"), (5, "default", "other", "huge")]
+    {
+        let (status, report) = api.run_execution(id, Some(json!({"input": {"n": n}}))).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(report["status"], "succeeded", "{report}");
+        assert_eq!(report["nodes"]["route"]["output"]["case"], case, "{report}");
+        assert_eq!(report["nodes"][ran]["status"], "succeeded", "{report}");
+        assert_eq!(report["nodes"][skipped]["status"], "skipped", "{report}");
+        assert_eq!(report["nodes"]["done"]["output"][ran]["text"], ran, "{report}");
+    }
+    // A branch that is not a case is refused, naming the choices.
+    let mut wrong = workflow.clone();
+    wrong["edges"][0]["branch"] = json!("giant");
+    let (status, refused) = api.create_workflow(&wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.to_string().contains("branch must be one of \\\"huge\\\", \\\"big\\\""), "{refused}");
 }

@@ -11,6 +11,7 @@ mod guard;
 mod model;
 mod panel;
 mod state;
+mod switch_cases;
 mod triggers;
 
 use std::collections::HashSet;

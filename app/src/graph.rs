@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 use serde_json::Value;
 
-use crate::model::{NodeStatus, Position, WorkflowDefinition};
+use crate::model::{NodeDefinition, NodeStatus, Position, WorkflowDefinition};
 
 pub const NODE_WIDTH: f64 = 160.0;
 /// Three lines: the id, the kind, a one-line summary of the config.
@@ -73,19 +73,21 @@ pub fn auto_layout(definition: &WorkflowDefinition) -> Vec<Position> {
 }
 
 /// A node's output dots: the branch each stands for (a condition has a
-/// "true" dot above a "false" one) and its height from the node's top.
-pub fn output_ports(kind: &str) -> Vec<(Option<&'static str>, f64)> {
-    if kind == "condition" {
-        vec![(Some("true"), NODE_HEIGHT / 3.0), (Some("false"), NODE_HEIGHT * 2.0 / 3.0)]
-    } else {
-        vec![(None, NODE_HEIGHT / 2.0)]
+/// "true" dot above a "false" one; a switch one per case, then `default`)
+/// and its height from the node's top, spread evenly down its right side.
+pub fn output_ports(kind: &str, config: &Value) -> Vec<(Option<String>, f64)> {
+    let branches = crate::model::node_config::raw_branches(kind, config);
+    if branches.is_empty() {
+        return vec![(None, NODE_HEIGHT / 2.0)];
     }
+    let step = NODE_HEIGHT / (branches.len() + 1) as f64;
+    branches.into_iter().enumerate().map(|(i, branch)| (Some(branch), step * (i + 1) as f64)).collect()
 }
 
 /// The height (from the node's top) of the dot an edge with `branch` leaves
 /// from; an unknown branch leaves from the middle.
-pub fn output_port_y(kind: &str, branch: Option<&str>) -> f64 {
-    output_ports(kind).into_iter().find(|(b, _)| *b == branch).map_or(NODE_HEIGHT / 2.0, |(_, y)| y)
+pub fn output_port_y(kind: &str, config: &Value, branch: Option<&str>) -> f64 {
+    output_ports(kind, config).into_iter().find(|(b, _)| b.as_deref() == branch).map_or(NODE_HEIGHT / 2.0, |(_, y)| y)
 }
 
 /// A smooth left-to-right curve between two points (also the loose end of a
@@ -175,6 +177,10 @@ pub fn node_summary(kind: &str, config: &Value) -> String {
         "template" => text("template"),
         "code" => text("source"),
         "condition" => text("expr"),
+        "switch" => {
+            let cases = crate::model::node_config::raw_branches(kind, config);
+            format!("{} cases", cases.len().saturating_sub(1))
+        }
         "delay" => match config.get("ms") {
             Some(Value::Number(ms)) => format!("wait {ms} ms"),
             _ => String::new(),
@@ -205,8 +211,8 @@ pub fn GraphPreview(
 ) -> impl IntoView {
     let status_of = move |id: &str| statuses.and_then(|s| s.with(|m| m.get(id).copied()));
     let positions = positions(&definition);
-    let at: HashMap<&str, (Position, &str)> =
-        definition.nodes.iter().zip(&positions).map(|(n, p)| (n.id.as_str(), (*p, n.kind.as_str()))).collect();
+    let at: HashMap<&str, (Position, &NodeDefinition)> =
+        definition.nodes.iter().zip(&positions).map(|(n, p)| (n.id.as_str(), (*p, n))).collect();
     let min_x = positions.iter().map(|p| p.x).fold(f64::INFINITY, f64::min).min(0.0);
     let min_y = positions.iter().map(|p| p.y).fold(f64::INFINITY, f64::min).min(0.0);
     let max_x = positions.iter().map(|p| p.x + NODE_WIDTH).fold(NODE_WIDTH, f64::max);
@@ -218,9 +224,10 @@ pub fn GraphPreview(
         .edges
         .iter()
         .filter_map(|e| {
-            let (from, kind) = *at.get(e.from.as_str())?;
+            let (from, node) = *at.get(e.from.as_str())?;
             let (to, _) = *at.get(e.to.as_str())?;
-            Some((edge_path(from, output_port_y(kind, e.branch.as_deref()), to), e.branch.clone()))
+            let port_y = output_port_y(&node.kind, &node.config, e.branch.as_deref());
+            Some((edge_path(from, port_y, to), e.branch.clone()))
         })
         .collect();
     view! {
@@ -250,23 +257,23 @@ pub fn GraphPreview(
                     <text x="10" y="20" class="node-id">{node.id.clone()}</text>
                     <text x="10" y="36" class="node-kind">{node.kind.clone()}</text>
                     <text x="10" y="52" class="node-summary">{node_summary(&node.kind, &node.config)}</text>
-                    <BranchLabels kind=node.kind.clone()/>
+                    <BranchLabels kind=node.kind.clone() config=node.config.clone()/>
                 </g>
             }}).collect_view()}
         </svg>
     }
 }
 
-/// "true" and "false" beside a condition's two output dots (nothing for other kinds).
+/// The branch names beside a condition's or a switch's output dots (nothing for other kinds).
 #[component]
-pub fn BranchLabels(kind: String) -> impl IntoView {
-    output_ports(&kind)
+pub fn BranchLabels(kind: String, config: Value) -> impl IntoView {
+    output_ports(&kind, &config)
         .into_iter()
         .filter_map(|(branch, y)| branch.map(|b| (b, y)))
         .map(|(branch, y)| {
             view! {
                 <text class=format!("branch-label {branch}") x=NODE_WIDTH - 12.0 y=y + 4.0 text-anchor="end"
-                    data-testid="branch-label">{branch}</text>
+                    data-testid="branch-label">{branch.clone()}</text>
             }
         })
         .collect_view()
@@ -299,12 +306,16 @@ mod tests {
 
     #[test]
     fn a_condition_edge_leaves_from_its_branch_dot() {
-        assert_eq!(output_port_y("condition", Some("true")), NODE_HEIGHT / 3.0);
-        assert_eq!(output_port_y("condition", Some("false")), NODE_HEIGHT * 2.0 / 3.0);
-        assert_eq!(output_port_y("delay", None), NODE_HEIGHT / 2.0);
+        let none = serde_json::json!({});
+        assert_eq!(output_port_y("condition", &none, Some("true")), NODE_HEIGHT / 3.0);
+        assert_eq!(output_port_y("condition", &none, Some("false")), NODE_HEIGHT * 2.0 / 3.0);
+        assert_eq!(output_port_y("delay", &none, None), NODE_HEIGHT / 2.0);
+        let cases = serde_json::json!({"cases": [{"name": "a", "expr": "x"}, {"name": "b", "expr": "y"}]});
+        assert_eq!(output_port_y("switch", &cases, Some("b")), NODE_HEIGHT / 2.0);
+        assert_eq!(output_port_y("switch", &cases, Some("default")), NODE_HEIGHT * 3.0 / 4.0);
         let path = edge_path(
             Position { x: 0.0, y: 0.0 },
-            output_port_y("condition", Some("false")),
+            output_port_y("condition", &none, Some("false")),
             Position { x: 300.0, y: 0.0 },
         );
         assert!(path.starts_with(&format!("M{NODE_WIDTH:.1},{:.1}", NODE_HEIGHT * 2.0 / 3.0)), "{path}");

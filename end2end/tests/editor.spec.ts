@@ -395,3 +395,52 @@ test('the start node is explained; "+" adds a connected node; connecting from an
   await expect(edge(page, 'llm_1', 'condition_1')).toHaveCount(1);
   await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
 });
+
+test('a switch built in the editor routes a run by its first case that holds', async ({ page }) => {
+  await openNewWorkflow(page);
+  const name = unique('Route by priority');
+  await page.getByTestId('workflow-name-input').fill(name);
+
+  // A switch from the palette, after the start node; its panel lists its cases.
+  await node(page, 'start').locator('rect').click();
+  await node(page, 'start').getByTestId('add-after').click();
+  await page.getByTestId('add-switch').click();
+  await expect(page.getByTestId('node-panel')).toHaveAttribute('data-node', 'switch_1');
+  await expect(edge(page, 'start', 'switch_1')).toHaveCount(1);
+  await expect(page.getByTestId('case-0-name')).toHaveValue('urgent');
+  await page.getByTestId('case-0-expr').fill("input.priority == 'high'");
+  await page.getByTestId('add-case').click();
+  await page.getByTestId('case-1-name').fill('low');
+  await page.getByTestId('case-1-expr').fill("input.priority == 'low'");
+  await expect(node(page, 'switch_1').getByTestId('branch-label')).toHaveText(['urgent', 'low', 'default']);
+
+  // A reply on the `urgent` dot and one on `default`.
+  await node(page, 'switch_1').locator('[data-testid=add-after][data-branch=urgent]').click();
+  await page.getByTestId('add-template').click();
+  await page.getByTestId('field-template').fill('URGENT: {{ input.text }}');
+  await expect(edge(page, 'switch_1', 'template_1')).toHaveAttribute('data-branch', 'urgent');
+  await node(page, 'switch_1').locator('rect').click();
+  await node(page, 'switch_1').locator('[data-testid=add-after][data-branch=default]').click();
+  await page.getByTestId('add-template').click();
+  await page.getByTestId('field-template').fill('later: {{ input.text }}');
+  await expect(edge(page, 'switch_1', 'template_2')).toHaveAttribute('data-branch', 'default');
+
+  // Renaming a case renames the branch its edges leave by.
+  await node(page, 'switch_1').locator('rect').click();
+  await page.getByTestId('case-0-name').fill('now');
+  await expect(edge(page, 'switch_1', 'template_1')).toHaveAttribute('data-branch', 'now');
+  await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/editor-switch.png' });
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+  await page.getByRole('link', { name: '← Back' }).click();
+  await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('run-input').fill('{"priority": "high", "text": "server down"}');
+  await page.getByTestId('run-button').click();
+  await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+  await expect(page.locator('[data-testid=node-row][data-node=template_1]')).toHaveAttribute('data-status', 'succeeded');
+  await expect(page.locator('[data-testid=node-row][data-node=template_2]')).toHaveAttribute('data-status', 'skipped');
+  await page.locator('[data-testid=node-row][data-node=switch_1]').click();
+  await expect(page.getByTestId('node-output')).toContainText('now');
+});

@@ -56,8 +56,9 @@ pub struct ScopeSizes {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeOutput {
     pub value: Value,
-    /// The result of a condition node: which branch is taken.
-    pub branch: Option<bool>,
+    /// The branch a condition or a switch takes, as its index in
+    /// [`app::model::NodeConfig::branches`] (a condition: 0 true, 1 false).
+    pub branch: Option<usize>,
     /// The size of `value` as JSON, once measured (outputs read back after a restart are not).
     pub bytes: Option<usize>,
 }
@@ -109,7 +110,21 @@ impl NodeServices {
             NodeConfig::Template(c) => self.templates.render_node(c, scope).await.map(NodeOutput::value),
             NodeConfig::Condition(c) => {
                 let result = self.templates.evaluate_condition(&c.expr, scope).await?;
-                Ok(NodeOutput { value: serde_json::json!({ "result": result }), branch: Some(result), bytes: None })
+                let branch = Some(if result { 0 } else { 1 });
+                Ok(NodeOutput { value: serde_json::json!({ "result": result }), branch, bytes: None })
+            }
+            NodeConfig::Switch(c) => {
+                // Cases are tried in order; the first that holds is taken, else `default` (the last branch).
+                let mut taken = c.cases.len();
+                for (index, case) in c.cases.iter().enumerate() {
+                    let holds = self.templates.evaluate_condition(&case.expr, scope).await;
+                    if holds.map_err(|e| format!("case `{}`: {e}", case.name))? {
+                        taken = index;
+                        break;
+                    }
+                }
+                let name = c.cases.get(taken).map_or(app::model::node_config::DEFAULT_CASE, |case| &case.name);
+                Ok(NodeOutput { value: serde_json::json!({ "case": name }), branch: Some(taken), bytes: None })
             }
             NodeConfig::Merge(_) => {
                 let merged: Map<String, Value> = scope

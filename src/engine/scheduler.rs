@@ -5,8 +5,8 @@
 //! Rules:
 //! - A node is decided once every upstream node is decided.
 //! - An edge is *live* when its upstream node succeeded (or failed under
-//!   `on_error: continue`) and, for a condition's edge, the branch matches the
-//!   condition's result.
+//!   `on_error: continue`) and, for a condition's or a switch's edge, its
+//!   branch is the one the node took.
 //! - A decided node runs if it has no upstream nodes or at least one live
 //!   incoming edge; otherwise it is skipped. So nodes reached only through
 //!   untaken branches are skipped, and so are nodes whose every input is skipped.
@@ -42,16 +42,18 @@ impl NodeState {
 /// How a node that ran ended, as the driver reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
-    /// `branch` is the result of a condition node; `None` for other kinds.
+    /// `branch` is the branch a condition or a switch took, as its index in
+    /// [`app::model::NodeConfig::branches`]; `None` for other kinds.
     Succeeded {
-        branch: Option<bool>,
+        branch: Option<usize>,
     },
     Failed,
 }
 
 struct Incoming {
     from: NodeIndex,
-    branch: Option<bool>,
+    /// The branch of `from` this edge leaves by (an index into its branches).
+    branch: Option<usize>,
 }
 
 pub struct Scheduler {
@@ -61,7 +63,7 @@ pub struct Scheduler {
     outgoing: Vec<Vec<NodeIndex>>,
     undecided_upstream: Vec<usize>,
     state: Vec<NodeState>,
-    branch_taken: Vec<Option<bool>>,
+    branch_taken: Vec<Option<usize>>,
     ready: VecDeque<NodeIndex>,
     running: usize,
     failed_run: bool,
@@ -75,7 +77,11 @@ impl Scheduler {
         let mut outgoing: Vec<Vec<NodeIndex>> = ids.iter().map(|_| Vec::new()).collect();
         for edge in &workflow.edges {
             let (from, to) = (index[edge.from.as_str()], index[edge.to.as_str()]);
-            incoming[to].push(Incoming { from, branch: edge.branch.as_deref().map(|b| b == "true") });
+            // Validation made sure the branch is one of the node's; one that is
+            // not (usize::MAX) is never taken.
+            let branches = workflow.nodes[from].config.branches();
+            let branch = edge.branch.as_deref().map(|b| branches.iter().position(|n| *n == b).unwrap_or(usize::MAX));
+            incoming[to].push(Incoming { from, branch });
             outgoing[from].push(to);
         }
         let undecided_upstream: Vec<usize> = incoming.iter().map(Vec::len).collect();

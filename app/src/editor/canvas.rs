@@ -182,9 +182,11 @@ pub fn Canvas(
 fn EdgeView(index: usize, edge: Edge, state: EditorState) -> impl IntoView {
     let (Some(from), Some(to)) = (state.node(&edge.from), state.node(&edge.to)) else { return ().into_any() };
     // It leaves from the dot it was drawn from (a condition's true or false dot).
-    let port_y = output_port_y(&from.kind.get_value(), edge.branch.as_deref());
-    // Only this edge's two ends are tracked: moving another node leaves it alone.
-    let d = move || edge_path(from.position.get(), port_y, to.position.get());
+    let (kind, leaves_by) = (from.kind.get_value(), edge.branch.clone());
+    // A switch's dots move as cases are added or removed.
+    let port_y = Memo::new(move |_| from.config.with(|config| output_port_y(&kind, config, leaves_by.as_deref())));
+    // Only this edge's two ends (and its dot) are tracked: moving another node leaves it alone.
+    let d = move || edge_path(from.position.get(), port_y.get(), to.position.get());
     let selected = move || state.selected.with(|s| *s == Selection::Edge(index));
     let branch = edge.branch.clone();
     let class = move || {
@@ -257,6 +259,12 @@ fn NodeView(
             gesture.set_value(Gesture::ConnectBack { to: id.clone() });
         }
     };
+    // The output dots: one, or one per branch (a switch's follow its cases).
+    let port_id = id.clone();
+    let ports = {
+        let kind = kind.clone();
+        Memo::new(move |_| node.config.with(|config| output_ports(&kind, config)))
+    };
     let summary = {
         let kind = kind.clone();
         move || node.config.with(|config| node_summary(&kind, config))
@@ -267,11 +275,11 @@ fn NodeView(
             <text x="12" y="20" class="node-id">{id.clone()}</text>
             <text x="12" y="36" class="node-kind">{kind.clone()}</text>
             <text x="12" y="52" class="node-summary" data-testid="node-summary">{summary}</text>
-            <BranchLabels kind=kind.clone()/>
+            {move || view! { <BranchLabels kind=kind.clone() config=node.config.get()/> }}
             <circle class="port in" cx="0" cy=NODE_HEIGHT / 2.0 r=PORT_RADIUS data-testid="port-in" on:pointerup=on_in_up
                 on:pointerdown=on_in_down/>
-            {output_ports(&kind).into_iter().map(|(branch, y)| {
-                view! { <OutputPort node id=id.clone() branch=branch.map(str::to_string) y state gesture loose_end/> }
+            {move || ports.get().into_iter().map(|(branch, y)| {
+                view! { <OutputPort node id=port_id.clone() branch y state gesture loose_end/> }
             }).collect_view()}
         </g>
     }

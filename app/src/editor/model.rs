@@ -20,6 +20,7 @@ pub fn default_config(kind: &str) -> Value {
         "template" => json!({"template": "Hello {{ input.name }}"}),
         "code" => json!({"source": "return input;"}),
         "condition" => json!({"expr": "input.ok"}),
+        "switch" => json!({"cases": [{"name": "urgent", "expr": "input.priority == 'high'"}]}),
         "delay" => json!({"ms": 1000}),
         _ => json!({}),
     }
@@ -127,6 +128,8 @@ pub enum FieldType {
     Json,
     /// The name of one of the user's credentials, picked from a list.
     Credential,
+    /// A switch's cases: a name and an expression each, in order.
+    Cases,
 }
 
 /// A field of a node kind's form: (config key, label, type, optional: removed when empty).
@@ -154,6 +157,7 @@ pub fn fields(kind: &str) -> &'static [Field] {
         "template" => &[("template", "Template", TextArea, false), ("json", "Parse the result as JSON", Check, false)],
         "code" => &[("source", "JavaScript (function body; `input`, `nodes` in scope)", TextArea, false)],
         "condition" => &[("expr", "Expression", Text, false)],
+        "switch" => &[("cases", "Cases", Cases, false)],
         "delay" => &[("ms", "Wait (ms)", Number, false)],
         _ => &[],
     }

@@ -94,6 +94,7 @@ fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> i
         }.into_any(),
         FieldType::Json => view! { <JsonField node state field/> }.into_any(),
         FieldType::Credential => view! { <CredentialField node state field/> }.into_any(),
+        FieldType::Cases => view! { <super::switch_cases::CasesField node state/> }.into_any(),
         // Each option says whether it is chosen: a select's value set before
         // its options exist (they are added after its attributes) is lost.
         FieldType::Select(options) => view! {

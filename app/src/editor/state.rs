@@ -276,7 +276,9 @@ impl EditorState {
 
     /// Adds an edge unless it exists or would join a node to itself.
     pub fn connect(&self, from: &str, to: &str, branch: Option<String>) -> bool {
-        let exists = self.edges.with_untracked(|edges| edges.iter().any(|e| e.from == from && e.to == to));
+        // The same two nodes may be joined once per branch (a switch's two cases may lead to one node).
+        let exists =
+            self.edges.with_untracked(|edges| edges.iter().any(|e| e.from == from && e.to == to && e.branch == branch));
         if from == to || exists {
             return false;
         }
@@ -285,6 +287,15 @@ impl EditorState {
             edges.push(Edge { from: from.to_string(), to: to.to_string(), branch, extra: Default::default() })
         });
         true
+    }
+
+    /// Renames the branch edges leave `from` by (a switch case renamed in its form).
+    pub fn rename_branch(&self, from: &str, old: &str, new: &str) {
+        self.edges.update(|edges| {
+            for edge in edges.iter_mut().filter(|e| e.from == from && e.branch.as_deref() == Some(old)) {
+                edge.branch = Some(new.to_string());
+            }
+        });
     }
 
     pub fn delete_selected(&self) {

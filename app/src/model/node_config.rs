@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Every node kind Weft knows, in the order the editor's palette lists them.
-pub const NODE_KINDS: [&str; 7] = ["http", "llm", "template", "code", "condition", "merge", "delay"];
+pub const NODE_KINDS: [&str; 8] = ["http", "llm", "template", "code", "condition", "switch", "merge", "delay"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "config", rename_all = "lowercase")]
@@ -17,6 +17,7 @@ pub enum NodeConfig {
     Template(TemplateConfig),
     Code(CodeConfig),
     Condition(ConditionConfig),
+    Switch(SwitchConfig),
     Merge(MergeConfig),
     Delay(DelayConfig),
 }
@@ -29,6 +30,7 @@ impl NodeConfig {
             NodeConfig::Template(_) => "template",
             NodeConfig::Code(_) => "code",
             NodeConfig::Condition(_) => "condition",
+            NodeConfig::Switch(_) => "switch",
             NodeConfig::Merge(_) => "merge",
             NodeConfig::Delay(_) => "delay",
         }
@@ -56,10 +58,61 @@ impl NodeConfig {
                 }
             }
             NodeConfig::Template(c) => out.push(("template".to_string(), c.template.as_str())),
-            NodeConfig::Code(_) | NodeConfig::Condition(_) | NodeConfig::Merge(_) | NodeConfig::Delay(_) => {}
+            NodeConfig::Code(_)
+            | NodeConfig::Condition(_)
+            | NodeConfig::Switch(_)
+            | NodeConfig::Merge(_)
+            | NodeConfig::Delay(_) => {}
         }
         out
     }
+
+    /// The branches this node's outgoing edges choose among, in order: a
+    /// condition's `true` then `false`, a switch's cases then `default`; none
+    /// for other kinds (their edges carry no branch).
+    pub fn branches(&self) -> Vec<&str> {
+        match self {
+            NodeConfig::Condition(_) => vec!["true", "false"],
+            NodeConfig::Switch(c) => c.cases.iter().map(|case| case.name.as_str()).chain([DEFAULT_CASE]).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The branches of a node as written (before validation), for edges and the
+/// editor's output dots: see [`NodeConfig::branches`]. A switch whose cases do
+/// not parse yet has only `default`.
+pub fn raw_branches(kind: &str, config: &Value) -> Vec<String> {
+    match kind {
+        "condition" => vec!["true".into(), "false".into()],
+        "switch" => {
+            let cases = config.get("cases").and_then(Value::as_array).into_iter().flatten();
+            let names = cases.filter_map(|case| case.get("name")?.as_str()).map(str::to_owned);
+            names.chain([DEFAULT_CASE.to_string()]).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The branch a switch takes when no case holds.
+pub const DEFAULT_CASE: &str = "default";
+
+/// The most cases one switch may have.
+pub const MAX_SWITCH_CASES: usize = 20;
+
+/// `switch`: the first case whose expression holds names the branch taken;
+/// when none holds, the `default` branch is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchConfig {
+    pub cases: Vec<SwitchCase>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchCase {
+    /// What edges leaving by this case write in `"branch"`.
+    pub name: String,
+    /// A minijinja expression, like a condition's.
+    pub expr: String,
 }
 
 /// `http`: one request; every text field is a template.

@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
 use super::node_config::{
-    CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, NodeConfig, NodePolicy, OnError,
-    RetryPolicy, TemplateConfig, MAX_RETRY_ATTEMPTS, MAX_RETRY_BACKOFF_MS, MAX_WAIT_MS, NODE_KINDS,
+    raw_branches, CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, NodeConfig, NodePolicy,
+    OnError, RetryPolicy, SwitchConfig, TemplateConfig, DEFAULT_CASE, MAX_RETRY_ATTEMPTS, MAX_RETRY_BACKOFF_MS,
+    MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS,
 };
 
 /// One problem in a definition. `nodes` lists the node ids the editor should
@@ -159,6 +160,7 @@ fn validate_node(node: &NodeDefinition) -> Result<ValidatedNode, Vec<ValidationE
         "template" => typed_config::<TemplateConfig>(id, &node.kind, config).map(NodeConfig::Template),
         "code" => typed_config::<CodeConfig>(id, &node.kind, config).map(NodeConfig::Code),
         "condition" => typed_config::<ConditionConfig>(id, &node.kind, config).map(NodeConfig::Condition),
+        "switch" => typed_config::<SwitchConfig>(id, &node.kind, config).map(NodeConfig::Switch),
         "merge" => typed_config::<MergeConfig>(id, &node.kind, config).map(NodeConfig::Merge),
         "delay" => typed_config::<DelayConfig>(id, &node.kind, config).map(NodeConfig::Delay),
         other => Err(ValidationError::at(
@@ -240,6 +242,27 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
         NodeConfig::Condition(c) => {
             if let Err(message) = check_expression(&c.expr) {
                 fail(format!("config.expr: {message}"));
+            }
+        }
+        NodeConfig::Switch(c) => {
+            if c.cases.is_empty() || c.cases.len() > MAX_SWITCH_CASES {
+                fail(format!("config.cases must hold 1 to {MAX_SWITCH_CASES} cases, not {}", c.cases.len()));
+            }
+            let mut names = HashSet::new();
+            for (i, case) in c.cases.iter().enumerate() {
+                let name_ok = !case.name.is_empty()
+                    && case.name.len() <= 40
+                    && case.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !name_ok {
+                    fail(format!("config.cases[{i}].name `{}` must be 1 to 40 letters, digits, `_` or `-`", case.name));
+                } else if case.name == DEFAULT_CASE {
+                    fail(format!("config.cases[{i}].name: `{DEFAULT_CASE}` is the branch taken when no case holds"));
+                } else if !names.insert(case.name.as_str()) {
+                    fail(format!("config.cases[{i}].name `{}` is used twice", case.name));
+                }
+                if let Err(message) = check_expression(&case.expr) {
+                    fail(format!("config.cases[{i}].expr: {message}"));
+                }
             }
         }
         _ => {}
@@ -335,6 +358,8 @@ fn node_policy(node: &NodeDefinition) -> Result<NodePolicy, ValidationError> {
 fn validate_edges(definition: &WorkflowDefinition, ids: &HashSet<&str>) -> Vec<ValidationError> {
     let mut errors = Vec::new();
     let kind_of: HashMap<&str, &str> = definition.nodes.iter().map(|n| (n.id.as_str(), n.kind.as_str())).collect();
+    let branches_of: HashMap<&str, Vec<String>> =
+        definition.nodes.iter().map(|n| (n.id.as_str(), raw_branches(&n.kind, &n.config))).collect();
     let mut seen_edges = HashSet::new();
     for edge in &definition.edges {
         let mut known = true;
@@ -350,28 +375,45 @@ fn validate_edges(definition: &WorkflowDefinition, ids: &HashSet<&str>) -> Vec<V
         if !known {
             continue;
         }
-        if !seen_edges.insert((edge.from.as_str(), edge.to.as_str())) {
+        // Two edges between the same nodes are one too many, unless they leave by different branches.
+        if !seen_edges.insert((edge.from.as_str(), edge.to.as_str(), edge.branch.as_deref())) {
             errors.push(ValidationError::at(&edge.to, format!("edge {} → {} appears twice", edge.from, edge.to)));
         }
-        let from_condition = kind_of.get(edge.from.as_str()) == Some(&"condition");
-        match (&edge.branch, from_condition) {
-            (Some(branch), true) if branch == "true" || branch == "false" => {}
-            (Some(branch), true) => errors.push(ValidationError::at(
+        let from_kind = kind_of.get(edge.from.as_str()).copied().unwrap_or_default();
+        let branches = branches_of.get(edge.from.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let choices = || {
+            let mut shown: Vec<String> = Vec::new();
+            for branch in branches.iter().map(|b| format!("\"{b}\"")) {
+                if !shown.contains(&branch) {
+                    shown.push(branch);
+                }
+            }
+            shown.join(", ")
+        };
+        match (&edge.branch, branches.is_empty()) {
+            (Some(branch), false) if branches.contains(branch) => {}
+            (Some(branch), false) => errors.push(ValidationError::at(
                 &edge.from,
-                format!("edge {} → {}: branch must be \"true\" or \"false\", not \"{branch}\"", edge.from, edge.to),
+                format!("edge {} → {}: branch must be one of {}, not \"{branch}\"", edge.from, edge.to, choices()),
             )),
-            (None, true) => errors.push(ValidationError::at(
+            (None, false) => errors.push(ValidationError::at(
                 &edge.from,
                 format!(
-                    "edge {} → {} leaves condition `{}` and needs \"branch\": \"true\" or \"false\"",
+                    "edge {} → {} leaves {from_kind} `{}` and needs \"branch\": one of {}",
+                    edge.from,
+                    edge.to,
+                    edge.from,
+                    choices()
+                ),
+            )),
+            (Some(_), true) => errors.push(ValidationError::at(
+                &edge.from,
+                format!(
+                    "edge {} → {} has a branch, but `{}` is not a condition or switch node",
                     edge.from, edge.to, edge.from
                 ),
             )),
-            (Some(_), false) => errors.push(ValidationError::at(
-                &edge.from,
-                format!("edge {} → {} has a branch, but `{}` is not a condition node", edge.from, edge.to, edge.from),
-            )),
-            (None, false) => {}
+            (None, true) => {}
         }
     }
     errors

@@ -43,9 +43,17 @@ pub(super) fn recorded_result(node: &ValidatedNode, run: &NodeRun) -> Option<Res
     match run.status {
         NodeStatus::Succeeded => {
             let value = run.output.clone().unwrap_or(Value::Null);
-            // A condition's branch is its recorded `result`.
-            let branch = matches!(node.config, NodeConfig::Condition(_))
-                .then(|| value.get("result").and_then(Value::as_bool).unwrap_or(false));
+            // A condition's branch is its recorded `result`, a switch's its recorded `case`.
+            let branch = match &node.config {
+                NodeConfig::Condition(_) => {
+                    Some(if value.get("result").and_then(Value::as_bool).unwrap_or(false) { 0 } else { 1 })
+                }
+                NodeConfig::Switch(_) => {
+                    let case = value.get("case").and_then(Value::as_str).unwrap_or_default();
+                    node.config.branches().iter().position(|b| *b == case)
+                }
+                _ => None,
+            };
             Some(Ok(NodeOutput { value, branch, bytes: None }))
         }
         NodeStatus::Failed => Some(Err(run.error.clone().unwrap_or_else(|| "failed".into()))),

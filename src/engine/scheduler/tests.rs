@@ -17,6 +17,28 @@ fn drain(s: &mut Scheduler) -> Vec<String> {
     handed_out.into_iter().map(|i| s.id(i).to_string()).collect()
 }
 
+#[test]
+fn a_switch_goes_on_by_the_case_it_took_only() {
+    let mut s = Scheduler::new(&workflow(json!({"name": "w", "nodes": [
+        {"id": "route", "type": "switch", "config": {"cases": [{"name": "a", "expr": "x"}, {"name": "b", "expr": "y"}]}},
+        {"id": "on_a", "type": "delay", "config": {"ms": 1}},
+        {"id": "on_b", "type": "delay", "config": {"ms": 1}},
+        {"id": "otherwise", "type": "delay", "config": {"ms": 1}}
+    ], "edges": [
+        {"from": "route", "to": "on_a", "branch": "a"},
+        {"from": "route", "to": "on_b", "branch": "b"},
+        {"from": "route", "to": "on_b", "branch": "default"},
+        {"from": "route", "to": "otherwise", "branch": "default"}
+    ]})));
+    assert_eq!(drain(&mut s), ["route"]);
+    // Case `b` (index 1): `on_b` runs, the others are skipped.
+    let skipped = s.complete(index_of(&s, "route"), Completion::Succeeded { branch: Some(1) });
+    let skipped: Vec<&str> = skipped.iter().map(|(i, _)| s.id(*i)).collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped.contains(&"on_a") && skipped.contains(&"otherwise"), "{skipped:?}");
+    assert_eq!(drain(&mut s), ["on_b"]);
+}
+
 fn branching() -> ValidatedWorkflow {
     workflow(json!({"name": "w", "nodes": [
         {"id": "fetch", "type": "delay", "config": {"ms": 1}},
@@ -41,7 +63,7 @@ fn an_untaken_branch_is_skipped_with_everything_only_it_reaches() {
     assert_eq!(drain(&mut s), ["fetch"]);
     assert!(s.complete(index_of(&s, "fetch"), Completion::Succeeded { branch: None }).is_empty());
     assert_eq!(drain(&mut s), ["ok"]);
-    let skipped = s.complete(index_of(&s, "ok"), Completion::Succeeded { branch: Some(false) });
+    let skipped = s.complete(index_of(&s, "ok"), Completion::Succeeded { branch: Some(1) });
     let skipped: Vec<_> = skipped.iter().map(|(i, state)| (s.id(*i), *state)).collect();
     assert_eq!(skipped, [("sum", NodeState::Skipped), ("after_sum", NodeState::Skipped)]);
     assert_eq!(drain(&mut s), ["oops"]);
@@ -67,7 +89,7 @@ fn a_node_whose_every_input_is_skipped_is_skipped() {
         {"from": "b", "to": "m"}
     ]})));
     drain(&mut s);
-    let decided = s.complete(index_of(&s, "c"), Completion::Succeeded { branch: Some(false) });
+    let decided = s.complete(index_of(&s, "c"), Completion::Succeeded { branch: Some(1) });
     assert_eq!(decided.len(), 3);
     assert!(decided.iter().all(|(_, state)| *state == NodeState::Skipped));
     assert!(s.is_finished());
@@ -222,7 +244,7 @@ proptest! {
             let completion = if next_random() % 4 == 0 {
                 Completion::Failed
             } else if dag.conditions[dag_index[node]] {
-                Completion::Succeeded { branch: Some(next_random() % 2 == 0) }
+                Completion::Succeeded { branch: Some((next_random() % 2) as usize) }
             } else {
                 Completion::Succeeded { branch: None }
             };

@@ -105,7 +105,7 @@ fn an_unknown_type_lists_the_known_ones() {
     let errors = messages(json!({"name": "w", "nodes": [{"id": "x", "type": "ftp", "config": {}}]}));
     assert_eq!(
         errors,
-        ["node `x` has unknown type `ftp` (known types: http, llm, template, code, condition, merge, delay)"]
+        ["node `x` has unknown type `ftp` (known types: http, llm, template, code, condition, switch, merge, delay)"]
     );
 }
 
@@ -129,7 +129,7 @@ fn a_branch_on_an_edge_not_leaving_a_condition_is_rejected() {
     let errors = messages(json!({"name": "w",
         "nodes": [{"id": "a", "type": "delay", "config": {"ms": 1}}, {"id": "b", "type": "delay", "config": {"ms": 1}}],
         "edges": [{"from": "a", "to": "b", "branch": "true"}]}));
-    assert_eq!(errors, ["edge a → b has a branch, but `a` is not a condition node"]);
+    assert_eq!(errors, ["edge a → b has a branch, but `a` is not a condition or switch node"]);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn a_condition_edge_without_a_branch_is_rejected() {
     let errors = messages(json!({"name": "w",
         "nodes": [{"id": "ok", "type": "condition", "config": {"expr": "true"}}, {"id": "b", "type": "delay", "config": {"ms": 1}}],
         "edges": [{"from": "ok", "to": "b"}]}));
-    assert_eq!(errors, ["edge ok → b leaves condition `ok` and needs \"branch\": \"true\" or \"false\""]);
+    assert_eq!(errors, ["edge ok → b leaves condition `ok` and needs \"branch\": one of \"true\", \"false\""]);
 }
 
 #[test]
@@ -271,4 +271,39 @@ fn waits_and_retries_are_bounded_so_no_run_holds_the_process_for_ever() {
         {"id": "again", "type": "template", "retry": {"max_attempts": 10, "backoff_ms": 3_600_000}, "config": {"template": "x"}}
     ]})))
     .is_ok());
+}
+
+#[test]
+fn a_switch_names_its_cases_and_its_edges_leave_by_them() {
+    let definition = |cases: serde_json::Value, edges: serde_json::Value| {
+        json!({"name": "w", "nodes": [
+            {"id": "s", "type": "switch", "config": {"cases": cases}},
+            {"id": "a", "type": "delay", "config": {"ms": 1}}, {"id": "b", "type": "delay", "config": {"ms": 1}}
+        ], "edges": edges})
+    };
+    let switch = |cases, edges| messages(definition(cases, edges));
+    // Two edges to one node, by different cases, are fine.
+    let good = definition(
+        json!([{"name": "big", "expr": "input.n > 10"}, {"name": "small", "expr": "input.n > 0"}]),
+        json!([{"from": "s", "to": "a", "branch": "big"}, {"from": "s", "to": "b", "branch": "small"},
+               {"from": "s", "to": "b", "branch": "default"}]),
+    );
+    let good: WorkflowDefinition = serde_json::from_value(good).unwrap();
+    assert!(validate(&good).is_ok(), "{:?}", validate(&good).err());
+    let bad = switch(
+        json!([{"name": "big", "expr": "input.n >"}, {"name": "big", "expr": "true"}, {"name": "default", "expr": "true"}]),
+        json!([{"from": "s", "to": "a", "branch": "huge"}, {"from": "s", "to": "b"}]),
+    );
+    assert_eq!(
+        bad,
+        [
+            "node `s` (switch): config.cases[0].expr: syntax error at line 1, column 9: unexpected end of input, expected expression",
+            "node `s` (switch): config.cases[1].name `big` is used twice",
+            "node `s` (switch): config.cases[2].name: `default` is the branch taken when no case holds",
+            "edge s → a: branch must be one of \"big\", \"default\", not \"huge\"",
+            "edge s → b leaves switch `s` and needs \"branch\": one of \"big\", \"default\"",
+        ]
+    );
+    let none = switch(json!([]), json!([]));
+    assert_eq!(none, ["node `s` (switch): config.cases must hold 1 to 20 cases, not 0"]);
 }

@@ -12,7 +12,8 @@ use serde_json::Value;
 use super::ValidationError;
 use crate::model::definition::WorkflowDefinition;
 use crate::model::node_config::{
-    CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, RetryPolicy, TemplateConfig,
+    CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, RetryPolicy, SwitchConfig,
+    TemplateConfig,
 };
 use crate::model::triggers::{CronTrigger, WebhookTrigger};
 
@@ -139,6 +140,7 @@ fn config_fields(kind: &str, config: &Value) -> Vec<String> {
         "template" => ignored::<TemplateConfig>(config),
         "code" => ignored::<CodeConfig>(config),
         "condition" => ignored::<ConditionConfig>(config),
+        "switch" => ignored::<SwitchConfig>(config),
         "merge" => ignored::<MergeConfig>(config),
         "delay" => ignored::<DelayConfig>(config),
         _ => Vec::new(),
@@ -152,6 +154,7 @@ fn known_config_fields(kind: &str) -> Vec<&'static str> {
         "template" => serde_aux::serde_introspection::serde_introspect::<TemplateConfig>(),
         "code" => serde_aux::serde_introspection::serde_introspect::<CodeConfig>(),
         "condition" => serde_aux::serde_introspection::serde_introspect::<ConditionConfig>(),
+        "switch" => serde_aux::serde_introspection::serde_introspect::<SwitchConfig>(),
         "delay" => serde_aux::serde_introspection::serde_introspect::<DelayConfig>(),
         _ => &[],
     };

@@ -1,9 +1,10 @@
 //! How long validation takes: it runs on every keystroke in the editor and
 //! before every run, so it must stay far below a frame (16 ms) even for large graphs.
+//! `run` is what a run checks; `save` adds the unknown-field check of saving and the editor.
 //! And what keeping NUL characters out of run data costs a run (`nul`): every
 //! node's output is looked through once.
 
-use app::model::{validate, WorkflowDefinition};
+use app::model::{validate, validate_to_save, WorkflowDefinition};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
 
@@ -35,7 +36,11 @@ fn bench_validate(c: &mut Criterion) {
     for (layers, width) in [(4, 5), (20, 10)] {
         let definition = layered(layers, width);
         let label = format!("{}nodes_{}edges", definition.nodes.len(), definition.edges.len());
-        group.bench_with_input(BenchmarkId::from_parameter(label), &definition, |b, d| b.iter(|| validate(d).unwrap()));
+        group.bench_with_input(BenchmarkId::new("run", &label), &definition, |b, d| b.iter(|| validate(d).unwrap()));
+        // Saving also looks for fields Weft does not know (each config parsed once more).
+        group.bench_with_input(BenchmarkId::new("save", &label), &definition, |b, d| {
+            b.iter(|| validate_to_save(d).unwrap())
+        });
     }
     group.finish();
 }

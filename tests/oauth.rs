@@ -37,8 +37,10 @@ struct Provider {
     access: HashSet<String>,
     refresh: HashSet<String>,
     issued: u32,
-    /// Token requests, by grant type.
+    /// Token requests with the client's right secret, by grant type.
     grants: HashMap<String, u32>,
+    /// Every token request, refused ones included.
+    requests: u32,
     /// Lifetime of the next access tokens, in seconds.
     lifetime: u64,
     /// What `/api` was last sent.
@@ -77,6 +79,7 @@ async fn authorize(State(provider): State<Shared>, Query(query): Query<HashMap<S
 async fn token(State(provider): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     let refuse = |error: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": error}))).into_response();
+    provider.lock().unwrap().requests += 1;
     if get("client_id") != CLIENT_ID || get("client_secret") != CLIENT_SECRET {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
     }
@@ -310,8 +313,19 @@ async fn client_credentials_fetch_one_token_for_a_burst_and_forget_it_when_the_v
     assert_eq!(report["status"], "failed", "{report}");
     let text = report.to_string();
     assert!(text.contains("token endpoint refused") && text.contains("invalid_client"), "{text}");
+    assert!(!text.contains("wrong-secret-1"), "the secret is masked in the error: {text}");
+    let asked = provider.lock().unwrap().requests;
+    // A failing token endpoint is not asked again by every request for a while.
+    let (_, again) = api.run_execution(id, Some(json!({"input": {}}))).await;
+    assert!(again.to_string().contains("asked again at most every 30 s"), "{again}");
+    assert_eq!(provider.lock().unwrap().requests, asked, "no new token request");
+    // Pressing Connect asks at once.
     let refused = browser.page("/oauth/connect/svc").await;
     assert!(location(&refused).contains("invalid_client"), "{}", location(&refused));
+    assert_eq!(provider.lock().unwrap().requests, asked + 1);
+    // So does a replaced value.
+    api.json(Method::PUT, "/credentials/svc", Some(json!({"kind": "oauth2", "data": data}))).await;
+    assert_eq!(run(&api, id).await["status"], "succeeded");
 
     drop(server);
 }

@@ -17,6 +17,14 @@ use crate::secrets::SecretBox;
 /// What a masked secret reads as.
 pub const MASK: &str = "********";
 
+/// A token request that failed: with what (sealed value, sealed tokens), and why.
+#[derive(Clone)]
+pub(super) struct FailedRefresh {
+    pub(super) sealed: String,
+    pub(super) tokens: Option<String>,
+    pub(super) error: String,
+}
+
 /// Opens the credentials runs refer to.
 pub struct CredentialVault {
     pub(super) store: Arc<dyn Store>,
@@ -27,6 +35,11 @@ pub struct CredentialVault {
     /// One OAuth2 refresh at a time per credential in this process: a burst of
     /// requests after expiry makes one token request, not one each.
     pub(super) refreshing: moka::future::Cache<i64, Arc<tokio::sync::Mutex<()>>>,
+    /// A credential's last failed token request, for 30 s: requests in that
+    /// time fail at once instead of asking a failing token endpoint again.
+    /// Kept with the value and tokens it was made with: a replaced value, or
+    /// new tokens (a Connect), try at once.
+    pub(super) failed_refresh: moka::future::Cache<i64, FailedRefresh>,
 }
 
 impl CredentialVault {
@@ -35,7 +48,11 @@ impl CredentialVault {
             .max_capacity(10_000)
             .time_to_idle(std::time::Duration::from_secs(600))
             .build();
-        Self { store, secrets, token_client: reqwest::Client::new(), refreshing }
+        let failed_refresh = moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(super::oauth::FAILED_REFRESH_PAUSE)
+            .build();
+        Self { store, secrets, token_client: reqwest::Client::new(), refreshing, failed_refresh }
     }
 
     /// Token requests go through `client` (set by the `http` node, whose client it is).

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::credentials::CredentialVault;
+use super::credentials::{CredentialVault, FailedRefresh};
 
 /// A token that expires sooner than this is refreshed before it is sent.
 const EXPIRY_MARGIN_MS: i64 = 60_000;
@@ -34,6 +34,11 @@ const AUTHORIZATION_WINDOW_MS: i64 = 10 * 60_000;
 const MAX_TOKEN_ANSWER: usize = 64 * 1024;
 
 const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a failed token request answers for its credential: a token
+/// endpoint that refuses or is down is asked again after this, not by every
+/// request meanwhile.
+pub const FAILED_REFRESH_PAUSE: Duration = Duration::from_secs(30);
 
 /// What a token endpoint gave, as stored (sealed).
 #[derive(Clone, Serialize, Deserialize)]
@@ -108,21 +113,23 @@ impl CredentialVault {
             }
         }
         let name = &credential.name;
-        let fresh = match client.grant {
-            OAuthGrant::ClientCredentials => {
-                let mut form = vec![("grant_type", "client_credentials")];
-                form.extend(client.scope.as_deref().map(|scope| ("scope", scope)));
-                self.request_tokens(name, client, &form).await?
+        if let Some(failed) = self.failed_refresh.get(&credential.id).await {
+            if failed.sealed == latest.sealed && failed.tokens == latest.tokens {
+                let pause = FAILED_REFRESH_PAUSE.as_secs();
+                return Err(format!("{} (asked again at most every {pause} s)", failed.error));
             }
-            OAuthGrant::AuthorizationCode => {
-                let refresh = current.as_ref().and_then(|tokens| tokens.refresh_token.clone()).ok_or_else(|| {
-                    format!("credential `{name}` is not connected: press Connect on the credentials page")
-                })?;
-                let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
-                let mut fresh = self.request_tokens(name, client, &form).await?;
-                // Providers that do not rotate refresh tokens send none back.
-                fresh.refresh_token = fresh.refresh_token.or(Some(refresh));
-                fresh
+        }
+        let fresh = self.obtain(credential, client, current.as_ref()).await;
+        let fresh = match fresh {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                let failed = FailedRefresh {
+                    sealed: latest.sealed.clone(),
+                    tokens: latest.tokens.clone(),
+                    error: error.clone(),
+                };
+                self.failed_refresh.insert(credential.id, failed).await;
+                return Err(error);
             }
         };
         let sealed = self.seal_tokens(&fresh)?;
@@ -140,6 +147,34 @@ impl CredentialVault {
         Ok(self.open_tokens(&winner)?.unwrap_or(fresh))
     }
 
+    /// New tokens from the token endpoint: by client credentials, or with the refresh token.
+    async fn obtain(
+        &self,
+        credential: &SealedCredential,
+        client: &OAuth2Client,
+        current: Option<&Tokens>,
+    ) -> Result<Tokens, String> {
+        let name = &credential.name;
+        let fresh = match client.grant {
+            OAuthGrant::ClientCredentials => {
+                let mut form = vec![("grant_type", "client_credentials")];
+                form.extend(client.scope.as_deref().map(|scope| ("scope", scope)));
+                self.request_tokens(name, client, &form).await?
+            }
+            OAuthGrant::AuthorizationCode => {
+                let refresh = current.and_then(|tokens| tokens.refresh_token.clone()).ok_or_else(|| {
+                    format!("credential `{name}` is not connected: press Connect on the credentials page")
+                })?;
+                let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+                let mut fresh = self.request_tokens(name, client, &form).await?;
+                // Providers that do not rotate refresh tokens send none back.
+                fresh.refresh_token = fresh.refresh_token.or(Some(refresh));
+                fresh
+            }
+        };
+        Ok(fresh)
+    }
+
     /// Connects `credential` (the credentials page's Connect button). With the
     /// authorization code grant: where to send the person's browser, the
     /// provider's sign-in page, with `redirect_uri` (Weft's callback) to come
@@ -150,6 +185,8 @@ impl CredentialVault {
         let name = &credential.name;
         let client = value.oauth2().ok_or_else(|| format!("credential `{name}` is not an OAuth2 credential"))?;
         if client.grant == OAuthGrant::ClientCredentials {
+            // A person pressing Connect asks the token endpoint now, whatever failed before.
+            self.failed_refresh.invalidate(&credential.id).await;
             let masker = super::credentials::OpenedCredential::for_value(value.clone()).masker();
             let tokens = self.access_token(credential, client, None).await;
             return tokens.map(|_| Connection::Connected).map_err(|error| masker.text(&error).into_owned());

@@ -134,6 +134,17 @@ async fn fake_provider(lifetime: u64) -> (Shared, String) {
         .route("/authorize", axum::routing::get(authorize))
         .route("/token", axum::routing::post(token))
         .route("/api", axum::routing::get(api))
+        // Hostile token endpoints: an answer past Weft's 64 KiB cap, and a refusal with 100,000 characters of text.
+        .route("/token-huge", axum::routing::post(|| async { Json(json!({"access_token": "x".repeat(100_000)})) }))
+        .route(
+            "/token-chatty",
+            axum::routing::post(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "invalid_client", "error_description": "y".repeat(60_000)})),
+                )
+            }),
+        )
         .with_state(provider.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -326,6 +337,19 @@ async fn client_credentials_fetch_one_token_for_a_burst_and_forget_it_when_the_v
     // So does a replaced value.
     api.json(Method::PUT, "/credentials/svc", Some(json!({"kind": "oauth2", "data": data}))).await;
     assert_eq!(run(&api, id).await["status"], "succeeded");
+
+    // What a hostile token endpoint answers is bounded: no answer past 64 KiB is read, no
+    // refusal text past 300 characters reaches the run's record.
+    for (endpoint, expected) in [("token-huge", "larger than 65536 bytes"), ("token-chatty", "invalid_client: yyy")] {
+        let hostile = json!({"grant": "client_credentials", "token_url": format!("{fake}/{endpoint}"),
+            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
+        api.json(Method::PUT, "/credentials/svc", Some(json!({"kind": "oauth2", "data": hostile}))).await;
+        let (_, report) = api.run_execution(id, Some(json!({"input": {}}))).await;
+        assert_eq!(report["status"], "failed", "{endpoint}");
+        let error = report["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains(expected), "{endpoint}: {}", &error[..error.len().min(400)]);
+        assert!(error.len() < 1_000, "{endpoint}: the error quotes {} bytes", error.len());
+    }
 
     drop(server);
 }

@@ -257,17 +257,17 @@ pub fn GraphPreview(
                     <text x="10" y="20" class="node-id">{node.id.clone()}</text>
                     <text x="10" y="36" class="node-kind">{node.kind.clone()}</text>
                     <text x="10" y="52" class="node-summary">{node_summary(&node.kind, &node.config)}</text>
-                    <BranchLabels kind=node.kind.clone() config=node.config.clone()/>
+                    <BranchLabels ports=output_ports(&node.kind, &node.config)/>
                 </g>
             }}).collect_view()}
         </svg>
     }
 }
 
-/// The branch names beside a condition's or a switch's output dots (nothing for other kinds).
+/// The branch names beside a condition's or a switch's output dots ([`output_ports`]; nothing for other kinds).
 #[component]
-pub fn BranchLabels(kind: String, config: Value) -> impl IntoView {
-    output_ports(&kind, &config)
+pub fn BranchLabels(ports: Vec<(Option<String>, f64)>) -> impl IntoView {
+    ports
         .into_iter()
         .filter_map(|(branch, y)| branch.map(|b| (b, y)))
         .map(|(branch, y)| {

@@ -275,7 +275,8 @@ fn NodeView(
             <text x="12" y="20" class="node-id">{id.clone()}</text>
             <text x="12" y="36" class="node-kind">{kind.clone()}</text>
             <text x="12" y="52" class="node-summary" data-testid="node-summary">{summary}</text>
-            {move || view! { <BranchLabels kind=kind.clone() config=node.config.get()/> }}
+            // From the dots' memo: typing in another field redraws nothing here.
+            {move || view! { <BranchLabels ports=ports.get()/> }}
             <circle class="port in" cx="0" cy=NODE_HEIGHT / 2.0 r=PORT_RADIUS data-testid="port-in" on:pointerup=on_in_up
                 on:pointerdown=on_in_down/>
             {move || ports.get().into_iter().map(|(branch, y)| {

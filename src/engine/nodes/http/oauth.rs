@@ -35,6 +35,9 @@ const MAX_TOKEN_ANSWER: usize = 64 * 1024;
 
 const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The most of a token endpoint's error text a run's error quotes.
+const MAX_QUOTED_CHARS: usize = 300;
+
 /// How long a failed token request answers for its credential: a token
 /// endpoint that refuses or is down is asked again after this, not by every
 /// request meanwhile.
@@ -306,7 +309,10 @@ impl CredentialVault {
             serde_json::from_slice(&body).map_err(|_| failed(format!("answered {status} with something not JSON")))?
         };
         if let Some(error) = answer.get("error").and_then(Value::as_str) {
-            let detail = answer.get("error_description").and_then(Value::as_str).unwrap_or("");
+            // The endpoint's words go into the run's error: kept short.
+            let short = |text: &str| text.chars().take(MAX_QUOTED_CHARS).collect::<String>();
+            let (error, detail) =
+                (short(error), short(answer.get("error_description").and_then(Value::as_str).unwrap_or("")));
             return Err(failed(format!(
                 "refused ({status} {error}{}{detail})",
                 if detail.is_empty() { "" } else { ": " }

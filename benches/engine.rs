@@ -5,7 +5,8 @@
 //! per node stays flat when a run's cost is linear in its length (every node
 //! start used to copy every output so far). `code_chain_length/*` does the
 //! same with chains of 250 and 1,000 code nodes, each output 1 KB: a script
-//! used to be handed every output so far, as JSON.
+//! used to be handed every output so far, as JSON. `for_each_items/*` runs
+//! one template node over lists of 100, 1,000 and 10,000 items.
 
 use std::sync::Arc;
 
@@ -165,5 +166,20 @@ fn bench_code_chain_length(c: &mut Criterion) {
     bench_chains(c, "code_chain_length", [250, 1_000].map(|n| (n, code_chain(n))));
 }
 
-criterion_group!(benches, bench_scheduler, bench_runs, bench_chain_length, bench_code_chain_length);
+/// One template node run once per item of `range(n)`: the time per item is
+/// what `for_each` costs on top of a render (compare `chain_length`'s time per node).
+fn for_each_items(n: usize) -> WorkflowDefinition {
+    serde_json::from_value(json!({
+        "name": format!("for each of {n}"),
+        "nodes": [{"id": "t", "type": "template", "config": {"template": "item {{ item }} of {{ index }}"},
+                   "for_each": format!("range({n})"), "concurrency": 16}]
+    }))
+    .unwrap()
+}
+
+fn bench_for_each(c: &mut Criterion) {
+    bench_chains(c, "for_each_items", [100, 1_000, 10_000].map(|n| (n, for_each_items(n))));
+}
+
+criterion_group!(benches, bench_scheduler, bench_runs, bench_chain_length, bench_code_chain_length, bench_for_each);
 criterion_main!(benches);

@@ -38,6 +38,7 @@ on_both_backends!(
     templates_read_the_owners_variables_over_the_instances,
     unknown_fields_are_refused_on_save_but_a_stored_workflow_with_one_still_runs,
     a_switch_takes_the_first_case_that_holds_else_default,
+    a_node_with_for_each_runs_per_item_and_streams_its_progress,
 );
 
 /// `vars.NAME`: the instance's variables (set by an admin), the user's own over them.
@@ -433,11 +434,11 @@ async fn unknown_fields_are_refused_on_save_but_a_stored_workflow_with_one_still
     let (server, api, _) = start(db).await;
     let mut typo = greeting("Typo");
     typo["nodes"][1]["config"]["timout_ms"] = json!(5);
-    typo["nodes"][0]["for_each"] = json!("input.items");
+    typo["nodes"][0]["schema"] = json!({"type": "object"});
     let (status, refused) = api.create_workflow(&typo).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     let text = refused.to_string();
-    assert!(text.contains("node `hello`: unknown field `for_each`"), "{text}");
+    assert!(text.contains("node `hello`: unknown field `schema`"), "{text}");
     assert!(text.contains("node `wait` (delay): config.timout_ms is not a field of a delay node"), "{text}");
 
     // One stored before the check (written straight to the store): it opens, runs, and keeps its field.
@@ -448,7 +449,7 @@ async fn unknown_fields_are_refused_on_save_but_a_stored_workflow_with_one_still
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["status"], "succeeded", "{report}");
     let (_, got) = api.get_workflow(stored.id).await;
-    assert_eq!(got["definition"]["nodes"][0]["for_each"], "input.items", "nothing stored is lost");
+    assert_eq!(got["definition"]["nodes"][0]["schema"]["type"], "object", "nothing stored is lost");
     // Saving it again asks for the fields to go.
     let (status, _) = api.update_workflow(stored.id, &typo).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -492,4 +493,41 @@ async fn a_switch_takes_the_first_case_that_holds_else_default(db: &TestDb) {
     let (status, refused) = api.create_workflow(&wrong).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.to_string().contains("branch must be one of \\\"huge\\\", \\\"big\\\""), "{refused}");
+}
+
+async fn a_node_with_for_each_runs_per_item_and_streams_its_progress(db: &TestDb) {
+    let (_server, api, _) = start(db).await;
+    let workflow = json!({"name": "Each row", "nodes": [
+        {"id": "row", "type": "template", "config": {"template": "{{ index }}: {{ item.name | upper }}"},
+         "for_each": "input.rows", "concurrency": 4},
+        {"id": "pace", "type": "delay", "config": {"ms": 30}, "for_each": "nodes.row", "concurrency": 2},
+        {"id": "all", "type": "template", "config": {"template": "{{ nodes.row | map(attribute='text') | join(', ') }}"}}
+    ], "edges": [{"from": "row", "to": "pace"}, {"from": "pace", "to": "all"}]});
+    let id = api.create_workflow_id(&workflow).await;
+    let rows: Vec<Value> = (0..20).map(|i| json!({"name": format!("r{i}")})).collect();
+    let (status, report) = api.run_execution(id, Some(json!({"input": {"rows": rows[..3].to_vec()}}))).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["nodes"]["all"]["output"]["text"], "0: R0, 1: R1, 2: R2", "{report}");
+    assert_eq!(report["nodes"]["pace"]["output"].as_array().unwrap().len(), 3);
+
+    // Twenty rows paced two at a time (~300 ms): the stream tells how far `pace` is.
+    let (_, started) = api.start_execution(id, Some(json!({"input": {"rows": rows}}))).await;
+    let stream = api.execution_events(started["id"].as_i64().unwrap()).await;
+    let events = events_within(stream, std::time::Duration::from_secs(5)).await;
+    let progress: Vec<&Value> =
+        events.iter().filter(|(name, data)| name == "items" && data["node"] == "pace").map(|(_, data)| data).collect();
+    assert!(progress.len() >= 2, "{events:?}");
+    assert!(progress.iter().all(|p| p["total"] == 20 && p["failed"] == 0), "{progress:?}");
+    assert_eq!(progress.last().unwrap()["done"], 20, "{progress:?}");
+    assert!(events.iter().any(|(name, data)| name == "finished" && data["status"] == "succeeded"), "{events:?}");
+
+    // A bad concurrency or expression is refused on save, naming the node and the field.
+    let mut wrong = workflow.clone();
+    wrong["nodes"][1]["concurrency"] = json!(500);
+    wrong["nodes"][0]["for_each"] = json!("input.rows |");
+    let (status, refused) = api.create_workflow(&wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = refused.to_string();
+    assert!(text.contains("node `pace`: concurrency must be a whole number from 1 to 50, not 500"), "{refused}");
+    assert!(text.contains("node `row`: for_each: syntax error"), "{refused}");
 }

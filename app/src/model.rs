@@ -23,7 +23,7 @@ pub use credentials::{
 pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
 pub use input::{example_input, input_problems, parse_input_fields, InputField};
 pub use llm_provider::LlmProvider;
-pub use node_config::{NodeConfig, NodePolicy, OnError, RetryPolicy, NODE_KINDS};
+pub use node_config::{ForEach, NodeConfig, NodePolicy, OnError, RetryPolicy, NODE_KINDS};
 pub use paging::{normalized_search, page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use records::*;
 pub use rerun::{reusable_results, RerunVersion};

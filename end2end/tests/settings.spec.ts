@@ -65,3 +65,78 @@ test('an admin sets the LLM provider; a run streams its tokens into the node pan
     provider.close();
   }
 });
+
+// An OpenAI-compatible provider answering each request (not streamed) after `ms`.
+function pacedProvider(ms: number): Promise<{ url: string; close: () => void; prompts: string[] }> {
+  const prompts: string[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', async () => {
+      const prompt = JSON.parse(body).messages.at(-1).content as string;
+      prompts.push(prompt);
+      await new Promise((r) => setTimeout(r, ms));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({
+        model: 'paced-1',
+        choices: [{ message: { content: `FR: ${prompt.replace('Translate ', '')}` } }],
+        usage: { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 },
+      }));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as AddressInfo;
+    resolve({ url: `http://127.0.0.1:${port}/v1`, close: () => server.close(), prompts });
+  }));
+}
+
+test('an llm node set to run for each item of a list shows its progress, then every item', async ({ page }) => {
+  const provider = await pacedProvider(400);
+  try {
+    await openFromMenu(page, 'settings-link', 'settings-page');
+    await page.getByTestId('llm-base-url').fill(provider.url);
+    await page.getByTestId('llm-model').fill('paced-1');
+    await page.getByTestId('save-llm').click();
+    await expect(page.getByTestId('llm-saved')).toBeVisible();
+
+    // A new workflow: an llm node after the start node, run once per word, two at a time.
+    await page.getByTestId('workflows-link').click();
+    await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('new-workflow').click();
+    await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+    const name = unique('Translate each word');
+    await page.getByTestId('workflow-name-input').fill(name);
+    const start = page.locator('[data-testid=editor-node][data-node="start"]');
+    await start.locator('rect').click();
+    await start.getByTestId('add-after').click();
+    await page.getByTestId('add-llm').click();
+    await page.getByTestId('field-prompt').fill('Translate {{ item }}');
+    await page.getByTestId('policy-for_each').fill('input.words');
+    await page.getByTestId('policy-concurrency').fill('2');
+    await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+    await page.screenshot({ path: 'test-results/editor-for-each.png' });
+    await page.getByTestId('save').click();
+    await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+    await page.getByRole('link', { name: '← Back' }).click();
+    await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+    const words = ['cat', 'dog', 'bird', 'fish', 'horse', 'cow', 'cat', 'owl'];
+    await page.getByTestId('run-input').fill(JSON.stringify({ words }));
+    await page.getByTestId('run-button').click();
+    await expect(page.getByTestId('run-page')).toHaveAttribute('data-hydrated', 'true');
+    // Seven distinct words, two at a time, 400 ms each: the count moves for a second or two.
+    const progress = page.locator('[data-testid=node-row][data-node=llm_1] [data-testid=node-items]');
+    await expect(progress).toHaveText(/^[1-7] \/ 8$/);
+    await page.screenshot({ path: 'test-results/run-for-each-progress.png' });
+    await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+    await page.locator('[data-testid=node-row][data-node=llm_1]').click();
+    await expect(page.getByTestId('item-result')).toHaveCount(8);
+    await expect(page.getByTestId('item-result').nth(4)).toContainText('#4 FR: horse');
+    await expect(page.getByTestId('node-item-summary')).toHaveText('8 items · 49 tokens (28 prompt, 21 completion)');
+    await page.screenshot({ path: 'test-results/run-for-each-items.png' });
+    // The repeated word was asked once.
+    expect(provider.prompts.filter((p) => p === 'Translate cat')).toHaveLength(1);
+  } finally {
+    provider.close();
+  }
+});

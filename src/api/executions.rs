@@ -200,6 +200,7 @@ fn to_sse(event: &RunEvent) -> Event {
         RunEvent::Node { .. } => "node",
         RunEvent::Token { .. } => "token",
         RunEvent::Streamed { .. } => "streamed",
+        RunEvent::Items { .. } => "items",
         RunEvent::Finished { .. } => "finished",
     };
     Event::default().event(name).json_data(event).unwrap_or_default()

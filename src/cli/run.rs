@@ -192,6 +192,14 @@ impl Display {
                     line.detail = tail.replace('\n', " ");
                 }
             }
+            RunEvent::Items { node, done, failed, total } => {
+                if let Some(line) = self.lines.get_mut(node) {
+                    line.detail = match failed {
+                        0 => format!("{done} / {total} items"),
+                        _ => format!("{done} / {total} items, {failed} failed"),
+                    };
+                }
+            }
             RunEvent::Finished { .. } => {}
         }
         if self.live {

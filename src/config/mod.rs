@@ -349,6 +349,10 @@ pub struct EngineArgs {
     /// The largest output one node may produce (as JSON); a bigger one fails the node.
     #[arg(long = "max-node-output-bytes", env = "WEFT_MAX_NODE_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_node_output_bytes: usize,
+    /// The most items one node with `for_each` may run; a longer list fails the node.
+    #[arg(long = "max-for-each-items", env = "WEFT_MAX_FOR_EACH_ITEMS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_for_each_items: u64,
     /// OpenAI-compatible API base URL (OpenAI, Ollama, vLLM, llama.cpp).
     #[arg(long = "llm-base-url", env = "WEFT_LLM_BASE_URL", default_value = "https://api.openai.com/v1")]
     pub llm_base_url: String,

@@ -2,7 +2,7 @@
 //! records every node state change (batched), and ends the execution with its
 //! last node states and final status in one transaction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +24,10 @@ use super::EngineSettings;
 use crate::bus::Bus;
 use app::model::now_ms;
 
+mod for_each;
 mod recorder;
 
+use self::for_each::{ItemCounts, Items};
 use self::recorder::{node_state, recorded_result, Recorder};
 
 /// What a run uses of the engine while it goes: its parts, borrowed (handing
@@ -77,7 +79,25 @@ fn handed_back() -> AppError {
 
 /// What a node task tells the driver while it runs.
 enum Progress {
-    AttemptStarted { node: NodeIndex, attempt: i32, at: i64 },
+    AttemptStarted {
+        node: NodeIndex,
+        attempt: i32,
+        at: i64,
+    },
+    /// A node with `for_each` has its list (some items may have ended before a restart).
+    Items {
+        node: NodeIndex,
+        counts: ItemCounts,
+    },
+    /// One item of a node with `for_each` ended.
+    ItemEnded {
+        node: NodeIndex,
+        at: usize,
+        output: Value,
+        failed: bool,
+        attempt: i32,
+        counts: ItemCounts,
+    },
 }
 
 struct TaskResult {
@@ -103,6 +123,15 @@ struct Run<'a> {
     /// Results recorded before a takeover or restart: these nodes are not run
     /// again, their recorded results are fed to the scheduler instead.
     replay: HashMap<NodeIndex, Result<NodeOutput, String>>,
+    /// Items of `for_each` nodes recorded before a takeover or restart.
+    replay_items: HashMap<NodeIndex, BTreeMap<usize, NodeItem>>,
+    /// Ended items of running `for_each` nodes not written yet.
+    pending_items: Vec<NodeItem>,
+    /// Whether this execution has items stored (deleted when it finishes).
+    stored_items: bool,
+    /// How far each running `for_each` node is, and which changed since last told.
+    item_counts: HashMap<NodeIndex, ItemCounts>,
+    counts_changed: BTreeSet<NodeIndex>,
 }
 
 impl Run<'_> {
@@ -116,6 +145,20 @@ impl Run<'_> {
             error: run.error.clone(),
             at: run.finished_at.or(run.started_at).unwrap_or_else(now_ms),
         });
+    }
+
+    /// Tells listeners how far the `for_each` nodes whose counts changed are.
+    fn publish_item_counts(&mut self) {
+        for node in std::mem::take(&mut self.counts_changed) {
+            if let Some(counts) = self.item_counts.get(&node) {
+                self.events.send(RunEvent::Items {
+                    node: self.scheduler.id(node).to_string(),
+                    done: counts.done,
+                    failed: counts.failed,
+                    total: counts.total,
+                });
+            }
+        }
     }
 
     /// Records nodes the scheduler decided without running them.
@@ -134,6 +177,12 @@ impl Run<'_> {
     /// process no longer holds the execution (its lease expired and another
     /// process took it over): nothing was written, and the run must stop here.
     async fn flush(&mut self) -> bool {
+        // Node states first: a run with items stored then always has states
+        // stored too, which is how a resumed run knows to read its items.
+        self.flush_states().await && self.flush_items().await
+    }
+
+    async fn flush_states(&mut self) -> bool {
         let pending = self.recorder.take_dirty();
         if pending.is_empty() {
             return true;
@@ -149,6 +198,59 @@ impl Run<'_> {
                     }
                 }
                 true
+            }
+        }
+    }
+
+    /// Writes the ended items not written yet; `false` when another process
+    /// took the execution over.
+    async fn flush_items(&mut self) -> bool {
+        if self.pending_items.is_empty() {
+            return true;
+        }
+        let pending = std::mem::take(&mut self.pending_items);
+        match self.cx.store.record_node_items(self.execution_id, self.cx.worker_id, &pending).await {
+            Ok(held) => {
+                self.stored_items = true;
+                held
+            }
+            Err(error) => {
+                tracing::warn!(execution = self.execution_id, %error, "could not record items yet");
+                self.pending_items = pending;
+                true
+            }
+        }
+    }
+
+    /// What a node task reported while it runs.
+    fn progress(&mut self, progress: Progress) {
+        match progress {
+            Progress::AttemptStarted { node, attempt, at } => {
+                self.recorder.update(node, |r| {
+                    r.status = NodeStatus::Running;
+                    r.attempt = attempt;
+                    r.started_at.get_or_insert(at);
+                });
+                self.publish(node);
+            }
+            Progress::Items { node, counts } => {
+                self.item_counts.insert(node, counts);
+                self.counts_changed.insert(node);
+            }
+            Progress::ItemEnded { node, at, output, failed, attempt, counts } => {
+                // A node that ended already carries its items in its output.
+                if !self.scheduler.state(node).is_decided() {
+                    self.pending_items.push(NodeItem {
+                        execution_id: self.execution_id,
+                        node_id: self.scheduler.id(node).to_string(),
+                        index: at,
+                        output,
+                        failed,
+                        attempt,
+                    });
+                    self.item_counts.insert(node, counts);
+                    self.counts_changed.insert(node);
+                }
             }
         }
     }
@@ -182,16 +284,37 @@ impl Run<'_> {
             sizes: self.sizes.clone(),
             live_inputs,
             vars: self.vars.clone(),
+            item: None,
         };
         let spec = self.workflow.nodes[node].clone();
         let services = self.cx.services.clone();
         let slots = self.cx.slots.clone();
         let events = self.events.clone();
         let progress = progress.clone();
+        let ended_items = self.replay_items.remove(&node).unwrap_or_default();
+        let max_items = self.cx.settings.max_for_each_items;
         tasks
             .spawn(async move {
                 let started = std::time::Instant::now();
-                let done = run_with_policy(&services, &slots, &spec, &scope, &events, &progress, node).await;
+                let done = match &spec.policy.for_each {
+                    Some(for_each) => {
+                        let _ = progress.send(Progress::AttemptStarted { node, attempt: 1, at: now_ms() });
+                        let items = Items {
+                            services: &services,
+                            slots: &slots,
+                            node: &spec,
+                            for_each,
+                            scope: &scope,
+                            events: &events,
+                            progress: &progress,
+                            index: node,
+                            max_items,
+                            ended: ended_items,
+                        };
+                        TaskResult { node, attempt: 1, result: for_each::run_items(items).await }
+                    }
+                    None => run_with_policy(&services, &slots, &spec, &scope, &events, &progress, node).await,
+                };
                 metrics::histogram!("weft_node_duration_seconds", "kind" => spec.config.kind())
                     .record(started.elapsed().as_secs_f64());
                 done
@@ -213,6 +336,12 @@ impl Run<'_> {
         }
         let id = self.scheduler.id(node).to_string();
         let now = now_ms();
+        if self.item_counts.contains_key(&node) {
+            // Its output (or its error) now says what its items did.
+            self.pending_items.retain(|item| item.node_id != id);
+            self.publish_item_counts();
+            self.item_counts.remove(&node);
+        }
         let (completion, failure) = match result {
             Ok(output) => {
                 let bytes = output.bytes.unwrap_or_else(|| crate::weigh::json_bytes(&output.value));
@@ -262,6 +391,8 @@ pub(super) async fn drive(
 ) -> AppResult<ExecutionReport> {
     let RunStart { execution_id, owner, started_at, workflow, input, recorded } = start;
     let scheduler = Scheduler::new(&workflow);
+    // A run taken over or resumed has node states recorded; a new one none.
+    let resumed = !recorded.is_empty();
     let mut recorded: HashMap<String, NodeRun> = recorded.into_iter().map(|r| (r.node_id.clone(), r)).collect();
     let mut replay = HashMap::new();
     let mut dirty = BTreeSet::new();
@@ -282,6 +413,21 @@ pub(super) async fn drive(
             }
         })
         .collect();
+    // Items recorded before a restart, for `for_each` nodes that had not ended:
+    // one read, and none for a run without such nodes.
+    let mut replay_items: HashMap<NodeIndex, BTreeMap<usize, NodeItem>> = HashMap::new();
+    let resumes_items = resumed
+        && workflow.nodes.iter().enumerate().any(|(i, n)| n.policy.for_each.is_some() && !replay.contains_key(&i));
+    if resumes_items {
+        let index: HashMap<&str, NodeIndex> =
+            workflow.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+        for item in cx.store.node_items_of(execution_id).await? {
+            if let Some(&node) = index.get(item.node_id.as_str()) {
+                replay_items.entry(node).or_default().insert(item.index, item);
+            }
+        }
+    }
+    let stored_items = !replay_items.is_empty();
     let sizes = ScopeSizes { input: crate::weigh::json_bytes(&input), outputs: Default::default() };
     // One read per run, and none for a workflow whose templates never mention them.
     let vars = if reads_variables(&workflow.nodes) {
@@ -303,6 +449,11 @@ pub(super) async fn drive(
         events,
         workflow,
         replay,
+        replay_items,
+        pending_items: Vec::new(),
+        stored_items,
+        item_counts: HashMap::new(),
+        counts_changed: BTreeSet::new(),
     };
 
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
@@ -361,14 +512,7 @@ pub(super) async fn drive(
                 while tasks.join_next().await.is_some() {}
                 return hand_back(&mut run).await;
             }
-            Some(Progress::AttemptStarted { node, attempt, at }) = progress_rx.recv() => {
-                run.recorder.update(node, |r| {
-                    r.status = NodeStatus::Running;
-                    r.attempt = attempt;
-                    r.started_at.get_or_insert(at);
-                });
-                run.publish(node);
-            }
+            Some(progress) = progress_rx.recv() => run.progress(progress),
             Some(joined) = tasks.join_next_with_id() => match joined {
                 Ok((task, done)) => {
                     task_nodes.remove(&task);
@@ -398,13 +542,14 @@ pub(super) async fn drive(
                 }
             },
             _ = flush_tick.tick() => {
+                run.publish_item_counts();
                 if !run.flush().await {
                     tasks.abort_all();
                     return Err(taken_over(execution_id));
                 }
             }
         }
-        if run.recorder.dirty.len() >= cx.settings.flush_rows && !run.flush().await {
+        if run.recorder.dirty.len() + run.pending_items.len() >= cx.settings.flush_rows && !run.flush().await {
             tasks.abort_all();
             return Err(taken_over(execution_id));
         }
@@ -421,6 +566,13 @@ pub(super) async fn drive(
     let last_runs = run.recorder.take_dirty();
     let outcome = ExecutionOutcome { status, error: error.clone(), finished_at };
     cx.writes.finish(execution_id, last_runs, outcome).await?;
+    if run.stored_items {
+        // The finished nodes' outputs hold their items. Left behind (this
+        // fails), they go with the execution under retention.
+        if let Err(error) = cx.store.forget_node_items(execution_id).await {
+            tracing::warn!(execution = execution_id, %error, "could not delete the recorded items");
+        }
+    }
     // Only now, with everything stored, is the run reported as finished.
     run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
 
@@ -435,9 +587,13 @@ async fn hand_back(run: &mut Run<'_>) -> AppResult<ExecutionReport> {
             run.recorder.update(node, |r| r.status = NodeStatus::Queued);
         }
     }
-    let pending = run.recorder.take_dirty();
     let cx = run.cx;
+    let pending = run.recorder.take_dirty();
     if !pending.is_empty() && !cx.store.record_node_runs(run.execution_id, cx.worker_id, &pending).await? {
+        return Err(taken_over(run.execution_id));
+    }
+    let items = std::mem::take(&mut run.pending_items);
+    if !items.is_empty() && !cx.store.record_node_items(run.execution_id, cx.worker_id, &items).await? {
         return Err(taken_over(run.execution_id));
     }
     cx.store.release_executions(cx.worker_id, &[run.execution_id]).await?;
@@ -458,6 +614,24 @@ async fn run_with_policy(
     progress: &mpsc::UnboundedSender<Progress>,
     index: NodeIndex,
 ) -> TaskResult {
+    let (attempt, result) = attempts(services, slots, node, scope, events, |attempt| {
+        let _ = progress.send(Progress::AttemptStarted { node: index, attempt, at: now_ms() });
+        events.attempt_started(&scope.node_id);
+    })
+    .await;
+    TaskResult { node: index, attempt, result }
+}
+
+/// Runs the node (or one item of it) until an attempt succeeds or none is
+/// left; `started` is told of each attempt. The last attempt and its result.
+async fn attempts(
+    services: &Arc<NodeServices>,
+    slots: &NodeSlots,
+    node: &ValidatedNode,
+    scope: &NodeScope,
+    events: &RunEvents,
+    started: impl Fn(i32),
+) -> (i32, Result<NodeOutput, String>) {
     let max_attempts = node.policy.retry.map(|r| r.max_attempts.max(1)).unwrap_or(1) as i32;
     let backoff = node.policy.retry.map(|r| r.backoff_ms).unwrap_or(0);
     let mut attempt = 1;
@@ -466,8 +640,7 @@ async fn run_with_policy(
             NodeConfig::Delay(_) => None,
             _ => Some(slots.acquire(scope.owner).await),
         };
-        let _ = progress.send(Progress::AttemptStarted { node: index, attempt, at: now_ms() });
-        events.attempt_started(&scope.node_id);
+        started(attempt);
         let work = services.run(&node.config, scope, events);
         let result = match node.policy.timeout_ms {
             Some(ms) => tokio::time::timeout(Duration::from_millis(ms), work)
@@ -483,7 +656,7 @@ async fn run_with_policy(
                 tokio::time::sleep(Duration::from_millis(wait)).await;
                 attempt += 1;
             }
-            result => return TaskResult { node: index, attempt, result },
+            result => return (attempt, result),
         }
     }
 }

@@ -49,6 +49,8 @@ struct CatchUp {
     nodes: HashMap<String, NodeState>,
     /// Text each node has streamed in its current attempt.
     streamed: HashMap<String, String>,
+    /// Each `for_each` node's latest item counts.
+    items: HashMap<String, RunEvent>,
 }
 
 struct NodeState {
@@ -98,6 +100,7 @@ impl CatchUp {
             }
             events.push(state.latest.clone());
         }
+        events.extend(self.items.values().cloned());
         events.extend(
             self.streamed.iter().map(|(node, text)| RunEvent::Streamed { node: node.clone(), text: text.clone() }),
         );
@@ -122,6 +125,9 @@ impl RunEvents {
                     catch_up.streamed.remove(node);
                 }
                 catch_up.record_node(&event);
+            }
+            RunEvent::Items { node, .. } => {
+                catch_up.items.insert(node.clone(), event.clone());
             }
             _ => {}
         }

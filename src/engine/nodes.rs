@@ -43,6 +43,17 @@ pub struct NodeScope {
     /// `vars` in templates: the owner's variables over the instance's, read
     /// once per run (an empty object for workflows that never mention them).
     pub vars: Arc<Value>,
+    /// For a node with `for_each`, the item this run of it is for.
+    pub item: Option<Item>,
+}
+
+/// One item of a node with `for_each`: `item` and `index` in its templates and scripts.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub value: Arc<Value>,
+    pub index: usize,
+    /// Its size as JSON (what a template reading it is charged).
+    pub bytes: usize,
 }
 
 /// The size of a scope's parts as JSON.

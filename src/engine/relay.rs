@@ -91,7 +91,7 @@ async fn relay(
             received = receiver.recv() => match received {
                 Ok(RunEvent::Token { node, text }) => add_token(&mut pending, node, text),
                 Ok(streamed @ RunEvent::Streamed { .. }) => pending.push(streamed),
-                Ok(RunEvent::Node { .. }) => {}
+                Ok(RunEvent::Node { .. } | RunEvent::Items { .. }) => {}
                 Ok(RunEvent::Finished { .. }) | Err(RecvError::Closed) => {
                     if !pending.is_empty() {
                         engine.signals().publish_text(id, std::mem::take(&mut pending)).await;

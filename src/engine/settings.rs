@@ -19,6 +19,8 @@ pub struct EngineSettings {
     pub max_event_streams_per_user: usize,
     /// The largest output one node may produce, as JSON.
     pub max_output_bytes: usize,
+    /// The most items one node with `for_each` may run.
+    pub max_for_each_items: usize,
     /// Node state changes are written at least this often…
     pub flush_interval: Duration,
     /// …or as soon as this many are pending.
@@ -63,6 +65,7 @@ impl Default for EngineSettings {
             max_parallel_nodes: 16,
             max_running_nodes: 256,
             max_output_bytes: 16 * 1024 * 1024,
+            max_for_each_items: 10_000,
             max_event_streams_per_user: 32,
             max_user_share_percent: 50,
             flush_interval: Duration::from_millis(50),

@@ -5,6 +5,7 @@
 mod support;
 
 mod control;
+mod for_each;
 mod nodes;
 mod runs;
 

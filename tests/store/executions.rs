@@ -10,6 +10,7 @@ crate::store_suite!(
     an_execution_of_a_version_that_does_not_exist_is_rejected,
     an_execution_started_at_once_is_created_running,
     executions_created_together_come_back_in_order,
+    ended_items_are_recorded_by_the_lease_holder_read_back_and_forgotten,
 );
 
 async fn executions_record_node_runs_in_batches_and_finish_atomically(store: Arc<dyn Store>) {
@@ -249,4 +250,43 @@ async fn executions_created_together_come_back_in_order(store: Arc<dyn Store>) {
     assert_eq!(store.create_executions(&bad).await.unwrap_err(), AppError::NotFound("workflow version".into()));
     let all = store.list_executions(Scope::Everyone, &ExecutionFilter::default(), None, 500).await.unwrap();
     assert_eq!(all.items.len(), 250);
+}
+
+async fn ended_items_are_recorded_by_the_lease_holder_read_back_and_forgotten(store: Arc<dyn Store>) {
+    let owner = user(store.as_ref(), "items@example.com").await;
+    let workflow = store.create_workflow(owner.id, &definition("Items")).await.unwrap();
+    let execution = store.create_execution(&new_execution(&workflow, json!({}), ExecutionStart::Queued)).await.unwrap();
+    store.claim_executions(&lease(WORKER, 60_000), 1_000, 10, &[]).await.unwrap();
+    let item = |node: &str, index: usize, output: serde_json::Value, failed: bool| NodeItem {
+        execution_id: execution.id,
+        node_id: node.into(),
+        index,
+        output,
+        failed,
+        attempt: 1,
+    };
+    // More than one INSERT carries, and one item recorded twice (the second wins).
+    let mut items: Vec<NodeItem> = (0..1_200).map(|i| item("each", i, json!({"n": i}), false)).collect();
+    items.push(item("other", 0, json!({"error": "timed out"}), true));
+    assert!(store.record_node_items(execution.id, WORKER, &items).await.unwrap());
+    let mut again = item("each", 7, json!({"n": "seven"}), false);
+    again.attempt = 2;
+    assert!(store.record_node_items(execution.id, WORKER, std::slice::from_ref(&again)).await.unwrap());
+
+    let read = store.node_items_of(execution.id).await.unwrap();
+    assert_eq!(read.len(), 1_201);
+    assert!(read.contains(&again));
+    assert!(read.contains(&item("each", 1_199, json!({"n": 1_199}), false)));
+    assert!(read.contains(&item("other", 0, json!({"error": "timed out"}), true)));
+
+    // Another process (its lease taken over) writes nothing.
+    assert!(!store.record_node_items(execution.id, "someone-else", &[item("each", 0, json!(0), false)]).await.unwrap());
+    assert!(store.node_items_of(execution.id).await.unwrap().contains(&item("each", 0, json!({"n": 0}), false)));
+    // Items of another execution are refused.
+    let mut stray = item("each", 0, json!(0), false);
+    stray.execution_id += 1;
+    assert!(matches!(store.record_node_items(execution.id, WORKER, &[stray]).await, Err(AppError::BadRequest(_))));
+
+    store.forget_node_items(execution.id).await.unwrap();
+    assert!(store.node_items_of(execution.id).await.unwrap().is_empty());
 }

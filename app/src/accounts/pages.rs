@@ -233,7 +233,7 @@ pub fn UserMenu() -> impl IntoView {
                 let user = viewer.await.ok().and_then(|v| v.user);
                 user.map(|user| view! {
                     <nav class="user-menu">
-                        <a href="/">"Workflows"</a>
+                        <a href="/" data-testid="workflows-link">"Workflows"</a>
                         <a href="/history" data-testid="history-link">"History"</a>
                         <a href="/marketplace" data-testid="marketplace-link">"Marketplace"</a>
                         <a href="/credentials" data-testid="credentials-link">"Credentials"</a>

@@ -155,7 +155,12 @@ pub fn fields(kind: &str) -> &'static [Field] {
             ("cache", "Answer identical requests from the cache", Check, false),
         ],
         "template" => &[("template", "Template", TextArea, false), ("json", "Parse the result as JSON", Check, false)],
-        "code" => &[("source", "JavaScript (function body; `input`, `nodes` in scope)", TextArea, false)],
+        "code" => &[(
+            "source",
+            "JavaScript (function body; `input`, `nodes` in scope; `item`, `index` per item)",
+            TextArea,
+            false,
+        )],
         "condition" => &[("expr", "Expression", Text, false)],
         "switch" => &[("cases", "Cases", Cases, false)],
         "delay" => &[("ms", "Wait (ms)", Number, false)],
@@ -208,6 +213,8 @@ pub struct NodePolicyFields {
     pub timeout_ms: Option<Value>,
     pub retry: Option<Value>,
     pub on_error: Option<Value>,
+    pub for_each: Option<Value>,
+    pub concurrency: Option<Value>,
 }
 
 /// A field of those settings in the node form.
@@ -217,17 +224,27 @@ pub enum PolicyField {
     MaxAttempts,
     BackoffMs,
     OnError,
+    ForEach,
+    Concurrency,
 }
 
 impl NodePolicyFields {
     pub fn of(node: &NodeDefinition) -> Self {
-        Self { timeout_ms: node.timeout_ms.clone(), retry: node.retry.clone(), on_error: node.on_error.clone() }
+        Self {
+            timeout_ms: node.timeout_ms.clone(),
+            retry: node.retry.clone(),
+            on_error: node.on_error.clone(),
+            for_each: node.for_each.clone(),
+            concurrency: node.concurrency.clone(),
+        }
     }
 
     pub fn apply_to(self, node: &mut NodeDefinition) {
         node.timeout_ms = self.timeout_ms;
         node.retry = self.retry;
         node.on_error = self.on_error;
+        node.for_each = self.for_each;
+        node.concurrency = self.concurrency;
     }
 
     /// A field's value as the form shows it (empty: not set, the default applies).
@@ -238,6 +255,8 @@ impl NodePolicyFields {
             PolicyField::MaxAttempts => retry("max_attempts"),
             PolicyField::BackoffMs => retry("backoff_ms"),
             PolicyField::OnError => self.on_error.as_ref().map(value_text).unwrap_or_else(|| "fail".into()),
+            PolicyField::ForEach => self.for_each.as_ref().map(value_text).unwrap_or_default(),
+            PolicyField::Concurrency => self.concurrency.as_ref().map(value_text).unwrap_or_default(),
         }
     }
 
@@ -247,6 +266,11 @@ impl NodePolicyFields {
         match field {
             PolicyField::TimeoutMs => self.timeout_ms = number_or_text(text),
             PolicyField::OnError => self.on_error = (text != "fail").then(|| Value::String(text.to_string())),
+            // An expression is text; an empty one turns iteration off.
+            PolicyField::ForEach => {
+                self.for_each = (!text.trim().is_empty()).then(|| Value::String(text.trim().to_string()))
+            }
+            PolicyField::Concurrency => self.concurrency = number_or_text(text),
             PolicyField::MaxAttempts | PolicyField::BackoffMs => {
                 let key = if field == PolicyField::MaxAttempts { "max_attempts" } else { "backoff_ms" };
                 let mut retry = match self.retry.take() {

@@ -217,9 +217,26 @@ fn PolicyForm(node: EditorNode, state: EditorState) -> impl IntoView {
         }
     };
     let on_error = move || node.policy.with(|p| p.text(PolicyField::OnError));
+    let per_item = !crate::model::node_config::NOT_PER_ITEM.contains(&node.kind.get_value().as_str());
+    let iteration = per_item.then(|| {
+        view! {
+            <label>"For each item of (empty: run once)"
+                <input type="text" data-testid="policy-for_each" placeholder="input.rows"
+                    prop:value=move || node.policy.with(|p| p.text(PolicyField::ForEach))
+                    on:focus=move |_| state.checkpoint()
+                    on:input=move |ev| node.policy.update(|p| p.set(PolicyField::ForEach, &event_target_value(&ev)))/>
+                <small class="hint">"An expression giving a list. The node runs once per item, with "
+                    <code>"item"</code>" and "<code>"index"</code>" in its templates; its output is the list of results."</small>
+            </label>
+            <Show when=move || node.policy.with(|p| p.for_each.is_some())>
+                {number(PolicyField::Concurrency, "concurrency", "Items at once (empty: 8, at most 50)")}
+            </Show>
+        }
+    });
     view! {
         <fieldset class="policy" data-testid="node-policy">
             <legend>"When it runs"</legend>
+            {iteration}
             {number(PolicyField::TimeoutMs, "timeout_ms", "Time limit per attempt (ms; empty: none)")}
             {number(PolicyField::MaxAttempts, "max_attempts", "Attempts (empty: 1, no retry)")}
             {number(PolicyField::BackoffMs, "backoff_ms", "Wait before a retry (ms, doubled each time)")}

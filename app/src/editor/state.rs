@@ -266,6 +266,8 @@ impl EditorState {
             timeout_ms: None,
             retry: None,
             on_error: None,
+            for_each: None,
+            concurrency: None,
             extra: Default::default(),
         };
         let node = self.make_node(definition);

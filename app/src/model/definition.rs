@@ -57,6 +57,16 @@ pub struct NodeDefinition {
     pub retry: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<Value>,
+    /// An expression giving a list: the node then runs once per item, with
+    /// `item` and `index` in its templates, and its output is the list of the
+    /// items' outputs (see `ForEach`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, example = "input.rows"))]
+    pub for_each: Option<Value>,
+    /// With `for_each`: how many items run at once (1 to 50; 8 when left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<u32>, minimum = 1, maximum = 50))]
+    pub concurrency: Option<Value>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

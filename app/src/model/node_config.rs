@@ -214,7 +214,30 @@ pub struct RetryPolicy {
 /// Settings any node may carry, whatever its kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodePolicy {
+    /// Per attempt (per item, for a node with `for_each`).
     pub timeout_ms: Option<u64>,
+    /// Per item, for a node with `for_each`.
     pub retry: Option<RetryPolicy>,
+    /// For a node with `for_each`: `continue` records a failed item's error in
+    /// its slot of the output (`{"error": …}`) and goes on with the others.
     pub on_error: OnError,
+    pub for_each: Option<ForEach>,
 }
+
+/// A node that runs once per item of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForEach {
+    /// A minijinja expression giving the list (`input.rows`, `nodes.fetch.body.items`).
+    pub expr: String,
+    /// Items running at once.
+    pub concurrency: usize,
+}
+
+/// Items of a `for_each` running at once when the node does not say.
+pub const DEFAULT_FOR_EACH_CONCURRENCY: usize = 8;
+/// The most items of one `for_each` that may run at once: beyond, one run's
+/// list would take every node slot a user has.
+pub const MAX_FOR_EACH_CONCURRENCY: usize = 50;
+/// Kinds that cannot run per item: a branch or a merge is one decision about
+/// the graph, not one per item.
+pub const NOT_PER_ITEM: [&str; 3] = ["condition", "switch", "merge"];

@@ -288,6 +288,22 @@ impl NodeRun {
     }
 }
 
+/// One ended item of a node with `for_each`, recorded as it ends so that a
+/// run resumed elsewhere (after a crash or a restart) keeps it and runs only
+/// the items that had not ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeItem {
+    pub execution_id: ExecutionId,
+    pub node_id: String,
+    /// The item's position in the list.
+    pub index: usize,
+    /// The item's output; `{"error": …}` for an item that failed under
+    /// `on_error: continue` (`failed` is then set).
+    pub output: Value,
+    pub failed: bool,
+    pub attempt: i32,
+}
+
 /// A page of a keyset-paginated list. `next` is an opaque cursor for the page
 /// after this one; `None` on the last page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

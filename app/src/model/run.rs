@@ -29,6 +29,10 @@ pub enum RunEvent {
     /// Everything a node has streamed so far in its current attempt: what a
     /// listener that joins mid-answer gets first. Replaces, not appends.
     Streamed { node: String, text: String },
+    /// How far a node with `for_each` is: `done` of `total` items ended,
+    /// `failed` of them with an error. Sent as items end (at most every 50 ms
+    /// per node) and once more when the node ends.
+    Items { node: String, done: usize, failed: usize, total: usize },
     /// The run ended; nothing follows.
     Finished { status: ExecutionStatus, error: Option<String>, at: i64 },
 }

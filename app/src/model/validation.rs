@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
 use super::node_config::{
-    raw_branches, CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, NodeConfig, NodePolicy,
-    OnError, RetryPolicy, SwitchConfig, TemplateConfig, DEFAULT_CASE, MAX_RETRY_ATTEMPTS, MAX_RETRY_BACKOFF_MS,
-    MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS,
+    raw_branches, CodeConfig, ConditionConfig, DelayConfig, ForEach, HttpConfig, LlmConfig, MergeConfig, NodeConfig,
+    NodePolicy, OnError, RetryPolicy, SwitchConfig, TemplateConfig, DEFAULT_CASE, DEFAULT_FOR_EACH_CONCURRENCY,
+    MAX_FOR_EACH_CONCURRENCY, MAX_RETRY_ATTEMPTS, MAX_RETRY_BACKOFF_MS, MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS,
+    NOT_PER_ITEM,
 };
 
 /// One problem in a definition. `nodes` lists the node ids the editor should
@@ -352,7 +353,41 @@ fn node_policy(node: &NodeDefinition) -> Result<NodePolicy, ValidationError> {
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|_| invalid(format!("on_error must be \"fail\" or \"continue\", not {v}")))?,
     };
-    Ok(NodePolicy { timeout_ms, retry, on_error })
+    let for_each = for_each(node).map_err(invalid)?;
+    Ok(NodePolicy { timeout_ms, retry, on_error, for_each })
+}
+
+/// `for_each` and `concurrency`: the expression parses, the concurrency is in
+/// range, and the kind can run per item.
+fn for_each(node: &NodeDefinition) -> Result<Option<ForEach>, String> {
+    let Some(expr) = &node.for_each else {
+        return match node.concurrency {
+            Some(_) => Err("concurrency applies only with for_each (how many items run at once)".into()),
+            None => Ok(None),
+        };
+    };
+    let Value::String(expr) = expr else {
+        return Err(format!("for_each must be an expression giving a list, as text (`input.rows`), not {expr}"));
+    };
+    check_expression(expr).map_err(|message| format!("for_each: {message}"))?;
+    if NOT_PER_ITEM.contains(&node.kind.as_str()) {
+        return Err(format!(
+            "for_each is not available on {} nodes: put it on the nodes that do the work per item",
+            node.kind
+        ));
+    }
+    let concurrency = match &node.concurrency {
+        None => DEFAULT_FOR_EACH_CONCURRENCY,
+        Some(value) => match value.as_u64() {
+            Some(n @ 1..) if n as usize <= MAX_FOR_EACH_CONCURRENCY => n as usize,
+            _ => {
+                return Err(format!(
+                    "concurrency must be a whole number from 1 to {MAX_FOR_EACH_CONCURRENCY}, not {value}"
+                ))
+            }
+        },
+    };
+    Ok(Some(ForEach { expr: expr.clone(), concurrency }))
 }
 
 fn validate_edges(definition: &WorkflowDefinition, ids: &HashSet<&str>) -> Vec<ValidationError> {

@@ -9,6 +9,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use leptos_router::{lazy_route, LazyRoute};
 
 use super::api::*;
+use super::items::{ItemCounts, ItemResults};
 use super::reasons::skip_reason;
 use super::timeline::{layout, Timeline};
 use crate::error::AppError;
@@ -67,10 +68,12 @@ impl LazyRoute for RunPage {
 /// The live state of a run, changed by its events (in the browser).
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-struct LiveRun {
+pub(super) struct LiveRun {
     id: ExecutionId,
     runs: RwSignal<BTreeMap<String, NodeRun>>,
     tokens: RwSignal<HashMap<String, String>>,
+    /// How far each `for_each` node is, while it runs.
+    pub items: RwSignal<HashMap<String, ItemCounts>>,
     status: RwSignal<ExecutionStatus>,
     error: RwSignal<Option<String>>,
     reload: RwSignal<u32>,
@@ -103,6 +106,9 @@ impl LiveRun {
             RunEvent::Streamed { node, text } => self.tokens.update(|t| {
                 t.insert(node, text);
             }),
+            RunEvent::Items { node, done, failed, total } => self.items.update(|items| {
+                items.insert(node, ItemCounts { done, failed, total });
+            }),
             RunEvent::Finished { status, error, .. } => {
                 self.status.set(status);
                 self.error.set(error);
@@ -119,8 +125,10 @@ fn follow(live: LiveRun) {
     use gloo_net::eventsource::futures::EventSource;
 
     let Ok(mut source) = EventSource::new(&format!("/executions/{}/events", live.id)) else { return };
-    let streams: Vec<_> =
-        ["node", "token", "streamed", "finished"].iter().filter_map(|name| source.subscribe(*name).ok()).collect();
+    let streams: Vec<_> = ["node", "token", "streamed", "items", "finished"]
+        .iter()
+        .filter_map(|name| source.subscribe(*name).ok())
+        .collect();
     let mut events = futures::stream::select_all(streams);
     leptos::task::spawn_local(async move {
         while let Some(Ok((_, message))) = events.next().await {
@@ -140,6 +148,10 @@ fn follow(live: LiveRun) {
 fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option<String>>) -> impl IntoView {
     let RunDetails { execution, definition, runs, current_version, own } = details;
     let nodes: Vec<(String, String)> = definition.nodes.iter().map(|n| (n.id.clone(), n.kind.clone())).collect();
+    // Nodes that run once per item: their output is the items' results.
+    let per_item: StoredValue<HashMap<String, String>> = StoredValue::new(
+        definition.nodes.iter().filter(|n| n.for_each.is_some()).map(|n| (n.id.clone(), n.kind.clone())).collect(),
+    );
     let workflow_name = definition.name.clone();
     let edges = StoredValue::new(definition.edges.clone());
     let id = execution.id;
@@ -150,6 +162,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
         id,
         runs: RwSignal::new(by_node),
         tokens: RwSignal::new(HashMap::new()),
+        items: RwSignal::new(HashMap::new()),
         status: RwSignal::new(execution.status),
         error: RwSignal::new(execution.error.clone()),
         reload,
@@ -286,7 +299,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                     </tbody>
                 </table>
             </section>
-            <NodePanel live selected edges/>
+            <NodePanel live selected edges per_item/>
         </div>
         <Timeline spans/>
     }
@@ -314,12 +327,24 @@ fn NodeRow(id: String, kind: String, live: LiveRun, selected: RwSignal<Option<St
         let id = id.clone();
         move |_| selected.set(Some(id.clone()))
     };
+    let progress = {
+        let id = id.clone();
+        move || {
+            let counts = live.items.with(|items| items.get(&id).copied())?;
+            (status() == NodeStatus::Running).then(|| {
+                view! {
+                    <span class="item-progress" data-testid="node-items">{counts.to_string()}</span>
+                }
+            })
+        }
+    };
     view! {
         <tr class="node-row" class:selected=is_selected data-testid="node-row" data-node=id.clone()
             data-status=move || status().to_string() on:click=select>
             <td><button class="link">{id.clone()}</button></td>
             <td>{kind}</td>
-            <td><span class=move || format!("status status-{}", status())>{move || status().to_string()}</span></td>
+            <td><span class=move || format!("status status-{}", status())>{move || status().to_string()}</span>
+                {progress}</td>
             <td>{move || run.with(|r| r.as_ref().map(|r| r.attempt).filter(|a| *a > 0).map(|a| a.to_string()))}</td>
             <td>{duration}</td>
         </tr>
@@ -342,7 +367,12 @@ fn output_text(value: &Option<serde_json::Value>) -> Option<String> {
 }
 
 #[component]
-fn NodePanel(live: LiveRun, selected: RwSignal<Option<String>>, edges: StoredValue<Vec<Edge>>) -> impl IntoView {
+fn NodePanel(
+    live: LiveRun,
+    selected: RwSignal<Option<String>>,
+    edges: StoredValue<Vec<Edge>>,
+    per_item: StoredValue<HashMap<String, String>>,
+) -> impl IntoView {
     let run = Memo::new(move |_| selected.get().and_then(|id| live.runs.with(|runs| runs.get(&id).cloned())));
     let tokens = move || selected.get().and_then(|id| live.tokens.with(|t| t.get(&id).cloned()));
     let reason = move |node: &str| edges.with_value(|edges| live.runs.with(|runs| skip_reason(node, edges, runs)));
@@ -357,7 +387,12 @@ fn NodePanel(live: LiveRun, selected: RwSignal<Option<String>>, edges: StoredVal
                         NodeStatus::Cancelled if run.attempt == 0 => "cancelled before it started".into(),
                         _ => format!("attempt {}", run.attempt),
                     };
-                    let text = output_text(&run.output);
+                    let kind = per_item.with_value(|p| p.get(&run.node_id).cloned());
+                    let items = kind.map(|kind| {
+                        let node = run.node_id.clone();
+                        view! { <ItemResults node output=run.output.clone() kind live/> }
+                    });
+                    let text = if items.is_some() { None } else { output_text(&run.output) };
                     view! {
                         <h2>{run.node_id.clone()}
                             <span class=format!("status status-{}", run.status)>{run.status.to_string()}</span>
@@ -367,6 +402,7 @@ fn NodePanel(live: LiveRun, selected: RwSignal<Option<String>>, edges: StoredVal
                         {move || tokens().map(|t| view! {
                             <h3>"Streaming"</h3><pre class="tokens" data-testid="node-tokens">{t}</pre>
                         })}
+                        {items}
                         {text.map(|t| view! { <h3>"Text"</h3><pre class="output-text" data-testid="node-text">{t}</pre> })}
                         <h3>"Output"</h3>
                         <pre data-testid="node-output">{pretty(&run.output)}</pre>

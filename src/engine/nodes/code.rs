@@ -53,7 +53,11 @@ impl CodeRunner {
         // Shared, not copied: the script takes what it reads.
         let nodes = scope.nodes.clone();
         let settings = self.settings.clone();
-        self.pool.run(move || run_script(&source, &input, &nodes, &settings)).await?
+        let item = match &scope.item {
+            Some(item) => Some((serde_json::to_string(&*item.value).map_err(|e| e.to_string())?, item.index)),
+            None => None,
+        };
+        self.pool.run(move || run_script(&source, &input, item, &nodes, &settings)).await?
     }
 }
 
@@ -73,7 +77,15 @@ const LAZY_NODES: &str = "const nodes = (() => { const seen = new Map(); \
     return value === undefined ? undefined : { value, enumerable: true, configurable: true, writable: true }; } }); })();";
 
 /// Runs one script to completion (or to its limits) on the calling thread.
-pub fn run_script(source: &str, input: &str, nodes: &Outputs, settings: &CodeSettings) -> Result<Value, String> {
+/// `item`: for a node with `for_each`, the item (as JSON) and its index, the
+/// script's `item` and `index` (else both are `undefined`).
+pub fn run_script(
+    source: &str,
+    input: &str,
+    item: Option<(String, usize)>,
+    nodes: &Outputs,
+    settings: &CodeSettings,
+) -> Result<Value, String> {
     let runtime = Runtime::new().map_err(|e| format!("cannot start the sandbox: {e}"))?;
     runtime.set_memory_limit(settings.memory_limit_bytes);
     runtime.set_max_stack_size(1024 * 1024);
@@ -94,9 +106,14 @@ pub fn run_script(source: &str, input: &str, nodes: &Outputs, settings: &CodeSet
                 format!("script error: {text}")
             }
         };
-        let wrapped = format!("(function (input, __weft_node, __weft_node_ids) {{ {LAZY_NODES}\n{source}\n}})");
+        let wrapped =
+            format!("(function (input, item, index, __weft_node, __weft_node_ids) {{ {LAZY_NODES}\n{source}\n}})");
         let function: Function = ctx.eval(wrapped).catch(&ctx).map_err(explain)?;
         let input = ctx.json_parse(input).catch(&ctx).map_err(explain)?;
+        let (item, index) = match item {
+            Some((json, index)) => (ctx.json_parse(json).catch(&ctx).map_err(explain)?, Some(index as f64)),
+            None => (rquickjs::Value::new_undefined(ctx.clone()), None),
+        };
         let outputs = nodes.clone();
         let node = Function::new(ctx.clone(), move |id: String| -> Option<String> {
             outputs.get(&id).and_then(|value| serde_json::to_string(&**value).ok())
@@ -105,7 +122,8 @@ pub fn run_script(source: &str, input: &str, nodes: &Outputs, settings: &CodeSet
         .map_err(explain)?;
         let ids: Vec<String> = nodes.keys().cloned().collect();
         let node_ids = Function::new(ctx.clone(), move || ids.clone()).catch(&ctx).map_err(explain)?;
-        let result: rquickjs::Value = function.call((input, node, node_ids)).catch(&ctx).map_err(explain)?;
+        let result: rquickjs::Value =
+            function.call((input, item, index, node, node_ids)).catch(&ctx).map_err(explain)?;
         let json = ctx.json_stringify(result).catch(&ctx).map_err(explain)?;
         match json {
             None => Ok(Value::Null),
@@ -131,7 +149,7 @@ mod tests {
         let mut nodes = Outputs::new();
         nodes.insert("a".into(), std::sync::Arc::new(json!({"text": "hi"})));
         nodes.insert("b".into(), std::sync::Arc::new(json!([1, 2])));
-        run_script(source, r#"{"n": 20}"#, &nodes, &settings)
+        run_script(source, r#"{"n": 20}"#, None, &nodes, &settings)
     }
 
     #[test]
@@ -155,6 +173,19 @@ mod tests {
             run("nodes.a.extra = 1; const before = nodes.a.extra; nodes.b = 5; return [before, nodes.b];").unwrap(),
             json!([1, 5])
         );
+    }
+
+    #[test]
+    fn a_script_run_per_item_sees_the_item_and_its_index() {
+        let settings = CodeSettings {
+            memory_limit_bytes: 16 * 1024 * 1024,
+            time_limit: Duration::from_millis(300),
+            max_concurrency: 1,
+        };
+        let item = Some((r#"{"name": "ada"}"#.to_string(), 3));
+        let result = run_script("return [item.name, index, input.n];", r#"{"n": 1}"#, item, &Outputs::new(), &settings);
+        assert_eq!(result.unwrap(), json!(["ada", 3, 1]));
+        assert_eq!(run("return [typeof item, typeof index];").unwrap(), json!(["undefined", "undefined"]));
     }
 
     #[test]

@@ -173,8 +173,13 @@ impl LlmClient {
             temperature_bits: config.temperature.map(f64::to_bits),
             max_tokens: config.max_tokens,
         };
+        // The items of a `for_each` node answer at once: their tokens would
+        // interleave in one stream, so only whole answers are shown.
+        let per_item = scope.item.is_some();
         let on_token = |text: &str| {
-            events.send(RunEvent::Token { node: scope.node_id.clone(), text: text.to_string() });
+            if !per_item {
+                events.send(RunEvent::Token { node: scope.node_id.clone(), text: text.to_string() });
+            }
         };
         let (answer, cached) = if config.cache {
             let mut called = false;

@@ -83,7 +83,7 @@ impl Templates {
         }
         match self.execute(Job::Fields(fields), scope).await? {
             Done::Fields(texts) => Ok(texts),
-            Done::Condition(_) => Err("the template renderer mixed up its jobs".to_string()),
+            _ => Err("the template renderer mixed up its jobs".to_string()),
         }
     }
 
@@ -101,7 +101,16 @@ impl Templates {
     pub async fn evaluate_condition(&self, expr: &str, scope: &NodeScope) -> Result<bool, String> {
         match self.execute(Job::Condition(expr.to_string()), scope).await? {
             Done::Condition(result) => Ok(result),
-            Done::Fields(_) => Err("the template renderer mixed up its jobs".to_string()),
+            _ => Err("the template renderer mixed up its jobs".to_string()),
+        }
+    }
+
+    /// Evaluates a `for_each` expression to its list of items (as JSON), refusing
+    /// anything but a list, and a list of more than `max_items`.
+    pub async fn evaluate_list(&self, expr: &str, scope: &NodeScope, max_items: usize) -> Result<Vec<Value>, String> {
+        match self.execute(Job::List { expr: expr.to_string(), max_items }, scope).await? {
+            Done::List(items) => Ok(items),
+            _ => Err("the template renderer mixed up its jobs".to_string()),
         }
     }
 
@@ -147,15 +156,17 @@ const INLINE_FUEL: u64 = 20_000;
 /// big the run's other outputs are.
 const INLINE_READ_BYTES: usize = 64 * 1024;
 
-/// What one render does: fields of a node, or a condition.
+/// What one render does: fields of a node, a condition, or a `for_each` list.
 enum Job {
     Fields(Vec<(String, String)>),
     Condition(String),
+    List { expr: String, max_items: usize },
 }
 
 enum Done {
     Fields(Vec<String>),
     Condition(bool),
+    List(Vec<Value>),
 }
 
 enum Failed {
@@ -186,7 +197,39 @@ fn run_job(
             let compiled = environment.compile_expression(expr).map_err(|e| Failed::Other(format!("expr: {e}")))?;
             compiled.eval(context).map(|v| Done::Condition(v.is_true())).map_err(|e| failed("expr", e))
         }
+        Job::List { expr, max_items } => {
+            let compiled = environment.compile_expression(expr).map_err(|e| Failed::Other(format!("for_each: {e}")))?;
+            let list = compiled.eval(context).map_err(|e| failed("for_each", e))?;
+            list_items(&list, *max_items).map(Done::List).map_err(|e| Failed::Other(format!("for_each: {e}")))
+        }
     }
+}
+
+/// The items of a `for_each` list, as JSON. The length is checked before any
+/// item is converted, so an oversized list costs nothing to refuse.
+fn list_items(list: &minijinja::Value, max_items: usize) -> Result<Vec<Value>, String> {
+    use minijinja::value::ValueKind;
+    match list.kind() {
+        ValueKind::Seq | ValueKind::Iterable => {}
+        ValueKind::Undefined | ValueKind::None => {
+            return Err("the expression gave nothing (undefined or none), not a list".into())
+        }
+        kind => return Err(format!("the expression gave {kind}, not a list")),
+    }
+    if let Some(len) = list.len() {
+        if len > max_items {
+            return Err(format!("the list has {len} items, more than the {max_items} one node may run"));
+        }
+    }
+    let items = list.try_iter().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for item in items {
+        if out.len() == max_items {
+            return Err(format!("the list has more than the {max_items} items one node may run"));
+        }
+        out.push(serde_json::to_value(&item).map_err(|e| format!("item {}: {e}", out.len()))?);
+    }
+    Ok(out)
 }
 
 /// Whether minijinja would do anything with this text but print it.
@@ -267,6 +310,7 @@ mod tests {
             nodes,
             live_inputs: vec!["fetch".into()],
             vars: Arc::new(json!({"base_url": "https://api.example"})),
+            item: None,
         }
     }
 

@@ -127,6 +127,81 @@ impl ExecutionStore for Backend {
         Ok(true)
     }
 
+    async fn record_node_items(
+        &self,
+        execution: ExecutionId,
+        lease_owner: &str,
+        items: &[NodeItem],
+    ) -> AppResult<bool> {
+        if items.iter().any(|item| item.execution_id != execution) {
+            return Err(AppError::BadRequest("items of another execution".into()));
+        }
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        let held: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND status = 'running' {}",
+            Self::HOLD_LOCK
+        ))
+        .bind(execution)
+        .bind(lease_owner)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if held.is_none() {
+            return Ok(false);
+        }
+        for chunk in items.chunks(NODE_RUN_BATCH) {
+            let mut query = QueryBuilder::<Db>::new(
+                "INSERT INTO node_items (execution_id, node_id, item_index, output, failed, attempt) ",
+            );
+            query.push_values(chunk, |mut row, item| {
+                row.push_bind(item.execution_id)
+                    .push_bind(item.node_id.clone())
+                    .push_bind(item.index as i64)
+                    .push_bind(Json(item.output.clone()))
+                    .push_bind(item.failed)
+                    .push_bind(item.attempt);
+            });
+            query.push(
+                " ON CONFLICT (execution_id, node_id, item_index) DO UPDATE SET output = excluded.output, \
+                 failed = excluded.failed, attempt = excluded.attempt",
+            );
+            query.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn node_items_of(&self, execution: ExecutionId) -> AppResult<Vec<NodeItem>> {
+        let rows: Vec<(String, i64, Json<serde_json::Value>, bool, i32)> = sqlx::query_as(
+            "SELECT node_id, item_index, output, failed, attempt FROM node_items WHERE execution_id = $1
+             ORDER BY node_id, item_index",
+        )
+        .bind(execution)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(node_id, index, output, failed, attempt)| NodeItem {
+                execution_id: execution,
+                node_id,
+                index: usize::try_from(index).unwrap_or(usize::MAX),
+                output: output.0,
+                failed,
+                attempt,
+            })
+            .collect())
+    }
+
+    async fn forget_node_items(&self, execution: ExecutionId) -> AppResult<()> {
+        sqlx::query("DELETE FROM node_items WHERE execution_id = $1")
+            .bind(execution)
+            .execute(self.writer())
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn finish_executions(&self, finishes: &[Finish]) -> AppResult<Vec<bool>> {
         if finishes.is_empty() {
             return Ok(Vec::new());

@@ -307,3 +307,43 @@ fn a_switch_names_its_cases_and_its_edges_leave_by_them() {
     let none = switch(json!([]), json!([]));
     assert_eq!(none, ["node `s` (switch): config.cases must hold 1 to 20 cases, not 0"]);
 }
+
+#[test]
+fn for_each_is_an_expression_with_a_bounded_concurrency_on_kinds_that_run_per_item() {
+    let one = |node: serde_json::Value| json!({"name": "w", "nodes": [node]});
+    let valid =
+        validate(&definition(one(json!({"id": "each", "type": "template", "config": {"template": "{{ item }}"},
+        "for_each": "input.rows"}))))
+        .unwrap();
+    assert_eq!(
+        valid.nodes[0].policy.for_each,
+        Some(ForEach { expr: "input.rows".into(), concurrency: DEFAULT_FOR_EACH_CONCURRENCY })
+    );
+    let cases = [
+        (json!({"for_each": "input.rows |"}), "node `n`: for_each: syntax error at line 1"),
+        (json!({"for_each": ["a"]}), "node `n`: for_each must be an expression giving a list, as text"),
+        (
+            json!({"for_each": "x", "concurrency": 0}),
+            "node `n`: concurrency must be a whole number from 1 to 50, not 0",
+        ),
+        (
+            json!({"for_each": "x", "concurrency": 51}),
+            "node `n`: concurrency must be a whole number from 1 to 50, not 51",
+        ),
+        (json!({"for_each": "x", "concurrency": "4"}), "node `n`: concurrency must be a whole number from 1 to 50"),
+        (json!({"concurrency": 4}), "node `n`: concurrency applies only with for_each"),
+    ];
+    for (fields, expected) in cases {
+        let mut node = json!({"id": "n", "type": "template", "config": {"template": "x"}});
+        node.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        let found = messages(one(node));
+        assert!(found.iter().any(|m| m.starts_with(expected)), "{expected}: {found:?}");
+    }
+    let on_branch = messages(one(json!({"id": "c", "type": "condition", "config": {"expr": "true"}, "for_each": "x"})));
+    assert!(on_branch[0].contains("for_each is not available on condition nodes"), "{on_branch:?}");
+    // Saving knows the fields (they are not "unknown").
+    let saved = one(
+        json!({"id": "n", "type": "code", "config": {"source": "return item;"}, "for_each": "x", "concurrency": 4}),
+    );
+    assert_eq!(validate_to_save(&definition(saved)).unwrap().nodes[0].policy.for_each.as_ref().unwrap().concurrency, 4);
+}

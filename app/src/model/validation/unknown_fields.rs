@@ -18,7 +18,8 @@ use crate::model::node_config::{
 use crate::model::triggers::{CronTrigger, WebhookTrigger};
 
 const WORKFLOW_FIELDS: &[&str] = &["name", "description", "nodes", "edges", "input", "triggers"];
-const NODE_FIELDS: &[&str] = &["id", "type", "config", "position", "timeout_ms", "retry", "on_error"];
+const NODE_FIELDS: &[&str] =
+    &["id", "type", "config", "position", "timeout_ms", "retry", "on_error", "for_each", "concurrency"];
 const EDGE_FIELDS: &[&str] = &["from", "to", "branch"];
 
 /// Every unknown field of `definition`, each with where it is.
@@ -212,7 +213,7 @@ mod tests {
         let found = messages(json!({
             "name": "w", "colour": "red",
             "nodes": [
-                {"id": "fetch", "type": "http", "for_each": "input.urls",
+                {"id": "fetch", "type": "http", "for_eatch": "input.urls",
                  "config": {"method": "GET", "url": "https://x", "timout_ms": 5}},
                 {"id": "wait", "type": "delay", "config": {"ms": 1}, "retry": {"max_attempts": 2, "backof_ms": 3}}
             ],
@@ -221,7 +222,7 @@ mod tests {
         }));
         let expected = [
             "the workflow has an unknown field `colour` (known: name, description, nodes, edges, input, triggers)",
-            "node `fetch`: unknown field `for_each` (known: id, type, config, position, timeout_ms, retry, on_error)",
+            "node `fetch`: unknown field `for_eatch`: did you mean `for_each`?",
             "node `fetch` (http): config.timout_ms is not a field of a http node: did you mean `timeout_ms`?",
             "node `wait`: retry.backof_ms is not a field: did you mean `backoff_ms`?",
             "edge fetch → wait: unknown field `brnach`: did you mean `branch`?",
@@ -235,7 +236,7 @@ mod tests {
     fn removing_unknown_fields_keeps_everything_else() {
         let definition: WorkflowDefinition = serde_json::from_value(json!({
             "name": "w", "colour": "red",
-            "nodes": [{"id": "fetch", "type": "http", "for_each": "x",
+            "nodes": [{"id": "fetch", "type": "http", "schema": "x",
                        "config": {"method": "GET", "url": "https://x", "timout_ms": 5, "timeout_ms": 7}}],
             "triggers": [{"type": "webhook", "path": "p", "methd": "GET"}]
         }))

@@ -48,6 +48,8 @@ impl ReadBudget {
 #[derive(Debug)]
 pub struct ScopeContext {
     input: Arc<Value>,
+    item: Option<super::super::Item>,
+    converted_item: Mutex<Option<TemplateValue>>,
     nodes: TemplateValue,
     idempotency_key: String,
     vars: Arc<Value>,
@@ -68,6 +70,8 @@ impl ScopeContext {
         };
         TemplateValue::from_object(Self {
             input: scope.input.clone(),
+            item: scope.item.clone(),
+            converted_item: Mutex::default(),
             nodes: TemplateValue::from_object(nodes),
             idempotency_key: scope.idempotency_key.clone(),
             vars: scope.vars.clone(),
@@ -88,6 +92,15 @@ impl Object for ScopeContext {
                 }
                 Some(converted.get_or_insert_with(|| TemplateValue::from(Serde(&*self.input))).clone())
             }
+            "item" => {
+                let item = self.item.as_ref()?;
+                let mut converted = self.converted_item.lock().unwrap_or_else(|e| e.into_inner());
+                if converted.is_none() && self.budget.as_ref().is_some_and(|b| !b.take(item.bytes)) {
+                    return None;
+                }
+                Some(converted.get_or_insert_with(|| TemplateValue::from(Serde(&*item.value))).clone())
+            }
+            "index" => self.item.as_ref().map(|item| TemplateValue::from(item.index)),
             "nodes" => Some(self.nodes.clone()),
             // Small (at most 200 values of 8 KiB): converted whole when read.
             "vars" => Some(TemplateValue::from(Serde(&*self.vars))),
@@ -97,7 +110,10 @@ impl Object for ScopeContext {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["input", "nodes", "vars", "idempotency_key"])
+        match self.item {
+            Some(_) => Enumerator::Str(&["input", "item", "index", "nodes", "vars", "idempotency_key"]),
+            None => Enumerator::Str(&["input", "nodes", "vars", "idempotency_key"]),
+        }
     }
 }
 

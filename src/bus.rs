@@ -102,7 +102,8 @@ impl Notice {
     }
 }
 
-/// LLM text of a run executing in some process: `Token` and `Streamed` events.
+/// LLM text of a run executing in some process (`Token` and `Streamed`
+/// events), and how far its `for_each` nodes are (`Items`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RelayedText {
     pub execution: ExecutionId,
@@ -119,6 +120,13 @@ impl RelayedText {
             let (node, text, mut replace) = match event {
                 RunEvent::Token { node, text } => (node, text, false),
                 RunEvent::Streamed { node, text } => (node, text, true),
+                // A few numbers: one piece (unless its node id alone is too long to send).
+                items @ RunEvent::Items { .. } => {
+                    if serde_json::to_string(&items).map_or(usize::MAX, |t| t.len()) + PAYLOAD_FRAME <= MAX_PAYLOAD {
+                        pieces.push(items);
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             // Pieces short enough that one event fits a payload however its

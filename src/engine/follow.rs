@@ -192,7 +192,7 @@ impl StoredFollower {
     async fn pass_text(&self, events: impl Iterator<Item = &RunEvent>) -> bool {
         for event in events {
             let node = match event {
-                RunEvent::Token { node, .. } | RunEvent::Streamed { node, .. } => node,
+                RunEvent::Token { node, .. } | RunEvent::Streamed { node, .. } | RunEvent::Items { node, .. } => node,
                 _ => continue,
             };
             let ended = self

@@ -1,4 +1,5 @@
-//! The LLM text of runs executing here, relayed to followers in other processes.
+//! The LLM text of runs executing here, and how far their `for_each` nodes
+//! are, relayed to followers in other processes.
 //!
 //! Tokens are not stored (a node's whole answer is, when it ends), so a process
 //! that follows a run executing elsewhere — its event stream reads the stored
@@ -91,7 +92,8 @@ async fn relay(
             received = receiver.recv() => match received {
                 Ok(RunEvent::Token { node, text }) => add_token(&mut pending, node, text),
                 Ok(streamed @ RunEvent::Streamed { .. }) => pending.push(streamed),
-                Ok(RunEvent::Node { .. } | RunEvent::Items { .. }) => {}
+                Ok(items @ RunEvent::Items { .. }) => pending.push(items),
+                Ok(RunEvent::Node { .. }) => {}
                 Ok(RunEvent::Finished { .. }) | Err(RecvError::Closed) => {
                     if !pending.is_empty() {
                         engine.signals().publish_text(id, std::mem::take(&mut pending)).await;

@@ -88,3 +88,45 @@ async fn a_web_process_shows_the_llm_text_of_a_run_on_a_worker_as_it_streams() {
     drop((web, worker));
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_web_process_shows_how_far_a_for_each_on_a_worker_is() {
+    let _serial = one_at_a_time().await;
+    let Some(db) = TestDb::postgres().await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let store = db.store().await;
+    let (owner, key) = owner_with_key(store.as_ref()).await;
+    // 30 items, two at a time, 60 ms each: about 900 ms of progress.
+    let definition: WorkflowDefinition = serde_json::from_value(json!({
+        "name": "Paced",
+        "nodes": [{"id": "pace", "type": "delay", "config": {"ms": 60}, "for_each": "range(30)", "concurrency": 2}]
+    }))
+    .unwrap();
+    let workflow = store.create_workflow(owner.id, &definition).await.unwrap().id;
+    let web = Weft::start(&db, logs.path(), "web", &["--role", "web"]).await;
+    let worker = Weft::start(&db, logs.path(), "worker", &["--role", "worker"]).await;
+
+    let id = start_executions(std::slice::from_ref(&web.base), &key, workflow, 1).await[0];
+    let url = format!("{}/api/v1/executions/{id}/events", web.base);
+    let stream = reqwest::Client::new().get(url).bearer_auth(&key).send().await.unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(15), stream.text()).await.expect("the stream ends").unwrap();
+    let events: Vec<RunEvent> = body
+        .split("\n\n")
+        .filter_map(|block| block.lines().find_map(|line| line.strip_prefix("data:")))
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .collect();
+    let end = events
+        .iter()
+        .position(|e| matches!(e, RunEvent::Node { status: NodeStatus::Succeeded, .. }))
+        .unwrap_or_else(|| panic!("the node succeeded: {body}\n{}", worker.logs()));
+    let told: Vec<usize> = events[..end]
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Items { done, total: 30, .. } => Some(*done),
+            _ => None,
+        })
+        .collect();
+    assert!(told.iter().any(|done| (1..30).contains(done)), "progress came through the web process: {body}");
+    assert!(told.windows(2).all(|w| w[0] <= w[1]), "{told:?}");
+    db.cleanup().await;
+}

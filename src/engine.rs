@@ -18,6 +18,7 @@ mod from_args;
 mod group_commit;
 mod local;
 pub mod nodes;
+mod on_failure;
 pub mod queue;
 pub mod relay;
 mod report;
@@ -248,8 +249,23 @@ impl Engine {
         let control = RunControl::default();
         self.local.insert(id, control.clone());
         let engine = self.clone();
+        let on_failure = start.workflow.definition.on_failure.as_ref().and_then(|v| parse_on_failure(v).ok());
         let done = tokio::spawn(async move {
             let result = driver::drive(engine.run_context(), start, sender, control).await;
+            if let Ok(report) = &result {
+                if report.status == ExecutionStatus::Failed {
+                    let (engine, report) = (engine.clone(), report.clone());
+                    tokio::spawn(async move {
+                        match on_failure::start_error_workflow(&engine, id, on_failure, &report).await {
+                            Ok(Some(started)) => tracing::info!(execution = id, started, "started the error workflow"),
+                            Ok(None) => {}
+                            Err(error) => {
+                                tracing::warn!(execution = id, %error, "could not start the error workflow")
+                            }
+                        }
+                    });
+                }
+            }
             let status = match &result {
                 Ok(report) => report.status.as_str(),
                 Err(AppError::Unavailable(_)) => "handed_back",

@@ -39,6 +39,7 @@ on_both_backends!(
     unknown_fields_are_refused_on_save_but_a_stored_workflow_with_one_still_runs,
     a_switch_takes_the_first_case_that_holds_else_default,
     a_node_with_for_each_runs_per_item_and_streams_its_progress,
+    a_failed_run_starts_its_error_workflow_which_never_starts_another,
 );
 
 /// `vars.NAME`: the instance's variables (set by an admin), the user's own over them.
@@ -530,4 +531,99 @@ async fn a_node_with_for_each_runs_per_item_and_streams_its_progress(db: &TestDb
     let text = refused.to_string();
     assert!(text.contains("node `pace`: concurrency must be a whole number from 1 to 50, not 500"), "{refused}");
     assert!(text.contains("node `row`: for_each: syntax error"), "{refused}");
+}
+
+/// The runs of `workflow` (newest first) once there are `count`, within a few seconds.
+async fn runs_of(api: &Api, workflow: i64, count: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let (_, listed) = api.list_executions(&format!("workflow_id={workflow}&status=succeeded")).await;
+        let (_, failed) = api.list_executions(&format!("workflow_id={workflow}&status=failed")).await;
+        let mut runs: Vec<Value> = listed["items"].as_array().unwrap().clone();
+        runs.extend(failed["items"].as_array().unwrap().iter().cloned());
+        if runs.len() >= count {
+            return runs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("workflow {workflow} did not get {count} finished runs");
+}
+
+async fn a_failed_run_starts_its_error_workflow_which_never_starts_another(db: &TestDb) {
+    let (server, api, other) = start(db).await;
+    let alert = api
+        .create_workflow_id(&json!({"name": "Alert", "nodes": [{"id": "say", "type": "template", "config": {"template":
+            "{{ input.workflow.name }} v{{ input.workflow.version }} failed at {{ input.failed_node }} (run {{ input.execution }}, {{ input.trigger }}): {{ input.error }}; order {{ input.input.order }}"}}]}))
+        .await;
+    let failing = |name: &str, on_failure: Option<i64>| {
+        let mut definition = json!({"name": name, "nodes": [
+            {"id": "fine", "type": "template", "config": {"template": "ok"}},
+            {"id": "charge", "type": "code", "config": {"source": "throw new Error('card declined')"}}
+        ], "edges": [{"from": "fine", "to": "charge"}]});
+        if let Some(id) = on_failure {
+            definition["on_failure"] = json!({"workflow": id});
+        }
+        definition
+    };
+    let checkout = api.create_workflow_id(&failing("Checkout", Some(alert))).await;
+    let (_, report) = api.run_execution(checkout, Some(json!({"input": {"order": 42}}))).await;
+    assert_eq!(report["status"], "failed", "{report}");
+    let failed_id = report["id"].as_i64().unwrap();
+
+    let runs = runs_of(&api, alert, 1).await;
+    assert_eq!(runs[0]["trigger"], "failure");
+    let (_, alerted) = api.get_execution(runs[0]["id"].as_i64().unwrap()).await;
+    let text = alerted["nodes"]["say"]["output"]["text"].as_str().unwrap_or_default().to_string();
+    let expected = format!(
+        "Checkout v1 failed at charge (run {failed_id}, api): node `charge` failed: script error: Error: card declined"
+    );
+    assert!(text.starts_with(&expected) && text.ends_with("; order 42"), "{alerted}");
+
+    // An error workflow that fails starts nothing more, whatever it names.
+    let broken_alert = api.create_workflow_id(&failing("Broken alert", Some(alert))).await;
+    let billing = api.create_workflow_id(&failing("Billing", Some(broken_alert))).await;
+    api.run_execution(billing, Some(json!({"input": {}}))).await;
+    assert_eq!(runs_of(&api, broken_alert, 1).await[0]["status"], "failed");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(runs_of(&api, alert, 1).await.len(), 1, "the failing error workflow started no other");
+
+    // A workflow without one of its own uses the instance's default, when an admin set one.
+    let plain = api.create_workflow_id(&failing("Plain", None)).await;
+    api.run_execution(plain, Some(json!({"input": {}}))).await;
+    server.store.put_setting("default_error_workflow", &json!(alert)).await.unwrap();
+    api.run_execution(plain, Some(json!({"input": {"order": 7}}))).await;
+    let runs = runs_of(&api, alert, 2).await;
+    assert_eq!(runs.len(), 2, "one run for the failure after the default was set: {runs:?}");
+
+    // Only an error workflow of the owner's, and not itself, can be named.
+    let strangers = other
+        .create_workflow_id(
+            &json!({"name": "Theirs", "nodes": [{"id": "t", "type": "template", "config": {"template": "x"}}]}),
+        )
+        .await;
+    for (on_failure, expected) in [
+        (
+            json!({"workflow": strangers}),
+            format!("on_failure.workflow: workflow {strangers} is not one of the owner's workflows"),
+        ),
+        (
+            json!({"workflow": "Alert"}),
+            "on_failure.workflow must be the id of one of your workflows (a number), not \"Alert\"".to_string(),
+        ),
+        (json!({"workflow": alert, "when": "always"}), "on_failure.when is not a field".to_string()),
+    ] {
+        let mut definition = failing("Refused", None);
+        definition["on_failure"] = on_failure;
+        let (status, refused) = api.create_workflow(&definition).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert!(refused.to_string().contains(&expected.replace('"', "\\\"")), "{expected}: {refused}");
+    }
+    let (status, refused) = api
+        .update_workflow(alert, &{
+            let mut own = failing("Alert", Some(alert));
+            own["on_failure"] = json!({"workflow": alert});
+            own
+        })
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.to_string().contains("a workflow cannot be its own error workflow"), "{refused}");
 }

@@ -191,6 +191,15 @@ pub fn node_summary(kind: &str, config: &Value) -> String {
     shorten(&full.split_whitespace().collect::<Vec<_>>().join(" "), limit)
 }
 
+/// The node's kind, and what it runs for each item of when it has `for_each`
+/// (`llm · each input.rows`), cut to fit its box.
+pub fn kind_line(kind: &str, for_each: Option<&Value>) -> String {
+    match for_each.and_then(Value::as_str).filter(|expr| !expr.trim().is_empty()) {
+        Some(expr) => shorten(&format!("{kind} · each {}", expr.trim()), SUMMARY_CHARS),
+        None => kind.to_string(),
+    }
+}
+
 /// `text` cut to `limit` characters, the cut marked with an ellipsis.
 fn shorten(text: &str, limit: usize) -> String {
     if text.chars().count() <= limit {
@@ -255,7 +264,7 @@ pub fn GraphPreview(
                     data-status=move || status_of(&status_id).map(|s| s.to_string())>
                     <rect width=NODE_WIDTH height=NODE_HEIGHT rx="8"/>
                     <text x="10" y="20" class="node-id">{node.id.clone()}</text>
-                    <text x="10" y="36" class="node-kind">{node.kind.clone()}</text>
+                    <text x="10" y="36" class="node-kind">{kind_line(&node.kind, node.for_each.as_ref())}</text>
                     <text x="10" y="52" class="node-summary">{node_summary(&node.kind, &node.config)}</text>
                     <BranchLabels ports=output_ports(&node.kind, &node.config)/>
                 </g>
@@ -347,6 +356,9 @@ mod tests {
         assert_eq!(node_summary("http", &http), "GET https://example.com…");
         assert_eq!(node_summary("delay", &serde_json::json!({"ms": 150})), "wait 150 ms");
         assert_eq!(node_summary("llm", &serde_json::json!({"model": ""})), "default model");
+        assert_eq!(kind_line("llm", Some(&serde_json::json!("input.words"))), "llm · each input.words");
+        assert_eq!(kind_line("llm", Some(&serde_json::json!(""))), "llm");
+        assert_eq!(kind_line("code", None), "code");
         assert_eq!(node_summary("merge", &serde_json::json!({})), "");
     }
 

@@ -1,12 +1,14 @@
 //! The settings page: the viewer's account, API keys and variables; for
 //! admins, the instance's LLM provider and the users.
 
+mod error_workflow;
 mod llm;
 mod variables;
 
 use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 
+pub use error_workflow::*;
 pub use llm::*;
 pub use variables::*;
 
@@ -44,7 +46,7 @@ fn settings_view() -> impl IntoView {
             // needs (two suspenses resumed in either order made it panic now and then).
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    is_admin().await.then(|| view! { <LlmSection/> <UsersSection/> })
+                    is_admin().await.then(|| view! { <LlmSection/> <ErrorWorkflowSection/> <UsersSection/> })
                 })}
             </Transition>
         </main>

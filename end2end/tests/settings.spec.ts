@@ -96,6 +96,7 @@ test('an llm node set to run for each item of a list shows its progress, then ev
     await openFromMenu(page, 'settings-link', 'settings-page');
     await page.getByTestId('llm-base-url').fill(provider.url);
     await page.getByTestId('llm-model').fill('paced-1');
+    await page.getByTestId('llm-cache-ttl').fill('300');
     await page.getByTestId('save-llm').click();
     await expect(page.getByTestId('llm-saved')).toBeVisible();
 
@@ -113,6 +114,7 @@ test('an llm node set to run for each item of a list shows its progress, then ev
     await page.getByTestId('field-prompt').fill('Translate {{ item }}');
     await page.getByTestId('policy-for_each').fill('input.words');
     await page.getByTestId('policy-concurrency').fill('2');
+    await expect(page.locator('[data-testid=editor-node][data-node="llm_1"] [data-testid=node-kind]')).toHaveText('llm · each input.words');
     await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
     await page.screenshot({ path: 'test-results/editor-for-each.png' });
     await page.getByTestId('save').click();

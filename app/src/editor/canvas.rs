@@ -10,8 +10,8 @@ use wasm_bindgen::JsCast;
 
 use super::state::{Attachment, EditorNode, EditorState, Selection};
 use crate::graph::{
-    arrow_marker, curve, edge_path, node_summary, output_port_y, output_ports, ArrowMarkers, BranchLabels, NODE_HEIGHT,
-    NODE_WIDTH, PORT_RADIUS,
+    arrow_marker, curve, edge_path, kind_line, node_summary, output_port_y, output_ports, ArrowMarkers, BranchLabels,
+    NODE_HEIGHT, NODE_WIDTH, PORT_RADIUS,
 };
 use crate::model::{Edge, Position};
 
@@ -269,11 +269,15 @@ fn NodeView(
         let kind = kind.clone();
         move || node.config.with(|config| node_summary(&kind, config))
     };
+    let kind_text = {
+        let kind = kind.clone();
+        move || node.policy.with(|policy| kind_line(&kind, policy.for_each.as_ref()))
+    };
     view! {
         <g class=class transform=transform data-testid="editor-node" data-node=id.clone() on:pointerdown=on_down>
             <rect width=NODE_WIDTH height=NODE_HEIGHT rx="8"/>
             <text x="12" y="20" class="node-id">{id.clone()}</text>
-            <text x="12" y="36" class="node-kind">{kind.clone()}</text>
+            <text x="12" y="36" class="node-kind" data-testid="node-kind">{kind_text}</text>
             <text x="12" y="52" class="node-summary" data-testid="node-summary">{summary}</text>
             // From the dots' memo: typing in another field redraws nothing here.
             {move || view! { <BranchLabels ports=ports.get()/> }}

@@ -38,11 +38,40 @@ pub fn Panel(state: EditorState) -> impl IntoView {
                 </label>
                 <InputDeclaration state/>
                 <TriggersForm state/>
+                <ErrorWorkflowField state/>
                 <p class="muted">"Add nodes from the palette (or with the + beside a selected node's right dot, to add one after it), drag from a node's right dot to another's left dot (or back) to connect, select and press Delete to remove. Ctrl+Z / Ctrl+Shift+Z undo and redo, Ctrl+S saves."</p>
             </section>
         }
         .into_any(),
     }
+    }
+}
+
+/// `on_failure`: the workflow to run when a run of this one fails, by id (the
+/// id is in a workflow's address, `/workflows/12`).
+#[component]
+fn ErrorWorkflowField(state: EditorState) -> impl IntoView {
+    let shown = move || {
+        state.on_failure.with(|v| match v.as_ref().and_then(|v| v.get("workflow")) {
+            Some(serde_json::Value::Number(id)) => id.to_string(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        })
+    };
+    let set = move |text: String| {
+        let text = text.trim();
+        state.on_failure.set((!text.is_empty()).then(|| {
+            let id = text.parse::<i64>().map(serde_json::Value::from).unwrap_or_else(|_| text.into());
+            serde_json::json!({ "workflow": id })
+        }));
+    };
+    view! {
+        <label class="form">"When a run fails, run workflow #"
+            <input type="number" min="1" data-testid="on-failure-workflow" placeholder="none"
+                prop:value=shown on:focus=move |_| state.checkpoint()
+                on:input=move |ev| set(event_target_value(&ev))/>
+            <small class="muted">"One of your workflows, by the number in its address (/workflows/12). It gets the failed run's id, workflow, node, error and input."</small>
+        </label>
     }
 }
 

@@ -49,6 +49,8 @@ pub struct EditorState {
     pub input: RwSignal<Option<Value>>,
     /// Webhooks and schedules, as the definition writes them (the trigger form edits them).
     pub triggers: RwSignal<Vec<Value>>,
+    /// The error workflow (raw, as the definition writes it).
+    pub on_failure: RwSignal<Option<Value>>,
     pub nodes: RwSignal<Vec<EditorNode>>,
     pub edges: RwSignal<Vec<Edge>>,
     pub selected: RwSignal<Selection>,
@@ -75,6 +77,7 @@ impl EditorState {
             name: RwSignal::new(definition.name.clone()),
             input: RwSignal::new(definition.input.clone()),
             triggers: RwSignal::new(definition.triggers.clone()),
+            on_failure: RwSignal::new(definition.on_failure.clone()),
             nodes: RwSignal::new(Vec::new()),
             edges: RwSignal::new(Vec::new()),
             selected: RwSignal::new(Selection::None),
@@ -118,6 +121,7 @@ impl EditorState {
         self.name.set(definition.name.clone());
         self.input.set(definition.input.clone());
         self.triggers.set(definition.triggers.clone());
+        self.on_failure.set(definition.on_failure.clone());
         self.edges.set(definition.edges.clone());
         self.nodes.set(nodes);
         self.base.set_value(definition);
@@ -158,12 +162,14 @@ impl EditorState {
             definition.name = self.name.get();
             definition.input = self.input.get();
             definition.triggers = self.triggers.get();
+            definition.on_failure = self.on_failure.get();
             definition.nodes = self.nodes.with(read_nodes);
             definition.edges = self.edges.get();
         } else {
             definition.name = self.name.get_untracked();
             definition.input = self.input.get_untracked();
             definition.triggers = self.triggers.get_untracked();
+            definition.on_failure = self.on_failure.get_untracked();
             definition.nodes = self.nodes.with_untracked(read_nodes);
             definition.edges = self.edges.get_untracked();
         }

@@ -30,6 +30,10 @@ pub struct WorkflowDefinition {
     /// Webhooks and schedules that start this workflow (see `triggers.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<Value>,
+    /// The workflow to run when a run of this one fails (see `on_failure.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<super::on_failure::OnFailure>))]
+    pub on_failure: Option<Value>,
     /// Top-level fields this version does not know; kept so that a definition
     /// written by a newer Weft survives a round trip through an older one.
     #[serde(flatten)]

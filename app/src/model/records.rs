@@ -189,6 +189,8 @@ text_enum!(
         Webhook => "webhook",
         Cron => "cron",
         Cli => "cli",
+        // An error workflow's run, started by a failed run (see `on_failure`).
+        Failure => "failure",
     }
 );
 

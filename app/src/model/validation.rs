@@ -104,6 +104,9 @@ pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Ve
     if let Err(messages) = super::triggers::parse_triggers(&definition.triggers, &node_ids) {
         errors.extend(messages.into_iter().map(ValidationError::general));
     }
+    if let Some(Err(message)) = definition.on_failure.as_ref().map(super::on_failure::parse_on_failure) {
+        errors.push(ValidationError::general(message));
+    }
     if let Err(messages) = definition.input.as_ref().map_or(Ok(Vec::new()), super::input::parse_input_fields) {
         errors.extend(messages.into_iter().map(ValidationError::general));
     }

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use crate::error::{AppError, AppResult};
-use crate::model::{validate_to_save, Scope, UserId, WorkflowDefinition, WorkflowId, WorkflowSummary, WorkflowVersion};
+use crate::model::{
+    parse_on_failure, validate_to_save, Scope, UserId, ValidationError, WorkflowDefinition, WorkflowId,
+    WorkflowSummary, WorkflowVersion,
+};
 use crate::ports::Store;
 
 /// Told of every workflow created, saved or deleted.
@@ -25,6 +28,7 @@ impl Workflows {
     /// A new workflow (version 1) owned by `owner`.
     pub async fn create(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary> {
         validate_to_save(definition).map_err(AppError::Invalid)?;
+        self.check_error_workflow(owner, None, definition).await?;
         let created = self.store.create_workflow(owner, definition).await?;
         (self.changed)(created.id);
         Ok(created)
@@ -38,9 +42,35 @@ impl Workflows {
         definition: &WorkflowDefinition,
     ) -> AppResult<WorkflowVersion> {
         validate_to_save(definition).map_err(AppError::Invalid)?;
+        if definition.on_failure.is_some() {
+            let owner = self.store.workflow(scope, id).await?.summary.owner_id;
+            self.check_error_workflow(owner, Some(id), definition).await?;
+        }
         let saved = self.store.save_workflow_version(scope, id, definition).await?;
         (self.changed)(id);
         Ok(saved)
+    }
+
+    /// The error workflow a definition names is one of the owner's, and not itself.
+    async fn check_error_workflow(
+        &self,
+        owner: UserId,
+        itself: Option<WorkflowId>,
+        definition: &WorkflowDefinition,
+    ) -> AppResult<()> {
+        let Some(Ok(on_failure)) = definition.on_failure.as_ref().map(parse_on_failure) else { return Ok(()) };
+        let refuse = |message: String| Err(AppError::Invalid(vec![ValidationError { nodes: Vec::new(), message }]));
+        if itself == Some(on_failure.workflow) {
+            return refuse("on_failure.workflow: a workflow cannot be its own error workflow".into());
+        }
+        match self.store.workflow(Scope::Owner(owner), on_failure.workflow).await {
+            Ok(_) => Ok(()),
+            Err(AppError::NotFound(_)) => refuse(format!(
+                "on_failure.workflow: workflow {} is not one of the owner's workflows",
+                on_failure.workflow
+            )),
+            Err(error) => Err(error),
+        }
     }
 
     /// Deletes a workflow with its versions and executions.

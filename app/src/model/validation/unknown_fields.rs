@@ -17,7 +17,7 @@ use crate::model::node_config::{
 };
 use crate::model::triggers::{CronTrigger, WebhookTrigger};
 
-const WORKFLOW_FIELDS: &[&str] = &["name", "description", "nodes", "edges", "input", "triggers"];
+const WORKFLOW_FIELDS: &[&str] = &["name", "description", "nodes", "edges", "input", "triggers", "on_failure"];
 const NODE_FIELDS: &[&str] =
     &["id", "type", "config", "position", "timeout_ms", "retry", "on_error", "for_each", "concurrency"];
 const EDGE_FIELDS: &[&str] = &["from", "to", "branch"];
@@ -28,6 +28,12 @@ pub fn unknown_fields(definition: &WorkflowDefinition) -> Vec<ValidationError> {
     for field in definition.extra.keys() {
         let hint = suggestion(field, WORKFLOW_FIELDS);
         errors.push(ValidationError::general(format!("the workflow has an unknown field `{field}`{hint}")));
+    }
+    if let Some(on_failure) = &definition.on_failure {
+        for path in ignored::<crate::model::on_failure::OnFailure>(on_failure) {
+            let hint = suggestion(&path, &["workflow"]);
+            errors.push(ValidationError::general(format!("on_failure.{path} is not a field{hint}")));
+        }
     }
     for node in &definition.nodes {
         let id = node.id.as_str();
@@ -221,7 +227,7 @@ mod tests {
             "triggers": [{"type": "webhook", "path": "p", "methd": "GET"}, {"type": "cron", "schedule": "* * * * *", "tz": "UTC"}]
         }));
         let expected = [
-            "the workflow has an unknown field `colour` (known: name, description, nodes, edges, input, triggers)",
+            "the workflow has an unknown field `colour` (known: name, description, nodes, edges, input, triggers, on_failure)",
             "node `fetch`: unknown field `for_eatch`: did you mean `for_each`?",
             "node `fetch` (http): config.timout_ms is not a field of a http node: did you mean `timeout_ms`?",
             "node `wait`: retry.backof_ms is not a field: did you mean `backoff_ms`?",

@@ -142,3 +142,63 @@ test('an llm node set to run for each item of a list shows its progress, then ev
     provider.close();
   }
 });
+
+test('a failing workflow names an error workflow in the editor; its run links back to the failure', async ({ page }) => {
+  // The error workflow, and a workflow that fails (set up through the import, as a person pasting JSON would).
+  const alertName = unique('Alert');
+  const imported = await page.request.post('/api/workflows/import', {
+    form: { definition: JSON.stringify({
+      name: alertName,
+      nodes: [{ id: 'say', type: 'template', config: { template: '{{ input.workflow.name }} failed at {{ input.failed_node }}' } }],
+    }) },
+  });
+  expect(imported.status()).toBe(200);
+  const failingName = unique('Checkout');
+  expect((await page.request.post('/api/workflows/import', {
+    form: { definition: JSON.stringify({
+      name: failingName,
+      nodes: [{ id: 'charge', type: 'code', config: { source: "throw new Error('card declined')" } }],
+    }) },
+  })).status()).toBe(200);
+
+  // The alert's number is in its address.
+  await openWorkflowFromList(page, alertName);
+  const alertId = page.url().match(/\/workflows\/(\d+)/)![1];
+
+  // The admin's default, on the settings page: set, shown with its name, then cleared again.
+  await page.getByTestId('settings-link').click();
+  await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('default-error-workflow').fill(alertId);
+  await page.getByTestId('save-error-workflow').click();
+  await expect(page.getByTestId('error-workflow-state')).toHaveText(`Failed runs start workflow #${alertId} (${alertName}).`);
+  await page.screenshot({ path: 'test-results/settings-error-workflow.png' });
+  await page.getByTestId('default-error-workflow').fill('');
+  await page.getByTestId('save-error-workflow').click();
+  await expect(page.getByTestId('error-workflow-state')).toHaveText('No default error workflow.');
+
+  // The failing workflow names the alert in the editor's workflow panel.
+  await openWorkflowFromList(page, failingName);
+  await page.getByTestId('edit-workflow').click();
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('on-failure-workflow').fill(alertId);
+  await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v2');
+  await page.getByRole('link', { name: '← Back' }).click();
+  await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('run-button').click();
+  await expect(page.getByTestId('run-status')).toHaveText('failed');
+  const failedRun = page.url().match(/\/executions\/(\d+)/)![1];
+
+  // The alert ran, started by the failure, and its run links back to it.
+  await openWorkflowFromList(page, alertName);
+  await expect(page.getByTestId('recent-runs')).toContainText('failure');
+  await page.getByTestId('recent-runs').getByRole('link').first().click();
+  await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+  await expect(page.getByTestId('failed-run-link')).toHaveText(`run ${failedRun}`);
+  await page.locator('[data-testid=node-row][data-node=say]').click();
+  await expect(page.getByTestId('node-text')).toHaveText(`${failingName} failed at charge`);
+  await page.screenshot({ path: 'test-results/run-error-workflow.png' });
+  await page.getByTestId('failed-run-link').click();
+  await expect(page.getByTestId('run-status')).toHaveText('failed');
+});

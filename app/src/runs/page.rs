@@ -225,6 +225,10 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
     let failed_node =
         move || live.runs.with(|r| r.values().find(|r| r.status == NodeStatus::Failed).map(|r| r.node_id.clone()));
     let workflow_id = execution.workflow_id;
+    // An error workflow's run says which run's failure started it.
+    let failed_run = (execution.trigger == crate::model::Trigger::Failure)
+        .then(|| execution.input.to_value().get("execution").and_then(serde_json::Value::as_i64))
+        .flatten();
 
     view! {
         <header class="run-header">
@@ -239,6 +243,11 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
         <p class="muted" data-testid="run-meta">
             {format!("v{} · {} · started {}", execution.version, execution.trigger, format_time(execution.created_at))}
             {newer_saved.then(|| format!(" · the workflow is now at v{current_version}"))}
+            {failed_run.map(|run| view! {
+                " · started because "
+                <a href=format!("/executions/{run}") data-testid="failed-run-link">{format!("run {run}")}</a>
+                " failed"
+            })}
         </p>
         {move || live.error.get().map(|e| view! { <p class="error" data-testid="run-failure">{e}</p> })}
         <div class="actions">

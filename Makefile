@@ -2,7 +2,7 @@
 #   make run   installs what is missing, builds the release and serves http://127.0.0.1:3000
 #   make test  runs every test: unit, integration (SQLite; PostgreSQL when
 #              WEFT_TEST_DATABASE_URL is set) and the Playwright browser tests
-.PHONY: run test setup build load-bench cluster-bench
+.PHONY: run test setup build load-bench cluster-bench waits-bench
 
 setup:
 	bash .ci/setup
@@ -25,3 +25,8 @@ load-bench:
 # one PostgreSQL, idle queries, and the time to take over a killed worker's runs.
 cluster-bench:
 	bash benches/cluster.sh
+
+# Waiting-runs benchmark (not part of `make test`): 10,000 runs paused at a
+# `wait` node in one process on PostgreSQL: memory, idle queries, resume time.
+waits-bench:
+	bash benches/waits.sh

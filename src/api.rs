@@ -9,6 +9,7 @@ mod error;
 mod executions;
 pub mod hooks;
 pub mod openapi;
+pub mod resume;
 mod templates;
 mod variables;
 mod workflows;
@@ -70,6 +71,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/executions", get(executions::list))
         .route("/executions/{id}", get(executions::get))
         .route("/executions/{id}/cancel", post(executions::cancel))
+        .route("/executions/{id}/resume", post(resume::resume))
         .route("/executions/{id}/events", get(executions::events))
         .route("/credentials", post(credentials::create).get(credentials::list))
         .route("/credentials/{name}", axum::routing::put(credentials::replace).delete(credentials::delete))

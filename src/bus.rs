@@ -51,6 +51,9 @@ pub enum Notice {
     Watch(ExecutionId),
     /// The follower is still there: go on relaying for a while.
     Watching(ExecutionId),
+    /// A `wait` node with a deadline started waiting: the timeout sweeps
+    /// read the earliest deadline again.
+    WaitAdded,
     /// Bus may have been missed (the listener reconnected): look again.
     Resync,
 }
@@ -67,6 +70,7 @@ impl Notice {
             Notice::CredentialsRevoked => "credentials".into(),
             Notice::Watch(id) => format!("watch:{id}"),
             Notice::Watching(id) => format!("watching:{id}"),
+            Notice::WaitAdded => "wait".into(),
             Notice::Resync => "resync".into(),
         }
     }
@@ -96,6 +100,7 @@ impl Notice {
             ("credentials", None) => Notice::CredentialsRevoked,
             ("watch", Some(id)) => Notice::Watch(id),
             ("watching", Some(id)) => Notice::Watching(id),
+            ("wait", None) => Notice::WaitAdded,
             ("resync", None) => Notice::Resync,
             _ => return None,
         })

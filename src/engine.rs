@@ -28,10 +28,12 @@ mod start;
 pub mod stream_quota;
 mod versions;
 mod waiters;
+mod waits;
 
 pub use report::{report_from_store, rfc3339};
 pub use settings::{EngineSettings, QueueSettings};
 pub use start::{RunHandle, StartRequest};
+pub use waits::is_node_id;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -81,6 +83,8 @@ pub struct Engine {
     relays: relay::Relays,
     /// Event streams open per user (see `stream_quota`).
     streams: stream_quota::StreamQuota,
+    /// Signs resume URLs (see `waits`).
+    secrets: Arc<crate::secrets::SecretBox>,
 }
 
 impl Engine {
@@ -91,7 +95,7 @@ impl Engine {
         signals: Arc<Bus>,
         secrets: Arc<crate::secrets::SecretBox>,
     ) -> anyhow::Result<Arc<Self>> {
-        let vault = nodes::http::credentials::CredentialVault::new(store.clone(), secrets);
+        let vault = nodes::http::credentials::CredentialVault::new(store.clone(), secrets.clone());
         let services = Arc::new(NodeServices {
             max_output_bytes: settings.max_output_bytes,
             templates: Templates::new(settings.templates.clone()),
@@ -118,6 +122,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             relays: relay::Relays::default(),
             streams,
+            secrets,
         }))
     }
 
@@ -213,6 +218,7 @@ impl Engine {
                 workflow,
                 input,
                 recorded,
+                resume_urls: Default::default(),
             };
             let (events, done) = self.launch(start, trigger.as_str(), false);
             return Ok(RunHandle { execution, events, done });
@@ -239,12 +245,13 @@ impl Engine {
     /// Starts driving an execution this process holds, in the background.
     fn launch(
         self: &Arc<Self>,
-        start: RunStart,
+        mut start: RunStart,
         trigger: &'static str,
         claimed: bool,
     ) -> (broadcast::Receiver<RunEvent>, tokio::task::JoinHandle<AppResult<ExecutionReport>>) {
         let id = start.execution_id;
         let owner = start.owner;
+        start.resume_urls = Arc::new(self.resume_urls(id, &start.workflow));
         let (sender, events) = self.events.open(id);
         let control = RunControl::default();
         self.local.insert(id, control.clone());
@@ -345,6 +352,7 @@ impl Engine {
                 workflow: (*workflow).clone(),
                 input: execution.input.to_value(),
                 recorded,
+                resume_urls: Default::default(),
             };
             // The run goes on by itself; whoever waits for it is told when it ends.
             let _ = self.launch(start, execution.trigger.as_str(), true);
@@ -427,6 +435,9 @@ impl Engine {
     /// executions from the queue. The CLI's one-off runs do not claim.
     pub fn spawn_workers(self: &Arc<Self>, claim: bool) {
         queue::spawn(self.clone(), claim);
+        if self.settings.queue.runs_executions {
+            tokio::spawn(waits::time_out_waits(self.clone()));
+        }
     }
 
     /// Starts a graceful shutdown: nothing new starts or is claimed; running

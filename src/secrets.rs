@@ -25,20 +25,61 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
 
 /// Seals and opens secrets: `hex(nonce ‖ ciphertext)`, a fresh random nonce
 /// each time. During a key rotation it also opens what the previous key sealed.
+/// It also signs (HMAC-SHA256 under a key derived from the same secret key):
+/// the tokens of resume URLs, which must not be guessable nor stored.
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
     previous: Option<ChaCha20Poly1305>,
+    signing: [u8; 32],
+    previous_signing: Option<[u8; 32]>,
+}
+
+/// The signing key: derived, so that no key serves two purposes.
+fn signing_key(key: &[u8; 32]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::new().chain_update(b"weft signing key\0").chain_update(key).finalize().into()
+}
+
+fn mac(key: &[u8; 32], message: &str) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message.as_bytes());
+    mac
 }
 
 impl SecretBox {
     pub fn from_key(key: &[u8; 32]) -> Self {
-        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(key)), previous: None }
+        Self {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+            previous: None,
+            signing: signing_key(key),
+            previous_signing: None,
+        }
     }
 
     /// This box, also opening what `previous` sealed (while a rotation is under way).
     pub fn with_previous(mut self, previous: &[u8; 32]) -> Self {
         self.previous = Some(ChaCha20Poly1305::new(Key::from_slice(previous)));
+        self.previous_signing = Some(signing_key(previous));
         self
+    }
+
+    /// A signature of `message`: 43 URL-safe characters.
+    pub fn sign(&self, message: &str) -> String {
+        use base64::Engine as _;
+        use hmac::Mac;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac(&self.signing, message).finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`SecretBox::sign`]'s for `message` (under this
+    /// key or, during a rotation, the previous one), compared in constant time.
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        use base64::Engine as _;
+        use hmac::Mac;
+        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature) else { return false };
+        std::iter::once(&self.signing)
+            .chain(self.previous_signing.as_ref())
+            .any(|key| mac(key, message).verify_slice(&tag).is_ok())
     }
 
     /// A new random key, as 64 hex digits.
@@ -188,6 +229,18 @@ impl app::ports::Sealer for SecretBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_verify_only_for_their_message_and_key() {
+        let secrets = SecretBox::from_key(&[7; 32]);
+        let signature = secrets.sign("resume:12:approve");
+        assert_eq!(signature.len(), 43);
+        assert!(secrets.verify("resume:12:approve", &signature));
+        assert!(!secrets.verify("resume:13:approve", &signature));
+        assert!(!secrets.verify("resume:12:approve", "not base64 !"));
+        assert!(!SecretBox::from_key(&[8; 32]).verify("resume:12:approve", &signature));
+        assert!(SecretBox::from_key(&[8; 32]).with_previous(&[7; 32]).verify("resume:12:approve", &signature));
+    }
 
     #[test]
     fn sealed_secrets_open_only_with_their_key() {

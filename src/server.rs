@@ -97,6 +97,7 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
     }
     let signals = Bus::connect(database).await.context("listening for other Weft processes")?;
     let secrets = Arc::new(crate::secrets::SecretBox::load(&secret_key).context("the secret key")?);
+    let engine = EngineSettings { public_url: edge.public_url.clone(), ..engine };
     let engine = Engine::new(store.clone(), engine, signals.clone(), secrets.clone())?;
     let configuration =
         crate::settings::EngineConfiguration::start(store.clone(), engine.clone(), signals.clone(), secrets.clone())
@@ -257,6 +258,7 @@ pub fn router(
     let router = Router::new()
         .merge(health_routes(&api, edge))
         .nest("/api/v1", api::router(api.clone()))
+        .nest("/resume", api::resume::router(api.clone()))
         .nest("/hooks", api::hooks_router(api))
         .merge(pages)
         .merge(page_routes)

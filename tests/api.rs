@@ -40,6 +40,7 @@ on_both_backends!(
     a_switch_takes_the_first_case_that_holds_else_default,
     a_node_with_for_each_runs_per_item_and_streams_its_progress,
     a_failed_run_starts_its_error_workflow_which_never_starts_another,
+    a_run_waits_at_a_wait_node_until_the_api_resumes_it_once,
 );
 
 /// `vars.NAME`: the instance's variables (set by an admin), the user's own over them.
@@ -403,6 +404,7 @@ async fn the_openapi_document_describes_every_endpoint_it_lists() {
         "GET /api/v1/workflows/{id}/export",
         "POST /api/v1/credentials",
         "POST /api/v1/executions/{id}/cancel",
+        "POST /api/v1/executions/{id}/resume",
         "POST /api/v1/templates/{slug}/install",
         "POST /api/v1/workflows",
         "POST /api/v1/workflows/{id}/executions",
@@ -626,4 +628,52 @@ async fn a_failed_run_starts_its_error_workflow_which_never_starts_another(db: &
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.to_string().contains("a workflow cannot be its own error workflow"), "{refused}");
+}
+
+async fn a_run_waits_at_a_wait_node_until_the_api_resumes_it_once(db: &TestDb) {
+    let (server, api, other) = start(db).await;
+    let review = api
+        .create_workflow_id(&json!({"name": "Review", "nodes": [
+            {"id": "draft", "type": "template", "config": {"template": "Draft for {{ input.who }}"}},
+            {"id": "review", "type": "wait", "config": {"timeout_ms": 600000}},
+            {"id": "send", "type": "template", "config": {"template": "{{ nodes.review.verdict }}: {{ nodes.draft.text }}"}}
+        ], "edges": [{"from": "draft", "to": "review"}, {"from": "review", "to": "send"}]}))
+        .await;
+    let (status, report) = api.run_execution(review, Some(json!({"input": {"who": "Ada"}}))).await;
+    assert_eq!((status, report["status"].as_str()), (StatusCode::OK, Some("waiting")), "{report}");
+    assert_eq!(report["nodes"]["review"]["status"], "waiting");
+    let id = report["id"].as_i64().unwrap();
+    let (_, listed) = api.list_executions("status=waiting").await;
+    assert_eq!(listed["items"][0]["id"], id, "the history filters waiting runs");
+
+    let resume = |api: &Api, query: &str, body: Option<Value>| {
+        let (api, path) = (api.clone(), format!("/executions/{id}/resume{query}"));
+        async move { api.json(Method::POST, &path, body).await }
+    };
+    // Someone else cannot see it, let alone resume it; bad input is named.
+    assert_eq!(resume(&other, "", Some(json!({}))).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(resume(&api, "?node=draft", Some(json!({}))).await.0, StatusCode::CONFLICT);
+    let (status, body) = resume(&api, "?node=review", Some(json!({"verdict": "approved"}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "queued");
+    let (status, body) = resume(&api, "", Some(json!({"verdict": "again"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "used once: {body}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let finished = loop {
+        let (_, got) = api.get_execution(id).await;
+        if got["status"] == "succeeded" || got["status"] == "failed" {
+            break got;
+        }
+        assert!(std::time::Instant::now() < deadline, "the resumed run did not finish: {got}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["nodes"]["send"]["output"]["text"], "approved: Draft for Ada");
+    assert_eq!(finished["nodes"]["review"]["output"], json!({"verdict": "approved"}));
+
+    // Not JSON: a clear 400, and nothing changes.
+    let text = api.request(Method::POST, &format!("/executions/{id}/resume")).body("{not json").send().await.unwrap();
+    assert_eq!(text.status(), StatusCode::BAD_REQUEST);
+    server.stop.cancel();
 }

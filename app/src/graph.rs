@@ -185,10 +185,25 @@ pub fn node_summary(kind: &str, config: &Value) -> String {
             Some(Value::Number(ms)) => format!("wait {ms} ms"),
             _ => String::new(),
         },
+        "wait" => match config.get("timeout_ms").and_then(Value::as_u64) {
+            Some(ms) => format!("for an answer, {}", short_duration(ms)),
+            None => "for an answer".to_string(),
+        },
         _ => String::new(),
     };
     let limit = if kind == "condition" { CONDITION_SUMMARY_CHARS } else { SUMMARY_CHARS };
     shorten(&full.split_whitespace().collect::<Vec<_>>().join(" "), limit)
+}
+
+/// `90 s`, `15 min`, `2 h`, `3 d`: how long a wait may last, at a glance.
+fn short_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..120 => format!("{s} s"),
+        120..7_200 => format!("{} min", s / 60),
+        7_200..172_800 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    }
 }
 
 /// The node's kind, and what it runs for each item of when it has `for_each`
@@ -355,6 +370,9 @@ mod tests {
         let http = serde_json::json!({"method": "GET", "url": "https://example.com/a/very/long/path"});
         assert_eq!(node_summary("http", &http), "GET https://example.com…");
         assert_eq!(node_summary("delay", &serde_json::json!({"ms": 150})), "wait 150 ms");
+        assert_eq!(node_summary("wait", &serde_json::json!({"timeout_ms": 86_400_000})), "for an answer, 24 h");
+        assert_eq!(node_summary("wait", &serde_json::json!({"timeout_ms": 259_200_000})), "for an answer, 3 d");
+        assert_eq!(node_summary("wait", &serde_json::json!({})), "for an answer");
         assert_eq!(node_summary("llm", &serde_json::json!({"model": ""})), "default model");
         assert_eq!(kind_line("llm", Some(&serde_json::json!("input.words"))), "llm · each input.words");
         assert_eq!(kind_line("llm", Some(&serde_json::json!(""))), "llm");

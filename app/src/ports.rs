@@ -81,6 +81,9 @@ pub trait Runs: Send + Sync + 'static {
     /// Asks for a run to be cancelled, wherever it runs; answers its status
     /// (`Cancelled` when it was still queued, `Running` while it stops).
     async fn cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus>;
+    /// Resumes node `node` of a run waiting there with `payload` as its output;
+    /// answers the run's status (`Queued` when it was parked).
+    async fn resume(&self, scope: Scope, id: ExecutionId, node: &str, payload: Value) -> AppResult<ExecutionStatus>;
 }
 
 /// The instance's settings that admins change in the settings page. Read from

@@ -6,6 +6,7 @@ mod items;
 mod page;
 mod reasons;
 mod timeline;
+mod waits;
 
 pub use api::*;
 pub use page::RunPage;

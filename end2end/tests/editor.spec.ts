@@ -444,3 +444,54 @@ test('a switch built in the editor routes a run by its first case that holds', a
   await page.locator('[data-testid=node-row][data-node=switch_1]').click();
   await expect(page.getByTestId('node-output')).toContainText('now');
 });
+
+test('a wait node built in the editor pauses the run until someone approves it in the run view', async ({ page }) => {
+  await openNewWorkflow(page);
+  const name = unique('Publish after review');
+  await page.getByTestId('workflow-name-input').fill(name);
+
+  // Ask (with the resume link in the message), wait for the answer, then act on it.
+  await node(page, 'start').locator('rect').click();
+  await node(page, 'start').getByTestId('add-after').click();
+  await page.getByTestId('add-template').click();
+  await page.getByTestId('field-template').fill('Review {{ input.title }}: {{ resume_urls.wait_1 }}');
+  await node(page, 'template_1').locator('rect').click();
+  await node(page, 'template_1').getByTestId('add-after').click();
+  await page.getByTestId('add-wait').click();
+  await expect(page.getByTestId('node-panel')).toHaveAttribute('data-node', 'wait_1');
+  await expect(node(page, 'wait_1')).toContainText('for an answer, 24 h');
+  await page.getByTestId('field-on_timeout').selectOption('continue');
+  await node(page, 'wait_1').locator('rect').click();
+  await node(page, 'wait_1').getByTestId('add-after').click();
+  await page.getByTestId('add-template').click();
+  await page
+    .getByTestId('field-template')
+    .fill('{% if nodes.wait_1.approved %}published{% else %}dropped{% endif %} by {{ nodes.wait_1.by }}: {{ nodes.wait_1.comment }}');
+  await expect(edge(page, 'wait_1', 'template_2')).toHaveCount(1);
+  await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/editor-wait.png' });
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+  await page.getByRole('link', { name: '← Back' }).click();
+  await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('run-input').fill('{"title": "Q3 report"}');
+  await page.getByTestId('run-button').click();
+  await expect(page.getByTestId('run-page')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('run-status')).toHaveText('waiting');
+  await expect(page.locator('[data-testid=node-row][data-node=wait_1]')).toHaveAttribute('data-status', 'waiting');
+  await expect(page.locator('[data-testid=node-row][data-node=template_2]')).toHaveAttribute('data-status', 'queued');
+  // The message carried the run's own resume link.
+  await page.locator('[data-testid=node-row][data-node=template_1]').click();
+  await expect(page.getByTestId('node-output')).toContainText(/Review Q3 report: \/resume\/\d+\/wait_1\/[A-Za-z0-9_-]{43}/);
+
+  await page.getByTestId('wait-comment').fill('looks good');
+  await page.screenshot({ path: 'test-results/run-waiting.png' });
+  await page.getByTestId('wait-approve').click();
+  await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+  await expect(page.getByTestId('wait-card')).toHaveCount(0);
+  await page.locator('[data-testid=node-row][data-node=template_2]').click();
+  await expect(page.getByTestId('node-output')).toContainText('published by admin@');
+  await expect(page.getByTestId('node-output')).toContainText(': looks good');
+  await page.screenshot({ path: 'test-results/run-approved.png' });
+});

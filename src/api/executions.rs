@@ -34,12 +34,13 @@ pub struct StartBody {
 }
 
 /// Starts a run of the workflow's current version. Without `wait`: 202 with
-/// `{"id", "status"}`; with `wait=true`: the finished execution.
+/// `{"id", "status"}`; with `wait=true`: the finished execution (or, when it
+/// paused at `wait` nodes, the execution with status `waiting`).
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/executions", tag = "executions",
     params(("id" = i64, Path), ("wait" = Option<bool>, Query, description = "Answer when the run has finished")),
     request_body(content = Object, description = "`{\"input\": …}` (optional)"),
     responses(
-        (status = 200, description = "The finished run (with `wait=true`)", body = ExecutionReport),
+        (status = 200, description = "The finished run, or the run paused at `wait` nodes (with `wait=true`)", body = ExecutionReport),
         (status = 202, description = "Started: `{\"id\", \"status\"}`", body = Object),
         (status = 400, description = "The body is not `{\"input\": …}`", body = ErrorBody),
         (status = 404, description = "No such workflow", body = ErrorBody),
@@ -99,7 +100,7 @@ pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> A
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExecutionListQuery {
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    /// `queued`, `running`, `waiting`, `succeeded`, `failed` or `cancelled`.
     #[param(value_type = Option<app::model::ExecutionStatus>)]
     status: Option<String>,
     workflow_id: Option<i64>,

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{credentials, executions, templates, variables, workflows};
+use super::{credentials, executions, resume, templates, variables, workflows};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,7 @@ use super::{credentials, executions, templates, variables, workflows};
         executions::get,
         executions::list,
         executions::cancel,
+        resume::resume,
         executions::events,
         templates::list,
         templates::install,

@@ -217,6 +217,7 @@ impl Display {
             let mark = match line.status {
                 NodeStatus::Queued => "·",
                 NodeStatus::Running => "▶",
+                NodeStatus::Waiting => "⏸",
                 NodeStatus::Succeeded => "✓",
                 NodeStatus::Failed => "✗",
                 NodeStatus::Skipped => "↷",

@@ -55,6 +55,8 @@ pub(super) struct RunStart {
     pub workflow: ValidatedWorkflow,
     pub input: Value,
     pub recorded: Vec<NodeRun>,
+    /// `resume_urls` in templates: the resume URL of each `wait` node.
+    pub resume_urls: Arc<Value>,
 }
 
 /// How others steer a run while it goes.
@@ -132,6 +134,12 @@ struct Run<'a> {
     /// How far each running `for_each` node is, and which changed since last told.
     item_counts: HashMap<NodeIndex, ItemCounts>,
     counts_changed: BTreeSet<NodeIndex>,
+    /// `wait` nodes waiting to be resumed: what a parked run waits for.
+    waiting: BTreeSet<NodeIndex>,
+    /// Whether waits of this execution are stored (what is left of them is
+    /// deleted when it ends).
+    stored_waits: bool,
+    resume_urls: Arc<Value>,
 }
 
 impl Run<'_> {
@@ -255,13 +263,9 @@ impl Run<'_> {
         }
     }
 
-    /// Starts a node's task; returns the task's id.
-    fn spawn(
-        &mut self,
-        node: NodeIndex,
-        tasks: &mut JoinSet<TaskResult>,
-        progress: &mpsc::UnboundedSender<Progress>,
-    ) -> tokio::task::Id {
+    /// The ids of the upstream nodes whose output reaches `node`, and what the
+    /// node is recorded to have received: their outputs, or the run's input.
+    fn inputs_of(&self, node: NodeIndex) -> (Vec<String>, Value) {
         let live_inputs: Vec<String> =
             self.scheduler.live_inputs(node).into_iter().map(|i| self.scheduler.id(i).to_string()).collect();
         let recorded_input = if live_inputs.is_empty() {
@@ -274,6 +278,65 @@ impl Run<'_> {
                     .collect(),
             )
         };
+        (live_inputs, recorded_input)
+    }
+
+    /// A `wait` node's turn: it starts waiting (stored at once, so it can be
+    /// resumed while the rest of the run goes on), or goes on waiting when an
+    /// earlier process recorded it waiting. `false` when another process took
+    /// the execution over.
+    async fn wait(&mut self, node: NodeIndex, config: &app::model::node_config::WaitConfig) -> AppResult<bool> {
+        self.waiting.insert(node);
+        self.stored_waits = true;
+        if self.recorder.runs[node].status == NodeStatus::Waiting {
+            return Ok(true);
+        }
+        let now = now_ms();
+        let (_, input) = self.inputs_of(node);
+        self.recorder.update(node, |r| {
+            r.status = NodeStatus::Waiting;
+            r.attempt = 1;
+            r.input = Some(input);
+            r.started_at = Some(now);
+        });
+        self.publish(node);
+        let wait = Wait {
+            execution_id: self.execution_id,
+            node_id: self.scheduler.id(node).to_string(),
+            created_at: now,
+            deadline: config.timeout_ms.map(|ms| now.saturating_add(ms as i64)),
+            on_timeout: config.on_timeout,
+        };
+        let held = self.cx.store.add_wait(self.cx.worker_id, &wait, &self.recorder.runs[node]).await?;
+        // Stored: written again it could undo a resume that comes meanwhile.
+        self.recorder.dirty.remove(&node);
+        if wait.deadline.is_some() {
+            self.cx.signals.publish(crate::bus::Notice::WaitAdded).await;
+        }
+        Ok(held)
+    }
+
+    /// The run failed or was cancelled: its waiting nodes are cancelled.
+    fn stop_waiting(&mut self) {
+        let now = now_ms();
+        for node in std::mem::take(&mut self.waiting) {
+            self.scheduler.cancelled_running(node);
+            self.recorder.update(node, |r| {
+                r.status = NodeStatus::Cancelled;
+                r.finished_at = Some(now);
+            });
+            self.publish(node);
+        }
+    }
+
+    /// Starts a node's task; returns the task's id.
+    fn spawn(
+        &mut self,
+        node: NodeIndex,
+        tasks: &mut JoinSet<TaskResult>,
+        progress: &mpsc::UnboundedSender<Progress>,
+    ) -> tokio::task::Id {
+        let (live_inputs, recorded_input) = self.inputs_of(node);
         self.recorder.update(node, |r| r.input = Some(recorded_input));
         let scope = NodeScope {
             node_id: self.scheduler.id(node).to_string(),
@@ -284,6 +347,7 @@ impl Run<'_> {
             sizes: self.sizes.clone(),
             live_inputs,
             vars: self.vars.clone(),
+            resume_urls: self.resume_urls.clone(),
             item: None,
         };
         let spec = self.workflow.nodes[node].clone();
@@ -389,7 +453,7 @@ pub(super) async fn drive(
     events: RunEvents,
     control: RunControl,
 ) -> AppResult<ExecutionReport> {
-    let RunStart { execution_id, owner, started_at, workflow, input, recorded } = start;
+    let RunStart { execution_id, owner, started_at, workflow, input, recorded, resume_urls } = start;
     let scheduler = Scheduler::new(&workflow);
     // A run taken over or resumed has node states recorded; a new one none.
     let resumed = !recorded.is_empty();
@@ -454,6 +518,9 @@ pub(super) async fn drive(
         stored_items,
         item_counts: HashMap::new(),
         counts_changed: BTreeSet::new(),
+        waiting: BTreeSet::new(),
+        stored_waits: false,
+        resume_urls,
     };
 
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
@@ -481,14 +548,29 @@ pub(super) async fn drive(
                 }
                 continue;
             }
+            if let NodeConfig::Wait(config) = &run.workflow.nodes[node].config {
+                let config = config.clone();
+                if !run.wait(node, &config).await? {
+                    tasks.abort_all();
+                    return Err(taken_over(execution_id));
+                }
+                continue;
+            }
             let task = run.spawn(node, &mut tasks, &progress_tx);
             task_nodes.insert(task, node);
+        }
+        if (cancelled || failure.is_some()) && !run.waiting.is_empty() {
+            run.stop_waiting();
         }
         if run.scheduler.is_finished() {
             break;
         }
         if draining.is_some() && tasks.is_empty() {
             return hand_back(&mut run).await;
+        }
+        if tasks.is_empty() && !run.waiting.is_empty() {
+            // Nothing runs and nothing can until someone resumes a wait.
+            return park(&mut run, started_at).await;
         }
         tokio::select! {
             biased;
@@ -566,6 +648,12 @@ pub(super) async fn drive(
     let last_runs = run.recorder.take_dirty();
     let outcome = ExecutionOutcome { status, error: error.clone(), finished_at };
     cx.writes.finish(execution_id, last_runs, outcome).await?;
+    if run.stored_waits {
+        // Waits of nodes cancelled with the run.
+        if let Err(error) = cx.store.forget_waits(execution_id).await {
+            tracing::warn!(execution = execution_id, %error, "could not delete the run's waits");
+        }
+    }
     if run.stored_items {
         // The finished nodes' outputs hold their items. Left behind (this
         // fails), they go with the execution under retention.
@@ -577,6 +665,37 @@ pub(super) async fn drive(
     run.events.send(RunEvent::Finished { status, error: error.clone(), at: finished_at });
 
     Ok(build_report(execution_id, status, error, Some(started_at), Some(finished_at), run.recorder.runs))
+}
+
+/// Parks a run that waits for its `wait` nodes: its states are stored and it
+/// is released; it holds no slot and no memory until a wait ends, and then
+/// goes on in whichever process claims it. A wait that ended while the run
+/// went on queues it again at once.
+async fn park(run: &mut Run<'_>, started_at: i64) -> AppResult<ExecutionReport> {
+    let cx = run.cx;
+    let id = run.execution_id;
+    run.publish_item_counts();
+    let last_runs = run.recorder.take_dirty();
+    let status = match cx.store.park_execution(id, cx.worker_id, &last_runs, run.waiting.len()).await? {
+        Some(status) => status,
+        None => return Err(taken_over(id)),
+    };
+    if run.stored_items {
+        // Every node with items has ended: its output holds them.
+        if let Err(error) = cx.store.forget_node_items(id).await {
+            tracing::warn!(execution = id, %error, "could not delete the recorded items");
+        }
+    }
+    if status == ExecutionStatus::Queued {
+        cx.signals.publish(crate::bus::Notice::Queued).await;
+    } else {
+        tracing::info!(execution = id, waiting = run.waiting.len(), "the run waits to be resumed");
+    }
+    let at = now_ms();
+    // Followers stop here; a resumed run is followed anew.
+    run.events.send(RunEvent::Finished { status, error: None, at });
+    let runs = std::mem::take(&mut run.recorder.runs);
+    Ok(build_report(id, status, None, Some(started_at), None, runs))
 }
 
 /// Writes what the run completed, puts nodes that were stopped mid-way back to

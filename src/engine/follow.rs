@@ -179,7 +179,8 @@ impl StoredFollower {
             };
             self.sender.send(event).await.ok()?;
         }
-        if execution.status.is_finished() {
+        // A run parked at `wait` nodes ends the stream too: a resumed run is followed anew.
+        if execution.status.is_settled() {
             let at = execution.finished_at.unwrap_or(execution.created_at);
             let _ = self.sender.send(RunEvent::Finished { status: execution.status, error: execution.error, at }).await;
             return None;

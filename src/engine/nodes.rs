@@ -43,6 +43,8 @@ pub struct NodeScope {
     /// `vars` in templates: the owner's variables over the instance's, read
     /// once per run (an empty object for workflows that never mention them).
     pub vars: Arc<Value>,
+    /// `resume_urls` in templates: the resume URL of each `wait` node of the run.
+    pub resume_urls: Arc<Value>,
     /// For a node with `for_each`, the item this run of it is for.
     pub item: Option<Item>,
 }
@@ -150,6 +152,8 @@ impl NodeServices {
                 tokio::time::sleep(Duration::from_millis(c.ms)).await;
                 Ok(NodeOutput::value(serde_json::json!({ "waited_ms": started.elapsed().as_millis() as u64 })))
             }
+            // The driver runs no task for a wait: it parks the run instead.
+            NodeConfig::Wait(_) => Err("a wait node runs only in a run".into()),
             NodeConfig::Http(c) => self.http.run(c, scope, &self.templates).await.map(NodeOutput::value),
             NodeConfig::Llm(c) => self.llm.run_node(c, scope, events, &self.templates).await.map(NodeOutput::value),
             NodeConfig::Code(c) => self.code.run(c, scope).await.map(NodeOutput::value),

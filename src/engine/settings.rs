@@ -26,6 +26,9 @@ pub struct EngineSettings {
     /// …or as soon as this many are pending.
     pub flush_rows: usize,
     pub queue: QueueSettings,
+    /// The address browsers use to reach Weft (`WEFT_PUBLIC_URL`): resume
+    /// URLs start with it (without it they are paths).
+    pub public_url: Option<String>,
     pub http: HttpNodeSettings,
     pub llm: LlmSettings,
     pub code: CodeSettings,
@@ -71,6 +74,7 @@ impl Default for EngineSettings {
             flush_interval: Duration::from_millis(50),
             flush_rows: 256,
             queue: QueueSettings::default(),
+            public_url: None,
             http: HttpNodeSettings::default(),
             llm: LlmSettings::default(),
             code: CodeSettings::default(),

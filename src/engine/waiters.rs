@@ -18,12 +18,13 @@ pub(super) struct FinishWaiters {
 }
 
 impl FinishWaiters {
-    /// Waits until execution `id` has finished; returns its stored report.
+    /// Waits until execution `id` has finished (or waits at `wait` nodes, to be
+    /// resumed: nothing happens to it until then); returns its stored report.
     pub(super) async fn wait(&self, store: &dyn Store, id: ExecutionId) -> AppResult<ExecutionReport> {
         loop {
             let woken = self.register(id);
             let execution = store.execution(Scope::Everyone, id).await?;
-            if execution.status.is_finished() {
+            if execution.status.is_settled() {
                 let runs = store.node_runs(Scope::Everyone, id).await?;
                 return Ok(report_from_store(&execution, runs));
             }

@@ -42,4 +42,8 @@ impl Runs for EngineRuns {
         }
         Ok(status)
     }
+
+    async fn resume(&self, scope: Scope, id: ExecutionId, node: &str, payload: Value) -> AppResult<ExecutionStatus> {
+        self.engine.end_wait(scope, id, Some(node), &WaitEnd::Resumed(payload)).await
+    }
 }

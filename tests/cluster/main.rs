@@ -9,6 +9,7 @@ mod for_each;
 mod queue;
 mod relay;
 mod shared_state;
+mod waits;
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};

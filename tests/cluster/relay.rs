@@ -27,6 +27,14 @@ async fn slow_llm() -> String {
     base
 }
 
+/// The events of a server-sent event stream's whole text.
+fn sse_events(body: &str) -> Vec<RunEvent> {
+    body.split("\n\n")
+        .filter_map(|block| block.lines().find_map(|line| line.strip_prefix("data:")))
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_web_process_shows_the_llm_text_of_a_run_on_a_worker_as_it_streams() {
     let _serial = one_at_a_time().await;
@@ -58,11 +66,7 @@ async fn a_web_process_shows_the_llm_text_of_a_run_on_a_worker_as_it_streams() {
     });
 
     for (who, body) in [("first", &first), ("second", &second)] {
-        let events: Vec<RunEvent> = body
-            .split("\n\n")
-            .filter_map(|block| block.lines().find_map(|line| line.strip_prefix("data:")))
-            .map(|data| serde_json::from_str(data.trim()).unwrap())
-            .collect();
+        let events = sse_events(body);
         // Text arrived while the node was answering (before its end), and put
         // together as the run view does, it is the whole answer: the second
         // follower got the text so far first.
@@ -110,11 +114,7 @@ async fn a_web_process_shows_how_far_a_for_each_on_a_worker_is() {
     let url = format!("{}/api/v1/executions/{id}/events", web.base);
     let stream = reqwest::Client::new().get(url).bearer_auth(&key).send().await.unwrap();
     let body = tokio::time::timeout(Duration::from_secs(15), stream.text()).await.expect("the stream ends").unwrap();
-    let events: Vec<RunEvent> = body
-        .split("\n\n")
-        .filter_map(|block| block.lines().find_map(|line| line.strip_prefix("data:")))
-        .map(|data| serde_json::from_str(data.trim()).unwrap())
-        .collect();
+    let events = sse_events(&body);
     let end = events
         .iter()
         .position(|e| matches!(e, RunEvent::Node { status: NodeStatus::Succeeded, .. }))

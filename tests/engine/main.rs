@@ -8,6 +8,7 @@ mod control;
 mod for_each;
 mod nodes;
 mod runs;
+mod waits;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -12,6 +12,7 @@ mod retention;
 mod settings;
 mod triggers;
 mod variables;
+mod waits;
 mod workflows;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ pub fn default_config(kind: &str) -> Value {
         "condition" => json!({"expr": "input.ok"}),
         "switch" => json!({"cases": [{"name": "urgent", "expr": "input.priority == 'high'"}]}),
         "delay" => json!({"ms": 1000}),
+        "wait" => json!({"timeout_ms": 86_400_000, "on_timeout": "fail"}),
         _ => json!({}),
     }
 }
@@ -164,6 +165,10 @@ pub fn fields(kind: &str) -> &'static [Field] {
         "condition" => &[("expr", "Expression", Text, false)],
         "switch" => &[("cases", "Cases", Cases, false)],
         "delay" => &[("ms", "Wait (ms)", Number, false)],
+        "wait" => &[
+            ("timeout_ms", "Give up after (ms; empty: wait until resumed)", Number, true),
+            ("on_timeout", "When nobody answers in time", Select(&["fail", "continue"]), false),
+        ],
         _ => &[],
     }
 }

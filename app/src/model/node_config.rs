@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Every node kind Weft knows, in the order the editor's palette lists them.
-pub const NODE_KINDS: [&str; 8] = ["http", "llm", "template", "code", "condition", "switch", "merge", "delay"];
+pub const NODE_KINDS: [&str; 9] = ["http", "llm", "template", "code", "condition", "switch", "merge", "delay", "wait"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "config", rename_all = "lowercase")]
@@ -20,6 +20,7 @@ pub enum NodeConfig {
     Switch(SwitchConfig),
     Merge(MergeConfig),
     Delay(DelayConfig),
+    Wait(WaitConfig),
 }
 
 impl NodeConfig {
@@ -33,6 +34,7 @@ impl NodeConfig {
             NodeConfig::Switch(_) => "switch",
             NodeConfig::Merge(_) => "merge",
             NodeConfig::Delay(_) => "delay",
+            NodeConfig::Wait(_) => "wait",
         }
     }
 
@@ -62,7 +64,8 @@ impl NodeConfig {
             | NodeConfig::Condition(_)
             | NodeConfig::Switch(_)
             | NodeConfig::Merge(_)
-            | NodeConfig::Delay(_) => {}
+            | NodeConfig::Delay(_)
+            | NodeConfig::Wait(_) => {}
         }
         out
     }
@@ -193,6 +196,33 @@ pub struct DelayConfig {
     pub ms: u64,
 }
 
+/// `wait`: pauses the run until someone resumes it (through the API, the
+/// node's resume URL, or the run view's buttons); what they send is the
+/// node's output. A waiting run holds no slot and no memory: it is stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaitConfig {
+    /// How long to wait at most (see [`MAX_RESUME_WAIT_MS`]); none: until resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// What a timeout does to the node.
+    #[serde(default)]
+    pub on_timeout: OnTimeout,
+}
+
+/// The longest a `wait` node may wait: 30 days.
+pub const MAX_RESUME_WAIT_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+/// What a `wait` node that nobody resumed in time does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    /// The node fails (and with it the run, unless its `on_error` is `continue`).
+    #[default]
+    Fail,
+    /// The node succeeds with `{"timed_out": true}`; the run goes on.
+    Continue,
+}
+
 /// What a failing node does to the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -239,5 +269,5 @@ pub const DEFAULT_FOR_EACH_CONCURRENCY: usize = 8;
 /// list would take every node slot a user has.
 pub const MAX_FOR_EACH_CONCURRENCY: usize = 50;
 /// Kinds that cannot run per item: a branch or a merge is one decision about
-/// the graph, not one per item.
-pub const NOT_PER_ITEM: [&str; 3] = ["condition", "switch", "merge"];
+/// the graph, not one per item; a wait pauses the whole run.
+pub const NOT_PER_ITEM: [&str; 4] = ["condition", "switch", "merge", "wait"];

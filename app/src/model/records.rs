@@ -157,6 +157,8 @@ text_enum!(
     ExecutionStatus {
         Queued => "queued",
         Running => "running",
+        // Paused at `wait` nodes until someone resumes it; stored, run nowhere.
+        Waiting => "waiting",
         Succeeded => "succeeded",
         Failed => "failed",
         Cancelled => "cancelled",
@@ -167,6 +169,11 @@ impl ExecutionStatus {
     pub fn is_finished(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
+
+    /// Nothing happens to it until someone acts: it finished, or it waits to be resumed.
+    pub fn is_settled(self) -> bool {
+        self.is_finished() || self == Self::Waiting
+    }
 }
 
 text_enum!(
@@ -174,6 +181,8 @@ text_enum!(
     NodeStatus {
         Queued => "queued",
         Running => "running",
+        // A `wait` node, until it is resumed or times out.
+        Waiting => "waiting",
         Succeeded => "succeeded",
         Failed => "failed",
         Skipped => "skipped",
@@ -412,4 +421,24 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&serde_json::json!({"input": input})).unwrap()).unwrap();
         assert_eq!(inside["input"]["b"][1], 2);
     }
+}
+
+/// A `wait` node waiting to be resumed (see `NodeConfig::Wait`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    pub execution_id: ExecutionId,
+    pub node_id: String,
+    pub created_at: i64,
+    /// When it times out; `None`: never.
+    pub deadline: Option<i64>,
+    pub on_timeout: super::node_config::OnTimeout,
+}
+
+/// How a wait ends: the node's result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitEnd {
+    /// Someone resumed it: what they sent is the node's output.
+    Resumed(Value),
+    /// Nobody resumed it in time.
+    TimedOut,
 }

@@ -11,9 +11,9 @@ use serde_json::Value;
 use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
 use super::node_config::{
     raw_branches, CodeConfig, ConditionConfig, DelayConfig, ForEach, HttpConfig, LlmConfig, MergeConfig, NodeConfig,
-    NodePolicy, OnError, RetryPolicy, SwitchConfig, TemplateConfig, DEFAULT_CASE, DEFAULT_FOR_EACH_CONCURRENCY,
-    MAX_FOR_EACH_CONCURRENCY, MAX_RETRY_ATTEMPTS, MAX_RETRY_BACKOFF_MS, MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS,
-    NOT_PER_ITEM,
+    NodePolicy, OnError, RetryPolicy, SwitchConfig, TemplateConfig, WaitConfig, DEFAULT_CASE,
+    DEFAULT_FOR_EACH_CONCURRENCY, MAX_FOR_EACH_CONCURRENCY, MAX_RESUME_WAIT_MS, MAX_RETRY_ATTEMPTS,
+    MAX_RETRY_BACKOFF_MS, MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS, NOT_PER_ITEM,
 };
 
 /// One problem in a definition. `nodes` lists the node ids the editor should
@@ -167,6 +167,7 @@ fn validate_node(node: &NodeDefinition) -> Result<ValidatedNode, Vec<ValidationE
         "switch" => typed_config::<SwitchConfig>(id, &node.kind, config).map(NodeConfig::Switch),
         "merge" => typed_config::<MergeConfig>(id, &node.kind, config).map(NodeConfig::Merge),
         "delay" => typed_config::<DelayConfig>(id, &node.kind, config).map(NodeConfig::Delay),
+        "wait" => typed_config::<WaitConfig>(id, &node.kind, config).map(NodeConfig::Wait),
         other => Err(ValidationError::at(
             id,
             format!("node `{id}` has unknown type `{other}` (known types: {})", NODE_KINDS.join(", ")),
@@ -231,6 +232,13 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
         NodeConfig::Delay(c) if c.ms > MAX_WAIT_MS => {
             fail(format!("config.ms must be at most {MAX_WAIT_MS} (a day), not {}", c.ms))
         }
+        NodeConfig::Wait(c) => match c.timeout_ms {
+            Some(0) => fail("config.timeout_ms must be more than 0 (leave it out to wait until resumed)".into()),
+            Some(ms) if ms > MAX_RESUME_WAIT_MS => {
+                fail(format!("config.timeout_ms must be at most {MAX_RESUME_WAIT_MS} (30 days), not {ms}"))
+            }
+            _ => {}
+        },
         NodeConfig::Llm(c) => {
             // An empty model means the instance's default model (settings page).
             if let Some(t) = c.temperature {

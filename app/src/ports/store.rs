@@ -31,6 +31,7 @@ pub trait Store:
     + TemplateStore
     + CredentialStore
     + VariableStore
+    + WaitStore
 {
 }
 
@@ -48,6 +49,7 @@ impl<T> Store for T where
         + TemplateStore
         + CredentialStore
         + VariableStore
+        + WaitStore
 {
 }
 
@@ -376,4 +378,38 @@ pub trait VariableStore: Send + Sync + 'static {
     async fn list_variables(&self, user: UserId) -> AppResult<Vec<Variable>>;
     /// What a run of `user` reads as `vars`: the instance's, overridden by the user's own.
     async fn variables_for_run(&self, user: UserId) -> AppResult<std::collections::BTreeMap<String, String>>;
+}
+
+/// Runs paused at `wait` nodes. A wait's row is its one-time guard: ending it
+/// deletes the row, so a second resume (or a timeout after a resume) finds none.
+#[async_trait]
+pub trait WaitStore: Send + Sync + 'static {
+    /// Records that a node waits, with its state (`run`, status `waiting`), in
+    /// the execution `lease_owner` holds; `false` when another process holds it.
+    async fn add_wait(&self, lease_owner: &str, wait: &Wait, run: &NodeRun) -> AppResult<bool>;
+    /// Parks a held execution that has nothing left to run but its
+    /// `waiting_nodes` waits: writes its last node states and releases it. It
+    /// becomes `waiting`; or `queued`, to go on at once, when fewer waits are
+    /// left than it waits for (one was ended while it ran). `None` (nothing
+    /// written) when another process holds it.
+    async fn park_execution(
+        &self,
+        id: ExecutionId,
+        lease_owner: &str,
+        last_runs: &[NodeRun],
+        waiting_nodes: usize,
+    ) -> AppResult<Option<ExecutionStatus>>;
+    /// Ends the wait of node `node`: records the node's result and, when the
+    /// run is parked, queues it to go on (the status it now has). `NotFound`
+    /// outside `scope`; `Conflict` when the node does not wait (it was resumed
+    /// already, timed out, or the run ended).
+    async fn end_wait(&self, scope: Scope, id: ExecutionId, node: &str, end: &WaitEnd) -> AppResult<ExecutionStatus>;
+    /// The waits of an execution.
+    async fn waits_of(&self, id: ExecutionId) -> AppResult<Vec<Wait>>;
+    /// Waits whose deadline is at or before `now`, earliest first, `limit` at most.
+    async fn waits_due(&self, now: i64, limit: u32) -> AppResult<Vec<Wait>>;
+    /// The earliest deadline of any wait (`None`: none has one).
+    async fn next_wait_deadline(&self) -> AppResult<Option<i64>>;
+    /// Deletes what is left of an execution's waits (it ended without them).
+    async fn forget_waits(&self, id: ExecutionId) -> AppResult<()>;
 }

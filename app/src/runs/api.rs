@@ -90,6 +90,27 @@ pub async fn cancel_run(id: ExecutionId) -> Result<ExecutionStatus, AppError> {
     )
 }
 
+/// Answers a `wait` node of a run from the run view: the node's output is
+/// `{"approved", "comment", "by"}` (who answered), and the run goes on.
+#[server(endpoint = "runs/resume")]
+pub async fn resume_run(
+    id: ExecutionId,
+    node: String,
+    approved: bool,
+    comment: String,
+) -> Result<ExecutionStatus, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let viewer = ctx.viewer().await?;
+            let scope = if viewer.is_admin { Scope::Everyone } else { Scope::Owner(viewer.id) };
+            let payload = serde_json::json!({ "approved": approved, "comment": comment, "by": viewer.email });
+            ctx.runs.resume(scope, id, &node, payload).await
+        }
+        .await,
+    )
+}
+
 /// Runs an execution again with the same input, on the workflow's current
 /// version (the default) or on the version it ran. `from_failed`: only the
 /// nodes that did not succeed run again — and, on a newer version, the nodes

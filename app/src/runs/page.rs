@@ -12,6 +12,7 @@ use super::api::*;
 use super::items::{ItemCounts, ItemResults};
 use super::reasons::skip_reason;
 use super::timeline::{layout, Timeline};
+use super::waits::WaitingNodes;
 use crate::error::AppError;
 use crate::graph::GraphPreview;
 use crate::model::{Edge, ExecutionId, ExecutionStatus, NodeRun, NodeStatus, RerunVersion, RunEvent};
@@ -69,14 +70,15 @@ impl LazyRoute for RunPage {
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub(super) struct LiveRun {
-    id: ExecutionId,
-    runs: RwSignal<BTreeMap<String, NodeRun>>,
+    pub id: ExecutionId,
+    pub runs: RwSignal<BTreeMap<String, NodeRun>>,
     tokens: RwSignal<HashMap<String, String>>,
     /// How far each `for_each` node is, while it runs.
     pub items: RwSignal<HashMap<String, ItemCounts>>,
     status: RwSignal<ExecutionStatus>,
     error: RwSignal<Option<String>>,
-    reload: RwSignal<u32>,
+    /// Bumped to read the run anew (it ended, paused, or was resumed).
+    pub reload: RwSignal<u32>,
 }
 
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -89,7 +91,7 @@ impl LiveRun {
                     run.status = status;
                     run.attempt = attempt;
                     match status {
-                        NodeStatus::Running => {
+                        NodeStatus::Running | NodeStatus::Waiting => {
                             run.started_at.get_or_insert(at);
                         }
                         NodeStatus::Queued => {}
@@ -168,8 +170,9 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
         reload,
     };
     #[cfg(feature = "hydrate")]
-    if !execution.status.is_finished() {
-        // After hydration only: the server renders the state as stored.
+    if !execution.status.is_settled() {
+        // After hydration only: the server renders the state as stored. A run
+        // paused at `wait` nodes is followed again once it is resumed.
         Effect::new(move |started: Option<()>| {
             if started.is_none() {
                 follow(live);
@@ -294,6 +297,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
             })}
             <span class="error" role="alert">{action_error}</span>
         </div>
+        <WaitingNodes live/>
         <section class="card run-graph" data-testid="run-graph">
             <GraphPreview definition=definition statuses=node_statuses
                 on_select=Callback::new(move |node: String| selected.set(Some(node)))/>
@@ -393,6 +397,7 @@ fn NodePanel(
                     let summary = match run.status {
                         NodeStatus::Skipped => reason(&run.node_id).unwrap_or_else(|| "skipped".into()),
                         NodeStatus::Queued => "not started yet".into(),
+                        NodeStatus::Waiting => "waiting for an answer (above)".into(),
                         NodeStatus::Cancelled if run.attempt == 0 => "cancelled before it started".into(),
                         _ => format!("attempt {}", run.attempt),
                     };

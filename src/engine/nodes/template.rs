@@ -310,6 +310,7 @@ mod tests {
             nodes,
             live_inputs: vec!["fetch".into()],
             vars: Arc::new(json!({"base_url": "https://api.example"})),
+            resume_urls: Arc::new(json!({"approve": "/resume/1/approve/token"})),
             item: None,
         }
     }
@@ -331,6 +332,7 @@ mod tests {
         assert_eq!(render("{% for k in nodes %}{{ k }}{% endfor %}").await.unwrap(), json!({"text": "fetch"}));
         assert_eq!(render("{{ idempotency_key }}").await.unwrap(), json!({"text": "weft-1-t"}));
         assert_eq!(render("{{ vars.base_url }}/v1").await.unwrap(), json!({"text": "https://api.example/v1"}));
+        assert_eq!(render("{{ resume_urls.approve }}").await.unwrap(), json!({"text": "/resume/1/approve/token"}));
     }
 
     #[tokio::test]

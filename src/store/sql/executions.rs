@@ -19,8 +19,30 @@ use crate::store::rows::{page_of, ExecutionRow, NodeRunRow};
 use app::model::now_ms;
 
 impl Backend {
+    /// Whether `lease_owner` holds the running execution, locking its row for
+    /// the transaction: the lock keeps another process from claiming the
+    /// execution until what is written here is in (a takeover then reads it).
+    pub(super) async fn hold(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        execution: ExecutionId,
+        lease_owner: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let held: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND status = 'running' {}",
+            Self::HOLD_LOCK
+        ))
+        .bind(execution)
+        .bind(lease_owner)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(held.is_some())
+    }
+
     /// Upserts node states, `NODE_RUN_BATCH` rows per INSERT, in the caller's transaction.
-    async fn write_node_runs(tx: &mut sqlx::Transaction<'_, Db>, runs: &[NodeRun]) -> Result<(), sqlx::Error> {
+    pub(super) async fn write_node_runs(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        runs: &[NodeRun],
+    ) -> Result<(), sqlx::Error> {
         for chunk in runs.chunks(NODE_RUN_BATCH) {
             let mut query = QueryBuilder::<Db>::new(format!("INSERT INTO node_runs ({NODE_RUN_COLUMNS}) "));
             query.push_values(chunk, |mut row, run| {
@@ -108,18 +130,7 @@ impl ExecutionStore for Backend {
             return Err(AppError::BadRequest("node states of another execution".into()));
         }
         let mut tx = self.writer().begin().await.map_err(db_error)?;
-        // The lock keeps another process from claiming the execution
-        // until these states are in: a takeover then reads them.
-        let held: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND status = 'running' {}",
-            Self::HOLD_LOCK
-        ))
-        .bind(execution)
-        .bind(lease_owner)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if held.is_none() {
+        if !Self::hold(&mut tx, execution, lease_owner).await.map_err(db_error)? {
             return Ok(false);
         }
         Self::write_node_runs(&mut tx, runs).await.map_err(db_error)?;
@@ -137,16 +148,7 @@ impl ExecutionStore for Backend {
             return Err(AppError::BadRequest("items of another execution".into()));
         }
         let mut tx = self.writer().begin().await.map_err(db_error)?;
-        let held: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT id FROM executions WHERE id = $1 AND lease_owner = $2 AND status = 'running' {}",
-            Self::HOLD_LOCK
-        ))
-        .bind(execution)
-        .bind(lease_owner)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if held.is_none() {
+        if !Self::hold(&mut tx, execution, lease_owner).await.map_err(db_error)? {
             return Ok(false);
         }
         for chunk in items.chunks(NODE_RUN_BATCH) {

@@ -23,6 +23,7 @@ mod templates;
 mod triggers;
 mod users;
 mod variables;
+mod waits;
 mod workflows;
 
 use super::Backend;

@@ -152,14 +152,37 @@ impl QueueStore for Backend {
     }
 
     async fn request_cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus> {
+        // Queued or parked at `wait` nodes: it runs nowhere, so it ends here;
+        // its waiting nodes are cancelled and their waits go with them.
+        let now = now_ms();
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
         let mut query = QueryBuilder::<Db>::new(
             "UPDATE executions SET status = 'cancelled', error = 'the run was cancelled', finished_at = ",
         );
-        query.push_bind(now_ms()).push(", lease_expires_at = 0 WHERE status = 'queued' AND id = ").push_bind(id);
+        query
+            .push_bind(now)
+            .push(", lease_owner = NULL, lease_expires_at = 0 WHERE status IN ('queued', 'waiting') AND id = ")
+            .push_bind(id);
         lists::scope(&mut query, "owner_id", scope);
-        if query.build().execute(self.writer()).await.map_err(db_error)?.rows_affected() == 1 {
+        if query.build().execute(&mut *tx).await.map_err(db_error)?.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE node_runs SET status = 'cancelled', finished_at = $1
+                 WHERE execution_id = $2 AND status = 'waiting'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            sqlx::query("DELETE FROM waits WHERE execution_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
             return Ok(ExecutionStatus::Cancelled);
         }
+        tx.commit().await.map_err(db_error)?;
         let mut query =
             QueryBuilder::<Db>::new("UPDATE executions SET cancel_requested = TRUE WHERE status = 'running' AND id = ");
         query.push_bind(id);

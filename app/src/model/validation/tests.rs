@@ -105,7 +105,7 @@ fn an_unknown_type_lists_the_known_ones() {
     let errors = messages(json!({"name": "w", "nodes": [{"id": "x", "type": "ftp", "config": {}}]}));
     assert_eq!(
         errors,
-        ["node `x` has unknown type `ftp` (known types: http, llm, template, code, condition, switch, merge, delay)"]
+        ["node `x` has unknown type `ftp` (known types: http, llm, template, code, condition, switch, merge, delay, wait)"]
     );
 }
 
@@ -122,6 +122,33 @@ fn a_field_of_the_wrong_type_names_its_path() {
     let errors = messages(json!({"name": "w", "nodes": [{"id": "wait", "type": "delay", "config": {"ms": "soon"}}]}));
     assert_eq!(errors.len(), 1);
     assert!(errors[0].starts_with("node `wait` (delay): config.ms: invalid type: string \"soon\""), "{errors:?}");
+}
+
+#[test]
+fn a_wait_node_names_its_bad_timeout_and_cannot_run_per_item() {
+    let errors = messages(json!({"name": "w", "nodes": [
+        {"id": "never", "type": "wait", "config": {"timeout_ms": 0}},
+        {"id": "too_long", "type": "wait", "config": {"timeout_ms": 2_592_000_001_u64}},
+        {"id": "unsure", "type": "wait", "config": {"on_timeout": "maybe"}},
+        {"id": "each", "type": "wait", "config": {}, "for_each": "input.rows"}
+    ]}));
+    assert!(
+        errors.iter().any(|m| m.starts_with("node `never` (wait): config.timeout_ms must be more than 0")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|m| m.starts_with("node `too_long` (wait): config.timeout_ms must be at most 2592000000")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|m| m.starts_with("node `unsure` (wait): config.on_timeout: unknown variant `maybe`")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|m| m.contains("`each`") && m.contains("for_each")), "{errors:?}");
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    let fine =
+        definition(json!({"name": "w", "nodes": [{"id": "ok", "type": "wait", "config": {"on_timeout": "continue"}}]}));
+    assert!(validate(&fine).is_ok(), "{:?}", validate(&fine).err());
 }
 
 #[test]

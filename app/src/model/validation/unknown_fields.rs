@@ -13,7 +13,7 @@ use super::ValidationError;
 use crate::model::definition::WorkflowDefinition;
 use crate::model::node_config::{
     CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, RetryPolicy, SwitchConfig,
-    TemplateConfig,
+    TemplateConfig, WaitConfig,
 };
 use crate::model::triggers::{CronTrigger, WebhookTrigger};
 
@@ -150,6 +150,7 @@ fn config_fields(kind: &str, config: &Value) -> Vec<String> {
         "switch" => ignored::<SwitchConfig>(config),
         "merge" => ignored::<MergeConfig>(config),
         "delay" => ignored::<DelayConfig>(config),
+        "wait" => ignored::<WaitConfig>(config),
         _ => Vec::new(),
     }
 }
@@ -163,6 +164,7 @@ fn known_config_fields(kind: &str) -> Vec<&'static str> {
         "condition" => serde_aux::serde_introspection::serde_introspect::<ConditionConfig>(),
         "switch" => serde_aux::serde_introspection::serde_introspect::<SwitchConfig>(),
         "delay" => serde_aux::serde_introspection::serde_introspect::<DelayConfig>(),
+        "wait" => serde_aux::serde_introspection::serde_introspect::<WaitConfig>(),
         _ => &[],
     };
     fields.to_vec()

@@ -1,4 +1,4 @@
-//! What a template sees (`input`, `nodes`, `vars`, `idempotency_key`), converted to
+//! What a template sees (`input`, `nodes`, `vars`, `idempotency_key`, `resume_urls`), converted to
 //! template values only where the template looks.
 //!
 //! Converting every upstream output for every render would cost as much as all
@@ -53,6 +53,7 @@ pub struct ScopeContext {
     nodes: TemplateValue,
     idempotency_key: String,
     vars: Arc<Value>,
+    resume_urls: Arc<Value>,
     converted_input: Mutex<Option<TemplateValue>>,
     sizes: ScopeSizes,
     budget: Option<Arc<ReadBudget>>,
@@ -75,6 +76,7 @@ impl ScopeContext {
             nodes: TemplateValue::from_object(nodes),
             idempotency_key: scope.idempotency_key.clone(),
             vars: scope.vars.clone(),
+            resume_urls: scope.resume_urls.clone(),
             converted_input: Mutex::default(),
             sizes: scope.sizes.clone(),
             budget,
@@ -105,14 +107,16 @@ impl Object for ScopeContext {
             // Small (at most 200 values of 8 KiB): converted whole when read.
             "vars" => Some(TemplateValue::from(Serde(&*self.vars))),
             "idempotency_key" => Some(TemplateValue::from(self.idempotency_key.as_str())),
+            // A few URLs: converted whole when read.
+            "resume_urls" => Some(TemplateValue::from(Serde(&*self.resume_urls))),
             _ => None,
         }
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         match self.item {
-            Some(_) => Enumerator::Str(&["input", "item", "index", "nodes", "vars", "idempotency_key"]),
-            None => Enumerator::Str(&["input", "nodes", "vars", "idempotency_key"]),
+            Some(_) => Enumerator::Str(&["input", "item", "index", "nodes", "vars", "idempotency_key", "resume_urls"]),
+            None => Enumerator::Str(&["input", "nodes", "vars", "idempotency_key", "resume_urls"]),
         }
     }
 }

@@ -259,18 +259,16 @@ impl Engine {
         let on_failure = start.workflow.definition.on_failure.as_ref().and_then(|v| parse_on_failure(v).ok());
         let done = tokio::spawn(async move {
             let result = driver::drive(engine.run_context(), start, sender, control).await;
+            // Started before this process's waiters hear of the failure: whoever
+            // waited for the failed run (`?wait=true`, a sync webhook) finds its
+            // error run already queued.
             if let Ok(report) = &result {
                 if report.status == ExecutionStatus::Failed {
-                    let (engine, report) = (engine.clone(), report.clone());
-                    tokio::spawn(async move {
-                        match on_failure::start_error_workflow(&engine, id, on_failure, &report).await {
-                            Ok(Some(started)) => tracing::info!(execution = id, started, "started the error workflow"),
-                            Ok(None) => {}
-                            Err(error) => {
-                                tracing::warn!(execution = id, %error, "could not start the error workflow")
-                            }
-                        }
-                    });
+                    match on_failure::start_error_workflow(&engine, id, on_failure, report).await {
+                        Ok(Some(started)) => tracing::info!(execution = id, started, "started the error workflow"),
+                        Ok(None) => {}
+                        Err(error) => tracing::warn!(execution = id, %error, "could not start the error workflow"),
+                    }
                 }
             }
             let status = match &result {

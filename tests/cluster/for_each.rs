@@ -64,9 +64,13 @@ async fn killed_mid_list(db: TestDb) {
             assert!((1..=2).contains(&count), "item {index} ran {count} times");
         }
     }
+    // Ended items are recorded in batches (every 50 ms, the driver's flush
+    // interval): besides the 4 in flight, the few that ended since the last
+    // write (~100 items/s here, more while a commit is slow) run again. Far
+    // fewer than the 20+ recorded before the kill, which ran once (above).
     let twice = calls.values().filter(|n| **n > 1).count();
-    assert!(twice <= 4, "only the items in flight (4 at a time) may run twice, {twice} did");
+    assert!(twice <= 16, "only the items in flight or ended since the last write may run twice, {twice} did");
     assert!(store.node_items_of(execution).await.unwrap().is_empty(), "the finished run's items were forgotten");
-    eprintln!("{} of {total} items recorded before the kill; {twice} in flight ran again", recorded.len());
+    eprintln!("{} of {total} items recorded before the kill; {twice} ran again", recorded.len());
     db.cleanup().await;
 }

@@ -33,7 +33,6 @@ mod waits;
 pub use report::{report_from_store, rfc3339};
 pub use settings::{EngineSettings, QueueSettings};
 pub use start::{RunHandle, StartRequest};
-pub use waits::is_node_id;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -41,6 +41,7 @@ on_both_backends!(
     a_node_with_for_each_runs_per_item_and_streams_its_progress,
     a_failed_run_starts_its_error_workflow_which_never_starts_another,
     a_run_waits_at_a_wait_node_until_the_api_resumes_it_once,
+    the_resume_page_takes_one_approval_with_a_comment,
 );
 
 /// `vars.NAME`: the instance's variables (set by an admin), the user's own over them.
@@ -675,5 +676,79 @@ async fn a_run_waits_at_a_wait_node_until_the_api_resumes_it_once(db: &TestDb) {
     // Not JSON: a clear 400, and nothing changes.
     let text = api.request(Method::POST, &format!("/executions/{id}/resume")).body("{not json").send().await.unwrap();
     assert_eq!(text.status(), StatusCode::BAD_REQUEST);
+    server.stop.cancel();
+}
+
+/// The page behind a resume URL (no key: the token is the permission): it
+/// shows the buttons only for a valid token and a node that waits, and its
+/// form resumes the run once with `{"approved", "comment"}`.
+async fn the_resume_page_takes_one_approval_with_a_comment(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let api = Api::for_new_user(&server, &base, "pages@example.com").await;
+    let review = api
+        .create_workflow_id(&json!({"name": "Review", "nodes": [
+            {"id": "ask", "type": "template", "config": {"template": "{{ resume_urls.review }}"}},
+            {"id": "review", "type": "wait", "config": {}},
+            {"id": "send", "type": "template", "config": {"template": "{{ nodes.review.approved }} {{ nodes.review.comment }}"}}
+        ], "edges": [{"from": "ask", "to": "review"}, {"from": "review", "to": "send"}]}))
+        .await;
+    let (_, report) = api.run_execution(review, Some(json!({"input": {}}))).await;
+    assert_eq!(report["status"], "waiting", "{report}");
+    let id = report["id"].as_i64().unwrap();
+    let path = report["nodes"]["ask"]["output"]["text"].as_str().unwrap().to_string();
+    let url = format!("{base}{path}");
+    let browser = reqwest::Client::new();
+    let get = |url: String| {
+        let browser = browser.clone();
+        async move {
+            let response = browser.get(url).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let submit = |fields: &'static [(&'static str, &'static str)]| {
+        let (browser, url) = (browser.clone(), url.clone());
+        async move {
+            let response = browser.post(url).form(fields).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+
+    let (status, page) = get(url.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("data-testid=\"resume-approve\"") && page.contains("<code>review</code>"), "{page}");
+    // A forged token, or another node's with this one's token, shows nothing of the run.
+    let token = path.rsplit('/').next().unwrap();
+    for forged in [format!("{base}/resume/{id}/review/{}", "A".repeat(43)), format!("{base}/resume/{id}/send/{token}")]
+    {
+        let (status, page) = get(forged).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+        assert!(!page.contains("resume-approve"), "{page}");
+    }
+    // A form without a decision is named and changes nothing.
+    let (status, page) = submit(&[("comment", "hm")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("Choose approve or reject"), "{page}");
+
+    let (status, page) = submit(&[("decision", "approve"), ("comment", "ship <it>")]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Thank you"), "{page}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let finished = loop {
+        let (_, got) = api.get_execution(id).await;
+        if got["status"] != "queued" && got["status"] != "running" {
+            break got;
+        }
+        assert!(std::time::Instant::now() < deadline, "the approved run did not finish: {got}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["nodes"]["review"]["output"], json!({"approved": true, "comment": "ship <it>"}));
+
+    // Used once: the page and the form both say so.
+    let (status, page) = get(url.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    let (status, page) = submit(&[("decision", "reject")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("Already answered"), "{page}");
     server.stop.cancel();
 }

@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 
 use super::error::{ErrorBody, Id};
 use super::{ApiError, ApiState, Caller};
-use crate::engine::is_node_id;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -71,7 +70,7 @@ type ResumePath = Path<(i64, String, String)>;
 /// The page behind a resume URL: what waits, and the buttons that resume it.
 async fn page(State(state): State<ApiState>, Path((id, node, token)): ResumePath) -> Response {
     // Checked before saying anything about the run.
-    if !is_node_id(&node) || !state.engine.resume_url(id, &node).ends_with(&format!("/{token}")) {
+    if !state.engine.is_resume_token(id, &node, &token) {
         return message_page(StatusCode::NOT_FOUND, "No such resume link", "This link is not valid.");
     }
     let waiting = state.store.waits_of(id).await.map(|waits| waits.iter().any(|w| w.node_id == node));
@@ -130,9 +129,6 @@ async fn submit(
             Err(error) => return error.into_response(),
         }
     };
-    if !is_node_id(&node) {
-        return message_page(StatusCode::NOT_FOUND, "No such resume link", "This link is not valid.");
-    }
     match state.engine.resume_with_token(id, &node, &token, payload).await {
         Ok(status) if form => {
             tracing::info!(execution = id, node, %status, "resumed through its resume URL");

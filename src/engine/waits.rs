@@ -21,7 +21,7 @@ const SWEEP_BATCH: u32 = 100;
 
 /// Whether `text` can be a node id (validation allows letters, digits, `_`
 /// and `-`): anything else is refused before it reaches the database.
-pub fn is_node_id(text: &str) -> bool {
+fn is_node_id(text: &str) -> bool {
     !text.is_empty() && text.len() <= 200 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -103,6 +103,12 @@ impl Engine {
         Ok(status)
     }
 
+    /// Whether `token` is the resume token of node `node` of run `id` (signed
+    /// under the current secret key or, during a rotation, the previous one).
+    pub fn is_resume_token(&self, id: ExecutionId, node: &str, token: &str) -> bool {
+        is_node_id(node) && self.secrets.verify(&token_message(id, node), token)
+    }
+
     /// A resume through a resume URL: the token stands for the owner's consent.
     /// A wrong token is `NotFound`, the same as a run that does not exist.
     pub async fn resume_with_token(
@@ -112,7 +118,7 @@ impl Engine {
         token: &str,
         payload: Value,
     ) -> AppResult<ExecutionStatus> {
-        if !self.secrets.verify(&token_message(id, node), token) {
+        if !self.is_resume_token(id, node, token) {
             return Err(AppError::NotFound("no such resume URL".into()));
         }
         self.end_wait(Scope::Everyone, id, Some(node), &WaitEnd::Resumed(payload)).await
@@ -132,8 +138,12 @@ pub(super) async fn time_out_waits(engine: Arc<Engine>) {
         tokio::select! {
             _ = engine.shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(at.unwrap_or_else(tokio::time::Instant::now)), if at.is_some() => {
-                sweep(&engine).await;
+                let failed = !sweep(&engine).await;
                 next = next_deadline(&engine).await;
+                if failed {
+                    // A wait that could not be ended is still due: not again at once.
+                    next = next.map(|at| at.max(now_ms() + 1_000));
+                }
             }
             signal = signals.recv() => match signal {
                 Ok(Notice::WaitAdded | Notice::Resync) | Err(RecvError::Lagged(_)) => {
@@ -156,20 +166,26 @@ async fn next_deadline(engine: &Engine) -> Option<i64> {
     }
 }
 
-async fn sweep(engine: &Arc<Engine>) {
+/// Times out the waits that are due; `false` when one of them could not be.
+async fn sweep(engine: &Arc<Engine>) -> bool {
     let due = match engine.store.waits_due(now_ms(), SWEEP_BATCH).await {
         Ok(due) => due,
         Err(error) => {
             tracing::warn!(%error, "could not read the waits that timed out");
-            return;
+            return false;
         }
     };
+    let mut all_ended = true;
     for wait in due {
         match engine.end_wait(Scope::Everyone, wait.execution_id, Some(&wait.node_id), &WaitEnd::TimedOut).await {
             Ok(_) => tracing::info!(execution = wait.execution_id, node = wait.node_id, "a wait timed out"),
             // Resumed or cancelled in the meantime, or timed out by another process.
             Err(AppError::Conflict(_) | AppError::NotFound(_)) => {}
-            Err(error) => tracing::warn!(execution = wait.execution_id, %error, "could not time a wait out"),
+            Err(error) => {
+                tracing::warn!(execution = wait.execution_id, %error, "could not time a wait out");
+                all_ended = false;
+            }
         }
     }
+    all_ended
 }

@@ -174,11 +174,7 @@ impl QueueStore for Backend {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-            sqlx::query("DELETE FROM waits WHERE execution_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            Self::delete_waits(&mut *tx, id).await.map_err(db_error)?;
             tx.commit().await.map_err(db_error)?;
             return Ok(ExecutionStatus::Cancelled);
         }

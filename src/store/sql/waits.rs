@@ -58,6 +58,17 @@ fn ended(mut run: NodeRun, end: &WaitEnd, wait: &Wait, at: i64) -> NodeRun {
     run
 }
 
+impl Backend {
+    /// Deletes every wait of run `id` (it ended, or is ending in the caller's transaction).
+    pub(super) async fn delete_waits<'e, E>(executor: E, id: ExecutionId) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = Db>,
+    {
+        sqlx::query("DELETE FROM waits WHERE execution_id = $1").bind(id).execute(executor).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl WaitStore for Backend {
     async fn add_wait(&self, lease_owner: &str, wait: &Wait, run: &NodeRun) -> AppResult<bool> {
@@ -138,11 +149,7 @@ impl WaitStore for Backend {
             .ok_or_else(|| AppError::NotFound(format!("execution {id}")))?;
         if status.is_finished() {
             // What is left of its waits goes (a timeout sweep would find it again).
-            sqlx::query("DELETE FROM waits WHERE execution_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            Self::delete_waits(&mut *tx, id).await.map_err(db_error)?;
             tx.commit().await.map_err(db_error)?;
             return Err(AppError::Conflict(format!("run {id} already ended ({status}): nothing waits in it")));
         }
@@ -220,11 +227,6 @@ impl WaitStore for Backend {
     }
 
     async fn forget_waits(&self, id: ExecutionId) -> AppResult<()> {
-        sqlx::query("DELETE FROM waits WHERE execution_id = $1")
-            .bind(id)
-            .execute(self.writer())
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        Self::delete_waits(self.writer(), id).await.map_err(db_error)
     }
 }

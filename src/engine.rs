@@ -30,7 +30,7 @@ mod versions;
 mod waiters;
 mod waits;
 
-pub use report::{report_from_store, rfc3339};
+pub use report::{answer_of, report_from_store, rfc3339};
 pub use settings::{EngineSettings, QueueSettings};
 pub use start::{RunHandle, StartRequest};
 
@@ -95,19 +95,25 @@ impl Engine {
         secrets: Arc<crate::secrets::SecretBox>,
     ) -> anyhow::Result<Arc<Self>> {
         let vault = nodes::http::credentials::CredentialVault::new(store.clone(), secrets.clone());
-        let services = Arc::new(NodeServices {
-            max_output_bytes: settings.max_output_bytes,
-            templates: Templates::new(settings.templates.clone()),
-            http: HttpNode::new(settings.http.clone(), vault)?,
-            llm: LlmClient::new(settings.llm.clone())?,
-            code: CodeRunner::new(settings.code.clone()),
-        });
         let worker_id = new_worker_id();
         let streams = stream_quota::StreamQuota::new(settings.max_event_streams_per_user);
-        Ok(Arc::new(Self {
+        let (max_depth, max_input_bytes) = (settings.max_workflow_depth, settings.max_output_bytes);
+        let templates = Templates::new(settings.templates.clone());
+        let http = HttpNode::new(settings.http.clone(), vault)?;
+        let llm = LlmClient::new(settings.llm.clone())?;
+        let code = CodeRunner::new(settings.code.clone());
+        // `workflow` nodes start runs through the engine that owns them: they hold it weakly.
+        Ok(Arc::new_cyclic(|engine| Self {
+            services: Arc::new(NodeServices {
+                max_output_bytes: settings.max_output_bytes,
+                templates,
+                http,
+                llm,
+                code,
+                workflows: nodes::workflow::WorkflowCalls::new(engine.clone(), max_depth, max_input_bytes),
+            }),
             writes: GroupedWrites::new(store.clone(), worker_id.clone()),
             store,
-            services,
             slots: Arc::new(NodeSlots::new(settings.max_running_nodes, settings.max_user_share_percent)),
             capacity: Capacity::new(settings.queue.max_running_executions, settings.max_user_share_percent),
             settings,
@@ -151,7 +157,7 @@ impl Engine {
     /// The execution runs here when this process runs executions and has room;
     /// otherwise it is queued, and whichever process claims it runs it.
     pub async fn start(self: &Arc<Self>, request: StartRequest<'_>) -> AppResult<RunHandle> {
-        let StartRequest { version, workflow, owner, trigger, mut input, reuse } = request;
+        let StartRequest { version, workflow, owner, trigger, mut input, reuse, parent } = request;
         let workflow = match workflow {
             Some(workflow) => workflow,
             None => validate(&version.definition).map_err(AppError::Invalid)?,
@@ -161,7 +167,12 @@ impl Engine {
         if self.shutdown.is_cancelled() {
             return Err(AppError::Unavailable("this Weft process is shutting down".into()));
         }
-        let run_here = self.settings.queue.runs_executions && self.capacity.admit(owner);
+        // A child runs beside the parent that waits for it, even past the
+        // owner's share: queued behind parents that hold every slot, it would
+        // never start (see `Capacity::admit_child`).
+        let run_here = self.settings.queue.runs_executions
+            && (self.capacity.admit(owner) || (parent.is_some() && self.capacity.admit_child(owner)));
+        let depth = parent.as_ref().map_or(0, |parent| parent.depth);
         let now = now_ms();
         // Reused results are written before anyone may claim the execution, so
         // it is created held by this process even when it will run elsewhere.
@@ -178,6 +189,7 @@ impl Engine {
             trigger,
             input: input.clone(),
             start,
+            parent,
         };
         let execution = match self.writes.create(new).await {
             Ok(execution) => execution,
@@ -214,6 +226,7 @@ impl Engine {
                 execution_id: execution.id,
                 owner: execution.owner_id,
                 started_at: now,
+                depth,
                 workflow,
                 input,
                 recorded,
@@ -262,6 +275,10 @@ impl Engine {
             // waited for the failed run (`?wait=true`, a sync webhook) finds its
             // error run already queued.
             if let Ok(report) = &result {
+                if matches!(report.status, ExecutionStatus::Failed | ExecutionStatus::Cancelled) {
+                    // Child runs still going on have no one to answer to.
+                    engine.cancel_children(id).await;
+                }
                 if report.status == ExecutionStatus::Failed {
                     match on_failure::start_error_workflow(&engine, id, on_failure, report).await {
                         Ok(Some(started)) => tracing::info!(execution = id, started, "started the error workflow"),
@@ -346,6 +363,7 @@ impl Engine {
                 execution_id: execution.id,
                 owner: execution.owner_id,
                 started_at: execution.started_at.unwrap_or_else(now_ms),
+                depth: execution.parent.as_ref().map_or(0, |parent| parent.depth),
                 workflow: (*workflow).clone(),
                 input: execution.input.to_value(),
                 recorded,
@@ -421,6 +439,42 @@ impl Engine {
         self.local.cancel(id)
     }
 
+    /// Cancels an execution wherever it is, and the child runs it started: a
+    /// queued or waiting run ends at once; a running one is told to stop
+    /// (here, or through the bus in the process that runs it).
+    pub async fn cancel_run(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus> {
+        let status = self.store.request_cancel(scope, id).await?;
+        if status == ExecutionStatus::Running && !self.cancel(id) {
+            self.signals.publish(Notice::Cancel(id)).await;
+        }
+        self.cancel_children(id).await;
+        Ok(status)
+    }
+
+    /// Cancels the unfinished child runs of `parent`, and theirs.
+    async fn cancel_children(&self, parent: ExecutionId) {
+        let children = match self.store.child_executions(parent, true, CHILDREN_CANCELLED_AT_ONCE).await {
+            Ok(children) => children,
+            Err(error) => {
+                tracing::warn!(execution = parent, %error, "could not read the child runs to cancel");
+                return;
+            }
+        };
+        for child in children {
+            match Box::pin(self.cancel_run(Scope::Everyone, child.id)).await {
+                // It ended meanwhile.
+                Ok(_) | Err(AppError::Conflict(_) | AppError::NotFound(_)) => {}
+                Err(error) => tracing::warn!(execution = child.id, %error, "could not cancel a child run"),
+            }
+        }
+    }
+
+    /// Waits until execution `id` has finished (a run waiting at a `wait`
+    /// node has not); its stored report.
+    pub async fn wait_until_finished(&self, id: ExecutionId) -> AppResult<ExecutionReport> {
+        self.finish_waiters.wait_until_finished(self.store.as_ref(), id).await
+    }
+
     /// Events of an execution running here — what its nodes streamed so far,
     /// then the live events —; `None` when it does not run here.
     pub fn subscribe(&self, id: ExecutionId) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
@@ -458,6 +512,10 @@ impl Engine {
         }
     }
 }
+
+/// The most child runs one cancel reaches per parent (a `for_each` over a
+/// workflow runs at most its concurrency at once, far fewer).
+const CHILDREN_CANCELLED_AT_ONCE: u32 = 1_000;
 
 /// `host-pid-random`: readable in the executions table, unique per start.
 fn new_worker_id() -> String {

@@ -42,7 +42,114 @@ on_both_backends!(
     a_failed_run_starts_its_error_workflow_which_never_starts_another,
     a_run_waits_at_a_wait_node_until_the_api_resumes_it_once,
     the_resume_page_takes_one_approval_with_a_comment,
+    a_workflow_node_calls_the_owners_workflows_and_never_in_a_loop,
 );
+
+fn caller(name: &str, calls: i64, wait: bool) -> Value {
+    json!({"name": name, "nodes": [
+        {"id": "call", "type": "workflow", "config": {"workflow": calls, "input": "{'n': input.n}", "wait": wait}},
+        {"id": "after", "type": "template", "config": {"template": "got {{ nodes.call | tojson }}"}}
+    ], "edges": [{"from": "call", "to": "after"}]})
+}
+
+/// `workflow` nodes: a child run answers its parent and links back to it;
+/// references must be the owner's workflows, and calls may not loop.
+async fn a_workflow_node_calls_the_owners_workflows_and_never_in_a_loop(db: &TestDb) {
+    let (_server, api, other) = start(db).await;
+    let double = api
+        .create_workflow_id(&json!({"name": "Double", "nodes": [
+            {"id": "twice", "type": "template", "config": {"template": "{\"n\": {{ input.n * 2 }}}", "json": true}}
+        ]}))
+        .await;
+    let parent = api.create_workflow_id(&caller("Parent", double, true)).await;
+    let (status, report) = api.run_execution(parent, Some(json!({"input": {"n": 21}}))).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert_eq!(report["nodes"]["call"]["output"], json!({"n": 42}), "{report}");
+    assert_eq!(report["nodes"]["after"]["output"]["text"], "got {\"n\": 42}", "{report}");
+    let child = &runs_of(&api, double, 1).await[0];
+    assert_eq!(child["trigger"], "workflow");
+    assert_eq!(child["parent"], json!({"execution": report["id"], "node": "call", "depth": 1}), "{child}");
+
+    // Another user's workflow, one that does not exist, itself, or a loop: refused with the node named.
+    let refused = |definition: Value| {
+        let api = api.clone();
+        async move {
+            let (status, body) = api.create_workflow(&definition).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            body.to_string()
+        }
+    };
+    let theirs = other.create_workflow_id(&greeting("Theirs")).await;
+    let text = refused(caller("Borrower", theirs, true)).await;
+    assert!(
+        text.contains(&format!(
+            "node `call` (workflow): config.workflow: workflow {theirs} does not exist or is not one of your workflows"
+        )),
+        "{text}"
+    );
+    let mut pinned = caller("Pinned", double, true);
+    pinned["nodes"][0]["config"]["version"] = json!(9);
+    assert!(refused(pinned).await.contains(&format!("workflow {double} has no version 9")));
+    let mut bad_input = caller("Bad input", double, true);
+    bad_input["nodes"][0]["config"]["input"] = json!("{'n': ");
+    assert!(refused(bad_input).await.contains("node `call` (workflow): config.input:"));
+    let (status, body) = api.update_workflow(parent, &caller("Parent", parent, true)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("a workflow cannot call itself"), "{body}");
+    // Double → Parent → Double would loop.
+    let (status, body) = api.update_workflow(double, &caller("Double", parent, true)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains(&format!("workflow {parent} calls this one back ({parent} → this)")), "{body}");
+
+    // Without waiting: the node starts the child and goes on.
+    let slow = api
+        .create_workflow_id(&json!({"name": "Slow", "nodes": [{"id": "nap", "type": "delay", "config": {"ms": 400}}]}))
+        .await;
+    let fire = api.create_workflow_id(&caller("Fire and forget", slow, false)).await;
+    let (_, report) = api.run_execution(fire, Some(json!({"input": {"n": 1}}))).await;
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let started = report["nodes"]["call"]["output"]["execution"].as_i64().expect("the child's id");
+    let (_, child) = api.get_execution(started).await;
+    assert_ne!(child["status"], "succeeded", "the parent did not wait for it: {child}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, child) = api.get_execution(started).await;
+        if child["status"] == "succeeded" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the child ran on alone: {child}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Cancelling a parent cancels the child it waits for.
+    let waits = api.create_workflow_id(&caller("Waits for slow", slow, true)).await;
+    let long = json!({"name": "Slow", "nodes": [{"id": "nap", "type": "delay", "config": {"ms": 60000}}]});
+    let (status, body) = api.update_workflow(slow, &long).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, started) = api.start_execution(waits, Some(json!({"input": {"n": 1}}))).await;
+    let parent_run = started["id"].as_i64().unwrap();
+    let child = loop {
+        let (_, listed) = api.list_executions(&format!("workflow_id={slow}")).await;
+        let runs = listed["items"].as_array().unwrap();
+        if let Some(child) = runs.iter().find(|r| r["parent"]["execution"] == json!(parent_run)) {
+            break child["id"].as_i64().unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let (status, _) = api.cancel_execution(parent_run).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, parent) = api.get_execution(parent_run).await;
+        let (_, child) = api.get_execution(child).await;
+        if parent["status"] == "cancelled" && child["status"] == "cancelled" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "parent {parent}\nchild {child}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
 
 /// `vars.NAME`: the instance's variables (set by an admin), the user's own over them.
 async fn templates_read_the_owners_variables_over_the_instances(db: &TestDb) {

@@ -13,6 +13,7 @@ mod panel;
 mod state;
 mod switch_cases;
 mod triggers;
+mod workflow_pick;
 
 use std::collections::HashSet;
 

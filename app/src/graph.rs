@@ -189,6 +189,15 @@ pub fn node_summary(kind: &str, config: &Value) -> String {
             Some(ms) => format!("for an answer, {}", short_duration(ms)),
             None => "for an answer".to_string(),
         },
+        "workflow" => {
+            let target = match config.get("workflow").and_then(Value::as_i64) {
+                Some(id) if id > 0 => format!("workflow #{id}"),
+                _ => "no workflow chosen".to_string(),
+            };
+            let version = config.get("version").and_then(Value::as_i64).map(|v| format!(" v{v}")).unwrap_or_default();
+            let waits = config.get("wait").and_then(Value::as_bool).unwrap_or(true);
+            format!("{}{target}{version}", if waits { "run " } else { "start " })
+        }
         _ => String::new(),
     };
     let limit = if kind == "condition" { CONDITION_SUMMARY_CHARS } else { SUMMARY_CHARS };
@@ -373,6 +382,12 @@ mod tests {
         assert_eq!(node_summary("wait", &serde_json::json!({"timeout_ms": 86_400_000})), "for an answer, 24 h");
         assert_eq!(node_summary("wait", &serde_json::json!({"timeout_ms": 259_200_000})), "for an answer, 3 d");
         assert_eq!(node_summary("wait", &serde_json::json!({})), "for an answer");
+        assert_eq!(node_summary("workflow", &serde_json::json!({"workflow": 7})), "run workflow #7");
+        assert_eq!(
+            node_summary("workflow", &serde_json::json!({"workflow": 7, "version": 2, "wait": false})),
+            "start workflow #7 v2"
+        );
+        assert_eq!(node_summary("workflow", &serde_json::json!({"workflow": 0})), "run no workflow chosen");
         assert_eq!(node_summary("llm", &serde_json::json!({"model": ""})), "default model");
         assert_eq!(kind_line("llm", Some(&serde_json::json!("input.words"))), "llm · each input.words");
         assert_eq!(kind_line("llm", Some(&serde_json::json!(""))), "llm");

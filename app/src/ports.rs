@@ -21,6 +21,19 @@ pub struct NewExecution {
     pub trigger: Trigger,
     pub input: Value,
     pub start: ExecutionStart,
+    /// Set for a run started by a `workflow` node.
+    pub parent: Option<ChildOf>,
+}
+
+/// Where a child run comes from: the parent run, its node, and for a node
+/// with `for_each` the item (else 0). One child per (run, node, item): a
+/// parent resumed after a crash finds the child it started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildOf {
+    pub execution: ExecutionId,
+    pub node: String,
+    pub item: i64,
+    pub depth: i32,
 }
 
 /// Whether a new execution waits in the queue or runs at once in the process

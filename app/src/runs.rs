@@ -2,6 +2,7 @@
 //! streamed LLM tokens, a timeline of node spans, cancel and re-run).
 
 mod api;
+mod children;
 mod items;
 mod page;
 mod reasons;

@@ -7,4 +7,5 @@ pub mod credentials;
 pub mod passwords;
 pub mod sessions;
 pub mod variables;
+mod workflow_calls;
 pub mod workflows;

@@ -24,7 +24,6 @@ use serde_json::{json, Map, Value};
 
 use super::{ApiError, ApiState};
 use crate::engine::StartRequest;
-use crate::triggers::webhooks::Hook;
 
 pub async fn handle(
     State(state): State<ApiState>,
@@ -78,22 +77,12 @@ pub async fn handle(
         let body = json!({ "error": { "code": "run_failed", "message": message, "execution_id": report.id } });
         return Ok((StatusCode::BAD_GATEWAY, Json(body)).into_response());
     }
-    let answer = answering_node(&hook, &report).and_then(|id| report.nodes.get(id)).and_then(|n| n.output.clone());
-    let mut response = Json(answer.unwrap_or(Value::Null)).into_response();
+    let answer = crate::engine::answer_of(&hook.version.definition, hook.target.respond_with.as_deref(), &report);
+    let mut response = Json(answer).into_response();
     if let Ok(id) = report.id.to_string().parse() {
         response.headers_mut().insert("x-weft-execution", id);
     }
     Ok(response)
-}
-
-/// The node named by `respond_with`, or else the last node (in run order)
-/// that succeeded.
-fn answering_node<'a>(hook: &'a Hook, report: &ExecutionReport) -> Option<&'a str> {
-    if let Some(named) = &hook.target.respond_with {
-        return Some(named.as_str());
-    }
-    let order = app::model::validation::topological_order(&hook.version.definition);
-    order.into_iter().rev().find(|id| report.nodes.get(*id).is_some_and(|n| n.status == NodeStatus::Succeeded))
 }
 
 /// The request headers a webhook keeps in its run's input, by name.

@@ -353,6 +353,12 @@ pub struct EngineArgs {
     #[arg(long = "max-for-each-items", env = "WEFT_MAX_FOR_EACH_ITEMS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_for_each_items: u64,
+    /// How deep workflows may call workflows (`workflow` nodes): a run at
+    /// this depth cannot start another, which stops runaway recursion.
+    #[arg(long = "max-workflow-depth", env = "WEFT_MAX_WORKFLOW_DEPTH",
+          default_value_t = app::model::node_config::DEFAULT_MAX_WORKFLOW_DEPTH,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_workflow_depth: u32,
     /// OpenAI-compatible API base URL (OpenAI, Ollama, vLLM, llama.cpp).
     #[arg(long = "llm-base-url", env = "WEFT_LLM_BASE_URL", default_value = "https://api.openai.com/v1")]
     pub llm_base_url: String,

@@ -74,6 +74,23 @@ impl Capacity {
         false
     }
 
+    /// Room for a child run beside the parent that waits for it: admitted past
+    /// the process's bound and the owner's share (it is counted all the same,
+    /// so the owner's other runs queue meanwhile), up to twice the bound. A
+    /// child queued behind parents that hold every slot would never start,
+    /// and its parents would never end. Fan-out stays bounded by `for_each`
+    /// concurrency and the workflow depth limit.
+    pub(super) fn admit_child(&self, user: UserId) -> bool {
+        let admitted = self
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max * 2).then_some(n + 1))
+            .is_ok();
+        if admitted {
+            *self.lock_users().entry(user).or_insert(0) += 1;
+        }
+        admitted
+    }
+
     /// Splits claimed executions (for which room is reserved already) into
     /// those admitted to run here and those whose user runs their share
     /// already: the caller hands those back to the queue and unreserves their room.
@@ -207,6 +224,22 @@ mod tests {
         assert_eq!(capacity.running(), 4);
     }
 
+    #[test]
+    fn a_child_run_is_admitted_past_the_bound_up_to_twice_it_and_counted() {
+        let capacity = Capacity::new(2, 100);
+        assert!(capacity.admit(1) && capacity.admit(1));
+        assert!(!capacity.admit(1), "the process is full");
+        assert!(capacity.admit_child(1) && capacity.admit_child(1), "children of waiting parents still start");
+        assert!(!capacity.admit_child(1), "twice the bound is the most");
+        assert_eq!(capacity.running(), 4);
+        assert_eq!(capacity.users_at_share(), [1], "the owner's children count against their share");
+        for _ in 0..3 {
+            capacity.release(1);
+        }
+        assert_eq!(capacity.running(), 1);
+        assert!(capacity.admit(1));
+    }
+
     fn queued(id: i64, owner_id: UserId) -> Execution {
         Execution {
             id,
@@ -220,6 +253,7 @@ mod tests {
             started_at: None,
             finished_at: None,
             error: None,
+            parent: None,
         }
     }
 

@@ -52,6 +52,8 @@ pub(super) struct RunStart {
     /// Whose run it is: what the run's nodes may share is scoped to them.
     pub owner: UserId,
     pub started_at: i64,
+    /// How deep the run is in a chain of `workflow` nodes.
+    pub depth: i32,
     pub workflow: ValidatedWorkflow,
     pub input: Value,
     pub recorded: Vec<NodeRun>,
@@ -112,6 +114,7 @@ struct Run<'a> {
     cx: RunContext<'a>,
     execution_id: ExecutionId,
     owner: UserId,
+    depth: i32,
     workflow: ValidatedWorkflow,
     input: Arc<Value>,
     /// The owner's variables, for templates (`vars`).
@@ -339,6 +342,8 @@ impl Run<'_> {
         let (live_inputs, recorded_input) = self.inputs_of(node);
         self.recorder.update(node, |r| r.input = Some(recorded_input));
         let scope = NodeScope {
+            execution_id: self.execution_id,
+            depth: self.depth,
             node_id: self.scheduler.id(node).to_string(),
             owner: self.owner,
             idempotency_key: format!("weft-{}-{}", self.execution_id, self.scheduler.id(node)),
@@ -453,7 +458,7 @@ pub(super) async fn drive(
     events: RunEvents,
     control: RunControl,
 ) -> AppResult<ExecutionReport> {
-    let RunStart { execution_id, owner, started_at, workflow, input, recorded, resume_urls } = start;
+    let RunStart { execution_id, owner, started_at, depth, workflow, input, recorded, resume_urls } = start;
     let scheduler = Scheduler::new(&workflow);
     // A run taken over or resumed has node states recorded; a new one none.
     let resumed = !recorded.is_empty();
@@ -504,6 +509,7 @@ pub(super) async fn drive(
         cx,
         execution_id,
         owner,
+        depth,
         input: Arc::new(input),
         vars,
         scheduler,
@@ -755,8 +761,10 @@ async fn attempts(
     let backoff = node.policy.retry.map(|r| r.backoff_ms).unwrap_or(0);
     let mut attempt = 1;
     loop {
+        // Waiting takes nothing from other runs: a delay sleeps, a workflow
+        // node waits for its child run (which takes slots of its own).
         let slot = match node.config {
-            NodeConfig::Delay(_) => None,
+            NodeConfig::Delay(_) | NodeConfig::Workflow(_) => None,
             _ => Some(slots.acquire(scope.owner).await),
         };
         started(attempt);

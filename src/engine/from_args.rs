@@ -23,6 +23,7 @@ impl From<&EngineArgs> for EngineSettings {
             max_running_nodes: args.max_running_nodes.max(1),
             max_output_bytes: args.max_node_output_bytes,
             max_for_each_items: args.max_for_each_items as usize,
+            max_workflow_depth: args.max_workflow_depth,
             max_event_streams_per_user: args.max_event_streams_per_user.max(1),
             max_user_share_percent: args.max_user_share_percent,
             http: HttpNodeSettings {

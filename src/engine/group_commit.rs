@@ -177,6 +177,7 @@ mod tests {
             trigger: Trigger::Api,
             input: serde_json::json!({ "i": i }),
             start: ExecutionStart::Queued,
+            parent: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod http;
 pub mod llm;
 pub mod pool;
 pub mod template;
+pub mod workflow;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,10 @@ pub type Outputs = imbl::OrdMap<String, Arc<Value>>;
 /// Everything a node sees: the run's input and the outputs of decided nodes.
 #[derive(Debug, Clone)]
 pub struct NodeScope {
+    /// The run this node belongs to.
+    pub execution_id: app::model::ExecutionId,
+    /// How deep the run is in a chain of `workflow` nodes (0: started by a trigger).
+    pub depth: i32,
     pub node_id: String,
     /// The owner of the run.
     pub owner: app::model::UserId,
@@ -92,6 +97,7 @@ pub struct NodeServices {
     pub http: http::HttpNode,
     pub llm: llm::LlmClient,
     pub code: code::CodeRunner,
+    pub workflows: workflow::WorkflowCalls,
 }
 
 impl NodeServices {
@@ -157,6 +163,7 @@ impl NodeServices {
             NodeConfig::Http(c) => self.http.run(c, scope, &self.templates).await.map(NodeOutput::value),
             NodeConfig::Llm(c) => self.llm.run_node(c, scope, events, &self.templates).await.map(NodeOutput::value),
             NodeConfig::Code(c) => self.code.run(c, scope).await.map(NodeOutput::value),
+            NodeConfig::Workflow(c) => self.workflows.run(c, scope, &self.templates).await.map(NodeOutput::value),
         }
     }
 }

@@ -53,3 +53,29 @@ pub(super) fn build_report(
         nodes,
     }
 }
+
+/// What a run answers with: the output of the node its webhook names in
+/// `respond_with` (`respond_with` overrides it), else of the last node, in
+/// run order, that succeeded; `null` when there is none. A sync webhook
+/// answers with it, and a `workflow` node outputs its child's.
+pub fn answer_of(
+    definition: &WorkflowDefinition,
+    respond_with: Option<&str>,
+    report: &ExecutionReport,
+) -> serde_json::Value {
+    let named = respond_with.map(str::to_owned).or_else(|| {
+        definition.typed_triggers().into_iter().find_map(|trigger| match trigger {
+            app::model::triggers::TriggerDefinition::Webhook(hook) => hook.respond_with,
+            _ => None,
+        })
+    });
+    let node = named.or_else(|| {
+        let order = app::model::validation::topological_order(definition);
+        order
+            .into_iter()
+            .rev()
+            .find(|id| report.nodes.get(*id).is_some_and(|n| n.status == NodeStatus::Succeeded))
+            .map(str::to_owned)
+    });
+    node.and_then(|id| report.nodes.get(&id)).and_then(|n| n.output.clone()).unwrap_or(serde_json::Value::Null)
+}

@@ -21,6 +21,8 @@ pub struct EngineSettings {
     pub max_output_bytes: usize,
     /// The most items one node with `for_each` may run.
     pub max_for_each_items: usize,
+    /// How deep a chain of `workflow` nodes may go.
+    pub max_workflow_depth: u32,
     /// Node state changes are written at least this often…
     pub flush_interval: Duration,
     /// …or as soon as this many are pending.
@@ -69,6 +71,7 @@ impl Default for EngineSettings {
             max_running_nodes: 256,
             max_output_bytes: 16 * 1024 * 1024,
             max_for_each_items: 10_000,
+            max_workflow_depth: app::model::node_config::DEFAULT_MAX_WORKFLOW_DEPTH,
             max_event_streams_per_user: 32,
             max_user_share_percent: 50,
             flush_interval: Duration::from_millis(50),

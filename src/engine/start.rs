@@ -20,11 +20,13 @@ pub struct StartRequest<'a> {
     pub(super) input: Value,
     /// Results of an earlier run that are not run again (see [`StartRequest::reusing`]).
     pub(super) reuse: Vec<NodeRun>,
+    /// Set for a child run, started by a `workflow` node.
+    pub(super) parent: Option<app::ports::ChildOf>,
 }
 
 impl<'a> StartRequest<'a> {
     pub fn new(version: &'a WorkflowVersion, owner: UserId, trigger: Trigger, input: Value) -> Self {
-        Self { version, workflow: None, owner, trigger, input, reuse: Vec::new() }
+        Self { version, workflow: None, owner, trigger, input, reuse: Vec::new(), parent: None }
     }
 
     /// For a caller that holds the version already validated (webhooks cache
@@ -38,6 +40,11 @@ impl<'a> StartRequest<'a> {
     /// feed the rest, as when a run is resumed after a takeover.
     pub fn reusing(self, reuse: Vec<NodeRun>) -> Self {
         Self { reuse, ..self }
+    }
+
+    /// A child run of a `workflow` node (see `nodes::workflow`).
+    pub fn child_of(self, parent: app::ports::ChildOf) -> Self {
+        Self { parent: Some(parent), ..self }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use app::error::AppResult;
-use app::model::{ExecutionId, ExecutionReport, Scope};
+use app::model::{ExecutionId, ExecutionReport, ExecutionStatus, Scope};
 use app::ports::Store;
 use tokio::sync::oneshot;
 
@@ -21,10 +21,25 @@ impl FinishWaiters {
     /// Waits until execution `id` has finished (or waits at `wait` nodes, to be
     /// resumed: nothing happens to it until then); returns its stored report.
     pub(super) async fn wait(&self, store: &dyn Store, id: ExecutionId) -> AppResult<ExecutionReport> {
+        self.wait_for(store, id, ExecutionStatus::is_settled).await
+    }
+
+    /// Waits until execution `id` has finished: a run waiting to be resumed
+    /// is waited for until it is resumed and ends.
+    pub(super) async fn wait_until_finished(&self, store: &dyn Store, id: ExecutionId) -> AppResult<ExecutionReport> {
+        self.wait_for(store, id, ExecutionStatus::is_finished).await
+    }
+
+    async fn wait_for(
+        &self,
+        store: &dyn Store,
+        id: ExecutionId,
+        done: fn(ExecutionStatus) -> bool,
+    ) -> AppResult<ExecutionReport> {
         loop {
             let woken = self.register(id);
             let execution = store.execution(Scope::Everyone, id).await?;
-            if execution.status.is_settled() {
+            if done(execution.status) {
                 let runs = store.node_runs(Scope::Everyone, id).await?;
                 return Ok(report_from_store(&execution, runs));
             }

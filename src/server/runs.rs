@@ -8,7 +8,6 @@ use app::ports::{Runs, Store};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::bus::Notice;
 use crate::engine::{Engine, StartRequest};
 
 pub struct EngineRuns {
@@ -36,11 +35,7 @@ impl Runs for EngineRuns {
     }
 
     async fn cancel(&self, scope: Scope, id: ExecutionId) -> AppResult<ExecutionStatus> {
-        let status = self.store.request_cancel(scope, id).await?;
-        if status == ExecutionStatus::Running && !self.engine.cancel(id) {
-            self.engine.signals().publish(Notice::Cancel(id)).await;
-        }
-        Ok(status)
+        self.engine.cancel_run(scope, id).await
     }
 
     async fn resume(&self, scope: Scope, id: ExecutionId, node: &str, payload: Value) -> AppResult<ExecutionStatus> {

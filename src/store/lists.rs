@@ -19,7 +19,8 @@ pub(crate) const WORKFLOW_COLUMNS: &str = "
     WHERE 1 = 1";
 
 pub(crate) const EXECUTION_COLUMNS: &str =
-    "id, workflow_id, version, owner_id, trigger, input, status, created_at, started_at, finished_at, error";
+    "id, workflow_id, version, owner_id, trigger, input, status, created_at, started_at, finished_at, error, \
+     parent_execution_id, parent_node, depth";
 
 /// SQL being written, with each parameter bound where it stands.
 pub(crate) trait SqlWriter {

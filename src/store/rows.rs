@@ -96,6 +96,9 @@ pub(crate) struct ExecutionRow {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub error: Option<String>,
+    pub parent_execution_id: Option<i64>,
+    pub parent_node: Option<String>,
+    pub depth: i32,
 }
 
 impl TryFrom<ExecutionRow> for Execution {
@@ -113,6 +116,10 @@ impl TryFrom<ExecutionRow> for Execution {
             started_at: r.started_at,
             finished_at: r.finished_at,
             error: r.error,
+            parent: match (r.parent_execution_id, r.parent_node) {
+                (Some(execution), Some(node)) => Some(ParentRun { execution, node, depth: r.depth }),
+                _ => None,
+            },
         })
     }
 }

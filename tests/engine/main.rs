@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod calls;
 mod control;
 mod for_each;
 mod nodes;
@@ -129,7 +130,8 @@ async fn upstream() -> (String, Arc<AtomicUsize>) {
 }
 
 struct Harness {
-    _db: TestDb,
+    /// Kept for the harness's life when the harness made it.
+    _db: Option<TestDb>,
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
     owner: User,
@@ -139,6 +141,15 @@ struct Harness {
 async fn harness(adjust: impl FnOnce(&mut EngineSettings)) -> Harness {
     let db = TestDb::sqlite();
     let store = db.store().await;
+    Harness { _db: Some(db), ..harness_over(store, adjust).await }
+}
+
+/// A harness over a database the caller keeps (a test run on both backends).
+async fn harness_on(db: &TestDb, adjust: impl FnOnce(&mut EngineSettings)) -> Harness {
+    harness_over(db.store().await, adjust).await
+}
+
+async fn harness_over(store: Arc<dyn Store>, adjust: impl FnOnce(&mut EngineSettings)) -> Harness {
     let owner = store.create_user("runner@example.com", None, false).await.unwrap();
     let llm = FakeLlm::default();
     let llm_url = serve(Router::new().route("/v1/chat/completions", post(chat)).with_state(llm.clone())).await;
@@ -150,7 +161,7 @@ async fn harness(adjust: impl FnOnce(&mut EngineSettings)) -> Harness {
     adjust(&mut settings);
     let engine =
         Engine::new(store.clone(), settings, weft::bus::Bus::local(), Arc::new(SecretBox::ephemeral())).unwrap();
-    Harness { _db: db, store, engine, owner, llm }
+    Harness { _db: None, store, engine, owner, llm }
 }
 
 impl Harness {

@@ -188,6 +188,7 @@ async fn an_execution_of_a_version_that_does_not_exist_is_rejected(store: Arc<dy
             trigger: Trigger::Api,
             input: json!(null),
             start: ExecutionStart::Queued,
+            parent: None,
         })
         .await
         .unwrap_err();
@@ -204,6 +205,7 @@ async fn an_execution_started_at_once_is_created_running(store: Arc<dyn Store>) 
         trigger: Trigger::Webhook,
         input: json!({"x": 1}),
         start: ExecutionStart::Running { lease: lease(WORKER, 60_000), started_at: 42 },
+        parent: None,
     };
     let execution = store.create_execution(&new).await.unwrap();
     assert_eq!(

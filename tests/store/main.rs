@@ -56,6 +56,7 @@ fn new_execution(workflow: &WorkflowSummary, input: serde_json::Value, start: Ex
         trigger: Trigger::Manual,
         input,
         start,
+        parent: None,
     }
 }
 

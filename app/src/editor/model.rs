@@ -23,6 +23,9 @@ pub fn default_config(kind: &str) -> Value {
         "switch" => json!({"cases": [{"name": "urgent", "expr": "input.priority == 'high'"}]}),
         "delay" => json!({"ms": 1000}),
         "wait" => json!({"timeout_ms": 86_400_000, "on_timeout": "fail"}),
+        // The one kind that starts invalid: which workflow to call is the
+        // author's choice, and validation asks for it.
+        "workflow" => json!({"workflow": 0, "wait": true}),
         _ => json!({}),
     }
 }
@@ -131,6 +134,8 @@ pub enum FieldType {
     Credential,
     /// A switch's cases: a name and an expression each, in order.
     Cases,
+    /// One of the viewer's workflows, picked by name (stored as its id).
+    Workflow,
 }
 
 /// A field of a node kind's form: (config key, label, type, optional: removed when empty).
@@ -168,6 +173,12 @@ pub fn fields(kind: &str) -> &'static [Field] {
         "wait" => &[
             ("timeout_ms", "Give up after (ms; empty: wait until resumed)", Number, true),
             ("on_timeout", "When nobody answers in time", Select(&["fail", "continue"]), false),
+        ],
+        "workflow" => &[
+            ("workflow", "Workflow to run", Workflow, false),
+            ("version", "Version (empty: its current version)", Number, true),
+            ("input", "Its input (an expression; empty: `item` per item, else this run's input)", Text, true),
+            ("wait", "Wait for its result (else start it and go on)", Check, false),
         ],
         _ => &[],
     }
@@ -355,12 +366,17 @@ mod tests {
     use crate::model::{validate, WorkflowDefinition};
 
     #[test]
-    fn every_kind_starts_valid() {
+    fn every_kind_starts_valid_but_a_call_asks_which_workflow() {
         for kind in crate::model::NODE_KINDS {
             let definition: WorkflowDefinition = serde_json::from_value(json!({
                 "name": "x", "nodes": [{"id": "a", "type": kind, "config": default_config(kind)}], "edges": []
             }))
             .unwrap();
+            if kind == "workflow" {
+                let errors = validate(&definition).unwrap_err();
+                assert!(errors[0].message.contains("config.workflow must be the id of one of your workflows"));
+                continue;
+            }
             assert!(validate(&definition).is_ok(), "{kind}: {:?}", validate(&definition).err());
         }
     }

@@ -124,6 +124,7 @@ fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> i
         FieldType::Json => view! { <JsonField node state field/> }.into_any(),
         FieldType::Credential => view! { <CredentialField node state field/> }.into_any(),
         FieldType::Cases => view! { <super::switch_cases::CasesField node state/> }.into_any(),
+        FieldType::Workflow => view! { <super::workflow_pick::WorkflowPick node state/> }.into_any(),
         // Each option says whether it is chosen: a select's value set before
         // its options exist (they are added after its attributes) is lost.
         FieldType::Select(options) => view! {
@@ -136,7 +137,7 @@ fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> i
         FieldType::Check => view! {
             <label class="check">
                 <input type="checkbox" data-testid=format!("field-{key}")
-                    prop:checked=move || node.config.with(|c| c.get(key).and_then(|v| v.as_bool()).unwrap_or(key == "cache"))
+                    prop:checked=move || node.config.with(|c| c.get(key).and_then(|v| v.as_bool()).unwrap_or(key == "cache" || key == "wait"))
                     on:focus=on_focus on:change=move |ev| set(event_target_checked(&ev).to_string())/>
                 {label}
             </label>

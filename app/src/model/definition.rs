@@ -46,12 +46,17 @@ pub struct WorkflowDefinition {
 pub struct NodeDefinition {
     #[cfg_attr(feature = "ssr", schema(min_length = 1))]
     pub id: String,
-    /// The node kind (`http`, `llm`, …), kept as text so that an unknown kind is a
-    /// validation message rather than a parse failure.
+    /// The node kind (`http`, `llm`, `template`, `code`, `condition`, `switch`,
+    /// `merge`, `delay`, `wait`, `workflow`), kept as text so that an unknown
+    /// kind is a validation message rather than a parse failure.
     #[serde(rename = "type")]
     #[cfg_attr(feature = "ssr", schema(min_length = 1))]
     pub kind: String,
+    /// The kind's settings, e.g. for `workflow` (runs another of the owner's
+    /// workflows as a child run): `{"workflow": 12, "version"?: 3, "input"?:
+    /// "{'row': item}", "wait"?: true}`. Unknown fields are refused on save.
     #[serde(default = "empty_object")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub config: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Every node kind Weft knows, in the order the editor's palette lists them.
-pub const NODE_KINDS: [&str; 9] = ["http", "llm", "template", "code", "condition", "switch", "merge", "delay", "wait"];
+pub const NODE_KINDS: [&str; 10] =
+    ["http", "llm", "template", "code", "condition", "switch", "merge", "delay", "wait", "workflow"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "config", rename_all = "lowercase")]
@@ -21,6 +22,7 @@ pub enum NodeConfig {
     Merge(MergeConfig),
     Delay(DelayConfig),
     Wait(WaitConfig),
+    Workflow(WorkflowCallConfig),
 }
 
 impl NodeConfig {
@@ -35,6 +37,7 @@ impl NodeConfig {
             NodeConfig::Merge(_) => "merge",
             NodeConfig::Delay(_) => "delay",
             NodeConfig::Wait(_) => "wait",
+            NodeConfig::Workflow(_) => "workflow",
         }
     }
 
@@ -65,7 +68,8 @@ impl NodeConfig {
             | NodeConfig::Switch(_)
             | NodeConfig::Merge(_)
             | NodeConfig::Delay(_)
-            | NodeConfig::Wait(_) => {}
+            | NodeConfig::Wait(_)
+            | NodeConfig::Workflow(_) => {}
         }
         out
     }
@@ -222,6 +226,43 @@ pub enum OnTimeout {
     /// The node succeeds with `{"timed_out": true}`; the run goes on.
     Continue,
 }
+
+/// `workflow`: runs another of the owner's workflows as a child run, linked
+/// to this one. With `wait` (the default) the node's output is the child's
+/// answer (its webhook's `respond_with` node, else its last node to
+/// succeed) and a failed child fails the node; without, the node starts the
+/// child and goes on with `{"execution", "status"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowCallConfig {
+    /// The id of the workflow to run (one of the owner's).
+    pub workflow: i64,
+    /// A version to pin; none: the workflow's current version when the node runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// A minijinja expression giving the child's input (`{"row": item}`);
+    /// none: `item` for a node with `for_each`, else this run's `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// Wait for the child's result (true), or start it and go on.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+impl WorkflowCallConfig {
+    /// The expression giving the child's input, with its default.
+    pub fn input_expr(&self, per_item: bool) -> &str {
+        match &self.input {
+            Some(expr) => expr,
+            None if per_item => "item",
+            None => "input",
+        }
+    }
+}
+
+/// How deep workflows may call workflows when the instance does not say
+/// (`WEFT_MAX_WORKFLOW_DEPTH`): a run started by a `workflow` node is one
+/// deeper than its parent; a run at this depth cannot start another.
+pub const DEFAULT_MAX_WORKFLOW_DEPTH: u32 = 8;
 
 /// What a failing node does to the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

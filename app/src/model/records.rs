@@ -200,6 +200,8 @@ text_enum!(
         Cli => "cli",
         // An error workflow's run, started by a failed run (see `on_failure`).
         Failure => "failure",
+        // A child run, started by a `workflow` node of its parent run.
+        Workflow => "workflow",
     }
 );
 
@@ -219,6 +221,19 @@ pub struct Execution {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub error: Option<String>,
+    /// For a run started by a `workflow` node: the run and node that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentRun>,
+}
+
+/// The run, and node of it, that started a child run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ParentRun {
+    pub execution: ExecutionId,
+    pub node: String,
+    /// How many runs up the chain of parents goes (a child of a top-level run: 1).
+    pub depth: i32,
 }
 
 /// JSON kept as its text. An execution's input is stored, listed and sent on

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
 use super::node_config::{
     raw_branches, CodeConfig, ConditionConfig, DelayConfig, ForEach, HttpConfig, LlmConfig, MergeConfig, NodeConfig,
-    NodePolicy, OnError, RetryPolicy, SwitchConfig, TemplateConfig, WaitConfig, DEFAULT_CASE,
+    NodePolicy, OnError, RetryPolicy, SwitchConfig, TemplateConfig, WaitConfig, WorkflowCallConfig, DEFAULT_CASE,
     DEFAULT_FOR_EACH_CONCURRENCY, MAX_FOR_EACH_CONCURRENCY, MAX_RESUME_WAIT_MS, MAX_RETRY_ATTEMPTS,
     MAX_RETRY_BACKOFF_MS, MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS, NOT_PER_ITEM,
 };
@@ -168,6 +168,7 @@ fn validate_node(node: &NodeDefinition) -> Result<ValidatedNode, Vec<ValidationE
         "merge" => typed_config::<MergeConfig>(id, &node.kind, config).map(NodeConfig::Merge),
         "delay" => typed_config::<DelayConfig>(id, &node.kind, config).map(NodeConfig::Delay),
         "wait" => typed_config::<WaitConfig>(id, &node.kind, config).map(NodeConfig::Wait),
+        "workflow" => typed_config::<WorkflowCallConfig>(id, &node.kind, config).map(NodeConfig::Workflow),
         other => Err(ValidationError::at(
             id,
             format!("node `{id}` has unknown type `{other}` (known types: {})", NODE_KINDS.join(", ")),
@@ -239,6 +240,17 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
             }
             _ => {}
         },
+        NodeConfig::Workflow(c) => {
+            if c.workflow <= 0 {
+                fail(format!("config.workflow must be the id of one of your workflows, not {}", c.workflow));
+            }
+            if let Some(version) = c.version.filter(|v| *v <= 0) {
+                fail(format!("config.version must be 1 or more (leave it out for the current version), not {version}"));
+            }
+            if let Some(Err(message)) = c.input.as_deref().map(check_expression) {
+                fail(format!("config.input: {message}"));
+            }
+        }
         NodeConfig::Llm(c) => {
             // An empty model means the instance's default model (settings page).
             if let Some(t) = c.temperature {

@@ -58,6 +58,24 @@ pub async fn load_run(id: ExecutionId) -> Result<RunDetails, AppError> {
     )
 }
 
+/// The most child runs of one node the run view lists.
+pub const CHILD_RUNS_SHOWN: u32 = 200;
+
+/// The runs a `workflow` node of run `id` started, oldest first.
+#[server(endpoint = "runs/children")]
+pub async fn load_child_runs(id: ExecutionId, node: String) -> Result<Vec<Execution>, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            // Someone else's run is not found, whatever it started.
+            let execution = ctx.store.execution(ctx.readable_scope().await?, id).await?;
+            let children = ctx.store.child_executions(execution.id, false, CHILD_RUNS_SHOWN).await?;
+            Ok(children.into_iter().filter(|child| child.parent.as_ref().is_some_and(|p| p.node == node)).collect())
+        }
+        .await,
+    )
+}
+
 /// Starts a run of the current version of one of the viewer's workflows.
 #[server(endpoint = "runs/start")]
 pub async fn start_run(workflow_id: WorkflowId, input: String) -> Result<Execution, AppError> {

@@ -2,7 +2,7 @@
 //! from the server's event stream; per-node input, output, error, attempts and
 //! streamed LLM tokens; the timeline; cancel, re-run, re-run from the failure.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -156,6 +156,9 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
     );
     let workflow_name = definition.name.clone();
     let edges = StoredValue::new(definition.edges.clone());
+    // `workflow` nodes: their panel lists the runs they started.
+    let calls: StoredValue<HashSet<String>> =
+        StoredValue::new(definition.nodes.iter().filter(|n| n.kind == "workflow").map(|n| n.id.clone()).collect());
     let id = execution.id;
     let mut by_node: BTreeMap<String, NodeRun> =
         nodes.iter().map(|(node, _)| (node.clone(), NodeRun::queued(id, node))).collect();
@@ -251,6 +254,12 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                 <a href=format!("/executions/{run}") data-testid="failed-run-link">{format!("run {run}")}</a>
                 " failed"
             })}
+            {execution.parent.clone().map(|parent| view! {
+                " · started by node "<code>{parent.node}</code>" of "
+                <a href=format!("/executions/{}", parent.execution) data-testid="parent-run-link">
+                    {format!("run {}", parent.execution)}
+                </a>
+            })}
         </p>
         {move || live.error.get().map(|e| view! { <p class="error" data-testid="run-failure">{e}</p> })}
         <div class="actions">
@@ -312,7 +321,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                     </tbody>
                 </table>
             </section>
-            <NodePanel live selected edges per_item/>
+            <NodePanel live selected edges per_item calls/>
         </div>
         <Timeline spans/>
     }
@@ -385,6 +394,7 @@ fn NodePanel(
     selected: RwSignal<Option<String>>,
     edges: StoredValue<Vec<Edge>>,
     per_item: StoredValue<HashMap<String, String>>,
+    calls: StoredValue<HashSet<String>>,
 ) -> impl IntoView {
     let run = Memo::new(move |_| selected.get().and_then(|id| live.runs.with(|runs| runs.get(&id).cloned())));
     let tokens = move || selected.get().and_then(|id| live.tokens.with(|t| t.get(&id).cloned()));
@@ -407,6 +417,14 @@ fn NodePanel(
                         view! { <ItemResults node output=run.output.clone() kind live/> }
                     });
                     let text = if items.is_some() { None } else { output_text(&run.output) };
+                    let children = calls.with_value(|c| c.contains(&run.node_id)).then(|| {
+                        let node = run.node_id.clone();
+                        let status = Signal::derive({
+                            let node = node.clone();
+                            move || live.runs.with(|r| r.get(&node).map_or(NodeStatus::Queued, |r| r.status))
+                        });
+                        view! { <super::children::ChildRuns execution=live.id node status/> }
+                    });
                     view! {
                         <h2>{run.node_id.clone()}
                             <span class=format!("status status-{}", run.status)>{run.status.to_string()}</span>
@@ -417,6 +435,7 @@ fn NodePanel(
                             <h3>"Streaming"</h3><pre class="tokens" data-testid="node-tokens">{t}</pre>
                         })}
                         {items}
+                        {children}
                         {text.map(|t| view! { <h3>"Text"</h3><pre class="output-text" data-testid="node-text">{t}</pre> })}
                         <h3>"Output"</h3>
                         <pre data-testid="node-output">{pretty(&run.output)}</pre>

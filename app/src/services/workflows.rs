@@ -29,6 +29,7 @@ impl Workflows {
     pub async fn create(&self, owner: UserId, definition: &WorkflowDefinition) -> AppResult<WorkflowSummary> {
         validate_to_save(definition).map_err(AppError::Invalid)?;
         self.check_error_workflow(owner, None, definition).await?;
+        super::workflow_calls::check_calls(self.store.as_ref(), owner, None, definition).await?;
         let created = self.store.create_workflow(owner, definition).await?;
         (self.changed)(created.id);
         Ok(created)
@@ -42,9 +43,11 @@ impl Workflows {
         definition: &WorkflowDefinition,
     ) -> AppResult<WorkflowVersion> {
         validate_to_save(definition).map_err(AppError::Invalid)?;
-        if definition.on_failure.is_some() {
+        let calls_workflows = definition.nodes.iter().any(|node| node.kind == "workflow");
+        if definition.on_failure.is_some() || calls_workflows {
             let owner = self.store.workflow(scope, id).await?.summary.owner_id;
             self.check_error_workflow(owner, Some(id), definition).await?;
+            super::workflow_calls::check_calls(self.store.as_ref(), owner, Some(id), definition).await?;
         }
         let saved = self.store.save_workflow_version(scope, id, definition).await?;
         (self.changed)(id);

@@ -114,6 +114,15 @@ impl Templates {
         }
     }
 
+    /// Evaluates an expression to its value as JSON (a `workflow` node's
+    /// input); `field` names it in errors. Undefined is `null`.
+    pub async fn evaluate_value(&self, field: &str, expr: &str, scope: &NodeScope) -> Result<Value, String> {
+        match self.execute(Job::Value { field: field.to_string(), expr: expr.to_string() }, scope).await? {
+            Done::Value(value) => Ok(value),
+            _ => Err("the template renderer mixed up its jobs".to_string()),
+        }
+    }
+
     /// Small jobs over small data render right here, within [`INLINE_FUEL`]
     /// (microseconds, so the runtime is never held up): most templates are
     /// `{{ input.url }}`, and a trip to another thread would cost more than
@@ -161,12 +170,14 @@ enum Job {
     Fields(Vec<(String, String)>),
     Condition(String),
     List { expr: String, max_items: usize },
+    Value { field: String, expr: String },
 }
 
 enum Done {
     Fields(Vec<String>),
     Condition(bool),
     List(Vec<Value>),
+    Value(Value),
 }
 
 enum Failed {
@@ -201,6 +212,14 @@ fn run_job(
             let compiled = environment.compile_expression(expr).map_err(|e| Failed::Other(format!("for_each: {e}")))?;
             let list = compiled.eval(context).map_err(|e| failed("for_each", e))?;
             list_items(&list, *max_items).map(Done::List).map_err(|e| Failed::Other(format!("for_each: {e}")))
+        }
+        Job::Value { field, expr } => {
+            let compiled = environment.compile_expression(expr).map_err(|e| Failed::Other(format!("{field}: {e}")))?;
+            let value = compiled.eval(context).map_err(|e| failed(field, e))?;
+            if value.is_undefined() {
+                return Ok(Done::Value(Value::Null));
+            }
+            serde_json::to_value(&value).map(Done::Value).map_err(|e| Failed::Other(format!("{field}: {e}")))
         }
     }
 }
@@ -299,6 +318,8 @@ mod tests {
         let mut nodes = super::super::Outputs::new();
         nodes.insert("fetch".into(), Arc::new(json!({"status": 200, "body": {"title": "Hi"}})));
         NodeScope {
+            execution_id: 1,
+            depth: 0,
             node_id: "t".into(),
             owner: 1,
             idempotency_key: "weft-1-t".into(),

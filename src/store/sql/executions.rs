@@ -78,7 +78,8 @@ impl ExecutionStore for Backend {
         for chunk in new.chunks(CREATE_BATCH) {
             let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at,
-                                         started_at, lease_owner, lease_expires_at) ",
+                                         started_at, lease_owner, lease_expires_at,
+                                         parent_execution_id, parent_node, parent_item, depth) ",
             );
             query.push_values(chunk, |mut row, new| {
                 let (status, started_at, lease_owner, lease_expires_at) = match &new.start {
@@ -96,7 +97,11 @@ impl ExecutionStore for Backend {
                     .push_bind(started_at.unwrap_or(now))
                     .push_bind(started_at)
                     .push_bind(lease_owner)
-                    .push_bind(lease_expires_at);
+                    .push_bind(lease_expires_at)
+                    .push_bind(new.parent.as_ref().map(|p| p.execution))
+                    .push_bind(new.parent.as_ref().map(|p| p.node.clone()))
+                    .push_bind(new.parent.as_ref().map(|p| p.item))
+                    .push_bind(new.parent.as_ref().map_or(0, |p| p.depth));
             });
             query.push(format!(" RETURNING {EXECUTION_COLUMNS}"));
             let rows: Vec<ExecutionRow> =
@@ -292,6 +297,34 @@ impl ExecutionStore for Backend {
         let rows: Vec<ExecutionRow> = query.build_query_as().fetch_all(self.reader()).await.map_err(db_error)?;
         let items = rows.into_iter().map(Execution::try_from).collect::<AppResult<Vec<_>>>()?;
         Ok(page_of(items, limit, |e| Cursor { at: e.created_at, id: e.id }))
+    }
+
+    async fn child_execution(&self, parent: ExecutionId, node: &str, item: i64) -> AppResult<Option<Execution>> {
+        let row: Option<ExecutionRow> = sqlx::query_as(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions
+             WHERE parent_execution_id = $1 AND parent_node = $2 AND parent_item = $3
+             ORDER BY id LIMIT 1"
+        ))
+        .bind(parent)
+        .bind(node)
+        .bind(item)
+        .fetch_optional(self.writer())
+        .await
+        .map_err(db_error)?;
+        row.map(Execution::try_from).transpose()
+    }
+
+    async fn child_executions(&self, parent: ExecutionId, active_only: bool, limit: u32) -> AppResult<Vec<Execution>> {
+        let active = if active_only { " AND status IN ('queued', 'running', 'waiting')" } else { "" };
+        let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE parent_execution_id = $1{active} ORDER BY id LIMIT $2"
+        ))
+        .bind(parent)
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?;
+        rows.into_iter().map(Execution::try_from).collect()
     }
 
     async fn count_executions_up_to(&self, scope: Scope, filter: &ExecutionFilter, cap: u32) -> AppResult<i64> {

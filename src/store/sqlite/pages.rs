@@ -105,5 +105,8 @@ fn execution_row(row: &Row<'_>) -> rusqlite::Result<ExecutionRow> {
         started_at: row.get(8)?,
         finished_at: row.get(9)?,
         error: row.get(10)?,
+        parent_execution_id: row.get(11)?,
+        parent_node: row.get(12)?,
+        depth: row.get(13)?,
     })
 }

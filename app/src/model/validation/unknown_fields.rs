@@ -13,7 +13,7 @@ use super::ValidationError;
 use crate::model::definition::WorkflowDefinition;
 use crate::model::node_config::{
     CodeConfig, ConditionConfig, DelayConfig, HttpConfig, LlmConfig, MergeConfig, RetryPolicy, SwitchConfig,
-    TemplateConfig, WaitConfig,
+    TemplateConfig, WaitConfig, WorkflowCallConfig,
 };
 use crate::model::triggers::{CronTrigger, WebhookTrigger};
 
@@ -151,6 +151,7 @@ fn config_fields(kind: &str, config: &Value) -> Vec<String> {
         "merge" => ignored::<MergeConfig>(config),
         "delay" => ignored::<DelayConfig>(config),
         "wait" => ignored::<WaitConfig>(config),
+        "workflow" => ignored::<WorkflowCallConfig>(config),
         _ => Vec::new(),
     }
 }
@@ -165,6 +166,7 @@ fn known_config_fields(kind: &str) -> Vec<&'static str> {
         "switch" => serde_aux::serde_introspection::serde_introspect::<SwitchConfig>(),
         "delay" => serde_aux::serde_introspection::serde_introspect::<DelayConfig>(),
         "wait" => serde_aux::serde_introspection::serde_introspect::<WaitConfig>(),
+        "workflow" => serde_aux::serde_introspection::serde_introspect::<WorkflowCallConfig>(),
         _ => &[],
     };
     fields.to_vec()

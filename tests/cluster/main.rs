@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod calls;
 mod for_each;
 mod queue;
 mod relay;

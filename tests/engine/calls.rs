@@ -68,6 +68,26 @@ async fn a_failing_child_fails_the_node_with_its_error(db: &TestDb) {
     let error = node(&report, "call").error.clone().unwrap_or_default();
     assert!(error.contains("of workflow `Broken` failed") && error.contains("no stock"), "{error}");
 
+    // A retry runs the workflow again: a new child per attempt, the last one answers.
+    let (base, _) = upstream().await;
+    let flaky = saved(
+        &h,
+        json!({"name": "Flaky", "nodes": [
+            {"id": "get", "type": "http", "config": {"method": "GET", "url": "{{ input.base }}/flaky"}},
+            {"id": "check", "type": "code", "config": {"source": "if (nodes.get.status !== 200) throw new Error('got ' + nodes.get.status); return nodes.get;"}}
+        ], "edges": [{"from": "get", "to": "check"}]}),
+    )
+    .await;
+    let mut retrying = calling("Retrying", flaky, json!({"input": "{'base': input.base}"}));
+    retrying["nodes"][0]["retry"] = json!({"max_attempts": 3, "backoff_ms": 1});
+    let report = h.run(retrying, json!({"base": base})).await;
+    assert_eq!(report.status, ExecutionStatus::Succeeded, "{:?}", report.error);
+    assert_eq!(node(&report, "call").attempts, 3);
+    assert_eq!(node(&report, "call").output.as_ref().map(|o| o["status"].clone()), Some(json!(200)));
+    let children = h.store.child_executions(report.id, false, 10).await.unwrap();
+    let statuses: Vec<ExecutionStatus> = children.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [ExecutionStatus::Failed, ExecutionStatus::Failed, ExecutionStatus::Succeeded]);
+
     let report = h.run(calling("Ghost", 987_654, json!({})), json!({})).await;
     let error = node(&report, "call").error.clone().unwrap_or_default();
     assert_eq!(error, "workflow 987654 does not exist or is not one of the owner's workflows");

@@ -234,7 +234,7 @@ pub trait ExecutionStore: Send + Sync + 'static {
     async fn count_executions_up_to(&self, scope: Scope, filter: &ExecutionFilter, cap: u32) -> AppResult<i64>;
     /// Matching executions per hour (UTC) and status, oldest hour first.
     async fn executions_per_hour(&self, scope: Scope, filter: &ExecutionFilter) -> AppResult<Vec<HourCount>>;
-    /// The child run a `workflow` node started for one item (0 without
+    /// The latest child run a `workflow` node started for one item (0 without
     /// `for_each`), if it started one: a parent resumed after a crash finds it.
     async fn child_execution(&self, parent: ExecutionId, node: &str, item: i64) -> AppResult<Option<Execution>>;
     /// Runs started by `workflow` nodes of `parent`, oldest first, at most

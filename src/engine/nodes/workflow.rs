@@ -49,8 +49,11 @@ impl WorkflowCalls {
         // A parent resumed after a crash finds the child it started.
         let existing = store.child_execution(scope.execution_id, &scope.node_id, item).await.map_err(store_error)?;
         let child = match existing {
-            Some(child) => child,
-            None => self.start_child(&engine, config, scope, templates, item).await?,
+            // Started before a crash (or by an attempt that timed out): waited for again.
+            Some(child) if !config.wait || !child.status.is_finished() => child,
+            Some(child) if child.status == ExecutionStatus::Succeeded => child,
+            // A retry of a node whose child failed runs the workflow again.
+            _ => self.start_child(&engine, config, scope, templates, item).await?,
         };
         if !config.wait {
             return Ok(json!({ "execution": child.id, "status": child.status }));

@@ -303,7 +303,7 @@ impl ExecutionStore for Backend {
         let row: Option<ExecutionRow> = sqlx::query_as(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions
              WHERE parent_execution_id = $1 AND parent_node = $2 AND parent_item = $3
-             ORDER BY id LIMIT 1"
+             ORDER BY id DESC LIMIT 1"
         ))
         .bind(parent)
         .bind(node)

@@ -7,6 +7,9 @@
 //! same with chains of 250 and 1,000 code nodes, each output 1 KB: a script
 //! used to be handed every output so far, as JSON. `for_each_items/*` runs
 //! one template node over lists of 100, 1,000 and 10,000 items.
+//! `workflow_calls/*` is what a `workflow` node costs: one template node run
+//! inline, the same node run as a child run (a second execution created,
+//! run, finished and waited for), and a `for_each` over 100 child runs.
 
 use std::sync::Arc;
 
@@ -181,5 +184,63 @@ fn bench_for_each(c: &mut Criterion) {
     bench_chains(c, "for_each_items", [100, 1_000, 10_000].map(|n| (n, for_each_items(n))));
 }
 
-criterion_group!(benches, bench_scheduler, bench_runs, bench_chain_length, bench_code_chain_length, bench_for_each);
+/// A template node inline, the same node in a child run, and 100 child runs.
+fn bench_workflow_calls(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings::with_url(format!("sqlite://{}/calls.db", dir.path().display()));
+    let body = json!({"id": "t", "type": "template", "config": {"template": "hello {{ input.n }}"}});
+    let (engine, owner, cases) = runtime.block_on(async {
+        let store = weft::store::connect(&settings).await.unwrap();
+        let owner = store.create_user("calls@example.com", None, false).await.unwrap();
+        let save = |definition: serde_json::Value| {
+            let store = store.clone();
+            async move {
+                let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
+                let created = store.create_workflow(owner.id, &definition).await.unwrap();
+                store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap()
+            }
+        };
+        let inline = save(json!({"name": "inline", "nodes": [body.clone()]})).await;
+        let child = save(json!({"name": "child", "nodes": [body.clone()]})).await;
+        let call =
+            json!({"id": "call", "type": "workflow", "config": {"workflow": child.workflow_id, "input": "{'n': 1}"}});
+        let one = save(json!({"name": "one call", "nodes": [call.clone()]})).await;
+        let mut map = call;
+        map["for_each"] = json!("range(100)");
+        map["concurrency"] = json!(16);
+        map["config"]["input"] = json!("{'n': item}");
+        let hundred = save(json!({"name": "100 calls", "nodes": [map]})).await;
+        let engine = Engine::new(
+            store,
+            EngineSettings::default(),
+            weft::bus::Bus::local(),
+            Arc::new(weft::secrets::SecretBox::ephemeral()),
+        )
+        .unwrap();
+        (engine, owner, [("inline", 1, inline), ("child_run", 1, one), ("children_100", 100, hundred)])
+    });
+    let mut group = c.benchmark_group("workflow_calls");
+    group.sample_size(20);
+    for (label, n, version) in &cases {
+        group.throughput(criterion::Throughput::Elements(*n));
+        group.bench_function(*label, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let report = engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({}))).await.unwrap();
+                assert_eq!(report.status, ExecutionStatus::Succeeded, "{:?}", report.error);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_scheduler,
+    bench_runs,
+    bench_chain_length,
+    bench_code_chain_length,
+    bench_for_each,
+    bench_workflow_calls
+);
 criterion_main!(benches);

@@ -269,6 +269,14 @@ impl Engine {
         self.local.insert(id, control.clone());
         let engine = self.clone();
         let on_failure = start.workflow.definition.on_failure.as_ref().and_then(|v| parse_on_failure(v).ok());
+        // Children started with `wait: false` go on whatever becomes of this run.
+        let detached: Vec<String> = start
+            .workflow
+            .nodes
+            .iter()
+            .filter(|node| matches!(&node.config, NodeConfig::Workflow(call) if !call.wait))
+            .map(|node| node.id.clone())
+            .collect();
         let done = tokio::spawn(async move {
             let result = driver::drive(engine.run_context(), start, sender, control).await;
             // Started before this process's waiters hear of the failure: whoever
@@ -276,8 +284,8 @@ impl Engine {
             // error run already queued.
             if let Ok(report) = &result {
                 if matches!(report.status, ExecutionStatus::Failed | ExecutionStatus::Cancelled) {
-                    // Child runs still going on have no one to answer to.
-                    engine.cancel_children(id).await;
+                    // The children it waited for have no one to answer to.
+                    engine.cancel_children(id, &detached).await;
                 }
                 if report.status == ExecutionStatus::Failed {
                     match on_failure::start_error_workflow(&engine, id, on_failure, report).await {
@@ -447,12 +455,13 @@ impl Engine {
         if status == ExecutionStatus::Running && !self.cancel(id) {
             self.signals.publish(Notice::Cancel(id)).await;
         }
-        self.cancel_children(id).await;
+        self.cancel_children(id, &[]).await;
         Ok(status)
     }
 
-    /// Cancels the unfinished child runs of `parent`, and theirs.
-    async fn cancel_children(&self, parent: ExecutionId) {
+    /// Cancels the unfinished child runs of `parent` (but those of the nodes
+    /// in `keep`), and theirs.
+    async fn cancel_children(&self, parent: ExecutionId, keep: &[String]) {
         let children = match self.store.child_executions(parent, true, CHILDREN_CANCELLED_AT_ONCE).await {
             Ok(children) => children,
             Err(error) => {
@@ -460,7 +469,8 @@ impl Engine {
                 return;
             }
         };
-        for child in children {
+        let started_by_kept = |child: &Execution| child.parent.as_ref().is_some_and(|p| keep.contains(&p.node));
+        for child in children.into_iter().filter(|child| !started_by_kept(child)) {
             match Box::pin(self.cancel_run(Scope::Everyone, child.id)).await {
                 // It ended meanwhile.
                 Ok(_) | Err(AppError::Conflict(_) | AppError::NotFound(_)) => {}

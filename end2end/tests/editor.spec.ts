@@ -495,3 +495,59 @@ test('a wait node built in the editor pauses the run until someone approves it i
   await expect(page.getByTestId('node-output')).toContainText(': looks good');
   await page.screenshot({ path: 'test-results/run-approved.png' });
 });
+
+test('a workflow node built in the editor runs another workflow, and the two runs link to each other', async ({ page }) => {
+  // The workflow to call: it shouts the word it is given.
+  await openNewWorkflow(page);
+  const shout = unique('Shout');
+  await page.getByTestId('workflow-name-input').fill(shout);
+  await node(page, 'start').locator('rect').click();
+  await node(page, 'start').getByTestId('add-after').click();
+  await page.getByTestId('add-template').click();
+  await page.getByTestId('field-template').fill('{{ input.word | upper }}!');
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+  // The caller: picks it by name in the side panel.
+  await openNewWorkflow(page);
+  const caller = unique('Greeter');
+  await page.getByTestId('workflow-name-input').fill(caller);
+  await node(page, 'start').locator('rect').click();
+  await node(page, 'start').getByTestId('add-after').click();
+  await page.getByTestId('add-workflow').click();
+  await expect(page.getByTestId('node-panel')).toHaveAttribute('data-node', 'workflow_1');
+  await expect(page.getByTestId('editor-problems')).toContainText('config.workflow must be the id of one of your workflows');
+  const pick = page.getByTestId('field-workflow');
+  const shoutId = await pick.locator('option', { hasText: shout }).getAttribute('value');
+  await pick.selectOption(shoutId!);
+  await page.getByTestId('field-input').fill("{'word': input.name}");
+  await expect(page.getByTestId('field-wait')).toBeChecked();
+  await expect(node(page, 'workflow_1')).toContainText(`run workflow #${shoutId}`);
+  await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/editor-workflow-node.png' });
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+  await page.getByRole('link', { name: '← Back' }).click();
+  await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('run-input').fill('{"name": "hello"}');
+  await page.getByTestId('run-button').click();
+  await expect(page.getByTestId('run-page')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+  await page.locator('[data-testid=node-row][data-node=workflow_1]').click();
+  await expect(page.getByTestId('node-output')).toContainText('HELLO!');
+  await expect(page.getByTestId('child-run-link')).toHaveCount(1);
+  await page.screenshot({ path: 'test-results/run-parent.png' });
+  const parentUrl = page.url();
+
+  // The child run says which run started it, and leads back there.
+  await page.getByTestId('child-run-link').click();
+  await expect(page.getByTestId('run-page')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('run-meta')).toContainText('workflow');
+  await expect(page.getByTestId('run-meta')).toContainText('started by node workflow_1');
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(shout);
+  await page.screenshot({ path: 'test-results/run-child.png' });
+  await page.getByTestId('parent-run-link').click();
+  await expect(page).toHaveURL(parentUrl);
+  await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+});

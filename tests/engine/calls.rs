@@ -9,6 +9,7 @@ on_both_backends!(
     a_failing_child_fails_the_node_with_its_error,
     recursion_is_stopped_at_the_depth_limit,
     cancelling_a_parent_cancels_its_child_and_grandchild,
+    a_failing_parent_cancels_the_child_it_waits_for_not_one_it_left_running,
 );
 
 /// A saved workflow's id (written to the store directly: the save path's
@@ -151,4 +152,35 @@ async fn cancelling_a_parent_cancels_its_child_and_grandchild(db: &TestDb) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The status run `id` ends with (within 10 s).
+async fn ended(h: &Harness, id: ExecutionId) -> ExecutionStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let execution = h.store.execution(Scope::Everyone, id).await.unwrap();
+        if execution.status.is_finished() {
+            return execution.status;
+        }
+        assert!(std::time::Instant::now() < deadline, "run {id} did not end: {execution:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_failing_parent_cancels_the_child_it_waits_for_not_one_it_left_running(db: &TestDb) {
+    let h = harness_on(db, |_| {}).await;
+    let slow =
+        saved(&h, json!({"name": "Slow", "nodes": [{"id": "nap", "type": "delay", "config": {"ms": 800}}]})).await;
+    let parent = json!({"name": "Fails midway", "nodes": [
+        {"id": "fire", "type": "workflow", "config": {"workflow": slow, "wait": false}},
+        {"id": "waits", "type": "workflow", "config": {"workflow": slow}},
+        {"id": "pause", "type": "delay", "config": {"ms": 200}},
+        {"id": "boom", "type": "code", "config": {"source": "throw new Error('midway')"}}
+    ], "edges": [{"from": "pause", "to": "boom"}]});
+    let report = h.run(parent, json!({})).await;
+    assert_eq!(report.status, ExecutionStatus::Failed);
+    let fired = h.store.child_execution(report.id, "fire", 0).await.unwrap().expect("the child left running");
+    let waited = h.store.child_execution(report.id, "waits", 0).await.unwrap().expect("the child waited for");
+    assert_eq!(ended(&h, waited.id).await, ExecutionStatus::Cancelled);
+    assert_eq!(ended(&h, fired.id).await, ExecutionStatus::Succeeded);
 }

@@ -48,19 +48,27 @@ impl WorkflowCalls {
         let store = engine.store.clone();
         // A parent resumed after a crash finds the child it started.
         let existing = store.child_execution(scope.execution_id, &scope.node_id, item).await.map_err(store_error)?;
-        let child = match existing {
+        // The child, and the version it runs once known (read back only for a child found).
+        let (child, version) = match existing {
             // Started before a crash (or by an attempt that timed out): waited for again.
-            Some(child) if !config.wait || !child.status.is_finished() => child,
-            Some(child) if child.status == ExecutionStatus::Succeeded => child,
+            Some(child) if !config.wait || !child.status.is_finished() => (child, None),
+            Some(child) if child.status == ExecutionStatus::Succeeded => (child, None),
             // A retry of a node whose child failed runs the workflow again.
-            _ => self.start_child(&engine, config, scope, templates, item).await?,
+            _ => {
+                let (child, version) = self.start_child(&engine, config, scope, templates, item).await?;
+                (child, Some(version))
+            }
         };
         if !config.wait {
             return Ok(json!({ "execution": child.id, "status": child.status }));
         }
         let report = engine.wait_until_finished(child.id).await.map_err(store_error)?;
-        let version =
-            store.workflow_version(Scope::Everyone, child.workflow_id, child.version).await.map_err(store_error)?;
+        let version = match version {
+            Some(version) => version,
+            None => {
+                store.workflow_version(Scope::Everyone, child.workflow_id, child.version).await.map_err(store_error)?
+            }
+        };
         let name = &version.definition.name;
         match report.status {
             ExecutionStatus::Succeeded => Ok(crate::engine::answer_of(&version.definition, None, &report)),
@@ -80,7 +88,7 @@ impl WorkflowCalls {
         scope: &NodeScope,
         templates: &Templates,
         item: i64,
-    ) -> Result<Execution, String> {
+    ) -> Result<(Execution, WorkflowVersion), String> {
         if scope.depth >= self.max_depth as i32 {
             return Err(format!(
                 "this run is {} workflow calls deep, the most allowed (WEFT_MAX_WORKFLOW_DEPTH = {}): \
@@ -128,7 +136,7 @@ impl WorkflowCalls {
             }
             other => format!("could not start workflow {id}: {other}"),
         })?;
-        Ok(handle.execution)
+        Ok((handle.execution, version))
     }
 }
 

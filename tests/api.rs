@@ -43,7 +43,30 @@ on_both_backends!(
     a_run_waits_at_a_wait_node_until_the_api_resumes_it_once,
     the_resume_page_takes_one_approval_with_a_comment,
     a_workflow_node_calls_the_owners_workflows_and_never_in_a_loop,
+    an_llm_answer_schema_must_be_a_json_schema,
 );
+
+/// An llm node's `schema` is checked on save: an object, and a JSON Schema.
+async fn an_llm_answer_schema_must_be_a_json_schema(db: &TestDb) {
+    let (_server, api, _) = start(db).await;
+    let with_schema = |schema: Value| {
+        json!({"name": "Extract", "nodes": [
+            {"id": "extract", "type": "llm", "config": {"prompt": "Who? {{ input.text }}", "schema": schema}}
+        ]})
+    };
+    for (schema, expected) in [
+        (json!({"type": "strnig"}), "node `extract` (llm): config.schema: is not a valid JSON Schema"),
+        (json!("a person"), "node `extract` (llm): config.schema: must be a JSON Schema (an object"),
+        (json!({"$ref": "http://169.254.169.254/latest/meta-data"}), "config.schema: is not a valid JSON Schema"),
+    ] {
+        let (status, body) = api.create_workflow(&with_schema(schema)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.to_string().contains(expected), "{body}");
+    }
+    let (status, body) =
+        api.create_workflow(&with_schema(json!({"type": "object", "properties": {"name": {"type": "string"}}}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
 
 fn caller(name: &str, calls: i64, wait: bool) -> Value {
     json!({"name": name, "nodes": [

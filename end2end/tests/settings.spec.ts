@@ -202,3 +202,76 @@ test('a failing workflow names an error workflow in the editor; its run links ba
   await page.getByTestId('failed-run-link').click();
   await expect(page.getByTestId('run-status')).toHaveText('failed');
 });
+
+// An OpenAI-compatible provider that answers with JSON when asked for JSON following a schema.
+function jsonProvider(): Promise<{ url: string; close: () => void; formats: unknown[] }> {
+  const formats: unknown[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      const format = JSON.parse(body).response_format;
+      formats.push(format);
+      const content = format?.json_schema?.schema ? '{"name": "Ada Lovelace", "age": 36}' : 'plain text';
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ model: 'json-1', choices: [{ message: { content } }], usage: { total_tokens: 9 } }));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as AddressInfo;
+    resolve({ url: `http://127.0.0.1:${port}/v1`, close: () => server.close(), formats });
+  }));
+}
+
+test('an llm node given an answer schema in the editor outputs the parsed answer', async ({ page }) => {
+  const provider = await jsonProvider();
+  try {
+    await openFromMenu(page, 'settings-link', 'settings-page');
+    await page.getByTestId('llm-base-url').fill(provider.url);
+    await page.getByTestId('llm-model').fill('json-1');
+    await page.getByTestId('llm-cache-ttl').fill('0');
+    await page.getByTestId('save-llm').click();
+    await expect(page.getByTestId('llm-saved')).toBeVisible();
+
+    await page.getByTestId('workflows-link').click();
+    await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('new-workflow').click();
+    await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('workflow-name-input').fill(unique('Who wrote it'));
+    const start = page.locator('[data-testid=editor-node][data-node="start"]');
+    await start.locator('rect').click();
+    await start.getByTestId('add-after').click();
+    await page.getByTestId('add-llm').click();
+    await page.getByTestId('field-prompt').fill('Who wrote this? {{ input.text }}');
+    // The schema is checked as it is typed, then saved with the node.
+    const schema = page.getByTestId('field-schema');
+    await schema.fill('{"type": "object", "properties": ');
+    await expect(page.getByTestId('field-schema-problem')).toContainText('not JSON yet');
+    await schema.fill('{"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name"]}');
+    await expect(page.getByTestId('field-schema-problem')).toHaveCount(0);
+    const llm = page.locator('[data-testid=editor-node][data-node="llm_1"]');
+    await llm.locator('rect').click();
+    await llm.getByTestId('add-after').click();
+    await page.getByTestId('add-template').click();
+    await page.getByTestId('field-template').fill('By {{ nodes.llm_1.name }}, aged {{ nodes.llm_1.age }}');
+    await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+    await page.getByTestId('save').click();
+    await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+    await page.getByRole('link', { name: '← Back' }).click();
+    await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('run-input').fill('{"text": "Notes on the Analytical Engine"}');
+    await page.getByTestId('run-button').click();
+    await expect(page.getByTestId('run-page')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+    await page.locator('[data-testid=node-row][data-node=llm_1]').click();
+    await expect(page.getByTestId('node-output')).toContainText('"name": "Ada Lovelace"');
+    await expect(page.getByTestId('node-output')).toContainText('"age": 36');
+    await page.screenshot({ path: 'test-results/run-structured-output.png' });
+    await page.locator('[data-testid=node-row][data-node=template_1]').click();
+    await expect(page.getByTestId('node-output')).toContainText('By Ada Lovelace, aged 36');
+    expect(provider.formats.at(-1)).toMatchObject({ type: 'json_schema', json_schema: { name: 'answer' } });
+  } finally {
+    provider.close();
+  }
+});

@@ -9,6 +9,7 @@ mod control;
 mod for_each;
 mod nodes;
 mod runs;
+mod structured;
 mod waits;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,7 +52,15 @@ async fn chat(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response 
     if prompt.contains("SLOW") {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let answer = format!("echo: {prompt}");
+    let answer = match body.get("response_format") {
+        Some(format) => {
+            // Steered by the first question: a retry's last turn says what was wrong.
+            let turns = body["messages"].as_array().cloned().unwrap_or_default();
+            let asked = turns.iter().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str()).unwrap_or("");
+            structured_answer(asked, format, turns.len())
+        }
+        None => format!("echo: {prompt}"),
+    };
     if body["stream"] == json!(true) && !prompt.contains("PLAIN") {
         let (first, second) = answer.split_at(answer.len() / 2);
         let events = [
@@ -76,6 +85,25 @@ async fn chat(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response 
     }
     Json(json!({"model": "fake-1", "choices": [{"message": {"content": answer}}], "usage": {"total_tokens": 5}}))
         .into_response()
+}
+
+/// An answer for a request that asks for JSON following a schema. `PERSON`
+/// answers one (fenced in Markdown, as models do); `SLOPPY` chats first and
+/// answers properly when told what was wrong; `STUBBORN` never follows it.
+fn structured_answer(prompt: &str, format: &Value, turns: usize) -> String {
+    if format["type"] != "json_schema" || !format["json_schema"]["schema"].is_object() {
+        return "no schema was sent".into();
+    }
+    let person = r#"{"name": "Ada", "age": 36}"#;
+    if prompt.contains("PERSON") {
+        format!("```json\n{person}\n```")
+    } else if prompt.contains("SLOPPY") && turns < 3 {
+        format!("Sure! Here it is: {person}")
+    } else if prompt.contains("STUBBORN") {
+        r#"{"name": 5}"#.into()
+    } else {
+        person.into()
+    }
 }
 
 async fn serve(router: Router) -> String {

@@ -159,6 +159,7 @@ pub fn fields(kind: &str) -> &'static [Field] {
             ("temperature", "Temperature", Number, true),
             ("max_tokens", "Max tokens", Number, true),
             ("cache", "Answer identical requests from the cache", Check, false),
+            ("schema", "Answer schema (JSON Schema; the output is then the parsed answer)", Json, true),
         ],
         "template" => &[("template", "Template", TextArea, false), ("json", "Parse the result as JSON", Check, false)],
         "code" => &[(
@@ -219,6 +220,23 @@ pub fn headers_problem(text: &str) -> Option<String> {
             .find(|(_, value)| !value.is_string())
             .map(|(name, _)| format!("the value of `{name}` must be text (a template), in quotes")),
         Ok(_) => Some(r#"headers are an object, e.g. {"Authorization": "Bearer {{ input.token }}"}"#.to_string()),
+    }
+}
+
+/// What is wrong with the text of a JSON field, as it is typed: an http
+/// node's headers, an llm node's answer schema.
+pub fn json_field_problem(key: &str, text: &str) -> Option<String> {
+    match key {
+        "headers" => headers_problem(text),
+        _ if text.trim().is_empty() => None,
+        _ => match serde_json::from_str::<Value>(text) {
+            Err(error) => Some(format!("not JSON yet: {error}")),
+            Ok(Value::Object(_)) => None,
+            Ok(_) => Some(
+                r#"a JSON Schema is an object, e.g. {"type": "object", "properties": {"name": {"type": "string"}}}"#
+                    .into(),
+            ),
+        },
     }
 }
 

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::model::{field_text, fields, headers_problem, set_field, Field, FieldType, PolicyField};
+use super::model::{field_text, fields, json_field_problem, set_field, Field, FieldType, PolicyField};
 use super::state::{EditorNode, EditorState, Selection};
 use super::triggers::TriggersForm;
 
@@ -151,7 +151,7 @@ fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> i
     }
 }
 
-/// A JSON field (http headers), checked as it is typed. The text box keeps
+/// A JSON field (http headers, an llm answer schema), checked as it is typed. The text box keeps
 /// what was typed: writing the parsed value back would reformat it under the cursor.
 #[component]
 fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> impl IntoView {
@@ -161,7 +161,11 @@ fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> imp
         _ => field_text(c, key),
     });
     let text = RwSignal::new(initial);
-    let problem = move || text.with(|t| headers_problem(t));
+    let problem = move || text.with(|t| json_field_problem(key, t));
+    let placeholder = match key {
+        "headers" => r#"{"Authorization": "Bearer {{ input.token }}"}"#,
+        _ => r#"{"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}"#,
+    };
     let on_input = move |ev| {
         let typed = event_target_value(&ev);
         node.config.update(|c| set_field(c, field, &typed));
@@ -170,7 +174,7 @@ fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> imp
     view! {
         <label>{label}
             <textarea rows="3" spellcheck="false" data-testid=format!("field-{key}") class:invalid=move || problem().is_some()
-                placeholder=r#"{"Authorization": "Bearer {{ input.token }}"}"#
+                placeholder=placeholder
                 prop:value=move || text.get() on:focus=move |_| state.checkpoint() on:input=on_input></textarea>
             {move || problem().map(|p| view! { <span class="field-problem" data-testid=format!("field-{key}-problem")>{p}</span> })}
         </label>

@@ -156,6 +156,11 @@ pub struct LlmConfig {
     /// Whether identical requests may be answered from the response cache.
     #[serde(default = "yes")]
     pub cache: bool,
+    /// A JSON Schema the answer must follow: the provider is asked for JSON
+    /// that follows it, and the node's output is the parsed answer (see
+    /// `structured` in the engine's llm node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
 }
 
 fn yes() -> bool {

@@ -261,6 +261,9 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
             if c.max_tokens == Some(0) {
                 fail("config.max_tokens must be more than 0".into());
             }
+            if let Some(Err(message)) = c.schema.as_ref().map(check_answer_schema) {
+                fail(format!("config.schema: {message}"));
+            }
         }
         NodeConfig::Code(c) if c.source.trim().is_empty() => fail("config.source is empty".into()),
         NodeConfig::Condition(c) => {
@@ -297,6 +300,20 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
         }
     }
     errors
+}
+
+/// An llm node's answer schema: a JSON object (a JSON Schema). The server
+/// also checks it against the JSON Schema meta-schema; the browser, which
+/// does not carry a JSON Schema validator, checks the shape only.
+pub fn check_answer_schema(schema: &Value) -> Result<(), String> {
+    if !schema.is_object() {
+        return Err(format!("must be a JSON Schema (an object such as {{\"type\": \"object\"}}), not {schema}"));
+    }
+    #[cfg(feature = "ssr")]
+    if let Err(error) = jsonschema::validator_for(schema) {
+        return Err(format!("is not a valid JSON Schema: {error}"));
+    }
+    Ok(())
 }
 
 /// Parses a minijinja template; on failure says where (line and column).

@@ -6,6 +6,10 @@
 //! system, prompt, temperature and max tokens. `try_get_with` makes identical
 //! requests that arrive while the first is in flight wait for it, so ten
 //! concurrent identical requests cost one upstream call.
+//!
+//! With a `schema` the answer is JSON that follows it (see [`structured`]).
+
+mod structured;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,6 +69,8 @@ struct CacheKey {
     prompt: String,
     temperature_bits: Option<u64>,
     max_tokens: Option<u32>,
+    /// The answer schema, as JSON text.
+    schema: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +78,8 @@ pub struct LlmAnswer {
     pub text: String,
     pub model: String,
     pub usage: Value,
+    /// With a schema: the answer, parsed (it follows the schema).
+    pub parsed: Option<Value>,
 }
 
 pub struct LlmClient {
@@ -104,7 +112,8 @@ impl Configured {
                 .max_capacity(settings.cache_capacity)
                 .weigher(|key: &CacheKey, answer: &Arc<LlmAnswer>| {
                     let system = key.system.as_ref().map_or(0, String::len);
-                    crate::weigh::in_pages(key.prompt.len() + system + answer.text.len())
+                    let schema = key.schema.as_ref().map_or(0, String::len);
+                    crate::weigh::in_pages(key.prompt.len() + system + schema + answer.text.len())
                 })
                 .time_to_live(settings.cache_ttl.max(Duration::from_millis(1)))
                 .build(),
@@ -172,7 +181,9 @@ impl LlmClient {
             prompt: templates.render("prompt", &config.prompt, scope).await?,
             temperature_bits: config.temperature.map(f64::to_bits),
             max_tokens: config.max_tokens,
+            schema: config.schema.as_ref().map(Value::to_string),
         };
+        let schema = config.schema.as_ref().map(structured::AnswerSchema::new).transpose()?;
         // The items of a `for_each` node answer at once: their tokens would
         // interleave in one stream, so only whole answers are shown.
         let per_item = scope.item.is_some();
@@ -187,20 +198,48 @@ impl LlmClient {
                 .cache
                 .try_get_with(key.clone(), async {
                     called = true;
-                    self.complete(&current, &key, &on_token).await.map(Arc::new)
+                    self.answer(&current, &key, schema.as_ref(), &on_token).await.map(Arc::new)
                 })
                 .await
                 .map_err(|e| e.to_string())?;
             (answer, !called)
         } else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            (Arc::new(self.complete(&current, &key, &on_token).await?), false)
+            (Arc::new(self.answer(&current, &key, schema.as_ref(), &on_token).await?), false)
         };
         if config.cache {
             let counter = if cached { &self.hits } else { &self.misses };
             counter.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(parsed) = &answer.parsed {
+            return Ok(parsed.clone());
+        }
         Ok(json!({ "text": answer.text, "model": answer.model, "usage": answer.usage, "cached": cached }))
+    }
+
+    /// An answer: one call, or with a schema, up to two (the second says what
+    /// was wrong with the first). Errors are not cached, so only an answer
+    /// that follows the schema is.
+    async fn answer(
+        &self,
+        current: &Configured,
+        key: &CacheKey,
+        schema: Option<&structured::AnswerSchema>,
+        on_token: &(dyn Fn(&str) + Sync),
+    ) -> Result<LlmAnswer, String> {
+        let first = self.complete(current, key, schema, &[], on_token).await?;
+        let Some(schema) = schema else { return Ok(first) };
+        let problems = match schema.conform(&first.text).await {
+            Ok(parsed) => return Ok(LlmAnswer { parsed: Some(parsed), ..first }),
+            Err(problems) => problems,
+        };
+        let again = structured::ask_again(&first.text, &problems);
+        let second = self.complete(current, key, Some(schema), &again, on_token).await?;
+        let usage = structured::add_usage(&first.usage, &second.usage);
+        match schema.conform(&second.text).await {
+            Ok(parsed) => Ok(LlmAnswer { parsed: Some(parsed), usage, ..second }),
+            Err(problems) => Err(format!("the answer does not follow the schema, even when asked again: {problems}")),
+        }
     }
 
     /// One upstream call, streamed. Accepts a plain JSON answer too, for
@@ -209,6 +248,8 @@ impl LlmClient {
         &self,
         current: &Configured,
         key: &CacheKey,
+        schema: Option<&structured::AnswerSchema>,
+        follow_up: &[Value],
         on_token: &(dyn Fn(&str) + Sync),
     ) -> Result<LlmAnswer, String> {
         let _permit = current.permits.acquire().await.map_err(|_| "the LLM client is shutting down".to_string())?;
@@ -217,6 +258,7 @@ impl LlmClient {
             messages.push(json!({"role": "system", "content": system}));
         }
         messages.push(json!({"role": "user", "content": key.prompt}));
+        messages.extend(follow_up.iter().cloned());
         let mut body = json!({
             "model": key.model,
             "messages": messages,
@@ -228,6 +270,9 @@ impl LlmClient {
         }
         if let Some(max) = key.max_tokens {
             body["max_tokens"] = json!(max);
+        }
+        if let Some(schema) = schema {
+            body["response_format"] = schema.response_format();
         }
         let settings = &current.settings;
         let url = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
@@ -265,9 +310,10 @@ impl LlmClient {
                 text,
                 model: answer["model"].as_str().unwrap_or(&key.model).to_string(),
                 usage: answer.get("usage").cloned().unwrap_or(Value::Null),
+                parsed: None,
             });
         }
-        let mut answer = LlmAnswer { text: String::new(), model: key.model.clone(), usage: Value::Null };
+        let mut answer = LlmAnswer { text: String::new(), model: key.model.clone(), usage: Value::Null, parsed: None };
         let mut buffer = String::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
@@ -322,7 +368,7 @@ mod tests {
 
     #[test]
     fn stream_lines_build_the_answer_and_report_tokens() {
-        let mut answer = LlmAnswer { text: String::new(), model: "m".into(), usage: Value::Null };
+        let mut answer = LlmAnswer { text: String::new(), model: "m".into(), usage: Value::Null, parsed: None };
         let tokens = std::sync::Mutex::new(Vec::new());
         let on_token = |t: &str| tokens.lock().unwrap().push(t.to_string());
         for line in [

@@ -374,3 +374,19 @@ fn for_each_is_an_expression_with_a_bounded_concurrency_on_kinds_that_run_per_it
     );
     assert_eq!(validate_to_save(&definition(saved)).unwrap().nodes[0].policy.for_each.as_ref().unwrap().concurrency, 4);
 }
+
+#[test]
+fn an_llm_answer_schema_is_an_object() {
+    let errors = messages(json!({"name": "w", "nodes": [
+        {"id": "extract", "type": "llm", "config": {"prompt": "Who?", "schema": "a person"}}
+    ]}));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("node `extract` (llm): config.schema: must be a JSON Schema (an object"),
+        "{errors:?}"
+    );
+    let fine = json!({"name": "w", "nodes": [
+        {"id": "extract", "type": "llm", "config": {"prompt": "Who?", "schema": {"type": "object"}}}
+    ]});
+    assert!(validate(&definition(fine)).is_ok());
+}

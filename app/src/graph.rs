@@ -170,10 +170,18 @@ pub fn node_summary(kind: &str, config: &Value) -> String {
     let text = |key: &str| config.get(key).and_then(Value::as_str).unwrap_or_default().trim().to_string();
     let full = match kind {
         "http" => format!("{} {}", text("method"), text("url")),
-        "llm" => match text("model") {
-            model if model.is_empty() => "default model".to_string(),
-            model => model,
-        },
+        "llm" => {
+            let model = match text("model") {
+                model if model.is_empty() => "default model".to_string(),
+                model => model,
+            };
+            let shaped = config.get("schema").is_some_and(Value::is_object);
+            if shaped {
+                format!("{model} · JSON answer")
+            } else {
+                model
+            }
+        }
         "template" => text("template"),
         "code" => text("source"),
         "condition" => text("expr"),
@@ -389,6 +397,10 @@ mod tests {
         );
         assert_eq!(node_summary("workflow", &serde_json::json!({"workflow": 0})), "run no workflow chosen");
         assert_eq!(node_summary("llm", &serde_json::json!({"model": ""})), "default model");
+        assert_eq!(
+            node_summary("llm", &serde_json::json!({"model": "m", "schema": {"type": "object"}})),
+            "m · JSON answer"
+        );
         assert_eq!(kind_line("llm", Some(&serde_json::json!("input.words"))), "llm · each input.words");
         assert_eq!(kind_line("llm", Some(&serde_json::json!(""))), "llm");
         assert_eq!(kind_line("code", None), "code");

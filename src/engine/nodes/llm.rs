@@ -183,7 +183,7 @@ impl LlmClient {
             max_tokens: config.max_tokens,
             schema: config.schema.as_ref().map(Value::to_string),
         };
-        let schema = config.schema.as_ref().map(structured::AnswerSchema::new).transpose()?;
+        let schema = config.schema.as_ref();
         // The items of a `for_each` node answer at once: their tokens would
         // interleave in one stream, so only whole answers are shown.
         let per_item = scope.item.is_some();
@@ -198,14 +198,14 @@ impl LlmClient {
                 .cache
                 .try_get_with(key.clone(), async {
                     called = true;
-                    self.answer(&current, &key, schema.as_ref(), &on_token).await.map(Arc::new)
+                    self.answer(&current, &key, schema, &on_token).await.map(Arc::new)
                 })
                 .await
                 .map_err(|e| e.to_string())?;
             (answer, !called)
         } else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            (Arc::new(self.answer(&current, &key, schema.as_ref(), &on_token).await?), false)
+            (Arc::new(self.answer(&current, &key, schema, &on_token).await?), false)
         };
         if config.cache {
             let counter = if cached { &self.hits } else { &self.misses };
@@ -219,16 +219,18 @@ impl LlmClient {
 
     /// An answer: one call, or with a schema, up to two (the second says what
     /// was wrong with the first). Errors are not cached, so only an answer
-    /// that follows the schema is.
+    /// that follows the schema is. The schema is compiled here, on a cache
+    /// miss only: a `for_each` answered from the cache compiles nothing.
     async fn answer(
         &self,
         current: &Configured,
         key: &CacheKey,
-        schema: Option<&structured::AnswerSchema>,
+        schema: Option<&Value>,
         on_token: &(dyn Fn(&str) + Sync),
     ) -> Result<LlmAnswer, String> {
-        let first = self.complete(current, key, schema, &[], on_token).await?;
-        let Some(schema) = schema else { return Ok(first) };
+        let schema = schema.map(structured::AnswerSchema::new).transpose()?;
+        let first = self.complete(current, key, schema.as_ref(), &[], on_token).await?;
+        let Some(schema) = schema.as_ref() else { return Ok(first) };
         let problems = match schema.conform(&first.text).await {
             Ok(parsed) => return Ok(LlmAnswer { parsed: Some(parsed), ..first }),
             Err(problems) => problems,

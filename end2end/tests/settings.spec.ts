@@ -1,9 +1,23 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openFromMenu, openWorkflowFromList } from './selectors';
 
 const unique = (name: string) => `${name} ${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+
+/** An admin points the LLM settings at `url` (model, cache TTL in seconds), then opens a new workflow from the top bar. */
+async function useProviderInNewWorkflow(page: Page, url: string, model: string, cacheTtl: string) {
+  await openFromMenu(page, 'settings-link', 'settings-page');
+  await page.getByTestId('llm-base-url').fill(url);
+  await page.getByTestId('llm-model').fill(model);
+  await page.getByTestId('llm-cache-ttl').fill(cacheTtl);
+  await page.getByTestId('save-llm').click();
+  await expect(page.getByTestId('llm-saved')).toBeVisible();
+  await page.getByTestId('workflows-link').click();
+  await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByTestId('new-workflow').click();
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+}
 
 // An OpenAI-compatible provider that streams its answer a word every 250 ms.
 function slowProvider(words: string[]): Promise<{ url: string; close: () => void; auth: string[] }> {
@@ -93,18 +107,8 @@ function pacedProvider(ms: number): Promise<{ url: string; close: () => void; pr
 test('an llm node set to run for each item of a list shows its progress, then every item', async ({ page }) => {
   const provider = await pacedProvider(400);
   try {
-    await openFromMenu(page, 'settings-link', 'settings-page');
-    await page.getByTestId('llm-base-url').fill(provider.url);
-    await page.getByTestId('llm-model').fill('paced-1');
-    await page.getByTestId('llm-cache-ttl').fill('300');
-    await page.getByTestId('save-llm').click();
-    await expect(page.getByTestId('llm-saved')).toBeVisible();
-
     // A new workflow: an llm node after the start node, run once per word, two at a time.
-    await page.getByTestId('workflows-link').click();
-    await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
-    await page.getByTestId('new-workflow').click();
-    await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+    await useProviderInNewWorkflow(page, provider.url, 'paced-1', '300');
     const name = unique('Translate each word');
     await page.getByTestId('workflow-name-input').fill(name);
     const start = page.locator('[data-testid=editor-node][data-node="start"]');
@@ -226,17 +230,7 @@ function jsonProvider(): Promise<{ url: string; close: () => void; formats: unkn
 test('an llm node given an answer schema in the editor outputs the parsed answer', async ({ page }) => {
   const provider = await jsonProvider();
   try {
-    await openFromMenu(page, 'settings-link', 'settings-page');
-    await page.getByTestId('llm-base-url').fill(provider.url);
-    await page.getByTestId('llm-model').fill('json-1');
-    await page.getByTestId('llm-cache-ttl').fill('0');
-    await page.getByTestId('save-llm').click();
-    await expect(page.getByTestId('llm-saved')).toBeVisible();
-
-    await page.getByTestId('workflows-link').click();
-    await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
-    await page.getByTestId('new-workflow').click();
-    await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+    await useProviderInNewWorkflow(page, provider.url, 'json-1', '0');
     await page.getByTestId('workflow-name-input').fill(unique('Who wrote it'));
     const start = page.locator('[data-testid=editor-node][data-node="start"]');
     await start.locator('rect').click();

@@ -113,7 +113,9 @@ impl Configured {
                 .weigher(|key: &CacheKey, answer: &Arc<LlmAnswer>| {
                     let system = key.system.as_ref().map_or(0, String::len);
                     let schema = key.schema.as_ref().map_or(0, String::len);
-                    crate::weigh::in_pages(key.prompt.len() + system + schema + answer.text.len())
+                    // A structured answer is held twice: its text and its parsed value.
+                    let answer_bytes = answer.text.len() * if answer.parsed.is_some() { 2 } else { 1 };
+                    crate::weigh::in_pages(key.prompt.len() + system + schema + answer_bytes)
                 })
                 .time_to_live(settings.cache_ttl.max(Duration::from_millis(1)))
                 .build(),

@@ -17,6 +17,7 @@ on_both_backends!(
     credentials_are_managed_by_name_and_refuse_bad_input_with_4xx,
     a_shared_credential_is_an_admins_to_make_and_everyones_to_use,
     a_key_rotation_reseals_every_secret_so_only_the_new_key_opens_them,
+    an_llm_provider_is_a_credential_llm_nodes_name,
 );
 
 const CANARY: &str = "canary-7f3a9c41e2";
@@ -281,4 +282,81 @@ async fn a_key_rotation_reseals_every_secret_so_only_the_new_key_opens_them(db: 
     assert_eq!(setting["base_url"], "http://127.0.0.1:9", "the rest of the setting is kept");
     // Running it again (all already under the new key) is harmless.
     assert!(reseal_all(store.as_ref(), &new_only).await.is_ok());
+}
+
+/// An Anthropic-shaped provider that wants `x-api-key: CANARY` and answers
+/// whole (not streamed), quoting the prompt.
+async fn anthropic_upstream() -> String {
+    async fn messages(headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> axum::response::Response {
+        if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(CANARY) {
+            return (StatusCode::UNAUTHORIZED, "bad key").into_response();
+        }
+        let prompt = body["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+        axum::Json(json!({"model": body["model"], "content": [{"type": "text", "text": format!("claude: {prompt}")}],
+            "usage": {"input_tokens": 3, "output_tokens": 2}}))
+        .into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/v1/messages", axum::routing::post(messages));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+/// `llm` credentials over the REST API: checked by field, named by llm nodes
+/// (and counted as their use), their key reaching the provider and nothing
+/// else, and refused where they do not belong.
+async fn an_llm_provider_is_a_credential_llm_nodes_name(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let api = Api::for_new_user(&server, &base, "llm-user@example.com").await;
+    let upstream = anthropic_upstream().await;
+    for (data, says) in [
+        (json!({"api": "cohere", "base_url": upstream}), "\"openai\" or \"anthropic\""),
+        (json!({"api": "anthropic", "base_url": "ftp://models.example"}), "data.base_url"),
+        (json!({"api": "anthropic", "base_url": upstream, "api_key": "abc"}), "data.api_key"),
+    ] {
+        let (status, answer) =
+            api.json(Method::POST, "/credentials", Some(json!({"name": "claude", "kind": "llm", "data": data}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap_or_default().contains(says), "{answer}");
+    }
+    let data = json!({"api": "anthropic", "base_url": upstream, "api_key": CANARY, "default_model": "claude-test"});
+    let (status, created) =
+        api.json(Method::POST, "/credentials", Some(json!({"name": "claude", "kind": "llm", "data": data}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["kind"], "llm");
+    assert_no_canary("the create answer", &created.to_string());
+
+    let (status, refused) = api
+        .create_workflow(&json!({"name": "Bad", "nodes": [
+            {"id": "ask", "type": "llm", "config": {"prompt": "hi", "fallbacks": [{"provider": "no such/name"}]}}
+        ]}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused.to_string().contains("node `ask` (llm): config.fallbacks[0].provider:"), "{refused}");
+
+    let id = api
+        .create_workflow_id(&json!({"name": "Ask Claude", "nodes": [
+            {"id": "ask", "type": "llm", "config": {"provider": "claude", "prompt": "Hello {{ input.who }}"}},
+            {"id": "misuse", "type": "http", "on_error": "continue",
+             "config": {"method": "GET", "url": format!("{upstream}/messages"), "credential": "claude"}}
+        ]}))
+        .await;
+    let (status, report) = api.run_execution(id, Some(json!({"input": {"who": "Ada"}}))).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let execution = report["id"].as_i64().unwrap();
+    let (_, details) = api.get_execution(execution).await;
+    let ask = &details["nodes"]["ask"]["output"];
+    assert_eq!(ask["text"], "claude: Hello Ada", "{details}");
+    assert_eq!((ask["provider"].as_str(), ask["model"].as_str()), (Some("claude"), Some("claude-test")), "{details}");
+    assert_eq!(ask["usage"]["total_tokens"], 5, "{details}");
+    let misuse = details["nodes"]["misuse"]["error"].as_str().unwrap_or_default();
+    assert!(misuse.contains("credential `claude` is an LLM provider"), "{details}");
+    assert_no_canary("the run view", &details.to_string());
+
+    let (_, listed) = api.json(Method::GET, "/credentials", None).await;
+    assert_eq!(listed[0]["used_by"], json!([{"id": id, "name": "Ask Claude"}]), "{listed}");
+    assert_no_canary("the credential list", &listed.to_string());
+    assert_no_canary("the database", &support::everything_stored(db).await);
+    server.stop.cancel();
 }

@@ -171,16 +171,21 @@ pub fn node_summary(kind: &str, config: &Value) -> String {
     let full = match kind {
         "http" => format!("{} {}", text("method"), text("url")),
         "llm" => {
-            let model = match text("model") {
-                model if model.is_empty() => "default model".to_string(),
-                model => model,
+            let model = match (text("provider"), text("model")) {
+                (provider, model) if model.is_empty() && provider.is_empty() => "default model".to_string(),
+                (provider, model) if model.is_empty() => provider,
+                (provider, model) if provider.is_empty() => model,
+                (provider, model) => format!("{provider}: {model}"),
+            };
+            let fallbacks = config.get("fallbacks").and_then(Value::as_array).map_or(0, Vec::len);
+            let fallbacks = match fallbacks {
+                0 => String::new(),
+                1 => " · 1 fallback".to_string(),
+                n => format!(" · {n} fallbacks"),
             };
             let shaped = config.get("schema").is_some_and(Value::is_object);
-            if shaped {
-                format!("{model} · JSON answer")
-            } else {
-                model
-            }
+            let shape = if shaped { " · JSON answer" } else { "" };
+            format!("{model}{fallbacks}{shape}")
         }
         "template" => text("template"),
         "code" => text("source"),
@@ -400,6 +405,10 @@ mod tests {
         assert_eq!(
             node_summary("llm", &serde_json::json!({"model": "m", "schema": {"type": "object"}})),
             "m · JSON answer"
+        );
+        assert_eq!(
+            node_summary("llm", &serde_json::json!({"provider": "claude", "model": "h", "fallbacks": [{}]})),
+            "claude: h · 1 fallback"
         );
         assert_eq!(kind_line("llm", Some(&serde_json::json!("input.words"))), "llm · each input.words");
         assert_eq!(kind_line("llm", Some(&serde_json::json!(""))), "llm");

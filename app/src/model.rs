@@ -19,7 +19,8 @@ pub mod variables;
 pub use clock::now_ms;
 pub use credentials::{
     check_credential_name, credentials_used, literal_secret_headers, literal_secret_warnings, Credential,
-    CredentialValue, OAuth2Client, OAuthGrant, Ownership, SealedCredential, WorkflowRef, CREDENTIAL_KINDS,
+    CredentialValue, LlmApi, LlmProviderCredential, OAuth2Client, OAuthGrant, Ownership, SealedCredential, WorkflowRef,
+    CREDENTIAL_KINDS,
 };
 pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
 pub use input::{example_input, input_problems, parse_input_fields, InputField};

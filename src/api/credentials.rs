@@ -18,14 +18,17 @@ type ApiResult<T> = Result<T, ApiError>;
 /// `{"username", "password"}`, header `{"name", "value"}`, query `{"name", "value"}`,
 /// oauth2 `{"grant": "client_credentials" | "authorization_code", "token_url",
 /// "authorize_url" (authorization code), "client_id", "client_secret", "scope"?}`
-/// (an authorization-code credential is connected from the credentials page).
+/// (an authorization-code credential is connected from the credentials page),
+/// llm `{"api": "openai" | "anthropic", "base_url", "api_key"?, "default_model"?}`
+/// (an LLM provider, named in an `llm` node's `"provider"` or `"fallbacks"`).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
-    /// What workflows write in an `http` node's `"credential"` (letters, digits, `_`, `-`, `.`).
+    /// What workflows write in an `http` node's `"credential"` or an `llm` node's
+    /// `"provider"` (letters, digits, `_`, `-`, `.`).
     #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.-]+$")]
     name: String,
-    /// `bearer`, `basic`, `header`, `query` or `oauth2`.
+    /// `bearer`, `basic`, `header`, `query`, `oauth2` or `llm`.
     kind: String,
     #[schema(value_type = Object)]
     data: Value,

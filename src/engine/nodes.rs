@@ -161,7 +161,9 @@ impl NodeServices {
             // The driver runs no task for a wait: it parks the run instead.
             NodeConfig::Wait(_) => Err("a wait node runs only in a run".into()),
             NodeConfig::Http(c) => self.http.run(c, scope, &self.templates).await.map(NodeOutput::value),
-            NodeConfig::Llm(c) => self.llm.run_node(c, scope, events, &self.templates).await.map(NodeOutput::value),
+            NodeConfig::Llm(c) => {
+                self.llm.run_node(c, scope, events, &self.templates, &self.http).await.map(NodeOutput::value)
+            }
             NodeConfig::Code(c) => self.code.run(c, scope).await.map(NodeOutput::value),
             NodeConfig::Workflow(c) => self.workflows.run(c, scope, &self.templates).await.map(NodeOutput::value),
         }

@@ -8,6 +8,7 @@ mod calls;
 mod control;
 mod for_each;
 mod nodes;
+mod providers;
 mod runs;
 mod structured;
 mod waits;
@@ -164,6 +165,8 @@ struct Harness {
     engine: Arc<Engine>,
     owner: User,
     llm: FakeLlm,
+    /// What seals the credentials the engine opens.
+    secrets: Arc<SecretBox>,
 }
 
 async fn harness(adjust: impl FnOnce(&mut EngineSettings)) -> Harness {
@@ -187,12 +190,19 @@ async fn harness_over(store: Arc<dyn Store>, adjust: impl FnOnce(&mut EngineSett
     settings.http.allow_loopback = true;
     settings.http.max_body_bytes = 16 * 1024;
     adjust(&mut settings);
-    let engine =
-        Engine::new(store.clone(), settings, weft::bus::Bus::local(), Arc::new(SecretBox::ephemeral())).unwrap();
-    Harness { _db: None, store, engine, owner, llm }
+    let secrets = Arc::new(SecretBox::ephemeral());
+    let engine = Engine::new(store.clone(), settings, weft::bus::Bus::local(), secrets.clone()).unwrap();
+    Harness { _db: None, store, engine, owner, llm, secrets }
 }
 
 impl Harness {
+    /// Stores a credential of the owner's, sealed as the credentials page would.
+    async fn credential(&self, name: &str, kind: &str, data: Value) {
+        let value = CredentialValue::from_parts(kind, data).unwrap();
+        let sealed = self.secrets.seal(&serde_json::to_string(&value).unwrap()).unwrap();
+        self.store.create_credential(Ownership::User(self.owner.id), self.owner.id, name, kind, &sealed).await.unwrap();
+    }
+
     async fn version(&self, definition: Value) -> WorkflowVersion {
         let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
         let created = self.store.create_workflow(self.owner.id, &definition).await.unwrap();

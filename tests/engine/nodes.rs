@@ -103,12 +103,17 @@ async fn llm_upstream_errors_and_timeouts_fail_the_node_clearly() {
     let h = harness(|_| {}).await;
     let failed = h.run(llm_workflow("please FAIL", true), json!({})).await;
     let error = node(&failed, "ask").error.clone().unwrap();
+    // A server error is asked again twice (bounded backoff), then fails the node.
     assert!(error.starts_with("the LLM provider answered 500: upstream exploded"), "{error}");
+    assert!(error.ends_with("(asked 3 times)"), "{error}");
+    assert_eq!(h.llm.requests.load(Ordering::SeqCst), 3);
+    // A timeout is not asked again (a fallback would be asked next).
     let slow = h.run(llm_workflow("be SLOW", true), json!({})).await;
     assert_eq!(node(&slow, "ask").error.as_deref(), Some("the LLM provider timed out"));
+    assert_eq!(h.llm.requests.load(Ordering::SeqCst), 4);
     // Errors are not cached: the next identical request asks again.
     h.run(llm_workflow("please FAIL", true), json!({})).await;
-    assert_eq!(h.llm.requests.load(Ordering::SeqCst), 3);
+    assert_eq!(h.llm.requests.load(Ordering::SeqCst), 7);
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ fn labels(kind: &str) -> (Option<&'static str>, &'static str) {
         "basic" => (Some("Username"), "Password"),
         "header" => (Some("Header name, e.g. X-Api-Key"), "Header value"),
         "oauth2" => (Some("Client ID"), "Client secret"),
+        "llm" => (Some("Base URL, e.g. https://api.anthropic.com/v1"), "API key (empty for a local server)"),
         _ => (Some("Parameter name, e.g. api_key"), "Parameter value"),
     }
 }
@@ -40,6 +41,7 @@ fn describe_kind(kind: &str) -> &'static str {
         "header" => "Custom header",
         "query" => "Query parameter",
         "oauth2" => "OAuth2",
+        "llm" => "LLM provider",
         _ => "Unknown",
     }
 }
@@ -56,6 +58,10 @@ struct ValueForm {
     token_url: RwSignal<String>,
     authorize_url: RwSignal<String>,
     scope: RwSignal<String>,
+    /// An LLM provider's API.
+    api: RwSignal<String>,
+    /// An LLM provider's default model.
+    model: RwSignal<String>,
 }
 
 impl ValueForm {
@@ -68,12 +74,14 @@ impl ValueForm {
             token_url: RwSignal::new(String::new()),
             authorize_url: RwSignal::new(String::new()),
             scope: RwSignal::new(String::new()),
+            api: RwSignal::new("openai".to_string()),
+            model: RwSignal::new(String::new()),
         }
     }
 
     /// Forgets what was typed (a secret leaves the page once sent).
     fn clear(&self) {
-        for signal in [self.field, self.value, self.token_url, self.authorize_url, self.scope] {
+        for signal in [self.field, self.value, self.token_url, self.authorize_url, self.scope, self.model] {
             signal.set(String::new());
         }
     }
@@ -99,8 +107,21 @@ fn callback_url() -> String {
 /// The kind select and the fields the kind needs. `testid` prefixes their test ids.
 #[component]
 fn ValueFields(form: ValueForm, testid: &'static str) -> AnyView {
-    let ValueForm { kind, field, value, grant, token_url, authorize_url, scope } = form;
+    let ValueForm { kind, field, value, grant, token_url, authorize_url, scope, api, model } = form;
     let is_oauth = move || kind.get() == "oauth2";
+    let is_llm = move || kind.get() == "llm";
+    let llm_fields = move || {
+        is_llm().then(|| {
+            view! {
+                <select data-testid=format!("{testid}-api") aria-label="API" prop:value=move || api.get()
+                    on:change=move |ev| api.set(event_target_value(&ev))>
+                    <option value="openai">"OpenAI-compatible (OpenAI, Ollama, vLLM, …)"</option>
+                    <option value="anthropic">"Anthropic Messages API"</option>
+                </select>
+                {text_input(model, "Default model, e.g. claude-sonnet-4-5", format!("{testid}-model"), false)}
+            }
+        })
+    };
     let oauth_fields = move || {
         is_oauth().then(|| {
             let code_grant = move || grant.get() == "authorization_code";
@@ -127,7 +148,8 @@ fn ValueFields(form: ValueForm, testid: &'static str) -> AnyView {
             {CREDENTIAL_KINDS.map(|k| view! { <option value=k>{describe_kind(k)}</option> }).collect_view()}
         </select>
         {move || labels(&kind.get()).0.map(|label| text_input(field, label, format!("{testid}-field"), true))}
-        <input type="password" autocomplete="off" required minlength="6"
+        {llm_fields}
+        <input type="password" autocomplete="off" required=move || !is_llm() minlength="6"
             placeholder=move || labels(&kind.get()).1 aria-label=move || labels(&kind.get()).1
             data-testid=format!("{testid}-value")
             prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
@@ -177,6 +199,8 @@ fn credentials_view() -> impl IntoView {
             token_url: form.token_url.get_untracked(),
             authorize_url: form.authorize_url.get_untracked(),
             scope: form.scope.get_untracked(),
+            api: form.api.get_untracked(),
+            model: form.model.get_untracked(),
         });
     };
     // The value leaves the page once sent: it is never shown again.
@@ -348,6 +372,8 @@ fn ReplaceRow(
             token_url: form.token_url.get_untracked(),
             authorize_url: form.authorize_url.get_untracked(),
             scope: form.scope.get_untracked(),
+            api: form.api.get_untracked(),
+            model: form.model.get_untracked(),
         });
         replacing.set(None);
     };

@@ -132,6 +132,8 @@ pub enum FieldType {
     Json,
     /// The name of one of the user's credentials, picked from a list.
     Credential,
+    /// An LLM provider: one of the user's `llm` credentials, or none (the instance's).
+    Provider,
     /// A switch's cases: a name and an expression each, in order.
     Cases,
     /// One of the viewer's workflows, picked by name (stored as its id).
@@ -153,13 +155,20 @@ pub fn fields(kind: &str) -> &'static [Field] {
             ("timeout_ms", "Request timeout (ms)", Number, true),
         ],
         "llm" => &[
-            ("model", "Model (empty: the default model)", Text, false),
+            ("provider", "Provider", Provider, true),
+            ("model", "Model (empty: the provider's default model)", Text, false),
             ("system", "System prompt", TextArea, true),
             ("prompt", "Prompt (template)", TextArea, false),
             ("temperature", "Temperature", Number, true),
             ("max_tokens", "Max tokens", Number, true),
             ("cache", "Answer identical requests from the cache", Check, false),
             ("schema", "Answer schema (JSON Schema; the output is then the parsed answer)", Json, true),
+            (
+                "fallbacks",
+                "Fallbacks (JSON list, asked in order when the provider fails: [{\"provider\": \"name\", \"model\": \"…\"}])",
+                Json,
+                true,
+            ),
         ],
         "template" => &[("template", "Template", TextArea, false), ("json", "Parse the result as JSON", Check, false)],
         "code" => &[(
@@ -224,11 +233,18 @@ pub fn headers_problem(text: &str) -> Option<String> {
 }
 
 /// What is wrong with the text of a JSON field, as it is typed: an http
-/// node's headers, an llm node's answer schema.
+/// node's headers, an llm node's answer schema or fallbacks.
 pub fn json_field_problem(key: &str, text: &str) -> Option<String> {
     match key {
         "headers" => headers_problem(text),
         _ if text.trim().is_empty() => None,
+        "fallbacks" => match serde_json::from_str::<Value>(text) {
+            Err(error) => Some(format!("not JSON yet: {error}")),
+            Ok(Value::Array(list)) if list.iter().all(Value::is_object) => None,
+            Ok(_) => {
+                Some(r#"fallbacks are a list of objects, e.g. [{"provider": "ollama", "model": "llama3.2"}]"#.into())
+            }
+        },
         _ => match serde_json::from_str::<Value>(text) {
             Err(error) => Some(format!("not JSON yet: {error}")),
             Ok(Value::Object(_)) => None,

@@ -122,7 +122,7 @@ fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> i
             </label>
         }.into_any(),
         FieldType::Json => view! { <JsonField node state field/> }.into_any(),
-        FieldType::Credential => view! { <CredentialField node state field/> }.into_any(),
+        FieldType::Credential | FieldType::Provider => view! { <CredentialField node state field/> }.into_any(),
         FieldType::Cases => view! { <super::switch_cases::CasesField node state/> }.into_any(),
         FieldType::Workflow => view! { <super::workflow_pick::WorkflowPick node state/> }.into_any(),
         // Each option says whether it is chosen: a select's value set before
@@ -184,12 +184,13 @@ fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> imp
 /// The credential an http node sends.
 #[component]
 fn CredentialField(node: EditorNode, state: EditorState, field: &'static Field) -> impl IntoView {
-    let (key, label, _, _) = *field;
+    let (key, label, kind, _) = *field;
     let value = Signal::derive(move || node.config.with(|c| field_text(c, key)));
     let set = Callback::new(move |text: String| node.config.update(|c| set_field(c, field, &text)));
+    let providers = kind == FieldType::Provider;
     view! {
         <label>{label}
-            <CredentialSelect value set state testid=format!("field-{key}")/>
+            <CredentialSelect value set state testid=format!("field-{key}") providers/>
         </label>
         <a class="muted" href="/credentials" target="_blank" data-testid="manage-credentials">"Manage credentials"</a>
     }
@@ -197,19 +198,24 @@ fn CredentialField(node: EditorNode, state: EditorState, field: &'static Field) 
 
 /// A credential picked from the viewer's credentials and the shared ones
 /// (names only: values never reach the browser). A name that no longer
-/// exists stays selected and is marked missing.
+/// exists stays selected and is marked missing. With `providers`, only LLM
+/// providers (`llm` credentials), and "none" is the instance's provider;
+/// without, every other kind.
 #[component]
 pub(super) fn CredentialSelect(
     value: Signal<String>,
     set: Callback<String>,
     state: EditorState,
     testid: String,
+    #[prop(optional)] providers: bool,
 ) -> impl IntoView {
     // Read in the browser only: the panel is never rendered on the server.
-    let choices = LocalResource::new(|| async {
+    let choices = LocalResource::new(move || async move {
         let listed = crate::credentials::list_credentials().await.map(|l| l.credentials).unwrap_or_default();
-        listed.into_iter().map(|c| (c.name, c.shared)).collect::<Vec<_>>()
+        let wanted = move |kind: &str| (kind == "llm") == providers;
+        listed.into_iter().filter(|c| wanted(&c.kind)).map(|c| (c.name, c.shared)).collect::<Vec<_>>()
     });
+    let none = if providers { "the instance's provider (settings)" } else { "none" };
     view! {
         <Suspense fallback=|| view! { <select disabled><option>"Loading…"</option></select> }>
             {move || {
@@ -221,7 +227,7 @@ pub(super) fn CredentialSelect(
                     view! {
                         <select data-testid=testid on:focus=move |_| state.checkpoint()
                             on:change=move |ev| set.run(event_target_value(&ev))>
-                            <option value="" prop:selected=move || value.get().is_empty()>"none"</option>
+                            <option value="" prop:selected=move || value.get().is_empty()>{none}</option>
                             {choices.into_iter().map(|(name, shared)| {
                                 let shown = if shared { format!("{name} (shared)") } else { name.clone() };
                                 let chosen = name.clone();

@@ -10,7 +10,7 @@ use super::definition::WorkflowDefinition;
 use super::records::{UserId, WorkflowId};
 
 /// The kinds of credential, as the API and the UI name them.
-pub const CREDENTIAL_KINDS: [&str; 5] = ["bearer", "basic", "header", "query", "oauth2"];
+pub const CREDENTIAL_KINDS: [&str; 6] = ["bearer", "basic", "header", "query", "oauth2", "llm"];
 
 /// The most credentials one user (or the instance, shared) may hold.
 pub const MAX_CREDENTIALS: i64 = 200;
@@ -40,6 +40,43 @@ pub enum CredentialValue {
     /// An OAuth2 client: requests carry `Authorization: Bearer <access token>`,
     /// a token Weft obtains and refreshes itself.
     OAuth2(OAuth2Client),
+    /// An LLM provider: what an `llm` node names in `provider` (or among its
+    /// `fallbacks`). Never sent by an `http` node nor checked by a webhook.
+    Llm(LlmProviderCredential),
+}
+
+/// The request shapes Weft speaks to LLM providers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmApi {
+    /// `POST {base_url}/chat/completions`: OpenAI, Ollama, vLLM, llama.cpp, LiteLLM, …
+    Openai,
+    /// `POST {base_url}/messages`: Anthropic's Messages API.
+    Anthropic,
+}
+
+impl LlmApi {
+    pub fn name(self) -> &'static str {
+        match self {
+            LlmApi::Openai => "openai",
+            LlmApi::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// A named LLM provider.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmProviderCredential {
+    pub api: LlmApi,
+    /// e.g. `https://api.openai.com/v1`, `https://api.anthropic.com/v1`, `http://ollama:11434/v1`.
+    pub base_url: String,
+    /// None for servers that need no key (a local Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// The model of a node that names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_model: Option<String>,
 }
 
 /// How an OAuth2 credential obtains its tokens.
@@ -87,6 +124,15 @@ impl CredentialValue {
             CredentialValue::Header { .. } => "header",
             CredentialValue::Query { .. } => "query",
             CredentialValue::OAuth2(_) => "oauth2",
+            CredentialValue::Llm(_) => "llm",
+        }
+    }
+
+    /// The LLM provider, for a credential of that kind.
+    pub fn llm(&self) -> Option<&LlmProviderCredential> {
+        match self {
+            CredentialValue::Llm(provider) => Some(provider),
+            _ => None,
         }
     }
 
@@ -108,6 +154,10 @@ impl CredentialValue {
         let value: Self = serde_json::from_value(tagged).map_err(|e| {
             let fields = match kind {
                 "bearer" => "{\"token\"}",
+                "llm" => {
+                    "{\"api\": \"openai\" or \"anthropic\", \"base_url\", \"api_key\"? (none for a local server), \
+                     \"default_model\"?}"
+                }
                 "basic" => "{\"username\", \"password\"}",
                 "oauth2" => {
                     "{\"grant\": \"client_credentials\" or \"authorization_code\", \"token_url\", \"authorize_url\" \
@@ -115,7 +165,8 @@ impl CredentialValue {
                 }
                 _ => "{\"name\", \"value\"}",
             };
-            format!("data of a {kind} credential must be {fields} ({e})")
+            let article = if matches!(kind, "llm" | "oauth2") { "an" } else { "a" };
+            format!("data of {article} {kind} credential must be {fields} ({e})")
         })?;
         value.check()?;
         Ok(value)
@@ -185,6 +236,21 @@ impl CredentialValue {
                 }
                 secret("client_secret", &client.client_secret)
             }
+            CredentialValue::Llm(provider) => {
+                let url = provider.base_url.to_ascii_lowercase();
+                let scheme = url.starts_with("https://") || url.starts_with("http://");
+                if !scheme || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(format!("data.base_url must be an http or https URL, not `{}`", provider.base_url));
+                }
+                if let Some(key) = &provider.api_key {
+                    secret("api_key", key)?;
+                }
+                let model_ok = |m: &String| !m.trim().is_empty() && m.len() <= 200 && !m.chars().any(char::is_control);
+                if provider.default_model.as_ref().is_some_and(|m| !model_ok(m)) {
+                    return Err("data.default_model must be 1 to 200 characters, without control characters".into());
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -214,7 +280,7 @@ pub struct WorkflowRef {
 pub struct Credential {
     pub id: i64,
     pub name: String,
-    /// `bearer`, `basic`, `header`, `query` or `oauth2`.
+    /// `bearer`, `basic`, `header`, `query`, `oauth2` or `llm`.
     pub kind: String,
     /// Made by an admin for every user: anyone may use it, nobody can read it.
     /// A user's own credential of the same name is used instead.
@@ -259,10 +325,17 @@ impl Ownership {
     }
 }
 
-/// The credential names a definition refers to (its `http` nodes' and its
-/// webhooks'), sorted, each once: what a credential's "used by" list is built from.
+/// The credential names a definition refers to (its `http` nodes', its `llm`
+/// nodes' providers and fallbacks, and its webhooks'), sorted, each once: what
+/// a credential's "used by" list is built from.
 pub fn credentials_used(definition: &WorkflowDefinition) -> Vec<String> {
-    let by_nodes = definition.nodes.iter().filter_map(|node| node.config.get("credential")?.as_str());
+    let by_http = definition.nodes.iter().filter_map(|node| node.config.get("credential")?.as_str());
+    let by_llm = definition.nodes.iter().filter(|node| node.kind == "llm").flat_map(|node| {
+        let provider = node.config.get("provider").and_then(|p| p.as_str());
+        let fallbacks = node.config.get("fallbacks").and_then(|f| f.as_array()).into_iter().flatten();
+        provider.into_iter().chain(fallbacks.filter_map(|f| f.get("provider")?.as_str()))
+    });
+    let by_nodes = by_http.chain(by_llm);
     let by_webhooks = definition.triggers.iter().filter_map(|trigger| trigger.get("auth")?.get("credential")?.as_str());
     let mut names: Vec<String> =
         by_nodes.chain(by_webhooks).filter(|name| !name.is_empty()).map(str::to_owned).collect();
@@ -354,6 +427,25 @@ mod tests {
     }
 
     #[test]
+    fn llm_providers_name_the_field_that_is_wrong() {
+        let data = json!({"api": "anthropic", "base_url": "https://api.anthropic.com/v1", "api_key": "sk-ant-123"});
+        let value = CredentialValue::from_parts("llm", data).unwrap();
+        assert_eq!(value.llm().unwrap().api, LlmApi::Anthropic);
+        // A local server needs no key.
+        let local = json!({"api": "openai", "base_url": "http://ollama:11434/v1", "default_model": "llama3.2"});
+        assert!(CredentialValue::from_parts("llm", local).is_ok());
+        let error = CredentialValue::from_parts("llm", json!({"api": "cohere", "base_url": "https://x"})).unwrap_err();
+        assert!(error.contains("\"openai\" or \"anthropic\""), "{error}");
+        let error =
+            CredentialValue::from_parts("llm", json!({"api": "openai", "base_url": "file:///etc"})).unwrap_err();
+        assert!(error.contains("data.base_url"), "{error}");
+        let short = json!({"api": "openai", "base_url": "https://x.example", "api_key": "abc"});
+        assert!(CredentialValue::from_parts("llm", short).unwrap_err().contains("data.api_key"));
+        let blank = json!({"api": "openai", "base_url": "https://x.example", "default_model": " "});
+        assert!(CredentialValue::from_parts("llm", blank).unwrap_err().contains("data.default_model"));
+    }
+
+    #[test]
     fn debug_output_never_shows_a_value() {
         let value = CredentialValue::Bearer { token: "ghp_canary123".into() };
         assert!(!format!("{value:?}").contains("canary"));
@@ -376,12 +468,14 @@ mod tests {
                 {"id": "a", "type": "http", "config": {"method": "GET", "url": "https://x", "credential": "gh"}},
                 {"id": "b", "type": "http", "config": {"method": "GET", "url": "https://x", "credential": "gh"}},
                 {"id": "c", "type": "http", "config": {"method": "GET", "url": "https://x", "credential": "api"}},
-                {"id": "d", "type": "template", "config": {"template": "x"}}
+                {"id": "d", "type": "template", "config": {"template": "x"}},
+                {"id": "e", "type": "llm", "config": {"prompt": "x", "provider": "claude",
+                    "fallbacks": [{"provider": "ollama"}, {"model": "gpt-4o-mini"}]}}
             ],
             "triggers": [{"type": "webhook", "path": "p", "auth": {"type": "credential", "credential": "hook"}}]
         }))
         .unwrap();
-        assert_eq!(credentials_used(&definition), ["api", "gh", "hook"]);
+        assert_eq!(credentials_used(&definition), ["api", "claude", "gh", "hook", "ollama"]);
     }
 
     #[test]

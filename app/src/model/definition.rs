@@ -54,10 +54,12 @@ pub struct NodeDefinition {
     pub kind: String,
     /// The kind's settings, e.g. for `workflow` (runs another of the owner's
     /// workflows as a child run): `{"workflow": 12, "version"?: 3, "input"?:
-    /// "{'row': item}", "wait"?: true}`; for `llm`: `{"prompt", "model"?,
+    /// "{'row': item}", "wait"?: true}`; for `llm`: `{"prompt", "provider"?: <an
+    /// llm credential's name; none: the instance's provider>, "model"?,
     /// "system"?, "temperature"?, "max_tokens"?, "cache"?, "schema"?: <JSON
-    /// Schema: the output is then the parsed answer>}`. Unknown fields are
-    /// refused on save.
+    /// Schema: the output is then the parsed answer>, "fallbacks"?: [{"provider"?,
+    /// "model"?}] (at most 3, asked in order when the one before fails)}`.
+    /// Unknown fields are refused on save.
     #[serde(default = "empty_object")]
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub config: Value,

@@ -140,10 +140,15 @@ pub struct HttpConfig {
     pub credential: Option<String>,
 }
 
-/// `llm`: one chat completion from an OpenAI-compatible provider.
+/// `llm`: one chat completion from the instance's provider or a named one
+/// (OpenAI-compatible or Anthropic), with fallbacks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlmConfig {
-    /// Empty: the default model of the instance's LLM settings.
+    /// The name of an `llm` credential (the owner's, else a shared one); none:
+    /// the instance's LLM settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Empty: the provider's default model.
     #[serde(default)]
     pub model: String,
     pub prompt: String,
@@ -161,6 +166,26 @@ pub struct LlmConfig {
     /// `structured` in the engine's llm node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<Value>,
+    /// Providers asked in order when the one before fails (unreachable, a
+    /// timeout, an error answer, rate limits that outlast their retries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<LlmFallback>,
+}
+
+/// The most fallbacks an llm node may list.
+pub const MAX_LLM_FALLBACKS: usize = 3;
+
+/// A provider an llm node falls back to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmFallback {
+    /// An `llm` credential's name; none: the instance's LLM settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Empty: that provider's default model (a model name rarely means the
+    /// same thing at two providers).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
 }
 
 fn yes() -> bool {

@@ -8,11 +8,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::credentials::check_credential_name;
 use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
 use super::node_config::{
     raw_branches, CodeConfig, ConditionConfig, DelayConfig, ForEach, HttpConfig, LlmConfig, MergeConfig, NodeConfig,
     NodePolicy, OnError, RetryPolicy, SwitchConfig, TemplateConfig, WaitConfig, WorkflowCallConfig, DEFAULT_CASE,
-    DEFAULT_FOR_EACH_CONCURRENCY, MAX_FOR_EACH_CONCURRENCY, MAX_RESUME_WAIT_MS, MAX_RETRY_ATTEMPTS,
+    DEFAULT_FOR_EACH_CONCURRENCY, MAX_FOR_EACH_CONCURRENCY, MAX_LLM_FALLBACKS, MAX_RESUME_WAIT_MS, MAX_RETRY_ATTEMPTS,
     MAX_RETRY_BACKOFF_MS, MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS, NOT_PER_ITEM,
 };
 
@@ -263,6 +264,21 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
             }
             if let Some(Err(message)) = c.schema.as_ref().map(check_answer_schema) {
                 fail(format!("config.schema: {message}"));
+            }
+            if let Some(Err(message)) = c.provider.as_deref().map(check_credential_name) {
+                fail(format!("config.provider: {message}"));
+            }
+            if c.fallbacks.len() > MAX_LLM_FALLBACKS {
+                fail(format!("config.fallbacks lists {} providers, at most {MAX_LLM_FALLBACKS}", c.fallbacks.len()));
+            }
+            for (i, fallback) in c.fallbacks.iter().enumerate() {
+                if let Some(Err(message)) = fallback.provider.as_deref().map(check_credential_name) {
+                    fail(format!("config.fallbacks[{i}].provider: {message}"));
+                }
+            }
+            let models = std::iter::once(c.model.as_str()).chain(c.fallbacks.iter().map(|f| f.model.as_str()));
+            if models.clone().any(|m| m.len() > 200 || m.chars().any(char::is_control)) {
+                fail("config.model (and each fallback's model) must be at most 200 characters, without control characters".into());
             }
         }
         NodeConfig::Code(c) if c.source.trim().is_empty() => fail("config.source is empty".into()),

@@ -33,6 +33,10 @@ pub fn check(auth: &WebhookAuth, credential: &OpenedCredential, call: &Call<'_>)
         // Its tokens are for calling out; nobody calls in with them.
         return Err("an oauth2 credential cannot check a webhook's callers");
     }
+    if credential.value().llm().is_some() {
+        // An LLM provider's key is for calling out, and may be absent.
+        return Err("an llm credential cannot check a webhook's callers");
+    }
     match auth {
         WebhookAuth::Credential { .. } => presents(credential, call),
         WebhookAuth::Hmac { header, prefix, timestamp_header, signed_payload, tolerance_secs, .. } => {
@@ -69,6 +73,7 @@ fn presents(credential: &OpenedCredential, call: &Call<'_>) -> Result<(), &'stat
         CredentialValue::Header { name, value } => (call.header(name), value.clone()),
         CredentialValue::Query { name, value } => (call.query.get(name).map(String::as_str), value.clone()),
         CredentialValue::OAuth2(_) => return Err("an oauth2 credential cannot check a webhook's callers"),
+        CredentialValue::Llm(_) => return Err("an llm credential cannot check a webhook's callers"),
     };
     let sent = sent.ok_or("the credential was not sent")?;
     same(sent.as_bytes(), expected.as_bytes()).then_some(()).ok_or("the credential does not match")

@@ -89,11 +89,29 @@ impl HttpNode {
         &self.vault
     }
 
+    /// The client for user-written destinations that carry a secret (a named
+    /// LLM provider): every address checked, redirects kept on one origin.
+    pub fn guarded_client(&self) -> &reqwest::Client {
+        &self.credentialed_client
+    }
+
+    /// Whether a URL's literal address may be reached (names are checked as
+    /// they resolve).
+    pub fn check_destination(&self, url: &reqwest::Url) -> Result<(), String> {
+        self.destinations.check_url(url)
+    }
+
     pub async fn run(&self, config: &HttpConfig, scope: &NodeScope, templates: &Templates) -> Result<Value, String> {
         let mut credential = match &config.credential {
             Some(name) => Some(self.vault.open_to_send(scope.owner, name, None).await?),
             None => None,
         };
+        if credential.as_ref().is_some_and(|c| c.value().llm().is_some()) {
+            let name = config.credential.as_deref().unwrap_or_default();
+            return Err(format!(
+                "credential `{name}` is an LLM provider: name it in an llm node's `provider`, not here"
+            ));
+        }
         let mut result = self.exchange(config, scope, templates, credential.as_ref()).await;
         // An OAuth2 token the upstream refuses (revoked, or expired early) is
         // replaced once and the request sent again.

@@ -1,14 +1,20 @@
-//! `llm` nodes: chat completions from any OpenAI-compatible provider (OpenAI,
-//! Ollama, vLLM, llama.cpp's server), streamed, with tokens published as run
-//! events, and a response cache.
+//! `llm` nodes: chat completions from the instance's provider or named ones
+//! ([`providers`]), in the OpenAI-compatible shape ([`openai`]) or Anthropic's
+//! ([`anthropic`]), streamed, with tokens published as run events, asked
+//! again on rate limits and server errors ([`retry`]), falling back to the
+//! next provider when one fails, and a response cache.
 //!
-//! The cache (moka) is keyed by everything that determines the answer: model,
-//! system, prompt, temperature and max tokens. `try_get_with` makes identical
-//! requests that arrive while the first is in flight wait for it, so ten
-//! concurrent identical requests cost one upstream call.
+//! The cache (moka) is keyed by everything that determines the answer: the
+//! providers and models, system, prompt, temperature and max tokens.
+//! `try_get_with` makes identical requests that arrive while the first is in
+//! flight wait for it, so ten concurrent identical requests cost one upstream call.
 //!
 //! With a `schema` the answer is JSON that follows it (see [`structured`]).
 
+mod anthropic;
+mod openai;
+mod providers;
+mod retry;
 mod structured;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,11 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::model::node_config::LlmConfig;
-use app::model::RunEvent;
+use app::model::{LlmApi, RunEvent};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
+use self::providers::Provider;
+use self::retry::CallError;
+use super::http::HttpNode;
 use super::template::Templates;
 use super::NodeScope;
 use crate::config::Secret;
@@ -64,7 +73,8 @@ impl Default for LlmSettings {
 struct CacheKey {
     /// The run's owner, unless answers are shared between users.
     owner: Option<app::model::UserId>,
-    model: String,
+    /// Each provider asked, in order, with its model ([`Provider::cache_identity`]).
+    providers: Vec<String>,
     system: Option<String>,
     prompt: String,
     temperature_bits: Option<u64>,
@@ -80,6 +90,26 @@ pub struct LlmAnswer {
     pub usage: Value,
     /// With a schema: the answer, parsed (it follows the schema).
     pub parsed: Option<Value>,
+    /// Which provider answered: a credential's name, or `default`.
+    pub provider: String,
+}
+
+impl LlmAnswer {
+    fn empty(model: &str, provider: &str) -> Self {
+        Self { text: String::new(), model: model.into(), usage: Value::Null, parsed: None, provider: provider.into() }
+    }
+}
+
+/// One question as Weft asks it, whatever the provider's request shape.
+pub struct Conversation<'a> {
+    model: &'a str,
+    system: Option<&'a str>,
+    prompt: &'a str,
+    /// Turns after the prompt (asking again for an answer that follows the schema).
+    follow_up: &'a [Value],
+    temperature: Option<f64>,
+    max_tokens: Option<u32>,
+    schema: Option<&'a structured::AnswerSchema>,
 }
 
 pub struct LlmClient {
@@ -92,7 +122,7 @@ pub struct LlmClient {
 }
 
 /// Settings with what is built from them.
-struct Configured {
+pub struct Configured {
     settings: LlmSettings,
     cache: moka::future::Cache<CacheKey, Arc<LlmAnswer>>,
     permits: Arc<Semaphore>,
@@ -163,19 +193,21 @@ impl LlmClient {
         self.current().cache.invalidate_all();
     }
 
+    /// Runs an llm node. `outbound` is the `http` node's: named providers are
+    /// opened from its credential vault and reached through its guarded client.
     pub async fn run_node(
         &self,
         config: &LlmConfig,
         scope: &NodeScope,
         events: &RunEvents,
         templates: &Templates,
+        outbound: &HttpNode,
     ) -> Result<Value, String> {
         let current = self.current();
-        let model =
-            if config.model.trim().is_empty() { current.settings.default_model.clone() } else { config.model.clone() };
+        let providers = providers::resolve(config, &current, outbound.vault(), scope.owner).await?;
         let key = CacheKey {
             owner: (!current.settings.cache_shared).then_some(scope.owner),
-            model,
+            providers: providers.iter().map(Provider::cache_identity).collect(),
             system: match config.system.as_deref() {
                 Some(system) => Some(templates.render("system", system, scope).await?),
                 None => None,
@@ -194,20 +226,21 @@ impl LlmClient {
                 events.send(RunEvent::Token { node: scope.node_id.clone(), text: text.to_string() });
             }
         };
+        let asking = Asking { current: &current, outbound, providers: &providers, key: &key, on_token: &on_token };
         let (answer, cached) = if config.cache {
             let mut called = false;
             let answer = current
                 .cache
                 .try_get_with(key.clone(), async {
                     called = true;
-                    self.answer(&current, &key, schema, &on_token).await.map(Arc::new)
+                    self.answer(&asking, schema).await.map(Arc::new)
                 })
                 .await
                 .map_err(|e| e.to_string())?;
             (answer, !called)
         } else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            (Arc::new(self.answer(&current, &key, schema, &on_token).await?), false)
+            (Arc::new(self.answer(&asking, schema).await?), false)
         };
         if config.cache {
             let counter = if cached { &self.hits } else { &self.misses };
@@ -216,29 +249,30 @@ impl LlmClient {
         if let Some(parsed) = &answer.parsed {
             return Ok(parsed.clone());
         }
-        Ok(json!({ "text": answer.text, "model": answer.model, "usage": answer.usage, "cached": cached }))
+        Ok(json!({
+            "text": answer.text,
+            "model": answer.model,
+            "provider": answer.provider,
+            "usage": answer.usage,
+            "cached": cached,
+        }))
     }
 
     /// An answer: one call, or with a schema, up to two (the second says what
-    /// was wrong with the first). Errors are not cached, so only an answer
-    /// that follows the schema is. The schema is compiled here, on a cache
-    /// miss only: a `for_each` answered from the cache compiles nothing.
-    async fn answer(
-        &self,
-        current: &Configured,
-        key: &CacheKey,
-        schema: Option<&Value>,
-        on_token: &(dyn Fn(&str) + Sync),
-    ) -> Result<LlmAnswer, String> {
+    /// was wrong with the first, asked of the provider that gave it). Errors
+    /// are not cached, so only an answer that follows the schema is. The
+    /// schema is compiled here, on a cache miss only: a `for_each` answered
+    /// from the cache compiles nothing.
+    async fn answer(&self, asking: &Asking<'_>, schema: Option<&Value>) -> Result<LlmAnswer, String> {
         let schema = schema.map(structured::AnswerSchema::new).transpose()?;
-        let first = self.complete(current, key, schema.as_ref(), &[], on_token).await?;
+        let (answered_by, first) = self.ask(asking, 0, schema.as_ref(), &[]).await?;
         let Some(schema) = schema.as_ref() else { return Ok(first) };
         let problems = match schema.conform(&first.text).await {
             Ok(parsed) => return Ok(LlmAnswer { parsed: Some(parsed), ..first }),
             Err(problems) => problems,
         };
         let again = structured::ask_again(&first.text, &problems);
-        let second = self.complete(current, key, Some(schema), &again, on_token).await?;
+        let (_, second) = self.ask(asking, answered_by, Some(schema), &again).await?;
         let usage = structured::add_usage(&first.usage, &second.usage);
         match schema.conform(&second.text).await {
             Ok(parsed) => Ok(LlmAnswer { parsed: Some(parsed), usage, ..second }),
@@ -246,124 +280,181 @@ impl LlmClient {
         }
     }
 
-    /// One upstream call, streamed. Accepts a plain JSON answer too, for
-    /// providers that ignore `stream`.
-    async fn complete(
+    /// Asks the providers from `from` on, in order, until one answers: each
+    /// is asked again on rate limits and server errors (bounded, see
+    /// [`retry`]); any other failure moves to the next. Returns which answered.
+    async fn ask(
         &self,
-        current: &Configured,
-        key: &CacheKey,
+        asking: &Asking<'_>,
+        from: usize,
         schema: Option<&structured::AnswerSchema>,
         follow_up: &[Value],
-        on_token: &(dyn Fn(&str) + Sync),
-    ) -> Result<LlmAnswer, String> {
-        let _permit = current.permits.acquire().await.map_err(|_| "the LLM client is shutting down".to_string())?;
-        let mut messages = Vec::new();
-        if let Some(system) = &key.system {
-            messages.push(json!({"role": "system", "content": system}));
+    ) -> Result<(usize, LlmAnswer), String> {
+        let key = asking.key;
+        let mut failures = Vec::new();
+        for (index, provider) in asking.providers.iter().enumerate().skip(from) {
+            let conversation = Conversation {
+                model: &provider.model,
+                system: key.system.as_deref(),
+                prompt: &key.prompt,
+                follow_up,
+                temperature: key.temperature_bits.map(f64::from_bits),
+                max_tokens: key.max_tokens,
+                schema,
+            };
+            let mut attempt = 1;
+            let error = loop {
+                match self.complete(asking, provider, &conversation).await {
+                    Ok(answer) => return Ok((index, answer)),
+                    Err(error) => match retry::next_wait(&error, attempt) {
+                        Some(wait) => {
+                            tracing::debug!(provider = %provider.label, attempt, ?wait, error = %error.message, "asking the LLM provider again");
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                        }
+                        None => break error,
+                    },
+                }
+            };
+            let tries = if attempt > 1 { format!(" (asked {attempt} times)") } else { String::new() };
+            let told_to_wait = match error.retry {
+                Some(Some(wait)) if wait > retry::MAX_WAIT => {
+                    format!(
+                        " (it asked to wait {} s, more than the {} s Weft waits)",
+                        wait.as_secs(),
+                        retry::MAX_WAIT.as_secs()
+                    )
+                }
+                _ => String::new(),
+            };
+            let who = match provider.label.as_str() {
+                providers::INSTANCE_PROVIDER => "the LLM provider".to_string(),
+                label => format!("the LLM provider `{label}`"),
+            };
+            failures.push(provider.mask(format!("{who} {}{tries}{told_to_wait}", error.message)));
         }
-        messages.push(json!({"role": "user", "content": key.prompt}));
-        messages.extend(follow_up.iter().cloned());
-        let mut body = json!({
-            "model": key.model,
-            "messages": messages,
-            "stream": true,
-            "stream_options": {"include_usage": true},
-        });
-        if let Some(bits) = key.temperature_bits {
-            body["temperature"] = json!(f64::from_bits(bits));
-        }
-        if let Some(max) = key.max_tokens {
-            body["max_tokens"] = json!(max);
-        }
-        if let Some(schema) = schema {
-            body["response_format"] = schema.response_format();
-        }
-        let settings = &current.settings;
-        let url = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
-        let mut request = self.http.post(&url).timeout(settings.timeout).json(&body);
-        if let Some(api_key) = &settings.api_key {
-            request = request.bearer_auth(api_key.expose());
-        }
+        Err(failures.join("; then "))
+    }
+
+    /// One call to one provider, streamed. Accepts a plain JSON answer too,
+    /// for servers that ignore `stream`.
+    async fn complete(
+        &self,
+        asking: &Asking<'_>,
+        provider: &Provider,
+        conversation: &Conversation<'_>,
+    ) -> Result<LlmAnswer, CallError> {
+        let settings = &asking.current.settings;
+        let _permit = asking
+            .current
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| CallError::fatal("is not asked: Weft is shutting down"))?;
+        let (path, body) = match provider.api {
+            LlmApi::Openai => (openai::PATH, openai::body(conversation)),
+            LlmApi::Anthropic => (anthropic::PATH, anthropic::body(conversation)),
+        };
+        let url = format!("{}{path}", provider.base_url.trim_end_matches('/'));
+        let client = if provider.guarded {
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|e| CallError::fatal(format!("has a base URL that is not a URL ({e})")))?;
+            asking
+                .outbound
+                .check_destination(&parsed)
+                .map_err(|e| CallError::fatal(format!("is not reachable: {e}")))?;
+            asking.outbound.guarded_client()
+        } else {
+            &self.http
+        };
+        let request = client.post(&url).timeout(settings.timeout).json(&body);
+        let request = match provider.api {
+            LlmApi::Openai => openai::headers(request, provider.api_key.as_deref()),
+            LlmApi::Anthropic => anthropic::headers(request, provider.api_key.as_deref()),
+        };
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
-                "the LLM provider timed out".to_string()
+                CallError::fatal("timed out")
             } else {
-                format!("the LLM provider could not be reached: {e}")
+                CallError::fatal(format!("could not be reached: {}", describe_send_error(&e)))
             }
         })?;
         let status = response.status();
         if !status.is_success() {
+            let retry_after =
+                response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let text = response.text().await.unwrap_or_default();
-            return Err(format!(
-                "the LLM provider answered {}: {}",
-                status.as_u16(),
-                text.chars().take(300).collect::<String>()
-            ));
+            return Err(CallError::from_status(status.as_u16(), retry_after.as_deref(), &text));
         }
+        let mut answer = LlmAnswer::empty(&provider.model, &provider.label);
         let streamed = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if !streamed {
-            let answer: Value =
-                response.json().await.map_err(|e| format!("the LLM provider's answer is not JSON: {e}"))?;
-            let text = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string();
-            on_token(&text);
-            return Ok(LlmAnswer {
-                text,
-                model: answer["model"].as_str().unwrap_or(&key.model).to_string(),
-                usage: answer.get("usage").cloned().unwrap_or(Value::Null),
-                parsed: None,
-            });
+            let whole: Value = response
+                .json()
+                .await
+                .map_err(|e| CallError::fatal(format!("answered with something not JSON: {e}")))?;
+            match provider.api {
+                LlmApi::Openai => openai::whole(&whole, &mut answer),
+                LlmApi::Anthropic => anthropic::whole(&whole, &mut answer),
+            }
+            (asking.on_token)(&answer.text);
+            return Ok(answer);
         }
-        let mut answer = LlmAnswer { text: String::new(), model: key.model.clone(), usage: Value::Null, parsed: None };
+        let event = |data: &str, answer: &mut LlmAnswer| match provider.api {
+            LlmApi::Openai => openai::event(data, answer, asking.on_token),
+            LlmApi::Anthropic => anthropic::event(data, answer, asking.on_token),
+        };
         let mut buffer = String::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                if e.is_timeout() {
-                    "the LLM provider timed out".to_string()
-                } else {
-                    format!("the LLM stream broke: {e}")
-                }
+                CallError::fatal(if e.is_timeout() { "timed out".to_string() } else { format!("stream broke: {e}") })
             })?;
             buffer.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buffer.find('\n') {
                 let line: String = buffer.drain(..=end).collect();
-                if apply_event_line(line.trim(), &mut answer, on_token)? {
-                    return Ok(answer);
+                if let Some(data) = event_data(&line) {
+                    if event(data, &mut answer).map_err(CallError::fatal)? {
+                        return Ok(answer);
+                    }
                 }
             }
         }
-        apply_event_line(buffer.trim(), &mut answer, on_token)?;
+        if let Some(data) = event_data(&buffer) {
+            event(data, &mut answer).map_err(CallError::fatal)?;
+        }
         Ok(answer)
     }
 }
 
-/// Applies one server-sent-event line; true at `data: [DONE]`.
-fn apply_event_line(line: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync)) -> Result<bool, String> {
-    let Some(data) = line.strip_prefix("data:").map(str::trim) else { return Ok(false) };
-    if data == "[DONE]" {
-        return Ok(true);
+/// What one node's question needs while its providers are asked.
+struct Asking<'a> {
+    current: &'a Configured,
+    outbound: &'a HttpNode,
+    providers: &'a [Provider],
+    key: &'a CacheKey,
+    on_token: &'a (dyn Fn(&str) + Sync),
+}
+
+/// The data of a server-sent-event line (`data: …`); other lines (`event:`,
+/// comments, blank separators) carry nothing Weft reads.
+fn event_data(line: &str) -> Option<&str> {
+    line.trim().strip_prefix("data:").map(str::trim).filter(|data| !data.is_empty())
+}
+
+/// A send error with its cause (reqwest's own message is "error sending request").
+fn describe_send_error(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
     }
-    let event: Value = serde_json::from_str(data).map_err(|e| format!("the LLM stream sent bad JSON: {e}"))?;
-    if let Some(error) = event.get("error") {
-        return Err(format!("the LLM provider reported an error: {error}"));
-    }
-    if let Some(model) = event["model"].as_str() {
-        answer.model = model.to_string();
-    }
-    if let Some(text) = event["choices"][0]["delta"]["content"].as_str() {
-        if !text.is_empty() {
-            answer.text.push_str(text);
-            on_token(text);
-        }
-    }
-    if event.get("usage").is_some_and(|u| !u.is_null()) {
-        answer.usage = event["usage"].clone();
-    }
-    Ok(false)
+    text
 }
 
 #[cfg(test)]
@@ -371,21 +462,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stream_lines_build_the_answer_and_report_tokens() {
-        let mut answer = LlmAnswer { text: String::new(), model: "m".into(), usage: Value::Null, parsed: None };
-        let tokens = std::sync::Mutex::new(Vec::new());
-        let on_token = |t: &str| tokens.lock().unwrap().push(t.to_string());
-        for line in [
-            r#"data: {"model":"m-1","choices":[{"delta":{"content":"Hel"}}]}"#,
-            "",
-            r#"data: {"choices":[{"delta":{"content":"lo"}}]}"#,
-            r#"data: {"choices":[],"usage":{"total_tokens":7}}"#,
-        ] {
-            assert!(!apply_event_line(line, &mut answer, &on_token).unwrap());
-        }
-        assert!(apply_event_line("data: [DONE]", &mut answer, &on_token).unwrap());
-        assert_eq!((answer.text.as_str(), answer.model.as_str()), ("Hello", "m-1"));
-        assert_eq!(answer.usage["total_tokens"], 7);
-        assert_eq!(*tokens.lock().unwrap(), ["Hel", "lo"]);
+    fn only_data_lines_of_an_event_stream_are_read() {
+        assert_eq!(event_data("data: {\"a\":1}\n"), Some("{\"a\":1}"));
+        assert_eq!(event_data("data:[DONE]"), Some("[DONE]"));
+        assert_eq!(event_data("event: message_start\n"), None);
+        assert_eq!(event_data(": keep-alive"), None);
+        assert_eq!(event_data("data: \n"), None);
+        assert_eq!(event_data("\n"), None);
     }
 }

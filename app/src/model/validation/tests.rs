@@ -390,3 +390,30 @@ fn an_llm_answer_schema_is_an_object() {
     ]});
     assert!(validate(&definition(fine)).is_ok());
 }
+
+#[test]
+fn llm_providers_and_fallbacks_are_checked_by_name() {
+    let errors = messages(json!({"name": "w", "nodes": [
+        {"id": "ask", "type": "llm", "config": {"prompt": "Hi", "provider": "my claude", "fallbacks": [
+            {"provider": "ok"}, {"provider": "bad/name"}, {"model": "m"}, {"model": "n"}
+        ]}}
+    ]}));
+    assert!(
+        errors.iter().any(|e| e.starts_with("node `ask` (llm): config.provider: credential name `my claude`")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|e| e.starts_with("node `ask` (llm): config.fallbacks[1].provider:")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e == "node `ask` (llm): config.fallbacks lists 4 providers, at most 3"),
+        "{errors:?}"
+    );
+    let errors = messages(json!({"name": "w", "nodes": [
+        {"id": "ask", "type": "llm", "config": {"prompt": "Hi", "fallbacks": [{"provider": "x", "temperature": 1}]}}
+    ]}));
+    assert!(errors.iter().any(|e| e.contains("node `ask`") && e.contains("temperature")), "{errors:?}");
+    let fine = json!({"name": "w", "nodes": [
+        {"id": "ask", "type": "llm", "config": {"prompt": "Hi", "provider": "claude", "model": "claude-sonnet-4-5",
+            "fallbacks": [{"provider": "ollama", "model": "llama3.2"}, {}]}}
+    ]});
+    assert!(validate(&definition(fine)).is_ok());
+}

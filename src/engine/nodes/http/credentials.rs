@@ -150,6 +150,7 @@ impl OpenedCredential {
             CredentialValue::Basic { password, .. } => password,
             CredentialValue::Header { value, .. } | CredentialValue::Query { value, .. } => value,
             CredentialValue::OAuth2(client) => &client.client_secret,
+            CredentialValue::Llm(provider) => provider.api_key.as_deref().unwrap_or_default(),
         }
     }
 
@@ -174,7 +175,7 @@ impl OpenedCredential {
                 Some("authorization")
             }
             CredentialValue::Header { name, .. } => Some(name),
-            CredentialValue::Query { .. } => None,
+            CredentialValue::Query { .. } | CredentialValue::Llm(_) => None,
         }
     }
 
@@ -198,7 +199,7 @@ impl OpenedCredential {
                 self.authorization().and_then(|value| header("authorization", value))
             }
             CredentialValue::Header { name, value } => header(name, value.clone()),
-            CredentialValue::Query { .. } => None,
+            CredentialValue::Query { .. } | CredentialValue::Llm(_) => None,
         };
         match pair {
             Some((name, value)) => request.header(name, value),
@@ -219,6 +220,7 @@ impl OpenedCredential {
                 let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
                 vec![value.clone(), encoded]
             }
+            CredentialValue::Llm(provider) => provider.api_key.iter().cloned().collect(),
             CredentialValue::OAuth2(client) => {
                 let mut secrets = vec![client.client_secret.clone()];
                 if let Some(tokens) = &self.tokens {

@@ -1,6 +1,7 @@
 //! Structured output: an `llm` node with a `schema` asks the provider for JSON
 //! that follows it (OpenAI-compatible `response_format: json_schema`, which
-//! OpenAI, vLLM, llama.cpp's server and Ollama understand), parses the answer
+//! OpenAI, vLLM, llama.cpp's server and Ollama understand; Anthropic's
+//! Messages API has no such field, so there the system prompt says it), parses the answer
 //! and validates it against the schema. An answer that does not follow it is
 //! asked for once more, with what was wrong; a second miss fails the node with
 //! the problems. Only answers that follow the schema reach the cache.
@@ -28,6 +29,12 @@ impl AnswerSchema {
     /// The request field that asks the provider for JSON following the schema.
     pub(super) fn response_format(&self) -> Value {
         json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": self.schema}})
+    }
+
+    /// For providers without a JSON mode (Anthropic's Messages API): the
+    /// schema, said in the system prompt.
+    pub(super) fn instruction(&self) -> String {
+        format!("Answer with only a JSON value that follows this JSON Schema, and nothing else: {}", self.schema)
     }
 
     /// The answer parsed, if it is JSON that follows the schema; else what is

@@ -1,0 +1,163 @@
+//! Anthropic's Messages API (`POST {base}/messages`), spoken natively: the
+//! system prompt is a top-level field, `max_tokens` is required, the key goes
+//! in `x-api-key`, answers stream as typed events (`message_start`,
+//! `content_block_delta`, `message_delta`, `message_stop`, `error`), and
+//! usage is `input_tokens`/`output_tokens`, recorded in the OpenAI names
+//! (`prompt_tokens`, `completion_tokens`, `total_tokens`) so every llm
+//! node's usage reads the same.
+
+use serde_json::{json, Value};
+
+use super::{Conversation, LlmAnswer};
+
+pub const PATH: &str = "/messages";
+
+/// The API version Weft speaks.
+const VERSION: &str = "2023-06-01";
+
+/// The Messages API requires a cap on the answer; this one when the node sets none.
+const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+pub fn body(conversation: &Conversation<'_>) -> Value {
+    let mut messages = vec![json!({"role": "user", "content": conversation.prompt})];
+    messages.extend(conversation.follow_up.iter().cloned());
+    let mut body = json!({
+        "model": conversation.model,
+        "messages": messages,
+        "max_tokens": conversation.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "stream": true,
+    });
+    let schema = conversation.schema.map(|schema| schema.instruction());
+    let system: Vec<&str> = conversation.system.into_iter().chain(schema.as_deref()).collect();
+    if !system.is_empty() {
+        body["system"] = json!(system.join("\n\n"));
+    }
+    if let Some(temperature) = conversation.temperature {
+        // Anthropic's range is 0 to 1; Weft's (OpenAI's) is 0 to 2.
+        body["temperature"] = json!(temperature.min(1.0));
+    }
+    body
+}
+
+pub fn headers(request: reqwest::RequestBuilder, api_key: Option<&str>) -> reqwest::RequestBuilder {
+    let request = request.header("anthropic-version", VERSION);
+    match api_key.and_then(|key| reqwest::header::HeaderValue::from_str(key).ok()) {
+        Some(mut key) => {
+            key.set_sensitive(true);
+            request.header("x-api-key", key)
+        }
+        None => request,
+    }
+}
+
+/// A whole (not streamed) answer.
+pub fn whole(answer: &Value, into: &mut LlmAnswer) {
+    let blocks = answer["content"].as_array().into_iter().flatten();
+    into.text = blocks.filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
+    if let Some(model) = answer["model"].as_str() {
+        into.model = model.to_string();
+    }
+    into.usage = usage(answer["usage"]["input_tokens"].as_u64(), answer["usage"]["output_tokens"].as_u64());
+}
+
+/// One server-sent event's data; true at `message_stop`.
+pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync)) -> Result<bool, String> {
+    let event: Value = serde_json::from_str(data).map_err(|e| format!("sent bad JSON in its stream: {e}"))?;
+    match event["type"].as_str().unwrap_or_default() {
+        "message_start" => {
+            let message = &event["message"];
+            if let Some(model) = message["model"].as_str() {
+                answer.model = model.to_string();
+            }
+            answer.usage = usage(message["usage"]["input_tokens"].as_u64(), message["usage"]["output_tokens"].as_u64());
+        }
+        "content_block_delta" if event["delta"]["type"] == "text_delta" => {
+            if let Some(text) = event["delta"]["text"].as_str().filter(|t| !t.is_empty()) {
+                answer.text.push_str(text);
+                on_token(text);
+            }
+        }
+        "message_delta" => {
+            // The final output count (cumulative); the input count came with message_start.
+            let input = answer.usage["prompt_tokens"].as_u64();
+            let input = event["usage"]["input_tokens"].as_u64().or(input);
+            if let Some(output) = event["usage"]["output_tokens"].as_u64() {
+                answer.usage = usage(input, Some(output));
+            }
+        }
+        "message_stop" => return Ok(true),
+        "error" => {
+            let error = &event["error"];
+            let kind = error["type"].as_str().unwrap_or("error");
+            return Err(format!("reported an error: {kind}: {}", error["message"].as_str().unwrap_or("")));
+        }
+        // ping, content_block_start/stop, and event types added later.
+        _ => {}
+    }
+    Ok(false)
+}
+
+/// Anthropic's token counts in the names every llm node's usage uses.
+fn usage(input: Option<u64>, output: Option<u64>) -> Value {
+    let (input, output) = (input.unwrap_or(0), output.unwrap_or(0));
+    json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_events_build_the_answer_with_its_usage() {
+        let mut answer = LlmAnswer::empty("claude", "claude");
+        let tokens = std::sync::Mutex::new(Vec::new());
+        let on_token = |t: &str| tokens.lock().unwrap().push(t.to_string());
+        for data in [
+            r#"{"type":"message_start","message":{"model":"claude-sonnet-4-5","usage":{"input_tokens":12,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}"#,
+        ] {
+            assert!(!event(data, &mut answer, &on_token).unwrap(), "{data}");
+        }
+        assert!(event(r#"{"type":"message_stop"}"#, &mut answer, &on_token).unwrap());
+        assert_eq!((answer.text.as_str(), answer.model.as_str()), ("Hello", "claude-sonnet-4-5"));
+        assert_eq!(answer.usage, json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}));
+        assert_eq!(*tokens.lock().unwrap(), ["Hel", "lo"]);
+        let error = event(
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            &mut answer,
+            &on_token,
+        );
+        assert_eq!(error.unwrap_err(), "reported an error: overloaded_error: Overloaded");
+    }
+
+    #[test]
+    fn the_request_carries_the_system_prompt_and_a_token_cap_at_the_top() {
+        let conversation = Conversation {
+            model: "claude-haiku-4-5",
+            system: Some("Be brief."),
+            prompt: "Hi",
+            follow_up: &[],
+            temperature: Some(1.5),
+            max_tokens: None,
+            schema: None,
+        };
+        let body = body(&conversation);
+        assert_eq!(body["system"], "Be brief.");
+        assert_eq!(body["messages"], json!([{"role": "user", "content": "Hi"}]));
+        assert_eq!(body["max_tokens"], 4096);
+        assert_eq!(body["temperature"], 1.0);
+        let mut whole_answer = LlmAnswer::empty("m", "claude");
+        whole(
+            &json!({"model": "claude-haiku-4-5", "content": [{"type": "text", "text": "Hi!"}],
+                "usage": {"input_tokens": 3, "output_tokens": 2}}),
+            &mut whole_answer,
+        );
+        assert_eq!(whole_answer.text, "Hi!");
+        assert_eq!(whole_answer.usage["total_tokens"], 5);
+    }
+}

@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod openapi;
 pub mod resume;
 mod templates;
+mod usage;
 mod variables;
 mod workflows;
 
@@ -77,6 +78,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/credentials/{name}", axum::routing::put(credentials::replace).delete(credentials::delete))
         .route("/variables", get(variables::list))
         .route("/variables/{name}", axum::routing::put(variables::set).delete(variables::delete))
+        .route("/usage", get(usage::report))
         .route("/templates", get(templates::list))
         .route("/templates/{slug}/install", post(templates::install))
         .route("/openapi.json", get(openapi::document))

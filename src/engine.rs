@@ -100,7 +100,7 @@ impl Engine {
         let (max_depth, max_input_bytes) = (settings.max_workflow_depth, settings.max_output_bytes);
         let templates = Templates::new(settings.templates.clone());
         let http = HttpNode::new(settings.http.clone(), vault)?;
-        let llm = LlmClient::new(settings.llm.clone())?;
+        let llm = LlmClient::new(settings.llm.clone(), store.clone())?;
         let code = CodeRunner::new(settings.code.clone());
         // `workflow` nodes start runs through the engine that owns them: they hold it weakly.
         Ok(Arc::new_cyclic(|engine| Self {

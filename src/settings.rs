@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::error::{AppError, AppResult};
-use app::model::LlmProvider;
+use app::model::{LlmProvider, UsagePolicy};
 use app::ports::{Configuration, Store};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,8 @@ use crate::engine::Engine;
 use crate::secrets::SecretBox;
 
 const LLM_SETTING: &str = "llm_provider";
+/// LLM prices and daily budgets ([`UsagePolicy`]).
+const USAGE_SETTING: &str = "llm_usage_policy";
 
 /// The LLM settings as stored: the API key sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +81,10 @@ impl EngineConfiguration {
     /// Applies what is stored (settings saved in the browser win over the
     /// command line's; nothing stored keeps the command line's).
     async fn reload(&self) -> AppResult<()> {
+        if let Some(value) = self.store.setting(USAGE_SETTING).await? {
+            let policy: UsagePolicy = serde_json::from_value(value).map_err(|_| AppError::Internal)?;
+            self.engine.services().llm.usage().set_policy(policy);
+        }
         let Some(stored) = self.stored().await? else { return Ok(()) };
         let mut settings = self.engine.services().llm.settings();
         settings.base_url = stored.base_url;
@@ -132,5 +138,18 @@ impl Configuration for EngineConfiguration {
         self.reload().await?;
         self.signals.publish(Notice::SettingsChanged).await;
         Ok(self.llm_provider())
+    }
+
+    fn usage_policy(&self) -> UsagePolicy {
+        self.engine.services().llm.usage().policy().as_ref().clone()
+    }
+
+    async fn update_usage_policy(&self, policy: UsagePolicy) -> AppResult<UsagePolicy> {
+        policy.check().map_err(AppError::BadRequest)?;
+        let value = serde_json::to_value(&policy).map_err(|_| AppError::Internal)?;
+        self.store.put_setting(USAGE_SETTING, &value).await?;
+        self.reload().await?;
+        self.signals.publish(Notice::SettingsChanged).await;
+        Ok(self.usage_policy())
     }
 }

@@ -354,6 +354,23 @@ async fn an_llm_provider_is_a_credential_llm_nodes_name(db: &TestDb) {
     assert!(misuse.contains("credential `claude` is an LLM provider"), "{details}");
     assert_no_canary("the run view", &details.to_string());
 
+    // What the call spent: per day over the API, and in /metrics by provider and model.
+    let (status, usage) = api.json(Method::GET, "/usage?days=3", None).await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    assert_eq!(usage["today"]["calls"], 1, "{usage}");
+    assert_eq!(
+        (usage["today"]["prompt_tokens"].as_i64(), usage["today"]["completion_tokens"].as_i64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(usage["days"].as_array().map(Vec::len), Some(1), "{usage}");
+    assert_eq!(usage["budget"], Value::Null);
+    let (status, refused) = api.json(Method::GET, "/usage?days=0", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let metrics = api.metrics().await;
+    let line = metrics.lines().find(|l| l.starts_with("weft_llm_tokens_total{") && l.contains("provider=\"claude\""));
+    let line = line.unwrap_or_else(|| panic!("no token count for claude in {metrics}"));
+    assert!(line.contains("model=\"claude-test\""), "{line}");
+
     let (_, listed) = api.json(Method::GET, "/credentials", None).await;
     assert_eq!(listed[0]["used_by"], json!([{"id": id, "name": "Ask Claude"}]), "{listed}");
     assert_no_canary("the credential list", &listed.to_string());

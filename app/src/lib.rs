@@ -21,6 +21,7 @@ pub mod server_context;
 pub mod services;
 pub mod settings;
 pub mod ui;
+pub mod usage;
 pub mod workflows;
 
 use leptos::prelude::*;

@@ -13,6 +13,7 @@ pub mod records;
 pub mod rerun;
 pub mod run;
 pub mod triggers;
+pub mod usage;
 pub mod validation;
 pub mod variables;
 
@@ -32,5 +33,6 @@ pub use records::*;
 pub use rerun::{reusable_results, RerunVersion};
 pub use run::{ExecutionReport, NodeReport, RunEvent};
 pub use triggers::{CronTrigger, TriggerDefinition, WebhookAuth, WebhookMode, WebhookTrigger};
+pub use usage::{LlmCall, ModelPrice, UsageOf, UsagePolicy, UsageTotals};
 pub use validation::{validate, validate_to_save, ValidatedNode, ValidatedWorkflow, ValidationError};
 pub use variables::{check_variable, reads_variables, Variable};

@@ -112,6 +112,10 @@ pub trait Configuration: Send + Sync + 'static {
         provider: crate::model::LlmProvider,
         api_key: Option<String>,
     ) -> AppResult<crate::model::LlmProvider>;
+    /// LLM prices per model and the daily budget per user.
+    fn usage_policy(&self) -> crate::model::UsagePolicy;
+    /// Checks, stores and applies a new price table and budgets.
+    async fn update_usage_policy(&self, policy: crate::model::UsagePolicy) -> AppResult<crate::model::UsagePolicy>;
 }
 
 /// Seals a secret for storage. The app side can seal but never open: a

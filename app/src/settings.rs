@@ -3,6 +3,7 @@
 
 mod error_workflow;
 mod llm;
+mod usage;
 mod variables;
 
 use leptos::prelude::*;
@@ -10,6 +11,7 @@ use leptos_router::{lazy_route, LazyRoute};
 
 pub use error_workflow::*;
 pub use llm::*;
+pub use usage::*;
 pub use variables::*;
 
 use crate::accounts::{ApiKeysSection, OwnAccountSection, UsersSection, ViewerResource};
@@ -46,7 +48,7 @@ fn settings_view() -> impl IntoView {
             // needs (two suspenses resumed in either order made it panic now and then).
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    is_admin().await.then(|| view! { <LlmSection/> <ErrorWorkflowSection/> <UsersSection/> })
+                    is_admin().await.then(|| view! { <LlmSection/> <UsageSection/> <ErrorWorkflowSection/> <UsersSection/> })
                 })}
             </Transition>
         </main>

@@ -242,3 +242,94 @@ test('a webhook with a signature check is set up in the editor and refuses unsig
   expect(signed.status()).toBe(200);
   expect(await signed.text()).toContain('got deployed');
 });
+
+// Anthropic's Messages API as the fake sees it: wants `x-api-key: <key>` and
+// the version header, streams its answer as typed events.
+function anthropicProvider(key: string): Promise<{ url: string; close: () => void; bodies: any[] }> {
+  const bodies: any[] = [];
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (chunk) => { raw += chunk; });
+    req.on('end', () => {
+      if (req.url !== '/v1/messages' || req.headers['x-api-key'] !== key || !req.headers['anthropic-version']) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: 'bad key' } }));
+        return;
+      }
+      const body = JSON.parse(raw);
+      bodies.push(body);
+      const text = `Bonjour, ${body.messages[0].content}!`;
+      const events: [string, object][] = [
+        ['message_start', { type: 'message_start', message: { model: body.model, usage: { input_tokens: 7, output_tokens: 1 } } }],
+        ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: text.slice(0, 8) } }],
+        ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: text.slice(8) } }],
+        ['message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 5 } }],
+        ['message_stop', { type: 'message_stop' }],
+      ];
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join(''));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as AddressInfo;
+    resolve({ url: `http://127.0.0.1:${port}/v1`, close: () => server.close(), bodies });
+  }));
+}
+
+test('an LLM provider made on the credentials page is picked in an llm node and answers the run', async ({ page }) => {
+  const key = `sk-ant-${Date.now()}-e2e`;
+  const provider = `claude-${Date.now()}`;
+  const upstream = await anthropicProvider(key);
+  try {
+    await openCredentials(page);
+    await page.getByTestId('credential-name').fill(provider);
+    await page.getByTestId('credential-kind').selectOption('llm');
+    await page.getByTestId('credential-api').selectOption('anthropic');
+    await page.getByTestId('credential-field').fill(upstream.url);
+    await page.getByTestId('credential-model').fill('claude-e2e');
+    await page.getByTestId('credential-value').fill(key);
+    await page.screenshot({ path: 'test-results/credentials-llm-form.png' });
+    await page.getByTestId('create-credential').click();
+    const row = page.locator(`[data-testid=credential-row][data-name="${provider}"]`);
+    await expect(row).toContainText('LLM provider');
+    expect(await page.content()).not.toContain(key);
+
+    // A new workflow whose llm node names it.
+    await page.getByTestId('workflows-link').click();
+    await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('new-workflow').click();
+    await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+    const name = unique('Greet in French');
+    await page.getByTestId('workflow-name-input').fill(name);
+    const start = page.locator('[data-testid=editor-node][data-node="start"]');
+    await start.locator('rect').click();
+    await start.getByTestId('add-after').click();
+    await page.getByTestId('add-llm').click();
+    // Only LLM providers are offered, and none means the instance's.
+    await expect(page.getByTestId('field-provider').locator('option').first()).toHaveText("the instance's provider (settings)");
+    await page.getByTestId('field-provider').selectOption(provider);
+    await page.getByTestId('field-prompt').fill('{{ input.who }}');
+    await expect(page.locator('[data-testid=editor-node][data-node="llm_1"]')).toContainText(provider);
+    await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);
+    await page.screenshot({ path: 'test-results/editor-llm-provider.png' });
+    await page.getByTestId('save').click();
+    await expect(page.getByTestId('save-status')).toHaveText('Saved as v1');
+
+    await page.getByRole('link', { name: '← Back' }).click();
+    await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('run-input').fill(JSON.stringify({ who: 'Ada' }));
+    await page.getByTestId('run-button').click();
+    await expect(page.getByTestId('run-page')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+    await page.locator('[data-testid=node-row][data-node=llm_1]').click();
+    const output = page.getByTestId('node-output');
+    await expect(output).toContainText('Bonjour, Ada!');
+    await expect(output).toContainText(`"provider": "${provider}"`);
+    await expect(output).toContainText('"total_tokens": 12');
+    await page.screenshot({ path: 'test-results/run-llm-provider.png' });
+    expect(upstream.bodies.at(-1).model).toBe('claude-e2e');
+    expect(await page.content()).not.toContain(key);
+  } finally {
+    upstream.close();
+  }
+});

@@ -4,13 +4,13 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{credentials, executions, resume, templates, variables, workflows};
+use super::{credentials, executions, resume, templates, usage, variables, workflows};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Weft REST API",
-        description = "Workflows, executions, credentials, variables and marketplace templates. Every call needs \
+        description = "Workflows, executions, credentials, variables, LLM usage and marketplace templates. Every call needs \
                        `Authorization: Bearer <API key>`; a key acts as its user. A key past its expiry \
                        is refused with 401 `key_expired`; a read-only key may only `GET` (anything \
                        else is 403 `read_only_key`). Errors are \
@@ -38,6 +38,7 @@ use super::{credentials, executions, resume, templates, variables, workflows};
         variables::list,
         variables::set,
         variables::delete,
+        usage::report,
     ),
     modifiers(&ApiKeyAuth),
     security(("api_key" = [])),
@@ -47,6 +48,7 @@ use super::{credentials, executions, resume, templates, variables, workflows};
         (name = "templates", description = "The marketplace"),
         (name = "variables", description = "Values templates read as `vars.NAME`: the caller's own over the instance's"),
         (name = "credentials", description = "Named secrets `http` nodes use by reference; values are write-only"),
+        (name = "usage", description = "What the caller's LLM calls spent, per day, and the daily budget"),
     )
 )]
 pub struct ApiDoc;

@@ -11,6 +11,7 @@ mod nodes;
 mod providers;
 mod runs;
 mod structured;
+mod usage;
 mod waits;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -11,6 +11,7 @@ mod queue;
 mod retention;
 mod settings;
 mod triggers;
+mod usage;
 mod variables;
 mod waits;
 mod workflows;

@@ -40,6 +40,7 @@ impl LazyRoute for HistoryPage {
         view! {
             <main class="page wide" data-testid="history-page" data-hydrated=move || hydrated.get().to_string()>
                 <h1>"History"</h1>
+                <crate::usage::TodayUsageLine/>
                 <Transition fallback=|| view! { <p class="muted">"Loading the history…"</p> }>
                     {move || Suspend::new(async move {
                         match history.await {

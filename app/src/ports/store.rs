@@ -32,6 +32,7 @@ pub trait Store:
     + CredentialStore
     + VariableStore
     + WaitStore
+    + UsageStore
 {
 }
 
@@ -50,6 +51,7 @@ impl<T> Store for T where
         + CredentialStore
         + VariableStore
         + WaitStore
+        + UsageStore
 {
 }
 
@@ -418,4 +420,17 @@ pub trait WaitStore: Send + Sync + 'static {
     async fn next_wait_deadline(&self) -> AppResult<Option<i64>>;
     /// Deletes what is left of an execution's waits (it ended without them).
     async fn forget_waits(&self, id: ExecutionId) -> AppResult<()>;
+}
+
+/// What `llm` nodes spent upstream (see `model::usage`). Calls are kept apart
+/// from the runs they belong to: deleting a run (retention) keeps what it spent.
+#[async_trait]
+pub trait UsageStore: Send + Sync + 'static {
+    /// Records calls, in one transaction.
+    async fn record_llm_calls(&self, calls: &[LlmCall]) -> AppResult<()>;
+    /// The calls of a run, a workflow or a user made at or after `since` (ms), summed.
+    async fn llm_usage(&self, of: UsageOf, since: i64) -> AppResult<UsageTotals>;
+    /// A user's calls at or after `since`, summed per UTC day (the day's first
+    /// millisecond), oldest first; days without calls are left out.
+    async fn llm_usage_by_day(&self, user: UserId, since: i64) -> AppResult<Vec<(i64, UsageTotals)>>;
 }

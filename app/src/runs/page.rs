@@ -261,6 +261,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                 </a>
             })}
         </p>
+        <crate::usage::RunUsage id finished=Signal::derive(finished)/>
         {move || live.error.get().map(|e| view! { <p class="error" data-testid="run-failure">{e}</p> })}
         <div class="actions">
             <Show when=move || !finished()>

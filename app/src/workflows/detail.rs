@@ -72,6 +72,7 @@ fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>)
             " · " <a href=format!("/workflows/{id}/edit") data-testid="edit-workflow">"Edit"</a>
             " · " <a href=format!("/workflows/{id}/definition.json") download=format!("workflow-{id}.json")>"Export"</a>
         </p>
+        <crate::usage::WorkflowUsageLine id/>
         <RunForm id fields=workflow.definition.input_fields()/>
         <section class="card" data-testid="triggers">
             <h2>"Triggers"</h2>

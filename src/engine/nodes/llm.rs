@@ -16,6 +16,7 @@ mod openai;
 mod providers;
 mod retry;
 mod structured;
+pub mod usage;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -114,6 +115,8 @@ pub struct Conversation<'a> {
 
 pub struct LlmClient {
     http: reqwest::Client,
+    /// What upstream calls spend: recorded, counted, held to budgets.
+    usage: usage::UsageMeter,
     /// The provider, cache and limits in force: read once per call, replaced
     /// whole when an admin changes the settings (no restart).
     current: std::sync::RwLock<Arc<Configured>>,
@@ -160,10 +163,11 @@ impl Configured {
 }
 
 impl LlmClient {
-    pub fn new(settings: LlmSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: LlmSettings, store: Arc<dyn app::ports::Store>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().pool_max_idle_per_host(settings.max_concurrency).build()?;
         Ok(Self {
             http,
+            usage: usage::UsageMeter::new(store),
             current: std::sync::RwLock::new(Arc::new(Configured::new(settings, None))),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -176,6 +180,11 @@ impl LlmClient {
 
     pub fn settings(&self) -> LlmSettings {
         self.current().settings.clone()
+    }
+
+    /// Prices, budgets and usage records.
+    pub fn usage(&self) -> &usage::UsageMeter {
+        &self.usage
     }
 
     /// Applies new settings to the calls that start from now on.
@@ -226,7 +235,8 @@ impl LlmClient {
                 events.send(RunEvent::Token { node: scope.node_id.clone(), text: text.to_string() });
             }
         };
-        let asking = Asking { current: &current, outbound, providers: &providers, key: &key, on_token: &on_token };
+        let asking =
+            Asking { current: &current, outbound, providers: &providers, key: &key, on_token: &on_token, scope };
         let (answer, cached) = if config.cache {
             let mut called = false;
             let answer = current
@@ -265,6 +275,7 @@ impl LlmClient {
     /// from the cache compiles nothing.
     async fn answer(&self, asking: &Asking<'_>, schema: Option<&Value>) -> Result<LlmAnswer, String> {
         let schema = schema.map(structured::AnswerSchema::new).transpose()?;
+        self.usage.check_budget(asking.scope.owner).await?;
         let (answered_by, first) = self.ask(asking, 0, schema.as_ref(), &[]).await?;
         let Some(schema) = schema.as_ref() else { return Ok(first) };
         let problems = match schema.conform(&first.text).await {
@@ -305,7 +316,20 @@ impl LlmClient {
             let mut attempt = 1;
             let error = loop {
                 match self.complete(asking, provider, &conversation).await {
-                    Ok(answer) => return Ok((index, answer)),
+                    Ok(answer) => {
+                        let scope = asking.scope;
+                        self.usage
+                            .record(
+                                scope.execution_id,
+                                scope.owner,
+                                &scope.node_id,
+                                &provider.label,
+                                &answer.model,
+                                &answer.usage,
+                            )
+                            .await;
+                        return Ok((index, answer));
+                    }
                     Err(error) => match retry::next_wait(&error, attempt) {
                         Some(wait) => {
                             tracing::debug!(provider = %provider.label, attempt, ?wait, error = %error.message, "asking the LLM provider again");
@@ -438,6 +462,8 @@ struct Asking<'a> {
     providers: &'a [Provider],
     key: &'a CacheKey,
     on_token: &'a (dyn Fn(&str) + Sync),
+    /// Whose run and node: what the usage records name.
+    scope: &'a NodeScope,
 }
 
 /// The data of a server-sent-event line (`data: …`); other lines (`event:`,

@@ -21,6 +21,7 @@ mod sessions;
 mod settings;
 mod templates;
 mod triggers;
+mod usage;
 mod users;
 mod variables;
 mod waits;

@@ -1,0 +1,110 @@
+//! What LLM calls spent, as the pages show it: a run's total (run view), a
+//! workflow's today and over 30 days (workflow page), and the viewer's today
+//! against the daily budget (history). Read after hydration: totals change
+//! while runs go on, and are never worth holding the page for.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::model::{ExecutionId, UsageTotals, WorkflowId};
+#[cfg(feature = "ssr")]
+use crate::server_context::{with_status, ServerContext};
+
+/// A workflow's usage: today (UTC) and over the last 30 days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowUsage {
+    pub today: UsageTotals,
+    pub last_30_days: UsageTotals,
+}
+
+/// The viewer's usage today and the budget it counts against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TodayUsage {
+    pub today: UsageTotals,
+    /// e.g. "10,000 tokens and $1.00 a day"; None without a budget.
+    pub budget: Option<String>,
+}
+
+/// A run's LLM calls summed (someone else's run is not found).
+#[server(endpoint = "usage/run")]
+pub async fn load_run_usage(id: ExecutionId) -> Result<UsageTotals, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let execution = ctx.store.execution(ctx.readable_scope().await?, id).await?;
+            ctx.store.llm_usage(crate::model::UsageOf::Execution(execution.id), 0).await
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "usage/workflow")]
+pub async fn load_workflow_usage(id: WorkflowId) -> Result<WorkflowUsage, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let workflow = ctx.store.workflow(ctx.readable_scope().await?, id).await?;
+            let of = crate::model::UsageOf::Workflow(workflow.summary.id);
+            let today = crate::model::usage::day_start(crate::model::now_ms());
+            let month = today - 29 * crate::model::usage::DAY_MS;
+            let (today, last_30_days) =
+                futures::try_join!(ctx.store.llm_usage(of, today), ctx.store.llm_usage(of, month))?;
+            Ok(WorkflowUsage { today, last_30_days })
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "usage/today")]
+pub async fn load_today_usage() -> Result<TodayUsage, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let viewer = ctx.viewer().await?;
+            let since = crate::model::usage::day_start(crate::model::now_ms());
+            let today = ctx.store.llm_usage(crate::model::UsageOf::User(viewer.id), since).await?;
+            Ok(TodayUsage { today, budget: ctx.configuration.usage_policy().describe_budget() })
+        }
+        .await,
+    )
+}
+
+/// A run's LLM total under its header, read again when the run ends.
+#[component]
+pub fn RunUsage(id: ExecutionId, #[prop(into)] finished: Signal<bool>) -> impl IntoView {
+    let totals = LocalResource::new(move || {
+        finished.track();
+        load_run_usage(id)
+    });
+    move || {
+        totals.get().and_then(Result::ok).filter(|t| t.calls > 0).map(|totals| {
+            view! { <p class="muted" data-testid="run-usage">{totals.describe()}</p> }
+        })
+    }
+}
+
+#[component]
+pub fn WorkflowUsageLine(id: WorkflowId) -> impl IntoView {
+    let usage = LocalResource::new(move || load_workflow_usage(id));
+    move || {
+        usage.get().and_then(Result::ok).filter(|u| u.last_30_days.calls > 0).map(|usage| {
+            view! {
+                <p class="muted" data-testid="workflow-usage">
+                    {format!("LLM use today: {} · last 30 days: {}", usage.today.describe(), usage.last_30_days.describe())}
+                </p>
+            }
+        })
+    }
+}
+
+#[component]
+pub fn TodayUsageLine() -> impl IntoView {
+    let usage = LocalResource::new(load_today_usage);
+    move || {
+        usage.get().and_then(Result::ok).filter(|u| u.today.calls > 0 || u.budget.is_some()).map(|usage| {
+            let budget = usage.budget.map(|b| format!(" (budget: {b})")).unwrap_or_default();
+            view! { <p class="muted" data-testid="today-usage">{format!("Your LLM use today: {}{budget}", usage.today.describe())}</p> }
+        })
+    }
+}

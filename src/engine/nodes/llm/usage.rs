@@ -1,0 +1,147 @@
+//! What `llm` nodes spend: every upstream call is recorded (tokens, provider,
+//! model, cost at the price table's prices) in batches, counted in `/metrics`,
+//! and held to the daily budget per user before anything is sent.
+//!
+//! Recording is a group commit: a call's record waits for the write that
+//! carries it (so a finished run's usage is in the database), and calls that
+//! end while a write is under way share the next one.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use app::model::usage::day_start;
+use app::model::{now_ms, LlmCall, UsageOf, UsagePolicy, UserId};
+use app::ports::Store;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+/// Distinct (provider, model) label pairs `/metrics` shows; later pairs are
+/// counted under `other`. Both are user-written (credential names, model
+/// names), so without a cap the scrape would grow without bound.
+const MAX_LABEL_PAIRS: usize = 64;
+
+/// Records written in one transaction, at most.
+const MAX_BATCH: usize = 1000;
+
+type Pending = (LlmCall, oneshot::Sender<()>);
+
+pub struct UsageMeter {
+    store: Arc<dyn Store>,
+    policy: RwLock<Arc<UsagePolicy>>,
+    /// Started with the first record (the engine may be built outside a runtime).
+    writer: OnceLock<mpsc::UnboundedSender<Pending>>,
+    labels: Mutex<HashSet<(String, String)>>,
+}
+
+impl UsageMeter {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, policy: RwLock::default(), writer: OnceLock::new(), labels: Mutex::default() }
+    }
+
+    pub fn policy(&self) -> Arc<UsagePolicy> {
+        self.policy.read().expect("usage policy").clone()
+    }
+
+    /// Applies a new price table and budgets to the calls from now on.
+    pub fn set_policy(&self, policy: UsagePolicy) {
+        *self.policy.write().expect("usage policy") = Arc::new(policy);
+    }
+
+    /// Refuses when `user` has spent the day's budget: nothing is sent then.
+    /// One indexed read, made only when a budget is set. Calls in flight
+    /// when the budget runs out still end, so a day may overshoot by them.
+    pub async fn check_budget(&self, user: UserId) -> Result<(), String> {
+        let policy = self.policy();
+        if !policy.has_budget() {
+            return Ok(());
+        }
+        let today = self
+            .store
+            .llm_usage(UsageOf::User(user), day_start(now_ms()))
+            .await
+            .map_err(|_| "the day's LLM usage could not be read, so the budget cannot be checked".to_string())?;
+        match policy.refusal(&today) {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
+    /// Records one upstream call (usage as the answer reports it) and waits
+    /// until it is written. A failed write is logged, never the node's failure.
+    pub async fn record(
+        &self,
+        execution_id: i64,
+        user_id: UserId,
+        node_id: &str,
+        provider: &str,
+        model: &str,
+        usage: &Value,
+    ) {
+        let count = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0).max(0);
+        let (prompt_tokens, completion_tokens) = (count("prompt_tokens"), count("completion_tokens"));
+        let cost_micros = self.policy().cost_micros(model, prompt_tokens, completion_tokens);
+        self.count(provider, model, prompt_tokens, completion_tokens, cost_micros);
+        let call = LlmCall {
+            execution_id,
+            user_id,
+            node_id: node_id.to_string(),
+            provider: provider.to_string(),
+            model: model.to_string(),
+            prompt_tokens,
+            completion_tokens,
+            cost_micros,
+            at: now_ms(),
+        };
+        let (written, done) = oneshot::channel();
+        let writer = self.writer.get_or_init(|| spawn_writer(self.store.clone()));
+        if writer.send((call, written)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    fn count(&self, provider: &str, model: &str, prompt: i64, completion: i64, cost: Option<i64>) {
+        let pair = (provider.to_string(), model.to_string());
+        let (provider, model) = {
+            let mut labels = self.labels.lock().expect("metric labels");
+            if labels.contains(&pair) || labels.len() < MAX_LABEL_PAIRS {
+                labels.insert(pair.clone());
+                pair
+            } else {
+                ("other".to_string(), "other".to_string())
+            }
+        };
+        for (kind, tokens) in [("prompt", prompt), ("completion", completion)] {
+            let labels = [("provider", provider.clone()), ("model", model.clone()), ("kind", kind.to_string())];
+            metrics::counter!("weft_llm_tokens_total", &labels).increment(tokens as u64);
+        }
+        let labels = [("provider", provider), ("model", model)];
+        metrics::counter!("weft_llm_calls_total", &labels).increment(1);
+        if let Some(cost) = cost {
+            metrics::counter!("weft_llm_cost_microdollars_total", &labels).increment(cost.max(0) as u64);
+        }
+    }
+}
+
+/// Writes whatever is queued in one transaction, then whatever queued meanwhile.
+fn spawn_writer(store: Arc<dyn Store>) -> mpsc::UnboundedSender<Pending> {
+    let (sender, mut queue) = mpsc::unbounded_channel::<Pending>();
+    tokio::spawn(async move {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let (calls, waiters): (Vec<LlmCall>, Vec<oneshot::Sender<()>>) = batch.into_iter().unzip();
+            if let Err(error) = store.record_llm_calls(&calls).await {
+                tracing::warn!(%error, calls = calls.len(), "could not record LLM usage");
+            }
+            for waiter in waiters {
+                let _ = waiter.send(());
+            }
+        }
+    });
+    sender
+}

@@ -279,14 +279,28 @@ function anthropicProvider(key: string): Promise<{ url: string; close: () => voi
 test('an LLM provider made on the credentials page is picked in an llm node and answers the run', async ({ page }) => {
   const key = `sk-ant-${Date.now()}-e2e`;
   const provider = `claude-${Date.now()}`;
+  const model = `claude-e2e-${Date.now()}`;
   const upstream = await anthropicProvider(key);
   try {
-    await openCredentials(page);
+    // The admin prices the model first (settings → LLM prices and budgets).
+    await page.goto('/');
+    await expect(page.getByTestId('workflows-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('settings-link').click();
+    await expect(page.getByTestId('settings-page')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('usage-prices').fill('{"claude-e2e-*": {"prompt": 3, "completion": 15');
+    await expect(page.getByTestId('usage-problem')).toContainText('prices must be a JSON object');
+    await expect(page.getByTestId('save-usage')).toBeDisabled();
+    await page.getByTestId('usage-prices').fill('{"claude-e2e-*": {"prompt": 3, "completion": 15}}');
+    await page.getByTestId('save-usage').click();
+    await expect(page.getByTestId('usage-saved')).toBeVisible();
+
+    await page.getByTestId('credentials-link').click();
+    await expect(page.getByTestId('credentials-page')).toHaveAttribute('data-hydrated', 'true');
     await page.getByTestId('credential-name').fill(provider);
     await page.getByTestId('credential-kind').selectOption('llm');
     await page.getByTestId('credential-api').selectOption('anthropic');
     await page.getByTestId('credential-field').fill(upstream.url);
-    await page.getByTestId('credential-model').fill('claude-e2e');
+    await page.getByTestId('credential-model').fill(model);
     await page.getByTestId('credential-value').fill(key);
     await page.screenshot({ path: 'test-results/credentials-llm-form.png' });
     await page.getByTestId('create-credential').click();
@@ -326,9 +340,20 @@ test('an LLM provider made on the credentials page is picked in an llm node and 
     await expect(output).toContainText('Bonjour, Ada!');
     await expect(output).toContainText(`"provider": "${provider}"`);
     await expect(output).toContainText('"total_tokens": 12');
+    // What it spent, at the price set above: 7 × $3 + 5 × $15 per million tokens.
+    await expect(page.getByTestId('run-usage')).toHaveText('1 LLM call · 12 tokens (7 prompt, 5 completion) · $0.000096');
     await page.screenshot({ path: 'test-results/run-llm-provider.png' });
-    expect(upstream.bodies.at(-1).model).toBe('claude-e2e');
+    expect(upstream.bodies.at(-1).model).toBe(model);
     expect(await page.content()).not.toContain(key);
+
+    // The workflow page sums its runs; the history says what the viewer spent today.
+    await page.locator('.run-header h1 a').click();
+    await expect(page.getByTestId('workflow-page')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.getByTestId('workflow-usage')).toContainText('LLM use today: 1 LLM call · 12 tokens');
+    await page.getByTestId('history-link').click();
+    await expect(page.getByTestId('history-page')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.getByTestId('today-usage')).toContainText('Your LLM use today:');
+    await page.screenshot({ path: 'test-results/history-usage.png' });
   } finally {
     upstream.close();
   }

@@ -229,7 +229,8 @@ fn credentials_view() -> impl IntoView {
             <p class="muted">
                 "Secrets your workflows use by name: an " <code>"http"</code> " node with "
                 <code>"\"credential\": \"github\""</code>
-                " sends it with the request. A value is stored encrypted and never shown again: not here, not in runs, \
+                " sends it with the request; an " <code>"llm"</code> " node with "
+                <code>"\"provider\": \"claude\""</code> " asks that LLM provider. A value is stored encrypted and never shown again: not here, not in runs, \
                  exports or templates (an upstream that echoes it is recorded as " <code>"********"</code> ")."
             </p>
             <section class="card">

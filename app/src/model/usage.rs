@@ -74,8 +74,10 @@ impl UsageTotals {
         if self.unpriced_calls < self.calls {
             line.push_str(&format!(" · {}", dollars(self.cost_micros)));
         }
-        if self.unpriced_calls > 0 {
-            line.push_str(&format!(" · {} without a price", group(self.unpriced_calls)));
+        match self.unpriced_calls {
+            0 => {}
+            1 => line.push_str(" · 1 call without a price"),
+            n => line.push_str(&format!(" · {} calls without a price", group(n))),
         }
         line
     }
@@ -264,7 +266,7 @@ mod tests {
             UsageTotals { calls: 3, prompt_tokens: 1000, completion_tokens: 234, cost_micros: 1200, unpriced_calls: 1 };
         assert_eq!(
             totals.describe(),
-            "3 LLM calls · 1,234 tokens (1,000 prompt, 234 completion) · $0.0012 · 1 without a price"
+            "3 LLM calls · 1,234 tokens (1,000 prompt, 234 completion) · $0.0012 · 1 call without a price"
         );
         assert_eq!(UsageTotals::default().describe(), "no LLM calls");
         assert_eq!(day_start(DAY_MS * 3 + 5), DAY_MS * 3);

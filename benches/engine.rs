@@ -234,6 +234,73 @@ fn bench_workflow_calls(c: &mut Criterion) {
     group.finish();
 }
 
+/// An OpenAI-compatible provider on 127.0.0.1 that answers at once.
+async fn instant_provider() -> String {
+    async fn answer() -> axum::Json<serde_json::Value> {
+        axum::Json(json!({"model": "bench-1", "choices": [{"message": {"content": "ok"}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/v1/chat/completions", axum::routing::post(answer));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+fn bench_llm_calls(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings::with_url(format!("sqlite://{}/llm.db", dir.path().display()));
+    let (engine, owner, cases) = runtime.block_on(async {
+        let url = instant_provider().await;
+        let store = weft::store::connect(&settings).await.unwrap();
+        let owner = store.create_user("llm@example.com", None, false).await.unwrap();
+        let secrets = Arc::new(weft::secrets::SecretBox::ephemeral());
+        let value = CredentialValue::from_parts("llm", json!({"api": "openai", "base_url": url, "default_model": "m"}));
+        let sealed = secrets.seal(&serde_json::to_string(&value.unwrap()).unwrap()).unwrap();
+        store.create_credential(Ownership::User(owner.id), owner.id, "local", "llm", &sealed).await.unwrap();
+        let save = |definition: serde_json::Value| {
+            let store = store.clone();
+            async move {
+                let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
+                let created = store.create_workflow(owner.id, &definition).await.unwrap();
+                store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap()
+            }
+        };
+        let ask = |config: serde_json::Value| json!({"name": "ask", "nodes": [{"id": "ask", "type": "llm", "config": config}]});
+        let instance = save(ask(json!({"model": "m", "prompt": "hi", "cache": false}))).await;
+        let named = save(ask(json!({"provider": "local", "prompt": "hi", "cache": false}))).await;
+        let hundred = save(json!({"name": "100", "nodes": [{"id": "ask", "type": "llm", "for_each": "range(100)",
+            "concurrency": 16, "config": {"provider": "local", "prompt": "hi {{ item }}", "cache": false}}]}))
+        .await;
+        let mut engine_settings = EngineSettings::default();
+        engine_settings.llm.base_url = url;
+        engine_settings.http.allow_loopback = true;
+        let engine = Engine::new(store, engine_settings, weft::bus::Bus::local(), secrets).unwrap();
+        let cases = [
+            ("instance_provider", 1, instance, false),
+            ("named_provider", 1, named.clone(), false),
+            ("named_provider_with_budget", 1, named, true),
+            ("for_each_100", 100, hundred, false),
+        ];
+        (engine, owner, cases)
+    });
+    let mut group = c.benchmark_group("llm_calls");
+    group.sample_size(20);
+    for (label, n, version, budget) in &cases {
+        let policy = UsagePolicy { daily_tokens_per_user: budget.then_some(i64::MAX), ..Default::default() };
+        engine.services().llm.usage().set_policy(policy);
+        group.throughput(criterion::Throughput::Elements(*n));
+        group.bench_function(*label, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let report = engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({}))).await.unwrap();
+                assert_eq!(report.status, ExecutionStatus::Succeeded, "{:?}", report.error);
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_scheduler,
@@ -241,6 +308,7 @@ criterion_group!(
     bench_chain_length,
     bench_code_chain_length,
     bench_for_each,
-    bench_workflow_calls
+    bench_workflow_calls,
+    bench_llm_calls
 );
 criterion_main!(benches);

@@ -529,6 +529,7 @@ async fn the_openapi_document_describes_every_endpoint_it_lists() {
         "GET /api/v1/executions/{id}",
         "GET /api/v1/executions/{id}/events",
         "GET /api/v1/templates",
+        "GET /api/v1/usage",
         "GET /api/v1/variables",
         "GET /api/v1/workflows",
         "GET /api/v1/workflows/{id}",

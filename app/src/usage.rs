@@ -33,7 +33,9 @@ pub async fn load_run_usage(id: ExecutionId) -> Result<UsageTotals, AppError> {
         async {
             let ctx = ServerContext::current()?;
             let execution = ctx.store.execution(ctx.readable_scope().await?, id).await?;
-            ctx.store.llm_usage(crate::model::UsageOf::Execution(execution.id), 0).await
+            // Calls outlive their runs, and SQLite may give a deleted run's id
+            // to a new one: only calls made since this run began are its own.
+            ctx.store.llm_usage(crate::model::UsageOf::Execution(execution.id), execution.created_at).await
         }
         .await,
     )
@@ -47,7 +49,9 @@ pub async fn load_workflow_usage(id: WorkflowId) -> Result<WorkflowUsage, AppErr
             let workflow = ctx.store.workflow(ctx.readable_scope().await?, id).await?;
             let of = crate::model::UsageOf::Workflow(workflow.summary.id);
             let today = crate::model::usage::day_start(crate::model::now_ms());
-            let month = today - 29 * crate::model::usage::DAY_MS;
+            // As for runs: a workflow's id may have been a deleted one's.
+            let born = workflow.summary.created_at;
+            let (today, month) = (today.max(born), (today - 29 * crate::model::usage::DAY_MS).max(born));
             let (today, last_30_days) =
                 futures::try_join!(ctx.store.llm_usage(of, today), ctx.store.llm_usage(of, month))?;
             Ok(WorkflowUsage { today, last_30_days })

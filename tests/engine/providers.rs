@@ -19,6 +19,8 @@ on_both_backends!(
     the_cache_keeps_the_answers_of_different_providers_apart,
     a_named_provider_cannot_reach_inside_the_network,
     a_providers_key_never_shows_in_an_error,
+    what_a_provider_claims_and_sends_is_bounded,
+    a_slow_named_provider_holds_up_only_its_own_calls,
 );
 
 /// How a fake provider behaves.
@@ -34,6 +36,11 @@ enum Mode {
     Busy,
     /// 401 quoting the key it was sent.
     QuotesTheKey,
+    /// OpenAI-compatible, claiming absurd usage and a huge model name; or
+    /// with `FLOOD` in the prompt, streaming 11 MiB without end.
+    Greedy,
+    /// Answers after this many milliseconds.
+    Slow(u64),
 }
 
 #[derive(Clone)]
@@ -69,7 +76,21 @@ async fn answer(State(fake): State<FakeProvider>, headers: HeaderMap, Json(body)
     fake.seen.lock().unwrap().push((headers.clone(), body.clone()));
     let prompt = body["messages"][0]["content"].as_str().unwrap_or_default().to_string();
     match fake.mode {
+        Mode::Anthropic if prompt.contains("OVERLOADED") && count == 0 => {
+            let error = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+            let stream = format!("event: ping\ndata: {{\"type\": \"ping\"}}\n\nevent: error\ndata: {error}\n\n");
+            ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], stream).into_response()
+        }
         Mode::Anthropic => anthropic_answer(&body, &prompt),
+        Mode::Greedy if prompt.contains("FLOOD") => {
+            let chunk = format!("data: {}\n", json!({"choices": [{"delta": {"content": "x".repeat(64 * 1024)}}]}));
+            let body = futures::stream::iter((0..180).map(move |_| Ok::<_, std::convert::Infallible>(chunk.clone())));
+            ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], axum::body::Body::from_stream(body))
+                .into_response()
+        }
+        Mode::Greedy => Json(json!({"model": "m".repeat(1 << 20), "choices": [{"message": {"content": "ok"}}],
+            "usage": {"prompt_tokens": 1_i64 << 62, "completion_tokens": 1_i64 << 62}}))
+        .into_response(),
         Mode::RateLimited { times, secs } if count < times => {
             (StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.to_string())], "rate limited").into_response()
         }
@@ -78,6 +99,10 @@ async fn answer(State(fake): State<FakeProvider>, headers: HeaderMap, Json(body)
             "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}}))
         .into_response(),
         Mode::Busy => (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response(),
+        Mode::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Json(json!({"choices": [{"message": {"content": "late"}}]})).into_response()
+        }
         Mode::QuotesTheKey => {
             let key = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
             (StatusCode::UNAUTHORIZED, format!("invalid key: {key}")).into_response()
@@ -260,12 +285,19 @@ async fn a_failing_provider_falls_back_in_order_and_the_output_says_who_answered
     assert!(error.starts_with("the LLM provider `down` could not be reached: "), "{error}");
     assert!(error.ends_with("; then the LLM provider `busy` answered 503: overloaded (asked 3 times)"), "{error}");
 
+    // A fallback that cannot be used is one more failure, not the node's end.
+    let fallbacks = json!([{"provider": "nobody"}, {"model": "m"}]);
+    let report = h
+        .run(ask(json!({"provider": "down", "prompt": "hi", "cache": false, "fallbacks": fallbacks})), json!({}))
+        .await;
+    assert_eq!(output(&report)["provider"], "default");
+
     // A credential of another kind is not a provider.
     h.credential("github", "bearer", json!({"token": "ghp_canary123"})).await;
     let report = h.run(ask(json!({"provider": "github", "prompt": "hi"})), json!({})).await;
     assert!(failure(&report).contains("credential `github` is a bearer credential, not an LLM provider"));
     let report = h.run(ask(json!({"provider": "nobody", "prompt": "hi"})), json!({})).await;
-    assert!(failure(&report).starts_with("credential `nobody` does not exist"));
+    assert!(failure(&report).starts_with("the LLM provider `nobody`: credential `nobody` does not exist"));
 }
 
 async fn the_cache_keeps_the_answers_of_different_providers_apart(db: &TestDb) {
@@ -314,4 +346,43 @@ async fn a_providers_key_never_shows_in_an_error(db: &TestDb) {
     assert_eq!(error, "the LLM provider `leaky` answered 401: invalid key: Bearer ********");
     let stored = format!("{:?}", h.store.node_runs(Scope::Everyone, report.id).await.unwrap());
     assert!(stored.contains("********") && !stored.contains("canary"), "{stored}");
+}
+
+async fn what_a_provider_claims_and_sends_is_bounded(db: &TestDb) {
+    let h = harness_on(db, |_| {}).await;
+    let (url, _) = fake_provider(Mode::Greedy).await;
+    h.credential("greedy", "llm", json!({"api": "openai", "base_url": url, "default_model": "m"})).await;
+    h.engine.services().llm.usage().set_policy(UsagePolicy { daily_tokens_per_user: Some(1000), ..Default::default() });
+    let report = h.run(ask(json!({"provider": "greedy", "prompt": "hi", "cache": false})), json!({})).await;
+    assert_eq!(output(&report)["model"].as_str().map(str::len), Some(200), "a model name is cut to 200 bytes");
+    let spent = h.store.llm_usage(UsageOf::Execution(report.id), 0).await.unwrap();
+    assert_eq!((spent.prompt_tokens, spent.completion_tokens), (1_000_000_000, 1_000_000_000), "clamped per call");
+    // The claim did not wrap the day's total around: the budget holds.
+    let refused = h.run(ask(json!({"model": "m", "prompt": "hi", "cache": false})), json!({})).await;
+    assert!(failure(&refused).starts_with("the daily LLM budget is spent: 2,000,000,000 of 1,000 tokens"));
+    h.engine.services().llm.usage().set_policy(UsagePolicy::default());
+    let flood = h.run(ask(json!({"provider": "greedy", "prompt": "FLOOD", "cache": false})), json!({})).await;
+    assert_eq!(failure(&flood), "the LLM provider `greedy` answered more than the 10485760-byte limit");
+}
+
+async fn a_slow_named_provider_holds_up_only_its_own_calls(db: &TestDb) {
+    // One request in flight at a time: the slow provider's call takes its own
+    // base URL's permit, not the instance's.
+    let h = harness_on(db, |settings| settings.llm.max_concurrency = 1).await;
+    let (url, slow) = fake_provider(Mode::Slow(800)).await;
+    h.credential("tarpit", "llm", json!({"api": "openai", "base_url": url, "default_model": "m"})).await;
+    let version = h.version(ask(json!({"provider": "tarpit", "prompt": "hi", "cache": false}))).await;
+    let (engine, owner) = (h.engine.clone(), h.owner.id);
+    let stuck = tokio::spawn(async move {
+        engine.run(StartRequest::new(&version, owner, Trigger::Manual, json!({}))).await.unwrap()
+    });
+    while slow.requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let other = h.run(ask(json!({"model": "m", "prompt": "meanwhile", "cache": false})), json!({})).await;
+    let waited = started.elapsed();
+    assert_eq!(output(&other)["provider"], "default");
+    assert!(!stuck.is_finished(), "the instance's call ended first ({waited:?})");
+    assert_eq!(output(&stuck.await.unwrap())["text"], "late");
 }

@@ -56,7 +56,7 @@ pub struct UsageTotals {
 
 impl UsageTotals {
     pub fn tokens(&self) -> i64 {
-        self.prompt_tokens + self.completion_tokens
+        self.prompt_tokens.saturating_add(self.completion_tokens)
     }
 
     /// One line for the pages: "3 LLM calls · 1,234 tokens (1,000 prompt, 234 completion) · $0.0012".
@@ -181,6 +181,7 @@ impl UsagePolicy {
     pub fn cost_micros(&self, model: &str, prompt: i64, completion: i64) -> Option<i64> {
         let price = self.price_of(model)?;
         // Dollars per million tokens are millionths of a dollar per token.
+        // `as` saturates: an absurd count cannot wrap the cost negative.
         Some((prompt as f64 * price.prompt + completion as f64 * price.completion).round() as i64)
     }
 

@@ -129,6 +129,9 @@ pub struct Configured {
     settings: LlmSettings,
     cache: moka::future::Cache<CacheKey, Arc<LlmAnswer>>,
     permits: Arc<Semaphore>,
+    /// Named providers' requests in flight, per base URL: `max_concurrency`
+    /// each, so a slow or hostile provider only holds up calls to itself.
+    provider_permits: moka::future::Cache<String, Arc<Semaphore>>,
 }
 
 impl Configured {
@@ -158,7 +161,15 @@ impl Configured {
             // Calls in flight keep their permits of the old semaphore until they end.
             None => Arc::new(Semaphore::new(settings.max_concurrency.max(1))),
         };
-        Self { settings, cache, permits }
+        let provider_permits =
+            moka::future::Cache::builder().max_capacity(10_000).time_to_idle(Duration::from_secs(600)).build();
+        Self { settings, cache, permits, provider_permits }
+    }
+
+    /// The permits of a named provider's base URL.
+    async fn permits_for(&self, base_url: &str) -> Arc<Semaphore> {
+        let size = self.settings.max_concurrency.max(1);
+        self.provider_permits.get_with(base_url.to_string(), async move { Arc::new(Semaphore::new(size)) }).await
     }
 }
 
@@ -213,10 +224,13 @@ impl LlmClient {
         outbound: &HttpNode,
     ) -> Result<Value, String> {
         let current = self.current();
-        let providers = providers::resolve(config, &current, outbound.vault(), scope.owner).await?;
+        let providers = providers::resolve(config, &current, outbound.vault(), scope.owner).await;
         let key = CacheKey {
             owner: (!current.settings.cache_shared).then_some(scope.owner),
-            providers: providers.iter().map(Provider::cache_identity).collect(),
+            providers: providers
+                .iter()
+                .map(|p| p.as_ref().map_or_else(|e| format!("unresolved: {e}"), Provider::cache_identity))
+                .collect(),
             system: match config.system.as_deref() {
                 Some(system) => Some(templates.render("system", system, scope).await?),
                 None => None,
@@ -237,6 +251,12 @@ impl LlmClient {
         };
         let asking =
             Asking { current: &current, outbound, providers: &providers, key: &key, on_token: &on_token, scope };
+        // Checked here, not inside the cache's loader: with a shared cache,
+        // callers waiting on one loader would all get its owner's refusal.
+        // An answer already cached costs nothing and is given regardless.
+        if !(config.cache && current.cache.contains_key(&key)) {
+            self.usage.check_budget(scope.owner).await?;
+        }
         let (answer, cached) = if config.cache {
             let mut called = false;
             let answer = current
@@ -275,7 +295,6 @@ impl LlmClient {
     /// from the cache compiles nothing.
     async fn answer(&self, asking: &Asking<'_>, schema: Option<&Value>) -> Result<LlmAnswer, String> {
         let schema = schema.map(structured::AnswerSchema::new).transpose()?;
-        self.usage.check_budget(asking.scope.owner).await?;
         let (answered_by, first) = self.ask(asking, 0, schema.as_ref(), &[]).await?;
         let Some(schema) = schema.as_ref() else { return Ok(first) };
         let problems = match schema.conform(&first.text).await {
@@ -304,6 +323,15 @@ impl LlmClient {
         let key = asking.key;
         let mut failures = Vec::new();
         for (index, provider) in asking.providers.iter().enumerate().skip(from) {
+            // A fallback that cannot be used (deleted, of another kind) is one
+            // more failure: the others are still asked.
+            let provider = match provider {
+                Ok(provider) => provider,
+                Err(error) => {
+                    failures.push(error.clone());
+                    continue;
+                }
+            };
             let conversation = Conversation {
                 model: &provider.model,
                 system: key.system.as_deref(),
@@ -316,7 +344,8 @@ impl LlmClient {
             let mut attempt = 1;
             let error = loop {
                 match self.complete(asking, provider, &conversation).await {
-                    Ok(answer) => {
+                    Ok(mut answer) => {
+                        answer.model = usage::truncated(&answer.model);
                         let scope = asking.scope;
                         self.usage
                             .record(
@@ -332,7 +361,8 @@ impl LlmClient {
                     }
                     Err(error) => match retry::next_wait(&error, attempt) {
                         Some(wait) => {
-                            tracing::debug!(provider = %provider.label, attempt, ?wait, error = %error.message, "asking the LLM provider again");
+                            let error = provider.mask(error.message);
+                            tracing::debug!(provider = %provider.label, attempt, ?wait, %error, "asking the LLM provider again");
                             tokio::time::sleep(wait).await;
                             attempt += 1;
                         }
@@ -351,17 +381,15 @@ impl LlmClient {
                 }
                 _ => String::new(),
             };
-            let who = match provider.label.as_str() {
-                providers::INSTANCE_PROVIDER => "the LLM provider".to_string(),
-                label => format!("the LLM provider `{label}`"),
-            };
-            failures.push(provider.mask(format!("{who} {}{tries}{told_to_wait}", error.message)));
+            failures.push(provider.mask(format!("{} {}{tries}{told_to_wait}", provider.who(), error.message)));
         }
         Err(failures.join("; then "))
     }
 
     /// One call to one provider, streamed. Accepts a plain JSON answer too,
-    /// for servers that ignore `stream`.
+    /// for servers that ignore `stream`. A named provider's answer is as
+    /// hostile as any upstream's: read up to [`MAX_ANSWER_BYTES`], and only
+    /// from the permits of its own base URL (a slow one holds up its own calls).
     async fn complete(
         &self,
         asking: &Asking<'_>,
@@ -369,12 +397,12 @@ impl LlmClient {
         conversation: &Conversation<'_>,
     ) -> Result<LlmAnswer, CallError> {
         let settings = &asking.current.settings;
-        let _permit = asking
-            .current
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| CallError::fatal("is not asked: Weft is shutting down"))?;
+        let permits = match provider.guarded {
+            true => asking.current.permits_for(&provider.base_url).await,
+            false => asking.current.permits.clone(),
+        };
+        let _permit =
+            permits.acquire_owned().await.map_err(|_| CallError::fatal("is not asked: Weft is shutting down"))?;
         let (path, body) = match provider.api {
             LlmApi::Openai => (openai::PATH, openai::body(conversation)),
             LlmApi::Anthropic => (anthropic::PATH, anthropic::body(conversation)),
@@ -400,14 +428,14 @@ impl LlmClient {
             if e.is_timeout() {
                 CallError::fatal("timed out")
             } else {
-                CallError::fatal(format!("could not be reached: {}", describe_send_error(&e)))
+                CallError::fatal(format!("could not be reached: {}", describe_send_error(e)))
             }
         })?;
         let status = response.status();
         if !status.is_success() {
             let retry_after =
                 response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let text = response.text().await.unwrap_or_default();
+            let text = read_capped(response, ERROR_EXCERPT_BYTES, true).await.unwrap_or_default();
             return Err(CallError::from_status(status.as_u16(), retry_after.as_deref(), &text));
         }
         let mut answer = LlmAnswer::empty(&provider.model, &provider.label);
@@ -417,9 +445,8 @@ impl LlmClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if !streamed {
-            let whole: Value = response
-                .json()
-                .await
+            let text = read_capped(response, MAX_ANSWER_BYTES, false).await?;
+            let whole: Value = serde_json::from_str(&text)
                 .map_err(|e| CallError::fatal(format!("answered with something not JSON: {e}")))?;
             match provider.api {
                 LlmApi::Openai => openai::whole(&whole, &mut answer),
@@ -436,30 +463,63 @@ impl LlmClient {
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                CallError::fatal(if e.is_timeout() { "timed out".to_string() } else { format!("stream broke: {e}") })
+                CallError::fatal(if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    format!("stream broke: {}", e.without_url())
+                })
             })?;
             buffer.push_str(&String::from_utf8_lossy(&chunk));
+            if buffer.len() + answer.text.len() > MAX_ANSWER_BYTES {
+                return Err(CallError::fatal(format!("answered more than the {MAX_ANSWER_BYTES}-byte limit")));
+            }
             while let Some(end) = buffer.find('\n') {
                 let line: String = buffer.drain(..=end).collect();
                 if let Some(data) = event_data(&line) {
-                    if event(data, &mut answer).map_err(CallError::fatal)? {
+                    if event(data, &mut answer)? {
                         return Ok(answer);
                     }
                 }
             }
         }
         if let Some(data) = event_data(&buffer) {
-            event(data, &mut answer).map_err(CallError::fatal)?;
+            event(data, &mut answer)?;
         }
         Ok(answer)
     }
+}
+
+/// The most an answer may hold (the http node's default body limit).
+const MAX_ANSWER_BYTES: usize = 10 * 1024 * 1024;
+
+/// How much of an error answer is read (300 characters of it are kept).
+const ERROR_EXCERPT_BYTES: usize = 4096;
+
+/// A response body read up to `cap` bytes: past it, an error, or with
+/// `cut`, what was read so far.
+async fn read_capped(response: reqwest::Response, cap: usize, cut: bool) -> Result<String, CallError> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| CallError::fatal(format!("answer broke off: {}", e.without_url())))?;
+        body.extend_from_slice(&chunk);
+        if body.len() > cap {
+            if cut {
+                body.truncate(cap);
+                break;
+            }
+            return Err(CallError::fatal(format!("answered more than the {cap}-byte limit")));
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// What one node's question needs while its providers are asked.
 struct Asking<'a> {
     current: &'a Configured,
     outbound: &'a HttpNode,
-    providers: &'a [Provider],
+    /// Each provider, or why it cannot be asked.
+    providers: &'a [Result<Provider, String>],
     key: &'a CacheKey,
     on_token: &'a (dyn Fn(&str) + Sync),
     /// Whose run and node: what the usage records name.
@@ -472,10 +532,13 @@ fn event_data(line: &str) -> Option<&str> {
     line.trim().strip_prefix("data:").map(str::trim).filter(|data| !data.is_empty())
 }
 
-/// A send error with its cause (reqwest's own message is "error sending request").
-fn describe_send_error(error: &reqwest::Error) -> String {
+/// A send error with its cause (reqwest's own message is "error sending
+/// request"), without the URL: a base URL may carry a secret in its user
+/// part or query.
+fn describe_send_error(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         text = format!("{text}: {cause}");
         source = cause.source();

@@ -8,6 +8,7 @@
 
 use serde_json::{json, Value};
 
+use super::retry::CallError;
 use super::{Conversation, LlmAnswer};
 
 pub const PATH: &str = "/messages";
@@ -61,8 +62,9 @@ pub fn whole(answer: &Value, into: &mut LlmAnswer) {
 }
 
 /// One server-sent event's data; true at `message_stop`.
-pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync)) -> Result<bool, String> {
-    let event: Value = serde_json::from_str(data).map_err(|e| format!("sent bad JSON in its stream: {e}"))?;
+pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync)) -> Result<bool, CallError> {
+    let event: Value =
+        serde_json::from_str(data).map_err(|e| CallError::fatal(format!("sent bad JSON in its stream: {e}")))?;
     match event["type"].as_str().unwrap_or_default() {
         "message_start" => {
             let message = &event["message"];
@@ -89,7 +91,12 @@ pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync
         "error" => {
             let error = &event["error"];
             let kind = error["type"].as_str().unwrap_or("error");
-            return Err(format!("reported an error: {kind}: {}", error["message"].as_str().unwrap_or("")));
+            let message = format!("reported an error: {kind}: {}", error["message"].as_str().unwrap_or(""));
+            // Sent after a 200 when the API is busy: as a 529 or 429 would be, asked again.
+            return Err(match kind {
+                "overloaded_error" | "rate_limit_error" | "api_error" => CallError::transient(message, None),
+                _ => CallError::fatal(message),
+            });
         }
         // ping, content_block_start/stop, and event types added later.
         _ => {}
@@ -100,7 +107,7 @@ pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync
 /// Anthropic's token counts in the names every llm node's usage uses.
 fn usage(input: Option<u64>, output: Option<u64>) -> Value {
     let (input, output) = (input.unwrap_or(0), output.unwrap_or(0));
-    json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
+    json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input.saturating_add(output)})
 }
 
 #[cfg(test)]
@@ -132,7 +139,9 @@ mod tests {
             &mut answer,
             &on_token,
         );
-        assert_eq!(error.unwrap_err(), "reported an error: overloaded_error: Overloaded");
+        let error = error.unwrap_err();
+        assert_eq!(error.message, "reported an error: overloaded_error: Overloaded");
+        assert!(error.retry.is_some(), "an overloaded API is asked again");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::retry::CallError;
 use super::{Conversation, LlmAnswer};
 
 pub const PATH: &str = "/chat/completions";
@@ -49,13 +50,14 @@ pub fn whole(answer: &Value, into: &mut LlmAnswer) {
 }
 
 /// One server-sent event's data; true at `[DONE]`.
-pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync)) -> Result<bool, String> {
+pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync)) -> Result<bool, CallError> {
     if data == "[DONE]" {
         return Ok(true);
     }
-    let event: Value = serde_json::from_str(data).map_err(|e| format!("sent bad JSON in its stream: {e}"))?;
+    let event: Value =
+        serde_json::from_str(data).map_err(|e| CallError::fatal(format!("sent bad JSON in its stream: {e}")))?;
     if let Some(error) = event.get("error") {
-        return Err(format!("reported an error: {error}"));
+        return Err(CallError::fatal(format!("reported an error: {error}")));
     }
     if let Some(model) = event["model"].as_str() {
         answer.model = model.to_string();

@@ -35,6 +35,11 @@ impl Provider {
         format!("{} {} {} {}", self.label, self.api.name(), self.base_url, self.model)
     }
 
+    /// How errors name it.
+    pub fn who(&self) -> String {
+        who(&self.label)
+    }
+
     pub fn mask(&self, text: String) -> String {
         match &self.masker {
             Some(masker) => masker.text(&text).into_owned(),
@@ -43,23 +48,31 @@ impl Provider {
     }
 }
 
-/// The node's providers in the order they are asked.
+fn who(label: &str) -> String {
+    match label {
+        INSTANCE_PROVIDER => "the LLM provider".to_string(),
+        label => format!("the LLM provider `{label}`"),
+    }
+}
+
+/// The node's providers in the order they are asked, each ready or with why
+/// it cannot be used (asked in turn, a broken fallback is one more failure).
 pub async fn resolve(
     config: &LlmConfig,
     current: &Configured,
     vault: &CredentialVault,
     owner: UserId,
-) -> Result<Vec<Provider>, String> {
+) -> Vec<Result<Provider, String>> {
     let first = std::iter::once((config.provider.as_deref(), config.model.as_str()));
     let rest = config.fallbacks.iter().map(|f| (f.provider.as_deref(), f.model.as_str()));
     let mut providers = Vec::with_capacity(1 + config.fallbacks.len());
     for (name, model) in first.chain(rest) {
         providers.push(match name {
-            None => instance(current, model),
-            Some(name) => named(vault, owner, name, model).await?,
+            None => Ok(instance(current, model)),
+            Some(name) => named(vault, owner, name, model).await.map_err(|error| format!("{}: {error}", who(name))),
         });
     }
-    Ok(providers)
+    providers
 }
 
 fn instance(current: &Configured, model: &str) -> Provider {

@@ -20,6 +20,13 @@ use tokio::sync::{mpsc, oneshot};
 /// names), so without a cap the scrape would grow without bound.
 const MAX_LABEL_PAIRS: usize = 64;
 
+/// The most tokens one call is recorded with: a provider is user-written and
+/// may claim anything; sums of clamped counts cannot overflow.
+const MAX_TOKENS_PER_CALL: i64 = 1_000_000_000;
+
+/// Longest model or provider name recorded (a provider names its own model).
+const MAX_NAME_LEN: usize = 200;
+
 /// Records written in one transaction, at most.
 const MAX_BATCH: usize = 1000;
 
@@ -77,16 +84,17 @@ impl UsageMeter {
         model: &str,
         usage: &Value,
     ) {
-        let count = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0).max(0);
+        let count = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0).clamp(0, MAX_TOKENS_PER_CALL);
+        let model = truncated(model);
         let (prompt_tokens, completion_tokens) = (count("prompt_tokens"), count("completion_tokens"));
-        let cost_micros = self.policy().cost_micros(model, prompt_tokens, completion_tokens);
-        self.count(provider, model, prompt_tokens, completion_tokens, cost_micros);
+        let cost_micros = self.policy().cost_micros(&model, prompt_tokens, completion_tokens);
+        self.count(provider, &model, prompt_tokens, completion_tokens, cost_micros);
         let call = LlmCall {
             execution_id,
             user_id,
             node_id: node_id.to_string(),
             provider: provider.to_string(),
-            model: model.to_string(),
+            model,
             prompt_tokens,
             completion_tokens,
             cost_micros,
@@ -135,7 +143,13 @@ fn spawn_writer(store: Arc<dyn Store>) -> mpsc::UnboundedSender<Pending> {
                 }
             }
             let (calls, waiters): (Vec<LlmCall>, Vec<oneshot::Sender<()>>) = batch.into_iter().unzip();
-            if let Err(error) = store.record_llm_calls(&calls).await {
+            let mut written = store.record_llm_calls(&calls).await;
+            if written.is_err() {
+                // Once more after a pause (a busy database, a failover).
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                written = store.record_llm_calls(&calls).await;
+            }
+            if let Err(error) = written {
                 tracing::warn!(%error, calls = calls.len(), "could not record LLM usage");
             }
             for waiter in waiters {
@@ -144,4 +158,13 @@ fn spawn_writer(store: Arc<dyn Store>) -> mpsc::UnboundedSender<Pending> {
         }
     });
     sender
+}
+
+/// A name cut to [`MAX_NAME_LEN`] bytes, at a character boundary.
+pub fn truncated(name: &str) -> String {
+    let mut end = name.len().min(MAX_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
 }

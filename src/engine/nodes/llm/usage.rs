@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use app::model::usage::day_start;
-use app::model::{now_ms, LlmCall, UsageOf, UsagePolicy, UserId};
+use app::model::{now_ms, LlmCall, UsageOf, UsagePolicy, UsageTotals, UserId};
 use app::ports::Store;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -32,9 +32,20 @@ const MAX_BATCH: usize = 1000;
 
 type Pending = (LlmCall, oneshot::Sender<()>);
 
+/// How long a user's day total is trusted from memory: this process adds its
+/// own calls as they are recorded; other processes' calls are seen when it is
+/// read again.
+const TODAY_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A user's total for one UTC day (its first millisecond).
+type DayTotal = Arc<Mutex<(i64, UsageTotals)>>;
+
 pub struct UsageMeter {
     store: Arc<dyn Store>,
     policy: RwLock<Arc<UsagePolicy>>,
+    /// Users' totals today, for budget checks: summing a busy user's calls on
+    /// every call would cost more the more they spend.
+    today: moka::future::Cache<UserId, DayTotal>,
     /// Started with the first record (the engine may be built outside a runtime).
     writer: OnceLock<mpsc::UnboundedSender<Pending>>,
     labels: Mutex<HashSet<(String, String)>>,
@@ -42,7 +53,8 @@ pub struct UsageMeter {
 
 impl UsageMeter {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, policy: RwLock::default(), writer: OnceLock::new(), labels: Mutex::default() }
+        let today = moka::future::Cache::builder().max_capacity(100_000).time_to_live(TODAY_FRESH_FOR).build();
+        Self { store, policy: RwLock::default(), today, writer: OnceLock::new(), labels: Mutex::default() }
     }
 
     pub fn policy(&self) -> Arc<UsagePolicy> {
@@ -55,18 +67,32 @@ impl UsageMeter {
     }
 
     /// Refuses when `user` has spent the day's budget: nothing is sent then.
-    /// One indexed read, made only when a budget is set. Calls in flight
-    /// when the budget runs out still end, so a day may overshoot by them.
+    /// Only when a budget is set; the day's total is read from the database
+    /// at most every few seconds per user and kept up to date with this
+    /// process's calls meanwhile. Calls in flight when the budget runs out
+    /// (and other processes' calls of the last few seconds) still end, so a
+    /// day may overshoot by them.
     pub async fn check_budget(&self, user: UserId) -> Result<(), String> {
         let policy = self.policy();
         if !policy.has_budget() {
             return Ok(());
         }
-        let today = self
-            .store
-            .llm_usage(UsageOf::User(user), day_start(now_ms()))
-            .await
-            .map_err(|_| "the day's LLM usage could not be read, so the budget cannot be checked".to_string())?;
+        let day = day_start(now_ms());
+        let read = || {
+            let store = self.store.clone();
+            async move {
+                let totals = store.llm_usage(UsageOf::User(user), day).await?;
+                Ok::<_, app::error::AppError>(Arc::new(Mutex::new((day, totals))))
+            }
+        };
+        let unreadable = |_| "the day's LLM usage could not be read, so the budget cannot be checked".to_string();
+        let mut entry = self.today.try_get_with(user, read()).await.map_err(unreadable)?;
+        if entry.lock().expect("day total").0 != day {
+            // Cached across midnight: a new day starts from what is recorded.
+            self.today.invalidate(&user).await;
+            entry = self.today.try_get_with(user, read()).await.map_err(unreadable)?;
+        }
+        let today = entry.lock().expect("day total").1;
         match policy.refusal(&today) {
             Some(refusal) => Err(refusal),
             None => Ok(()),
@@ -100,6 +126,19 @@ impl UsageMeter {
             cost_micros,
             at: now_ms(),
         };
+        if let Some(entry) = self.today.get(&user_id).await {
+            let mut entry = entry.lock().expect("day total");
+            if entry.0 == day_start(call.at) {
+                let totals = &mut entry.1;
+                totals.calls += 1;
+                totals.prompt_tokens = totals.prompt_tokens.saturating_add(prompt_tokens);
+                totals.completion_tokens = totals.completion_tokens.saturating_add(completion_tokens);
+                match cost_micros {
+                    Some(cost) => totals.cost_micros = totals.cost_micros.saturating_add(cost),
+                    None => totals.unpriced_calls += 1,
+                }
+            }
+        }
         let (written, done) = oneshot::channel();
         let writer = self.writer.get_or_init(|| spawn_writer(self.store.clone()));
         if writer.send((call, written)).is_ok() {

@@ -313,6 +313,32 @@ async fn the_cache_keeps_the_answers_of_different_providers_apart(db: &TestDb) {
     assert_eq!((output(&again)["cached"].clone(), output(&again)["provider"].clone()), (json!(true), json!("claude")));
     assert_eq!(claude.requests(), 1);
     assert_eq!(h.llm.requests.load(Ordering::SeqCst), 1);
+
+    // A fallback never reached is not recorded as used; the provider asked is.
+    h.credential(
+        "spare",
+        "llm",
+        json!({"api": "openai", "base_url": "https://spare.example/v1", "default_model": "m"}),
+    )
+    .await;
+    let config = json!({"provider": "claude", "prompt": "other", "fallbacks": [{"provider": "spare"}]});
+    assert_eq!(output(&h.run(ask(config), json!({})).await)["provider"], "claude");
+    let last_used = |name: &'static str| {
+        let store = h.store.clone();
+        let owner = h.owner.id;
+        async move {
+            let listed = store.list_credentials(owner).await.unwrap();
+            listed.into_iter().find(|c| c.name == name).unwrap().last_used_at
+        }
+    };
+    for _ in 0..100 {
+        if last_used("claude").await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(last_used("claude").await.is_some());
+    assert_eq!(last_used("spare").await, None);
 }
 
 async fn a_named_provider_cannot_reach_inside_the_network(db: &TestDb) {

@@ -341,6 +341,9 @@ impl LlmClient {
                 max_tokens: key.max_tokens,
                 schema,
             };
+            if let Some(id) = provider.credential_id {
+                asking.outbound.vault().mark_used(id);
+            }
             let mut attempt = 1;
             let error = loop {
                 match self.complete(asking, provider, &conversation).await {

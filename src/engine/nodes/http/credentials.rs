@@ -91,6 +91,30 @@ impl CredentialVault {
     }
 
     async fn read(&self, owner: UserId, name: &str) -> Result<(SealedCredential, OpenedCredential), String> {
+        let (sealed, opened) = self.read_unmarked(owner, name).await?;
+        self.mark_used(sealed.id);
+        Ok((sealed, opened))
+    }
+
+    /// The credential `name` (with its id), without recording a use: for an
+    /// LLM provider opened to be asked only if the ones before it fail.
+    /// [`Self::mark_used`] records the use when it is sent.
+    pub async fn open_unmarked(&self, owner: UserId, name: &str) -> Result<(i64, OpenedCredential), String> {
+        let (sealed, opened) = self.read_unmarked(owner, name).await?;
+        Ok((sealed.id, opened))
+    }
+
+    /// Records, off the caller's path, that credential `id` was sent now.
+    pub fn mark_used(&self, id: i64) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.mark_credential_used(id, now_ms()).await {
+                tracing::debug!(%error, "could not record a credential's last use");
+            }
+        });
+    }
+
+    async fn read_unmarked(&self, owner: UserId, name: &str) -> Result<(SealedCredential, OpenedCredential), String> {
         let sealed = self
             .store
             .credential_for_run(owner, name)
@@ -100,12 +124,6 @@ impl CredentialVault {
                 format!("credential `{name}` does not exist: create it on the credentials page (or ask an admin to share one)")
             })?;
         let value = self.open_value(&sealed)?;
-        let (store, id) = (self.store.clone(), sealed.id);
-        tokio::spawn(async move {
-            if let Err(error) = store.mark_credential_used(id, now_ms()).await {
-                tracing::debug!(%error, "could not record a credential's last use");
-            }
-        });
         Ok((sealed, OpenedCredential { value, tokens: None }))
     }
 

@@ -26,6 +26,9 @@ pub struct Provider {
     pub guarded: bool,
     /// Hides the key in errors (an upstream that quotes it).
     pub masker: Option<Masker>,
+    /// A named provider's credential, whose use is recorded when it is asked
+    /// (a fallback never reached is not "used").
+    pub credential_id: Option<i64>,
 }
 
 impl Provider {
@@ -85,11 +88,12 @@ fn instance(current: &Configured, model: &str) -> Provider {
         model: if model.trim().is_empty() { settings.default_model.clone() } else { model.to_string() },
         guarded: false,
         masker: None,
+        credential_id: None,
     }
 }
 
 async fn named(vault: &CredentialVault, owner: UserId, name: &str, model: &str) -> Result<Provider, String> {
-    let opened = vault.open(owner, name).await?;
+    let (credential_id, opened) = vault.open_unmarked(owner, name).await?;
     let Some(provider) = opened.value().llm() else {
         return Err(format!(
             "credential `{name}` is a {} credential, not an LLM provider: make an `llm` credential for it",
@@ -113,5 +117,6 @@ async fn named(vault: &CredentialVault, owner: UserId, name: &str, model: &str) 
         model,
         guarded: true,
         masker: Some(opened.masker()),
+        credential_id: Some(credential_id),
     })
 }

@@ -301,6 +301,90 @@ fn bench_llm_calls(c: &mut Criterion) {
     group.finish();
 }
 
+/// A local model that calls `echo` twice per turn until it has `turns - 1`
+/// turns of results (the prompt says how many turns), then answers; and the
+/// `echo` tool it calls. Both answer at once.
+async fn agent_fixture() -> String {
+    async fn model(axum::Json(body): axum::Json<serde_json::Value>) -> axum::Json<serde_json::Value> {
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        let turns: usize = messages[0]["content"].as_str().and_then(|p| p.parse().ok()).unwrap_or(1);
+        let taken = messages.iter().filter(|m| m["role"] == "assistant").count();
+        let message = if taken + 1 < turns {
+            let call = |i: usize| {
+                json!({"id": format!("c{taken}{i}"), "type": "function",
+                "function": {"name": "echo", "arguments": format!("{{\"n\": {i}}}")}})
+            };
+            json!({"role": "assistant", "content": null, "tool_calls": [call(0), call(1)]})
+        } else {
+            json!({"role": "assistant", "content": "done"})
+        };
+        axum::Json(json!({"model": "bench-1", "choices": [{"message": message}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}))
+    }
+    async fn echo(axum::Json(body): axum::Json<serde_json::Value>) -> axum::Json<serde_json::Value> {
+        axum::Json(body)
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(model))
+        .route("/echo", axum::routing::post(echo));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// What an agent costs beside the model and tool calls themselves: each step
+/// is written before the next starts. `llm_node` is one plain llm call to the
+/// same model; `one_turn` an agent answering at once (its steps read, one
+/// written); `three_turns` an agent taking 3 turns with 2 tool calls in each of
+/// the first two (3 model calls, 4 HTTP tool calls, 7 steps written).
+fn bench_agents(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings::with_url(format!("sqlite://{}/agents.db", dir.path().display()));
+    let (engine, owner, cases) = runtime.block_on(async {
+        let url = agent_fixture().await;
+        let store = weft::store::connect(&settings).await.unwrap();
+        let owner = store.create_user("agents@example.com", None, false).await.unwrap();
+        let save = |definition: serde_json::Value| {
+            let store = store.clone();
+            async move {
+                let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
+                let created = store.create_workflow(owner.id, &definition).await.unwrap();
+                store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap()
+            }
+        };
+        let tools = json!([{"name": "echo", "input_schema": {"type": "object"},
+            "http": {"method": "POST", "url": format!("{url}/echo"), "body": {"n": 1}}}]);
+        let agent = |turns: &str| {
+            json!({"name": "agent", "nodes": [{"id": "a", "type": "agent",
+                "config": {"model": "m", "prompt": turns, "tools": tools}}]})
+        };
+        let llm = save(json!({"name": "llm", "nodes": [{"id": "a", "type": "llm",
+            "config": {"model": "m", "prompt": "1", "cache": false}}]}))
+        .await;
+        let one = save(agent("1")).await;
+        let three = save(agent("3")).await;
+        let mut engine_settings = EngineSettings::default();
+        engine_settings.llm.base_url = format!("{url}/v1");
+        engine_settings.http.allow_loopback = true;
+        let secrets = Arc::new(weft::secrets::SecretBox::ephemeral());
+        let engine = Engine::new(store, engine_settings, weft::bus::Bus::local(), secrets).unwrap();
+        (engine, owner, [("llm_node", llm), ("one_turn", one), ("three_turns", three)])
+    });
+    let mut group = c.benchmark_group("agents");
+    group.sample_size(20);
+    for (label, version) in &cases {
+        group.bench_function(*label, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let report = engine.run(StartRequest::new(version, owner.id, Trigger::Api, json!({}))).await.unwrap();
+                assert_eq!(report.status, ExecutionStatus::Succeeded, "{:?}", report.error);
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_scheduler,
@@ -309,6 +393,7 @@ criterion_group!(
     bench_code_chain_length,
     bench_for_each,
     bench_workflow_calls,
-    bench_llm_calls
+    bench_llm_calls,
+    bench_agents
 );
 criterion_main!(benches);

@@ -74,6 +74,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/executions/{id}/cancel", post(executions::cancel))
         .route("/executions/{id}/resume", post(resume::resume))
         .route("/executions/{id}/events", get(executions::events))
+        .route("/executions/{id}/nodes/{node}/steps", get(executions::steps))
         .route("/credentials", post(credentials::create).get(credentials::list))
         .route("/credentials/{name}", axum::routing::put(credentials::replace).delete(credentials::delete))
         .route("/variables", get(variables::list))

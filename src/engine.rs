@@ -111,6 +111,7 @@ impl Engine {
                 llm,
                 code,
                 workflows: nodes::workflow::WorkflowCalls::new(engine.clone(), max_depth, max_input_bytes),
+                agents: nodes::agent::Agents::new(engine.clone()),
             }),
             writes: GroupedWrites::new(store.clone(), worker_id.clone()),
             store,

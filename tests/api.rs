@@ -528,6 +528,7 @@ async fn the_openapi_document_describes_every_endpoint_it_lists() {
         "GET /api/v1/executions",
         "GET /api/v1/executions/{id}",
         "GET /api/v1/executions/{id}/events",
+        "GET /api/v1/executions/{id}/nodes/{node}/steps",
         "GET /api/v1/templates",
         "GET /api/v1/usage",
         "GET /api/v1/variables",

@@ -202,6 +202,12 @@ pub fn node_summary(kind: &str, config: &Value) -> String {
             Some(ms) => format!("for an answer, {}", short_duration(ms)),
             None => "for an answer".to_string(),
         },
+        "agent" => {
+            let tools = config.get("tools").and_then(Value::as_array).map_or(0, Vec::len);
+            let steps = config.get("max_steps").and_then(Value::as_u64).unwrap_or(10);
+            let plural = if tools == 1 { "" } else { "s" };
+            format!("{tools} tool{plural} · at most {steps} turns")
+        }
         "workflow" => {
             let target = match config.get("workflow").and_then(Value::as_i64) {
                 Some(id) if id > 0 => format!("workflow #{id}"),

@@ -1,5 +1,6 @@
 //! The workflow model shared by the browser and the server.
 
+pub mod agent;
 pub mod clock;
 pub mod credentials;
 pub mod definition;

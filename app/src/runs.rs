@@ -7,6 +7,7 @@ mod items;
 mod page;
 mod reasons;
 mod timeline;
+mod trace;
 mod waits;
 
 pub use api::*;

@@ -97,6 +97,26 @@ pub async fn get(State(state): State<ApiState>, caller: Caller, Id(id): Id) -> A
     Ok(Json(report_from_store(&execution, runs)))
 }
 
+/// An `agent` node's trace: its steps (of its last attempt), in order.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/nodes/{node}/steps", tag = "executions",
+    params(("id" = i64, Path), ("node" = String, Path, description = "The agent node's id")),
+    responses(
+        (status = 200, description = "Each model turn and tool call, as recorded (empty for a node that recorded none)",
+            body = [app::model::agent::AgentStep]),
+        (status = 404, description = "No such execution (or not readable by the caller)", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
+pub async fn steps(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<axum::extract::Path<(i64, String)>, axum::extract::rejection::PathRejection>,
+) -> ApiResult<Json<Vec<app::model::agent::AgentStep>>> {
+    let axum::extract::Path((id, node)) = path?;
+    let execution = state.store.execution(caller.readable(), id).await?;
+    let items = state.store.node_items_of(execution.id).await?;
+    Ok(Json(app::model::agent::last_epoch(&items, &node).1.into_iter().map(|(_, step)| step).collect()))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExecutionListQuery {
@@ -202,6 +222,7 @@ fn to_sse(event: &RunEvent) -> Event {
         RunEvent::Token { .. } => "token",
         RunEvent::Streamed { .. } => "streamed",
         RunEvent::Items { .. } => "items",
+        RunEvent::Step { .. } => "step",
         RunEvent::Finished { .. } => "finished",
     };
     Event::default().event(name).json_data(event).unwrap_or_default()

@@ -29,6 +29,7 @@ use super::{credentials, executions, resume, templates, usage, variables, workfl
         executions::cancel,
         resume::resume,
         executions::events,
+        executions::steps,
         templates::list,
         templates::install,
         credentials::create,

@@ -200,6 +200,22 @@ impl Display {
                     };
                 }
             }
+            RunEvent::Step { node, step, .. } => {
+                if let Some(line) = self.lines.get_mut(node) {
+                    line.detail = match step {
+                        app::model::agent::AgentStep::Model { turn, calls, .. } if calls.is_empty() => {
+                            format!("turn {turn}: answered")
+                        }
+                        app::model::agent::AgentStep::Model { turn, calls, .. } => {
+                            let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+                            format!("turn {turn}: calls {}", names.join(", "))
+                        }
+                        app::model::agent::AgentStep::Tool { name, error: None, .. } => format!("{name} done"),
+                        app::model::agent::AgentStep::Tool { name, .. } => format!("{name} failed"),
+                        app::model::agent::AgentStep::Failed { .. } => String::new(),
+                    };
+                }
+            }
             RunEvent::Finished { .. } => {}
         }
         if self.live {

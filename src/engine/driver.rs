@@ -172,6 +172,12 @@ impl Run<'_> {
         }
     }
 
+    /// The nodes whose items are forgotten once they end (their outputs hold
+    /// them); an agent's steps are its trace, and stay.
+    fn for_each_nodes(&self) -> Vec<String> {
+        self.workflow.nodes.iter().filter(|n| n.policy.for_each.is_some()).map(|n| n.id.clone()).collect()
+    }
+
     /// Records nodes the scheduler decided without running them.
     fn record_decided(&mut self, decided: Vec<(NodeIndex, NodeState)>) {
         let now = now_ms();
@@ -663,7 +669,7 @@ pub(super) async fn drive(
     if run.stored_items {
         // The finished nodes' outputs hold their items. Left behind (this
         // fails), they go with the execution under retention.
-        if let Err(error) = cx.store.forget_node_items(execution_id).await {
+        if let Err(error) = cx.store.forget_node_items(execution_id, &run.for_each_nodes()).await {
             tracing::warn!(execution = execution_id, %error, "could not delete the recorded items");
         }
     }
@@ -688,7 +694,7 @@ async fn park(run: &mut Run<'_>, started_at: i64) -> AppResult<ExecutionReport> 
     };
     if run.stored_items {
         // Every node with items has ended: its output holds them.
-        if let Err(error) = cx.store.forget_node_items(id).await {
+        if let Err(error) = cx.store.forget_node_items(id, &run.for_each_nodes()).await {
             tracing::warn!(execution = id, %error, "could not delete the recorded items");
         }
     }
@@ -762,9 +768,10 @@ async fn attempts(
     let mut attempt = 1;
     loop {
         // Waiting takes nothing from other runs: a delay sleeps, a workflow
-        // node waits for its child run (which takes slots of its own).
+        // node waits for its child run (which takes slots of its own), an
+        // agent takes a slot for each model turn and HTTP tool call only.
         let slot = match node.config {
-            NodeConfig::Delay(_) | NodeConfig::Workflow(_) => None,
+            NodeConfig::Delay(_) | NodeConfig::Workflow(_) | NodeConfig::Agent(_) => None,
             _ => Some(slots.acquire(scope.owner).await),
         };
         started(attempt);

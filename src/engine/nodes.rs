@@ -1,6 +1,7 @@
 //! What each node kind does. The driver calls [`NodeServices::run`] with the
 //! node's config and what it can see (`input`, `nodes.<id>`), and gets an output.
 
+pub mod agent;
 pub mod code;
 pub mod http;
 pub mod llm;
@@ -98,6 +99,7 @@ pub struct NodeServices {
     pub llm: llm::LlmClient,
     pub code: code::CodeRunner,
     pub workflows: workflow::WorkflowCalls,
+    pub agents: agent::Agents,
 }
 
 impl NodeServices {
@@ -164,6 +166,7 @@ impl NodeServices {
             NodeConfig::Llm(c) => {
                 self.llm.run_node(c, scope, events, &self.templates, &self.http).await.map(NodeOutput::value)
             }
+            NodeConfig::Agent(c) => self.agents.run(self, c, scope, events).await.map(NodeOutput::value),
             NodeConfig::Code(c) => self.code.run(c, scope).await.map(NodeOutput::value),
             NodeConfig::Workflow(c) => self.workflows.run(c, scope, &self.templates).await.map(NodeOutput::value),
         }

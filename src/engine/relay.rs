@@ -93,7 +93,9 @@ async fn relay(
                 Ok(RunEvent::Token { node, text }) => add_token(&mut pending, node, text),
                 Ok(streamed @ RunEvent::Streamed { .. }) => pending.push(streamed),
                 Ok(items @ RunEvent::Items { .. }) => pending.push(items),
-                Ok(RunEvent::Node { .. }) => {}
+                // An agent's steps are not relayed: a follower elsewhere reads
+                // the trace when the node's state changes.
+                Ok(RunEvent::Node { .. } | RunEvent::Step { .. }) => {}
                 Ok(RunEvent::Finished { .. }) | Err(RecvError::Closed) => {
                     if !pending.is_empty() {
                         engine.signals().publish_text(id, std::mem::take(&mut pending)).await;

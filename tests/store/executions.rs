@@ -289,6 +289,11 @@ async fn ended_items_are_recorded_by_the_lease_holder_read_back_and_forgotten(st
     stray.execution_id += 1;
     assert!(matches!(store.record_node_items(execution.id, WORKER, &[stray]).await, Err(AppError::BadRequest(_))));
 
-    store.forget_node_items(execution.id).await.unwrap();
-    assert!(store.node_items_of(execution.id).await.unwrap().is_empty());
+    // An agent's steps stay when the for_each nodes' items go.
+    let step = item("agent", 0, json!({"kind": "failed", "error": "x"}), true);
+    assert!(store.record_node_items(execution.id, WORKER, std::slice::from_ref(&step)).await.unwrap());
+    store.forget_node_items(execution.id, &["each".to_string(), "other".to_string()]).await.unwrap();
+    assert_eq!(store.node_items_of(execution.id).await.unwrap(), [step]);
+    store.forget_node_items(execution.id, &[]).await.unwrap();
+    assert_eq!(store.node_items_of(execution.id).await.unwrap().len(), 1);
 }

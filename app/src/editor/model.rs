@@ -17,6 +17,9 @@ pub fn default_config(kind: &str) -> Value {
     match kind {
         "http" => json!({"method": "GET", "url": "https://example.com/"}),
         "llm" => json!({"model": "", "prompt": "Summarize: {{ input | tojson }}"}),
+        "agent" => {
+            json!({"model": "", "prompt": "Answer the question: {{ input | tojson }}", "tools": [], "max_steps": 10})
+        }
         "template" => json!({"template": "Hello {{ input.name }}"}),
         "code" => json!({"source": "return input;"}),
         "condition" => json!({"expr": "input.ok"}),
@@ -170,6 +173,22 @@ pub fn fields(kind: &str) -> &'static [Field] {
                 true,
             ),
         ],
+        "agent" => &[
+            ("provider", "Provider", Provider, true),
+            ("model", "Model (empty: the provider's default model)", Text, false),
+            ("system", "System prompt", TextArea, true),
+            ("prompt", "Task (template)", TextArea, false),
+            (
+                "tools",
+                "Tools (JSON list: [{\"name\", \"description\", \"input_schema\", and \"workflow\": id or \"http\": {\"method\", \"url\"} whose templates read `args`}])",
+                Json,
+                false,
+            ),
+            ("max_steps", "Most model turns (the node fails if the model still calls tools)", Number, false),
+            ("temperature", "Temperature", Number, true),
+            ("max_tokens", "Max tokens per turn", Number, true),
+            ("fallbacks", "Fallbacks (JSON list: [{\"provider\": \"name\", \"model\": \"…\"}])", Json, true),
+        ],
         "template" => &[("template", "Template", TextArea, false), ("json", "Parse the result as JSON", Check, false)],
         "code" => &[(
             "source",
@@ -244,6 +263,13 @@ pub fn json_field_problem(key: &str, text: &str) -> Option<String> {
             Ok(_) => {
                 Some(r#"fallbacks are a list of objects, e.g. [{"provider": "ollama", "model": "llama3.2"}]"#.into())
             }
+        },
+        "tools" => match serde_json::from_str::<Value>(text) {
+            Err(error) => Some(format!("not JSON yet: {error}")),
+            Ok(Value::Array(list)) if list.iter().all(Value::is_object) => None,
+            Ok(_) => Some(
+                r#"tools are a list of objects, e.g. [{"name": "weather", "description": "…", "workflow": 12}]"#.into(),
+            ),
         },
         _ => match serde_json::from_str::<Value>(text) {
             Err(error) => Some(format!("not JSON yet: {error}")),

@@ -157,13 +157,19 @@ fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> i
 fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> impl IntoView {
     let (key, label, _, _) = *field;
     let initial = node.config.with_untracked(|c| match c.get(key) {
-        Some(value @ serde_json::Value::Object(_)) => serde_json::to_string_pretty(value).unwrap_or_default(),
+        Some(value @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        }
         _ => field_text(c, key),
     });
     let text = RwSignal::new(initial);
     let problem = move || text.with(|t| json_field_problem(key, t));
     let placeholder = match key {
         "headers" => r#"{"Authorization": "Bearer {{ input.token }}"}"#,
+        "tools" => {
+            r#"[{"name": "weather", "description": "Today's weather in a city", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}, "workflow": 12}]"#
+        }
+        "fallbacks" => r#"[{"provider": "ollama", "model": "llama3.2"}]"#,
         _ => r#"{"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}"#,
     };
     let on_input = move |ev| {
@@ -173,7 +179,7 @@ fn JsonField(node: EditorNode, state: EditorState, field: &'static Field) -> imp
     };
     view! {
         <label>{label}
-            <textarea rows="3" spellcheck="false" data-testid=format!("field-{key}") class:invalid=move || problem().is_some()
+            <textarea rows=if key == "tools" { "8" } else { "3" } spellcheck="false" data-testid=format!("field-{key}") class:invalid=move || problem().is_some()
                 placeholder=placeholder
                 prop:value=move || text.get() on:focus=move |_| state.checkpoint() on:input=on_input></textarea>
             {move || problem().map(|p| view! { <span class="field-problem" data-testid=format!("field-{key}-problem")>{p}</span> })}

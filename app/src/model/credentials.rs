@@ -330,12 +330,17 @@ impl Ownership {
 /// a credential's "used by" list is built from.
 pub fn credentials_used(definition: &WorkflowDefinition) -> Vec<String> {
     let by_http = definition.nodes.iter().filter_map(|node| node.config.get("credential")?.as_str());
-    let by_llm = definition.nodes.iter().filter(|node| node.kind == "llm").flat_map(|node| {
+    let by_llm = definition.nodes.iter().filter(|node| node.kind == "llm" || node.kind == "agent").flat_map(|node| {
         let provider = node.config.get("provider").and_then(|p| p.as_str());
         let fallbacks = node.config.get("fallbacks").and_then(|f| f.as_array()).into_iter().flatten();
         provider.into_iter().chain(fallbacks.filter_map(|f| f.get("provider")?.as_str()))
     });
-    let by_nodes = by_http.chain(by_llm);
+    // An agent's http tools.
+    let by_tools = definition.nodes.iter().filter(|node| node.kind == "agent").flat_map(|node| {
+        let tools = node.config.get("tools").and_then(|t| t.as_array()).into_iter().flatten();
+        tools.filter_map(|tool| tool.get("http")?.get("credential")?.as_str())
+    });
+    let by_nodes = by_http.chain(by_llm).chain(by_tools);
     let by_webhooks = definition.triggers.iter().filter_map(|trigger| trigger.get("auth")?.get("credential")?.as_str());
     let mut names: Vec<String> =
         by_nodes.chain(by_webhooks).filter(|name| !name.is_empty()).map(str::to_owned).collect();

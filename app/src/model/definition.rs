@@ -46,7 +46,7 @@ pub struct WorkflowDefinition {
 pub struct NodeDefinition {
     #[cfg_attr(feature = "ssr", schema(min_length = 1))]
     pub id: String,
-    /// The node kind (`http`, `llm`, `template`, `code`, `condition`, `switch`,
+    /// The node kind (`http`, `llm`, `agent`, `template`, `code`, `condition`, `switch`,
     /// `merge`, `delay`, `wait`, `workflow`), kept as text so that an unknown
     /// kind is a validation message rather than a parse failure.
     #[serde(rename = "type")]
@@ -58,7 +58,12 @@ pub struct NodeDefinition {
     /// llm credential's name; none: the instance's provider>, "model"?,
     /// "system"?, "temperature"?, "max_tokens"?, "cache"?, "schema"?: <JSON
     /// Schema: the output is then the parsed answer>, "fallbacks"?: [{"provider"?,
-    /// "model"?}] (at most 3, asked in order when the one before fails)}`.
+    /// "model"?}] (at most 3, asked in order when the one before fails)}`; for
+    /// `agent`: `{"prompt", "system"?, "provider"?, "model"?, "fallbacks"?,
+    /// "temperature"?, "max_tokens"?, "max_steps"?: 1..50 (default 10),
+    /// "tools": [{"name", "description"?, "input_schema"?: <JSON Schema of an
+    /// object>, and "workflow": <id> ("version"?) or "http": <an http node's
+    /// config; templates read `args`>}]}`.
     /// Unknown fields are refused on save.
     #[serde(default = "empty_object")]
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]

@@ -7,14 +7,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Every node kind Weft knows, in the order the editor's palette lists them.
-pub const NODE_KINDS: [&str; 10] =
-    ["http", "llm", "template", "code", "condition", "switch", "merge", "delay", "wait", "workflow"];
+pub const NODE_KINDS: [&str; 11] =
+    ["http", "llm", "agent", "template", "code", "condition", "switch", "merge", "delay", "wait", "workflow"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "config", rename_all = "lowercase")]
 pub enum NodeConfig {
     Http(HttpConfig),
     Llm(LlmConfig),
+    Agent(AgentConfig),
     Template(TemplateConfig),
     Code(CodeConfig),
     Condition(ConditionConfig),
@@ -30,6 +31,7 @@ impl NodeConfig {
         match self {
             NodeConfig::Http(_) => "http",
             NodeConfig::Llm(_) => "llm",
+            NodeConfig::Agent(_) => "agent",
             NodeConfig::Template(_) => "template",
             NodeConfig::Code(_) => "code",
             NodeConfig::Condition(_) => "condition",
@@ -46,20 +48,22 @@ impl NodeConfig {
     pub fn templates(&self) -> Vec<(String, &str)> {
         let mut out = Vec::new();
         match self {
-            NodeConfig::Http(c) => {
-                out.push(("method".to_string(), c.method.as_str()));
-                out.push(("url".to_string(), c.url.as_str()));
-                for (name, value) in c.headers.iter().flatten() {
-                    out.push((format!("headers.{name}"), value.as_str()));
-                }
-                if let Some(Value::String(body)) = &c.body {
-                    out.push(("body".to_string(), body.as_str()));
-                }
-            }
+            NodeConfig::Http(c) => out.extend(c.templates()),
             NodeConfig::Llm(c) => {
                 out.push(("prompt".to_string(), c.prompt.as_str()));
                 if let Some(system) = &c.system {
                     out.push(("system".to_string(), system.as_str()));
+                }
+            }
+            NodeConfig::Agent(c) => {
+                out.push(("prompt".to_string(), c.prompt.as_str()));
+                if let Some(system) = &c.system {
+                    out.push(("system".to_string(), system.as_str()));
+                }
+                for (i, tool) in c.tools.iter().enumerate() {
+                    for (field, source) in tool.http.iter().flat_map(HttpConfig::templates) {
+                        out.push((format!("tools[{i}].http.{field}"), source));
+                    }
                 }
             }
             NodeConfig::Template(c) => out.push(("template".to_string(), c.template.as_str())),
@@ -140,6 +144,20 @@ pub struct HttpConfig {
     pub credential: Option<String>,
 }
 
+impl HttpConfig {
+    /// Its template texts, as (field, source) pairs.
+    pub fn templates(&self) -> Vec<(String, &str)> {
+        let mut out = vec![("method".to_string(), self.method.as_str()), ("url".to_string(), self.url.as_str())];
+        for (name, value) in self.headers.iter().flatten() {
+            out.push((format!("headers.{name}"), value.as_str()));
+        }
+        if let Some(Value::String(body)) = &self.body {
+            out.push(("body".to_string(), body.as_str()));
+        }
+        out
+    }
+}
+
 /// `llm`: one chat completion from the instance's provider or a named one
 /// (OpenAI-compatible or Anthropic), with fallbacks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +208,82 @@ pub struct LlmFallback {
 
 fn yes() -> bool {
     true
+}
+
+/// Model turns an agent takes when the node does not say.
+pub const DEFAULT_AGENT_STEPS: u32 = 10;
+/// The most model turns an agent may take: each one sends the whole conversation again.
+pub const MAX_AGENT_STEPS: u32 = 50;
+/// The most tools one agent may offer.
+pub const MAX_AGENT_TOOLS: usize = 32;
+/// The most tool calls of one model turn that run; more are answered with an
+/// error (a model asking for hundreds at once would take every slot).
+pub const MAX_TOOL_CALLS_PER_TURN: usize = 16;
+/// Tool calls of one turn running at once.
+pub const TOOL_CALL_CONCURRENCY: usize = 8;
+
+/// `agent`: a system and a user prompt, a provider, and tools; the model is
+/// asked, the tools it calls run (in parallel when it calls several), their
+/// results go back to it, until it answers without calling any, or
+/// `max_steps` model turns have been taken (the node then fails).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    /// The name of an `llm` credential; none: the instance's LLM settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Empty: the provider's default model.
+    #[serde(default)]
+    pub model: String,
+    /// Providers asked in order when the one before fails (per model turn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<LlmFallback>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The task (a template).
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Per model turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub tools: Vec<AgentTool>,
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u32,
+}
+
+fn default_max_steps() -> u32 {
+    DEFAULT_AGENT_STEPS
+}
+
+/// A tool the model may call: another of the owner's workflows (its input is
+/// the call's arguments, its answer the result), or an HTTP request whose
+/// templates read the arguments as `args`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTool {
+    /// What the model calls it: 1 to 64 letters, digits, `_` or `-`.
+    pub name: String,
+    /// What it does and when to use it: the model reads this to choose.
+    #[serde(default)]
+    pub description: String,
+    /// A JSON Schema of the arguments (an object): given to the model, and
+    /// the arguments it sends are checked against it before the tool runs.
+    #[serde(default = "any_object")]
+    pub input_schema: Value,
+    /// The id of one of the owner's workflows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<i64>,
+    /// With `workflow`: a version to pin; none: its current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// An `http` node's config; its templates see `args`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpConfig>,
+}
+
+fn any_object() -> Value {
+    serde_json::json!({"type": "object"})
 }
 
 /// `template`: renders text; with `json`, parses the text as JSON.
@@ -341,4 +435,6 @@ pub const DEFAULT_FOR_EACH_CONCURRENCY: usize = 8;
 pub const MAX_FOR_EACH_CONCURRENCY: usize = 50;
 /// Kinds that cannot run per item: a branch or a merge is one decision about
 /// the graph, not one per item; a wait pauses the whole run.
-pub const NOT_PER_ITEM: [&str; 4] = ["condition", "switch", "merge", "wait"];
+/// An agent records its steps per node, not per item: call a workflow with
+/// the agent in it per item instead.
+pub const NOT_PER_ITEM: [&str; 5] = ["condition", "switch", "merge", "wait", "agent"];

@@ -33,6 +33,9 @@ pub enum RunEvent {
     /// `failed` of them with an error. Sent as items end (at most every 50 ms
     /// per node) and once more when the node ends.
     Items { node: String, done: usize, failed: usize, total: usize },
+    /// An `agent` node recorded a step (the model answered, or a tool call
+    /// ended): `index` is its place in the node's trace.
+    Step { node: String, index: usize, step: super::agent::AgentStep },
     /// The run ended; nothing follows.
     Finished { status: ExecutionStatus, error: Option<String>, at: i64 },
 }

@@ -11,10 +11,10 @@ use serde_json::Value;
 use super::credentials::check_credential_name;
 use super::definition::{Edge, NodeDefinition, WorkflowDefinition};
 use super::node_config::{
-    raw_branches, CodeConfig, ConditionConfig, DelayConfig, ForEach, HttpConfig, LlmConfig, MergeConfig, NodeConfig,
-    NodePolicy, OnError, RetryPolicy, SwitchConfig, TemplateConfig, WaitConfig, WorkflowCallConfig, DEFAULT_CASE,
-    DEFAULT_FOR_EACH_CONCURRENCY, MAX_FOR_EACH_CONCURRENCY, MAX_LLM_FALLBACKS, MAX_RESUME_WAIT_MS, MAX_RETRY_ATTEMPTS,
-    MAX_RETRY_BACKOFF_MS, MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS, NOT_PER_ITEM,
+    raw_branches, AgentConfig, CodeConfig, ConditionConfig, DelayConfig, ForEach, HttpConfig, LlmConfig, MergeConfig,
+    NodeConfig, NodePolicy, OnError, RetryPolicy, SwitchConfig, TemplateConfig, WaitConfig, WorkflowCallConfig,
+    DEFAULT_CASE, DEFAULT_FOR_EACH_CONCURRENCY, MAX_FOR_EACH_CONCURRENCY, MAX_LLM_FALLBACKS, MAX_RESUME_WAIT_MS,
+    MAX_RETRY_ATTEMPTS, MAX_RETRY_BACKOFF_MS, MAX_SWITCH_CASES, MAX_WAIT_MS, NODE_KINDS, NOT_PER_ITEM,
 };
 
 /// One problem in a definition. `nodes` lists the node ids the editor should
@@ -162,6 +162,7 @@ fn validate_node(node: &NodeDefinition) -> Result<ValidatedNode, Vec<ValidationE
     let parsed = match node.kind.as_str() {
         "http" => typed_config::<HttpConfig>(id, &node.kind, config).map(NodeConfig::Http),
         "llm" => typed_config::<LlmConfig>(id, &node.kind, config).map(NodeConfig::Llm),
+        "agent" => typed_config::<AgentConfig>(id, &node.kind, config).map(NodeConfig::Agent),
         "template" => typed_config::<TemplateConfig>(id, &node.kind, config).map(NodeConfig::Template),
         "code" => typed_config::<CodeConfig>(id, &node.kind, config).map(NodeConfig::Code),
         "condition" => typed_config::<ConditionConfig>(id, &node.kind, config).map(NodeConfig::Condition),
@@ -281,6 +282,7 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
                 fail("config.model (and each fallback's model) must be at most 200 characters, without control characters".into());
             }
         }
+        NodeConfig::Agent(c) => agent::agent_problems(c).into_iter().for_each(&mut fail),
         NodeConfig::Code(c) if c.source.trim().is_empty() => fail("config.source is empty".into()),
         NodeConfig::Condition(c) => {
             if let Err(message) = check_expression(&c.expr) {
@@ -567,6 +569,7 @@ pub fn find_cycle(definition: &WorkflowDefinition) -> Option<Vec<String>> {
     }
 }
 
+mod agent;
 #[cfg(test)]
 mod tests;
 mod unknown_fields;

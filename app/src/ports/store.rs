@@ -186,15 +186,17 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// writes nothing and answers `false` (another process took the execution
     /// over, and its states are now that process's to write).
     async fn record_node_runs(&self, execution: ExecutionId, lease_owner: &str, runs: &[NodeRun]) -> AppResult<bool>;
-    /// Records ended items of `for_each` nodes (many at once, in one
-    /// transaction; an item recorded again is replaced). Fenced like
+    /// Records ended items of `for_each` nodes, and an agent's steps (many
+    /// at once, in one transaction; an item recorded again is replaced). Fenced like
     /// [`ExecutionStore::record_node_runs`]: `false` when another process holds the execution.
     async fn record_node_items(&self, execution: ExecutionId, lease_owner: &str, items: &[NodeItem])
         -> AppResult<bool>;
     /// The items recorded for an execution (resuming it), by node and index.
     async fn node_items_of(&self, execution: ExecutionId) -> AppResult<Vec<NodeItem>>;
-    /// Deletes the items recorded for a finished execution: its nodes' outputs hold them.
-    async fn forget_node_items(&self, execution: ExecutionId) -> AppResult<()>;
+    /// Deletes the items of `nodes` (`for_each` nodes of a finished
+    /// execution, whose outputs hold them); other nodes' rows (an agent's
+    /// trace) stay until the execution is deleted.
+    async fn forget_node_items(&self, execution: ExecutionId, nodes: &[String]) -> AppResult<()>;
     /// Writes the last node states and the final status in one transaction, so a
     /// run reported as finished is never missing its nodes. Only the lease's
     /// holder may finish it: for anyone else (the lease expired and another

@@ -76,6 +76,22 @@ pub async fn load_child_runs(id: ExecutionId, node: String) -> Result<Vec<Execut
     )
 }
 
+/// The steps of an `agent` node of run `id` (its last attempt's), in order:
+/// the trace the run view shows under the node.
+#[server(endpoint = "runs/agent-steps")]
+pub async fn load_agent_steps(id: ExecutionId, node: String) -> Result<Vec<crate::model::agent::AgentStep>, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            // Someone else's run is not found, and neither are its steps.
+            let execution = ctx.store.execution(ctx.readable_scope().await?, id).await?;
+            let items = ctx.store.node_items_of(execution.id).await?;
+            Ok(crate::model::agent::last_epoch(&items, &node).1.into_iter().map(|(_, step)| step).collect())
+        }
+        .await,
+    )
+}
+
 /// Starts a run of the current version of one of the viewer's workflows.
 #[server(endpoint = "runs/start")]
 pub async fn start_run(workflow_id: WorkflowId, input: String) -> Result<Execution, AppError> {

@@ -75,6 +75,8 @@ pub(super) struct LiveRun {
     tokens: RwSignal<HashMap<String, String>>,
     /// How far each `for_each` node is, while it runs.
     pub items: RwSignal<HashMap<String, ItemCounts>>,
+    /// Steps each `agent` node recorded while followed (its trace is read again on each).
+    steps: RwSignal<HashMap<String, usize>>,
     status: RwSignal<ExecutionStatus>,
     error: RwSignal<Option<String>>,
     /// Bumped to read the run anew (it ended, paused, or was resumed).
@@ -111,6 +113,7 @@ impl LiveRun {
             RunEvent::Items { node, done, failed, total } => self.items.update(|items| {
                 items.insert(node, ItemCounts { done, failed, total });
             }),
+            RunEvent::Step { node, .. } => self.steps.update(|steps| *steps.entry(node).or_default() += 1),
             RunEvent::Finished { status, error, .. } => {
                 self.status.set(status);
                 self.error.set(error);
@@ -127,7 +130,7 @@ fn follow(live: LiveRun) {
     use gloo_net::eventsource::futures::EventSource;
 
     let Ok(mut source) = EventSource::new(&format!("/executions/{}/events", live.id)) else { return };
-    let streams: Vec<_> = ["node", "token", "streamed", "items", "finished"]
+    let streams: Vec<_> = ["node", "token", "streamed", "items", "step", "finished"]
         .iter()
         .filter_map(|name| source.subscribe(*name).ok())
         .collect();
@@ -156,9 +159,17 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
     );
     let workflow_name = definition.name.clone();
     let edges = StoredValue::new(definition.edges.clone());
-    // `workflow` nodes: their panel lists the runs they started.
+    // `workflow` nodes and agents with workflow tools: their panel lists the runs they started.
+    let starts_runs = |n: &&crate::model::NodeDefinition| {
+        let tools = n.config.get("tools").and_then(serde_json::Value::as_array);
+        n.kind == "workflow"
+            || (n.kind == "agent" && tools.is_some_and(|t| t.iter().any(|t| t.get("workflow").is_some())))
+    };
     let calls: StoredValue<HashSet<String>> =
-        StoredValue::new(definition.nodes.iter().filter(|n| n.kind == "workflow").map(|n| n.id.clone()).collect());
+        StoredValue::new(definition.nodes.iter().filter(starts_runs).map(|n| n.id.clone()).collect());
+    // `agent` nodes: their panel shows the trace of their steps.
+    let agents: StoredValue<HashSet<String>> =
+        StoredValue::new(definition.nodes.iter().filter(|n| n.kind == "agent").map(|n| n.id.clone()).collect());
     let id = execution.id;
     let mut by_node: BTreeMap<String, NodeRun> =
         nodes.iter().map(|(node, _)| (node.clone(), NodeRun::queued(id, node))).collect();
@@ -168,6 +179,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
         runs: RwSignal::new(by_node),
         tokens: RwSignal::new(HashMap::new()),
         items: RwSignal::new(HashMap::new()),
+        steps: RwSignal::new(HashMap::new()),
         status: RwSignal::new(execution.status),
         error: RwSignal::new(execution.error.clone()),
         reload,
@@ -322,7 +334,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                     </tbody>
                 </table>
             </section>
-            <NodePanel live selected edges per_item calls/>
+            <NodePanel live selected edges per_item calls agents/>
         </div>
         <Timeline spans/>
     }
@@ -396,6 +408,7 @@ fn NodePanel(
     edges: StoredValue<Vec<Edge>>,
     per_item: StoredValue<HashMap<String, String>>,
     calls: StoredValue<HashSet<String>>,
+    agents: StoredValue<HashSet<String>>,
 ) -> impl IntoView {
     let run = Memo::new(move |_| selected.get().and_then(|id| live.runs.with(|runs| runs.get(&id).cloned())));
     let tokens = move || selected.get().and_then(|id| live.tokens.with(|t| t.get(&id).cloned()));
@@ -418,12 +431,20 @@ fn NodePanel(
                         view! { <ItemResults node output=run.output.clone() kind live/> }
                     });
                     let text = if items.is_some() { None } else { output_text(&run.output) };
+                    let status = Signal::derive({
+                        let node = run.node_id.clone();
+                        move || live.runs.with(|r| r.get(&node).map_or(NodeStatus::Queued, |r| r.status))
+                    });
+                    let trace = agents.with_value(|a| a.contains(&run.node_id)).then(|| {
+                        let node = run.node_id.clone();
+                        let recorded = Signal::derive({
+                            let node = node.clone();
+                            move || live.steps.with(|s| s.get(&node).copied().unwrap_or(0))
+                        });
+                        view! { <super::trace::AgentTrace execution=live.id node status recorded/> }
+                    });
                     let children = calls.with_value(|c| c.contains(&run.node_id)).then(|| {
                         let node = run.node_id.clone();
-                        let status = Signal::derive({
-                            let node = node.clone();
-                            move || live.runs.with(|r| r.get(&node).map_or(NodeStatus::Queued, |r| r.status))
-                        });
                         view! { <super::children::ChildRuns execution=live.id node status/> }
                     });
                     view! {
@@ -436,6 +457,7 @@ fn NodePanel(
                             <h3>"Streaming"</h3><pre class="tokens" data-testid="node-tokens">{t}</pre>
                         })}
                         {items}
+                        {trace}
                         {children}
                         {text.map(|t| view! { <h3>"Text"</h3><pre class="output-text" data-testid="node-text">{t}</pre> })}
                         <h3>"Output"</h3>

@@ -16,13 +16,15 @@ mod openai;
 mod providers;
 mod retry;
 mod structured;
+pub mod turns;
 pub mod usage;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::model::node_config::LlmConfig;
+use app::model::agent::ToolCall;
+use app::model::node_config::{LlmConfig, LlmFallback};
 use app::model::{LlmApi, RunEvent};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -30,6 +32,7 @@ use tokio::sync::Semaphore;
 
 use self::providers::Provider;
 use self::retry::CallError;
+use self::turns::{PartialCalls, ToolSpec, Turn};
 use super::http::HttpNode;
 use super::template::Templates;
 use super::NodeScope;
@@ -93,11 +96,23 @@ pub struct LlmAnswer {
     pub parsed: Option<Value>,
     /// Which provider answered: a credential's name, or `default`.
     pub provider: String,
+    /// The tools the model calls (an agent's turn), in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// Tool calls while they stream in.
+    partial_calls: PartialCalls,
 }
 
 impl LlmAnswer {
     fn empty(model: &str, provider: &str) -> Self {
-        Self { text: String::new(), model: model.into(), usage: Value::Null, parsed: None, provider: provider.into() }
+        Self {
+            text: String::new(),
+            model: model.into(),
+            usage: Value::Null,
+            parsed: None,
+            provider: provider.into(),
+            tool_calls: Vec::new(),
+            partial_calls: PartialCalls::default(),
+        }
     }
 }
 
@@ -106,8 +121,11 @@ pub struct Conversation<'a> {
     model: &'a str,
     system: Option<&'a str>,
     prompt: &'a str,
-    /// Turns after the prompt (asking again for an answer that follows the schema).
-    follow_up: &'a [Value],
+    /// Turns after the prompt: an agent's tool calls and their results, or
+    /// asking again for an answer that follows the schema.
+    turns: &'a [Turn],
+    /// Tools the model may call (an agent's).
+    tools: &'a [ToolSpec],
     temperature: Option<f64>,
     max_tokens: Option<u32>,
     schema: Option<&'a structured::AnswerSchema>,
@@ -224,7 +242,9 @@ impl LlmClient {
         outbound: &HttpNode,
     ) -> Result<Value, String> {
         let current = self.current();
-        let providers = providers::resolve(config, &current, outbound.vault(), scope.owner).await;
+        let (provider, fallbacks) = (config.provider.as_deref(), config.fallbacks.as_slice());
+        let providers =
+            providers::resolve(provider, &config.model, fallbacks, &current, outbound.vault(), scope.owner).await;
         let key = CacheKey {
             owner: (!current.settings.cache_shared).then_some(scope.owner),
             providers: providers
@@ -249,8 +269,15 @@ impl LlmClient {
                 events.send(RunEvent::Token { node: scope.node_id.clone(), text: text.to_string() });
             }
         };
-        let asking =
-            Asking { current: &current, outbound, providers: &providers, key: &key, on_token: &on_token, scope };
+        let asking = Asking {
+            current: &current,
+            outbound,
+            providers: &providers,
+            key: &key,
+            tools: &[],
+            on_token: &on_token,
+            scope,
+        };
         // Checked here, not inside the cache's loader: with a shared cache,
         // callers waiting on one loader would all get its owner's refusal.
         // An answer already cached costs nothing and is given regardless.
@@ -288,6 +315,58 @@ impl LlmClient {
         }))
     }
 
+    /// An agent's providers, resolved once for all its turns.
+    pub async fn providers(
+        &self,
+        provider: Option<&str>,
+        model: &str,
+        fallbacks: &[LlmFallback],
+        owner: app::model::UserId,
+        outbound: &HttpNode,
+    ) -> Providers {
+        let current = self.current();
+        let list = providers::resolve(provider, model, fallbacks, &current, outbound.vault(), owner).await;
+        Providers { current, list }
+    }
+
+    /// One model turn of an agent: the question (with its tools) and the
+    /// turns so far, asked of its providers in order (with retries and fallbacks, as
+    /// for an llm node), streamed, budgeted and recorded. Never cached: a
+    /// turn that calls tools has effects.
+    pub async fn turn(
+        &self,
+        providers: &Providers,
+        question: &Question,
+        turns: &[Turn],
+        scope: &NodeScope,
+        events: &RunEvents,
+        outbound: &HttpNode,
+    ) -> Result<LlmAnswer, String> {
+        self.usage.check_budget(scope.owner).await?;
+        let key = CacheKey {
+            owner: None,
+            providers: Vec::new(),
+            system: question.system.clone(),
+            prompt: question.prompt.clone(),
+            temperature_bits: question.temperature.map(f64::to_bits),
+            max_tokens: question.max_tokens,
+            schema: None,
+        };
+        let on_token =
+            |text: &str| events.send(RunEvent::Token { node: scope.node_id.clone(), text: text.to_string() });
+        let asking = Asking {
+            current: &providers.current,
+            outbound,
+            providers: &providers.list,
+            key: &key,
+            tools: &question.tools,
+            on_token: &on_token,
+            scope,
+        };
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.ask(&asking, 0, None, turns).await.map(|(_, answer)| answer)
+    }
+
     /// An answer: one call, or with a schema, up to two (the second says what
     /// was wrong with the first, asked of the provider that gave it). Errors
     /// are not cached, so only an answer that follows the schema is. The
@@ -318,7 +397,7 @@ impl LlmClient {
         asking: &Asking<'_>,
         from: usize,
         schema: Option<&structured::AnswerSchema>,
-        follow_up: &[Value],
+        turns: &[Turn],
     ) -> Result<(usize, LlmAnswer), String> {
         let key = asking.key;
         let mut failures = Vec::new();
@@ -336,7 +415,8 @@ impl LlmClient {
                 model: &provider.model,
                 system: key.system.as_deref(),
                 prompt: &key.prompt,
-                follow_up,
+                turns,
+                tools: asking.tools,
                 temperature: key.temperature_bits.map(f64::from_bits),
                 max_tokens: key.max_tokens,
                 schema,
@@ -349,6 +429,7 @@ impl LlmClient {
                 match self.complete(asking, provider, &conversation).await {
                     Ok(mut answer) => {
                         answer.model = usage::truncated(&answer.model);
+                        answer.tool_calls = std::mem::take(&mut answer.partial_calls).finish();
                         let scope = asking.scope;
                         self.usage
                             .record(
@@ -517,6 +598,23 @@ async fn read_capped(response: reqwest::Response, cap: usize, cut: bool) -> Resu
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
+/// An agent's providers in the order they are asked, each ready or with why
+/// it cannot be used.
+pub struct Providers {
+    current: Arc<Configured>,
+    list: Vec<Result<Provider, String>>,
+}
+
+/// What an agent asks on every turn.
+pub struct Question {
+    pub system: Option<String>,
+    pub prompt: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    /// The tools the model may call.
+    pub tools: Vec<ToolSpec>,
+}
+
 /// What one node's question needs while its providers are asked.
 struct Asking<'a> {
     current: &'a Configured,
@@ -524,6 +622,8 @@ struct Asking<'a> {
     /// Each provider, or why it cannot be asked.
     providers: &'a [Result<Provider, String>],
     key: &'a CacheKey,
+    /// Tools the model may call (an agent's turn).
+    tools: &'a [ToolSpec],
     on_token: &'a (dyn Fn(&str) + Sync),
     /// Whose run and node: what the usage records name.
     scope: &'a NodeScope,

@@ -43,8 +43,28 @@ impl WorkflowCalls {
         scope: &NodeScope,
         templates: &Templates,
     ) -> Result<Value, String> {
-        let engine = self.engine.upgrade().ok_or("this Weft process is shutting down")?;
         let item = scope.item.as_ref().map_or(0, |item| item.index as i64);
+        let target = Target { workflow: config.workflow, version: config.version, wait: config.wait };
+        let input = async {
+            let expr = config.input_expr(scope.item.is_some());
+            templates.evaluate_value("input", expr, scope).await
+        };
+        self.call(target, input, scope, item).await
+    }
+
+    /// Runs `target` as a child of the node, the call numbered `item` (the
+    /// item of a `for_each`, an agent's tool call): a call made before a crash
+    /// is found again by that number. `input` is evaluated only when a child
+    /// is started.
+    pub async fn call(
+        &self,
+        target: Target,
+        input: impl std::future::Future<Output = Result<Value, String>>,
+        scope: &NodeScope,
+        item: i64,
+    ) -> Result<Value, String> {
+        let config = &target;
+        let engine = self.engine.upgrade().ok_or("this Weft process is shutting down")?;
         let store = engine.store.clone();
         // A parent resumed after a crash finds the child it started.
         let existing = store.child_execution(scope.execution_id, &scope.node_id, item).await.map_err(store_error)?;
@@ -55,7 +75,7 @@ impl WorkflowCalls {
             Some(child) if child.status == ExecutionStatus::Succeeded => (child, None),
             // A retry of a node whose child failed runs the workflow again.
             _ => {
-                let (child, version) = self.start_child(&engine, config, scope, templates, item).await?;
+                let (child, version) = self.start_child(&engine, config, input.await?, scope, item).await?;
                 (child, Some(version))
             }
         };
@@ -84,9 +104,9 @@ impl WorkflowCalls {
     async fn start_child(
         &self,
         engine: &Arc<Engine>,
-        config: &WorkflowCallConfig,
+        config: &Target,
+        input: Value,
         scope: &NodeScope,
-        templates: &Templates,
         item: i64,
     ) -> Result<(Execution, WorkflowVersion), String> {
         if scope.depth >= self.max_depth as i32 {
@@ -117,8 +137,6 @@ impl WorkflowCalls {
                 }
             }
         };
-        let expr = config.input_expr(scope.item.is_some());
-        let input = templates.evaluate_value("input", expr, scope).await?;
         let size = crate::weigh::json_bytes(&input);
         if size > self.max_input_bytes {
             return Err(format!(
@@ -138,6 +156,15 @@ impl WorkflowCalls {
         })?;
         Ok((handle.execution, version))
     }
+}
+
+/// Which workflow a call runs, and whether it waits for the child's answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub workflow: i64,
+    /// A version to pin; none: the current one.
+    pub version: Option<i32>,
+    pub wait: bool,
 }
 
 fn store_error(error: AppError) -> String {

@@ -200,12 +200,18 @@ impl ExecutionStore for Backend {
             .collect())
     }
 
-    async fn forget_node_items(&self, execution: ExecutionId) -> AppResult<()> {
-        sqlx::query("DELETE FROM node_items WHERE execution_id = $1")
-            .bind(execution)
-            .execute(self.writer())
-            .await
-            .map_err(db_error)?;
+    async fn forget_node_items(&self, execution: ExecutionId, nodes: &[String]) -> AppResult<()> {
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let mut query = QueryBuilder::<Db>::new("DELETE FROM node_items WHERE execution_id = ");
+        query.push_bind(execution).push(" AND node_id IN (");
+        let mut separated = query.separated(", ");
+        for node in nodes {
+            separated.push_bind(node.clone());
+        }
+        query.push(")");
+        query.build().execute(self.writer()).await.map_err(db_error)?;
         Ok(())
     }
 

@@ -105,7 +105,7 @@ fn an_unknown_type_lists_the_known_ones() {
     let errors = messages(json!({"name": "w", "nodes": [{"id": "x", "type": "ftp", "config": {}}]}));
     assert_eq!(
         errors,
-        ["node `x` has unknown type `ftp` (known types: http, llm, template, code, condition, switch, merge, delay, wait, workflow)"]
+        ["node `x` has unknown type `ftp` (known types: http, llm, agent, template, code, condition, switch, merge, delay, wait, workflow)"]
     );
 }
 

@@ -144,6 +144,7 @@ fn config_fields(kind: &str, config: &Value) -> Vec<String> {
     match kind {
         "http" => ignored::<HttpConfig>(config),
         "llm" => ignored::<LlmConfig>(config),
+        "agent" => ignored::<crate::model::node_config::AgentConfig>(config),
         "template" => ignored::<TemplateConfig>(config),
         "code" => ignored::<CodeConfig>(config),
         "condition" => ignored::<ConditionConfig>(config),
@@ -160,6 +161,7 @@ fn known_config_fields(kind: &str) -> Vec<&'static str> {
     let fields = match kind {
         "http" => serde_aux::serde_introspection::serde_introspect::<HttpConfig>(),
         "llm" => serde_aux::serde_introspection::serde_introspect::<LlmConfig>(),
+        "agent" => serde_aux::serde_introspection::serde_introspect::<crate::model::node_config::AgentConfig>(),
         "template" => serde_aux::serde_introspection::serde_introspect::<TemplateConfig>(),
         "code" => serde_aux::serde_introspection::serde_introspect::<CodeConfig>(),
         "condition" => serde_aux::serde_introspection::serde_introspect::<ConditionConfig>(),

@@ -9,6 +9,7 @@
 use serde_json::{json, Value};
 
 use super::retry::CallError;
+use super::turns::Turn;
 use super::{Conversation, LlmAnswer};
 
 pub const PATH: &str = "/messages";
@@ -21,7 +22,28 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 pub fn body(conversation: &Conversation<'_>) -> Value {
     let mut messages = vec![json!({"role": "user", "content": conversation.prompt})];
-    messages.extend(conversation.follow_up.iter().cloned());
+    for turn in conversation.turns {
+        messages.push(match turn {
+            Turn::Assistant { text, calls } => {
+                let text_block = (!text.is_empty()).then(|| json!({"type": "text", "text": text}));
+                let uses = calls.iter().map(|call| {
+                    // The API wants an object; arguments that were not one go back wrapped.
+                    let input = if call.input.is_object() { call.input.clone() } else { json!({"text": call.input}) };
+                    json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input})
+                });
+                let blocks: Vec<Value> = text_block.into_iter().chain(uses).collect();
+                json!({"role": "assistant", "content": blocks})
+            }
+            Turn::User(text) => json!({"role": "user", "content": text}),
+            Turn::ToolResults(results) => {
+                let blocks: Vec<Value> = results
+                    .iter()
+                    .map(|r| json!({"type": "tool_result", "tool_use_id": r.id, "content": r.content, "is_error": r.is_error}))
+                    .collect();
+                json!({"role": "user", "content": blocks})
+            }
+        });
+    }
     let mut body = json!({
         "model": conversation.model,
         "messages": messages,
@@ -32,6 +54,14 @@ pub fn body(conversation: &Conversation<'_>) -> Value {
     let system: Vec<&str> = conversation.system.into_iter().chain(schema.as_deref()).collect();
     if !system.is_empty() {
         body["system"] = json!(system.join("\n\n"));
+    }
+    if !conversation.tools.is_empty() {
+        let tools: Vec<Value> = conversation
+            .tools
+            .iter()
+            .map(|tool| json!({"name": tool.name, "description": tool.description, "input_schema": tool.input_schema}))
+            .collect();
+        body["tools"] = json!(tools);
     }
     if let Some(temperature) = conversation.temperature {
         // Anthropic's range is 0 to 1; Weft's (OpenAI's) is 0 to 2.
@@ -54,7 +84,11 @@ pub fn headers(request: reqwest::RequestBuilder, api_key: Option<&str>) -> reqwe
 /// A whole (not streamed) answer.
 pub fn whole(answer: &Value, into: &mut LlmAnswer) {
     let blocks = answer["content"].as_array().into_iter().flatten();
-    into.text = blocks.filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
+    into.text = blocks.clone().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
+    for (index, block) in blocks.enumerate().filter(|(_, b)| b["type"] == "tool_use") {
+        let input = block["input"].to_string();
+        into.partial_calls.add(index as u64, block["id"].as_str(), block["name"].as_str(), Some(&input));
+    }
     if let Some(model) = answer["model"].as_str() {
         into.model = model.to_string();
     }
@@ -72,6 +106,15 @@ pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync
                 answer.model = model.to_string();
             }
             answer.usage = usage(message["usage"]["input_tokens"].as_u64(), message["usage"]["output_tokens"].as_u64());
+        }
+        "content_block_start" if event["content_block"]["type"] == "tool_use" => {
+            let block = &event["content_block"];
+            let index = event["index"].as_u64().unwrap_or_default();
+            answer.partial_calls.add(index, block["id"].as_str(), block["name"].as_str(), None);
+        }
+        "content_block_delta" if event["delta"]["type"] == "input_json_delta" => {
+            let index = event["index"].as_u64().unwrap_or_default();
+            answer.partial_calls.add(index, None, None, event["delta"]["partial_json"].as_str());
         }
         "content_block_delta" if event["delta"]["type"] == "text_delta" => {
             if let Some(text) = event["delta"]["text"].as_str().filter(|t| !t.is_empty()) {
@@ -150,7 +193,8 @@ mod tests {
             model: "claude-haiku-4-5",
             system: Some("Be brief."),
             prompt: "Hi",
-            follow_up: &[],
+            turns: &[],
+            tools: &[],
             temperature: Some(1.5),
             max_tokens: None,
             schema: None,
@@ -168,5 +212,50 @@ mod tests {
         );
         assert_eq!(whole_answer.text, "Hi!");
         assert_eq!(whole_answer.usage["total_tokens"], 5);
+    }
+
+    #[test]
+    fn tool_use_blocks_are_read_streamed_or_whole_and_results_go_back_as_user_blocks() {
+        let mut answer = LlmAnswer::empty("m", "claude");
+        let on_token = |_: &str| {};
+        for data in [
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Looking."}}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"tu_1","name":"weather","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Oslo\"}"}}"#,
+        ] {
+            event(data, &mut answer, &on_token).unwrap();
+        }
+        let calls = answer.partial_calls.finish();
+        assert_eq!(calls.len(), 1);
+        assert_eq!((calls[0].id.as_str(), &calls[0].input), ("tu_1", &json!({"city": "Oslo"})));
+
+        let mut whole_answer = LlmAnswer::empty("m", "claude");
+        whole(
+            &json!({"content": [{"type": "tool_use", "id": "tu_2", "name": "clock", "input": {"tz": "UTC"}}]}),
+            &mut whole_answer,
+        );
+        assert_eq!(whole_answer.partial_calls.finish()[0].input, json!({"tz": "UTC"}));
+
+        let results =
+            vec![super::super::turns::ToolResult { id: "tu_1".into(), content: "3 °C".into(), is_error: true }];
+        let turns = [Turn::Assistant { text: "Looking.".into(), calls }, Turn::ToolResults(results)];
+        let conversation = Conversation {
+            model: "claude",
+            system: None,
+            prompt: "Weather?",
+            turns: &turns,
+            tools: &[],
+            temperature: None,
+            max_tokens: None,
+            schema: None,
+        };
+        let body = body(&conversation);
+        assert_eq!(body["messages"][1]["content"][1]["type"], "tool_use");
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": "3 °C", "is_error": true}]})
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! whatever comes back. The instance's provider is an admin's setting and is
 //! reached directly (a local Ollama is a common choice).
 
-use app::model::node_config::LlmConfig;
+use app::model::node_config::LlmFallback;
 use app::model::{LlmApi, UserId};
 
 use super::Configured;
@@ -61,14 +61,16 @@ fn who(label: &str) -> String {
 /// The node's providers in the order they are asked, each ready or with why
 /// it cannot be used (asked in turn, a broken fallback is one more failure).
 pub async fn resolve(
-    config: &LlmConfig,
+    provider: Option<&str>,
+    model: &str,
+    fallbacks: &[LlmFallback],
     current: &Configured,
     vault: &CredentialVault,
     owner: UserId,
 ) -> Vec<Result<Provider, String>> {
-    let first = std::iter::once((config.provider.as_deref(), config.model.as_str()));
-    let rest = config.fallbacks.iter().map(|f| (f.provider.as_deref(), f.model.as_str()));
-    let mut providers = Vec::with_capacity(1 + config.fallbacks.len());
+    let first = std::iter::once((provider, model));
+    let rest = fallbacks.iter().map(|f| (f.provider.as_deref(), f.model.as_str()));
+    let mut providers = Vec::with_capacity(1 + fallbacks.len());
     for (name, model) in first.chain(rest) {
         providers.push(match name {
             None => Ok(instance(current, model)),

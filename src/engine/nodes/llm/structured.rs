@@ -65,13 +65,13 @@ impl AnswerSchema {
 }
 
 /// The turns that ask again: the model's answer, and what was wrong with it.
-pub(super) fn ask_again(answer: &str, problems: &str) -> Vec<Value> {
+pub(super) fn ask_again(answer: &str, problems: &str) -> Vec<super::turns::Turn> {
     vec![
-        json!({"role": "assistant", "content": answer}),
-        json!({"role": "user", "content": format!(
+        super::turns::Turn::Assistant { text: answer.to_string(), calls: Vec::new() },
+        super::turns::Turn::User(format!(
             "That answer does not follow the required JSON Schema: {problems}. \
              Answer again with only the JSON, following the schema."
-        )}),
+        )),
     ]
 }
 

@@ -94,7 +94,9 @@ impl Object for ScopeContext {
                 }
                 Some(converted.get_or_insert_with(|| TemplateValue::from(Serde(&*self.input))).clone())
             }
-            "item" => {
+            // An agent's http tool runs with the model's arguments as its item,
+            // named `args` in its templates.
+            "item" | "args" => {
                 let item = self.item.as_ref()?;
                 let mut converted = self.converted_item.lock().unwrap_or_else(|e| e.into_inner());
                 if converted.is_none() && self.budget.as_ref().is_some_and(|b| !b.take(item.bytes)) {

@@ -26,7 +26,7 @@ use crate::error::AppError;
 use crate::model::{validate_to_save, Position, ValidationError, Workflow, WorkflowDefinition, WorkflowId, NODE_KINDS};
 use crate::ui::use_hydrated;
 use crate::workflows::{import_workflow, save_workflow, starter_definition, WorkflowCache};
-use canvas::{reveal_offset, Canvas, Viewport};
+use canvas::{fit_view, reveal_offset, Canvas, Viewport};
 use panel::Panel;
 use state::EditorState;
 
@@ -162,6 +162,13 @@ fn Editor(opened: Opened) -> impl IntoView {
         state.selected.set(state::Selection::Node(id));
     }
     let viewport = RwSignal::new(Viewport { x: 40.0, y: 40.0, scale: 1.0 });
+    // Opened with nodes off the canvas (a large template): the whole graph is
+    // fitted to it, once it is laid out. A graph that fits keeps its place.
+    Effect::new(move |done: Option<()>| {
+        if done.is_none() {
+            request_animation_frame(move || fit_if_off_screen(state, viewport));
+        }
+    });
     // Validation follows the graph and the configs, never positions: dragging
     // does not revalidate.
     let problems = Memo::new(move |_| validate_to_save(&state.definition(true)).err().unwrap_or_default());
@@ -296,9 +303,12 @@ fn Editor(opened: Opened) -> impl IntoView {
         })
     };
     view! {
+        <leptos_meta::Title text=move || format!("Edit {} · Weft", state.name.get())/>
         <div class="editor-toolbar">
             <a href=back data-testid="editor-back">"← Back"</a>
             <strong data-testid="editor-title">{move || state.name.get()}</strong>
+            <button class="secondary small" data-testid="fit-view" title="Zoom and pan to show every node"
+                on:click=move |_| fit_to_view(state, viewport)>"Fit"</button>
             <span class="palette" class:attaching=move || state.attach_to.with(Option::is_some) data-testid="palette">
                 {NODE_KINDS.iter().map(|kind| view! {
                     <button class="chip" data-testid=format!("add-{kind}") on:click=move |_| { add(kind); }>{format!("+ {kind}")}</button>
@@ -363,6 +373,33 @@ fn spot_for_new_node(state: EditorState, viewport: RwSignal<Viewport>, anchor: O
                 corner
             }
         }
+    }
+}
+
+/// Zooms and pans so that every node is on screen (a template opened with
+/// nodes off to the right is seen whole).
+fn fit_to_view(state: EditorState, viewport: RwSignal<Viewport>) {
+    let Some(canvas) = document().query_selector("[data-testid=canvas]").ok().flatten() else { return };
+    let rect = canvas.get_bounding_client_rect();
+    if let Some(view) = fit_view(&state.positions(), rect.width(), rect.height()) {
+        viewport.set(view);
+    }
+}
+
+/// [`fit_to_view`] when a node is not (wholly) on the canvas.
+fn fit_if_off_screen(state: EditorState, viewport: RwSignal<Viewport>) {
+    let Some(canvas) = document().query_selector("[data-testid=canvas]").ok().flatten() else { return };
+    let rect = canvas.get_bounding_client_rect();
+    let view = viewport.get_untracked();
+    let (width, height) = (rect.width(), rect.height());
+    let off_screen = state.positions().into_iter().any(|at| {
+        let (left, top) = (at.x * view.scale + view.x, at.y * view.scale + view.y);
+        let (right, bottom) =
+            (left + crate::graph::NODE_WIDTH * view.scale, top + crate::graph::NODE_HEIGHT * view.scale);
+        left < 0.0 || top < 0.0 || right > width || bottom > height
+    });
+    if off_screen {
+        fit_to_view(state, viewport);
     }
 }
 

@@ -38,6 +38,7 @@ fn settings_view() -> impl IntoView {
     let is_admin = move || async move { viewer.await.ok().and_then(|v| v.user).is_some_and(|u| u.is_admin) };
     view! {
         <main class="page" data-testid="settings-page" data-hydrated=move || hydrated.get().to_string()>
+            <leptos_meta::Title text="Settings · Weft"/>
             <h1>"Settings"</h1>
             <OwnAccountSection/>
             <ApiKeysSection/>

@@ -51,7 +51,12 @@ fn plan(prompt: &str, results: &[String]) -> Next {
     }
     if prompt.contains("BAD") {
         return match results.len() {
-            0 => Next::Call(vec![("teleport", json!({"to": "Mars"})), ("weather", json!({"city": 5}))]),
+            // An unknown tool, arguments against the schema, arguments that are not JSON.
+            0 => Next::Call(vec![
+                ("teleport", json!({"to": "Mars"})),
+                ("weather", json!({"city": 5})),
+                ("search", json!("{\"q\": ")),
+            ]),
             _ => Next::Answer(format!("could not: {}", results.join(" | "))),
         };
     }
@@ -79,7 +84,11 @@ async fn openai_turn(State(fake): State<FakeModel>, Json(body): Json<Value>) -> 
             .iter()
             .enumerate()
             .flat_map(|(i, (name, args))| {
-                let text = args.to_string();
+                // A string is sent as the arguments' text, as it is (JSON or not).
+                let text = match args {
+                    Value::String(text) => text.clone(),
+                    args => args.to_string(),
+                };
                 let (a, b) = text.split_at(text.len() / 2);
                 let id = format!("call_{turn}_{i}");
                 [
@@ -308,7 +317,8 @@ async fn a_tool_call_that_cannot_run_is_an_error_the_model_reads(db: &TestDb) {
     let text = plan.output.as_ref().unwrap()["text"].as_str().unwrap().to_string();
     assert!(text.contains("there is no tool `teleport`; the tools are: weather, search, clock"), "{text}");
     assert!(text.contains("the arguments do not follow the tool's input_schema: at /city: 5 is not of type"), "{text}");
+    assert!(text.contains(r#"the arguments are not a JSON object: the model sent `{"q": `"#), "{text}");
     assert_eq!(tools.calls.load(Ordering::SeqCst), 0, "nothing ran with bad arguments");
     let steps = steps_of(&h.store.node_items_of(report.id).await.unwrap());
-    assert!(steps.iter().filter(|s| s.failed()).count() == 2, "{steps:?}");
+    assert_eq!(steps.iter().filter(|s| s.failed()).count(), 3, "{steps:?}");
 }

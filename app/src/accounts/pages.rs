@@ -73,6 +73,7 @@ fn setup_view() -> impl IntoView {
     };
     view! {
         <main class="page narrow" data-testid="setup-page" data-hydrated=move || hydrated.get().to_string()>
+            <leptos_meta::Title text="Set up · Weft"/>
             <h1>"Welcome to Weft"</h1>
             <p class="muted">"Create the admin account. It can create the other users."</p>
             <form class="card form" on:submit=submit>
@@ -199,6 +200,7 @@ fn signin_view() -> impl IntoView {
     };
     view! {
         <main class="page narrow" data-testid="sign-in-page" data-hydrated=move || hydrated.get().to_string()>
+            <leptos_meta::Title text="Sign in · Weft"/>
             <h1>"Sign in"</h1>
             <form class="card form" on:submit=submit>
                 <label>"Email"

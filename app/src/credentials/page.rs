@@ -224,6 +224,7 @@ fn credentials_view() -> impl IntoView {
     view! {
         <Title text="Credentials · Weft"/>
         <main class="page" data-testid="credentials-page" data-hydrated=move || hydrated.get().to_string()>
+            <leptos_meta::Title text="Credentials · Weft"/>
             <h1>"Credentials"</h1>
             {connection_outcome()}
             <p class="muted">

@@ -76,6 +76,29 @@ pub fn zoom_at(view: Viewport, px: f64, py: f64, factor: f64) -> Viewport {
     Viewport { x: px - (px - view.x) * ratio, y: py - (py - view.y) * ratio, scale }
 }
 
+/// The view that shows every node at `positions` in a canvas `width` ×
+/// `height`, centred, with a margin; never zoomed in past 1 (a small graph
+/// keeps its size), nor out past the zoom's floor.
+pub fn fit_view(positions: &[Position], width: f64, height: f64) -> Option<Viewport> {
+    const MARGIN: f64 = 40.0;
+    let first = positions.first()?;
+    let (mut left, mut top, mut right, mut bottom) = (first.x, first.y, first.x, first.y);
+    for p in positions {
+        left = left.min(p.x);
+        top = top.min(p.y);
+        right = right.max(p.x);
+        bottom = bottom.max(p.y);
+    }
+    let (graph_width, graph_height) = (right + NODE_WIDTH - left, bottom + NODE_HEIGHT - top);
+    let room = ((width - 2.0 * MARGIN).max(1.0), (height - 2.0 * MARGIN).max(1.0));
+    let scale = (room.0 / graph_width).min(room.1 / graph_height).clamp(0.2, 1.0);
+    Some(Viewport {
+        x: (width - graph_width * scale) / 2.0 - left * scale,
+        y: (height - graph_height * scale) / 2.0 - top * scale,
+        scale,
+    })
+}
+
 /// How far to pan (viewport pixels) so the node at `at` lies inside a canvas
 /// `width` × `height`, with a margin; (0, 0) when it already does.
 pub fn reveal_offset(view: Viewport, at: Position, width: f64, height: f64) -> (f64, f64) {
@@ -356,6 +379,21 @@ mod tests {
         // The canvas point under (110, 120) was (100, 100) and still is.
         assert_eq!(((110.0 - zoomed.x) / zoomed.scale, (120.0 - zoomed.y) / zoomed.scale), (100.0, 100.0));
         assert_eq!(zoom_at(view, 0.0, 0.0, 100.0).scale, 3.0, "zoom is bounded");
+    }
+
+    #[test]
+    fn fitting_shows_every_node_centred_and_never_zooms_in() {
+        let wide = [Position { x: -500.0, y: 0.0 }, Position { x: 2500.0, y: 300.0 }];
+        let view = fit_view(&wide, 1000.0, 600.0).unwrap();
+        assert!(view.scale < 1.0);
+        for p in wide {
+            let (left, right) = (p.x * view.scale + view.x, (p.x + NODE_WIDTH) * view.scale + view.x);
+            assert!(left >= 39.0 && right <= 961.0, "{left}..{right}");
+        }
+        let small = fit_view(&[Position { x: 0.0, y: 0.0 }], 1000.0, 600.0).unwrap();
+        assert_eq!(small.scale, 1.0);
+        assert_eq!((small.x, small.y), ((1000.0 - NODE_WIDTH) / 2.0, (600.0 - NODE_HEIGHT) / 2.0));
+        assert_eq!(fit_view(&[], 1000.0, 600.0), None);
     }
 
     #[test]

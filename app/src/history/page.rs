@@ -39,6 +39,7 @@ impl LazyRoute for HistoryPage {
         let hydrated = use_hydrated();
         view! {
             <main class="page wide" data-testid="history-page" data-hydrated=move || hydrated.get().to_string()>
+            <leptos_meta::Title text="History · Weft"/>
                 <h1>"History"</h1>
                 <crate::usage::TodayUsageLine/>
                 <Transition fallback=|| view! { <p class="muted">"Loading the history…"</p> }>

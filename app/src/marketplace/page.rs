@@ -43,6 +43,7 @@ impl LazyRoute for MarketplacePage {
         });
         view! {
             <main class="page wide" data-testid="marketplace-page" data-hydrated=move || hydrated.get().to_string()>
+            <leptos_meta::Title text="Marketplace · Weft"/>
                 <h1>"Marketplace"</h1>
                 <input type="search" class="search" placeholder="Search templates" aria-label="Search templates"
                     data-testid="template-search" prop:value=query on:input=move |ev| query.set(event_target_value(&ev))/>

@@ -249,6 +249,7 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
         .flatten();
 
     view! {
+        <leptos_meta::Title text=format!("Run {id} · {workflow_name} · Weft")/>
         <header class="run-header">
             <h1>
                 <a href=format!("/workflows/{}", execution.workflow_id)>{workflow_name}</a>

@@ -64,6 +64,7 @@ fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>)
     let summary = workflow.summary;
     let id = summary.id;
     view! {
+        <leptos_meta::Title text=format!("{} · Weft", summary.name)/>
         <h1 data-testid="workflow-name">{summary.name}</h1>
         <p class="muted" data-testid="workflow-meta">
             // The description leads when there is one; without it the line starts at the version.

@@ -56,6 +56,7 @@ impl LazyRoute for WorkflowsPage {
         let hydrated = use_hydrated();
         view! {
             <main class="page" data-testid="workflows-page" data-hydrated=move || hydrated.get().to_string()>
+            <leptos_meta::Title text="Workflows · Weft"/>
                 <div class="title-row">
                     <h1>"Workflows"</h1>
                     <NewWorkflowButton/>

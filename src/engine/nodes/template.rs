@@ -9,6 +9,7 @@
 //! URL, `GET`) is used as it is, without a trip to the pool.
 
 mod context;
+mod undefined;
 
 use std::io;
 use std::sync::Arc;
@@ -56,6 +57,9 @@ impl Templates {
         // empty, while a typo in a path (`{{ nodes.fetc.body }}`) is still an
         // error, since reading an attribute of an undefined value fails.
         environment.set_undefined_behavior(UndefinedBehavior::Lenient);
+        // An object or a list printed into text is JSON (what a prompt or a
+        // request body needs), not minijinja's Python-like `{"ok": True}`.
+        environment.set_formatter(json_formatter);
         let mut inline_environment = environment.clone();
         inline_environment.set_fuel(Some(INLINE_FUEL.min(settings.fuel)));
         environment.set_fuel(Some(settings.fuel));
@@ -192,30 +196,37 @@ fn run_job(
     context: minijinja::Value,
     cap: usize,
 ) -> Result<Done, Failed> {
-    let failed = |field: &str, error: minijinja::Error| match error.kind() {
+    let failed = |field: &str, source: &str, error: minijinja::Error| match error.kind() {
         ErrorKind::OutOfFuel => Failed::OutOfFuel(field.to_string()),
+        ErrorKind::UndefinedError => {
+            let message = explain(field, &error, cap);
+            match undefined::describe(source, &error, &context) {
+                Some(what) => Failed::Other(format!("{message}: {what}")),
+                None => Failed::Other(message),
+            }
+        }
         _ => Failed::Other(explain(field, &error, cap)),
     };
     match job {
         Job::Fields(fields) => fields
             .iter()
             .map(|(field, source)| {
-                render_capped(environment, source, context.clone(), cap).map_err(|e| failed(field, e))
+                render_capped(environment, source, context.clone(), cap).map_err(|e| failed(field, source, e))
             })
             .collect::<Result<_, _>>()
             .map(Done::Fields),
         Job::Condition(expr) => {
             let compiled = environment.compile_expression(expr).map_err(|e| Failed::Other(format!("expr: {e}")))?;
-            compiled.eval(context).map(|v| Done::Condition(v.is_true())).map_err(|e| failed("expr", e))
+            compiled.eval(context.clone()).map(|v| Done::Condition(v.is_true())).map_err(|e| failed("expr", expr, e))
         }
         Job::List { expr, max_items } => {
             let compiled = environment.compile_expression(expr).map_err(|e| Failed::Other(format!("for_each: {e}")))?;
-            let list = compiled.eval(context).map_err(|e| failed("for_each", e))?;
+            let list = compiled.eval(context.clone()).map_err(|e| failed("for_each", expr, e))?;
             list_items(&list, *max_items).map(Done::List).map_err(|e| Failed::Other(format!("for_each: {e}")))
         }
         Job::Value { field, expr } => {
             let compiled = environment.compile_expression(expr).map_err(|e| Failed::Other(format!("{field}: {e}")))?;
-            let value = compiled.eval(context).map_err(|e| failed(field, e))?;
+            let value = compiled.eval(context.clone()).map_err(|e| failed(field, expr, e))?;
             if value.is_undefined() {
                 return Ok(Done::Value(Value::Null));
             }
@@ -267,6 +278,25 @@ fn render_capped(
     template.render_captured_to(context, &mut out)?;
     // Templates are text and the writer is fed whole UTF-8 pieces.
     Ok(String::from_utf8_lossy(&out.text).into_owned())
+}
+
+/// Prints a value into a template's text: objects and lists as JSON, the rest
+/// as minijinja does.
+fn json_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &mut minijinja::State<'_, '_>,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Map | ValueKind::Seq => {
+            let json = serde_json::to_string(value).map_err(|e| {
+                minijinja::Error::new(ErrorKind::BadSerialization, format!("cannot print this value as JSON: {e}"))
+            })?;
+            out.write_str(&json).map_err(|_| minijinja::Error::from(ErrorKind::WriteFailure))
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
 }
 
 /// Collects rendered text, refusing to grow past `cap` bytes.
@@ -342,6 +372,33 @@ mod tests {
 
     async fn render(template: &str) -> Result<Value, String> {
         templates().render_node(&TemplateConfig { template: template.into(), json: false }, &scope()).await
+    }
+
+    #[tokio::test]
+    async fn objects_and_lists_print_as_json() {
+        assert_eq!(
+            render("Summarise {{ nodes.fetch.body }} of {{ [1, true, none] }}").await.unwrap(),
+            json!({"text": "Summarise {\"title\":\"Hi\"} of [1,true,null]"})
+        );
+        assert_eq!(render("{{ nodes.fetch.status }} {{ 'a' }}").await.unwrap(), json!({"text": "200 a"}));
+    }
+
+    #[tokio::test]
+    async fn an_undefined_path_says_what_is_there_instead() {
+        let error = render("{{ nodes.fetch.output.body }}").await.unwrap_err();
+        assert_eq!(
+            error,
+            "template: template error at line 1: `nodes.fetch.output` is undefined: `nodes.fetch` has `body`, `status`"
+        );
+        let error = render("Hello\n{{ nodes.fetch.body.title.x.y }}").await.unwrap_err();
+        assert!(
+            error.ends_with(
+                "`nodes.fetch.body.title.x` is undefined: `nodes.fetch.body.title` is a string, not an object"
+            ),
+            "{error}"
+        );
+        let error = render("{{ nodes.fetc.body }}").await.unwrap_err();
+        assert!(error.ends_with("`nodes.fetc` is undefined: `nodes` has `fetch`"), "{error}");
     }
 
     #[tokio::test]

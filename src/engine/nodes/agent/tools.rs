@@ -85,8 +85,14 @@ impl<'a> Toolbox<'a> {
         let Some((tool, schema)) = self.tools.get(call.name.as_str()) else {
             return Err(format!("there is no tool `{}`; the tools are: {}", call.name, self.names.join(", ")));
         };
-        if !call.input.is_object() {
-            return Err(format!("the arguments must be a JSON object, not {}", call.input));
+        match &call.input {
+            Value::Object(_) => {}
+            // Kept as the model wrote it when it is not JSON (see `turns::parse_arguments`).
+            Value::String(text) => {
+                let shown: String = text.chars().take(200).collect();
+                return Err(format!("the arguments are not a JSON object: the model sent `{shown}`"));
+            }
+            other => return Err(format!("the arguments must be a JSON object, not {other}")),
         }
         let problems: Vec<String> = schema
             .iter_errors(&call.input)

@@ -65,6 +65,10 @@ async fn an_agents_definition_is_checked_and_its_trace_is_read_over_the_api(db: 
             "node `plan` (agent): config.max_steps must be 1 to 50, not 500",
         ),
         (
+            json!({"id": "plan", "type": "agent", "config": {"prompt": "go", "tools": [{"name": "x", "workflow": 999}]}}),
+            "node `plan` (agent): config.tools[0].workflow: workflow 999 does not exist or is not one of your workflows",
+        ),
+        (
             json!({"id": "plan", "type": "agent", "for_each": "input.rows", "config": {"prompt": "go"}}),
             "for_each is not available on agent nodes",
         ),

@@ -303,7 +303,8 @@ fn Editor(opened: Opened) -> impl IntoView {
         })
     };
     view! {
-        <leptos_meta::Title text=move || format!("Edit {} · Weft", state.name.get())/>
+        // `try_get`: the title is read once more as the editor is left, after its state is gone.
+        <leptos_meta::Title text=move || state.name.try_get().map(|name| format!("Edit {name} · Weft")).unwrap_or_default()/>
         <div class="editor-toolbar">
             <a href=back data-testid="editor-back">"← Back"</a>
             <strong data-testid="editor-title">{move || state.name.get()}</strong>

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod definition;
 pub mod input;
 pub mod llm_provider;
+pub mod n8n;
 pub mod node_config;
 pub mod nul;
 pub mod on_failure;

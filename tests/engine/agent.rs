@@ -205,12 +205,12 @@ async fn an_agent_calls_two_tools_at_once_then_a_third_then_answers(db: &TestDb)
     let (tools_url, tools) = tools_upstream().await;
     let version = h.version(planner(&h, "Plan a day in Oslo", None, &tools_url).await).await;
     let mut handle = h.engine.start(StartRequest::new(&version, h.owner.id, Trigger::Manual, json!({}))).await.unwrap();
-    let mut live_steps = 0;
+    let mut live_steps = Vec::new();
     loop {
         match handle.events.recv().await {
             Ok(RunEvent::Step { node, index, .. }) => {
-                assert_eq!((node.as_str(), index), ("plan", live_steps));
-                live_steps += 1;
+                assert_eq!(node, "plan");
+                live_steps.push(index);
             }
             Ok(RunEvent::Finished { .. }) | Err(_) => break,
             Ok(_) => {}
@@ -247,7 +247,9 @@ async fn an_agent_calls_two_tools_at_once_then_a_third_then_answers(db: &TestDb)
     let items = h.store.node_items_of(report.id).await.unwrap();
     let steps = steps_of(&items);
     assert_eq!(kinds(&steps), ["model", "tool", "tool", "model", "tool", "model"]);
-    assert_eq!(live_steps, 6, "each step was announced as it was recorded");
+    // Each step was announced as it was recorded (two parallel calls' writes may end in either order).
+    live_steps.sort();
+    assert_eq!(live_steps, [0, 1, 2, 3, 4, 5]);
     let AgentStep::Model { turn: 1, calls, .. } = &steps[0] else { panic!("{:?}", steps[0]) };
     assert_eq!(calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["weather", "search"]);
     let clock = steps.iter().find_map(|s| match s {
@@ -304,7 +306,8 @@ async fn a_model_that_keeps_calling_tools_fails_at_max_steps(db: &TestDb) {
     );
     assert_eq!(model.requests().len(), 3, "no turn past max_steps");
     let steps = steps_of(&h.store.node_items_of(report.id).await.unwrap());
-    assert_eq!(kinds(&steps), ["model", "tool", "model", "tool", "model", "tool", "failed"]);
+    // The third turn's call is not run: its result could never be read.
+    assert_eq!(kinds(&steps), ["model", "tool", "model", "tool", "model", "failed"]);
 }
 
 async fn a_tool_call_that_cannot_run_is_an_error_the_model_reads(db: &TestDb) {

@@ -8,6 +8,7 @@ mod agent;
 mod calls;
 mod control;
 mod for_each;
+mod n8n;
 mod nodes;
 mod providers;
 mod runs;

@@ -1,4 +1,5 @@
-//! The workflows a definition calls through `workflow` nodes: each is one of
+//! The workflows a definition calls through `workflow` nodes and agents'
+//! workflow tools: each is one of
 //! the owner's (and the pinned version exists), and no chain of calls leads
 //! back to the workflow being saved. Checked on save, so a loop is refused
 //! where it is written; a loop made some other way (a called workflow edited
@@ -7,22 +8,37 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::error::{AppError, AppResult};
-use crate::model::node_config::WorkflowCallConfig;
+use crate::model::node_config::{AgentConfig, WorkflowCallConfig};
 use crate::model::{Scope, UserId, ValidationError, WorkflowDefinition, WorkflowId};
 use crate::ports::Store;
 
 /// The most workflows the loop check reads for one save.
 const MAX_WORKFLOWS_READ: usize = 200;
 
-/// The `workflow` nodes of a definition with their configs (nodes whose config
-/// does not parse are validation's business, not this check's).
-fn calls(definition: &WorkflowDefinition) -> Vec<(&str, WorkflowCallConfig)> {
-    definition
-        .nodes
-        .iter()
-        .filter(|node| node.kind == "workflow")
-        .filter_map(|node| Some((node.id.as_str(), serde_json::from_value(node.config.clone()).ok()?)))
-        .collect()
+/// The calls of a definition: its `workflow` nodes and its agents' workflow
+/// tools, each with the node and the field that names the workflow (nodes
+/// whose config does not parse are validation's business, not this check's).
+fn calls(definition: &WorkflowDefinition) -> Vec<(&str, String, WorkflowCallConfig)> {
+    let mut found = Vec::new();
+    for node in &definition.nodes {
+        match node.kind.as_str() {
+            "workflow" => {
+                if let Ok(call) = serde_json::from_value(node.config.clone()) {
+                    found.push((node.id.as_str(), "(workflow): config.workflow".to_string(), call));
+                }
+            }
+            "agent" => {
+                let Ok(agent) = serde_json::from_value::<AgentConfig>(node.config.clone()) else { continue };
+                for (i, tool) in agent.tools.iter().enumerate() {
+                    let Some(workflow) = tool.workflow else { continue };
+                    let call = WorkflowCallConfig { workflow, version: tool.version, input: None, wait: true };
+                    found.push((node.id.as_str(), format!("(agent): config.tools[{i}].workflow"), call));
+                }
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// Refuses calls to workflows that are not the owner's, to versions that do
@@ -34,10 +50,10 @@ pub(super) async fn check_calls(
     definition: &WorkflowDefinition,
 ) -> AppResult<()> {
     let mut errors = Vec::new();
-    for (node, call) in calls(definition) {
+    for (node, field, call) in calls(definition) {
         let refuse = |message: String| ValidationError {
             nodes: vec![node.to_string()],
-            message: format!("node `{node}` (workflow): config.workflow: {message}"),
+            message: format!("node `{node}` {field}: {message}"),
         };
         if itself == Some(call.workflow) {
             errors.push(refuse("a workflow cannot call itself (each run would start another, without end)".into()));
@@ -103,7 +119,7 @@ async fn path_back(
             break;
         }
         let Some(definition) = called_definition(store, owner, &call).await? else { continue };
-        for (_, inner) in calls(&definition) {
+        for (_, _, inner) in calls(&definition) {
             if inner.workflow == target {
                 let mut path = vec![call.workflow];
                 while let Some(Some(from)) = path.last().and_then(|at| reached.get(at)) {

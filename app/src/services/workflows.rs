@@ -43,7 +43,7 @@ impl Workflows {
         definition: &WorkflowDefinition,
     ) -> AppResult<WorkflowVersion> {
         validate_to_save(definition).map_err(AppError::Invalid)?;
-        let calls_workflows = definition.nodes.iter().any(|node| node.kind == "workflow");
+        let calls_workflows = definition.nodes.iter().any(|node| node.kind == "workflow" || node.kind == "agent");
         if definition.on_failure.is_some() || calls_workflows {
             let owner = self.store.workflow(scope, id).await?.summary.owner_id;
             self.check_error_workflow(owner, Some(id), definition).await?;

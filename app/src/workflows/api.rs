@@ -65,7 +65,8 @@ pub async fn import_workflow(definition: String) -> Result<WorkflowSummary, AppE
         async {
             let ctx = ServerContext::current()?;
             let owner = ctx.viewer().await?;
-            let definition = WorkflowDefinition::from_json(&definition).map_err(AppError::BadRequest)?;
+            // A Weft definition, or an n8n export (converted; the form shows its report).
+            let (definition, _) = crate::model::n8n::definition_from_text(&definition).map_err(AppError::BadRequest)?;
             ctx.workflows.create(owner.id, &definition).await
         }
         .await,

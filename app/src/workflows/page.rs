@@ -9,7 +9,7 @@ use leptos_use_signal_debounce_throttle::signal_debounced;
 use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkflow};
 use crate::error::AppError;
 use crate::model::MAX_PAGE_SIZE;
-use crate::model::{validate_to_save, Page, WorkflowDefinition, WorkflowSummary};
+use crate::model::{validate_to_save, Page, WorkflowSummary};
 use crate::ui::{format_time, use_hydrated};
 
 /// Every row has this height (CSS `.workflow-row`), so the rows in view follow
@@ -229,20 +229,35 @@ fn WorkflowRow(
 /// function: the validation (with its template engine, most of this page's
 /// code) is fetched on the first keystroke, not with the list.
 #[lazy]
-async fn check_definition_lazily(text: String) -> Vec<String> {
+async fn check_definition_lazily(text: String) -> Checked {
     check_definition(&text)
 }
 
-fn check_definition(text: &str) -> Vec<String> {
+/// What the import box's text would import as: its problems, and for an
+/// n8n export, what did not carry over as it was.
+#[derive(Clone, Default)]
+struct Checked {
+    problems: Vec<String>,
+    notes: Vec<crate::model::n8n::ImportNote>,
+    /// Pasted from n8n: how many nodes it became.
+    from_n8n: Option<usize>,
+}
+
+fn check_definition(text: &str) -> Checked {
     if text.trim().is_empty() {
-        return Vec::new();
+        return Checked::default();
     }
-    match WorkflowDefinition::from_json(text) {
-        Err(message) => vec![message],
-        Ok(definition) => match validate_to_save(&definition) {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors.into_iter().map(|e| e.message).collect(),
-        },
+    let is_n8n =
+        serde_json::from_str::<serde_json::Value>(text).is_ok_and(|value| crate::model::n8n::is_n8n_export(&value));
+    match crate::model::n8n::definition_from_text(text) {
+        Err(message) => Checked { problems: vec![message], ..Default::default() },
+        Ok((definition, notes)) => {
+            let problems = match validate_to_save(&definition) {
+                Ok(_) => Vec::new(),
+                Err(errors) => errors.into_iter().map(|e| e.message).collect(),
+            };
+            Checked { problems, notes, from_n8n: is_n8n.then_some(definition.nodes.len()) }
+        }
     }
 }
 
@@ -257,7 +272,7 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
         let text = text.get();
         async move {
             if text.trim().is_empty() {
-                Vec::new()
+                Checked::default()
             } else {
                 check_definition_lazily(text).await
             }
@@ -292,13 +307,15 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
         import.dispatch(ImportWorkflow { definition: text.get_untracked() });
     };
     let can_submit = move || {
-        !text.with(|t| t.trim().is_empty()) && checked().is_some_and(|p| p.is_empty()) && !import.pending().get()
+        !text.with(|t| t.trim().is_empty())
+            && checked().is_some_and(|c| c.problems.is_empty())
+            && !import.pending().get()
     };
 
     view! {
         <form class="import card" on:submit=submit data-testid="import-form">
             <h2>"Import a workflow"</h2>
-            <label for="definition">"Paste a definition (JSON)"</label>
+            <label for="definition">"Paste a definition (JSON), or an n8n workflow export"</label>
             <textarea
                 id="definition"
                 name="definition"
@@ -314,8 +331,19 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
                 <input type="file" accept=".json,application/json" data-testid="definition-file" on:change=on_file/>
             </label>
             <ul class="problems" data-testid="validation-errors" role="alert">
-                {move || checked().unwrap_or_default().into_iter().chain(server_problems()).map(|p| view! { <li>{p}</li> }).collect_view()}
+                {move || checked().unwrap_or_default().problems.into_iter().chain(server_problems()).map(|p| view! { <li>{p}</li> }).collect_view()}
             </ul>
+            {move || checked().and_then(|c| Some((c.from_n8n?, c.notes))).map(|(nodes, notes)| view! {
+                <div class="n8n-report" data-testid="n8n-report">
+                    <p>{format!("From n8n: {nodes} nodes. ")}
+                        {if notes.is_empty() { "Everything carried over.".to_string() } else { format!("{} things to check:", notes.len()) }}</p>
+                    <ul>
+                        {notes.into_iter().map(|n| view! {
+                            <li data-testid="n8n-note"><strong>{n.node}</strong>": "{n.reason}</li>
+                        }).collect_view()}
+                    </ul>
+                </div>
+            })}
             <button type="submit" data-testid="import-button" disabled=move || !can_submit()>"Import"</button>
         </form>
     }

@@ -92,6 +92,10 @@ impl Agents {
         loop {
             match journal.progress() {
                 Progress::Answered => return Ok(output(&journal.steps())),
+                // The last turn's calls are not run: their results could not be read.
+                Progress::ToolsPending { turn, .. } if turn >= config.max_steps => {
+                    return Err(out_of_steps(config.max_steps, &journal.steps()));
+                }
                 Progress::ToolsPending { turn, calls } => {
                     toolbox.run_calls(turn, calls, scope, journal, engine).await?;
                 }

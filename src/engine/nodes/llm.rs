@@ -533,8 +533,8 @@ impl LlmClient {
             let whole: Value = serde_json::from_str(&text)
                 .map_err(|e| CallError::fatal(format!("answered with something not JSON: {e}")))?;
             match provider.api {
-                LlmApi::Openai => openai::whole(&whole, &mut answer),
-                LlmApi::Anthropic => anthropic::whole(&whole, &mut answer),
+                LlmApi::Openai => openai::whole(&whole, &mut answer)?,
+                LlmApi::Anthropic => anthropic::whole(&whole, &mut answer)?,
             }
             (asking.on_token)(&answer.text);
             return Ok(answer);
@@ -554,7 +554,7 @@ impl LlmClient {
                 })
             })?;
             buffer.push_str(&String::from_utf8_lossy(&chunk));
-            if buffer.len() + answer.text.len() > MAX_ANSWER_BYTES {
+            if buffer.len() + answer.text.len() + answer.partial_calls.bytes() > MAX_ANSWER_BYTES {
                 return Err(CallError::fatal(format!("answered more than the {MAX_ANSWER_BYTES}-byte limit")));
             }
             while let Some(end) = buffer.find('\n') {

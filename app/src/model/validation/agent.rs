@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::check_answer_schema;
 use crate::model::check_credential_name;
-use crate::model::node_config::{AgentConfig, MAX_AGENT_STEPS, MAX_AGENT_TOOLS, MAX_LLM_FALLBACKS};
+use crate::model::node_config::{AgentConfig, MAX_AGENT_STEPS, MAX_AGENT_TOOLS, MAX_LLM_FALLBACKS, MAX_WAIT_MS};
 
 /// Whether `name` can name a tool (what OpenAI's and Anthropic's APIs accept).
 pub fn check_tool_name(name: &str) -> Result<(), String> {
@@ -61,8 +61,9 @@ pub fn agent_problems(config: &AgentConfig) -> Vec<String> {
         } else if !names.insert(tool.name.as_str()) {
             problems.push(format!("{at}.name: `{}` is used by another tool", tool.name));
         }
-        if tool.description.len() > 4096 {
-            problems.push(format!("{at}.description is {} bytes, at most 4096", tool.description.len()));
+        // OpenAI's limit for a function's description.
+        if tool.description.chars().count() > 1024 {
+            problems.push(format!("{at}.description is {} characters, at most 1024", tool.description.chars().count()));
         }
         if tool.input_schema.get("type").and_then(Value::as_str) != Some("object") {
             problems.push(format!(
@@ -88,6 +89,13 @@ pub fn agent_problems(config: &AgentConfig) -> Vec<String> {
                 }
                 if let Some(Err(message)) = http.credential.as_deref().map(check_credential_name) {
                     problems.push(format!("{at}.http.credential: {message}"));
+                }
+                match http.timeout_ms {
+                    Some(0) => problems.push(format!("{at}.http.timeout_ms must be more than 0")),
+                    Some(ms) if ms > MAX_WAIT_MS => {
+                        problems.push(format!("{at}.http.timeout_ms must be at most {MAX_WAIT_MS} (a day), not {ms}"))
+                    }
+                    _ => {}
                 }
             }
             _ => {}

@@ -91,11 +91,16 @@ impl Journal {
             written.next_index += 1;
             written.next_index - 1
         };
+        // Stored, and so kept in the conversation, without NUL characters
+        // (see `app::model::nul`): a model or a tool may send them.
+        let mut output = serde_json::to_value(&step).map_err(|e| e.to_string())?;
+        app::model::nul::replace_nul(&mut output);
+        let step: AgentStep = serde_json::from_value(output.clone()).map_err(|e| e.to_string())?;
         let item = NodeItem {
             execution_id: self.execution,
             node_id: self.node.clone(),
             index,
-            output: serde_json::to_value(&step).map_err(|e| e.to_string())?,
+            output,
             failed: step.failed(),
             attempt: self.epoch,
         };

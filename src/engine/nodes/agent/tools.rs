@@ -19,6 +19,24 @@ use crate::engine::nodes::workflow::Target;
 use crate::engine::nodes::{Item, NodeScope, NodeServices};
 use crate::engine::Engine;
 
+/// The largest tool result kept whole in the trace (larger: the text the model read).
+const MAX_KEPT_RESULT_BYTES: usize = 64 * 1024;
+/// The longest error kept and given to the model.
+const MAX_ERROR_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 /// An agent's tools, their schemas compiled once per run of the node.
 pub(super) struct Toolbox<'a> {
     tools: HashMap<&'a str, (&'a AgentTool, jsonschema::Validator)>,
@@ -60,9 +78,14 @@ impl<'a> Toolbox<'a> {
                     self.call(turn, position, &call, scope, engine).await
                 };
                 let ToolCall { id, name, input } = call;
+                // What is kept is what the model reads: a result past the
+                // limit is kept as the text it was given.
                 let (output, error) = match result {
+                    Ok(output) if crate::weigh::json_bytes(&output) > MAX_KEPT_RESULT_BYTES => {
+                        (Some(Value::String(super::result_text(&output))), None)
+                    }
                     Ok(output) => (Some(output), None),
-                    Err(error) => (None, Some(error)),
+                    Err(error) => (None, Some(cut(error, MAX_ERROR_BYTES))),
                 };
                 let ms = started.elapsed().as_millis() as u64;
                 journal.record(AgentStep::Tool { turn, call: id, name, input, output, error, ms }).await
@@ -83,7 +106,8 @@ impl<'a> Toolbox<'a> {
         engine: &Arc<Engine>,
     ) -> Result<Value, String> {
         let Some((tool, schema)) = self.tools.get(call.name.as_str()) else {
-            return Err(format!("there is no tool `{}`; the tools are: {}", call.name, self.names.join(", ")));
+            let name: String = call.name.chars().take(64).collect();
+            return Err(format!("there is no tool `{name}`; the tools are: {}", self.names.join(", ")));
         };
         match &call.input {
             Value::Object(_) => {}

@@ -25,7 +25,9 @@ pub fn body(conversation: &Conversation<'_>) -> Value {
     for turn in conversation.turns {
         messages.push(match turn {
             Turn::Assistant { text, calls } => {
-                let text_block = (!text.is_empty()).then(|| json!({"type": "text", "text": text}));
+                // The API refuses a text block of only whitespace, and an empty message.
+                let text = if text.trim().is_empty() && calls.is_empty() { "(no answer)" } else { text.as_str() };
+                let text_block = (!text.trim().is_empty()).then(|| json!({"type": "text", "text": text}));
                 let uses = calls.iter().map(|call| {
                     // The API wants an object; arguments that were not one go back wrapped.
                     let input = if call.input.is_object() { call.input.clone() } else { json!({"text": call.input}) };
@@ -82,17 +84,20 @@ pub fn headers(request: reqwest::RequestBuilder, api_key: Option<&str>) -> reqwe
 }
 
 /// A whole (not streamed) answer.
-pub fn whole(answer: &Value, into: &mut LlmAnswer) {
+pub fn whole(answer: &Value, into: &mut LlmAnswer) -> Result<(), CallError> {
     let blocks = answer["content"].as_array().into_iter().flatten();
     into.text = blocks.clone().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
     for (index, block) in blocks.enumerate().filter(|(_, b)| b["type"] == "tool_use") {
         let input = block["input"].to_string();
-        into.partial_calls.add(index as u64, block["id"].as_str(), block["name"].as_str(), Some(&input));
+        into.partial_calls
+            .add(index as u64, block["id"].as_str(), block["name"].as_str(), Some(&input))
+            .map_err(CallError::fatal)?;
     }
     if let Some(model) = answer["model"].as_str() {
         into.model = model.to_string();
     }
     into.usage = usage(answer["usage"]["input_tokens"].as_u64(), answer["usage"]["output_tokens"].as_u64());
+    Ok(())
 }
 
 /// One server-sent event's data; true at `message_stop`.
@@ -110,11 +115,18 @@ pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync
         "content_block_start" if event["content_block"]["type"] == "tool_use" => {
             let block = &event["content_block"];
             let index = event["index"].as_u64().unwrap_or_default();
-            answer.partial_calls.add(index, block["id"].as_str(), block["name"].as_str(), None);
+            // The input comes in deltas; a proxy that sends it whole here sends none.
+            let whole_input =
+                block["input"].as_object().filter(|input| !input.is_empty()).map(|_| block["input"].to_string());
+            answer
+                .partial_calls
+                .add(index, block["id"].as_str(), block["name"].as_str(), whole_input.as_deref())
+                .map_err(CallError::fatal)?;
         }
         "content_block_delta" if event["delta"]["type"] == "input_json_delta" => {
             let index = event["index"].as_u64().unwrap_or_default();
-            answer.partial_calls.add(index, None, None, event["delta"]["partial_json"].as_str());
+            let piece = event["delta"]["partial_json"].as_str();
+            answer.partial_calls.add(index, None, None, piece).map_err(CallError::fatal)?;
         }
         "content_block_delta" if event["delta"]["type"] == "text_delta" => {
             if let Some(text) = event["delta"]["text"].as_str().filter(|t| !t.is_empty()) {
@@ -209,7 +221,8 @@ mod tests {
             &json!({"model": "claude-haiku-4-5", "content": [{"type": "text", "text": "Hi!"}],
                 "usage": {"input_tokens": 3, "output_tokens": 2}}),
             &mut whole_answer,
-        );
+        )
+        .unwrap();
         assert_eq!(whole_answer.text, "Hi!");
         assert_eq!(whole_answer.usage["total_tokens"], 5);
     }
@@ -235,7 +248,8 @@ mod tests {
         whole(
             &json!({"content": [{"type": "tool_use", "id": "tu_2", "name": "clock", "input": {"tz": "UTC"}}]}),
             &mut whole_answer,
-        );
+        )
+        .unwrap();
         assert_eq!(whole_answer.partial_calls.finish()[0].input, json!({"tz": "UTC"}));
 
         let results =

@@ -37,8 +37,11 @@ pub fn body(conversation: &Conversation<'_>) -> Value {
                 messages.push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
             }
             Turn::User(text) => messages.push(json!({"role": "user", "content": text})),
-            Turn::ToolResults(results) => messages
-                .extend(results.iter().map(|r| json!({"role": "tool", "tool_call_id": r.id, "content": r.content}))),
+            // The shape has no error flag: an error says so in its text.
+            Turn::ToolResults(results) => messages.extend(results.iter().map(|r| {
+                let content = if r.is_error { format!("Error: {}", r.content) } else { r.content.clone() };
+                json!({"role": "tool", "tool_call_id": r.id, "content": content})
+            })),
         }
     }
     let mut body = json!({
@@ -78,7 +81,7 @@ pub fn headers(request: reqwest::RequestBuilder, api_key: Option<&str>) -> reqwe
 }
 
 /// A whole (not streamed) answer.
-pub fn whole(answer: &Value, into: &mut LlmAnswer) {
+pub fn whole(answer: &Value, into: &mut LlmAnswer) -> Result<(), CallError> {
     let message = &answer["choices"][0]["message"];
     into.text = message["content"].as_str().unwrap_or_default().to_string();
     for (index, call) in message["tool_calls"].as_array().into_iter().flatten().enumerate() {
@@ -89,12 +92,15 @@ pub fn whole(answer: &Value, into: &mut LlmAnswer) {
             Value::Null => String::new(),
             other => other.to_string(),
         };
-        into.partial_calls.add(index as u64, call["id"].as_str(), function["name"].as_str(), Some(&arguments));
+        into.partial_calls
+            .add(index as u64, call["id"].as_str(), function["name"].as_str(), Some(&arguments))
+            .map_err(CallError::fatal)?;
     }
     if let Some(model) = answer["model"].as_str() {
         into.model = model.to_string();
     }
     into.usage = answer.get("usage").cloned().unwrap_or(Value::Null);
+    Ok(())
 }
 
 /// One server-sent event's data; true at `[DONE]`.
@@ -120,7 +126,10 @@ pub fn event(data: &str, answer: &mut LlmAnswer, on_token: &(dyn Fn(&str) + Sync
     for (position, call) in delta["tool_calls"].as_array().into_iter().flatten().enumerate() {
         let index = call["index"].as_u64().unwrap_or(position as u64);
         let function = &call["function"];
-        answer.partial_calls.add(index, call["id"].as_str(), function["name"].as_str(), function["arguments"].as_str());
+        answer
+            .partial_calls
+            .add(index, call["id"].as_str(), function["name"].as_str(), function["arguments"].as_str())
+            .map_err(CallError::fatal)?;
     }
     if event.get("usage").is_some_and(|u| !u.is_null()) {
         answer.usage = event["usage"].clone();

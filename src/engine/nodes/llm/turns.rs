@@ -42,7 +42,14 @@ pub struct ToolSpec {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PartialCalls {
     by_index: BTreeMap<u64, PartialCall>,
+    /// The bytes of their ids, names and arguments: counted with the answer's
+    /// text against its limit.
+    bytes: usize,
 }
+
+/// The most tool calls one answer may hold: a model asking for more is
+/// answering something else (or hostile), and each call is a step written.
+pub const MAX_CALLS_PER_ANSWER: usize = 64;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 struct PartialCall {
@@ -52,9 +59,19 @@ struct PartialCall {
 }
 
 impl PartialCalls {
-    /// Adds what one event says of the call at `index`. Arguments are
-    /// bounded by the answer's byte limit, which counts them.
-    pub fn add(&mut self, index: u64, id: Option<&str>, name: Option<&str>, arguments: Option<&str>) -> usize {
+    /// Adds what one event says of the call at `index`; an error past
+    /// [`MAX_CALLS_PER_ANSWER`] calls.
+    pub fn add(
+        &mut self,
+        index: u64,
+        id: Option<&str>,
+        name: Option<&str>,
+        arguments: Option<&str>,
+    ) -> Result<(), String> {
+        if !self.by_index.contains_key(&index) && self.by_index.len() >= MAX_CALLS_PER_ANSWER {
+            return Err(format!("asked for more than {MAX_CALLS_PER_ANSWER} tool calls in one answer"));
+        }
+        self.bytes += [id, name, arguments].iter().map(|part| part.map_or(0, str::len)).sum::<usize>();
         let call = self.by_index.entry(index).or_default();
         if let Some(id) = id.filter(|id| !id.is_empty()) {
             call.id = id.to_string();
@@ -62,23 +79,40 @@ impl PartialCalls {
         if let Some(name) = name.filter(|name| !name.is_empty()) {
             call.name = name.to_string();
         }
-        let added = arguments.map_or(0, str::len);
         if let Some(arguments) = arguments {
             call.arguments.push_str(arguments);
         }
-        added
+        Ok(())
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The calls, in order, their arguments parsed (an empty text is `{}`,
     /// text that is not JSON is kept as text: the tool says what is wrong).
+    /// Ids are made unique and of the characters every API accepts: results
+    /// are matched to calls by them, and a fallback provider of the other
+    /// shape reads them.
     pub fn finish(self) -> Vec<ToolCall> {
+        let mut seen = std::collections::HashSet::new();
         self.by_index
             .into_values()
             .enumerate()
-            .map(|(position, call)| ToolCall {
-                id: if call.id.is_empty() { format!("call_{position}") } else { call.id },
-                name: call.name,
-                input: parse_arguments(&call.arguments),
+            .map(|(position, call)| {
+                let mut id: String = call
+                    .id
+                    .chars()
+                    .take(64)
+                    .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+                    .collect();
+                if id.is_empty() {
+                    id = format!("call_{position}");
+                } else if seen.contains(&id) {
+                    id = format!("{id}_{position}");
+                }
+                seen.insert(id.clone());
+                ToolCall { id, name: call.name, input: parse_arguments(&call.arguments) }
             })
             .collect()
     }
@@ -100,13 +134,23 @@ mod tests {
     #[test]
     fn streamed_pieces_make_whole_calls_in_order() {
         let mut calls = PartialCalls::default();
-        calls.add(1, Some("b"), Some("clock"), None);
-        calls.add(0, Some("a"), Some("weather"), Some("{\"ci"));
-        calls.add(0, None, None, Some("ty\": \"Oslo\"}"));
-        calls.add(2, None, Some("broken"), Some("{not json"));
+        calls.add(1, Some("b"), Some("clock"), None).unwrap();
+        calls.add(0, Some("a"), Some("weather"), Some("{\"ci")).unwrap();
+        calls.add(0, None, None, Some("ty\": \"Oslo\"}")).unwrap();
+        calls.add(2, None, Some("broken"), Some("{not json")).unwrap();
+        calls.add(3, Some("b"), Some("clock"), None).unwrap();
+        calls.add(4, Some("functions.x:0"), Some("odd"), None).unwrap();
+        assert_eq!(calls.bytes(), 67);
         let calls = calls.finish();
         assert_eq!(calls[0], ToolCall { id: "a".into(), name: "weather".into(), input: json!({"city": "Oslo"}) });
         assert_eq!(calls[1].input, json!({}));
         assert_eq!((calls[2].id.as_str(), &calls[2].input), ("call_2", &json!("{not json")));
+        assert_eq!(calls[3].id, "b_3", "ids are unique");
+        assert_eq!(calls[4].id, "functions_x_0");
+        let mut many = PartialCalls::default();
+        for i in 0..MAX_CALLS_PER_ANSWER as u64 {
+            many.add(i, Some("x"), Some("t"), None).unwrap();
+        }
+        assert!(many.add(999, None, None, None).unwrap_err().contains("more than 64 tool calls"));
     }
 }

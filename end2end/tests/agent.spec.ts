@@ -110,7 +110,7 @@ test('an agent built in the editor calls its tools and the run view shows its tr
       name: 'weather',
       description: "Today's weather in a city",
       input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
-      http: { method: 'GET', url: `${weather.url}?city={{ args.city | urlencode }}` },
+      http: { method: 'GET', url: `${weather.url}?city={{ args.city }}` },
     }];
     await page.getByTestId('field-tools').fill(JSON.stringify(tools, null, 2));
     await expect(page.getByTestId('editor-problems').locator('li')).toHaveCount(0);

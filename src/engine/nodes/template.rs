@@ -381,6 +381,8 @@ mod tests {
             json!({"text": "Summarise {\"title\":\"Hi\"} of [1,true,null]"})
         );
         assert_eq!(render("{{ nodes.fetch.status }} {{ 'a' }}").await.unwrap(), json!({"text": "200 a"}));
+        // URLs built from values (an agent's HTTP tool from the model's arguments).
+        assert_eq!(render("q={{ 'a b&c' | urlencode }}").await.unwrap(), json!({"text": "q=a%20b%26c"}));
     }
 
     #[tokio::test]

@@ -193,14 +193,7 @@ fn bench_workflow_calls(c: &mut Criterion) {
     let (engine, owner, cases) = runtime.block_on(async {
         let store = weft::store::connect(&settings).await.unwrap();
         let owner = store.create_user("calls@example.com", None, false).await.unwrap();
-        let save = |definition: serde_json::Value| {
-            let store = store.clone();
-            async move {
-                let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
-                let created = store.create_workflow(owner.id, &definition).await.unwrap();
-                store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap()
-            }
-        };
+        let save = |definition: serde_json::Value| save_workflow(store.clone(), owner.id, definition);
         let inline = save(json!({"name": "inline", "nodes": [body.clone()]})).await;
         let child = save(json!({"name": "child", "nodes": [body.clone()]})).await;
         let call =
@@ -234,6 +227,17 @@ fn bench_workflow_calls(c: &mut Criterion) {
     group.finish();
 }
 
+/// Stores `definition` as a workflow of `owner`'s; its first version.
+async fn save_workflow(
+    store: Arc<dyn app::ports::Store>,
+    owner: UserId,
+    definition: serde_json::Value,
+) -> WorkflowVersion {
+    let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
+    let created = store.create_workflow(owner, &definition).await.unwrap();
+    store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap()
+}
+
 /// An OpenAI-compatible provider on 127.0.0.1 that answers at once.
 async fn instant_provider() -> String {
     async fn answer() -> axum::Json<serde_json::Value> {
@@ -259,14 +263,7 @@ fn bench_llm_calls(c: &mut Criterion) {
         let value = CredentialValue::from_parts("llm", json!({"api": "openai", "base_url": url, "default_model": "m"}));
         let sealed = secrets.seal(&serde_json::to_string(&value.unwrap()).unwrap()).unwrap();
         store.create_credential(Ownership::User(owner.id), owner.id, "local", "llm", &sealed).await.unwrap();
-        let save = |definition: serde_json::Value| {
-            let store = store.clone();
-            async move {
-                let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
-                let created = store.create_workflow(owner.id, &definition).await.unwrap();
-                store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap()
-            }
-        };
+        let save = |definition: serde_json::Value| save_workflow(store.clone(), owner.id, definition);
         let ask = |config: serde_json::Value| json!({"name": "ask", "nodes": [{"id": "ask", "type": "llm", "config": config}]});
         let instance = save(ask(json!({"model": "m", "prompt": "hi", "cache": false}))).await;
         let named = save(ask(json!({"provider": "local", "prompt": "hi", "cache": false}))).await;
@@ -346,14 +343,7 @@ fn bench_agents(c: &mut Criterion) {
         let url = agent_fixture().await;
         let store = weft::store::connect(&settings).await.unwrap();
         let owner = store.create_user("agents@example.com", None, false).await.unwrap();
-        let save = |definition: serde_json::Value| {
-            let store = store.clone();
-            async move {
-                let definition: WorkflowDefinition = serde_json::from_value(definition).unwrap();
-                let created = store.create_workflow(owner.id, &definition).await.unwrap();
-                store.workflow_version(Scope::Everyone, created.id, 1).await.unwrap()
-            }
-        };
+        let save = |definition: serde_json::Value| save_workflow(store.clone(), owner.id, definition);
         let tools = json!([{"name": "echo", "input_schema": {"type": "object"},
             "http": {"method": "POST", "url": format!("{url}/echo"), "body": {"n": 1}}}]);
         let agent = |turns: &str| {

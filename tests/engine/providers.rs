@@ -82,6 +82,22 @@ async fn answer(State(fake): State<FakeProvider>, headers: HeaderMap, Json(body)
             ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], stream).into_response()
         }
         Mode::Anthropic => anthropic_answer(&body, &prompt),
+        // Tool-call arguments without end, in one call; or 100 calls, one chunk each.
+        Mode::Greedy if prompt.contains("ARGS") || prompt.contains("CALLS") => {
+            let many = prompt.contains("CALLS");
+            let chunk = move |i: usize| {
+                let (index, arguments) = if many { (i, "{}".to_string()) } else { (0, "x".repeat(64 * 1024)) };
+                let call =
+                    json!({"index": index, "id": format!("c{i}"), "function": {"name": "t", "arguments": arguments}});
+                Ok::<_, std::convert::Infallible>(format!(
+                    "data: {}\n",
+                    json!({"choices": [{"delta": {"tool_calls": [call]}}]})
+                ))
+            };
+            let body = futures::stream::iter((0..180).map(chunk));
+            ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], axum::body::Body::from_stream(body))
+                .into_response()
+        }
         Mode::Greedy if prompt.contains("FLOOD") => {
             let chunk = format!("data: {}\n", json!({"choices": [{"delta": {"content": "x".repeat(64 * 1024)}}]}));
             let body = futures::stream::iter((0..180).map(move |_| Ok::<_, std::convert::Infallible>(chunk.clone())));
@@ -389,6 +405,11 @@ async fn what_a_provider_claims_and_sends_is_bounded(db: &TestDb) {
     h.engine.services().llm.usage().set_policy(UsagePolicy::default());
     let flood = h.run(ask(json!({"provider": "greedy", "prompt": "FLOOD", "cache": false})), json!({})).await;
     assert_eq!(failure(&flood), "the LLM provider `greedy` answered more than the 10485760-byte limit");
+    // Tool calls count too, though an llm node offers no tools: by their bytes, and by their number.
+    let args = h.run(ask(json!({"provider": "greedy", "prompt": "ARGS", "cache": false})), json!({})).await;
+    assert_eq!(failure(&args), "the LLM provider `greedy` answered more than the 10485760-byte limit");
+    let calls = h.run(ask(json!({"provider": "greedy", "prompt": "CALLS", "cache": false})), json!({})).await;
+    assert_eq!(failure(&calls), "the LLM provider `greedy` asked for more than 64 tool calls in one answer");
 }
 
 async fn a_slow_named_provider_holds_up_only_its_own_calls(db: &TestDb) {

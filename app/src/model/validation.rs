@@ -255,31 +255,16 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
         }
         NodeConfig::Llm(c) => {
             // An empty model means the instance's default model (settings page).
-            if let Some(t) = c.temperature {
-                if !(0.0..=2.0).contains(&t) {
-                    fail(format!("config.temperature must be between 0 and 2, not {t}"));
-                }
-            }
-            if c.max_tokens == Some(0) {
-                fail("config.max_tokens must be more than 0".into());
-            }
+            let choice = ModelChoice {
+                provider: c.provider.as_deref(),
+                model: &c.model,
+                fallbacks: &c.fallbacks,
+                temperature: c.temperature,
+                max_tokens: c.max_tokens,
+            };
+            choice.problems().into_iter().for_each(&mut fail);
             if let Some(Err(message)) = c.schema.as_ref().map(check_answer_schema) {
                 fail(format!("config.schema: {message}"));
-            }
-            if let Some(Err(message)) = c.provider.as_deref().map(check_credential_name) {
-                fail(format!("config.provider: {message}"));
-            }
-            if c.fallbacks.len() > MAX_LLM_FALLBACKS {
-                fail(format!("config.fallbacks lists {} providers, at most {MAX_LLM_FALLBACKS}", c.fallbacks.len()));
-            }
-            for (i, fallback) in c.fallbacks.iter().enumerate() {
-                if let Some(Err(message)) = fallback.provider.as_deref().map(check_credential_name) {
-                    fail(format!("config.fallbacks[{i}].provider: {message}"));
-                }
-            }
-            let models = std::iter::once(c.model.as_str()).chain(c.fallbacks.iter().map(|f| f.model.as_str()));
-            if models.clone().any(|m| m.len() > 200 || m.chars().any(char::is_control)) {
-                fail("config.model (and each fallback's model) must be at most 200 characters, without control characters".into());
             }
         }
         NodeConfig::Agent(c) => agent::agent_problems(c).into_iter().for_each(&mut fail),
@@ -318,6 +303,50 @@ fn check_config_values(id: &str, config: &NodeConfig) -> Vec<ValidationError> {
         }
     }
     errors
+}
+
+/// How an `llm` or `agent` node picks and asks its model: one set of rules for both.
+pub(crate) struct ModelChoice<'a> {
+    pub provider: Option<&'a str>,
+    pub model: &'a str,
+    pub fallbacks: &'a [super::node_config::LlmFallback],
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+}
+
+impl ModelChoice<'_> {
+    /// What is wrong, each message naming the field.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(t) = self.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+            problems.push(format!("config.temperature must be between 0 and 2, not {t}"));
+        }
+        if self.max_tokens == Some(0) {
+            problems.push("config.max_tokens must be more than 0".into());
+        }
+        if let Some(Err(message)) = self.provider.map(check_credential_name) {
+            problems.push(format!("config.provider: {message}"));
+        }
+        if self.fallbacks.len() > MAX_LLM_FALLBACKS {
+            problems.push(format!(
+                "config.fallbacks lists {} providers, at most {MAX_LLM_FALLBACKS}",
+                self.fallbacks.len()
+            ));
+        }
+        for (i, fallback) in self.fallbacks.iter().enumerate() {
+            if let Some(Err(message)) = fallback.provider.as_deref().map(check_credential_name) {
+                problems.push(format!("config.fallbacks[{i}].provider: {message}"));
+            }
+        }
+        let models = std::iter::once(self.model).chain(self.fallbacks.iter().map(|f| f.model.as_str()));
+        if models.clone().any(|m| m.len() > 200 || m.chars().any(char::is_control)) {
+            problems.push(
+                "config.model (and each fallback's model) must be at most 200 characters, without control characters"
+                    .into(),
+            );
+        }
+        problems
+    }
 }
 
 /// An llm node's answer schema: a JSON object (a JSON Schema). The server

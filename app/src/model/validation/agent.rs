@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::check_answer_schema;
+use super::{check_answer_schema, ModelChoice};
 use crate::model::check_credential_name;
-use crate::model::node_config::{AgentConfig, MAX_AGENT_STEPS, MAX_AGENT_TOOLS, MAX_LLM_FALLBACKS, MAX_WAIT_MS};
+use crate::model::node_config::{AgentConfig, MAX_AGENT_STEPS, MAX_AGENT_TOOLS, MAX_WAIT_MS};
 
 /// Whether `name` can name a tool (what OpenAI's and Anthropic's APIs accept).
 pub fn check_tool_name(name: &str) -> Result<(), String> {
@@ -28,28 +28,14 @@ pub fn agent_problems(config: &AgentConfig) -> Vec<String> {
     if config.max_steps == 0 || config.max_steps > MAX_AGENT_STEPS {
         problems.push(format!("config.max_steps must be 1 to {MAX_AGENT_STEPS}, not {}", config.max_steps));
     }
-    if let Some(t) = config.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
-        problems.push(format!("config.temperature must be between 0 and 2, not {t}"));
-    }
-    if config.max_tokens == Some(0) {
-        problems.push("config.max_tokens must be more than 0".into());
-    }
-    if let Some(Err(message)) = config.provider.as_deref().map(check_credential_name) {
-        problems.push(format!("config.provider: {message}"));
-    }
-    if config.fallbacks.len() > MAX_LLM_FALLBACKS {
-        problems
-            .push(format!("config.fallbacks lists {} providers, at most {MAX_LLM_FALLBACKS}", config.fallbacks.len()));
-    }
-    for (i, fallback) in config.fallbacks.iter().enumerate() {
-        if let Some(Err(message)) = fallback.provider.as_deref().map(check_credential_name) {
-            problems.push(format!("config.fallbacks[{i}].provider: {message}"));
-        }
-    }
-    let models = std::iter::once(config.model.as_str()).chain(config.fallbacks.iter().map(|f| f.model.as_str()));
-    if models.clone().any(|m| m.len() > 200 || m.chars().any(char::is_control)) {
-        problems.push("config.model (and each fallback's model) must be at most 200 characters".into());
-    }
+    let choice = ModelChoice {
+        provider: config.provider.as_deref(),
+        model: &config.model,
+        fallbacks: &config.fallbacks,
+        temperature: config.temperature,
+        max_tokens: config.max_tokens,
+    };
+    problems.extend(choice.problems());
     if config.tools.len() > MAX_AGENT_TOOLS {
         problems.push(format!("config.tools lists {} tools, at most {MAX_AGENT_TOOLS}", config.tools.len()));
     }

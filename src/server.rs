@@ -2,6 +2,7 @@
 //! behind compression and request tracing.
 
 mod access;
+mod assets;
 mod credentials;
 mod edge;
 mod oauth;
@@ -241,10 +242,17 @@ pub fn router(
 ) -> Router {
     let routes = generate_route_list(App);
     let access = axum::middleware::from_fn_with_state(ctx.clone(), access::page_access);
+    // Read once here: a page's shell names the bundle by this address.
+    let assets = assets::BuildAssets::load(&options.site_root, &options.site_pkg_dir).unwrap_or_else(|error| {
+        tracing::warn!(%error, "reading the browser bundle to name it by its hash");
+        assets::BuildAssets::unreadable()
+    });
+    let asset_root = app::AssetRoot(assets.root.clone());
     let page_routes = page_routes::router(ctx.clone(), api.engine.clone());
     let oauth_routes = oauth::router(ctx.clone(), api.engine.clone(), edge.public_url.clone());
     let context = move || {
         provide_context(ctx.clone());
+        provide_context(asset_root.clone());
         edge::provide_page_policy();
     };
     let pages = Router::new()
@@ -263,8 +271,10 @@ pub fn router(
         .merge(pages)
         .merge(page_routes)
         .merge(oauth_routes)
+        .merge(assets.routes())
         // The "not found" page shows the top bar too, so it needs the context.
         .fallback(leptos_axum::file_and_error_handler_with_context(context, shell))
+        .layer(axum::middleware::from_fn(assets::cache_policy))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(edge::ClientAddresses::new(edge.trusted_proxies.clone())),
             edge::client_address,

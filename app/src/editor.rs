@@ -7,9 +7,11 @@
 //! first save creates it; the address then becomes its own.
 
 mod canvas;
+mod data;
 mod guard;
 mod model;
 mod panel;
+mod preview;
 mod state;
 mod switch_cases;
 mod triggers;
@@ -344,7 +346,7 @@ fn Editor(opened: Opened) -> impl IntoView {
                         <li>{w}" " <a href="/credentials" target="_blank">"Manage credentials"</a></li>
                     }).collect_view()}
                 </ul>
-                <Panel state/>
+                <Panel state workflow=Signal::from(workflow_id)/>
             </aside>
         </div>
     }

@@ -25,12 +25,20 @@ pub mod usage;
 pub mod workflows;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{Lazy, ParamSegment, StaticSegment};
 
+/// Where the browser bundle is served from: `/assets/<build>`, a hash of its
+/// files, so browsers may keep it for good (see the server's `assets.rs`).
+/// Provided by the server to every page; without it, the bundle's plain `/pkg`.
+#[derive(Debug, Clone, Default)]
+pub struct AssetRoot(pub String);
+
 /// The HTML document around every server-rendered page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let root = use_context::<AssetRoot>().unwrap_or_default().0;
+    let stylesheet = format!("{root}/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -38,7 +46,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options root/>
+                <link rel="stylesheet" id="leptos" href=stylesheet/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <MetaTags/>
             </head>
@@ -57,7 +66,6 @@ pub fn App() -> impl IntoView {
     // Who may open which page is decided by the server before it renders one
     // (signed out: to /login; no admin yet: to /setup); see src/server/access.rs.
     view! {
-        <Stylesheet id="leptos" href="/pkg/weft.css"/>
         <Title text="Weft"/>
         <Router>
             <header class="topbar">

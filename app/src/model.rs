@@ -18,6 +18,7 @@ pub mod triggers;
 pub mod usage;
 pub mod validation;
 pub mod variables;
+pub mod version_diff;
 
 pub use clock::now_ms;
 pub use credentials::{

@@ -79,6 +79,16 @@ pub struct ExecutionOutcome {
 
 /// Starting and cancelling runs, as the pages ask for them. The server
 /// implements it with its engine (which runs the execution here or queues it).
+/// What a template preview renders with: a recorded run's data, as node `node` sees it.
+#[derive(Debug, Clone)]
+pub struct PreviewData {
+    pub execution: ExecutionId,
+    pub node: String,
+    pub input: Value,
+    /// Each node's recorded output, by id.
+    pub nodes: std::collections::BTreeMap<String, Value>,
+}
+
 #[async_trait]
 pub trait Runs: Send + Sync + 'static {
     /// Starts a run of `version` for `owner`. Nodes in `reuse` (results of an
@@ -97,6 +107,17 @@ pub trait Runs: Send + Sync + 'static {
     /// Resumes node `node` of a run waiting there with `payload` as its output;
     /// answers the run's status (`Queued` when it was parked).
     async fn resume(&self, scope: Scope, id: ExecutionId, node: &str, payload: Value) -> AppResult<ExecutionStatus>;
+    /// Renders `source`, the text of `field`, as node `data.node` of run
+    /// `data.execution` would (with its input and outputs, `owner`'s `vars`)
+    /// on the engine's template renderer, under its limits, without running
+    /// anything: the editor's live preview. `Err` is the engine's own message.
+    async fn preview_template(
+        &self,
+        owner: UserId,
+        data: PreviewData,
+        field: &str,
+        source: &str,
+    ) -> AppResult<Result<String, String>>;
 }
 
 /// The instance's settings that admins change in the settings page. Read from

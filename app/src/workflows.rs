@@ -1,10 +1,12 @@
 //! The workflows feature: the list (search, import, export, duplicate,
-//! delete) and each workflow's page (run, triggers, recent runs, versions).
+//! delete) and each workflow's page (run, triggers, recent runs, versions
+//! and their comparison).
 
 mod api;
 mod cache;
 mod detail;
 mod page;
+mod versions;
 
 pub use api::*;
 pub use cache::WorkflowCache;

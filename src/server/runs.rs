@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use app::error::{AppError, AppResult};
 use app::model::*;
-use app::ports::{Runs, Store};
+use app::ports::{PreviewData, Runs, Store};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::engine::nodes::{NodeScope, ScopeSizes};
 use crate::engine::{Engine, StartRequest};
 
 pub struct EngineRuns {
@@ -40,5 +41,41 @@ impl Runs for EngineRuns {
 
     async fn resume(&self, scope: Scope, id: ExecutionId, node: &str, payload: Value) -> AppResult<ExecutionStatus> {
         self.engine.end_wait(scope, id, Some(node), &WaitEnd::Resumed(payload)).await
+    }
+
+    async fn preview_template(
+        &self,
+        owner: UserId,
+        data: PreviewData,
+        field: &str,
+        source: &str,
+    ) -> AppResult<Result<String, String>> {
+        let PreviewData { execution, node, input, nodes } = data;
+        let vars = if source.contains("vars") {
+            let vars = self.store.variables_for_run(owner).await?;
+            Value::Object(vars.into_iter().map(|(name, value)| (name, Value::String(value))).collect())
+        } else {
+            Value::Object(Default::default())
+        };
+        let sizes = ScopeSizes {
+            input: crate::weigh::json_bytes(&input),
+            outputs: nodes.iter().map(|(id, output)| (id.clone(), crate::weigh::json_bytes(output))).collect(),
+        };
+        let scope = NodeScope {
+            execution_id: execution,
+            depth: 0,
+            node_id: node.clone(),
+            owner,
+            idempotency_key: format!("weft-preview-{execution}-{node}"),
+            input: Arc::new(input),
+            nodes: nodes.into_iter().map(|(id, output)| (id, Arc::new(output))).collect(),
+            sizes,
+            live_inputs: Vec::new(),
+            vars: Arc::new(vars),
+            resume_urls: Arc::new(Value::Object(Default::default())),
+            item: None,
+        };
+        // The same renderer, pool, fuel and output cap as a run's templates.
+        Ok(self.engine.services().templates.render(field, source, &scope).await)
     }
 }

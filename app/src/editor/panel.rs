@@ -1,5 +1,6 @@
 //! The side panel: the selected node's form (one per node kind, then the
-//! settings every node has), the selected edge, or the workflow's name.
+//! settings every node has, then its data from the last run), the selected
+//! edge, or the workflow's name.
 
 use leptos::prelude::*;
 
@@ -8,11 +9,11 @@ use super::state::{EditorNode, EditorState, Selection};
 use super::triggers::TriggersForm;
 
 #[component]
-pub fn Panel(state: EditorState) -> impl IntoView {
+pub fn Panel(state: EditorState, workflow: Signal<Option<crate::model::WorkflowId>>) -> impl IntoView {
     move || {
         match state.selected.get() {
         Selection::Node(id) => match state.node(&id) {
-            Some(node) => view! { <NodeForm node state/> }.into_any(),
+            Some(node) => view! { <NodeForm node state workflow/> }.into_any(),
             None => ().into_any(),
         },
         Selection::Edge(index) => {
@@ -76,17 +77,21 @@ fn ErrorWorkflowField(state: EditorState) -> impl IntoView {
 }
 
 #[component]
-fn NodeForm(node: EditorNode, state: EditorState) -> impl IntoView {
+fn NodeForm(node: EditorNode, state: EditorState, workflow: Signal<Option<crate::model::WorkflowId>>) -> impl IntoView {
     let kind = node.kind.get_value();
     let id = node.id.get_value();
     let is_start = id == "start";
+    // The text field last typed in: where the data panel inserts a clicked path.
+    let editing = RwSignal::new(None::<String>);
     view! {
-        <section class="card panel form" data-testid="node-panel" data-node=id.clone()>
+        <section class="card panel form" data-testid="node-panel" data-node=id.clone()
+            on:focusin=move |ev| super::data::remember_field(&ev, editing)>
             <h2>{id.clone()}<span class="muted">{format!(" · {kind}")}</span></h2>
             <RenameField id=id.clone() state/>
             {is_start.then(|| view! { <StartHelp/> })}
-            {fields(&kind).iter().map(|field| view! { <ConfigField node state field/> }).collect_view()}
+            {fields(&kind).iter().map(|field| view! { <ConfigField node state field workflow/> }).collect_view()}
             <PolicyForm node state/>
+            <super::data::DataPanel node=id.clone() workflow state editing/>
             <button class="link danger" data-testid="delete-node" on:click=move |_| state.delete_selected()>"Delete node"</button>
         </section>
     }
@@ -106,20 +111,32 @@ fn StartHelp() -> impl IntoView {
     }
 }
 
+/// The fields that are templates, previewed as they are typed.
+const PREVIEWED: &[&str] = &["template", "prompt", "url", "body"];
+
 /// One field of a node kind's config.
 #[component]
-fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> impl IntoView {
+fn ConfigField(
+    node: EditorNode,
+    state: EditorState,
+    field: &'static Field,
+    workflow: Signal<Option<crate::model::WorkflowId>>,
+) -> impl IntoView {
     let (key, label, kind, _) = *field;
     let value = move || node.config.with(|c| field_text(c, key));
     // One undo step per field visit, not per key.
     let on_focus = move |_| state.checkpoint();
     let set = move |text: String| node.config.update(|c| set_field(c, field, &text));
+    let preview = PREVIEWED.contains(&key).then(|| {
+        view! { <super::preview::TemplatePreview workflow node=node.id.get_value() field=key source=Signal::derive(value)/> }
+    });
     match kind {
         FieldType::TextArea => view! {
             <label>{label}
                 <textarea rows="5" spellcheck="false" data-testid=format!("field-{key}") prop:value=value
                     on:focus=on_focus on:input=move |ev| set(event_target_value(&ev))></textarea>
             </label>
+            {preview}
         }.into_any(),
         FieldType::Json => view! { <JsonField node state field/> }.into_any(),
         FieldType::Credential | FieldType::Provider => view! { <CredentialField node state field/> }.into_any(),
@@ -147,6 +164,7 @@ fn ConfigField(node: EditorNode, state: EditorState, field: &'static Field) -> i
                 <input type=if kind == FieldType::Number { "number" } else { "text" } data-testid=format!("field-{key}")
                     prop:value=value on:focus=on_focus on:input=move |ev| set(event_target_value(&ev))/>
             </label>
+            {preview}
         }.into_any(),
     }
 }

@@ -1,5 +1,5 @@
 //! The workflow page: run it with an input, its triggers (with the next cron
-//! firings), its recent runs, and its versions (view and restore).
+//! firings), its recent runs, and its versions (`versions.rs`).
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -7,7 +7,7 @@ use leptos_router::{lazy_route, LazyRoute};
 
 use super::api::{load_workflow, RestoreVersion, WorkflowDetails};
 use crate::error::AppError;
-use crate::model::{example_input, input_problems, Execution, InputField, Schedule, WorkflowId, WorkflowVersion};
+use crate::model::{example_input, input_problems, Execution, InputField, Schedule, WorkflowId};
 use crate::runs::StartRun;
 use crate::ui::{format_time, use_hydrated};
 
@@ -90,7 +90,7 @@ fn WorkflowView(details: WorkflowDetails, restore: ServerAction<RestoreVersion>)
             </ul>
         </section>
         <RecentRuns recent/>
-        <Versions versions current=summary.current_version restore/>
+        <super::versions::Versions versions current=summary.current_version restore/>
     }
 }
 
@@ -188,44 +188,6 @@ fn RecentRuns(recent: Vec<Execution>) -> impl IntoView {
                     </li>
                 }).collect_view()}
             </ul>
-        </section>
-    }
-}
-
-#[component]
-fn Versions(versions: Vec<WorkflowVersion>, current: i32, restore: ServerAction<RestoreVersion>) -> impl IntoView {
-    let shown = RwSignal::new(None::<i32>);
-    let definitions: Vec<(i32, String)> =
-        versions.iter().map(|v| (v.version, serde_json::to_string_pretty(&v.definition).unwrap_or_default())).collect();
-    view! {
-        <section class="card" data-testid="versions">
-            <h2>"Versions"</h2>
-            <table class="table">
-                <tbody>
-                    {versions.into_iter().map(|v| {
-                        let number = v.version;
-                        view! {
-                            <tr data-testid="version-row" data-version=number>
-                                <td>{format!("v{number}")}{(number == current).then_some(" (current)")}</td>
-                                <td>{format_time(v.created_at)}</td>
-                                <td>
-                                    <button class="link" data-testid="view-version" on:click=move |_| shown.set(Some(number))>"View"</button>
-                                    {(number != current).then(|| view! {
-                                        " " <button class="link" data-testid="restore-version"
-                                            on:click=move |_| { restore.dispatch(RestoreVersion { id: v.workflow_id, version: number }); }>
-                                            "Restore"
-                                        </button>
-                                    })}
-                                </td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-            {move || shown.get().and_then(|n| definitions.iter().find(|(v, _)| *v == n).cloned()).map(|(n, text)| view! {
-                <h3>{format!("v{n}")}</h3>
-                <pre class="definition" data-testid="version-definition">{text}</pre>
-            })}
         </section>
     }
 }

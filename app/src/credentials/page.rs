@@ -2,7 +2,6 @@
 //! each, and forms to make one, replace a value, or delete one.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::{lazy_route, LazyRoute};
 
 use super::api::*;
@@ -222,7 +221,6 @@ fn credentials_view() -> impl IntoView {
         .map(|error| view! { <p class="error" role="alert" data-testid="credential-error">{error.to_string()}</p> })
     };
     view! {
-        <Title text="Credentials · Weft"/>
         <main class="page" data-testid="credentials-page" data-hydrated=move || hydrated.get().to_string()>
             <leptos_meta::Title text="Credentials · Weft"/>
             <h1>"Credentials"</h1>

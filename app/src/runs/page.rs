@@ -195,13 +195,13 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
         });
     }
 
-    if selected.with_untracked(Option::is_none) {
-        // Open the failed node's panel, if one failed.
-        let failed = live
-            .runs
-            .with_untracked(|r| r.values().find(|r| r.status == NodeStatus::Failed).map(|r| r.node_id.clone()));
-        selected.set(failed);
-    }
+    // The panel shows the node picked, else the failed node, if one failed.
+    // Derived rather than written into `selected`: a signal written while a
+    // view is drawn reaches views of an earlier drawing, which the server may
+    // have disposed already (it panicked doing so, now and then).
+    let failed_at_load =
+        live.runs.with_untracked(|r| r.values().find(|r| r.status == NodeStatus::Failed).map(|r| r.node_id.clone()));
+    let shown = Signal::derive(move || selected.get().or_else(|| failed_at_load.clone()));
     // Memoized: the graph's colours change only when a node's status does.
     let node_statuses = Memo::new(move |_| {
         live.runs.with(|runs| runs.iter().map(|(id, run)| (id.clone(), run.status)).collect::<HashMap<_, _>>())
@@ -331,18 +331,24 @@ fn RunView(details: RunDetails, reload: RwSignal<u32>, selected: RwSignal<Option
                 <table class="table nodes" data-testid="nodes">
                     <thead><tr><th>"Node"</th><th>"Kind"</th><th>"Status"</th><th>"Attempts"</th><th>"Time"</th></tr></thead>
                     <tbody>
-                        {nodes.into_iter().map(|(id, kind)| view! { <NodeRow id kind live selected/> }).collect_view()}
+                        {nodes.into_iter().map(|(id, kind)| view! { <NodeRow id kind live selected shown/> }).collect_view()}
                     </tbody>
                 </table>
             </section>
-            <NodePanel live selected edges per_item calls agents/>
+            <NodePanel live selected=shown edges per_item calls agents/>
         </div>
         <Timeline spans/>
     }
 }
 
 #[component]
-fn NodeRow(id: String, kind: String, live: LiveRun, selected: RwSignal<Option<String>>) -> impl IntoView {
+fn NodeRow(
+    id: String,
+    kind: String,
+    live: LiveRun,
+    selected: RwSignal<Option<String>>,
+    shown: Signal<Option<String>>,
+) -> impl IntoView {
     // Memoized per node: an event about one node re-renders only its row.
     let run = Memo::new({
         let id = id.clone();
@@ -357,7 +363,7 @@ fn NodeRow(id: String, kind: String, live: LiveRun, selected: RwSignal<Option<St
     };
     let is_selected = {
         let id = id.clone();
-        move || selected.with(|s| s.as_deref() == Some(id.as_str()))
+        move || shown.with(|s| s.as_deref() == Some(id.as_str()))
     };
     let select = {
         let id = id.clone();
@@ -405,7 +411,7 @@ fn output_text(value: &Option<serde_json::Value>) -> Option<String> {
 #[component]
 fn NodePanel(
     live: LiveRun,
-    selected: RwSignal<Option<String>>,
+    selected: Signal<Option<String>>,
     edges: StoredValue<Vec<Edge>>,
     per_item: StoredValue<HashMap<String, String>>,
     calls: StoredValue<HashSet<String>>,

@@ -55,6 +55,21 @@ fn sample_at(value: &Value, depth: usize) -> Value {
     }
 }
 
+/// The viewer's latest run of `workflow` with its node runs (None: never run):
+/// what the data panel and the preview read.
+#[cfg(feature = "ssr")]
+pub(super) async fn latest_run(
+    ctx: &crate::server_context::ServerContext,
+    workflow: WorkflowId,
+) -> Result<Option<(crate::model::Execution, Vec<crate::model::NodeRun>)>, AppError> {
+    let scope = ctx.own_scope().await?;
+    let filter = crate::model::ExecutionFilter { workflow_id: Some(workflow), ..Default::default() };
+    let latest = ctx.store.list_executions(scope, &filter, None, 1).await?;
+    let Some(execution) = latest.items.into_iter().next() else { return Ok(None) };
+    let runs = ctx.store.node_runs(scope, execution.id).await?;
+    Ok(Some((execution, runs)))
+}
+
 /// The viewer's latest run of `workflow` (None: never run), for the editor's data panel.
 #[server(endpoint = "editor/last-run")]
 pub async fn load_last_run(workflow: WorkflowId) -> Result<Option<LastRun>, AppError> {
@@ -62,11 +77,7 @@ pub async fn load_last_run(workflow: WorkflowId) -> Result<Option<LastRun>, AppE
     with_status(
         async {
             let ctx = ServerContext::current()?;
-            let scope = ctx.own_scope().await?;
-            let filter = crate::model::ExecutionFilter { workflow_id: Some(workflow), ..Default::default() };
-            let latest = ctx.store.list_executions(scope, &filter, None, 1).await?;
-            let Some(execution) = latest.items.into_iter().next() else { return Ok(None) };
-            let runs = ctx.store.node_runs(scope, execution.id).await?;
+            let Some((execution, runs)) = latest_run(&ctx, workflow).await? else { return Ok(None) };
             let outputs =
                 runs.into_iter().filter_map(|run| Some((run.node_id, sample(run.output.as_ref()?)))).collect();
             Ok(Some(LastRun {

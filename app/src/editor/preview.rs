@@ -52,11 +52,9 @@ pub async fn preview_template(
             }
             let ctx = ServerContext::current()?;
             let viewer = ctx.viewer().await?;
-            let scope = ctx.own_scope().await?;
-            let filter = crate::model::ExecutionFilter { workflow_id: Some(workflow), ..Default::default() };
-            let latest = ctx.store.list_executions(scope, &filter, None, 1).await?;
-            let Some(execution) = latest.items.into_iter().next() else { return Ok(Preview::NoRun) };
-            let runs = ctx.store.node_runs(scope, execution.id).await?;
+            let Some((execution, runs)) = super::data::latest_run(&ctx, workflow).await? else {
+                return Ok(Preview::NoRun);
+            };
             let nodes = runs.into_iter().filter_map(|run| Some((run.node_id, run.output?))).collect();
             let data =
                 crate::ports::PreviewData { execution: execution.id, node, input: execution.input.to_value(), nodes };

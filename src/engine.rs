@@ -26,6 +26,7 @@ pub mod scheduler;
 mod settings;
 mod start;
 pub mod stream_quota;
+pub mod try_node;
 mod versions;
 mod waiters;
 mod waits;

@@ -1,6 +1,7 @@
 //! What the editor asks the server for while a workflow is built, over real
-//! HTTP: the last run's data (the data panel) and the live preview of a
-//! template, rendered by the engine; and how the bundle it runs from is cached.
+//! HTTP: the last run's data (the data panel), the live preview of a
+//! template, rendered by the engine, and one node tried alone with pinned
+//! data; and how the bundle it runs from is cached.
 
 mod support;
 
@@ -13,6 +14,8 @@ on_both_backends!(
     the_data_panel_gets_the_last_runs_input_and_outputs_sampled,
     a_template_previews_with_the_last_runs_data_and_errors_name_the_line,
     the_bundle_is_served_under_its_hash_for_a_year_and_pages_are_never_stored,
+    a_node_is_tried_alone_with_the_last_run_and_pinned_outputs_and_nothing_is_stored,
+    a_try_is_refused_what_a_run_is_refused_and_pinned_data_is_bounded_and_never_run,
 );
 
 async fn import_shaper(ada: &Browser) -> i64 {
@@ -146,4 +149,182 @@ async fn the_bundle_is_served_under_its_hash_for_a_year_and_pages_are_never_stor
     let listed = ada.server_fn("workflows/list", &[]).await;
     assert_eq!(listed.headers()["cache-control"], "no-store");
     std::fs::remove_dir_all(&site).unwrap();
+}
+
+/// `definition` with node `node`'s fields changed to those of `change`.
+fn with_node(definition: &Value, node: &str, change: Value) -> Value {
+    let mut definition = definition.clone();
+    for n in definition["nodes"].as_array_mut().unwrap() {
+        if n["id"] == node {
+            for (key, value) in change.as_object().unwrap() {
+                n[key] = value.clone();
+            }
+        }
+    }
+    definition
+}
+
+async fn try_node(browser: &Browser, workflow: Option<i64>, definition: &Value, node: &str) -> (StatusCode, Value) {
+    let workflow = workflow.map(|id| id.to_string());
+    let definition = definition.to_string();
+    let mut form = vec![("definition", definition.as_str()), ("node", node)];
+    if let Some(id) = &workflow {
+        form.push(("workflow", id));
+    }
+    let response = browser.server_fn("editor/try-node", &form).await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn greeter() -> Value {
+    json!({
+        "name": "Greeter",
+        "nodes": [
+            {"id": "fetch", "type": "template", "config": {"template": "{\"user\": {\"name\": \"{{ input.who }}\"}}", "json": true}},
+            {"id": "greet", "type": "template", "config": {"template": "Hello {{ nodes.fetch.user.name }}"}}
+        ],
+        "edges": [{"from": "fetch", "to": "greet"}]
+    })
+}
+
+async fn executions_of(store: &dyn app::ports::Store, workflow: i64) -> usize {
+    let filter = app::model::ExecutionFilter { workflow_id: Some(workflow), ..Default::default() };
+    store.list_executions(app::model::Scope::Everyone, &filter, None, 100).await.unwrap().items.len()
+}
+
+async fn a_node_is_tried_alone_with_the_last_run_and_pinned_outputs_and_nothing_is_stored(db: &TestDb) {
+    let (server, base) = support::start_server(db).await;
+    let ada = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
+    let definition = greeter();
+    let workflow = ada.import_workflow_id(&definition).await;
+
+    // Never run: the node sees an empty input, and says what is missing.
+    let (status, tried) = try_node(&ada, Some(workflow), &definition, "greet").await;
+    assert_eq!(status, StatusCode::OK, "{tried}");
+    assert_eq!(tried["execution"], Value::Null);
+    let error = tried["outcome"]["Err"].as_str().unwrap();
+    assert!(error.contains("nodes.fetch"), "{error}");
+
+    // Pinned upstream data is what it is built against, before any run (and for a workflow not yet created).
+    let pinned = with_node(&definition, "fetch", json!({"pinned": {"user": {"name": "Pin"}}}));
+    for workflow in [Some(workflow), None] {
+        let (status, tried) = try_node(&ada, workflow, &pinned, "greet").await;
+        assert_eq!(status, StatusCode::OK, "{tried}");
+        assert_eq!(tried["outcome"]["Ok"]["value"], json!({"text": "Hello Pin"}));
+        assert_eq!(tried["outcome"]["Ok"]["whole"], json!(true));
+        assert_eq!(tried["pinned"], json!(["fetch"]));
+    }
+
+    // After a run: the recorded outputs, with the node as edited (not saved).
+    let run = ada.start_run_id(workflow, r#"{"who": "Ada"}"#).await;
+    assert_eq!(ada.finished_run(run).await["execution"]["status"], "succeeded");
+    let edited = with_node(&definition, "greet", json!({"config": {"template": "Bye {{ nodes.fetch.user.name }}"}}));
+    let (_, tried) = try_node(&ada, Some(workflow), &edited, "greet").await;
+    assert_eq!(tried["outcome"]["Ok"]["value"], json!({"text": "Bye Ada"}));
+    assert_eq!(tried["execution"], json!(run));
+    assert_eq!(tried["pinned"], json!([]));
+    // A pinned output takes the place of the recorded one.
+    let edited_pinned = with_node(&edited, "fetch", json!({"pinned": {"user": {"name": "Pin"}}}));
+    let (_, tried) = try_node(&ada, Some(workflow), &edited_pinned, "greet").await;
+    assert_eq!(tried["outcome"]["Ok"]["value"], json!({"text": "Bye Pin"}));
+    // The first node, tried: it reads the run's input (its own pin is not its input).
+    let (_, tried) = try_node(&ada, Some(workflow), &edited_pinned, "fetch").await;
+    assert_eq!(tried["outcome"]["Ok"]["value"], json!({"user": {"name": "Ada"}}));
+
+    // Nothing of the tries was stored: one execution, its outputs as they were.
+    assert_eq!(executions_of(server.store.as_ref(), workflow).await, 1);
+    let last: Value =
+        ada.server_fn("editor/last-run", &[("workflow", &workflow.to_string())]).await.json().await.unwrap();
+    assert_eq!(last["outputs"]["greet"], json!({"text": "Hello Ada"}));
+
+    // A node with for_each is tried on its first item.
+    let per_item = json!({
+        "name": "Per item",
+        "nodes": [{"id": "each", "type": "template", "for_each": "input.rows", "config": {"template": "row {{ index }}: {{ item }}"}}],
+        "edges": []
+    });
+    let per_item_id = ada.import_workflow_id(&per_item).await;
+    let run = ada.start_run_id(per_item_id, r#"{"rows": ["a", "b", "c"]}"#).await;
+    ada.finished_run(run).await;
+    let (_, tried) = try_node(&ada, Some(per_item_id), &per_item, "each").await;
+    assert_eq!(tried["outcome"]["Ok"]["value"], json!({"text": "row 0: a"}));
+    assert_eq!(tried["items"], json!(3));
+
+    // Saved with pinned data, the workflow runs its real nodes: runs never read pins.
+    let saved = ada.save_workflow(workflow, &pinned.to_string()).await;
+    assert_eq!(saved.status(), StatusCode::OK, "{}", saved.text().await.unwrap());
+    let run = ada.start_run_id(workflow, r#"{"who": "Ada"}"#).await;
+    let finished = ada.finished_run(run).await;
+    let greet = finished["nodes"].as_array().unwrap().iter().find(|n| n["node_id"] == "greet").unwrap().clone();
+    assert_eq!(greet["output"], json!({"text": "Hello Ada"}), "{finished}");
+}
+
+async fn a_try_is_refused_what_a_run_is_refused_and_pinned_data_is_bounded_and_never_run(db: &TestDb) {
+    // Room for a definition past the pinned-data limit: the limit, not the body's, answers.
+    let (server, base) = support::start_server_configured(db, |s| s.limits.max_body_bytes = 1024 * 1024).await;
+    let ada = Browser::signed_in_user(server.store.as_ref(), &base, "ada@example.com", false).await;
+    let definition = greeter();
+    let workflow = ada.import_workflow_id(&definition).await;
+
+    // An invalid definition: the validation messages, naming the node.
+    let broken = with_node(&definition, "greet", json!({"config": {"template": "{{ oops"}}));
+    let (status, body) = try_node(&ada, Some(workflow), &broken, "greet").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("greet"), "{body}");
+    let (status, body) = try_node(&ada, Some(workflow), &definition, "nowhere").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().contains("no node `nowhere`"), "{body}");
+    let (status, _) = try_node(&ada, Some(workflow), &json!("not a definition"), "greet").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Someone else's workflow: not found, and none of its runs' data is read.
+    let bob = Browser::signed_in_user(server.store.as_ref(), &base, "bob@example.com", false).await;
+    let (status, _) = try_node(&bob, Some(workflow), &definition, "greet").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // An http node tried alone meets the same address guard as in a run.
+    let metadata = json!({
+        "name": "Metadata",
+        "nodes": [{"id": "steal", "type": "http", "config": {"method": "GET", "url": "http://169.254.169.254/latest/meta-data/"}}],
+        "edges": []
+    });
+    let (status, tried) = try_node(&ada, None, &metadata, "steal").await;
+    assert_eq!(status, StatusCode::OK);
+    let error = tried["outcome"]["Err"].as_str().unwrap();
+    assert!(error.contains("refusing to connect to 169.254.169.254"), "{error}");
+
+    // Nodes that belong to a run are not tried alone, and say so.
+    let waits = json!({
+        "name": "Waits",
+        "nodes": [{"id": "approve", "type": "wait", "config": {}}],
+        "edges": []
+    });
+    let (status, tried) = try_node(&ada, None, &waits, "approve").await;
+    assert_eq!(status, StatusCode::OK, "{tried}");
+    assert!(tried["outcome"]["Err"].as_str().unwrap().contains("run the workflow to try it"), "{tried}");
+
+    // A path an output can never have is named on save, with what is there instead.
+    let wrong_path = json!({
+        "name": "Wrong path",
+        "nodes": [
+            {"id": "fetch", "type": "http", "config": {"method": "GET", "url": "https://example.com"}},
+            {"id": "sum", "type": "template", "config": {"template": "Summarise {{ nodes.fetch.output.body }}"}}
+        ],
+        "edges": [{"from": "fetch", "to": "sum"}]
+    });
+    let refused = ada.save_workflow(workflow, &wrong_path.to_string()).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let message = refused.text().await.unwrap();
+    assert!(
+        message.contains("`nodes.fetch.output` is undefined: an http node's output has `status`, `headers`, `body`"),
+        "{message}"
+    );
+
+    // Pinned data is bounded: a save past the limit is refused, naming the node and the field.
+    let huge = with_node(&definition, "fetch", json!({"pinned": {"text": "x".repeat(300 * 1024)}}));
+    let refused = ada.save_workflow(workflow, &huge.to_string()).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let message = refused.text().await.unwrap();
+    assert!(message.contains("node `fetch` (template): pinned:"), "{message}");
 }

@@ -6,6 +6,7 @@
 //! A new workflow (`/workflows/new/edit`) lives only in the browser until its
 //! first save creates it; the address then becomes its own.
 
+mod autocomplete;
 mod canvas;
 mod data;
 mod guard;
@@ -15,6 +16,7 @@ mod preview;
 mod state;
 mod switch_cases;
 mod triggers;
+mod try_node;
 mod workflow_pick;
 
 use std::collections::HashSet;

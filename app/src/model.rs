@@ -26,7 +26,7 @@ pub use credentials::{
     CredentialValue, LlmApi, LlmProviderCredential, OAuth2Client, OAuthGrant, Ownership, SealedCredential, WorkflowRef,
     CREDENTIAL_KINDS,
 };
-pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition};
+pub use definition::{Edge, NodeDefinition, Position, WorkflowDefinition, MAX_PINNED_BYTES};
 pub use input::{example_input, input_problems, parse_input_fields, InputField};
 pub use llm_provider::LlmProvider;
 pub use node_config::{ForEach, NodeConfig, NodePolicy, OnError, RetryPolicy, NODE_KINDS};

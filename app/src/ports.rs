@@ -79,14 +79,26 @@ pub struct ExecutionOutcome {
 
 /// Starting and cancelling runs, as the pages ask for them. The server
 /// implements it with its engine (which runs the execution here or queues it).
-/// What a template preview renders with: a recorded run's data, as node `node` sees it.
+/// What the editor previews a template or tries a node with: a recorded
+/// run's data (with the editor's pinned outputs over it), as node `node` sees it.
 #[derive(Debug, Clone)]
-pub struct PreviewData {
-    pub execution: ExecutionId,
+pub struct RecordedData {
+    /// None: the workflow never ran (its input is then `{}`).
+    pub execution: Option<ExecutionId>,
     pub node: String,
     pub input: Value,
-    /// Each node's recorded output, by id.
+    /// Each node's output, by id.
     pub nodes: std::collections::BTreeMap<String, Value>,
+    /// The node's upstream nodes (what a `merge` collects).
+    pub upstream: Vec<String>,
+}
+
+/// What came of trying one node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriedNode {
+    pub output: Result<Value, String>,
+    /// For a node with `for_each`: it ran for the first item of this many.
+    pub items: Option<usize>,
 }
 
 #[async_trait]
@@ -114,10 +126,17 @@ pub trait Runs: Send + Sync + 'static {
     async fn preview_template(
         &self,
         owner: UserId,
-        data: PreviewData,
+        data: RecordedData,
         field: &str,
         source: &str,
     ) -> AppResult<Result<String, String>>;
+    /// Runs `node` alone with `data` (nothing else runs, nothing is stored).
+    async fn try_node(
+        &self,
+        owner: UserId,
+        node: &crate::model::ValidatedNode,
+        data: RecordedData,
+    ) -> AppResult<TriedNode>;
 }
 
 /// The instance's settings that admins change in the settings page. Read from

@@ -74,6 +74,20 @@ pub async fn load_today_usage() -> Result<TodayUsage, AppError> {
     )
 }
 
+/// A usage line's figures, read only once the page is hydrated. A
+/// `LocalResource` read while the server renders a `<Suspense>` makes that
+/// whole Suspense give up its server rendering and leaves it to the browser
+/// (leptos's rule for browser-only data), and which comes first depended on
+/// timing: now and then a run page arrived with an empty `<main>`. The lines
+/// are small and come after the page is live.
+fn browser_only<T: Clone + 'static>(hydrated: ReadSignal<bool>, resource: LocalResource<T>) -> Option<T> {
+    if hydrated.get() {
+        resource.get()
+    } else {
+        None
+    }
+}
+
 /// A run's LLM total under its header, read again when the run ends.
 #[component]
 pub fn RunUsage(id: ExecutionId, #[prop(into)] finished: Signal<bool>) -> impl IntoView {
@@ -81,8 +95,10 @@ pub fn RunUsage(id: ExecutionId, #[prop(into)] finished: Signal<bool>) -> impl I
         finished.track();
         load_run_usage(id)
     });
+    let hydrated = crate::ui::use_hydrated();
     move || {
-        totals.get().and_then(Result::ok).filter(|t| t.calls > 0).map(|totals| {
+        // Read in the browser only: see `browser_only`.
+        browser_only(hydrated, totals).and_then(Result::ok).filter(|t| t.calls > 0).map(|totals| {
             view! { <p class="muted" data-testid="run-usage">{totals.describe()}</p> }
         })
     }
@@ -91,8 +107,9 @@ pub fn RunUsage(id: ExecutionId, #[prop(into)] finished: Signal<bool>) -> impl I
 #[component]
 pub fn WorkflowUsageLine(id: WorkflowId) -> impl IntoView {
     let usage = LocalResource::new(move || load_workflow_usage(id));
+    let hydrated = crate::ui::use_hydrated();
     move || {
-        usage.get().and_then(Result::ok).filter(|u| u.last_30_days.calls > 0).map(|usage| {
+        browser_only(hydrated, usage).and_then(Result::ok).filter(|u| u.last_30_days.calls > 0).map(|usage| {
             view! {
                 <p class="muted" data-testid="workflow-usage">
                     {format!("LLM use today: {} · last 30 days: {}", usage.today.describe(), usage.last_30_days.describe())}
@@ -105,8 +122,9 @@ pub fn WorkflowUsageLine(id: WorkflowId) -> impl IntoView {
 #[component]
 pub fn TodayUsageLine() -> impl IntoView {
     let usage = LocalResource::new(load_today_usage);
+    let hydrated = crate::ui::use_hydrated();
     move || {
-        usage.get().and_then(Result::ok).filter(|u| u.today.calls > 0 || u.budget.is_some()).map(|usage| {
+        browser_only(hydrated, usage).and_then(Result::ok).filter(|u| u.today.calls > 0 || u.budget.is_some()).map(|usage| {
             let budget = usage.budget.map(|b| format!(" (budget: {b})")).unwrap_or_default();
             view! { <p class="muted" data-testid="today-usage">{format!("Your LLM use today: {}{budget}", usage.today.describe())}</p> }
         })

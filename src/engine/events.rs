@@ -114,6 +114,11 @@ impl RunEvents {
         Self { channel: Arc::new(Channel { sender, catch_up: Mutex::new(CatchUp::default()) }) }
     }
 
+    /// Events nobody follows: a node tried alone in the editor streams into them.
+    pub fn detached() -> Self {
+        Self::new()
+    }
+
     /// Publishes `event` to every listener (none listening is fine).
     pub fn send(&self, event: RunEvent) {
         let mut catch_up = self.channel.catch_up.lock().expect("catch-up state");

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use app::error::{AppError, AppResult};
 use app::model::*;
-use app::ports::{PreviewData, Runs, Store};
+use app::ports::{RecordedData, Runs, Store, TriedNode};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::engine::nodes::{NodeScope, ScopeSizes};
+use crate::engine::try_node::{Tried, TryScope};
 use crate::engine::{Engine, StartRequest};
 
 pub struct EngineRuns {
@@ -46,36 +46,34 @@ impl Runs for EngineRuns {
     async fn preview_template(
         &self,
         owner: UserId,
-        data: PreviewData,
+        data: RecordedData,
         field: &str,
         source: &str,
     ) -> AppResult<Result<String, String>> {
-        let PreviewData { execution, node, input, nodes } = data;
-        let vars = if source.contains("vars") {
+        let node = data.node.clone();
+        let scope = self.scope_of(owner, data, source.contains("vars")).await?.into_node_scope(&node);
+        // The same renderer, pool, fuel and output cap as a run's templates.
+        Ok(self.engine.services().templates.render(field, source, &scope).await)
+    }
+
+    async fn try_node(&self, owner: UserId, node: &ValidatedNode, data: RecordedData) -> AppResult<TriedNode> {
+        let reads_vars = app::model::variables::reads_variables(std::slice::from_ref(node));
+        let scope = self.scope_of(owner, data, reads_vars).await?;
+        let Tried { output, items } = self.engine.try_node(node, scope).await;
+        Ok(TriedNode { output, items })
+    }
+}
+
+impl EngineRuns {
+    /// What a preview or a try sees; the owner's variables are read only for a text that mentions them.
+    async fn scope_of(&self, owner: UserId, data: RecordedData, reads_vars: bool) -> AppResult<TryScope> {
+        let vars = if reads_vars {
             let vars = self.store.variables_for_run(owner).await?;
             Value::Object(vars.into_iter().map(|(name, value)| (name, Value::String(value))).collect())
         } else {
             Value::Object(Default::default())
         };
-        let sizes = ScopeSizes {
-            input: crate::weigh::json_bytes(&input),
-            outputs: nodes.iter().map(|(id, output)| (id.clone(), crate::weigh::json_bytes(output))).collect(),
-        };
-        let scope = NodeScope {
-            execution_id: execution,
-            depth: 0,
-            node_id: node.clone(),
-            owner,
-            idempotency_key: format!("weft-preview-{execution}-{node}"),
-            input: Arc::new(input),
-            nodes: nodes.into_iter().map(|(id, output)| (id, Arc::new(output))).collect(),
-            sizes,
-            live_inputs: Vec::new(),
-            vars: Arc::new(vars),
-            resume_urls: Arc::new(Value::Object(Default::default())),
-            item: None,
-        };
-        // The same renderer, pool, fuel and output cap as a run's templates.
-        Ok(self.engine.services().templates.render(field, source, &scope).await)
+        let RecordedData { execution, node: _, input, nodes, upstream } = data;
+        Ok(TryScope { owner, execution, input, outputs: nodes, upstream, vars })
     }
 }

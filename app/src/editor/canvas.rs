@@ -302,6 +302,12 @@ fn NodeView(
             <text x="12" y="20" class="node-id">{id.clone()}</text>
             <text x="12" y="36" class="node-kind" data-testid="node-kind">{kind_text}</text>
             <text x="12" y="52" class="node-summary" data-testid="node-summary">{summary}</text>
+            // Pinned data is marked: trying nodes after it reads it, runs do not.
+            {move || node.pinned.with(Option::is_some).then(|| view! {
+                <text x=NODE_WIDTH - 22.0 y="20" class="pin-mark" data-testid="node-pinned">
+                    <title>"Pinned output: tries use it, runs never do"</title>"📌"
+                </text>
+            })}
             // From the dots' memo: typing in another field redraws nothing here.
             {move || view! { <BranchLabels ports=ports.get()/> }}
             <circle class="port in" cx="0" cy=NODE_HEIGHT / 2.0 r=PORT_RADIUS data-testid="port-in" on:pointerup=on_in_up

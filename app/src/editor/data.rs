@@ -124,21 +124,31 @@ pub fn insertion(testid: &str, path: &str) -> String {
     }
 }
 
+/// The workflow's last run, read once per node form (by the data panel and
+/// by completion); in the browser only: node forms are never rendered on the server.
+#[derive(Clone, Copy)]
+pub struct LastRunResource(pub LocalResource<Result<Option<LastRun>, AppError>>);
+
+impl LastRunResource {
+    pub fn new(workflow: Signal<Option<WorkflowId>>) -> Self {
+        Self(LocalResource::new(move || async move {
+            match workflow.get() {
+                Some(id) => load_last_run(id).await,
+                None => Ok(None),
+            }
+        }))
+    }
+}
+
 /// The data panel of node `node`.
 #[component]
 pub fn DataPanel(
     node: String,
-    workflow: Signal<Option<WorkflowId>>,
+    last: LastRunResource,
     state: EditorState,
     editing: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    // Read in the browser only: the panel is never rendered on the server.
-    let last = LocalResource::new(move || async move {
-        match workflow.get() {
-            Some(id) => load_last_run(id).await,
-            None => Ok(None),
-        }
-    });
+    let last = last.0;
     let upstream = {
         let node = node.clone();
         move || {
@@ -166,6 +176,7 @@ pub fn DataPanel(
                             Err(error) => view! { <p class="error">{error.to_string()}</p> }.into_any(),
                             Ok(None) => view! {
                                 <p class="muted" data-testid="data-none">"Not run yet: run the workflow to see each node's data here."</p>
+                                {pinned_upstream(state, upstream(), None, insert)}
                             }.into_any(),
                             Ok(Some(run)) => {
                                 let own = run.outputs.get(&node).cloned();
@@ -175,14 +186,7 @@ pub fn DataPanel(
                                         {format!(" ({}). Click a field to insert it where you were typing.", run.status)}
                                     </p>
                                     <DataTree label="input".to_string() path="input".to_string() value=run.input.clone() insert/>
-                                    {upstream().into_iter().map(|from| {
-                                        let value = run.outputs.get(&from).cloned();
-                                        let path = format!("nodes.{from}");
-                                        match value {
-                                            Some(value) => view! { <DataTree label=path.clone() path value insert/> }.into_any(),
-                                            None => view! { <p class="muted">{format!("{path}: no output in that run")}</p> }.into_any(),
-                                        }
-                                    }).collect_view()}
+                                    {pinned_upstream(state, upstream(), Some(&run), insert)}
                                     <h4>"Its output"</h4>
                                     {match own {
                                         Some(value) => view! { <DataTree label=format!("nodes.{node}") path=format!("nodes.{node}") value insert/> }.into_any(),
@@ -196,6 +200,38 @@ pub fn DataPanel(
             </Suspense>
         </details>
     }
+}
+
+/// Each upstream node's output: its pinned output (marked), else the one
+/// recorded in `run`.
+fn pinned_upstream(
+    state: EditorState,
+    upstream: Vec<String>,
+    run: Option<&LastRun>,
+    insert: Callback<String>,
+) -> AnyView {
+    upstream
+        .into_iter()
+        .filter_map(|from| {
+            let path = format!("nodes.{from}");
+            let pinned = state.node(&from).and_then(|n| n.pinned.get_untracked());
+            Some(match (pinned, run.and_then(|run| run.outputs.get(&from).cloned())) {
+                (Some(value), _) => view! {
+                    <div class="pinned-data" data-testid="data-pinned" data-node=from.clone()>
+                        <span class="pin-mark" title="Pinned in the editor: runs never read it">"📌 pinned"</span>
+                        <DataTree label=path.clone() path value insert/>
+                    </div>
+                }
+                .into_any(),
+                (None, Some(value)) => view! { <DataTree label=path.clone() path value insert/> }.into_any(),
+                (None, None) if run.is_some() => {
+                    view! { <p class="muted">{format!("{path}: no output in that run")}</p> }.into_any()
+                }
+                (None, None) => return None,
+            })
+        })
+        .collect_view()
+        .into_any()
 }
 
 /// One value of the tree: a leaf shows its value; a list or object opens to its fields.
@@ -244,10 +280,34 @@ fn DataTree(label: String, path: String, value: Value, insert: Callback<String>)
     }
 }
 
+/// The text of the field an event came from, up to its cursor.
+pub fn text_before_cursor(ev: &leptos::ev::Event) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let target = ev.target()?;
+        let (value, cursor) = if let Some(area) = target.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+            (area.value(), area.selection_end().ok().flatten())
+        } else {
+            let input = target.dyn_ref::<web_sys::HtmlInputElement>()?;
+            (input.value(), input.selection_end().ok().flatten())
+        };
+        // Cursor positions are in UTF-16 code units, like JavaScript strings.
+        let units: Vec<u16> = value.encode_utf16().collect();
+        let cursor = cursor.map_or(units.len(), |c| (c as usize).min(units.len()));
+        Some(String::from_utf16_lossy(&units[..cursor]))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = ev;
+        None
+    }
+}
+
 /// Puts `text` into the form field `testid` where its cursor was (or at its
 /// end), and tells the field's own handler, as typing would.
 #[allow(unused_variables)]
-fn insert_at_cursor(testid: &str, text: &str) {
+pub fn insert_at_cursor(testid: &str, text: &str) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use super::autocomplete::CompletedField;
 use super::model::{field_text, fields, json_field_problem, set_field, Field, FieldType, PolicyField};
 use super::state::{EditorNode, EditorState, Selection};
 use super::triggers::TriggersForm;
@@ -83,6 +84,9 @@ fn NodeForm(node: EditorNode, state: EditorState, workflow: Signal<Option<crate:
     let is_start = id == "start";
     // The text field last typed in: where the data panel inserts a clicked path.
     let editing = RwSignal::new(None::<String>);
+    // Read once for the data panel and completion.
+    let last = super::data::LastRunResource::new(workflow);
+    provide_context(last);
     view! {
         <section class="card panel form" data-testid="node-panel" data-node=id.clone()
             on:focusin=move |ev| super::data::remember_field(&ev, editing)>
@@ -91,7 +95,8 @@ fn NodeForm(node: EditorNode, state: EditorState, workflow: Signal<Option<crate:
             {is_start.then(|| view! { <StartHelp/> })}
             {fields(&kind).iter().map(|field| view! { <ConfigField node state field workflow/> }).collect_view()}
             <PolicyForm node state/>
-            <super::data::DataPanel node=id.clone() workflow state editing/>
+            <super::try_node::TryNode node state workflow/>
+            <super::data::DataPanel node=id.clone() last state editing/>
             <button class="link danger" data-testid="delete-node" on:click=move |_| state.delete_selected()>"Delete node"</button>
         </section>
     }
@@ -113,6 +118,15 @@ fn StartHelp() -> impl IntoView {
 
 /// The fields that are templates, previewed as they are typed.
 const PREVIEWED: &[&str] = &["template", "prompt", "url", "body"];
+/// The fields that complete paths (and their test ids): templates, and a condition's expression.
+const COMPLETED: &[(&str, &str)] = &[
+    ("template", "field-template"),
+    ("prompt", "field-prompt"),
+    ("system", "field-system"),
+    ("url", "field-url"),
+    ("body", "field-body"),
+    ("expr", "field-expr"),
+];
 
 /// One field of a node kind's config.
 #[component]
@@ -130,12 +144,37 @@ fn ConfigField(
     let preview = PREVIEWED.contains(&key).then(|| {
         view! { <super::preview::TemplatePreview workflow node=node.id.get_value() field=key source=Signal::derive(value)/> }
     });
+    // Paths and filters are offered as a template or an expression is typed.
+    let completed = COMPLETED.iter().find(|(k, _)| *k == key).map(|(_, testid)| CompletedField {
+        testid,
+        expression: key == "expr",
+        before: RwSignal::new(None),
+    });
+    let last = use_context::<super::data::LastRunResource>();
+    let on_input = move |ev: leptos::ev::Event| {
+        set(event_target_value(&ev));
+        if let Some(field) = completed {
+            field.before.set(super::data::text_before_cursor(&ev));
+        }
+    };
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if let Some(field) = completed {
+            super::autocomplete::accept_first(&ev, field, state, last);
+        }
+    };
+    let on_blur = move |_| {
+        if let Some(field) = completed {
+            field.before.set(None);
+        }
+    };
+    let completions = completed.map(|field| view! { <super::autocomplete::Completions field state/> });
     match kind {
         FieldType::TextArea => view! {
             <label>{label}
                 <textarea rows="5" spellcheck="false" data-testid=format!("field-{key}") prop:value=value
-                    on:focus=on_focus on:input=move |ev| set(event_target_value(&ev))></textarea>
+                    on:focus=on_focus on:input=on_input on:keydown=on_keydown on:blur=on_blur></textarea>
             </label>
+            {completions}
             {preview}
         }.into_any(),
         FieldType::Json => view! { <JsonField node state field/> }.into_any(),
@@ -162,8 +201,9 @@ fn ConfigField(
         FieldType::Text | FieldType::Number => view! {
             <label>{label}
                 <input type=if kind == FieldType::Number { "number" } else { "text" } data-testid=format!("field-{key}")
-                    prop:value=value on:focus=on_focus on:input=move |ev| set(event_target_value(&ev))/>
+                    prop:value=value on:focus=on_focus on:input=on_input on:keydown=on_keydown on:blur=on_blur/>
             </label>
+            {completions}
             {preview}
         }.into_any(),
     }

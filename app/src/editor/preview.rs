@@ -56,8 +56,13 @@ pub async fn preview_template(
                 return Ok(Preview::NoRun);
             };
             let nodes = runs.into_iter().filter_map(|run| Some((run.node_id, run.output?))).collect();
-            let data =
-                crate::ports::PreviewData { execution: execution.id, node, input: execution.input.to_value(), nodes };
+            let data = crate::ports::RecordedData {
+                execution: Some(execution.id),
+                node,
+                input: execution.input.to_value(),
+                nodes,
+                upstream: Vec::new(),
+            };
             let rendered = ctx.runs.preview_template(viewer.id, data, &field, &source).await?;
             Ok(match rendered {
                 Ok(text) => Preview::Rendered { execution: execution.id, text: shorten(text) },

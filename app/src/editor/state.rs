@@ -22,6 +22,8 @@ pub struct EditorNode {
     pub config: RwSignal<Value>,
     pub position: RwSignal<Position>,
     pub policy: RwSignal<NodePolicyFields>,
+    /// The output pinned in the editor (see `NodeDefinition::pinned`).
+    pub pinned: RwSignal<Option<Value>>,
     /// The rest of its definition (fields this version does not know), kept as it was.
     pub rest: StoredValue<NodeDefinition>,
 }
@@ -111,6 +113,7 @@ impl EditorState {
             config: RwSignal::new(node.config.clone()),
             position: RwSignal::new(node.position.unwrap_or(Position { x: 0.0, y: 0.0 })),
             policy: RwSignal::new(NodePolicyFields::of(&node)),
+            pinned: RwSignal::new(node.pinned.clone()),
             rest: StoredValue::new(node),
         }
     }
@@ -153,6 +156,7 @@ impl EditorState {
                     node.config = if track { n.config.get() } else { n.config.get_untracked() };
                     let policy = if track { n.policy.get() } else { n.policy.get_untracked() };
                     policy.apply_to(&mut node);
+                    node.pinned = if track { n.pinned.get() } else { n.pinned.get_untracked() };
                     node.position = Some(if track_positions { n.position.get() } else { n.position.get_untracked() });
                     node
                 })
@@ -235,6 +239,14 @@ impl EditorState {
         Ok(())
     }
 
+    /// Pins `output` to node `id` (None: unpins it), as a change that can be undone.
+    pub fn pin(&self, id: &str, output: Option<Value>) {
+        if let Some(node) = self.node(id) {
+            self.checkpoint();
+            node.pinned.set(output);
+        }
+    }
+
     pub fn node(&self, id: &str) -> Option<EditorNode> {
         self.nodes.with_untracked(|nodes| nodes.iter().find(|n| n.id.with_value(|i| i == id)).copied())
     }
@@ -274,6 +286,7 @@ impl EditorState {
             on_error: None,
             for_each: None,
             concurrency: None,
+            pinned: None,
             extra: Default::default(),
         };
         let node = self.make_node(definition);

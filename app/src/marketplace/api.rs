@@ -65,6 +65,8 @@ pub async fn publish_template(workflow_id: WorkflowId, description: String) -> R
             let workflow = ctx.store.workflow(Scope::Owner(author.id), workflow_id).await?;
             let mut definition = workflow.definition;
             definition.triggers.clear();
+            // Pinned outputs are the author's data (answers of their services): never published.
+            definition.nodes.iter_mut().for_each(|node| node.pinned = None);
             // A template is read by everyone: a secret written into a header would be published with it.
             if let Some((node, header)) = crate::model::literal_secret_headers(&definition).into_iter().next() {
                 return Err(AppError::BadRequest(format!(

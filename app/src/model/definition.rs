@@ -86,9 +86,18 @@ pub struct NodeDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<u32>, minimum = 1, maximum = 50))]
     pub concurrency: Option<Value>,
+    /// An output to build against in the editor, in place of the node's
+    /// recorded output: trying a downstream node reads it, so the real service
+    /// is not called again. Runs never read it (at most 256 KiB of JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub pinned: Option<Value>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+/// The most JSON a node's pinned output may hold: it is saved with every version.
+pub const MAX_PINNED_BYTES: usize = 256 * 1024;
 
 fn empty_object() -> Value {
     Value::Object(Map::new())

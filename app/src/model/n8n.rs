@@ -157,6 +157,8 @@ pub fn convert(export: &Value) -> Result<N8nImport, String> {
         weft_nodes.push(node_definition(id, weft_kind, config, position));
     }
 
+    pin_data(export, &ids, &kinds, &mut weft_nodes, &mut note);
+
     let mut edges = Vec::new();
     for ((from, output), targets) in &outputs {
         let Some(from_id) = ids.get(from) else { continue };
@@ -186,6 +188,30 @@ pub fn convert(export: &Value) -> Result<N8nImport, String> {
         extra: Default::default(),
     };
     Ok(N8nImport { definition, notes })
+}
+
+/// n8n's pinned data (`pinData`: a node's items) as Weft's `pinned` output:
+/// the first item's `json`, as `$json` reads it (an HTTP request's is its body).
+fn pin_data(
+    export: &Value,
+    ids: &HashMap<String, String>,
+    kinds: &HashMap<&str, &str>,
+    nodes: &mut [NodeDefinition],
+    note: &mut impl FnMut(&str, String),
+) {
+    for (name, items) in export.get("pinData").and_then(Value::as_object).into_iter().flatten() {
+        let Some(node) = ids.get(name).and_then(|id| nodes.iter_mut().find(|n| &n.id == id)) else { continue };
+        let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
+        let Some(first) = items.first().map(|item| item.get("json").cloned().unwrap_or(Value::Null)) else { continue };
+        node.pinned = Some(if kinds.get(name.as_str()) == Some(&"httpRequest") {
+            json!({"status": 200, "headers": {}, "body": first})
+        } else {
+            first
+        });
+        if items.len() > 1 {
+            note(name, format!("n8n pinned {} items: the first is pinned (Weft pins one output)", items.len()));
+        }
+    }
 }
 
 fn node_name(node: &Value) -> &str {

@@ -94,6 +94,9 @@ pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Ve
             errors.push(ValidationError::at(&node.id, format!("node id `{}` is used twice", node.id)));
             continue;
         }
+        if let Some(problem) = pinned_problem(node) {
+            errors.push(ValidationError::at(&node.id, problem));
+        }
         match validate_node(node) {
             Ok(valid) => typed.push(valid),
             Err(mut node_errors) => errors.append(&mut node_errors),
@@ -133,14 +136,36 @@ pub fn validate(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Ve
     Ok(ValidatedWorkflow { definition: definition.clone(), nodes, edges: definition.edges.clone() })
 }
 
+/// A pinned output too large to keep with every version.
+fn pinned_problem(node: &super::NodeDefinition) -> Option<String> {
+    let bytes = serde_json::to_vec(node.pinned.as_ref()?).map_or(usize::MAX, |json| json.len());
+    (bytes > super::MAX_PINNED_BYTES).then(|| {
+        format!(
+            "node `{}` ({}): pinned: {bytes} bytes of JSON, more than the {}-byte limit for pinned data",
+            node.id,
+            node.kind,
+            super::MAX_PINNED_BYTES
+        )
+    })
+}
+
 /// [`validate`], and no field Weft does not know ([`unknown_fields`]): what
 /// saving a definition (and publishing, and the editor) asks. Running asks
 /// only [`validate`], so a workflow stored before a field was checked still runs.
 pub fn validate_to_save(definition: &WorkflowDefinition) -> Result<ValidatedWorkflow, Vec<ValidationError>> {
     let unknown = unknown_fields(definition);
     match validate(definition) {
-        Ok(valid) if unknown.is_empty() => Ok(valid),
-        Ok(_) => Err(unknown),
+        Ok(valid) => {
+            // Paths into outputs that cannot exist (see `references`): checked
+            // on save, so a workflow stored before still runs.
+            let mut errors = references::check_references(&valid.nodes);
+            errors.extend(unknown);
+            if errors.is_empty() {
+                Ok(valid)
+            } else {
+                Err(errors)
+            }
+        }
         Err(mut errors) => {
             errors.extend(unknown);
             Err(errors)
@@ -599,6 +624,7 @@ pub fn find_cycle(definition: &WorkflowDefinition) -> Option<Vec<String>> {
 }
 
 mod agent;
+mod references;
 #[cfg(test)]
 mod tests;
 mod unknown_fields;

@@ -155,3 +155,21 @@ fn a_weft_definition_is_not_taken_for_an_export() {
     assert!(!is_n8n_export(&weft));
     assert!(convert(&weft).unwrap_err().contains("not an n8n workflow export"));
 }
+
+#[test]
+fn pinned_data_comes_over_as_the_nodes_pinned_output() {
+    let mut export = export();
+    export["pinData"] = json!({
+        "Fetch user": [{"json": {"id": 7, "subject": "Refund"}}],
+        "Edit Fields": [{"json": {"a": 1}}, {"json": {"a": 2}}],
+        "Nobody": [{"json": {}}]
+    });
+    let import = convert(&export).unwrap();
+    let fetch = import.definition.nodes.iter().find(|n| n.pinned.as_ref().is_some_and(|p| p.get("body").is_some()));
+    assert_eq!(
+        fetch.unwrap().pinned,
+        Some(json!({"status": 200, "headers": {}, "body": {"id": 7, "subject": "Refund"}}))
+    );
+    assert!(import.notes.iter().any(|n| n.node == "Edit Fields" && n.reason.contains("2 items")), "{:?}", import.notes);
+    validate_to_save(&import.definition).expect("an import with pins saves");
+}

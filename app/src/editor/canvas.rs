@@ -304,8 +304,8 @@ fn NodeView(
             <text x="12" y="52" class="node-summary" data-testid="node-summary">{summary}</text>
             // Pinned data is marked: trying nodes after it reads it, runs do not.
             {move || node.pinned.with(Option::is_some).then(|| view! {
-                <text x=NODE_WIDTH - 22.0 y="20" class="pin-mark" data-testid="node-pinned">
-                    <title>"Pinned output: tries use it, runs never do"</title>"📌"
+                <text x=NODE_WIDTH - 44.0 y="20" class="pin-mark" data-testid="node-pinned">
+                    <title>"Pinned output: tries use it, runs never do"</title>"pinned"
                 </text>
             })}
             // From the dots' memo: typing in another field redraws nothing here.

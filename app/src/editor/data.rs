@@ -218,7 +218,7 @@ fn pinned_upstream(
             Some(match (pinned, run.and_then(|run| run.outputs.get(&from).cloned())) {
                 (Some(value), _) => view! {
                     <div class="pinned-data" data-testid="data-pinned" data-node=from.clone()>
-                        <span class="pin-mark" title="Pinned in the editor: runs never read it">"📌 pinned"</span>
+                        <span class="pin-mark" title="Pinned in the editor: runs never read it">"pinned"</span>
                         <DataTree label=path.clone() path value insert/>
                     </div>
                 }

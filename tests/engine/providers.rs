@@ -391,7 +391,8 @@ async fn a_providers_key_never_shows_in_an_error(db: &TestDb) {
 }
 
 async fn what_a_provider_claims_and_sends_is_bounded(db: &TestDb) {
-    let h = harness_on(db, |_| {}).await;
+    // Time to stream 11 MiB on a busy debug build: the byte limit, not the clock, must end the flood.
+    let h = harness_on(db, |s| s.llm.timeout = std::time::Duration::from_secs(60)).await;
     let (url, _) = fake_provider(Mode::Greedy).await;
     h.credential("greedy", "llm", json!({"api": "openai", "base_url": url, "default_model": "m"})).await;
     h.engine.services().llm.usage().set_policy(UsagePolicy { daily_tokens_per_user: Some(1000), ..Default::default() });

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use serde_json::Value;
 
-use super::data::LastRunResource;
+use super::data::{is_identifier, LastRunResource};
 use super::state::EditorState;
 
 /// The names a template starts from (see the engine's template scope).
@@ -149,12 +149,6 @@ fn fields_at(path: &[&str], known: &Known) -> Vec<String> {
         extra.extend(fields.keys().filter(|k| is_identifier(k)).cloned());
     }
     extra.into_iter().collect()
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// What completion knows in this editor now: the node ids and pins from the

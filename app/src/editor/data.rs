@@ -106,7 +106,8 @@ enum PathKey<'a> {
     Index(usize),
 }
 
-fn is_identifier(name: &str) -> bool {
+/// A name a path can take after a dot.
+pub(super) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

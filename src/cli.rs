@@ -64,6 +64,17 @@ enum Command {
         workflows: usize,
         #[arg(long, default_value_t = 1_000_000)]
         executions: usize,
+        /// Milliseconds between two seeded executions (the newest is now).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..))]
+        every_ms: i64,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// Run one retention pass now, as the server does every
+    /// `--retention-interval-secs`, and print what it deleted and how long it took.
+    Retention {
+        #[command(flatten)]
+        retention: crate::retention::RetentionSettings,
         #[command(flatten)]
         database: DatabaseSettings,
     },
@@ -156,9 +167,26 @@ pub fn main() -> ExitCode {
         Command::Run { file, input, json, database, engine } => {
             block_on(run::run_file(&file, input.as_deref(), json, &database, &engine))
         }
-        Command::Seed { email, workflows, executions, database } => block_on(async move {
+        Command::Retention { retention, database } => block_on(async move {
             let started = std::time::Instant::now();
-            match crate::store::seed::seed(&database, &email, workflows, executions).await {
+            let pass = async {
+                let store = crate::store::connect(&database).await?;
+                crate::retention::run_once(store.as_ref(), &retention).await
+            };
+            match pass.await {
+                Ok(deleted) => {
+                    println!("retention deleted {deleted} executions in {:.1?}", started.elapsed());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("weft: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Command::Seed { email, workflows, executions, every_ms, database } => block_on(async move {
+            let started = std::time::Instant::now();
+            match crate::store::seed::seed(&database, &email, workflows, executions, every_ms).await {
                 Ok(seeded) => {
                     let (w, e, owner) = (seeded.workflows, seeded.executions, seeded.owner_id);
                     println!("seeded {w} workflows and {e} executions for user {owner} in {:.1?}", started.elapsed());

@@ -185,6 +185,23 @@ async fn the_history_loads_unfiltered_and_filters_by_a_workflows_name(db: &TestD
     let unknown = ada.history(json!({"workflow": "Nightly"})).await;
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     assert!(unknown.text().await.unwrap().contains("no workflow is named `Nightly`"));
+
+    // What the list fetches as it is scrolled: the rows after a cursor, by the
+    // same filters, none twice; a cursor that is not one is a 400.
+    let ids = |page: &Value| -> Vec<i64> {
+        page["items"].as_array().unwrap().iter().map(|row| row["execution"]["id"].as_i64().unwrap()).collect()
+    };
+    let all: Value = ada.history_rows(json!({})).await.json().await.unwrap();
+    let newest = &all["items"][0]["execution"];
+    let cursor = format!("{}.{}", newest["created_at"], newest["id"]);
+    let older: Value = ada.history_rows(json!({ "after": cursor })).await.json().await.unwrap();
+    assert_eq!(ids(&older), ids(&all)[1..].to_vec(), "the rows after the newest: {older}");
+    let mine_older: Value =
+        ada.history_rows(json!({ "after": cursor, "workflow": "Nightly report" })).await.json().await.unwrap();
+    assert!(mine_older["items"].as_array().unwrap().iter().all(|row| row["execution"]["workflow_id"] == mine));
+    let bad = ada.history_rows(json!({ "after": "yesterday" })).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("is not a valid page cursor"));
 }
 
 async fn a_long_run_is_cancelled_from_the_page(db: &TestDb) {

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+pub mod virtual_rows;
+
 /// False while the page is static server HTML, true once hydrated: effects run
 /// only in the browser. Pages expose it as `data-hydrated`, so tests (and
 /// people debugging) can tell a live page from static HTML.

@@ -57,3 +57,42 @@ test('the history filters by status and workflow, counts, charts, and opens a ru
   await page.goto('/history?from=yesterday');
   await expect(page.getByTestId('history-error')).toContainText('is not a time');
 });
+
+test('the history scrolls through every run, fetching older ones by key, with only the rows in view in the page', async ({ page }) => {
+  const name = unique('Many runs');
+  const workflow = await importWorkflow(page.request, {
+    name, nodes: [{ id: 'a', type: 'template', config: { template: 'ok' } }], edges: [],
+  });
+  // 130 runs: the first 50 come with the page, the rest as the list nears its end.
+  const runs = 130;
+  const ids: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = await page.request.post('/api/runs/start', { form: { workflow_id: String(workflow), input: '{}' } });
+    expect(started.status()).toBe(200);
+    ids.push((await started.json()).id);
+  }
+  const oldest = Math.min(...ids);
+
+  await openFromMenu(page, 'history-link', 'history-page');
+  await page.getByTestId('filter-workflow').fill(name);
+  await page.getByTestId('apply-filters').click();
+  await expect(page.getByTestId('history-count')).toHaveText(`${runs} executions`);
+  const list = page.getByTestId('history');
+  await expect(list).toHaveAttribute('data-complete', 'true');
+  await expect(list).toHaveAttribute('data-loaded', String(runs));
+  // Only the rows in view (and a few beyond) are in the DOM.
+  const rendered = await page.getByTestId('history-row').count();
+  expect(rendered).toBeGreaterThan(5);
+  expect(rendered).toBeLessThan(40);
+  await expect(page.getByTestId('history-older')).toHaveCount(0);
+
+  // Scrolled to the end: the oldest run is there, and opens.
+  await list.evaluate((element) => { element.scrollTop = element.scrollHeight; });
+  const oldestLink = page.getByTestId('history-run-link').filter({ hasText: new RegExp(`^run ${oldest}$`) });
+  await expect(oldestLink).toBeVisible();
+  expect(await page.getByTestId('history-row').count()).toBeLessThan(40);
+  await page.screenshot({ path: 'test-results/history-scrolled.png' });
+  await oldestLink.click();
+  await expect(page).toHaveURL(new RegExp(`/executions/${oldest}$`));
+  await expect(page.getByTestId('run-page')).toBeVisible();
+});

@@ -1,6 +1,6 @@
-//! Bulk seeding for load benchmarks: many workflows and executions written
-//! with multi-row INSERTs in large transactions (one statement per 500 rows),
-//! not one round trip per row.
+//! Bulk seeding for load benchmarks: many workflows and executions (each with
+//! its node's row, as a real run leaves it) written with multi-row INSERTs in
+//! large transactions (one statement per 500 rows), not one round trip per row.
 
 use app::model::WorkflowDefinition;
 use sqlx::types::Json;
@@ -20,7 +20,7 @@ pub struct Seeded {
 }
 
 macro_rules! seed_backend {
-    ($pool:expr, $db:ty, $owner:expr, $workflows:expr, $executions:expr, $definition:expr) => {{
+    ($pool:expr, $db:ty, $owner:expr, $workflows:expr, $executions:expr, $every_ms:expr, $definition:expr) => {{
         let pool = $pool;
         let now = now_ms();
         let mut first_id: Option<i64> = None;
@@ -49,13 +49,20 @@ macro_rules! seed_backend {
             versions.build().execute(&mut *tx).await?;
         }
         let first = first_id.unwrap_or(0);
+        let output = Json(serde_json::json!("hello seeded"));
         for start in (0..$executions).step_by(ROWS_PER_STATEMENT) {
             let end = (start + ROWS_PER_STATEMENT).min($executions);
+            // One transaction per 100,000 executions: a 10-million seed never
+            // holds one giant transaction (PostgreSQL's memory, SQLite's WAL).
+            if start > 0 && start % 100_000 == 0 {
+                tx.commit().await?;
+                tx = pool.begin().await?;
+            }
             let mut insert = QueryBuilder::<$db>::new(
                 "INSERT INTO executions (workflow_id, version, owner_id, trigger, input, status, created_at, started_at, finished_at) ",
             );
             insert.push_values(start..end, |mut row, i| {
-                let at = now - ($executions - i) as i64 * 10;
+                let at = now - ($executions - i) as i64 * $every_ms;
                 row.push_bind(first + (i % $workflows) as i64)
                     .push_bind(1_i32)
                     .push_bind($owner)
@@ -66,7 +73,22 @@ macro_rules! seed_backend {
                     .push_bind(at)
                     .push_bind(at + 3);
             });
-            insert.build().execute(&mut *tx).await?;
+            insert.push(" RETURNING id, created_at");
+            let ids: Vec<(i64, i64)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+            let mut nodes = QueryBuilder::<$db>::new(
+                "INSERT INTO node_runs (execution_id, node_id, status, attempt, input, output, started_at, finished_at) ",
+            );
+            nodes.push_values(ids.iter(), |mut row, (id, at)| {
+                row.push_bind(*id)
+                    .push_bind("t")
+                    .push_bind("succeeded")
+                    .push_bind(1_i32)
+                    .push_bind(Json(serde_json::json!({"who": "seed"})))
+                    .push_bind(&output)
+                    .push_bind(*at)
+                    .push_bind(*at + 3);
+            });
+            nodes.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         anyhow::Ok(())
@@ -74,12 +96,14 @@ macro_rules! seed_backend {
 }
 
 /// Seeds `workflows` workflows and `executions` finished executions (spread
-/// over them) for the user with this email, creating the user if needed.
+/// over them, one every `every_ms` up to now, each with its node's row) for
+/// the user with this email, creating the user if needed.
 pub async fn seed(
     database: &DatabaseSettings,
     email: &str,
     workflows: usize,
     executions: usize,
+    every_ms: i64,
 ) -> anyhow::Result<Seeded> {
     let store = super::connect(database).await?;
     let owner = match store.user_by_email(email).await? {
@@ -94,11 +118,11 @@ pub async fn seed(
     match database.backend()? {
         Backend::Sqlite => {
             let store = super::sqlite::SqliteStore::connect(database).await?;
-            seed_backend!(store.pool(), sqlx::Sqlite, owner.id, workflows, executions, &definition)?;
+            seed_backend!(store.pool(), sqlx::Sqlite, owner.id, workflows, executions, every_ms, &definition)?;
         }
         Backend::Postgres => {
             let store = super::postgres::PostgresStore::connect(database).await?;
-            seed_backend!(store.pool(), sqlx::Postgres, owner.id, workflows, executions, &definition)?;
+            seed_backend!(store.pool(), sqlx::Postgres, owner.id, workflows, executions, every_ms, &definition)?;
         }
     }
     Ok(Seeded { owner_id: owner.id, workflows, executions })

@@ -214,6 +214,11 @@ impl Browser {
     pub async fn history(&self, query: Value) -> Response {
         self.post_raw("/api/history/load").json(&serde_json::json!({ "query": query })).send().await.unwrap()
     }
+
+    /// The rows the history's list fetches as it is scrolled (`query.after` is the cursor).
+    pub async fn history_rows(&self, query: Value) -> Response {
+        self.post_raw("/api/history/rows").json(&serde_json::json!({ "query": query })).send().await.unwrap()
+    }
 }
 
 /// A REST API client: `/api/v1` on the test server, with a bearer key or none.

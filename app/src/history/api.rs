@@ -94,6 +94,47 @@ fn parse_filter(query: &HistoryQuery) -> Result<ExecutionFilter, AppError> {
     })
 }
 
+/// What a history request reads from its query: the scope, the filter (with
+/// the workflow resolved), and the cursor.
+#[cfg(feature = "ssr")]
+async fn read_query(
+    ctx: &ServerContext,
+    query: &HistoryQuery,
+) -> Result<(crate::model::User, Scope, ExecutionFilter, Option<Cursor>), AppError> {
+    let viewer = ctx.viewer().await?;
+    let scope = if viewer.is_admin { Scope::Everyone } else { Scope::Owner(viewer.id) };
+    let mut filter = parse_filter(query)?;
+    filter.workflow_id = resolve_workflow(ctx, scope, query.workflow.as_deref()).await?;
+    let after = query.after.as_deref().filter(|a| !a.is_empty()).map(Cursor::decode).transpose();
+    Ok((viewer, scope, filter, after.map_err(AppError::BadRequest)?))
+}
+
+/// A page of rows, each with its workflow's name (all names in one query).
+#[cfg(feature = "ssr")]
+async fn rows(
+    ctx: &ServerContext,
+    scope: Scope,
+    filter: &ExecutionFilter,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<Page<HistoryRow>, AppError> {
+    let page = ctx.store.list_executions(scope, filter, after, limit).await?;
+    let mut ids: Vec<i64> = page.items.iter().map(|e| e.workflow_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let names: std::collections::HashMap<i64, String> =
+        ctx.store.workflow_names(scope, &ids).await?.into_iter().collect();
+    let items = page
+        .items
+        .into_iter()
+        .map(|execution| {
+            let workflow_name = names.get(&execution.workflow_id).cloned().unwrap_or_else(|| "(deleted)".into());
+            HistoryRow { execution, workflow_name }
+        })
+        .collect();
+    Ok(Page { items, next: page.next })
+}
+
 /// Sent as JSON, not as a URL-encoded form (the default): a form encoding of a
 /// query whose fields are all empty is an empty body, which has no `query` to
 /// read back, so opening the history from the menu failed with a 400.
@@ -102,39 +143,33 @@ pub async fn load_history(query: HistoryQuery) -> Result<History, AppError> {
     with_status(
         async {
             let ctx = ServerContext::current()?;
-            let viewer = ctx.viewer().await?;
-            let scope = if viewer.is_admin { Scope::Everyone } else { Scope::Owner(viewer.id) };
-            let mut filter = parse_filter(&query)?;
-            filter.workflow_id = resolve_workflow(&ctx, scope, query.workflow.as_deref()).await?;
-            let after = query.after.as_deref().filter(|a| !a.is_empty()).map(Cursor::decode).transpose();
-            let after = after.map_err(AppError::BadRequest)?;
+            let (viewer, scope, filter, after) = read_query(&ctx, &query).await?;
             // The chart shows the newest hours of the range (the last ones before now without one).
             let chart_to = filter.to.unwrap_or_else(|| (crate::model::now_ms() / HOUR_MS + 1) * HOUR_MS);
             let chart_from = filter.from.unwrap_or(i64::MIN).max(chart_to - CHART_HOURS * HOUR_MS);
             let chart_filter = ExecutionFilter { from: Some(chart_from), to: Some(chart_to), ..filter.clone() };
             // Independent reads, issued together.
             let (page, count, chart) = futures::try_join!(
-                ctx.store.list_executions(scope, &filter, after, HISTORY_PAGE_SIZE),
+                rows(&ctx, scope, &filter, after, HISTORY_PAGE_SIZE),
                 ctx.store.count_executions_up_to(scope, &filter, COUNT_CAP),
                 ctx.store.executions_per_hour(scope, &chart_filter),
             )?;
-            // Every row's workflow name, in one query.
-            let mut ids: Vec<i64> = page.items.iter().map(|e| e.workflow_id).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let names: std::collections::HashMap<i64, String> =
-                ctx.store.workflow_names(scope, &ids).await?.into_iter().collect();
             let owners = if viewer.is_admin { ctx.store.list_users().await? } else { Vec::new() };
-            let rows = page
-                .items
-                .into_iter()
-                .map(|execution| {
-                    let workflow_name =
-                        names.get(&execution.workflow_id).cloned().unwrap_or_else(|| "(deleted)".into());
-                    HistoryRow { execution, workflow_name }
-                })
-                .collect();
-            Ok(History { page: Page { items: rows, next: page.next }, count, chart, chart_from, chart_to, owners })
+            Ok(History { page, count, chart, chart_from, chart_to, owners })
+        }
+        .await,
+    )
+}
+
+/// The rows after `query.after`, a larger page at a time: what the history's
+/// list fetches as it is scrolled (the count and the chart stay as they were).
+#[server(endpoint = "history/rows", input = leptos::server_fn::codec::Json)]
+pub async fn history_rows(query: HistoryQuery) -> Result<Page<HistoryRow>, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let (_, scope, filter, after) = read_query(&ctx, &query).await?;
+            rows(&ctx, scope, &filter, after, crate::model::MAX_PAGE_SIZE).await
         }
         .await,
     )

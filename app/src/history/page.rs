@@ -5,10 +5,13 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::{lazy_route, LazyRoute};
 
-use super::api::{load_history, History, HistoryQuery, COUNT_CAP};
+use std::collections::HashMap;
+
+use super::api::{history_rows, load_history, History, HistoryQuery, HistoryRow, COUNT_CAP};
 use super::chart::HourChart;
 use crate::error::AppError;
-use crate::model::ExecutionStatus;
+use crate::model::{ExecutionStatus, Page};
+use crate::ui::virtual_rows::VirtualRows;
 use crate::ui::{encode_query_value, format_time, use_hydrated};
 
 pub struct HistoryPage {
@@ -80,7 +83,7 @@ fn link_with(query: &HistoryQuery, after: Option<&str>) -> String {
 fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
     let History { page, count, chart, chart_from, chart_to, owners } = history;
     let is_admin = !owners.is_empty();
-    let emails: std::collections::HashMap<i64, String> = owners.iter().map(|u| (u.id, u.email.clone())).collect();
+    let emails: HashMap<i64, String> = owners.iter().map(|u| (u.id, u.email.clone())).collect();
     let count_text = if count >= i64::from(COUNT_CAP) {
         format!("more than {COUNT_CAP} executions")
     } else {
@@ -99,8 +102,6 @@ fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
         .ok()
         .and_then(|id| page.items.iter().find(|row| row.execution.workflow_id == id))
         .map_or_else(|| workflow.clone(), |row| row.workflow_name.clone());
-    let next_link = page.next.as_deref().map(|next| link_with(&query, Some(next)));
-    let paged = query.after.as_deref().is_some_and(|a| !a.is_empty());
     // The form's fields; applying them navigates to their URL (empty ones left
     // out), which the page's resource follows.
     let fields = HistoryQuery {
@@ -160,38 +161,71 @@ fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
         </form>
         <HourChart counts=chart from=chart_from to=chart_to/>
         <p class="muted" data-testid="history-count">{count_text}</p>
-        <table class="table" data-testid="history">
-            <thead><tr>
-                <th>"Run"</th><th>"Workflow"</th><th>"Status"</th><th>"Trigger"</th><th>"Started"</th><th>"Took"</th>
-                {is_admin.then(|| view! { <th>"Owner"</th> })}
-            </tr></thead>
-            <tbody>
-                {page.items.into_iter().map(|row| {
-                    let e = row.execution;
-                    let took = match (e.started_at, e.finished_at) {
-                        (Some(s), Some(f)) => format!("{} ms", f - s),
-                        _ => String::new(),
-                    };
-                    let owner = is_admin.then(|| emails.get(&e.owner_id).cloned().unwrap_or_else(|| e.owner_id.to_string()));
-                    let by_workflow = link_with(&HistoryQuery { workflow: Some(e.workflow_id.to_string()), ..query.clone() }, None);
-                    view! {
-                        <tr data-testid="history-row" data-status=e.status.to_string()>
-                            <td><a href=format!("/executions/{}", e.id) data-testid="history-run-link">{format!("run {}", e.id)}</a></td>
-                            <td><a href=by_workflow title="Show only this workflow">{row.workflow_name}</a></td>
-                            <td><span class=format!("status status-{}", e.status)>{e.status.to_string()}</span></td>
-                            <td>{e.trigger.to_string()}</td>
-                            <td>{format_time(e.created_at)}</td>
-                            <td>{took}</td>
-                            {owner.map(|o| view! { <td>{o}</td> })}
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
-        <p class="pager">
-            {paged.then(|| view! { <a href=link_with(&query, None)>"← Newest"</a> })}
-            {next_link.map(|href| view! { <a href=href data-testid="history-older">"Older →"</a> })}
-        </p>
+        <HistoryRows first=page query is_admin emails/>
+    }
+}
+
+/// Every row has this height (CSS `.history-table tbody tr`), so the rows in
+/// view follow from the scroll position alone.
+const ROW_HEIGHT: f64 = 40.0;
+
+/// The rows, virtualized: scrolling fetches the older ones by key, and only
+/// the rows in view are in the DOM, however far down the history goes.
+#[component]
+fn HistoryRows(
+    first: Page<HistoryRow>,
+    query: HistoryQuery,
+    is_admin: bool,
+    emails: HashMap<i64, String>,
+) -> impl IntoView {
+    let fetch_query = query.clone();
+    let rows = VirtualRows::new(first, ROW_HEIGHT, move |after| {
+        history_rows(HistoryQuery { after: Some(after), ..fetch_query.clone() })
+    });
+    let columns = if is_admin { 7 } else { 6 };
+    let row_view = move |row: HistoryRow| {
+        let e = row.execution;
+        let took = match (e.started_at, e.finished_at) {
+            (Some(s), Some(f)) => format!("{} ms", f - s),
+            _ => String::new(),
+        };
+        let owner = is_admin.then(|| emails.get(&e.owner_id).cloned().unwrap_or_else(|| e.owner_id.to_string()));
+        let by_workflow = link_with(&HistoryQuery { workflow: Some(e.workflow_id.to_string()), ..query.clone() }, None);
+        view! {
+            <tr data-testid="history-row" data-status=e.status.to_string()>
+                <td><a href=format!("/executions/{}", e.id) data-testid="history-run-link">{format!("run {}", e.id)}</a></td>
+                <td><a href=by_workflow title="Show only this workflow">{row.workflow_name}</a></td>
+                <td><span class=format!("status status-{}", e.status)>{e.status.to_string()}</span></td>
+                <td>{e.trigger.to_string()}</td>
+                <td>{format_time(e.created_at)}</td>
+                <td>{took}</td>
+                {owner.map(|o| view! { <td>{o}</td> })}
+            </tr>
+        }
+    };
+    // A table's rows cannot be placed absolutely: the rows above and below
+    // the rendered ones are stood in for by one spacer row each.
+    let spacer = move |height: f64| {
+        view! { <tr class="spacer" aria-hidden="true"><td colspan=columns style:height=format!("{height}px")></td></tr> }
+    };
+    view! {
+        <div class="list-viewport" data-testid="history" on:scroll=rows.on_scroll()
+            data-loaded=move || rows.loaded_count() data-complete=move || rows.complete().to_string()>
+            <table class="table history-table">
+                <thead><tr>
+                    <th>"Run"</th><th>"Workflow"</th><th>"Status"</th><th>"Trigger"</th><th>"Started"</th><th>"Took"</th>
+                    {is_admin.then(|| view! { <th>"Owner"</th> })}
+                </tr></thead>
+                <tbody>
+                    {move || spacer(rows.gaps().0)}
+                    <For each=move || rows.visible() key=|(_, row)| row.execution.id let((_, row))>
+                        {row_view(row)}
+                    </For>
+                    {move || spacer(rows.gaps().1)}
+                </tbody>
+            </table>
+        </div>
+        {rows.footer()}
     }
 }
 

@@ -10,17 +10,12 @@ use super::api::{list_workflows, DeleteWorkflow, DuplicateWorkflow, ImportWorkfl
 use crate::error::AppError;
 use crate::model::MAX_PAGE_SIZE;
 use crate::model::{validate_to_save, Page, WorkflowSummary};
+use crate::ui::virtual_rows::VirtualRows;
 use crate::ui::{format_time, use_hydrated};
 
 /// Every row has this height (CSS `.workflow-row`), so the rows in view follow
 /// from the scroll position alone, with no measuring.
 const ROW_HEIGHT: f64 = 56.0;
-/// Rows rendered beyond each edge of the viewport, so a fast scroll shows no gap.
-const OVERSCAN: usize = 6;
-/// The viewport's height until the browser reports it (CSS `.list-viewport`).
-const DEFAULT_VIEWPORT: f64 = 560.0;
-/// Load the next page when the rows in view come this close to the loaded end.
-const PREFETCH_ROWS: usize = 100;
 /// How long the search box waits after the last key before it asks the server.
 const SEARCH_DEBOUNCE_MS: f64 = 300.0;
 
@@ -92,13 +87,6 @@ fn NewWorkflowButton() -> impl IntoView {
     }
 }
 
-/// Which rows to render: those in view plus the overscan, clamped to what is loaded.
-fn rows_in_view(scroll_top: f64, viewport: f64, loaded: usize) -> (usize, usize) {
-    let first = (scroll_top.max(0.0) / ROW_HEIGHT) as usize;
-    let last = ((scroll_top.max(0.0) + viewport) / ROW_HEIGHT).ceil() as usize;
-    (first.saturating_sub(OVERSCAN).min(loaded), (last + OVERSCAN).min(loaded))
-}
-
 /// The list, virtualized: all loaded workflows are kept as data, but only the
 /// rows in view are in the DOM, however many there are. Further pages are
 /// fetched (by key) as the view nears the end of what is loaded.
@@ -128,60 +116,19 @@ fn WorkflowList(
         }
         .into_any();
     }
-    let loaded = RwSignal::new(first.items);
-    let next = RwSignal::new(first.next);
-    let fetching = RwSignal::new(false);
-    let fetch_error = RwSignal::new(None::<String>);
-    let scroll_top = RwSignal::new(0.0);
-    let viewport = RwSignal::new(DEFAULT_VIEWPORT);
-    // Memoized: scrolling within one row's height changes nothing downstream.
-    let window = Memo::new(move |_| rows_in_view(scroll_top.get(), viewport.get(), loaded.with(Vec::len)));
-
-    Effect::new(move |_| {
-        let (_, last) = window.get();
-        let near_end = last + PREFETCH_ROWS >= loaded.with_untracked(Vec::len);
-        let Some(after) = next.get().filter(|_| near_end && !fetching.get_untracked()) else { return };
-        fetching.set(true);
-        let search = search.clone();
-        leptos::task::spawn_local(async move {
-            let result = list_workflows(Some(search), Some(after), Some(MAX_PAGE_SIZE)).await;
-            // The list may be gone (a new search); then its signals are too, and this is dropped.
-            match result {
-                Ok(page) => {
-                    loaded.try_update(|rows| rows.extend(page.items));
-                    next.try_set(page.next);
-                }
-                Err(error) => {
-                    fetch_error.try_set(Some(error.to_string()));
-                }
-            }
-            fetching.try_set(false);
-        });
+    let rows = VirtualRows::new(first, ROW_HEIGHT, move |after| {
+        list_workflows(Some(search.clone()), Some(after), Some(MAX_PAGE_SIZE))
     });
-
-    let on_scroll = move |ev: leptos::ev::Event| {
-        let element: web_sys::Element = event_target(&ev);
-        scroll_top.set(f64::from(element.scroll_top()));
-        viewport.set(f64::from(element.client_height()));
-    };
-    let visible = move || {
-        let (first, last) = window.get();
-        loaded
-            .with(|rows| rows[first..last].iter().enumerate().map(|(i, w)| (first + i, w.clone())).collect::<Vec<_>>())
-    };
     view! {
-        <div class="list-viewport" data-testid="workflow-list" on:scroll=on_scroll
-            data-loaded=move || loaded.with(Vec::len) data-complete=move || next.with(Option::is_none).to_string()>
-            <ul class="workflow-list" style:height=move || format!("{}px", loaded.with(Vec::len) as f64 * ROW_HEIGHT)>
-                <For each=visible key=|(_, w)| w.id let((index, workflow))>
+        <div class="list-viewport" data-testid="workflow-list" on:scroll=rows.on_scroll()
+            data-loaded=move || rows.loaded_count() data-complete=move || rows.complete().to_string()>
+            <ul class="workflow-list" style:height=move || format!("{}px", rows.total_height())>
+                <For each=move || rows.visible() key=|(_, w)| w.id let((index, workflow))>
                     <WorkflowRow workflow top=index as f64 * ROW_HEIGHT delete duplicate/>
                 </For>
             </ul>
         </div>
-        <p class="muted list-footer">
-            {move || if fetching.get() { "Loading more…".to_string() } else { String::new() }}
-            {move || fetch_error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
-        </p>
+        {rows.footer()}
     }
     .into_any()
 }
@@ -346,21 +293,5 @@ fn ImportForm(import: ServerAction<ImportWorkflow>) -> impl IntoView {
             })}
             <button type="submit" data-testid="import-button" disabled=move || !can_submit()>"Import"</button>
         </form>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_rows_in_view_and_the_overscan_are_rendered() {
-        // At the top: 10 rows fill 560 px, plus the overscan below.
-        assert_eq!(rows_in_view(0.0, 560.0, 100_000), (0, 10 + OVERSCAN));
-        // Deep down, the same number of rows around the scroll position.
-        let (first, last) = rows_in_view(56.0 * 50_000.0, 560.0, 100_000);
-        assert_eq!((first, last), (50_000 - OVERSCAN, 50_010 + OVERSCAN));
-        // Never past what is loaded.
-        assert_eq!(rows_in_view(56.0 * 95.0, 560.0, 100), (95 - OVERSCAN, 100));
     }
 }

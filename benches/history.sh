@@ -6,9 +6,10 @@
 # measures with wrk, at concurrency 1 and 32, what the history's viewer asks:
 #   the history page as the browser gets it (GET /history, rendered on the
 #   server with its first 50 rows, the count and the chart), filtered by status
-#   and by workflow; the rows the page fetches as it is scrolled, 5 million rows
-#   deep (server function history/rows); the API's list, first page and 5
-#   million deep; one execution's detail (API);
+#   and by workflow; its two reads apart: the rows with the count
+#   (history/load) and the chart (history/chart); the rows the page fetches as
+#   it is scrolled, 5 million rows deep (history/rows); the API's list, first
+#   page and 5 million deep; one execution's detail (API);
 # and finally times one retention pass that deletes the oldest day by age,
 # then one that trims every workflow to 97 % of what it has (at full size,
 # about 170,000 and 120,000 executions: each pass's fixed cost at this size,
@@ -23,7 +24,7 @@ workflows=1000
 every_ms=500
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --bin weft 2>&1 | tail -1
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin weft 2>&1 | tail -1
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 work="$(mktemp -d)"
@@ -92,6 +93,8 @@ for c in 1 32; do
     run "history page (GET /history)" "$c" GET "$base/history"
     run "history page, failed only" "$c" GET "$base/history?status=failed"
     run "history page, one workflow" "$c" GET "$base/history?workflow=$workflow_id"
+    run "first 50 rows and the count (history/load)" "$c" POST "$base/api/history/load" '{"query": {}}'
+    run "the chart, 48 hours (history/chart)" "$c" POST "$base/api/history/chart" '{"query": {}}'
     run "scrolled rows, 5 M deep (history/rows)" "$c" POST "$base/api/history/rows" "{\"query\": {\"after\": \"$deep\"}}"
     run "API list, first page" "$c" GET "$base/api/v1/executions?limit=50"
     run "API list, 5 M deep" "$c" GET "$base/api/v1/executions?limit=50&after=$deep"

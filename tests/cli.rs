@@ -196,3 +196,27 @@ fn secrets_new_key_prints_a_key_and_rotate_reseals_under_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("the previous secret key is the current one"));
 }
+
+#[test]
+fn seed_fills_the_history_and_retention_runs_one_pass_from_the_command_line() {
+    let fx = Fixture::new();
+    // 50 executions over 2 workflows, one a day: the newest a day old, the oldest 50 days.
+    let day = (24 * 3600 * 1000).to_string();
+    let seeded = fx.weft(&["seed", "--workflows", "2", "--executions", "50", "--every-ms", &day]);
+    assert_eq!(seeded.status.code(), Some(0), "{}", String::from_utf8_lossy(&seeded.stderr));
+    assert!(String::from_utf8_lossy(&seeded.stdout).contains("seeded 2 workflows and 50 executions"));
+
+    // Older than 10 days: the 41 aged 10 to 50 days (the pass starts after the seed's "now").
+    let by_age = fx.weft(&["retention", "--retention-max-age-days", "10", "--retention-max-per-workflow", "0"]);
+    assert_eq!(by_age.status.code(), Some(0), "{}", String::from_utf8_lossy(&by_age.stderr));
+    assert!(String::from_utf8_lossy(&by_age.stdout).contains("retention deleted 41 executions"));
+    // The 9 left are 5 and 4 per workflow: keeping 3 of each deletes 3.
+    let by_count = fx.weft(&["retention", "--retention-max-age-days", "0", "--retention-max-per-workflow", "3"]);
+    assert!(String::from_utf8_lossy(&by_count.stdout).contains("retention deleted 3 executions"));
+    // Nothing is left to do.
+    let again = fx.weft(&["retention", "--retention-max-age-days", "10", "--retention-max-per-workflow", "3"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("retention deleted 0 executions"));
+
+    let bad = fx.weft(&["retention", "--retention-duty-percent", "0"]);
+    assert_eq!(bad.status.code(), Some(2), "clap refuses a duty of 0 %");
+}

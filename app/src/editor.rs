@@ -59,13 +59,17 @@ impl Opened {
     }
 }
 
-pub struct EditorPage {
+pub struct EditorPage;
+
+/// What the page reads and does, made in `view`: the router calls `data()`
+/// from the initial chunk, so what it makes (its server functions, the
+/// decoding of their answers) would ship with every page; `view` is lazy.
+struct EditorData {
     opened: Resource<Result<Opened, AppError>>,
 }
 
-#[lazy_route]
-impl LazyRoute for EditorPage {
-    fn data() -> Self {
+impl EditorData {
+    fn load() -> Self {
         let params = use_params_map();
         let target = Memo::new(move |_| params.with(|p| p.get("id")));
         let cache = WorkflowCache::expect();
@@ -85,9 +89,16 @@ impl LazyRoute for EditorPage {
         );
         Self { opened }
     }
+}
 
-    fn view(this: Self) -> AnyView {
-        let EditorPage { opened } = this;
+#[lazy_route]
+impl LazyRoute for EditorPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_page: Self) -> AnyView {
+        let EditorData { opened } = EditorData::load();
         let hydrated = use_hydrated();
         view! {
             <main class="editor-page" data-testid="editor-page" data-hydrated=move || hydrated.get().to_string()>

@@ -1,4 +1,5 @@
-//! The history's one server function: a page of rows, the count, the chart.
+//! The history's server functions: the first page of rows with the count,
+//! the rows after a cursor (as the list is scrolled), and the chart.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -43,12 +44,19 @@ pub struct History {
     pub page: Page<HistoryRow>,
     /// How many match, counted up to [`COUNT_CAP`].
     pub count: i64,
-    pub chart: Vec<HourCount>,
-    /// The chart's hours: `[from, to)`.
-    pub chart_from: i64,
-    pub chart_to: i64,
     /// Admins filter by owner: the users to choose from (empty for others).
     pub owners: Vec<User>,
+}
+
+/// Executions per hour and status over the newest hours of the range: read
+/// apart from the rows (it counts every execution of those hours, the rows
+/// read 50), so the list never waits for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartCounts {
+    pub counts: Vec<HourCount>,
+    /// The chart's hours: `[from, to)`.
+    pub from: i64,
+    pub to: i64,
 }
 
 /// The workflow filter: an id (what a row's workflow link sets), or a name as
@@ -144,18 +152,31 @@ pub async fn load_history(query: HistoryQuery) -> Result<History, AppError> {
         async {
             let ctx = ServerContext::current()?;
             let (viewer, scope, filter, after) = read_query(&ctx, &query).await?;
-            // The chart shows the newest hours of the range (the last ones before now without one).
-            let chart_to = filter.to.unwrap_or_else(|| (crate::model::now_ms() / HOUR_MS + 1) * HOUR_MS);
-            let chart_from = filter.from.unwrap_or(i64::MIN).max(chart_to - CHART_HOURS * HOUR_MS);
-            let chart_filter = ExecutionFilter { from: Some(chart_from), to: Some(chart_to), ..filter.clone() };
             // Independent reads, issued together.
-            let (page, count, chart) = futures::try_join!(
+            let (page, count) = futures::try_join!(
                 rows(&ctx, scope, &filter, after, HISTORY_PAGE_SIZE),
                 ctx.store.count_executions_up_to(scope, &filter, COUNT_CAP),
-                ctx.store.executions_per_hour(scope, &chart_filter),
             )?;
             let owners = if viewer.is_admin { ctx.store.list_users().await? } else { Vec::new() };
-            Ok(History { page, count, chart, chart_from, chart_to, owners })
+            Ok(History { page, count, owners })
+        }
+        .await,
+    )
+}
+
+/// The history's chart for these filters.
+#[server(endpoint = "history/chart", input = leptos::server_fn::codec::Json)]
+pub async fn history_chart(query: HistoryQuery) -> Result<ChartCounts, AppError> {
+    with_status(
+        async {
+            let ctx = ServerContext::current()?;
+            let (_, scope, filter, _) = read_query(&ctx, &query).await?;
+            // The newest hours of the range (the last ones before now without one).
+            let to = filter.to.unwrap_or_else(|| (crate::model::now_ms() / HOUR_MS + 1) * HOUR_MS);
+            let from = filter.from.unwrap_or(i64::MIN).max(to - CHART_HOURS * HOUR_MS);
+            let hours = ExecutionFilter { from: Some(from), to: Some(to), ..filter };
+            let counts = ctx.store.executions_per_hour(scope, &hours).await?;
+            Ok(ChartCounts { counts, from, to })
         }
         .await,
     )

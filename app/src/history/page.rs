@@ -7,21 +7,28 @@ use leptos_router::{lazy_route, LazyRoute};
 
 use std::collections::HashMap;
 
-use super::api::{history_rows, load_history, History, HistoryQuery, HistoryRow, COUNT_CAP};
+use super::api::{
+    history_chart, history_rows, load_history, ChartCounts, History, HistoryQuery, HistoryRow, COUNT_CAP,
+};
 use super::chart::HourChart;
 use crate::error::AppError;
 use crate::model::{ExecutionStatus, Page};
 use crate::ui::virtual_rows::VirtualRows;
 use crate::ui::{encode_query_value, format_time, use_hydrated};
 
-pub struct HistoryPage {
+pub struct HistoryPage;
+
+/// What the page reads and does, made in `view`: the router calls `data()`
+/// from the initial chunk, so what it makes (its server functions, the
+/// decoding of their answers) would ship with every page; `view` is lazy.
+struct HistoryData {
     query: Memo<HistoryQuery>,
     history: Resource<Result<History, AppError>>,
+    chart: Resource<Result<ChartCounts, AppError>>,
 }
 
-#[lazy_route]
-impl LazyRoute for HistoryPage {
-    fn data() -> Self {
+impl HistoryData {
+    fn load() -> Self {
         let params = use_query_map();
         let query = Memo::new(move |_| {
             params.with(|p| HistoryQuery {
@@ -34,11 +41,19 @@ impl LazyRoute for HistoryPage {
             })
         });
         let history = Resource::new(move || query.get(), load_history);
-        Self { query, history }
+        let chart = Resource::new(move || query.get(), history_chart);
+        Self { query, history, chart }
+    }
+}
+
+#[lazy_route]
+impl LazyRoute for HistoryPage {
+    fn data() -> Self {
+        Self
     }
 
-    fn view(this: Self) -> AnyView {
-        let HistoryPage { query, history } = this;
+    fn view(_page: Self) -> AnyView {
+        let HistoryData { query, history, chart } = HistoryData::load();
         let hydrated = use_hydrated();
         view! {
             <main class="page wide" data-testid="history-page" data-hydrated=move || hydrated.get().to_string()>
@@ -48,7 +63,7 @@ impl LazyRoute for HistoryPage {
                 <Transition fallback=|| view! { <p class="muted">"Loading the history…"</p> }>
                     {move || Suspend::new(async move {
                         match history.await {
-                            Ok(history) => view! { <HistoryView history query=query.get_untracked()/> }.into_any(),
+                            Ok(history) => view! { <HistoryView history chart query=query.get_untracked()/> }.into_any(),
                             Err(error) => view! {
                                 <p class="error" role="alert" data-testid="history-error">{error.to_string()}</p>
                                 <a href="/history">"Clear the filters"</a>
@@ -80,8 +95,8 @@ fn link_with(query: &HistoryQuery, after: Option<&str>) -> String {
 }
 
 #[component]
-fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
-    let History { page, count, chart, chart_from, chart_to, owners } = history;
+fn HistoryView(history: History, chart: Resource<Result<ChartCounts, AppError>>, query: HistoryQuery) -> impl IntoView {
+    let History { page, count, owners } = history;
     let is_admin = !owners.is_empty();
     let emails: HashMap<i64, String> = owners.iter().map(|u| (u.id, u.email.clone())).collect();
     let count_text = if count >= i64::from(COUNT_CAP) {
@@ -159,9 +174,17 @@ fn HistoryView(history: History, query: HistoryQuery) -> impl IntoView {
             <button type="submit" data-testid="apply-filters">"Filter"</button>
             <a href="/history">"Clear"</a>
         </form>
-        <HourChart counts=chart from=chart_from to=chart_to/>
+        // Its own Suspense: the rows show without waiting for the chart's count.
+        <Suspense fallback=|| view! { <p class="muted chart-loading">"Counting the runs per hour…"</p> }>
+            {move || Suspend::new(async move {
+                match chart.await {
+                    Ok(c) => view! { <HourChart counts=c.counts from=c.from to=c.to/> }.into_any(),
+                    Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
         <p class="muted" data-testid="history-count">{count_text}</p>
-        <HistoryRows first=page query is_admin emails/>
+        <RowList first=page query is_admin emails/>
     }
 }
 
@@ -172,7 +195,7 @@ const ROW_HEIGHT: f64 = 40.0;
 /// The rows, virtualized: scrolling fetches the older ones by key, and only
 /// the rows in view are in the DOM, however far down the history goes.
 #[component]
-fn HistoryRows(
+fn RowList(
     first: Page<HistoryRow>,
     query: HistoryQuery,
     is_admin: bool,

@@ -12,16 +12,20 @@ use crate::model::{MarketplaceTemplate, Page, WorkflowSummary};
 use crate::ui::use_hydrated;
 use crate::workflows::list_workflows;
 
-pub struct MarketplacePage {
+pub struct MarketplacePage;
+
+/// What the page reads and does, made in `view`: the router calls `data()`
+/// from the initial chunk, so what it makes (its server functions, the
+/// decoding of their answers) would ship with every page; `view` is lazy.
+struct MarketplaceData {
     query: RwSignal<String>,
     templates: Resource<Result<Vec<MarketplaceTemplate>, AppError>>,
     mine: Resource<Result<Page<WorkflowSummary>, AppError>>,
     publish: ServerAction<PublishTemplate>,
 }
 
-#[lazy_route]
-impl LazyRoute for MarketplacePage {
-    fn data() -> Self {
+impl MarketplaceData {
+    fn load() -> Self {
         let query = RwSignal::new(String::new());
         let search = signal_debounced(query, 300.0);
         let publish = ServerAction::<PublishTemplate>::new();
@@ -30,9 +34,16 @@ impl LazyRoute for MarketplacePage {
         let mine = Resource::new(|| (), |_| list_workflows(None, None, Some(200)));
         Self { query, templates, mine, publish }
     }
+}
 
-    fn view(this: Self) -> AnyView {
-        let MarketplacePage { query, templates, mine, publish } = this;
+#[lazy_route]
+impl LazyRoute for MarketplacePage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_page: Self) -> AnyView {
+        let MarketplaceData { query, templates, mine, publish } = MarketplaceData::load();
         let hydrated = use_hydrated();
         let install = ServerAction::<InstallTemplate>::new();
         let navigate = use_navigate();

@@ -18,16 +18,20 @@ use crate::graph::GraphPreview;
 use crate::model::{Edge, ExecutionId, ExecutionStatus, NodeRun, NodeStatus, RerunVersion, RunEvent};
 use crate::ui::{format_time, use_hydrated};
 
-pub struct RunPage {
+pub struct RunPage;
+
+/// What the page reads and does, made in `view`: the router calls `data()`
+/// from the initial chunk, so what it makes (its server functions, the
+/// decoding of their answers) would ship with every page; `view` is lazy.
+struct RunData {
     details: Resource<Result<RunDetails, AppError>>,
     reload: RwSignal<u32>,
     /// The node whose panel is open; kept when the view is drawn again (the run ended).
     selected: RwSignal<Option<String>>,
 }
 
-#[lazy_route]
-impl LazyRoute for RunPage {
-    fn data() -> Self {
+impl RunData {
+    fn load() -> Self {
         let params = use_params_map();
         let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<ExecutionId>().ok())));
         // Bumped when the run ends: the final details (inputs, times) are read once more.
@@ -43,9 +47,16 @@ impl LazyRoute for RunPage {
         );
         Self { details, reload, selected: RwSignal::new(None) }
     }
+}
 
-    fn view(this: Self) -> AnyView {
-        let RunPage { details, reload, selected } = this;
+#[lazy_route]
+impl LazyRoute for RunPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_page: Self) -> AnyView {
+        let RunData { details, reload, selected } = RunData::load();
         let hydrated = use_hydrated();
         view! {
             <main class="page wide" data-testid="run-page" data-hydrated=move || hydrated.get().to_string()>

@@ -11,14 +11,18 @@ use crate::model::{example_input, input_problems, Execution, InputField, Schedul
 use crate::runs::StartRun;
 use crate::ui::{format_time, use_hydrated};
 
-pub struct WorkflowPage {
+pub struct WorkflowPage;
+
+/// What the page reads and does, made in `view`: the router calls `data()`
+/// from the initial chunk, so what it makes (its server functions, the
+/// decoding of their answers) would ship with every page; `view` is lazy.
+struct WorkflowData {
     details: Resource<Result<WorkflowDetails, AppError>>,
     restore: ServerAction<RestoreVersion>,
 }
 
-#[lazy_route]
-impl LazyRoute for WorkflowPage {
-    fn data() -> Self {
+impl WorkflowData {
+    fn load() -> Self {
         let params = use_params_map();
         let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<WorkflowId>().ok())));
         let restore = ServerAction::<RestoreVersion>::new();
@@ -33,9 +37,16 @@ impl LazyRoute for WorkflowPage {
         );
         Self { details, restore }
     }
+}
 
-    fn view(this: Self) -> AnyView {
-        let WorkflowPage { details, restore } = this;
+#[lazy_route]
+impl LazyRoute for WorkflowPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_page: Self) -> AnyView {
+        let WorkflowData { details, restore } = WorkflowData::load();
         let hydrated = use_hydrated();
         view! {
             <main class="page" data-testid="workflow-page" data-hydrated=move || hydrated.get().to_string()>

@@ -19,9 +19,13 @@ const ROW_HEIGHT: f64 = 56.0;
 /// How long the search box waits after the last key before it asks the server.
 const SEARCH_DEBOUNCE_MS: f64 = 300.0;
 
-/// The workflows page, a lazy-loaded route: its data starts loading while the
-/// browser fetches the page's code.
-pub struct WorkflowsPage {
+/// The workflows page, a lazy-loaded route.
+pub struct WorkflowsPage;
+
+/// What the page reads and does, made in `view`: the router calls `data()`
+/// from the initial chunk, so what it makes (its server functions, the
+/// decoding of their answers) would ship with every page; `view` is lazy.
+struct WorkflowsData {
     import: ServerAction<ImportWorkflow>,
     delete: ServerAction<DeleteWorkflow>,
     duplicate: ServerAction<DuplicateWorkflow>,
@@ -30,9 +34,8 @@ pub struct WorkflowsPage {
     first_page: Resource<Result<Page<WorkflowSummary>, AppError>>,
 }
 
-#[lazy_route]
-impl LazyRoute for WorkflowsPage {
-    fn data() -> Self {
+impl WorkflowsData {
+    fn load() -> Self {
         let import = ServerAction::<ImportWorkflow>::new();
         let delete = ServerAction::<DeleteWorkflow>::new();
         let duplicate = ServerAction::<DuplicateWorkflow>::new();
@@ -45,9 +48,16 @@ impl LazyRoute for WorkflowsPage {
             Resource::new(move || (search.get(), changes()), |(search, _)| list_workflows(Some(search), None, None));
         Self { import, delete, duplicate, query, search, first_page }
     }
+}
 
-    fn view(this: Self) -> AnyView {
-        let WorkflowsPage { import, delete, duplicate, query, search, first_page } = this;
+#[lazy_route]
+impl LazyRoute for WorkflowsPage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_page: Self) -> AnyView {
+        let WorkflowsData { import, delete, duplicate, query, search, first_page } = WorkflowsData::load();
         let hydrated = use_hydrated();
         view! {
             <main class="page" data-testid="workflows-page" data-hydrated=move || hydrated.get().to_string()>

@@ -57,6 +57,9 @@ echo "==> seeding $executions executions (with their node rows) over $workflows 
 seeded_at_ms=$(date +%s%3N)
 ./target/release/weft seed --email "$email" --workflows "$workflows" --executions "$executions" --every-ms "$every_ms"
 key="$(./target/release/weft api-key create --user "$email" 2>/dev/null)"
+# Statistics for the planner, as autovacuum would gather them after a bulk
+# load (without them PostgreSQL plans the history's reads on empty-table guesses).
+[ "$backend" != postgres ] || psql -q -h 127.0.0.1 -U postgres -d "$pg_database" -c ANALYZE
 
 ./target/release/weft serve --addr "127.0.0.1:$port" --retention-interval-secs 0 >"$work/server.log" 2>&1 & pid=$!
 until curl -fs "$base/healthz" >/dev/null 2>&1; do sleep 0.05; done

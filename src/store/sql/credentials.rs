@@ -108,6 +108,7 @@ impl CredentialStore for Backend {
         let held: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(db_error)?;
         if held >= app::model::credentials::MAX_CREDENTIALS {
             let max = app::model::credentials::MAX_CREDENTIALS;
+            tx.rollback().await.map_err(db_error)?;
             return Err(AppError::BadRequest(format!("at most {max} credentials: delete one before adding `{name}`")));
         }
         let id: i64 = sqlx::query_scalar(
@@ -205,6 +206,7 @@ impl CredentialStore for Backend {
         let using: Vec<(WorkflowId, String)> = users.build_query_as().fetch_all(&mut *tx).await.map_err(db_error)?;
         if !using.is_empty() {
             let names: Vec<String> = using.iter().map(|(id, name)| format!("{name} (#{id})")).collect();
+            tx.rollback().await.map_err(db_error)?;
             return Err(AppError::Conflict(format!(
                 "credential `{name}` is used by {}: remove it from {} first",
                 names.join(", "),
@@ -216,6 +218,7 @@ impl CredentialStore for Backend {
         push_owner(&mut delete, "owner_id", owner);
         let done = delete.build().execute(&mut *tx).await.map_err(db_error)?;
         if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_error)?;
             return Err(AppError::NotFound(format!("credential `{name}`")));
         }
         tx.commit().await.map_err(db_error)

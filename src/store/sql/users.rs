@@ -57,6 +57,7 @@ impl UserStore for Backend {
                 .map_err(db_error)?
                 .rows_affected();
         if claimed == 0 {
+            tx.rollback().await.map_err(db_error)?;
             return Err(AppError::Conflict("Weft is already set up; sign in instead".into()));
         }
         let admin = Self::insert_user(&mut *tx, email, Some(password_hash), true).await?;

@@ -27,6 +27,7 @@ impl VariableStore for Backend {
             push_owner(&mut count, "owner_id", owner);
             let held: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(db_error)?;
             if held >= MAX_VARIABLES {
+                tx.rollback().await.map_err(db_error)?;
                 return Err(AppError::BadRequest(format!(
                     "at most {MAX_VARIABLES} variables: delete one before adding `{name}`"
                 )));

@@ -162,6 +162,10 @@ impl WaitStore for Backend {
         .await
         .map_err(db_error)?;
         let Some(wait) = wait.map(wait_of) else {
+            // Hand the row lock back now: a dropped transaction rolls back
+            // only when its connection is next used, and until then a
+            // claim (`SKIP LOCKED`) would pass over this run.
+            tx.rollback().await.map_err(db_error)?;
             return Err(AppError::Conflict(format!(
                 "node `{node}` of run {id} is not waiting: it was resumed already, timed out, or never waited"
             )));

@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod chart;
 mod credentials;
 mod executions;
 mod queue;

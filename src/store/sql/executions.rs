@@ -342,17 +342,6 @@ impl ExecutionStore for Backend {
     }
 
     async fn executions_per_hour(&self, scope: Scope, filter: &ExecutionFilter) -> AppResult<Vec<HourCount>> {
-        let mut query = QueryBuilder::<Db>::new(
-            "SELECT (created_at / 3600000) * 3600000 AS hour, status, COUNT(*) FROM executions WHERE 1 = 1",
-        );
-        lists::execution_filter(&mut query, scope, filter);
-        query.push(" GROUP BY hour, status ORDER BY hour, status");
-        let rows: Vec<(i64, String, i64)> = query.build_query_as().fetch_all(self.reader()).await.map_err(db_error)?;
-        rows.into_iter()
-            .map(|(hour, status, count)| {
-                let status = ExecutionStatus::parse(&status).ok_or(AppError::Internal)?;
-                Ok(HourCount { hour, status, count })
-            })
-            .collect()
+        self.chart(scope, filter).await
     }
 }

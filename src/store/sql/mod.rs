@@ -12,6 +12,7 @@
 //! the SQLite page reader.
 
 mod api_keys;
+mod chart;
 mod credentials;
 mod executions;
 mod health;

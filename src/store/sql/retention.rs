@@ -27,11 +27,22 @@ impl RetentionStore for Backend {
     }
 
     async fn workflows_with_more_executions_than(&self, keep: u32) -> AppResult<Vec<WorkflowId>> {
-        sqlx::query_scalar("SELECT workflow_id FROM executions GROUP BY workflow_id HAVING COUNT(*) > $1")
-            .bind(i64::from(keep))
-            .fetch_all(self.reader())
-            .await
-            .map_err(db_error)
+        // Finished runs from the chart's per-workflow rollup (a few rows per
+        // workflow and hour, not one per run), the rest counted one by one
+        // (few: the status index holds them apart).
+        sqlx::query_scalar(
+            "SELECT workflow_id FROM (
+                 SELECT workflow_id, SUM(count) AS runs FROM execution_hours WHERE workflow_id <> 0
+                 GROUP BY workflow_id
+                 UNION ALL
+                 SELECT workflow_id, COUNT(*) FROM executions WHERE status IN ('queued', 'running', 'waiting')
+                 GROUP BY workflow_id
+             ) counted GROUP BY workflow_id HAVING SUM(runs) > $1",
+        )
+        .bind(i64::from(keep))
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)
     }
 
     async fn delete_executions_beyond(&self, workflow: WorkflowId, keep: u32, batch: u32) -> AppResult<u64> {

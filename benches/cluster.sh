@@ -6,6 +6,7 @@
 #   2. Queries per second on the database while three processes sit idle.
 #   3. Time from SIGKILL of a worker to the takeover of its executions (default lease).
 # Usage: benches/cluster.sh [EXECUTIONS per round, default 20000]
+# WEFT_BIN runs that binary instead of building the release one (to compare builds).
 # PostgreSQL: WEFT_BENCH_PG names a database to connect to for creating (and
 # afterwards dropping) the benchmark's own (default postgres://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
@@ -13,7 +14,8 @@ cd "$(dirname "$0")/.."
 count="${1:-20000}"
 admin="${WEFT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-cargo build --release --bin weft 2>&1 | tail -1
+bin="${WEFT_BIN:-./target/release/weft}"
+[ -n "${WEFT_BIN:-}" ] || cargo build --release --bin weft 2>&1 | tail -1
 name="weft_bench_$$"
 url="${admin%/*}/$name"
 work="$(mktemp -d)"
@@ -36,7 +38,7 @@ start() {
     local role=$1 label=$2 port
     shift 2
     port=$(free_port)
-    ./target/release/weft serve --role "$role" --addr "127.0.0.1:$port" "$@" >"$work/$label.log" 2>&1 &
+    "$bin" serve --role "$role" --addr "127.0.0.1:$port" "$@" >"$work/$label.log" 2>&1 &
     local pid=$!
     until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
         kill -0 "$pid" 2>/dev/null || { cat "$work/$label.log" >&2; exit 1; }
@@ -54,8 +56,8 @@ cpu_ms() { # total CPU milliseconds of the given pids (those still alive)
 }
 
 # A user, an API key and the workflows, through a web process.
-echo "bench-password" | ./target/release/weft user create bench@weft.invalid >/dev/null
-key="$(./target/release/weft api-key create --user bench@weft.invalid 2>/dev/null)"
+echo "bench-password" | "$bin" user create bench@weft.invalid >/dev/null
+key="$("$bin" api-key create --user bench@weft.invalid 2>/dev/null)"
 read -r web_pid web_port < <(start web web)
 pids+=("$web_pid")
 api() { curl -sS --fail-with-body -H "Authorization: Bearer $key" -H 'Content-Type: application/json' "$@"; }

@@ -25,7 +25,9 @@ workflows=1000
 every_ms=500
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin weft 2>&1 | tail -1
+# WEFT_BIN runs that binary instead of building the release one (to compare builds).
+bin="${WEFT_BIN:-./target/release/weft}"
+[ -n "${SKIP_BUILD:-}${WEFT_BIN:-}" ] || cargo build --release --bin weft 2>&1 | tail -1
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 work="$(mktemp -d)"
@@ -52,16 +54,16 @@ trap cleanup EXIT
 email=history@weft.invalid
 password="history-bench-$$"
 # An admin (with no admin, every page leads to the set-up): the history of everyone.
-echo "$password" | ./target/release/weft user create --admin "$email" >/dev/null
+echo "$password" | "$bin" user create --admin "$email" >/dev/null
 echo "==> seeding $executions executions (with their node rows) over $workflows workflows ($backend)"
 seeded_at_ms=$(date +%s%3N)
-./target/release/weft seed --email "$email" --workflows "$workflows" --executions "$executions" --every-ms "$every_ms"
-key="$(./target/release/weft api-key create --user "$email" 2>/dev/null)"
+"$bin" seed --email "$email" --workflows "$workflows" --executions "$executions" --every-ms "$every_ms"
+key="$("$bin" api-key create --user "$email" 2>/dev/null)"
 # Statistics for the planner, as autovacuum would gather them after a bulk
 # load (without them PostgreSQL plans the history's reads on empty-table guesses).
 [ "$backend" != postgres ] || psql -q -h 127.0.0.1 -U postgres -d "$pg_database" -c ANALYZE
 
-./target/release/weft serve --addr "127.0.0.1:$port" --retention-interval-secs 0 >"$work/server.log" 2>&1 & pid=$!
+"$bin" serve --addr "127.0.0.1:$port" --retention-interval-secs 0 >"$work/server.log" 2>&1 & pid=$!
 until curl -fs "$base/healthz" >/dev/null 2>&1; do sleep 0.05; done
 cookie=$(curl -sS -D - -o /dev/null -X POST "$base/api/accounts/sign-in" \
     --data-urlencode "email=$email" --data-urlencode "password=$password" |
@@ -114,10 +116,12 @@ span_days=$(( executions * every_ms / 86400000 ))
 keep=$(( executions / workflows * 97 / 100 ))
 [ "$span_days" -ge 2 ] || { echo "(retention needs at least two days of executions)"; exit 0; }
 echo
+echo "==> retention by count with no workflow over the limit: the cost of looking"
+"$bin" retention --retention-max-age-days 0 --retention-max-per-workflow "$executions" --retention-duty-percent 100
 echo "==> retention by count: keep $keep per workflow"
-./target/release/weft retention --retention-max-age-days 0 --retention-max-per-workflow "$keep" --retention-duty-percent 100
+"$bin" retention --retention-max-age-days 0 --retention-max-per-workflow "$keep" --retention-duty-percent 100
 echo "==> retention by age: keep $(( span_days - 1 )) of $span_days days"
-./target/release/weft retention --retention-max-age-days "$(( span_days - 1 ))" --retention-max-per-workflow 0 \
+"$bin" retention --retention-max-age-days "$(( span_days - 1 ))" --retention-max-per-workflow 0 \
     --retention-duty-percent 100
 case "$backend" in
     sqlite) echo "database file: $(du -sh "$work/weft.db" | cut -f1)" ;;

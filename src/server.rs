@@ -26,6 +26,7 @@ use axum::extract::MatchedPath;
 use axum::http::StatusCode;
 use axum::http::{HeaderName, Request};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -177,6 +178,13 @@ pub async fn start(settings: ServerSettings, options: LeptosOptions) -> anyhow::
         async move {
             // The client's address reaches handlers (sign-in limits count per address).
             let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            // No Nagle: a page streamed in chunks would otherwise wait for the
+            // client's delayed ACK (40 ms) before sending its second chunk.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!(%error, "TCP_NODELAY not set on a connection");
+                }
+            });
             axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await
         }
     });

@@ -10,6 +10,7 @@ mod autocomplete;
 mod canvas;
 mod data;
 mod guard;
+mod minimap;
 mod model;
 mod panel;
 mod preview;
@@ -31,6 +32,7 @@ use crate::model::{validate_to_save, Position, ValidationError, Workflow, Workfl
 use crate::ui::use_hydrated;
 use crate::workflows::{import_workflow, save_workflow, starter_definition, WorkflowCache};
 use canvas::{fit_view, reveal_offset, Canvas, Viewport};
+use minimap::Minimap;
 use panel::Panel;
 use state::EditorState;
 
@@ -317,6 +319,14 @@ fn Editor(opened: Opened) -> impl IntoView {
             None => format!("Pick a kind: it is added after `{}`", a.from),
         })
     };
+    // Type-erased: one more level of nesting is past the compiler's depth limit.
+    let canvas_area = view! {
+        <div class="canvas-wrap">
+            <Canvas state viewport invalid/>
+            <Minimap state viewport/>
+        </div>
+    }
+    .into_any();
     view! {
         // `try_get`: the title is read once more as the editor is left, after its state is gone.
         <leptos_meta::Title text=move || state.name.try_get().map(|name| format!("Edit {name} · Weft")).unwrap_or_default()/>
@@ -344,7 +354,7 @@ fn Editor(opened: Opened) -> impl IntoView {
                 data-testid="save-status" role="status">{status}</span>
         </div>
         <div class="editor-body">
-            <Canvas state viewport invalid/>
+            {canvas_area}
             <aside class="editor-side">
                 <ul class="problems" data-testid="editor-problems" role="alert">
                     {move || problems.get().into_iter().map(|p| view! { <li>{p.message}</li> }).collect_view()}

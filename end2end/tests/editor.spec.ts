@@ -551,3 +551,42 @@ test('a workflow node built in the editor runs another workflow, and the two run
   await expect(page).toHaveURL(parentUrl);
   await expect(page.getByTestId('run-status')).toHaveText('succeeded');
 });
+
+test('a graph wider than the screen gets a minimap, and a click on it brings that part into view', async ({ page }) => {
+  // Sixty nodes in one long row: wider than the canvas at any zoom the editor allows.
+  const nodes = Array.from({ length: 60 }, (_, i) => ({
+    id: `n${i}`, type: 'delay', config: { ms: 1 }, position: { x: i * 260, y: (i % 3) * 90 },
+  }));
+  const edges = nodes.slice(1).map((n, i) => ({ from: `n${i}`, to: n.id }));
+  const name = unique('Long row');
+  const response = await page.request.post('/api/workflows/import', {
+    form: { definition: JSON.stringify({ name, nodes, edges }) },
+  });
+  expect(response.status()).toBe(200);
+  await openWorkflowFromList(page, name);
+  await page.getByTestId('edit-workflow').click();
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  const minimap = page.getByTestId('minimap');
+  await expect(minimap.getByTestId('minimap-node')).toHaveCount(60);
+  await expect(minimap.getByTestId('minimap-view')).toHaveCount(1);
+
+  // Zoomed in at the start of the row, the last node is far off screen.
+  const canvas = (await page.getByTestId('canvas').boundingBox())!;
+  await page.mouse.move(canvas.x + 80, canvas.y + canvas.height / 3);
+  for (let i = 0; i < 8; i++) await page.mouse.wheel(0, -200);
+  const onCanvas = async (id: string) => {
+    const box = (await node(page, id).locator('rect').first().boundingBox())!;
+    return box.x >= canvas.x && box.x + box.width <= canvas.x + canvas.width
+      && box.y >= canvas.y && box.y + box.height <= canvas.y + canvas.height;
+  };
+  await expect.poll(() => onCanvas('n59')).toBe(false);
+  const viewBefore = (await minimap.getByTestId('minimap-view').boundingBox())!;
+
+  // Its mark on the minimap, clicked: the view is centred on it.
+  await minimap.getByTestId('minimap-node').nth(59).click({ force: true });
+  await expect.poll(() => onCanvas('n59')).toBe(true);
+  expect(await onCanvas('n0')).toBe(false);
+  const viewAfter = (await minimap.getByTestId('minimap-view').boundingBox())!;
+  expect(viewAfter.x).toBeGreaterThan(viewBefore.x + 50);
+  await page.screenshot({ path: 'test-results/minimap.png' });
+});

@@ -12,6 +12,22 @@ use app::model::now_ms;
 const ROWS_PER_STATEMENT: usize = 500;
 const STATUSES: [&str; 3] = ["succeeded", "failed", "succeeded"];
 
+/// Counts the finished executions per hour for the history chart afresh, at
+/// its three levels (as the `execution_hours` migration does).
+const RECOUNT_HOURS: [&str; 4] = [
+    "DELETE FROM execution_hours",
+    "INSERT INTO execution_hours (hour, owner_id, workflow_id, status, count)
+     SELECT created_at / 3600000 * 3600000, owner_id, workflow_id, status, COUNT(*)
+     FROM executions WHERE status IN ('succeeded', 'failed', 'cancelled')
+     GROUP BY 1, 2, 3, 4",
+    "INSERT INTO execution_hours (hour, owner_id, workflow_id, status, count)
+     SELECT hour, owner_id, 0, status, SUM(count) FROM execution_hours WHERE workflow_id <> 0
+     GROUP BY hour, owner_id, status",
+    "INSERT INTO execution_hours (hour, owner_id, workflow_id, status, count)
+     SELECT hour, 0, 0, status, SUM(count) FROM execution_hours WHERE owner_id <> 0 AND workflow_id = 0
+     GROUP BY hour, status",
+];
+
 /// What was seeded, for the caller to print.
 pub struct Seeded {
     pub owner_id: i64,
@@ -89,6 +105,11 @@ macro_rules! seed_backend {
                     .push_bind(*at + 3);
             });
             nodes.build().execute(&mut *tx).await?;
+        }
+        // The chart's per-hour counts, once for all (as the migration fills
+        // them for runs already there), not one upsert per 500 rows.
+        for statement in RECOUNT_HOURS {
+            sqlx::query(statement).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         anyhow::Ok(())

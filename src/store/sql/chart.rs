@@ -1,6 +1,7 @@
 //! The history chart: executions per hour and status. Finished executions
-//! are read from `execution_hours`, which triggers keep as runs end and go
-//! (see its migration), so a chart of 48 hours reads at most 48 rows per
+//! are read from `execution_hours` (see its migration), which the store keeps
+//! in the same transactions that end, cancel and delete runs
+//! ([`Backend::count_ended`]), so a chart of 48 hours reads at most 48 rows per
 //! status however many runs those hours hold. The runs that have not ended
 //! yet, and the parts of hours at the ends of a range that does not start or
 //! end on the hour, are counted from `executions` itself.
@@ -17,12 +18,65 @@ use crate::store::error::db_error;
 use crate::store::lists;
 
 const HOUR_MS: i64 = 3_600_000;
+/// Rows per upsert (5 parameters each).
+const ROLLUP_BATCH: usize = 500;
+
+/// `delta` finished runs (negative: deleted) with `status`, created in
+/// `created_at`'s hour, of `owner`'s `workflow`.
+pub(super) struct Ended {
+    pub owner: i64,
+    pub workflow: i64,
+    pub created_at: i64,
+    pub status: String,
+    pub delta: i64,
+}
 
 /// `(hour, status)` → count, merged from the rollup and the live counts (in
 /// the order of hour, then status's name).
 type Counts = BTreeMap<(i64, &'static str), (ExecutionStatus, i64)>;
 
 impl Backend {
+    /// Counts `changes` in the rollup at its three levels, within `tx`. One
+    /// upsert per 500 rows, in key order: transactions of several processes
+    /// that end runs at once take these rows' locks in the same order, so they
+    /// wait for each other instead of deadlocking. Rows left counting nothing
+    /// are deleted, so the table holds only hours that still have runs.
+    pub(super) async fn count_ended(tx: &mut sqlx::Transaction<'_, Db>, changes: &[Ended]) -> Result<(), sqlx::Error> {
+        let mut totals: BTreeMap<(i64, i64, i64, &str), i64> = BTreeMap::new();
+        for change in changes {
+            let hour = floor_hour(change.created_at);
+            for (owner, workflow) in [(0, 0), (change.owner, 0), (change.owner, change.workflow)] {
+                *totals.entry((owner, workflow, hour, change.status.as_str())).or_default() += change.delta;
+            }
+        }
+        totals.retain(|_, delta| *delta != 0);
+        let rows: Vec<_> = totals.into_iter().collect();
+        for chunk in rows.chunks(ROLLUP_BATCH) {
+            let mut upsert =
+                QueryBuilder::<Db>::new("INSERT INTO execution_hours (owner_id, workflow_id, hour, status, count) ");
+            upsert.push_values(chunk, |mut row, ((owner, workflow, hour, status), delta)| {
+                row.push_bind(*owner).push_bind(*workflow).push_bind(*hour).push_bind(*status).push_bind(*delta);
+            });
+            upsert.push(
+                " ON CONFLICT (owner_id, workflow_id, hour, status) DO UPDATE SET count = execution_hours.count + excluded.count",
+            );
+            upsert.build().execute(&mut **tx).await?;
+        }
+        if rows.iter().any(|(_, delta)| *delta < 0) {
+            for chunk in rows.chunks(ROLLUP_BATCH) {
+                let mut empty = QueryBuilder::<Db>::new(
+                    "DELETE FROM execution_hours WHERE count <= 0 AND (owner_id, workflow_id, hour, status) IN (",
+                );
+                empty.push_values(chunk, |mut row, ((owner, workflow, hour, status), _)| {
+                    row.push_bind(*owner).push_bind(*workflow).push_bind(*hour).push_bind(*status);
+                });
+                empty.push(")");
+                empty.build().execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn chart(&self, scope: Scope, filter: &ExecutionFilter) -> AppResult<Vec<HourCount>> {
         // The whole hours of the range: [first, end).
         let first = filter.from.map(|from| floor_hour(from + HOUR_MS - 1));

@@ -1,7 +1,7 @@
 //! Executions and their node runs: created, recorded and finished by the
 //! process holding their lease, and read back for the run view and the history.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use app::error::{AppError, AppResult};
 use app::model::*;
@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use sqlx::types::Json;
 use sqlx::QueryBuilder;
 
+use super::chart::Ended;
 use super::{Backend, Db};
 use crate::store::dialect::{Dialect, CREATE_BATCH, FINISH_BATCH, NODE_RUN_BATCH, NODE_RUN_COLUMNS};
 use crate::store::error::{db_error, not_found};
@@ -221,6 +222,7 @@ impl ExecutionStore for Backend {
         }
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         let mut held = HashSet::new();
+        let mut ended = Vec::new();
         for chunk in finishes.chunks(FINISH_BATCH) {
             // One fenced UPDATE for the whole batch: a process that lost a
             // lease must not overwrite the states of the one that took over.
@@ -250,17 +252,31 @@ impl ExecutionStore for Backend {
                  FROM ends
                  WHERE executions.id = ends.execution_id AND executions.lease_owner = ends.owner
                    AND executions.status = 'running'
-                 RETURNING id",
+                 RETURNING id, owner_id, workflow_id, created_at",
             );
-            let written: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_error)?;
-            held.extend(written);
+            let written: Vec<(i64, i64, i64, i64)> =
+                query.build_query_as().fetch_all(&mut *tx).await.map_err(db_error)?;
+            let status_of: HashMap<ExecutionId, ExecutionStatus> =
+                chunk.iter().map(|finish| (finish.id, finish.outcome.status)).collect();
+            for (id, owner, workflow, created_at) in written {
+                held.insert(id);
+                let status = status_of[&id];
+                if status.is_finished() {
+                    let status = status.as_str().to_owned();
+                    ended.push(Ended { owner, workflow, created_at, status, delta: 1 });
+                }
+            }
         }
+
         let runs: Vec<NodeRun> = finishes
             .iter()
             .filter(|finish| held.contains(&finish.id))
             .flat_map(|finish| finish.last_runs.iter().cloned())
             .collect();
         Self::write_node_runs(&mut tx, &runs).await.map_err(db_error)?;
+        // The chart's counts, in the same transaction as the ends and last
+        // (on PostgreSQL its rows stay locked until the commit).
+        Self::count_ended(&mut tx, &ended).await.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(finishes.iter().map(|finish| held.contains(&finish.id)).collect())
     }

@@ -8,6 +8,7 @@ use app::ports::{HeldExecution, Lease};
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
+use super::chart::Ended;
 use super::{Backend, Db};
 use crate::store::dialect::{Dialect, NODE_RUN_COLUMNS};
 use crate::store::error::db_error;
@@ -164,7 +165,14 @@ impl QueueStore for Backend {
             .push(", lease_owner = NULL, lease_expires_at = 0 WHERE status IN ('queued', 'waiting') AND id = ")
             .push_bind(id);
         lists::scope(&mut query, "owner_id", scope);
-        if query.build().execute(&mut *tx).await.map_err(db_error)?.rows_affected() == 1 {
+        query.push(" RETURNING owner_id, workflow_id, created_at");
+        let cancelled: Option<(i64, i64, i64)> =
+            query.build_query_as().fetch_optional(&mut *tx).await.map_err(db_error)?;
+        if let Some((owner, workflow, created_at)) = cancelled {
+            let status = ExecutionStatus::Cancelled.as_str().to_owned();
+            Self::count_ended(&mut tx, &[Ended { owner, workflow, created_at, status, delta: 1 }])
+                .await
+                .map_err(db_error)?;
             sqlx::query(
                 "UPDATE node_runs SET status = 'cancelled', finished_at = $1
                  WHERE execution_id = $2 AND status = 'waiting'",

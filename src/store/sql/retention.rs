@@ -6,24 +6,44 @@ use app::model::*;
 use app::ports::store::RetentionStore;
 use async_trait::async_trait;
 
-use super::Backend;
+use super::chart::Ended;
+use super::{Backend, Db};
 use crate::store::dialect::Dialect;
 use crate::store::error::db_error;
+
+/// What a deletion returns for the chart's counts.
+const DELETED: &str = "RETURNING owner_id, workflow_id, created_at, status";
+
+impl Backend {
+    /// Takes deleted runs off the chart's counts and commits: how many went.
+    async fn uncount(mut tx: sqlx::Transaction<'_, Db>, gone: Vec<(i64, i64, i64, String)>) -> AppResult<u64> {
+        let deleted = gone.len() as u64;
+        let changes: Vec<Ended> = gone
+            .into_iter()
+            .map(|(owner, workflow, created_at, status)| Ended { owner, workflow, created_at, status, delta: -1 })
+            .collect();
+        Self::count_ended(&mut tx, &changes).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(deleted)
+    }
+}
 
 #[async_trait]
 impl RetentionStore for Backend {
     async fn delete_executions_before(&self, before: i64, batch: u32) -> AppResult<u64> {
-        let done = sqlx::query(
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        let gone: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
             "DELETE FROM executions WHERE id IN (
                  SELECT id FROM executions WHERE created_at < $1 AND status IN ('succeeded', 'failed', 'cancelled')
-                 ORDER BY created_at LIMIT $2)",
-        )
+                 ORDER BY created_at LIMIT $2)
+             {DELETED}"
+        ))
         .bind(before)
         .bind(i64::from(batch))
-        .execute(self.writer())
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        Ok(done.rows_affected())
+        Self::uncount(tx, gone).await
     }
 
     async fn workflows_with_more_executions_than(&self, keep: u32) -> AppResult<Vec<WorkflowId>> {
@@ -60,19 +80,21 @@ impl RetentionStore for Backend {
         .await
         .map_err(db_error)?;
         let Some((at, id)) = cutoff else { return Ok(0) };
-        let done = sqlx::query(
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        let gone: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
             "DELETE FROM executions WHERE id IN (
                  SELECT id FROM executions WHERE workflow_id = $1 AND (created_at, id) < ($2, $3)
-                 AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY created_at LIMIT $4)",
-        )
+                 AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY created_at LIMIT $4)
+             {DELETED}"
+        ))
         .bind(workflow)
         .bind(at)
         .bind(id)
         .bind(i64::from(batch))
-        .execute(self.writer())
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        Ok(done.rows_affected())
+        Self::uncount(tx, gone).await
     }
 
     async fn compact(&self) -> AppResult<()> {

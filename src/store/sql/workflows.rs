@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sqlx::types::Json;
 use sqlx::QueryBuilder;
 
+use super::chart::Ended;
 use super::{Backend, Db};
 use crate::store::dialect::Dialect;
 use crate::store::error::{db_error, not_found};
@@ -205,14 +206,31 @@ impl WorkflowStore for Backend {
     }
 
     async fn delete_workflow(&self, scope: Scope, id: WorkflowId) -> AppResult<()> {
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
         let mut query = QueryBuilder::<Db>::new("DELETE FROM workflows WHERE id = ");
         query.push_bind(id);
         lists::scope(&mut query, "owner_id", scope);
-        let done = query.build().execute(self.writer()).await.map_err(db_error)?;
-        if done.rows_affected() == 0 {
+        query.push(" RETURNING owner_id");
+        let owner: Option<i64> = query.build_query_scalar().fetch_optional(&mut *tx).await.map_err(db_error)?;
+        let Some(owner) = owner else {
+            tx.rollback().await.map_err(db_error)?;
             return Err(AppError::NotFound("workflow".into()));
-        }
-        Ok(())
+        };
+        // Its runs went with it: their hours come off the chart's counts
+        // (its own rows, and its share of its owner's and everyone's).
+        let hours: Vec<(i64, String, i64)> =
+            sqlx::query_as("SELECT hour, status, count FROM execution_hours WHERE owner_id = $1 AND workflow_id = $2")
+                .bind(owner)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let changes: Vec<Ended> = hours
+            .into_iter()
+            .map(|(hour, status, count)| Ended { owner, workflow: id, created_at: hour, status, delta: -count })
+            .collect();
+        Self::count_ended(&mut tx, &changes).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn workflow_names(&self, scope: Scope, ids: &[WorkflowId]) -> AppResult<Vec<(WorkflowId, String)>> {

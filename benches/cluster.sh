@@ -107,7 +107,7 @@ print(f"| {workers} | {count} | {seconds:.1f} | {count / seconds:,.0f} | {(after
       f"| {(pg_after - pg_before) / count:.3f} |")
 PY
     for pid in "${worker_pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
-    sql "TRUNCATE node_runs, executions" >/dev/null
+    sql "TRUNCATE executions CASCADE" >/dev/null
 done
 
 echo

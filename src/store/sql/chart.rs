@@ -79,7 +79,7 @@ impl Backend {
 
     pub(super) async fn chart(&self, scope: Scope, filter: &ExecutionFilter) -> AppResult<Vec<HourCount>> {
         // The whole hours of the range: [first, end).
-        let first = filter.from.map(|from| floor_hour(from + HOUR_MS - 1));
+        let first = filter.from.map(|from| floor_hour(from.saturating_add(HOUR_MS - 1)));
         let end = filter.to.map(floor_hour);
         let mut counts = Counts::new();
         if let (Some(first), Some(end)) = (first, end) {

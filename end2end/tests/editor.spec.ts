@@ -39,6 +39,19 @@ async function countWorkflowsNamed(page: Page, search: string) {
   return (body.items as { name: string }[]).filter((w) => w.name === search).length;
 }
 
+/** Imports a chain of `count` delay nodes (n0 → n1 → …) placed by `at`, and opens it in the editor from the list. */
+async function editImportedChain(page: Page, name: string, count: number, at: (i: number) => { x: number; y: number }) {
+  const nodes = Array.from({ length: count }, (_, i) => ({ id: `n${i}`, type: 'delay', config: { ms: 1 }, position: at(i) }));
+  const edges = nodes.slice(1).map((n, i) => ({ from: `n${i}`, to: n.id }));
+  const response = await page.request.post('/api/workflows/import', {
+    form: { definition: JSON.stringify({ name, nodes, edges }) },
+  });
+  expect(response.status()).toBe(200);
+  await openWorkflowFromList(page, name);
+  await page.getByTestId('edit-workflow').click();
+  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+}
+
 /** A point of an SVG path in page coordinates (as boundingBox() gives them). */
 async function pathPoint(path: Locator, at: 'start' | 'end') {
   return path.evaluate((el, at) => {
@@ -125,18 +138,7 @@ test('build a three-node workflow with the mouse, with validation, undo, save, t
 });
 
 test('a 200-node workflow drags smoothly (frame times measured while dragging)', async ({ page }) => {
-  const nodes = Array.from({ length: 200 }, (_, i) => ({
-    id: `n${i}`, type: 'delay', config: { ms: 1 }, position: { x: (i % 20) * 200, y: Math.floor(i / 20) * 80 },
-  }));
-  const edges = nodes.slice(1).map((n, i) => ({ from: `n${i}`, to: n.id }));
-  const name = unique('Two hundred');
-  const response = await page.request.post('/api/workflows/import', {
-    form: { definition: JSON.stringify({ name, nodes, edges }) },
-  });
-  expect(response.status()).toBe(200);
-  await openWorkflowFromList(page, name);
-  await page.getByTestId('edit-workflow').click();
-  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  await editImportedChain(page, unique('Two hundred'), 200, (i) => ({ x: (i % 20) * 200, y: Math.floor(i / 20) * 80 }));
   await expect(page.getByTestId('editor-node')).toHaveCount(200);
   await expect(page.getByTestId('editor-edge')).toHaveCount(199);
 
@@ -554,18 +556,7 @@ test('a workflow node built in the editor runs another workflow, and the two run
 
 test('a graph wider than the screen gets a minimap, and a click on it brings that part into view', async ({ page }) => {
   // Sixty nodes in one long row: wider than the canvas at any zoom the editor allows.
-  const nodes = Array.from({ length: 60 }, (_, i) => ({
-    id: `n${i}`, type: 'delay', config: { ms: 1 }, position: { x: i * 260, y: (i % 3) * 90 },
-  }));
-  const edges = nodes.slice(1).map((n, i) => ({ from: `n${i}`, to: n.id }));
-  const name = unique('Long row');
-  const response = await page.request.post('/api/workflows/import', {
-    form: { definition: JSON.stringify({ name, nodes, edges }) },
-  });
-  expect(response.status()).toBe(200);
-  await openWorkflowFromList(page, name);
-  await page.getByTestId('edit-workflow').click();
-  await expect(page.getByTestId('editor-page')).toHaveAttribute('data-hydrated', 'true');
+  await editImportedChain(page, unique('Long row'), 60, (i) => ({ x: i * 260, y: (i % 3) * 90 }));
   const minimap = page.getByTestId('minimap');
   await expect(minimap.getByTestId('minimap-node')).toHaveCount(60);
   await expect(minimap.getByTestId('minimap-view')).toHaveCount(1);

@@ -17,15 +17,20 @@ async fn run_at(store: &dyn Store, workflow: &WorkflowSummary, at: i64, status: 
     let start = ExecutionStart::Running { lease: lease(WORKER, i64::MAX / 4), started_at: at };
     let execution = store.create_execution(&new_execution(workflow, json!({}), start)).await.unwrap();
     if status != ExecutionStatus::Running {
-        let finish = Finish {
-            id: execution.id,
-            lease_owner: WORKER.into(),
-            last_runs: Vec::new(),
-            outcome: ExecutionOutcome { status, error: None, finished_at: at + 5 },
-        };
-        assert_eq!(store.finish_executions(&[finish]).await.unwrap(), [true]);
+        end(store, &execution, status).await;
     }
     execution
+}
+
+/// Ends a running run (leased to `WORKER`) with `status`.
+async fn end(store: &dyn Store, execution: &Execution, status: ExecutionStatus) {
+    let finish = Finish {
+        id: execution.id,
+        lease_owner: WORKER.into(),
+        last_runs: Vec::new(),
+        outcome: ExecutionOutcome { status, error: None, finished_at: execution.created_at + 5 },
+    };
+    assert_eq!(store.finish_executions(&[finish]).await.unwrap(), [true]);
 }
 
 /// The chart, and the same counted from the listed runs: they must agree.
@@ -110,17 +115,7 @@ async fn the_chart_counts_what_the_history_lists_as_runs_end_and_go(store: Arc<d
     // The still running end; a workflow goes with its runs.
     let running = ExecutionFilter { status: Some(Running), ..Default::default() };
     for execution in store.list_executions(Scope::Everyone, &running, None, 10).await.unwrap().items {
-        let finish = Finish {
-            id: execution.id,
-            lease_owner: WORKER.into(),
-            last_runs: Vec::new(),
-            outcome: ExecutionOutcome {
-                status: Failed,
-                error: Some("boom".into()),
-                finished_at: execution.created_at + 9,
-            },
-        };
-        assert_eq!(store.finish_executions(&[finish]).await.unwrap(), [true]);
+        end(store, &execution, Failed).await;
     }
     store.delete_workflow(Scope::Everyone, second.id).await.unwrap();
     assert_all_agree(store, &alice, &bob, &workflows).await;
